@@ -20,8 +20,18 @@ export interface CompiledGraph<D = unknown> {
   readonly topo: Int32Array;
   /** Estimated duration of the task plus the longest estimated path after it. */
   readonly rank: Float64Array;
+  /** Exclusive resources and semaphores by number, if any task names one. */
+  readonly resources: Resources | undefined;
   /** Predecessors, built on first use (only teardowns asking for their failures need them). */
   predecessors(): { start: Int32Array; pred: Int32Array };
+}
+
+export interface Resources {
+  readonly names: readonly string[];
+  /** How many tasks may hold each resource at once (1 for `uses`). */
+  readonly limits: Int32Array;
+  /** Resource numbers each task needs, or undefined for tasks that need none. */
+  readonly needs: readonly (Int32Array | undefined)[];
 }
 
 export class TaskGraph<D = unknown> {
@@ -164,6 +174,7 @@ export class TaskGraph<D = unknown> {
       setupOf,
       topo,
       rank,
+      resources: compileResources(this.specs),
       predecessors: () => {
         preds ??= reverse(n, succStart, succ);
         return preds;
@@ -224,6 +235,41 @@ function reverse(n: number, succStart: Int32Array, succ: Int32Array): { start: I
     for (let k = succStart[v]!; k < succStart[v + 1]!; k++) pred[fill[succ[k]!]!++] = v;
   }
   return { start, pred };
+}
+
+function compileResources<D>(specs: readonly TaskSpec<D>[]): Resources | undefined {
+  let ids: Map<string, number> | undefined;
+  const names: string[] = [];
+  const limits: number[] = [];
+  const needs: (Int32Array | undefined)[] = [];
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i]!;
+    if (!spec.uses?.length && !spec.semaphores?.length) continue;
+    ids ??= new Map();
+    const wanted = new Set<number>();
+    const claim = (name: string, limit: number) => {
+      let id = ids!.get(name);
+      if (id === undefined) {
+        id = names.length;
+        ids!.set(name, id);
+        names.push(name);
+        limits.push(limit);
+      } else if (limits[id] !== limit) {
+        throw new HoardError(
+          'GRAPH_INVALID',
+          `task "${spec.id}" gives "${name}" a limit of ${limit}, another task gave it ${limits[id]} (a "uses" resource has 1)`,
+          { details: { task: spec.id, resource: name } },
+        );
+      }
+      wanted.add(id);
+    };
+    for (const name of spec.uses ?? []) claim(name, 1);
+    for (const { group, limit } of spec.semaphores ?? []) claim(group, limit);
+    needs[i] = Int32Array.from(wanted);
+  }
+  if (!ids) return undefined;
+  needs.length = specs.length;
+  return { names, limits: Int32Array.from(limits), needs };
 }
 
 function checkOptions<D>(spec: TaskSpec<D>): void {

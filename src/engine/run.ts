@@ -92,7 +92,7 @@ class Context<D> implements TaskContext<D> {
 interface Limits {
   available: Int32Array;
   /** Resource ids each task needs, or undefined. */
-  needs: (Int32Array | undefined)[];
+  needs: readonly (Int32Array | undefined)[];
   /** Tasks waiting for a resource, created on first use. */
   waiters: (ReadyQueue | undefined)[];
 }
@@ -165,7 +165,12 @@ export class Run<D = unknown> {
     }
     this.counts.pending = n;
     this.ready = this.newQueue();
-    this.limits = this.buildLimits();
+    const resources = this.g.resources;
+    this.limits = resources && {
+      available: resources.limits.slice(),
+      needs: resources.needs,
+      waiters: new Array(resources.limits.length).fill(undefined),
+    };
 
     this.result = new Promise<RunResult<D>>((resolve, reject) => {
       this.settle = resolve;
@@ -566,44 +571,6 @@ export class Run<D = unknown> {
 
   // ---- resources ----
 
-  private buildLimits(): Limits | undefined {
-    const specs = this.g.specs;
-    let ids: Map<string, number> | undefined;
-    const limitOf: number[] = [];
-    const needs: (Int32Array | undefined)[] = [];
-    for (let i = 0; i < specs.length; i++) {
-      const spec = specs[i]!;
-      if (!spec.uses?.length && !spec.semaphores?.length) continue;
-      ids ??= new Map();
-      const wanted = new Set<number>();
-      const claim = (name: string, limit: number, what: string) => {
-        let id = ids!.get(name);
-        if (id === undefined) {
-          id = limitOf.length;
-          ids!.set(name, id);
-          limitOf.push(limit);
-        } else if (limitOf[id] !== limit) {
-          throw new HoardError(
-            'GRAPH_INVALID',
-            `task "${spec.id}" gives ${what} "${name}" a limit of ${limit}, another task gave it ${limitOf[id]}`,
-            { details: { task: spec.id, resource: name } },
-          );
-        }
-        wanted.add(id);
-      };
-      for (const name of spec.uses ?? []) claim(name, 1, 'resource');
-      for (const { group, limit } of spec.semaphores ?? []) claim(group, limit, 'semaphore');
-      needs[i] = Int32Array.from(wanted);
-    }
-    if (!ids) return undefined;
-    needs.length = specs.length;
-    return {
-      available: Int32Array.from(limitOf),
-      needs,
-      waiters: new Array(limitOf.length).fill(undefined),
-    };
-  }
-
   /** Takes every resource the task needs, or none and parks it behind the first busy one. */
   private acquire(v: number): boolean {
     const { available, needs, waiters } = this.limits!;
@@ -645,6 +612,6 @@ export function startRun<D>(graph: TaskGraph<D>, options?: RunOptions): Run<D> {
 }
 
 /** Runs `graph` to the end. Rejects only for an invalid graph or a journal that cannot be read or written. */
-export function runGraph<D>(graph: TaskGraph<D>, options?: RunOptions): Promise<RunResult<D>> {
+export async function runGraph<D>(graph: TaskGraph<D>, options?: RunOptions): Promise<RunResult<D>> {
   return new Run(graph, options).result;
 }

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { FileJournal, type Journal, MemoryJournal, runGraph, TaskGraph } from '../../src/engine/index.js';
+import { HoardError } from '../../src/errors.js';
+
+/** freeze → snapshot → thaw(teardown of freeze) → upload, counting how often each runs. */
+function pipeline(runs: Record<string, number>, failing: Set<string>) {
+  const task = (id: string) => async () => {
+    runs[id] = (runs[id] ?? 0) + 1;
+    if (failing.has(id)) throw new Error(`${id} crashed`);
+  };
+  return new TaskGraph()
+    .add({ id: 'freeze', run: task('freeze') })
+    .add({ id: 'snapshot', run: task('snapshot') })
+    .add({ id: 'thaw', teardownOf: 'freeze', run: task('thaw') })
+    .add({ id: 'upload', run: task('upload') })
+    .edge('freeze', 'snapshot')
+    .edge('snapshot', 'thaw')
+    .edge('thaw', 'upload');
+}
+
+async function tempFile(name: string): Promise<string> {
+  return join(await mkdtemp(join(tmpdir(), 'hoard-journal-')), name);
+}
+
+describe('journal: resume', () => {
+  for (const kind of ['memory', 'file'] as const) {
+    it(`(${kind}) re-running against the journal does not run succeeded tasks again`, async () => {
+      const path = await tempFile('run.journal');
+      const open = (): Journal => (kind === 'memory' ? memory : new FileJournal(path));
+      const memory = new MemoryJournal();
+      const runs: Record<string, number> = {};
+      const first = open();
+      const failed = await runGraph(pipeline(runs, new Set(['upload'])), { journal: first });
+      await first.close();
+      assert.equal(failed.status, 'failed');
+
+      const second = open();
+      const resumed = await runGraph(pipeline(runs, new Set()), { journal: second });
+      await second.close();
+      assert.equal(resumed.status, 'succeeded');
+      assert.deepEqual(runs, { freeze: 1, snapshot: 1, thaw: 1, upload: 2 });
+    });
+  }
+
+  it('loads a journal whose last record was torn by a crash, and appends after it cleanly', async () => {
+    const path = await tempFile('torn.journal');
+    const runs: Record<string, number> = {};
+    const first = new FileJournal(path);
+    await runGraph(pipeline(runs, new Set(['snapshot'])), { journal: first });
+    await first.close();
+    // The process died while writing the next record.
+    await appendFile(path, '{"task":"snapshot","state":"succ');
+
+    const second = new FileJournal(path);
+    const records = await second.load();
+    assert.ok(records.length > 0);
+    assert.ok(records.every((r) => typeof r.task === 'string'));
+    const result = await runGraph(pipeline(runs, new Set()), { journal: second });
+    await second.close();
+    assert.equal(result.status, 'succeeded');
+    assert.equal(runs.freeze, 1);
+    assert.equal(runs.snapshot, 2);
+    // Every line of the file is a whole record again.
+    const lines = (await readFile(path, 'utf8')).split('\n');
+    assert.equal(lines.pop(), '');
+    for (const line of lines) JSON.parse(line);
+  });
+
+  it('refuses a journal damaged in the middle, naming file and line', async () => {
+    const path = await tempFile('bad.journal');
+    await writeFile(path, '{"task":"a","state":"succeeded","at":1,"attempt":1}\nGARBAGE\n{"task":"b","state":"running","at":2,"attempt":1}\n');
+    await assert.rejects(new FileJournal(path).load(), (e: unknown) => {
+      assert.ok(e instanceof HoardError && e.code === 'JOURNAL_CORRUPT');
+      assert.match(e.message, /bad\.journal:2:/);
+      return true;
+    });
+  });
+
+  it('recovery after a crash runs only the teardowns still owed', async () => {
+    // The journal a killed process left behind: freeze succeeded, snapshot was running.
+    const journal = new MemoryJournal();
+    journal.append({ task: 'freeze', state: 'running', at: 1, attempt: 1 });
+    journal.append({ task: 'freeze', state: 'succeeded', at: 2, attempt: 1 });
+    journal.append({ task: 'snapshot', state: 'running', at: 3, attempt: 1 });
+    const runs: Record<string, number> = {};
+    const result = await runGraph(pipeline(runs, new Set()), { journal, recover: 'teardowns' });
+    assert.deepEqual(runs, { thaw: 1 });
+    assert.equal(result.task('snapshot')!.state, 'cancelled');
+    assert.equal(result.task('upload')!.state, 'cancelled');
+    assert.equal(result.task('thaw')!.state, 'succeeded');
+    assert.equal(result.status, 'cancelled');
+  });
+
+  it('journals every state change in order', async () => {
+    const journal = new MemoryJournal();
+    await runGraph(pipeline({}, new Set(['snapshot'])), { journal });
+    assert.deepEqual(
+      journal.records.map((r) => `${r.task}:${r.state}${r.cause ? `(${r.cause})` : ''}`),
+      [
+        'freeze:running',
+        'freeze:succeeded',
+        'snapshot:running',
+        'snapshot:failed',
+        'thaw:running',
+        'thaw:succeeded',
+        'upload:upstream_failed(snapshot)',
+      ],
+    );
+    assert.equal(journal.records[3]!.error, 'snapshot crashed');
+  });
+});
