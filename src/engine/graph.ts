@@ -37,9 +37,12 @@ export interface Resources {
 export class TaskGraph<D = unknown> {
   private readonly specs: TaskSpec<D>[] = [];
   private readonly ids = new Map<string, number>();
-  private readonly from: string[] = [];
-  private readonly to: string[] = [];
-  private readonly done: boolean[] = [];
+  /** Edges by task index, in growable typed arrays (a large graph has hundreds of thousands). */
+  private edges = new Int32Array(1024);
+  private edgeInts = 0;
+  private doneFlags = new Uint8Array(512);
+  /** Edges named before one of their tasks was added; resolved by compile(). */
+  private readonly deferred: { from: string; to: string; done: boolean }[] = [];
   private compiled: CompiledGraph<D> | undefined;
 
   get size(): number {
@@ -47,7 +50,7 @@ export class TaskGraph<D = unknown> {
   }
 
   get edgeCount(): number {
-    return this.from.length;
+    return (this.edgeInts >> 1) + this.deferred.length;
   }
 
   has(id: string): boolean {
@@ -74,17 +77,39 @@ export class TaskGraph<D = unknown> {
 
   /** `from` runs before `to`; see {@link EdgeCondition}. Endpoints may be added later. */
   edge(from: string, to: string, condition: EdgeCondition = 'success'): this {
-    this.from.push(from);
-    this.to.push(to);
-    this.done.push(condition === 'done');
+    const a = this.ids.get(from);
+    const b = this.ids.get(to);
+    if (a === undefined || b === undefined) {
+      this.deferred.push({ from, to, done: condition === 'done' });
+    } else {
+      this.pushEdge(a, b, condition === 'done');
+    }
     this.compiled = undefined;
     return this;
+  }
+
+  private pushEdge(a: number, b: number, done: boolean): void {
+    if (this.edgeInts === this.edges.length) {
+      const edges = new Int32Array(this.edges.length * 2);
+      edges.set(this.edges);
+      this.edges = edges;
+      const flags = new Uint8Array(this.doneFlags.length * 2);
+      flags.set(this.doneFlags);
+      this.doneFlags = flags;
+    }
+    this.doneFlags[this.edgeInts >> 1] = done ? 1 : 0;
+    this.edges[this.edgeInts++] = a;
+    this.edges[this.edgeInts++] = b;
   }
 
   /** Checks the graph (unknown endpoints, bad options, cycles) and builds the run form. */
   compile(): CompiledGraph<D> {
     if (this.compiled) return this.compiled;
     const n = this.specs.length;
+    for (const { from, to, done } of this.deferred) {
+      this.pushEdge(this.resolve(from, to, from), this.resolve(from, to, to), done);
+    }
+    this.deferred.length = 0;
     const setupOf = new Int32Array(n).fill(-1);
     const extraFrom: number[] = [];
     const extraTo: number[] = [];
@@ -106,25 +131,14 @@ export class TaskGraph<D = unknown> {
       }
     }
 
-    const m = this.from.length + extraFrom.length;
-    const src = new Int32Array(m);
-    const dst = new Int32Array(m);
+    for (let k = 0; k < extraFrom.length; k++) this.pushEdge(extraFrom[k]!, extraTo[k]!, false);
+    const m = this.edgeInts >> 1;
+    const edges = this.edges;
     const outdeg = new Int32Array(n + 1);
     const indegree = new Int32Array(n);
     for (let e = 0; e < m; e++) {
-      let a: number;
-      let b: number;
-      if (e < this.from.length) {
-        a = this.resolve(this.from[e]!, this.to[e]!, this.from[e]!);
-        b = this.resolve(this.from[e]!, this.to[e]!, this.to[e]!);
-      } else {
-        a = extraFrom[e - this.from.length]!;
-        b = extraTo[e - this.from.length]!;
-      }
-      src[e] = a;
-      dst[e] = b;
-      outdeg[a]!++;
-      indegree[b]!++;
+      outdeg[edges[2 * e]!]!++;
+      indegree[edges[2 * e + 1]!]!++;
     }
     const succStart = new Int32Array(n + 1);
     for (let i = 0; i < n; i++) succStart[i + 1] = succStart[i]! + outdeg[i]!;
@@ -132,10 +146,12 @@ export class TaskGraph<D = unknown> {
     const succ = new Int32Array(m);
     const succDone = new Uint8Array(m);
     for (let e = 0; e < m; e++) {
-      const at = fill[src[e]!]!++;
-      succ[at] = dst[e]!;
-      succDone[at] = e < this.from.length && this.done[e] ? 1 : 0;
+      const at = fill[edges[2 * e]!]!++;
+      succ[at] = edges[2 * e + 1]!;
+      succDone[at] = this.doneFlags[e]!;
     }
+    // The implied setup → teardown edges are not kept: the next compile adds them again.
+    this.edgeInts -= 2 * extraFrom.length;
 
     // Kahn's algorithm: a topological order, or proof of a cycle.
     const remaining = indegree.slice();
