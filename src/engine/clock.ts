@@ -70,6 +70,15 @@ export class SimulatedClock implements Clock {
     if (handle) (handle as Timer).cancelled = true;
   }
 
+  /** Fires every timer in order, including those set while firing, without yielding. */
+  fireAll(): void {
+    for (let timer = this.timers.shift(); timer; timer = this.timers.shift()) {
+      if (timer.cancelled) continue;
+      this.time = Math.max(this.time, timer.at);
+      timer.fn();
+    }
+  }
+
   /** Advances time, timer by timer, until `work` settles; returns its result. */
   async run<T>(work: Promise<T>): Promise<T> {
     let settled = false;

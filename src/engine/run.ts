@@ -1,5 +1,8 @@
 import { HoardError } from '../errors.js';
-import { type Clock, sleep, systemClock } from './clock.js';
+import { type Clock, SimulatedClock, sleep, systemClock } from './clock.js';
+
+/** Largest graph that `planned` scheduling dry-runs before starting (two runs on virtual time). */
+const PLAN_LIMIT = 20_000;
 import type { CompiledGraph, TaskGraph } from './graph.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { FifoReadyQueue, PriorityReadyQueue, type ReadyQueue } from './ready-queue.js';
@@ -110,8 +113,9 @@ export class Run<D = unknown> {
 
   private readonly g: CompiledGraph<D>;
   private readonly nodes: Node<D>[];
-  private readonly ready: ReadyQueue;
+  private ready: ReadyQueue;
   private readonly priority: Float64Array;
+  private fifo: boolean;
   private readonly limits: Limits | undefined;
   private readonly concurrency: number;
   private readonly journal: Journal | undefined;
@@ -141,8 +145,10 @@ export class Run<D = unknown> {
   private fail!: (error: unknown) => void;
 
   constructor(
-    graph: TaskGraph<D>,
+    private readonly graph: TaskGraph<D>,
     private readonly options: RunOptions = {},
+    /** A planning run: each task sleeps for its estimate instead of running. */
+    private readonly dryRun = false,
   ) {
     this.g = graph.compile();
     this.clock = options.clock ?? systemClock;
@@ -164,6 +170,7 @@ export class Run<D = unknown> {
       if (spec.priority) this.priority[i] = spec.priority;
     }
     this.counts.pending = n;
+    this.fifo = options.scheduling === 'fifo';
     this.ready = this.newQueue();
     const resources = this.g.resources;
     this.limits = resources && {
@@ -177,9 +184,11 @@ export class Run<D = unknown> {
       this.fail = reject;
     });
     // Start on a later tick so that the caller can subscribe to every event first.
-    queueMicrotask(() => {
-      this.start().catch((error) => this.fail(error));
-    });
+    if (!dryRun) {
+      queueMicrotask(() => {
+        this.start().catch((error) => this.fail(error));
+      });
+    }
   }
 
   /** Subscribes to every event; returns the unsubscribe function. */
@@ -267,9 +276,16 @@ export class Run<D = unknown> {
   // ---- the scheduler ----
 
   private async start(): Promise<void> {
+    this.choosePolicy();
+    const records = this.journal ? await this.journal.load() : [];
+    this.kickoff(records);
+  }
+
+  /** Applies journal records, arms the deadline and the signal, and schedules the roots. */
+  private kickoff(records: JournalRecord[] = []): void {
     this.startedAt = this.clock.now();
     this.emit({ type: 'run', phase: 'started', at: this.startedAt });
-    if (this.journal) this.restore(await this.journal.load());
+    this.restore(records);
 
     const { signal, deadline } = this.options;
     if (deadline !== undefined) {
@@ -390,6 +406,10 @@ export class Run<D = unknown> {
     }
     let value: unknown;
     try {
+      if (this.dryRun) {
+        this.clock.setTimer(() => this.settleAttempt(node, token, undefined, false), spec.estimate ?? 1);
+        return;
+      }
       value = spec.run!(new Context(this, node, token, node.attempts));
     } catch (error) {
       this.settleAttempt(node, token, error, true);
@@ -600,9 +620,33 @@ export class Run<D = unknown> {
   }
 
   private newQueue(): ReadyQueue {
-    return this.options.scheduling === 'fifo'
-      ? new FifoReadyQueue()
-      : new PriorityReadyQueue(this.priority, this.g.rank);
+    return this.fifo ? new FifoReadyQueue() : new PriorityReadyQueue(this.priority, this.g.rank);
+  }
+
+  /**
+   * `planned` scheduling: when the order matters (a concurrency limit or shared resources)
+   * and the graph is small enough, dry-run both policies on a simulated clock with each
+   * task lasting its estimate, and keep the shorter schedule. Critical-path list scheduling
+   * is usually best, but non-preemptive resources can make it lose to FIFO on some graphs;
+   * with estimates from earlier runs this picks the better one before anything starts.
+   */
+  private choosePolicy(): void {
+    const { scheduling = 'planned' } = this.options;
+    if (scheduling !== 'planned' || this.dryRun) return;
+    const n = this.nodes.length;
+    const constrained = Number.isFinite(this.concurrency) || this.g.resources !== undefined;
+    if (!constrained || n > PLAN_LIMIT || this.priority.some((p) => p !== 0)) return;
+    const span = (policy: 'priority' | 'fifo') => {
+      const clock = new SimulatedClock();
+      const run = new Run(this.graph, { clock, concurrency: this.concurrency, scheduling: policy }, true);
+      run.kickoff();
+      clock.fireAll();
+      return clock.now();
+    };
+    if (span('fifo') < span('priority')) {
+      this.fifo = true;
+      this.ready = this.newQueue();
+    }
   }
 }
 

@@ -161,8 +161,14 @@ export interface RunOptions {
    * `teardowns`: keep them too, then run only the teardowns still owed and cancel the rest.
    */
   recover?: 'resume' | 'teardowns';
-  /** `priority` (default): priority, then critical path. `fifo`: the order tasks became ready. */
-  scheduling?: 'priority' | 'fifo';
+  /**
+   * Which ready task starts first. `priority`: higher `priority`, then the longest remaining
+   * path by estimates (the critical path). `fifo`: the order tasks became ready. `planned`
+   * (default): `priority`, except that a run with a concurrency limit or shared resources,
+   * no explicit priorities and at most 20 000 tasks is first dry-run on virtual time under
+   * both policies, with every task lasting its estimate, and takes the shorter schedule.
+   */
+  scheduling?: 'planned' | 'priority' | 'fifo';
   /** Called for every event; same as subscribing with `run.on`. */
   onEvent?: (event: EngineEvent) => void;
 }
