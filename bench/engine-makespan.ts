@@ -68,11 +68,19 @@ export function lowerBound({ concurrency, durations, device, edges }: Instance):
   return Math.max(criticalPath, total / concurrency, ...perDevice.values());
 }
 
-export async function makespan(instance: Instance, scheduling: 'planned' | 'priority' | 'fifo'): Promise<number> {
+export async function makespan(
+  instance: Instance,
+  scheduling: 'planned' | 'priority' | 'fifo',
+): Promise<number> {
   const g = new TaskGraph();
   instance.durations.forEach((ms, i) => {
     const d = instance.device[i]!;
-    g.add({ id: `t${i}`, estimate: ms, ...(d >= 0 ? { uses: [`device${d}`] } : {}), run: (ctx) => ctx.sleep(ms) });
+    g.add({
+      id: `t${i}`,
+      estimate: ms,
+      ...(d >= 0 ? { uses: [`device${d}`] } : {}),
+      run: (ctx) => ctx.sleep(ms),
+    });
   });
   for (const [a, b] of instance.edges) g.edge(`t${a}`, `t${b}`);
   const clock = new SimulatedClock();
@@ -82,7 +90,14 @@ export async function makespan(instance: Instance, scheduling: 'planned' | 'prio
 }
 
 export async function makespanSuite(count = 60, firstSeed = 1) {
-  const rows: { name: string; tasks: number; bound: number; hoard: number; criticalPath: number; fifo: number }[] = [];
+  const rows: {
+    name: string;
+    tasks: number;
+    bound: number;
+    hoard: number;
+    criticalPath: number;
+    fifo: number;
+  }[] = [];
   for (let seed = firstSeed; seed < firstSeed + count; seed++) {
     const instance = randomInstance(seed);
     const bound = lowerBound(instance);

@@ -28,7 +28,11 @@ export function hookTree(resources: number, fanout = 5): TreeGraph {
     edges.push([hook(r, 'PB'), hook(r, 'PF')], [hook(r, 'PF'), hook(r, 'M')], [hook(r, 'M'), hook(r, 'C')]);
     if (r > 0) {
       const p = Math.floor((r - 1) / fanout);
-      edges.push([hook(p, 'PB'), hook(r, 'PB')], [hook(r, 'PF'), hook(p, 'PF')], [hook(r, 'C'), hook(p, 'C')]);
+      edges.push(
+        [hook(p, 'PB'), hook(r, 'PB')],
+        [hook(r, 'PF'), hook(p, 'PF')],
+        [hook(r, 'C'), hook(p, 'C')],
+      );
     }
   }
   return { ids, edges };
@@ -56,7 +60,14 @@ export const implementations: Record<string, Impl> = {
     const deps = new Map<string, string[]>(ids.map((id) => [id, []]));
     for (const [a, b] of edges) deps.get(b)!.push(a);
     const tasks: Record<string, unknown[]> = {};
-    for (const id of ids) tasks[id] = [...deps.get(id)!, (_results: unknown, cb: () => void) => void noop().then(cb)];
+    for (const id of ids) {
+      const before = deps.get(id)!;
+      // async.auto passes (results, callback) to tasks with dependencies and (callback) to roots.
+      const fn = before.length
+        ? (_results: unknown, cb: () => void) => void noop().then(() => cb())
+        : (cb: () => void) => void noop().then(() => cb());
+      tasks[id] = [...before, fn];
+    }
     await asyncLib.auto(tasks as never, concurrency > 0 ? concurrency : Number.POSITIVE_INFINITY);
   },
 
@@ -99,8 +110,11 @@ async function measureCell(impl: string, resources: number, concurrency: number)
   const run = implementations[impl];
   if (!run) throw new Error(`unknown implementation ${impl}`);
   const graph = hookTree(resources);
-  const repeats = resources >= 50_000 ? 3 : 5;
-  await run(graph, concurrency); // warm-up
+  const repeats = resources >= 50_000 ? 3 : 7;
+  // Warm the JIT with about as many tasks as the largest graph has, so small graphs are
+  // measured in steady state too, not while the code is still being compiled.
+  const warmups = Math.min(50, Math.max(1, Math.ceil(200_000 / graph.ids.length)));
+  for (let i = 0; i < warmups; i++) await run(graph, concurrency);
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     globalThis.gc?.();

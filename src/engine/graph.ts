@@ -67,7 +67,9 @@ export class TaskGraph<D = unknown> {
       throw new HoardError('GRAPH_INVALID', 'a task needs a non-empty string id');
     }
     if (this.ids.has(spec.id)) {
-      throw new HoardError('GRAPH_INVALID', `task "${spec.id}" is added twice`, { details: { task: spec.id } });
+      throw new HoardError('GRAPH_INVALID', `task "${spec.id}" is added twice`, {
+        details: { task: spec.id },
+      });
     }
     this.ids.set(spec.id, this.specs.length);
     this.specs.push(spec);
@@ -237,11 +239,17 @@ export class TaskGraph<D = unknown> {
       .reverse()
       .map((i) => this.specs[i]!.id);
     cycle.push(cycle[0]!);
-    return new HoardError('GRAPH_CYCLE', `the graph has a cycle: ${cycle.join(' → ')}`, { details: { cycle } });
+    return new HoardError('GRAPH_CYCLE', `the graph has a cycle: ${cycle.join(' → ')}`, {
+      details: { cycle },
+    });
   }
 }
 
-function reverse(n: number, succStart: Int32Array, succ: Int32Array): { start: Int32Array; pred: Int32Array } {
+function reverse(
+  n: number,
+  succStart: Int32Array,
+  succ: Int32Array,
+): { start: Int32Array; pred: Int32Array } {
   const start = new Int32Array(n + 1);
   for (let k = 0; k < succ.length; k++) start[succ[k]! + 1]!++;
   for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
@@ -294,7 +302,8 @@ function checkOptions<D>(spec: TaskSpec<D>): void {
       details: { task: spec.id, field },
     });
   if (spec.run !== undefined && typeof spec.run !== 'function') throw bad('run', 'a function');
-  if (spec.priority !== undefined && !Number.isFinite(spec.priority)) throw bad('priority', 'a finite number');
+  if (spec.priority !== undefined && !Number.isFinite(spec.priority))
+    throw bad('priority', 'a finite number');
   if (spec.estimate !== undefined && !(spec.estimate >= 0 && Number.isFinite(spec.estimate))) {
     throw bad('estimate', 'a number ≥ 0');
   }
@@ -303,6 +312,7 @@ function checkOptions<D>(spec: TaskSpec<D>): void {
     throw bad('retry.retries', 'an integer ≥ 0');
   }
   for (const s of spec.semaphores ?? []) {
-    if (!(Number.isInteger(s.limit) && s.limit >= 1)) throw bad(`semaphore "${s.group}" limit`, 'an integer ≥ 1');
+    if (!(Number.isInteger(s.limit) && s.limit >= 1))
+      throw bad(`semaphore "${s.group}" limit`, 'an integer ≥ 1');
   }
 }

@@ -1,5 +1,11 @@
 export { type Clock, SimulatedClock, sleep, systemClock } from './clock.js';
 export { type CompiledGraph, TaskGraph } from './graph.js';
-export { FileJournal, type FileJournalOptions, type Journal, type JournalRecord, MemoryJournal } from './journal.js';
+export {
+  FileJournal,
+  type FileJournalOptions,
+  type Journal,
+  type JournalRecord,
+  MemoryJournal,
+} from './journal.js';
 export { Run, runGraph, startRun } from './run.js';
 export * from './types.js';

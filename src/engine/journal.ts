@@ -143,7 +143,15 @@ async function fsync(stream: WriteStream): Promise<void> {
   await new Promise<void>((resolve, reject) => fsyncFd(fd, (error) => (error ? reject(error) : resolve())));
 }
 
-const STATES = new Set(['pending', 'running', 'succeeded', 'failed', 'skipped', 'upstream_failed', 'cancelled']);
+const STATES = new Set([
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'skipped',
+  'upstream_failed',
+  'cancelled',
+]);
 
 function parseRecord(raw: string, path: string, line: number): JournalRecord {
   let value: unknown;

@@ -3,6 +3,7 @@ import { type Clock, SimulatedClock, sleep, systemClock } from './clock.js';
 
 /** Largest graph that `planned` scheduling dry-runs before starting (two runs on virtual time). */
 const PLAN_LIMIT = 20_000;
+
 import type { CompiledGraph, TaskGraph } from './graph.js';
 import type { Journal, JournalRecord } from './journal.js';
 import { FifoReadyQueue, PriorityReadyQueue, type ReadyQueue } from './ready-queue.js';
@@ -17,6 +18,18 @@ import {
   type TaskRecord,
   type TaskState,
 } from './types.js';
+
+interface EndDetail {
+  /** The failure, or the cancellation reason. */
+  error?: unknown;
+  /** When it ended, if not now (a state restored from the journal). */
+  at?: number;
+  skipReason?: string;
+  previous?: TaskState;
+}
+
+const NO_DETAIL: EndDetail = Object.freeze({});
+const RAN: EndDetail = Object.freeze({ previous: 'running' });
 
 /** Per-task run state. It is also the task's public record (a {@link TaskRecord}). */
 class Node<D> implements TaskRecord<D> {
@@ -220,7 +233,7 @@ export class Run<D = unknown> {
     for (const node of this.retrying) {
       this.clock.clearTimer(node.timer);
       node.timer = undefined;
-      this.end(node, 'cancelled', reason);
+      this.end(node, 'cancelled', { error: reason });
     }
     this.retrying.clear();
     this.dropNotOwed(this.ready);
@@ -267,7 +280,12 @@ export class Run<D = unknown> {
   reportProgress(node: Node<D>, fraction: number, detail: string | undefined): void {
     node.progress = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
     if (this.listeners.length > 0) {
-      const event: EngineEvent = { type: 'progress', task: node.id, fraction: node.progress, at: this.clock.now() };
+      const event: EngineEvent = {
+        type: 'progress',
+        task: node.id,
+        fraction: node.progress,
+        at: this.clock.now(),
+      };
       if (detail !== undefined) event.detail = detail;
       this.emit(event);
     }
@@ -328,7 +346,7 @@ export class Run<D = unknown> {
       node.attempts = record.attempt;
       node.startedAt = record.at;
       if (record.state === 'skipped') node.skipReason = record.error ?? 'skipped';
-      this.end(node, record.state, undefined, record.at);
+      this.end(node, record.state, { at: record.at });
     }
   }
 
@@ -360,16 +378,22 @@ export class Run<D = unknown> {
     const setup = this.g.setupOf[node.index]!;
     if (setup >= 0) {
       const s = this.nodes[setup]!;
-      if (s.state === 'succeeded') return this.makeReady(node);
-      if (s.state === 'skipped') return this.end(node, 'skipped', undefined, undefined, `setup ${s.id} was skipped`);
-      if (s.state === 'cancelled') return this.end(node, 'cancelled', this.reason);
-      this.taint(node, s.state === 'failed' ? s.index : s.failedBy);
-      return this.end(node, 'upstream_failed');
+      if (s.state === 'succeeded') this.makeReady(node);
+      else if (s.state === 'skipped') this.end(node, 'skipped', { skipReason: `setup ${s.id} was skipped` });
+      else if (s.state === 'cancelled') this.end(node, 'cancelled', { error: this.reason });
+      else {
+        this.taint(node, s.state === 'failed' ? s.index : s.failedBy);
+        this.end(node, 'upstream_failed');
+      }
+    } else if (node.failedBy >= 0) {
+      this.end(node, 'upstream_failed');
+    } else if (node.cancelledIn || this.cancelled) {
+      this.end(node, 'cancelled', { error: this.reason });
+    } else if (node.skippedIn) {
+      this.end(node, 'skipped', { skipReason: 'an upstream task was skipped' });
+    } else {
+      this.makeReady(node);
     }
-    if (node.failedBy >= 0) return this.end(node, 'upstream_failed');
-    if (node.cancelledIn || this.cancelled) return this.end(node, 'cancelled', this.reason);
-    if (node.skippedIn) return this.end(node, 'skipped', undefined, undefined, 'an upstream task was skipped');
-    this.makeReady(node);
   }
 
   private makeReady(node: Node<D>): void {
@@ -415,7 +439,11 @@ export class Run<D = unknown> {
       this.settleAttempt(node, token, error, true);
       return;
     }
-    if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') {
+    if (
+      value !== null &&
+      typeof value === 'object' &&
+      typeof (value as PromiseLike<unknown>).then === 'function'
+    ) {
       (value as PromiseLike<unknown>).then(
         (v) => this.settleAttempt(node, token, v, false),
         (e) => this.settleAttempt(node, token, e, true),
@@ -437,14 +465,14 @@ export class Run<D = unknown> {
     node.state = 'pending'; // transient: end() or a retry sets the real state
     if (this.limits?.needs[node.index]) this.release(node.index);
     if (!threw) {
-      if (value instanceof Skip) this.end(node, 'skipped', undefined, undefined, value.reason, 'running');
-      else this.end(node, 'succeeded', undefined, undefined, undefined, 'running');
+      if (value instanceof Skip) this.end(node, 'skipped', { previous: 'running', skipReason: value.reason });
+      else this.end(node, 'succeeded', RAN);
     } else if (this.cancelled && !this.owed(node)) {
-      this.end(node, 'cancelled', value, undefined, undefined, 'running');
+      this.end(node, 'cancelled', { previous: 'running', error: value });
     } else if (node.attempts <= (this.g.specs[node.index]!.retry?.retries ?? 0)) {
       this.scheduleRetry(node, value);
     } else {
-      this.end(node, 'failed', value, undefined, undefined, 'running');
+      this.end(node, 'failed', { previous: 'running', error: value });
     }
     this.loop();
   }
@@ -467,20 +495,13 @@ export class Run<D = unknown> {
   }
 
   /** Ends a task and passes its outcome to its successors. */
-  private end(
-    node: Node<D>,
-    state: TaskState,
-    error?: unknown,
-    at?: number,
-    skipReason?: string,
-    previous: TaskState = 'pending',
-  ): void {
-    const now = at ?? this.clock.now();
+  private end(node: Node<D>, state: TaskState, detail: EndDetail = NO_DETAIL): void {
+    const now = detail.at ?? this.clock.now();
     node.state = state;
     node.endedAt = now;
-    if (error !== undefined) node.error = error;
+    if (detail.error !== undefined) node.error = detail.error;
     else if (state === 'succeeded' || state === 'skipped') node.error = undefined;
-    if (skipReason !== undefined) node.skipReason = skipReason;
+    if (detail.skipReason !== undefined) node.skipReason = detail.skipReason;
     if (state === 'upstream_failed') node.cause = this.nodes[node.failedBy]?.id;
     this.counts.pending--;
     this.counts[state]++;
@@ -488,7 +509,7 @@ export class Run<D = unknown> {
     if (state === 'failed' && (!this.firstFailure || this.compareEnd(node, this.firstFailure) < 0)) {
       this.firstFailure = node;
     }
-    this.changed(node, previous, now, at !== undefined);
+    this.changed(node, detail.previous ?? 'pending', now, detail.at !== undefined);
 
     const failure = state === 'failed' ? node.index : node.failedBy;
     const { succStart, succ, succDone } = this.g;
@@ -527,7 +548,7 @@ export class Run<D = unknown> {
       const v = queue.pop();
       const node = this.nodes[v]!;
       if (this.owed(node)) keep.push(v);
-      else this.end(node, 'cancelled', this.reason);
+      else this.end(node, 'cancelled', { error: this.reason });
     }
     for (const v of keep) queue.push(v);
   }
@@ -597,7 +618,12 @@ export class Run<D = unknown> {
     const need = needs[v]!;
     for (const r of need) {
       if (available[r]! > 0) continue;
-      (waiters[r] ??= this.newQueue()).push(v);
+      let queue = waiters[r];
+      if (!queue) {
+        queue = this.newQueue();
+        waiters[r] = queue;
+      }
+      queue.push(v);
       // Units of the other resources stay free: hand them to their own waiters.
       for (const other of need) if (available[other]! > 0) this.wake(other);
       return false;
@@ -636,6 +662,8 @@ export class Run<D = unknown> {
     const n = this.nodes.length;
     const constrained = Number.isFinite(this.concurrency) || this.g.resources !== undefined;
     if (!constrained || n > PLAN_LIMIT || this.priority.some((p) => p !== 0)) return;
+    // Without estimates every task would last 1 ms in the dry run: nothing worth planning on.
+    if (!this.g.specs.some((spec) => spec.estimate !== undefined)) return;
     const span = (policy: 'priority' | 'fifo') => {
       const clock = new SimulatedClock();
       const run = new Run(this.graph, { clock, concurrency: this.concurrency, scheduling: policy }, true);

@@ -2,7 +2,14 @@ import type { Clock } from './clock.js';
 import type { Journal } from './journal.js';
 
 /** The seven states of a task. `pending` covers waiting, ready and waiting to retry. */
-export type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'upstream_failed' | 'cancelled';
+export type TaskState =
+  | 'pending'
+  | 'running'
+  | 'succeeded'
+  | 'failed'
+  | 'skipped'
+  | 'upstream_failed'
+  | 'cancelled';
 
 export const TERMINAL_STATES: ReadonlySet<TaskState> = new Set([
   'succeeded',
@@ -165,8 +172,8 @@ export interface RunOptions {
    * Which ready task starts first. `priority`: higher `priority`, then the longest remaining
    * path by estimates (the critical path). `fifo`: the order tasks became ready. `planned`
    * (default): `priority`, except that a run with a concurrency limit or shared resources,
-   * no explicit priorities and at most 20 000 tasks is first dry-run on virtual time under
-   * both policies, with every task lasting its estimate, and takes the shorter schedule.
+   * estimates, no explicit priorities and at most 20 000 tasks is first dry-run on virtual
+   * time under both policies, each task lasting its estimate, and takes the shorter schedule.
    */
   scheduling?: 'planned' | 'priority' | 'fifo';
   /** Called for every event; same as subscribing with `run.on`. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HoardError } from '../../src/errors.js';
 import { runGraph, TaskGraph } from '../../src/engine/index.js';
+import { HoardError } from '../../src/errors.js';
 
 describe('task graph', () => {
   it('reports a cycle with its path before any task runs', async () => {
@@ -28,7 +28,10 @@ describe('task graph', () => {
 
   it('rejects an edge to an unknown task, naming it', () => {
     const g = new TaskGraph().add({ id: 'a' }).edge('a', 'ghost');
-    assert.throws(() => g.compile(), (e: unknown) => e instanceof HoardError && /unknown task "ghost"/.test(e.message));
+    assert.throws(
+      () => g.compile(),
+      (e: unknown) => e instanceof HoardError && /unknown task "ghost"/.test(e.message),
+    );
   });
 
   it('rejects duplicate ids, bad options and a teardown of nothing', () => {

@@ -72,7 +72,10 @@ describe('journal: resume', () => {
 
   it('refuses a journal damaged in the middle, naming file and line', async () => {
     const path = await tempFile('bad.journal');
-    await writeFile(path, '{"task":"a","state":"succeeded","at":1,"attempt":1}\nGARBAGE\n{"task":"b","state":"running","at":2,"attempt":1}\n');
+    await writeFile(
+      path,
+      '{"task":"a","state":"succeeded","at":1,"attempt":1}\nGARBAGE\n{"task":"b","state":"running","at":2,"attempt":1}\n',
+    );
     await assert.rejects(new FileJournal(path).load(), (e: unknown) => {
       assert.ok(e instanceof HoardError && e.code === 'JOURNAL_CORRUPT');
       assert.match(e.message, /bad\.journal:2:/);

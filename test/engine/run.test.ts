@@ -35,9 +35,11 @@ function build(edges: string[], specs: Partial<Record<string, Partial<TaskSpec>>
   return { g, log };
 }
 
-const fail = (message = 'boom') => async () => {
-  throw new Error(message);
-};
+const fail =
+  (message = 'boom') =>
+  async () => {
+    throw new Error(message);
+  };
 
 function states(result: { tasks: readonly { id: string; state: string }[] }) {
   return Object.fromEntries(result.tasks.map((t) => [t.id, t.state]));
@@ -60,7 +62,9 @@ describe('engine: ordering', () => {
     assert.equal(result.status, 'succeeded');
     assert.equal(log.length, 5);
     const at = (id: string) => log.indexOf(id);
-    assert.ok(at('a') < at('b') && at('a') < at('c') && at('b') < at('d') && at('c') < at('d') && at('d') < at('e'));
+    assert.ok(
+      at('a') < at('b') && at('a') < at('c') && at('b') < at('d') && at('c') < at('d') && at('d') < at('e'),
+    );
     assert.deepEqual(result.counts, {
       pending: 0,
       running: 0,
@@ -263,7 +267,8 @@ describe('engine: limits', () => {
     const { result, clock } = await simulate(g);
     assert.equal(result.status, 'succeeded');
     const sorted = spans.dev1!.sort((a, b) => a[0] - b[0]);
-    for (let i = 1; i < sorted.length; i++) assert.ok(sorted[i]![0] >= sorted[i - 1]![1], 'device uses overlap');
+    for (let i = 1; i < sorted.length; i++)
+      assert.ok(sorted[i]![0] >= sorted[i - 1]![1], 'device uses overlap');
     assert.equal(rackPeak, 2);
     assert.equal(clock.now(), 36); // the device is the bottleneck: 12 × 3
   });
@@ -313,7 +318,8 @@ describe('engine: priorities', () => {
   it('fifo scheduling starts tasks in the order they became ready', async () => {
     const started: string[] = [];
     const g = new TaskGraph();
-    for (const id of ['a', 'b', 'c']) g.add({ id, run: () => void started.push(id), estimate: id === 'c' ? 9 : 1 });
+    for (const id of ['a', 'b', 'c'])
+      g.add({ id, run: () => void started.push(id), estimate: id === 'c' ? 9 : 1 });
     await simulate(g, { concurrency: 1, scheduling: 'fifo' });
     assert.deepEqual(started, ['a', 'b', 'c']);
   });
