@@ -1,3 +1,4 @@
+export { ActionList, type ActionOptions, type RelationOptions } from './actions.js';
 export { type Clock, SimulatedClock, sleep, systemClock } from './clock.js';
 export { type CompiledGraph, TaskGraph } from './graph.js';
 export {
