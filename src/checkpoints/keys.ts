@@ -1,0 +1,63 @@
+/**
+ * Where a checkpoint lives in a bank (docs/bank-layout.md):
+ *
+ *   checkpoints/<id>/meta.json                    the checkpoint record (authoritative)
+ *   checkpoints/<id>/resources/<type#id>/...      each resource's plugin section (key encoded)
+ *   checkpoints/<id>/operations/<op>.json         operation logs
+ *   checkpoints/<id>/journal/<seq>.jsonl          the protect run's engine journal, in batches
+ *   index/time/<id>.<status>.<plan>               one empty object per checkpoint, newest id last
+ *   index/plan/<plan>/<id>.<status>               the same, per plan
+ *
+ * Index entries carry everything a listing shows in their key, so listing is one prefix
+ * scan and no read per checkpoint.
+ */
+
+const SAFE = /[A-Za-z0-9._~#@+=,:-]/;
+
+/** Percent-encodes what a bank key segment may not hold (`/`, spaces, `%` itself …). */
+export function encodeSegment(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    if (SAFE.test(ch) && ch !== '%') out += ch;
+    else
+      for (const byte of Buffer.from(ch, 'utf8'))
+        out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  // A segment may not start with '.' nor be '.' or '..'.
+  return out.startsWith('.') ? `%2E${out.slice(1)}` : out;
+}
+
+export function decodeSegment(value: string): string {
+  return decodeURIComponent(value);
+}
+
+export const checkpointPrefix = (id: string) => `checkpoints/${id}/`;
+export const metaKey = (id: string) => `checkpoints/${id}/meta.json`;
+export const resourcePrefix = (id: string, resource: string) =>
+  `checkpoints/${id}/resources/${encodeSegment(resource)}`;
+export const operationKey = (id: string, op: string) => `checkpoints/${id}/operations/${op}.json`;
+export const journalPrefix = (id: string) => `checkpoints/${id}/journal`;
+export const timeIndexKey = (id: string, status: string, plan: string) =>
+  `index/time/${id}.${status}.${plan}`;
+export const planIndexPrefix = (plan: string) => `index/plan/${plan}/`;
+export const planIndexKey = (id: string, status: string, plan: string) =>
+  `${planIndexPrefix(plan)}${id}.${status}`;
+export const checkpointLease = (id: string) => `checkpoint-${id}`;
+export const metaLease = (id: string) => `meta-${id}`;
+
+/** Ids sort by creation time: `20261123T094512345Z-3fa9c1d2`. */
+export const CHECKPOINT_ID = /^\d{8}T\d{9}Z-[0-9a-f]{8}$/;
+
+export function newCheckpointId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('.', '');
+  const random = Math.floor(Math.random() * 0x100000000)
+    .toString(16)
+    .padStart(8, '0');
+  return `${stamp}-${random}`;
+}
+
+export function idTime(id: string): Date {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(id);
+  if (!m) return new Date(Number.NaN);
+  return new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!));
+}

@@ -1,0 +1,294 @@
+/**
+ * Checkpoint records in a bank: create, read, compare-and-swap status changes, listing by
+ * index prefix scans, removal, and detection of a checkpoint whose process died.
+ */
+import { hostname } from 'node:os';
+import type { Bank, Lease } from '../bank/index.js';
+import { type ErrorInfo, HoardError } from '../errors.js';
+import type { Parameters } from '../plugins/params.js';
+import type { Resource } from '../resources/resource.js';
+import {
+  CHECKPOINT_ID,
+  checkpointLease,
+  checkpointPrefix,
+  idTime,
+  metaKey,
+  metaLease,
+  planIndexKey,
+  planIndexPrefix,
+  timeIndexKey,
+} from './keys.js';
+import { assertTransition, CHECKPOINT_STATUSES, type CheckpointStatus } from './status.js';
+
+export interface ResourceStatus {
+  type: string;
+  id: string;
+  status: 'protecting' | 'available' | 'error';
+  error?: ErrorInfo;
+}
+
+export interface CheckpointMeta {
+  version: 1;
+  id: string;
+  plan: string;
+  provider: { id: string; name: string };
+  status: CheckpointStatus;
+  createdAt: string;
+  updatedAt: string;
+  /** `host:pid` of the process working on it while protecting, copying or deleting. */
+  owner?: string;
+  resources: ResourceStatus[];
+  /** The resource graph as protected (enough to restore with the bank alone). */
+  graph: { resources: (Resource & { children: string[] })[] };
+  /** The plan's parameters, saved so restore, verify and delete can use them. */
+  parameters: Parameters;
+  /** Operation log ids, oldest first. */
+  operations: string[];
+  error?: ErrorInfo;
+}
+
+export interface CheckpointSummary {
+  id: string;
+  plan: string;
+  status: CheckpointStatus;
+  createdAt: string;
+}
+
+export interface ListFilter {
+  plan?: string;
+  status?: CheckpointStatus;
+  /** ISO times: only checkpoints created in [since, until). */
+  since?: string;
+  until?: string;
+  /** Default 100. */
+  limit?: number;
+  /** Id of the last checkpoint of the previous page. */
+  marker?: string;
+}
+
+/** Statuses in which a live process must hold the checkpoint's lease. */
+const WORKING: Partial<Record<CheckpointStatus, CheckpointStatus>> = {
+  protecting: 'error',
+  copying: 'error',
+  deleting: 'error_deleting',
+};
+
+export const PROCESS_OWNER = `${hostname()}:${process.pid}`;
+
+export class CheckpointStore {
+  constructor(
+    readonly bank: Bank,
+    private readonly options: { leaseTtlMs?: number } = {},
+  ) {}
+
+  get leaseTtlMs(): number {
+    return this.options.leaseTtlMs ?? (Number(process.env.HOARD_LEASE_TTL_MS) || 30_000);
+  }
+
+  /** Takes the work lease of a checkpoint (protect, copy, delete hold it while they run). */
+  acquireWork(id: string): Promise<Lease> {
+    return this.bank.acquireLease(checkpointLease(id), { owner: PROCESS_OWNER, ttlMs: this.leaseTtlMs });
+  }
+
+  async create(meta: CheckpointMeta): Promise<void> {
+    await this.bank.put(metaKey(meta.id), JSON.stringify(meta, null, 2));
+    await this.writeIndex(meta.id, meta.plan, meta.status);
+  }
+
+  /** The record as stored; CHECKPOINT_NOT_FOUND if there is none. */
+  async read(id: string): Promise<CheckpointMeta> {
+    if (!CHECKPOINT_ID.test(id)) {
+      throw new HoardError(
+        'CHECKPOINT_NOT_FOUND',
+        `"${id}" is not a checkpoint id (they look like 20261123T094512345Z-3fa9c1d2)`,
+        {
+          details: { checkpoint: id },
+        },
+      );
+    }
+    let text: Buffer;
+    try {
+      text = await this.bank.get(metaKey(id));
+    } catch (error) {
+      if (error instanceof HoardError && error.code === 'BANK_NOT_FOUND') {
+        throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in this bank`, {
+          details: { checkpoint: id },
+        });
+      }
+      throw error;
+    }
+    return JSON.parse(text.toString('utf8')) as CheckpointMeta;
+  }
+
+  /**
+   * The record, with a working status whose process is gone (its lease expired or was
+   * released without a final status) turned into the failure status and stored so.
+   */
+  async get(id: string): Promise<CheckpointMeta> {
+    const meta = await this.read(id);
+    const failed = WORKING[meta.status];
+    if (!failed || (await this.workerAlive(id))) return meta;
+    return this.markDead(meta, failed);
+  }
+
+  private async workerAlive(id: string): Promise<boolean> {
+    const info = await this.bank.leaseInfo(checkpointLease(id));
+    return info !== undefined && info.expiresAt > Date.now();
+  }
+
+  private async markDead(meta: CheckpointMeta, failed: CheckpointStatus): Promise<CheckpointMeta> {
+    try {
+      return await this.transition(meta.id, [meta.status], failed, {
+        error: {
+          name: 'HoardError',
+          code: 'LEASE_LOST',
+          message: `the process that was ${meta.status} this checkpoint (${meta.owner ?? 'unknown'}) stopped before finishing`,
+        },
+      });
+    } catch (error) {
+      // Another process changed it first: what it wrote is the truth.
+      if (error instanceof HoardError && error.code === 'CHECKPOINT_STATE') return this.read(meta.id);
+      throw error;
+    }
+  }
+
+  /**
+   * Compare-and-swap: changes the status only if it is one of `from`, under a short lock on
+   * the record, so two processes never both win; also rewrites the index entries.
+   */
+  async transition(
+    id: string,
+    from: readonly CheckpointStatus[],
+    to: CheckpointStatus,
+    patch: Partial<CheckpointMeta> = {},
+  ): Promise<CheckpointMeta> {
+    const lock = await this.lockMeta(id);
+    try {
+      const meta = await this.read(id);
+      if (!from.includes(meta.status)) {
+        throw new HoardError(
+          'CHECKPOINT_STATE',
+          `checkpoint ${id} is ${meta.status}, not ${from.join(' or ')}; it cannot become ${to}`,
+          { details: { checkpoint: id, status: meta.status, wanted: to } },
+        );
+      }
+      assertTransition(id, meta.status, to);
+      const next: CheckpointMeta = { ...meta, ...patch, status: to, updatedAt: new Date().toISOString() };
+      if (!WORKING[to]) delete next.owner;
+      await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
+      if (to === 'deleted') await this.removeIndex(id, meta.plan, meta.status);
+      else if (to !== meta.status) {
+        await this.writeIndex(id, meta.plan, to);
+        await this.removeIndex(id, meta.plan, meta.status);
+      }
+      return next;
+    } finally {
+      await this.bank.releaseLease(lock).catch(() => {});
+    }
+  }
+
+  /** Updates fields other than the status, under the same lock. */
+  async update(id: string, patch: Partial<Omit<CheckpointMeta, 'status'>>): Promise<CheckpointMeta> {
+    const lock = await this.lockMeta(id);
+    try {
+      const next = { ...(await this.read(id)), ...patch, updatedAt: new Date().toISOString() };
+      await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
+      return next;
+    } finally {
+      await this.bank.releaseLease(lock).catch(() => {});
+    }
+  }
+
+  private async lockMeta(id: string): Promise<Lease> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.bank.acquireLease(metaLease(id), { owner: PROCESS_OWNER, ttlMs: 10_000 });
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'LEASE_HELD') || attempt >= 200) throw error;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
+      }
+    }
+  }
+
+  /**
+   * Newest first; one prefix scan of the index (plan index when filtering by plan), no read
+   * per checkpoint. Checkpoints that claim to be in progress get their lease checked.
+   */
+  async list(filter: ListFilter = {}): Promise<{ checkpoints: CheckpointSummary[]; next: string | null }> {
+    const limit = filter.limit ?? 100;
+    const prefix = filter.plan ? planIndexPrefix(filter.plan) : 'index/time/';
+    const until = filter.until ? idPrefix(filter.until) : undefined;
+    const since = filter.since ? idPrefix(filter.since) : undefined;
+    let marker = filter.marker ?? until;
+    const out: CheckpointSummary[] = [];
+    const seen = new Set<string>();
+    for (;;) {
+      const keys = await this.bank.list(prefix, {
+        order: 'desc',
+        limit: Math.max(limit * 2, 50),
+        ...(marker ? { marker } : {}),
+      });
+      const summaries = keys.flatMap((key) => parseIndexKey(key.slice(prefix.length), filter.plan) ?? []);
+      for (const [i, summary] of summaries.entries()) {
+        if (seen.has(summary.id)) continue;
+        if (since && summary.id < since) return { checkpoints: out, next: null };
+        seen.add(summary.id);
+        // Two entries for one id: a process died between writing the new and removing the old.
+        const doubled = summaries[i + 1]?.id === summary.id;
+        let effective = summary;
+        if (WORKING[summary.status] || doubled) {
+          const meta = await this.get(summary.id).catch(() => undefined);
+          if (!meta) continue;
+          effective = { ...summary, status: meta.status };
+        }
+        if (filter.status && effective.status !== filter.status) continue;
+        out.push(effective);
+        if (out.length === limit) return { checkpoints: out, next: effective.id };
+      }
+      if (keys.length === 0) return { checkpoints: out, next: null };
+      marker = keys[keys.length - 1]!.slice(prefix.length).split('.')[0];
+    }
+  }
+
+  /** Removes every key of the checkpoint, its index entries and finally its record. */
+  async removeAll(id: string, plan: string): Promise<void> {
+    const prefix = checkpointPrefix(id);
+    for (;;) {
+      const keys = await this.bank.list(prefix, { limit: 1000 });
+      const rest = keys.filter((k) => k !== metaKey(id));
+      if (rest.length === 0) break;
+      await Promise.all(rest.map((k) => this.bank.delete(k)));
+    }
+    for (const status of CHECKPOINT_STATUSES) await this.removeIndex(id, plan, status);
+    await this.bank.delete(metaKey(id));
+  }
+
+  private async writeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {
+    await this.bank.put(timeIndexKey(id, status, plan), '');
+    await this.bank.put(planIndexKey(id, status, plan), '');
+  }
+
+  private async removeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {
+    await this.bank.delete(timeIndexKey(id, status, plan));
+    await this.bank.delete(planIndexKey(id, status, plan));
+  }
+}
+
+/** `<id>.<status>.<plan>` (time index) or `<id>.<status>` (plan index). */
+function parseIndexKey(name: string, plan: string | undefined): CheckpointSummary[] | undefined {
+  const [id, status, ...rest] = name.split('.');
+  if (!id || !CHECKPOINT_ID.test(id) || !CHECKPOINT_STATUSES.includes(status as CheckpointStatus))
+    return undefined;
+  const planName = plan ?? rest.join('.');
+  if (!planName) return undefined;
+  return [{ id, plan: planName, status: status as CheckpointStatus, createdAt: idTime(id).toISOString() }];
+}
+
+/** The id prefix for an ISO time: ids of checkpoints created before it sort below it. */
+function idPrefix(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) {
+    throw new HoardError('USAGE', `"${iso}" is not a time (use ISO 8601, e.g. 2026-11-23T09:00:00Z)`);
+  }
+  return date.toISOString().replace(/[-:]/g, '').replace('.', '');
+}

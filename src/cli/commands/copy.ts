@@ -1,0 +1,23 @@
+import type { Command } from 'commander';
+import { copyCheckpoint } from '../../flows/checkpoint-ops.js';
+import type { CliContext } from '../context.js';
+import { formatResult } from '../format.js';
+import { interruptible } from '../util.js';
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  program
+    .command('copy')
+    .description("Copy a checkpoint into another provider's bank")
+    .argument('<checkpoint>', 'checkpoint id')
+    .requiredOption('--to <provider>', 'target provider name or id')
+    .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
+    .addHelpText('after', '\nExample:\n  hoard copy 20261123T094512345Z-3fa9c1d2 --to offsite')
+    .action(async (id: string, opts: { to: string; provider?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const from = await ctx.providerOf(id, opts.provider);
+      const to = await ctx.provider(opts.to);
+      const result = await interruptible((signal) => copyCheckpoint(id, from, to, { signal }));
+      ctx.print(result, () => formatResult(result));
+      if (result.checkpoint.status !== 'available') process.exitCode = 1;
+    });
+}

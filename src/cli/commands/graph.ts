@@ -1,0 +1,101 @@
+import type { Command } from 'commander';
+import { HoardError } from '../../errors.js';
+import { operationParameters } from '../../flows/checkpoint-view.js';
+import type { HookGraph } from '../../flows/hook-graph.js';
+import { operationHookGraph } from '../../flows/operation.js';
+import { checkPlan, loadPlan } from '../../plans/plan.js';
+import { discoverGraph } from '../../resources/graph.js';
+import type { CliContext } from '../context.js';
+
+const OPERATIONS = ['protect', 'restore', 'verify', 'delete'] as const;
+const FORMATS = ['json', 'dot', 'mermaid'] as const;
+const COLOURS = {
+  green: 'green',
+  indigo: 'indigo',
+  purple: 'purple',
+  yellow: 'goldenrod',
+  red: 'red',
+  black: 'black',
+};
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  program
+    .command('graph')
+    .description("Print a plan's hook graph: which hook runs after which")
+    .argument('<plan>', 'plan file')
+    .option('--operation <kind>', `one of ${OPERATIONS.join(', ')}`, 'protect')
+    .option('--format <format>', `one of ${FORMATS.join(', ')}`, 'json')
+    .option('--provider <id>', "provider (default: the plan's)")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  hoard graph shop.yaml --format dot | dot -Tsvg > shop.svg\n  hoard graph shop.yaml --operation restore --format mermaid',
+    )
+    .action(
+      async (
+        planPath: string,
+        opts: { operation: string; format: string; provider?: string },
+        cmd: Command,
+      ) => {
+        const ctx = context(cmd);
+        const kind = opts.operation as (typeof OPERATIONS)[number];
+        if (!OPERATIONS.includes(kind))
+          throw new HoardError('USAGE', `--operation must be one of ${OPERATIONS.join(', ')}`);
+        const format = (ctx.json ? 'json' : opts.format) as (typeof FORMATS)[number];
+        if (!FORMATS.includes(format))
+          throw new HoardError('USAGE', `--format must be one of ${FORMATS.join(', ')}`);
+        const plan = await loadPlan(planPath);
+        const provider = await ctx.provider(opts.provider ?? plan.provider);
+        checkPlan(plan, provider.registry);
+        const graph = await discoverGraph(plan.resources, provider.registry.protectables(), {
+          source: plan.source,
+        });
+        const given = kind === 'protect' ? plan.parameters : {};
+        const parameters = operationParameters(
+          kind,
+          graph,
+          provider.registry,
+          given,
+          plan.parameters,
+          plan.source,
+        );
+        const hooks = operationHookGraph({ kind, graph, registry: provider.registry, parameters });
+        if (format === 'json') process.stdout.write(`${JSON.stringify(toJson(hooks), null, 2)}\n`);
+        else process.stdout.write(`${format === 'dot' ? toDot(hooks) : toMermaid(hooks)}\n`);
+      },
+    );
+}
+
+function toJson(hooks: HookGraph) {
+  return {
+    tasks: hooks.tasks.map((t) => ({
+      id: t.id,
+      resource: t.data!.resource,
+      hook: t.data!.hook,
+      implemented: t.data!.impl !== undefined,
+    })),
+    edges: hooks.edges,
+  };
+}
+
+function toDot(hooks: HookGraph): string {
+  const q = (s: string) => JSON.stringify(s);
+  const lines = ['digraph hooks {', '  rankdir=TB;', '  node [shape=box, fontname="sans-serif"];'];
+  for (const t of hooks.tasks) {
+    lines.push(
+      `  ${q(t.id)} [label=${q(`${t.data!.resource}\n${t.data!.hook}`)}${t.data!.impl ? '' : ', style=dashed'}];`,
+    );
+  }
+  for (const e of hooks.edges) lines.push(`  ${q(e.from)} -> ${q(e.to)} [color=${COLOURS[e.kind]}];`);
+  lines.push('}');
+  return lines.join('\n');
+}
+
+function toMermaid(hooks: HookGraph): string {
+  const ids = new Map(hooks.tasks.map((t, i) => [t.id, `t${i}`]));
+  const lines = ['flowchart TD'];
+  for (const t of hooks.tasks)
+    lines.push(`  ${ids.get(t.id)}["${`${t.data!.resource} ${t.data!.hook}`.replaceAll('"', '#quot;')}"]`);
+  hooks.edges.forEach((e) => lines.push(`  ${ids.get(e.from)} --> ${ids.get(e.to)}`));
+  hooks.edges.forEach((e, i) => lines.push(`  linkStyle ${i} stroke:${COLOURS[e.kind]}`));
+  return lines.join('\n');
+}

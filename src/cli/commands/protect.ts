@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { protect } from '../../flows/protect.js';
+import { loadPlan } from '../../plans/plan.js';
+import type { CliContext } from '../context.js';
+import { formatResult } from '../format.js';
+import { Progress } from '../progress.js';
+import { interruptible, positiveInt } from '../util.js';
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  program
+    .command('protect')
+    .description('Protect the resources of a plan into a new checkpoint')
+    .argument('<plan>', 'plan file (YAML or JSON)')
+    .option('--provider <id>', "provider name or id (default: the plan's provider, else local)")
+    .option('--concurrency <n>', 'most hooks running at once', positiveInt)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hoard protect examples/quickstart/plan.yaml
+  hoard protect shop.yaml --provider offsite --json
+
+Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad input.`,
+    )
+    .action(async (planPath: string, opts: { provider?: string; concurrency?: number }, cmd: Command) => {
+      const ctx = context(cmd);
+      const plan = await loadPlan(planPath);
+      const provider = await ctx.provider(opts.provider ?? plan.provider);
+      const progress = new Progress(`protect ${plan.name}`);
+      progress.setTotal(plan.resources.length * 4);
+      const result = await interruptible((signal) =>
+        protect(plan, provider, {
+          signal,
+          onEvent: progress.onEvent,
+          ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+        }),
+      ).finally(() => progress.finish());
+      ctx.print(result, () => formatResult(result));
+      if (result.checkpoint.status !== 'available') process.exitCode = 1;
+    });
+}

@@ -1,0 +1,66 @@
+import type { Command } from 'commander';
+import type { Provider } from '../../providers/provider.js';
+import type { CliContext } from '../context.js';
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  const providers = program.command('providers').description('Show the configured providers');
+
+  providers
+    .command('list')
+    .description('List providers (files in HOME/providers/*.conf, and the built-in local)')
+    .addHelpText('after', '\nExample:\n  hoard providers list --json')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      const { providers: all, problems } = await ctx.providers();
+      const list = all.map(summary);
+      ctx.print({ providers: list, problems }, () =>
+        list.map((p) => `${p.name.padEnd(16)} ${p.id}  ${p.bank}  ${p.plugins.join(', ')}`).join('\n'),
+      );
+    });
+
+  providers
+    .command('show')
+    .description("Show a provider: bank, settings (secrets hidden), and each type's schemas")
+    .argument('<id>', 'provider name or id')
+    .addHelpText('after', '\nExample:\n  hoard providers show local')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const ctx = context(cmd);
+      const provider = await ctx.provider(id);
+      const detail = {
+        ...summary(provider),
+        settings: provider.settings,
+        types: provider.registry.list().flatMap((plugin) =>
+          plugin.types.map((t) => ({
+            type: t.type,
+            plugin: plugin.name,
+            schemas: {
+              resource: t.schemas?.resource ?? null,
+              options: t.schemas?.options ?? null,
+              restore: t.schemas?.restore ?? null,
+              verify: t.schemas?.verify ?? null,
+              savedInfo: t.schemas?.savedInfo ?? null,
+            },
+          })),
+        ),
+      };
+      ctx.print({ provider: detail }, () =>
+        [
+          `${detail.name} (${detail.id})`,
+          detail.description,
+          `bank: ${detail.bank}  ${JSON.stringify(detail.settings)}`,
+          ...detail.types.map((t) => `type ${t.type} (plugin ${t.plugin})`),
+        ].join('\n'),
+      );
+    });
+}
+
+function summary(p: Provider) {
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    bank: p.bankType,
+    plugins: p.registry.names,
+    file: p.file ?? null,
+  };
+}

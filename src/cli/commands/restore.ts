@@ -1,0 +1,98 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { HoardError } from '../../errors.js';
+import { restore, verify } from '../../flows/checkpoint-ops.js';
+import type { Parameters } from '../../plugins/params.js';
+import type { CliContext } from '../context.js';
+import { formatResult } from '../format.js';
+import { Progress } from '../progress.js';
+import { collect, interruptible } from '../util.js';
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  program
+    .command('restore')
+    .description('Restore a checkpoint')
+    .argument('<checkpoint>', 'checkpoint id')
+    .option('--target <path>', 'where to restore, when exactly one resource takes a target')
+    .option(
+      '--param <key=value>',
+      'restore parameter, e.g. fs.directory#uploads.target=/restore/u (repeatable)',
+      collect,
+      [],
+    )
+    .option('--params <file>', 'restore parameters file (YAML or JSON, same shape as plan parameters)')
+    .option('--overwrite', 'allow restoring over existing data')
+    .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hoard restore 20261123T094512345Z-3fa9c1d2 --target /tmp/restored
+  hoard restore 20261123T094512345Z-3fa9c1d2 --param 'fs.directory#uploads.target=/restore/u' --param 'sqlite.database#db.target=/restore/db.sqlite'
+  hoard restore 20261123T094512345Z-3fa9c1d2 --params restore.yaml --overwrite`,
+    )
+    .action(async (id: string, opts: RestoreFlags, cmd: Command) => {
+      const ctx = context(cmd);
+      const provider = await ctx.providerOf(id, opts.provider);
+      const progress = new Progress(`restore ${id}`);
+      const result = await interruptible(async (signal) =>
+        restore(id, provider, {
+          signal,
+          onEvent: progress.onEvent,
+          parameters: opts.params ? await readParams(opts.params) : {},
+          assignments: opts.param,
+          ...(opts.target !== undefined ? { target: opts.target } : {}),
+          ...(opts.overwrite ? { overwrite: true } : {}),
+        }),
+      ).finally(() => progress.finish());
+      ctx.print(result, () => formatResult(result));
+      if (result.operation?.status !== 'succeeded') process.exitCode = 1;
+    });
+
+  program
+    .command('verify')
+    .description('Check that a checkpoint can be restored (each plugin verifies its data)')
+    .argument('<checkpoint>', 'checkpoint id')
+    .option('--param <key=value>', 'verify parameter (repeatable)', collect, [])
+    .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  hoard verify 20261123T094512345Z-3fa9c1d2 --json\n\nExit status: 0 verified, 1 damage found.',
+    )
+    .action(async (id: string, opts: { param: string[]; provider?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const provider = await ctx.providerOf(id, opts.provider);
+      const progress = new Progress(`verify ${id}`);
+      const result = await interruptible((signal) =>
+        verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
+      ).finally(() => progress.finish());
+      ctx.print(result, () => formatResult(result));
+      if (result.operation?.status !== 'succeeded') process.exitCode = 1;
+    });
+}
+
+interface RestoreFlags {
+  target?: string;
+  param: string[];
+  params?: string;
+  overwrite?: boolean;
+  provider?: string;
+}
+
+async function readParams(file: string): Promise<Parameters> {
+  let value: unknown;
+  try {
+    value = parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new HoardError('PARAMS_INVALID', `${file}: ${(error as Error).message.split('\n')[0]}`, {
+      details: { file },
+    });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HoardError('PARAMS_INVALID', `${file}: expected a mapping of TYPE or TYPE#ID to parameters`, {
+      details: { file },
+    });
+  }
+  return value as Parameters;
+}

@@ -1,0 +1,57 @@
+/** What every command needs: the home directory, the providers, and how to print. */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { CheckpointStore } from '../checkpoints/store.js';
+import { HoardError } from '../errors.js';
+import { findProvider, loadProviders, type Provider, type ProviderProblem } from '../providers/provider.js';
+
+export interface GlobalOptions {
+  home?: string;
+  json?: boolean;
+}
+
+export class CliContext {
+  private loaded: Promise<{ providers: Provider[]; problems: ProviderProblem[] }> | undefined;
+  readonly home: string;
+  readonly json: boolean;
+
+  constructor(options: GlobalOptions) {
+    this.home = resolve(options.home ?? process.env.HOARD_HOME ?? join(homedir(), '.hoard'));
+    this.json = options.json === true;
+  }
+
+  /** Loads the providers once; a broken provider file is a warning on stderr, not a failure. */
+  providers(): Promise<{ providers: Provider[]; problems: ProviderProblem[] }> {
+    this.loaded ??= loadProviders(this.home).then((result) => {
+      for (const problem of result.problems) process.stderr.write(`warning: ${problem.message}\n`);
+      return result;
+    });
+    return this.loaded;
+  }
+
+  async provider(nameOrId: string): Promise<Provider> {
+    const { providers, problems } = await this.providers();
+    return findProvider(providers, nameOrId, problems);
+  }
+
+  /** The provider holding checkpoint `id`: the one named, or the first whose bank has it. */
+  async providerOf(id: string, nameOrId?: string): Promise<Provider> {
+    if (nameOrId) return this.provider(nameOrId);
+    const { providers } = await this.providers();
+    for (const provider of providers) {
+      try {
+        await new CheckpointStore(provider.bank).read(id);
+        return provider;
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')) throw error;
+      }
+    }
+    await new CheckpointStore(providers[0]!.bank).read(id); // throws the right error
+    throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in any provider`);
+  }
+
+  /** Prints `value` as the one JSON document on stdout, or `human()` as text. */
+  print(value: unknown, human: () => string): void {
+    process.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Operations on an existing checkpoint: restore, verify, delete and copy. Each reads the
+ * checkpoint's record from the bank alone (resource graph and protect-time parameters are
+ * in it), runs its hook graph, and keeps an operation log next to the checkpoint.
+ */
+import { operationKey } from '../checkpoints/keys.js';
+import { CheckpointStore } from '../checkpoints/store.js';
+import { HoardError } from '../errors.js';
+import type { Parameters } from '../plugins/params.js';
+import type { Provider } from '../providers/provider.js';
+import { ResourceGraph } from '../resources/graph.js';
+import {
+  applyAssignments,
+  checkpointView,
+  type OperationResult,
+  operationParameters,
+} from './checkpoint-view.js';
+import { runOperation } from './operation.js';
+import { checkpointSection, type RunOptions, withWorkLease } from './protect.js';
+
+export interface RestoreOptions extends RunOptions {
+  /** Restore parameters, same shape as plan parameters (`type` or `type#id` keys). */
+  parameters?: Parameters;
+  /** `--param` assignments (`TYPE#ID.field=value`), applied over `parameters`. */
+  assignments?: readonly string[];
+  /** Sets `target` of the one resource that takes a target. */
+  target?: string;
+  /** Allow restoring over existing data. */
+  overwrite?: boolean;
+}
+
+export async function restore(
+  id: string,
+  provider: Provider,
+  options: RestoreOptions = {},
+): Promise<OperationResult> {
+  return runOnCheckpoint('restore', id, provider, options, (graph, given) => {
+    const params = applyAssignments(given, options.assignments ?? [], graph);
+    const targets = graph.nodes.filter((n) => provider.registry.handler(n.resource.type).spec.restoreTarget);
+    if (options.target !== undefined) {
+      if (targets.length !== 1) {
+        throw new HoardError(
+          'USAGE',
+          `--target needs exactly one resource that takes a target; checkpoint ${id} has ${targets.length}${
+            targets.length
+              ? ` (${targets.map((t) => t.key).join(', ')}): use --param 'TYPE#ID.target=PATH'`
+              : ''
+          }`,
+        );
+      }
+      const key = targets[0]!.key;
+      params[key] = { ...params[key], target: options.target };
+    }
+    if (options.overwrite) for (const t of targets) params[t.key] = { ...params[t.key], overwrite: true };
+    return params;
+  });
+}
+
+export function verify(
+  id: string,
+  provider: Provider,
+  options: RestoreOptions = {},
+): Promise<OperationResult> {
+  return runOnCheckpoint('verify', id, provider, options, (graph, given) =>
+    applyAssignments(given, options.assignments ?? [], graph),
+  );
+}
+
+async function runOnCheckpoint(
+  kind: 'restore' | 'verify',
+  id: string,
+  provider: Provider,
+  options: RestoreOptions,
+  shape: (graph: ResourceGraph, given: Parameters) => Parameters,
+): Promise<OperationResult> {
+  const store = new CheckpointStore(provider.bank);
+  const meta = await store.get(id);
+  if (meta.status !== 'available') {
+    throw new HoardError(
+      'CHECKPOINT_STATE',
+      `checkpoint ${id} is ${meta.status}; only an available checkpoint can be ${kind === 'restore' ? 'restored' : 'verified'}`,
+      {
+        details: { checkpoint: id, status: meta.status },
+      },
+    );
+  }
+  const graph = ResourceGraph.fromJSON(meta.graph);
+  const given = shape(graph, options.parameters ?? {});
+  const parameters = operationParameters(
+    kind,
+    graph,
+    provider.registry,
+    given,
+    meta.parameters,
+    `${kind} parameters`,
+  );
+  const operation = await runOperation({
+    kind,
+    checkpoint: { id, plan: meta.plan, provider: provider.name },
+    graph,
+    registry: provider.registry,
+    parameters,
+    bank: checkpointSection(provider.bank, id),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+  });
+  await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
+  const updated = await store.update(id, { operations: [...meta.operations, operation.id] });
+  return { checkpoint: checkpointView(updated), operation };
+}
+
+/**
+ * Runs each plugin's delete operation, then removes every key of the checkpoint. A failed
+ * delete operation leaves the checkpoint `error_deleting` with its data, to be retried.
+ */
+export async function deleteCheckpoint(
+  id: string,
+  provider: Provider,
+  options: RunOptions = {},
+): Promise<OperationResult> {
+  const store = new CheckpointStore(provider.bank);
+  const meta = await store.get(id);
+  return withWorkLease(store, id, options.signal, async (signal) => {
+    const deleting = await store.transition(id, ['available', 'error', 'error_deleting'], 'deleting');
+    const graph = ResourceGraph.fromJSON(meta.graph);
+    const parameters = operationParameters('delete', graph, provider.registry, {}, meta.parameters, 'delete');
+    const operation = await runOperation({
+      kind: 'delete',
+      checkpoint: { id, plan: meta.plan, provider: provider.name },
+      graph,
+      registry: provider.registry,
+      parameters,
+      bank: checkpointSection(provider.bank, id),
+      signal,
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    });
+    if (operation.status !== 'succeeded') {
+      await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
+      const failed = await store.transition(id, ['deleting'], 'error_deleting', {
+        operations: [...deleting.operations, operation.id],
+      });
+      return { checkpoint: checkpointView(failed), operation };
+    }
+    const deleted = await store.transition(id, ['deleting'], 'deleted');
+    await store.removeAll(id, meta.plan);
+    return { checkpoint: checkpointView(deleted), operation };
+  });
+}
+
+/**
+ * Copies an available checkpoint into another provider's bank under the same id: the
+ * target is `copying` until every object is across and the plugins' copy hooks ran.
+ */
+export async function copyCheckpoint(
+  id: string,
+  from: Provider,
+  to: Provider,
+  options: RunOptions = {},
+): Promise<OperationResult> {
+  if (from.id === to.id) throw new HoardError('USAGE', `checkpoint ${id} is already in provider ${to.name}`);
+  const source = new CheckpointStore(from.bank);
+  const meta = await source.get(id);
+  if (meta.status !== 'available') {
+    throw new HoardError(
+      'CHECKPOINT_STATE',
+      `checkpoint ${id} is ${meta.status}; only an available checkpoint can be copied`,
+      {
+        details: { checkpoint: id, status: meta.status },
+      },
+    );
+  }
+  const graph = ResourceGraph.fromJSON(meta.graph);
+  for (const node of graph.nodes) to.registry.handler(node.resource.type, `provider ${to.name}`);
+  const target = new CheckpointStore(to.bank);
+  if (await to.bank.exists(`checkpoints/${id}/meta.json`)) {
+    throw new HoardError('CHECKPOINT_STATE', `provider ${to.name} already has checkpoint ${id}`, {
+      details: { checkpoint: id },
+    });
+  }
+  return withWorkLease(target, id, options.signal, async (signal) => {
+    const now = new Date().toISOString();
+    await target.create({
+      ...meta,
+      status: 'copying',
+      provider: { id: to.id, name: to.name },
+      updatedAt: now,
+      operations: [],
+    });
+    try {
+      const fromSection = checkpointSection(from.bank, id);
+      const toSection = checkpointSection(to.bank, id);
+      for (let marker: string | undefined; ; ) {
+        const keys = await fromSection.list('', { limit: 500, ...(marker ? { marker } : {}) });
+        if (keys.length === 0) break;
+        for (const key of keys) {
+          if (key === 'meta.json') continue;
+          signal.throwIfAborted();
+          await toSection.put(key, await fromSection.getStream(key));
+        }
+        marker = keys[keys.length - 1];
+      }
+      const parameters = operationParameters('copy', graph, to.registry, {}, meta.parameters, 'copy');
+      const operation = await runOperation({
+        kind: 'copy',
+        checkpoint: { id, plan: meta.plan, provider: to.name },
+        graph,
+        registry: to.registry,
+        parameters,
+        bank: toSection,
+        signal,
+        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      });
+      await to.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
+      const final = await target.transition(
+        id,
+        ['copying'],
+        operation.status === 'succeeded' ? 'available' : 'error',
+        {
+          operations: [operation.id],
+        },
+      );
+      return { checkpoint: checkpointView(final), operation };
+    } catch (error) {
+      await target.transition(id, ['copying'], 'error').catch(() => {});
+      throw error;
+    }
+  });
+}

@@ -1,0 +1,251 @@
+/**
+ * Runs one operation kind over a resource graph: builds the hook graph, gives every hook
+ * its context, runs it on the engine and turns the result into an operation log.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Bank } from '../bank/index.js';
+import { encodeSegment } from '../checkpoints/keys.js';
+import type { EngineEvent, Journal, RunResult, TaskContext } from '../engine/index.js';
+import { startRun } from '../engine/index.js';
+import { type ErrorInfo, errorInfo, HoardError } from '../errors.js';
+import type { PluginRegistry } from '../plugins/registry.js';
+import type {
+  HookContext,
+  HookFailure,
+  HookName,
+  OperationKind,
+  OperationParameters,
+  PollOptions,
+} from '../plugins/sdk.js';
+import type { ResourceGraph } from '../resources/graph.js';
+import { buildHookGraph, type HookGraph, type HookTask, toTaskGraph } from './hook-graph.js';
+
+export type OperationStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface TaskLog {
+  resource: string;
+  hook: HookName;
+  status: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  attempts: number;
+  /** For `upstream_failed`: the task that failed first (`type#id:hook`). */
+  cause?: string;
+  error?: ErrorInfo;
+}
+
+export interface ResourceLog {
+  type: string;
+  id: string;
+  status: 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+  error?: ErrorInfo;
+}
+
+/** The record of one run (SPEC §1 "operation log"). */
+export interface OperationLog {
+  id: string;
+  kind: OperationKind;
+  status: OperationStatus;
+  checkpoint: string;
+  plan: string;
+  startedAt: string;
+  endedAt: string | null;
+  /** The first failed task (`type#id:hook`), if any. */
+  firstFailure?: string;
+  error?: ErrorInfo;
+  resources: ResourceLog[];
+  tasks: TaskLog[];
+  /** Lines hooks wrote with `ctx.log`. */
+  log: string[];
+}
+
+export interface OperationInput {
+  kind: OperationKind;
+  checkpoint: { id: string; plan: string; provider: string };
+  graph: ResourceGraph;
+  registry: PluginRegistry;
+  /** Parameters per `type#id` (already validated). */
+  parameters: ReadonlyMap<string, OperationParameters>;
+  /** The checkpoint's section of the bank (`checkpoints/<id>/`). */
+  bank: Bank;
+  journal?: Journal;
+  recover?: 'resume' | 'teardowns';
+  signal?: AbortSignal;
+  concurrency?: number;
+  onEvent?: (event: EngineEvent, task: HookTask | undefined) => void;
+}
+
+/** The hook graph of an operation (also what `hoard graph` draws). */
+export function operationHookGraph(
+  input: Pick<OperationInput, 'kind' | 'graph' | 'registry' | 'parameters'>,
+): HookGraph {
+  return buildHookGraph(input.graph, (key) => {
+    const node = input.graph.get(key)!;
+    const { plugin } = input.registry.handler(node.resource.type);
+    const parameters = input.parameters.get(key) ?? { parameters: {}, protectParameters: {} };
+    return plugin.operation(input.kind, node.resource, parameters);
+  });
+}
+
+export async function runOperation(input: OperationInput): Promise<OperationLog> {
+  const hooks = operationHookGraph(input);
+  const byTask = new Map(hooks.tasks.map((t) => [t.id, t.data!]));
+  const writable = input.kind === 'protect' || input.kind === 'delete';
+  const lines: string[] = [];
+  const startedAt = new Date().toISOString();
+
+  const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
+    const node = input.graph.get(task.resource)!;
+    const params = input.parameters.get(task.resource) ?? { parameters: {}, protectParameters: {} };
+    const section = input.bank.section(`resources/${encodeSegment(task.resource)}`, { readOnly: !writable });
+    const ctx: HookContext = {
+      operation: input.kind,
+      hook: task.hook,
+      checkpoint: input.checkpoint,
+      resource: node.resource,
+      parameters: params.parameters,
+      protectParameters: params.protectParameters,
+      bank: section,
+      signal: ectx.signal,
+      get failures(): HookFailure[] {
+        return ectx.failures.map((f) => {
+          const t = byTask.get(f.task);
+          return { resource: t?.resource ?? f.task, hook: t?.hook ?? 'main', message: messageOf(f.error) };
+        });
+      },
+      progress: (fraction, detail) => ectx.progress(fraction, detail),
+      poll: (check, options) => poll(ectx, task, check, options),
+      log: (message) => lines.push(`${task.resource} ${task.hook}: ${message}`),
+    };
+    try {
+      await task.impl!(ctx);
+    } catch (error) {
+      if (error instanceof HoardError && (error.code === 'HOOK_FAILED' || error.code === 'HOOK_TIMEOUT'))
+        throw error;
+      throw new HoardError('HOOK_FAILED', `${task.resource} ${task.hook}: ${messageOf(error)}`, {
+        details: { resource: task.resource, hook: task.hook },
+        cause: error,
+      });
+    }
+  });
+
+  const run = startRun(graph, {
+    ...(input.journal ? { journal: input.journal } : {}),
+    ...(input.recover ? { recover: input.recover } : {}),
+    ...(input.signal ? { signal: input.signal } : {}),
+    ...(input.concurrency ? { concurrency: input.concurrency } : {}),
+  });
+  if (input.onEvent) {
+    const onEvent = input.onEvent;
+    run.on((e) => onEvent(e, 'task' in e ? byTask.get(e.task) : undefined));
+  }
+  const result = await run.result;
+  return operationLog(input, result, byTask, startedAt, lines);
+}
+
+function operationLog(
+  input: OperationInput,
+  result: RunResult<HookTask>,
+  byTask: Map<string, HookTask>,
+  startedAt: string,
+  lines: string[],
+): OperationLog {
+  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+  const tasks: TaskLog[] = result.tasks.map((t) => {
+    const data = byTask.get(t.id)!;
+    const log: TaskLog = {
+      resource: data.resource,
+      hook: data.hook,
+      status: t.state,
+      startedAt: iso(t.startedAt),
+      endedAt: iso(t.endedAt),
+      attempts: t.attempts,
+    };
+    if (t.cause) log.cause = t.cause;
+    if (t.state === 'failed' || t.state === 'cancelled') log.error = hookError(t.error, data);
+    return log;
+  });
+  const resources: ResourceLog[] = input.graph.nodes.map((node) => {
+    const own = tasks.filter((t) => t.resource === node.key);
+    const failed = own.find((t) => t.status === 'failed') ?? own.find((t) => t.status === 'upstream_failed');
+    const entry: ResourceLog = { type: node.resource.type, id: node.resource.id, status: 'succeeded' };
+    if (failed) {
+      entry.status = 'failed';
+      entry.error =
+        failed.error ??
+        ({
+          name: 'HoardError',
+          code: 'HOOK_FAILED',
+          message: `not run: ${failed.cause} failed first`,
+        } satisfies ErrorInfo);
+    } else if (own.some((t) => t.status === 'cancelled')) entry.status = 'cancelled';
+    else if (own.every((t) => t.status === 'skipped')) entry.status = 'skipped';
+    return entry;
+  });
+  const log: OperationLog = {
+    id: randomUUID(),
+    kind: input.kind,
+    status: result.status,
+    checkpoint: input.checkpoint.id,
+    plan: input.checkpoint.plan,
+    startedAt,
+    endedAt: new Date().toISOString(),
+    resources,
+    tasks,
+    log: lines,
+  };
+  if (result.firstFailure) log.firstFailure = result.firstFailure;
+  if (result.status === 'cancelled' && result.reason !== undefined) log.error = errorInfo(result.reason);
+  return log;
+}
+
+/** Engine timeouts become HOOK_TIMEOUT naming the hook; everything keeps its cause chain. */
+function hookError(error: unknown, task: HookTask): ErrorInfo {
+  if (error instanceof HoardError && error.code === 'TASK_TIMEOUT') {
+    return errorInfo(
+      new HoardError(
+        'HOOK_TIMEOUT',
+        `${task.resource} ${task.hook}: did not finish within ${task.timeoutMs} ms`,
+        {
+          details: { resource: task.resource, hook: task.hook },
+          cause: error,
+        },
+      ),
+    );
+  }
+  return errorInfo(error);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function poll<T>(
+  ectx: TaskContext<HookTask>,
+  task: HookTask,
+  check: (signal: AbortSignal) => Promise<T | undefined>,
+  { intervalMs = 1000, timeoutMs, what }: PollOptions,
+): Promise<T> {
+  if (!(timeoutMs > 0)) {
+    throw new HoardError(
+      'HOOK_FAILED',
+      `${task.resource} ${task.hook}: poll needs a timeoutMs > 0 (polling never waits forever)`,
+    );
+  }
+  const deadline = ectx.now() + timeoutMs;
+  for (;;) {
+    const value = await check(ectx.signal);
+    if (value !== undefined) return value;
+    const left = deadline - ectx.now();
+    if (left <= 0) {
+      throw new HoardError(
+        'HOOK_TIMEOUT',
+        `${task.resource} ${task.hook}: gave up after ${timeoutMs} ms waiting for ${what}`,
+        {
+          details: { resource: task.resource, hook: task.hook, timeoutMs },
+        },
+      );
+    }
+    await ectx.sleep(Math.min(intervalMs, left));
+  }
+}

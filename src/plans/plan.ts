@@ -1,0 +1,171 @@
+/**
+ * Plan files (SPEC §7): YAML or JSON, read and checked before any hook runs. Every error
+ * names the file and the offending entry.
+ */
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { HoardError } from '../errors.js';
+import type { Parameters } from '../plugins/params.js';
+import { parametersFor } from '../plugins/params.js';
+import type { PluginRegistry } from '../plugins/registry.js';
+import { validate } from '../plugins/schema.js';
+import type { GraphInput } from '../resources/graph.js';
+import { type Resource, resourceKey } from '../resources/resource.js';
+
+export interface Plan {
+  name: string;
+  /** Provider name or id; default `local`. */
+  provider: string;
+  description?: string;
+  resources: GraphInput[];
+  parameters: Parameters;
+  /** Where the plan came from, for messages. */
+  source: string;
+}
+
+export const PLAN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+const planSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'resources'],
+  properties: {
+    name: { type: 'string', pattern: PLAN_NAME.source },
+    provider: { type: 'string', minLength: 1 },
+    description: { type: 'string' },
+    resources: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        required: ['type', 'id'],
+        properties: {
+          type: { type: 'string', minLength: 1, pattern: '^[^#]+$' },
+          id: { type: 'string', minLength: 1 },
+          name: { type: 'string' },
+          children: { type: 'array', items: { type: 'string', minLength: 1 } },
+        },
+      },
+    },
+    parameters: { type: 'object', additionalProperties: { type: 'object' } },
+  },
+};
+
+export async function loadPlan(path: string): Promise<Plan> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new HoardError(
+      'PLAN_INVALID',
+      `cannot read plan ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`,
+      {
+        details: { file: path },
+        cause: error,
+      },
+    );
+  }
+  return parsePlan(text, path);
+}
+
+export function parsePlan(text: string, source: string): Plan {
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const [first] = doc.errors;
+  if (first) {
+    const pos = first.linePos?.[0];
+    const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
+    throw new HoardError(
+      'PLAN_INVALID',
+      `${where}: not valid YAML or JSON: ${first.message.split('\n')[0]}`,
+      {
+        details: { file: source, ...(pos ? { line: pos.line, column: pos.col } : {}) },
+      },
+    );
+  }
+  const raw = doc.toJS() as unknown;
+  validate(planSchema, raw, source, 'PLAN_INVALID');
+  const value = raw as {
+    name: string;
+    provider?: string;
+    description?: string;
+    resources: (Record<string, unknown> & { type: string; id: string; name?: string; children?: string[] })[];
+    parameters?: Parameters;
+  };
+
+  const keys = value.resources.map((r) => resourceKey(r));
+  const byId = new Map<string, string[]>();
+  value.resources.forEach((r, i) => byId.set(r.id, [...(byId.get(r.id) ?? []), keys[i]!]));
+  const resources: GraphInput[] = value.resources.map((entry, i) => {
+    const { type, id, name, children = [], ...extra } = entry;
+    const resource: Resource = { type, id };
+    if (name !== undefined) resource.name = name;
+    if (Object.keys(extra).length > 0) resource.extra = extra;
+    const childKeys = children.map((ref) => {
+      if (keys.includes(ref)) return ref;
+      const matches = byId.get(ref) ?? [];
+      if (matches.length === 1) return matches[0]!;
+      const problem =
+        matches.length === 0
+          ? `names a child "${ref}" that is not a resource of the plan`
+          : `names a child "${ref}" that is ambiguous (${matches.join(', ')}); write it as type#id`;
+      throw new HoardError('PLAN_INVALID', `${source}: resources[${i}] (${keys[i]}) ${problem}`, {
+        details: { file: source, resource: keys[i], child: ref },
+      });
+    });
+    return { resource, children: childKeys };
+  });
+  const plan: Plan = {
+    name: value.name,
+    provider: value.provider ?? 'local',
+    resources,
+    parameters: value.parameters ?? {},
+    source,
+  };
+  if (value.description !== undefined) plan.description = value.description;
+  return plan;
+}
+
+/**
+ * Checks the plan against the provider's plugins: every type handled, every resource's
+ * fields and every parameter set valid for its plugin's schemas, no parameter key for a
+ * type or resource the plan does not have.
+ */
+export function checkPlan(plan: Plan, registry: PluginRegistry): void {
+  const keys = new Set(plan.resources.map((r) => resourceKey(r.resource)));
+  const types = new Set(plan.resources.map((r) => r.resource.type));
+  plan.resources.forEach(({ resource }, i) => {
+    const where = `${plan.source}: resources[${i}] (${resourceKey(resource)})`;
+    const { spec } = registry.handler(resource.type, where);
+    if (spec.schemas?.resource) validate(spec.schemas.resource, resource.extra ?? {}, where, 'PLAN_INVALID');
+    else if (resource.extra) {
+      throw new HoardError(
+        'PLAN_INVALID',
+        `${where}: ${Object.keys(resource.extra).join(', ')} is not a known field`,
+        {
+          details: { file: plan.source, resource: resourceKey(resource) },
+        },
+      );
+    }
+  });
+  for (const key of Object.keys(plan.parameters)) {
+    if (!keys.has(key) && !types.has(key)) {
+      throw new HoardError(
+        'PLAN_INVALID',
+        `${plan.source}: parameters["${key}"] names no type or type#id of the plan's resources`,
+        { details: { file: plan.source, parameter: key } },
+      );
+    }
+  }
+}
+
+/** Validates one resource's merged parameters for `schema`; `where` names the file. */
+export function resourceParameters(
+  parameters: Parameters,
+  resource: Resource,
+  schema: Record<string, unknown> | undefined,
+  where: string,
+): Record<string, unknown> {
+  const merged = parametersFor(parameters, resource);
+  if (schema) validate(schema, merged, `${where}: parameters for ${resourceKey(resource)}`);
+  return merged;
+}

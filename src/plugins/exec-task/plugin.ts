@@ -1,0 +1,96 @@
+/**
+ * `exec.task`: runs the user's commands per operation and hook (SPEC §6). The plan holds
+ * the commands for every operation; they are saved in the checkpoint, so restore and
+ * verify use them, and restore-time parameters of the same shape override them.
+ */
+import { deepMerge } from '../params.js';
+import type { HookContext, HookName, JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import { runCommand } from './command.js';
+
+const hooksSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    prepareBegin: { type: 'string' },
+    prepareFinish: { type: 'string' },
+    main: { type: 'string' },
+    complete: { type: 'string' },
+    /** Seconds each command of this operation may run; then its process group is killed. */
+    timeout: { type: 'number', exclusiveMinimum: 0 },
+  },
+};
+
+const parametersSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    protect: hooksSchema,
+    restore: hooksSchema,
+    verify: hooksSchema,
+    copy: hooksSchema,
+    delete: hooksSchema,
+    /** Extra environment for every command. */
+    env: { type: 'object', additionalProperties: { type: 'string' } },
+    /** Working directory of every command. */
+    cwd: { type: 'string' },
+  },
+};
+
+const METHODS: Record<HookName, keyof Operation> = {
+  prepareBegin: 'onPrepareBegin',
+  prepareFinish: 'onPrepareFinish',
+  main: 'onMain',
+  complete: 'onComplete',
+};
+
+interface Commands {
+  prepareBegin?: string;
+  prepareFinish?: string;
+  main?: string;
+  complete?: string;
+  timeout?: number;
+}
+
+export const execTaskPlugin: PluginFactory = () => ({
+  name: 'exec.task',
+  description: 'Runs your commands for each operation and hook (freeze, thaw, dump, …)',
+  types: [
+    {
+      type: 'exec.task',
+      schemas: {
+        resource: { type: 'object', additionalProperties: false, properties: {} },
+        options: parametersSchema,
+        restore: parametersSchema,
+        verify: parametersSchema,
+      },
+    },
+  ],
+  operation(kind, _resource, { parameters, protectParameters }) {
+    const merged = deepMerge(protectParameters, parameters) as Record<string, unknown>;
+    const commands = (merged[kind] ?? {}) as Commands;
+    const env = (merged.env ?? {}) as Record<string, string>;
+    const cwd = merged.cwd as string | undefined;
+    const op: Operation = {};
+    for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
+      const command = commands[hook];
+      if (!command) continue;
+      (op[METHODS[hook]] as (ctx: HookContext) => Promise<void>) = async (ctx) => {
+        await runCommand(command, {
+          env: {
+            ...env,
+            HOARD_OPERATION: kind,
+            HOARD_HOOK: hook,
+            HOARD_RESOURCE_TYPE: ctx.resource.type,
+            HOARD_RESOURCE_ID: ctx.resource.id,
+            HOARD_CHECKPOINT_ID: ctx.checkpoint.id,
+            HOARD_PLAN: ctx.checkpoint.plan,
+          },
+          ...(cwd ? { cwd } : {}),
+          ...(commands.timeout ? { timeoutMs: commands.timeout * 1000 } : {}),
+          signal: ctx.signal,
+        });
+      };
+    }
+    return op;
+  },
+});

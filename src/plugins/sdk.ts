@@ -1,0 +1,118 @@
+/**
+ * The plugin SDK: what a protection plugin implements and what its hooks receive. Third
+ * parties import these types from `hoard` and ship plugins as npm packages.
+ */
+import type { Bank } from '../bank/index.js';
+import type { Protectable } from '../resources/protectable.js';
+import type { Resource } from '../resources/resource.js';
+
+export type OperationKind = 'protect' | 'restore' | 'verify' | 'copy' | 'delete';
+export const OPERATION_KINDS: readonly OperationKind[] = ['protect', 'restore', 'verify', 'copy', 'delete'];
+
+export type HookName = 'prepareBegin' | 'prepareFinish' | 'main' | 'complete';
+export const HOOK_NAMES: readonly HookName[] = ['prepareBegin', 'prepareFinish', 'main', 'complete'];
+
+/** A JSON Schema (draft 2020-12 / 07 subset that Ajv understands). */
+export type JsonSchema = Record<string, unknown>;
+
+export interface HookFailure {
+  /** `type#id` of the resource whose hook failed. */
+  resource: string;
+  hook: HookName;
+  message: string;
+}
+
+export interface PollOptions {
+  /** Milliseconds between checks. Default 1000. */
+  intervalMs?: number;
+  /** Give up after this many milliseconds with HOOK_TIMEOUT. Required: polling never waits forever. */
+  timeoutMs: number;
+  /** What is being waited for, for the timeout message (e.g. "snapshot snap-1 to complete"). */
+  what: string;
+}
+
+export interface HookContext {
+  operation: OperationKind;
+  hook: HookName;
+  checkpoint: { id: string; plan: string; provider: string };
+  resource: Resource;
+  /** This operation's parameters for the resource: `type`, then `type#id` merged over it, validated. */
+  parameters: Record<string, unknown>;
+  /** The protect-time parameters saved in the checkpoint (for restore, verify, copy, delete). */
+  protectParameters: Record<string, unknown>;
+  /** This resource's own section of the checkpoint in the bank; read-only outside protect and delete. */
+  bank: Bank;
+  /** Aborts on cancellation, deadline or the hook's timeout. */
+  signal: AbortSignal;
+  /** Failures upstream of this hook (a prepareFinish sees its children's). */
+  failures: readonly HookFailure[];
+  /** Reports this hook's progress, 0..1. */
+  progress(fraction: number, detail?: string): void;
+  /** Calls `check` every interval until it returns a value; HOOK_TIMEOUT after `timeoutMs`. */
+  poll<T>(check: (signal: AbortSignal) => Promise<T | undefined>, options: PollOptions): Promise<T>;
+  /** A line for the operation log (never put secrets in it). */
+  log(message: string): void;
+}
+
+export type Hook = (ctx: HookContext) => Promise<void> | void;
+
+/** What a plugin returns for one resource and one operation kind. Every hook is optional. */
+export interface Operation {
+  onPrepareBegin?: Hook;
+  onPrepareFinish?: Hook;
+  onMain?: Hook;
+  onComplete?: Hook;
+  /**
+   * Hooks that, like prepareFinish, run whenever this resource's prepareBegin succeeded,
+   * even after a failure below them (e.g. a cleanup in complete).
+   */
+  alwaysRun?: readonly ('main' | 'complete')[];
+  /** Per-hook timeout in milliseconds; past it the hook's signal aborts and it fails with HOOK_TIMEOUT. */
+  timeoutMs?: number;
+}
+
+export interface ResourceTypeSpec {
+  type: string;
+  /** Schemas for this type: `resource` validates the plan entry's extra fields (e.g. `path`). */
+  schemas?: {
+    resource?: JsonSchema;
+    options?: JsonSchema;
+    restore?: JsonSchema;
+    verify?: JsonSchema;
+    savedInfo?: JsonSchema;
+  };
+  /** How resources of this type are found and what they depend on. */
+  protectable?: Omit<Protectable, 'type'>;
+  /** This type has a restore `target` (so `hoard restore --target` may set it). */
+  restoreTarget?: boolean;
+}
+
+export interface ProtectionPlugin {
+  /** The name a provider file uses in `plugin =`, e.g. `exec.task`. */
+  name: string;
+  description?: string;
+  types: readonly ResourceTypeSpec[];
+  /**
+   * The Operation for `resource` and `kind`, or undefined when the plugin has nothing to do.
+   * Hooks it leaves out cost nothing at run time.
+   */
+  operation(kind: OperationKind, resource: Resource, parameters: OperationParameters): Operation | undefined;
+}
+
+export interface OperationParameters {
+  /** This operation's parameters for the resource (validated). */
+  parameters: Record<string, unknown>;
+  /** The protect-time parameters (for protect, the same object). */
+  protectParameters: Record<string, unknown>;
+}
+
+/** Settings from the provider file's section named after the plugin (`[exec.task]`). */
+export type PluginSettings = Record<string, string | string[]>;
+
+/** What an npm package or module path named in `plugin =` exports (default export or `plugin`). */
+export type PluginFactory = (settings: PluginSettings) => ProtectionPlugin | Promise<ProtectionPlugin>;
+
+/** Identity helper that gives a plugin object its type. */
+export function definePlugin(factory: PluginFactory): PluginFactory {
+  return factory;
+}

@@ -1,0 +1,167 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type Bank, FsBank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
+import { BUILTIN_PLUGINS } from '../plugins/builtins.js';
+import { loadPlugin, PluginRegistry } from '../plugins/registry.js';
+import { type Conf, type ConfSection, maskSecrets, parseConf } from './conf.js';
+
+export interface Provider {
+  id: string;
+  name: string;
+  description: string;
+  /** `fs`, … */
+  bankType: string;
+  bank: Bank;
+  registry: PluginRegistry;
+  /** The provider file, or undefined for the built-in `local`. */
+  file: string | undefined;
+  /** Settings by section, secrets masked: safe to show. */
+  settings: Record<string, ConfSection>;
+}
+
+export interface ProviderProblem {
+  file: string;
+  message: string;
+  code: string;
+}
+
+/** Id of the built-in provider, the same on every machine. */
+export const LOCAL_PROVIDER_ID = '2e0c8826-81d6-44f5-bbe5-8f46a98c5845';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Every provider of a home directory: `<home>/providers/*.conf`, plus the built-in `local`
+ * (fs bank under `<home>/banks/local`, all built-in plugins) unless a file defines `local`.
+ * A broken file is reported in `problems` and the others still load.
+ */
+export async function loadProviders(
+  home: string,
+): Promise<{ providers: Provider[]; problems: ProviderProblem[] }> {
+  const dir = join(home, 'providers');
+  let names: string[] = [];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.conf')).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const providers: Provider[] = [];
+  const problems: ProviderProblem[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const provider = await providerFromConf(parseConf(await readFile(file, 'utf8'), file), file, home);
+      const clash = providers.find((p) => p.name === provider.name || p.id === provider.id);
+      if (clash) {
+        throw new HoardError('PROVIDER_INVALID', `${file}: provider name or id also used by ${clash.file}`, {
+          details: { file },
+        });
+      }
+      providers.push(provider);
+    } catch (error) {
+      const e =
+        error instanceof HoardError
+          ? error
+          : new HoardError('PROVIDER_INVALID', `${file}: ${(error as Error).message}`);
+      problems.push({ file, message: e.message, code: e.code });
+    }
+  }
+  if (!providers.some((p) => p.name === 'local')) providers.unshift(await localProvider(home));
+  return { providers, problems };
+}
+
+export async function localProvider(home: string): Promise<Provider> {
+  const registry = new PluginRegistry('local');
+  for (const [name, factory] of BUILTIN_PLUGINS) registry.add(await factory({}));
+  const path = join(home, 'banks', 'local');
+  return {
+    id: LOCAL_PROVIDER_ID,
+    name: 'local',
+    description: 'Local filesystem bank with all built-in plugins',
+    bankType: 'fs',
+    bank: new FsBank(path),
+    registry,
+    file: undefined,
+    settings: { fs: { path } },
+  };
+}
+
+async function providerFromConf(conf: Conf, file: string, home: string): Promise<Provider> {
+  const head = conf.provider;
+  if (!head)
+    throw new HoardError('PROVIDER_INVALID', `${file}: no [provider] section`, { details: { file } });
+  const single = (key: string, required: boolean): string | undefined => {
+    const v = head[key];
+    if (Array.isArray(v))
+      throw new HoardError('PROVIDER_INVALID', `${file}: [provider] ${key} is given more than once`, {
+        details: { file, key },
+      });
+    if (required && !v)
+      throw new HoardError('PROVIDER_INVALID', `${file}: [provider] needs "${key} = …"`, {
+        details: { file, key },
+      });
+    return v;
+  };
+  const name = single('name', true)!;
+  const id = single('id', true)!;
+  if (!UUID.test(id)) {
+    throw new HoardError('PROVIDER_INVALID', `${file}: [provider] id must be a UUID, got "${id}"`, {
+      details: { file, key: 'id' },
+    });
+  }
+  const bankType = single('bank', true)!;
+  const plugins = head.plugin === undefined ? [] : ([] as string[]).concat(head.plugin);
+  if (plugins.length === 0) {
+    throw new HoardError('PROVIDER_INVALID', `${file}: [provider] needs at least one "plugin = …"`, {
+      details: { file },
+    });
+  }
+  const registry = new PluginRegistry(name);
+  for (const plugin of plugins) {
+    registry.add(await loadPlugin(plugin, conf[plugin] ?? {}, BUILTIN_PLUGINS, dirname(file)));
+  }
+  const settings: Record<string, ConfSection> = {};
+  for (const [section, values] of Object.entries(conf))
+    if (section !== 'provider') settings[section] = maskSecrets(values);
+  return {
+    id,
+    name,
+    description: single('description', false) ?? '',
+    bankType,
+    bank: openBank(bankType, conf[bankType] ?? {}, file, join(home, 'banks', name)),
+    registry,
+    file,
+    settings,
+  };
+}
+
+function openBank(type: string, settings: ConfSection, file: string, defaultPath: string): Bank {
+  if (type === 'fs') {
+    const path = settings.path ?? defaultPath;
+    if (Array.isArray(path))
+      throw new HoardError('PROVIDER_INVALID', `${file}: [fs] path is given more than once`, {
+        details: { file },
+      });
+    return new FsBank(path);
+  }
+  throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs)`, {
+    details: { file, bank: type },
+  });
+}
+
+/** Finds a provider by name or id; PROVIDER_UNKNOWN lists the ones there are. */
+export function findProvider(
+  providers: Provider[],
+  nameOrId: string,
+  problems: ProviderProblem[] = [],
+): Provider {
+  const found = providers.find((p) => p.name === nameOrId || p.id === nameOrId);
+  if (found) return found;
+  const broken = problems.map((p) => ` (${p.file} did not load: ${p.message})`).join('');
+  throw new HoardError(
+    'PROVIDER_UNKNOWN',
+    `no provider "${nameOrId}"; there are: ${providers.map((p) => p.name).join(', ')}${broken}`,
+    { details: { provider: nameOrId } },
+  );
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HoardError } from '../../src/errors.js';
+import { parsePlan } from '../../src/plans/plan.js';
+import { deepMerge, parametersFor } from '../../src/plugins/params.js';
+
+describe('plan files', () => {
+  it('reads YAML, resolving children given by id or type#id', () => {
+    const plan = parsePlan(
+      `name: shop-nightly
+resources:
+  - {type: exec.task, id: app, children: [db, "fs.directory#uploads"]}
+  - {type: sqlite.database, id: db, path: /srv/shop/shop.db}
+  - {type: fs.directory, id: uploads, path: /srv/shop/uploads}
+parameters:
+  fs.directory: {exclude: ["*.tmp"]}
+`,
+      'shop.yaml',
+    );
+    assert.equal(plan.provider, 'local');
+    assert.deepEqual(plan.resources[0]!.children, ['sqlite.database#db', 'fs.directory#uploads']);
+    assert.deepEqual(plan.resources[1]!.resource.extra, { path: '/srv/shop/shop.db' });
+  });
+
+  const bad = (text: string, pattern: RegExp) =>
+    assert.throws(
+      () => parsePlan(text, 'bad.yaml'),
+      (e: unknown) => e instanceof HoardError && e.code === 'PLAN_INVALID' && pattern.test(e.message),
+    );
+
+  it('reports malformed YAML with file, line and column', () => {
+    bad('name: x\nresources: [\n  {type: a, id: b\n', /^bad\.yaml:\d+:\d+: not valid YAML or JSON/);
+  });
+
+  it('rejects unknown top-level keys, missing fields and wrong types, naming them', () => {
+    bad('name: x\nresources: [{type: a, id: b}]\nschedule: daily\n', /schedule is not a known field/);
+    bad('name: x\nresources: [{type: a}]\n', /resources\.0\.id is required/);
+    bad('name: x\nresources: [{type: a, id: 3}]\n', /resources\.0\.id must be a string/);
+    bad('name: "bad name"\nresources: [{type: a, id: b}]\n', /name must match/);
+  });
+
+  it('rejects a dangling or ambiguous child', () => {
+    bad(
+      'name: x\nresources: [{type: a, id: b, children: [c]}]\n',
+      /resources\[0\] \(a#b\) names a child "c" that is not a resource/,
+    );
+    bad(
+      'name: x\nresources: [{type: a, id: b, children: [c]}, {type: t1, id: c}, {type: t2, id: c}]\n',
+      /"c" that is ambiguous \(t1#c, t2#c\); write it as type#id/,
+    );
+  });
+});
+
+describe('parameters', () => {
+  it('merges type then type#id, recursively, the id level winning; arrays replaced whole', () => {
+    const params = {
+      'exec.task': {
+        protect: { prepareBegin: 'freeze', prepareFinish: 'thaw', timeout: 30 },
+        env: { A: '1' },
+      },
+      'exec.task#app': { protect: { timeout: 5 }, env: { B: '2' } },
+      'fs.directory': { exclude: ['*.tmp'] },
+      'fs.directory#u': { exclude: ['*.log'] },
+    };
+    assert.deepEqual(parametersFor(params, { type: 'exec.task', id: 'app' }), {
+      protect: { prepareBegin: 'freeze', prepareFinish: 'thaw', timeout: 5 },
+      env: { A: '1', B: '2' },
+    });
+    assert.deepEqual(parametersFor(params, { type: 'exec.task', id: 'other' }), params['exec.task']);
+    assert.deepEqual(parametersFor(params, { type: 'fs.directory', id: 'u' }), { exclude: ['*.log'] });
+    assert.deepEqual(deepMerge({ a: 1 }, undefined), { a: 1 });
+  });
+});
