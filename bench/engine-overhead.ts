@@ -114,7 +114,8 @@ async function measureCell(impl: string, resources: number, concurrency: number)
   // Warm the JIT with about as many tasks as the largest graph has, so small graphs are
   // measured in steady state too, not while the code is still being compiled.
   // async.auto is too slow for that (it is quadratic): one warm-up is plenty there.
-  const warmups = impl === 'async.auto' ? 1 : Math.min(50, Math.max(1, Math.ceil(200_000 / graph.ids.length)));
+  const warmups =
+    impl === 'async.auto' ? 1 : Math.min(50, Math.max(1, Math.ceil(200_000 / graph.ids.length)));
   for (let i = 0; i < warmups; i++) await run(graph, concurrency);
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {

@@ -45,6 +45,8 @@ class Node<D> implements TaskRecord<D> {
   waiting: number;
   /** Earliest failed task that reached this one through a `success` edge, or -1. */
   failedBy = -1;
+  /** The journal shows it running when the last process died: it may have done its work. */
+  interrupted = false;
   /** A `success` predecessor was cancelled / skipped. */
   cancelledIn = false;
   skippedIn = false;
@@ -342,6 +344,7 @@ export class Run<D = unknown> {
     for (const v of this.g.topo) {
       const node = this.nodes[v]!;
       const record = last.get(node.id);
+      if (record?.state === 'running') node.interrupted = true;
       if (!record || (record.state !== 'succeeded' && record.state !== 'skipped')) continue;
       node.attempts = record.attempt;
       node.startedAt = record.at;
@@ -378,7 +381,7 @@ export class Run<D = unknown> {
     const setup = this.g.setupOf[node.index]!;
     if (setup >= 0) {
       const s = this.nodes[setup]!;
-      if (s.state === 'succeeded') this.makeReady(node);
+      if (this.owed(node)) this.makeReady(node);
       else if (s.state === 'skipped') this.end(node, 'skipped', { skipReason: `setup ${s.id} was skipped` });
       else if (s.state === 'cancelled') this.end(node, 'cancelled', { error: this.reason });
       else {
@@ -406,7 +409,6 @@ export class Run<D = unknown> {
   }
 
   private begin(node: Node<D>): void {
-    const spec = this.g.specs[node.index]!;
     const token = ++node.token;
     node.attempts++;
     node.controller = undefined;
@@ -417,6 +419,25 @@ export class Run<D = unknown> {
     if (node.startedAt === undefined) node.startedAt = now;
     this.running++;
     this.changed(node, 'pending', now);
+    if (this.journal && this.options.writeAhead !== false) {
+      // The `running` record must be stored before the task can change anything, or a crash
+      // could leave work done that recovery does not know about (a freeze nobody thaws).
+      this.journal.flush().then(
+        () => this.invoke(node, token),
+        (error) => this.settleAttempt(node, token, error, true),
+      );
+    } else {
+      this.invoke(node, token);
+    }
+  }
+
+  private invoke(node: Node<D>, token: number): void {
+    if (node.token !== token || node.state !== 'running') return;
+    const spec = this.g.specs[node.index]!;
+    if (this.cancelled && !this.owed(node)) {
+      this.settleAttempt(node, token, this.reason, true);
+      return;
+    }
     if (spec.timeout !== undefined) {
       const ms = spec.timeout;
       node.timer = this.clock.setTimer(() => {
@@ -536,10 +557,16 @@ export class Run<D = unknown> {
     return (a.endedAt ?? 0) - (b.endedAt ?? 0) || a.index - b.index;
   }
 
-  /** A teardown whose setup succeeded: it runs whatever else happens. */
+  /**
+   * A teardown whose setup succeeded runs whatever else happens. So does one whose setup was
+   * running when an earlier process died and was not run again: it may have done its work,
+   * and an unneeded teardown (a thaw of what is not frozen) is the lesser harm.
+   */
   private owed(node: Node<D>): boolean {
     const setup = this.g.setupOf[node.index]!;
-    return setup >= 0 && this.nodes[setup]!.state === 'succeeded';
+    if (setup < 0) return false;
+    const s = this.nodes[setup]!;
+    return s.state === 'succeeded' || (s.interrupted && s.state === 'cancelled');
   }
 
   private dropNotOwed(queue: ReadyQueue): void {

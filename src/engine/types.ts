@@ -163,9 +163,17 @@ export interface RunOptions {
   /** Every state change is appended to it. Records already in it are applied first (see `recover`). */
   journal?: Journal;
   /**
+   * With a journal: store each task's `running` record before calling its `run`, so that a
+   * crash never leaves work done that the journal does not show (tasks starting together
+   * share one flush). Default true.
+   */
+  writeAhead?: boolean;
+  /**
    * What to do with a journal that already holds records. `resume` (default): tasks that
    * succeeded or were skipped keep that state and do not run again; the rest run.
-   * `teardowns`: keep them too, then run only the teardowns still owed and cancel the rest.
+   * `teardowns`: keep them too, then run only the teardowns still owed and cancel the rest;
+   * a setup the journal shows `running` (the process died during it) counts as owing its
+   * teardown, since it may have done its work.
    */
   recover?: 'resume' | 'teardowns';
   /**

@@ -120,12 +120,12 @@ export function applyAssignments(
     } catch {
       // a plain string
     }
-    let at: Record<string, unknown> = (out[owner] ??= {});
+    out[owner] ??= {};
+    let at: Record<string, unknown> = out[owner];
     for (const field of path.slice(0, -1)) {
       const next = at[field];
-      at = (
-        typeof next === 'object' && next !== null && !Array.isArray(next) ? next : (at[field] = {})
-      ) as Record<string, unknown>;
+      if (typeof next !== 'object' || next === null || Array.isArray(next)) at[field] = {};
+      at = at[field] as Record<string, unknown>;
     }
     at[path[path.length - 1]!] = value;
   }

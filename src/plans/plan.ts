@@ -69,14 +69,14 @@ export async function loadPlan(path: string): Promise<Plan> {
 }
 
 export function parsePlan(text: string, source: string): Plan {
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const [first] = doc.errors;
   if (first) {
     const pos = first.linePos?.[0];
     const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
     throw new HoardError(
       'PLAN_INVALID',
-      `${where}: not valid YAML or JSON: ${first.message.split('\n')[0]}`,
+      `${where}: not valid YAML or JSON: ${first.message.split(' at line ')[0]?.split('\n')[0]}`,
       {
         details: { file: source, ...(pos ? { line: pos.line, column: pos.col } : {}) },
       },
@@ -94,7 +94,7 @@ export function parsePlan(text: string, source: string): Plan {
 
   const keys = value.resources.map((r) => resourceKey(r));
   const byId = new Map<string, string[]>();
-  value.resources.forEach((r, i) => byId.set(r.id, [...(byId.get(r.id) ?? []), keys[i]!]));
+  for (const [i, r] of value.resources.entries()) byId.set(r.id, [...(byId.get(r.id) ?? []), keys[i]!]);
   const resources: GraphInput[] = value.resources.map((entry, i) => {
     const { type, id, name, children = [], ...extra } = entry;
     const resource: Resource = { type, id };

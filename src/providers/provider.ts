@@ -73,7 +73,7 @@ export async function loadProviders(
 
 export async function localProvider(home: string): Promise<Provider> {
   const registry = new PluginRegistry('local');
-  for (const [name, factory] of BUILTIN_PLUGINS) registry.add(await factory({}));
+  for (const factory of BUILTIN_PLUGINS.values()) registry.add(await factory({}));
   const path = join(home, 'banks', 'local');
   return {
     id: LOCAL_PROVIDER_ID,

@@ -116,3 +116,23 @@ describe('journal: resume', () => {
     assert.equal(journal.records[3]!.error, 'snapshot crashed');
   });
 });
+
+describe('journal: a setup cut off by a crash', () => {
+  it('recovery runs the teardown of a setup the journal shows running', async () => {
+    const journal = new MemoryJournal();
+    journal.append({ task: 'freeze', state: 'running', at: 1, attempt: 1 });
+    const runs: Record<string, number> = {};
+    const result = await runGraph(pipeline(runs, new Set()), { journal, recover: 'teardowns' });
+    assert.deepEqual(runs, { thaw: 1 });
+    assert.equal(result.task('freeze')!.state, 'cancelled');
+  });
+
+  it('resuming re-runs such a setup, and its own outcome decides', async () => {
+    const journal = new MemoryJournal();
+    journal.append({ task: 'freeze', state: 'running', at: 1, attempt: 1 });
+    const runs: Record<string, number> = {};
+    const result = await runGraph(pipeline(runs, new Set(['freeze'])), { journal });
+    assert.deepEqual(runs, { freeze: 1 });
+    assert.equal(result.task('thaw')!.state, 'upstream_failed');
+  });
+});

@@ -95,7 +95,7 @@ function toMermaid(hooks: HookGraph): string {
   const lines = ['flowchart TD'];
   for (const t of hooks.tasks)
     lines.push(`  ${ids.get(t.id)}["${`${t.data!.resource} ${t.data!.hook}`.replaceAll('"', '#quot;')}"]`);
-  hooks.edges.forEach((e) => lines.push(`  ${ids.get(e.from)} --> ${ids.get(e.to)}`));
-  hooks.edges.forEach((e, i) => lines.push(`  linkStyle ${i} stroke:${COLOURS[e.kind]}`));
+  for (const e of hooks.edges) lines.push(`  ${ids.get(e.from)} --> ${ids.get(e.to)}`);
+  for (const [i, e] of hooks.edges.entries()) lines.push(`  linkStyle ${i} stroke:${COLOURS[e.kind]}`);
   return lines.join('\n');
 }

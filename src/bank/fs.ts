@@ -1,0 +1,311 @@
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { FsLeases } from './fs-leases.js';
+import { isCode, syncDir, tempName } from './fs-util.js';
+import { isKeySegment } from './keys.js';
+import { type BankStore, keyConflict, type StoreData, type StoreListOptions } from './store.js';
+import type { ObjectInfo } from './types.js';
+import { BankView } from './view.js';
+
+export interface FsBankOptions {
+  /** The clock leases expire by, in ms since the epoch. Default `Date.now`. */
+  now?: () => number;
+  /** Refuse every write with BANK_READ_ONLY. Default false. */
+  readOnly?: boolean;
+}
+
+/**
+ * A bank in a directory, safe for several processes to share.
+ *
+ * Each key is a file under the root, its segments directories: 'a/b/c' is `<root>/a/b/c`.
+ * Names starting with '.' are never keys, so they are never listed: `.tmp-*` files are
+ * writes in progress or left by a crash, and `<root>/.leases/` holds the leases.
+ *
+ * A put writes a `.tmp-*` file in the key's directory, fsyncs it, renames it over the key and
+ * fsyncs the directory, so a reader or a crash sees the old object or the new one. A delete
+ * removes the directories it leaves empty, up to the root.
+ */
+export class FsBank extends BankView {
+  readonly root: string;
+
+  constructor(root: string, options: FsBankOptions = {}) {
+    const resolved = resolve(root);
+    super(new FsStore(resolved, options.now ?? Date.now), '', options.readOnly ?? false);
+    this.root = resolved;
+  }
+}
+
+/** How often a put starts over when a concurrent delete removes the directory it is writing in. */
+const RETRIES = 10;
+
+interface Entry {
+  name: string;
+  directory: boolean;
+  /** The name as it sorts among keys: a directory's keys all continue with '/'. */
+  order: string;
+}
+
+class FsStore implements BankStore {
+  private readonly leases: FsLeases;
+
+  constructor(
+    private readonly root: string,
+    readonly now: () => number,
+  ) {
+    this.leases = new FsLeases(join(root, '.leases'), now);
+  }
+
+  async put(key: string, data: StoreData): Promise<void> {
+    const target = this.path(key);
+    const dir = dirname(target);
+    // Fail before reading a large stream if the key can never be stored.
+    if ((await isDirectory(target)) && !(await removeEmptyDir(target))) throw keyConflict(key, key);
+    const { tmp, handle } = await this.createTemp(key, dir);
+    try {
+      try {
+        await writeFile(handle, data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.moveInto(key, tmp, target);
+    } catch (error) {
+      await rm(tmp, { force: true });
+      await this.prune(dir).catch(() => {});
+      throw error;
+    }
+    await syncDir(dir);
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.path(key));
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async getStream(key: string): Promise<Readable | undefined> {
+    let handle: Awaited<ReturnType<typeof open>>;
+    try {
+      handle = await open(this.path(key), 'r');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    try {
+      if ((await handle.stat()).isFile()) return handle.createReadStream();
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    await handle.close();
+    return undefined;
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const info = await stat(this.path(key));
+      return info.isFile() ? { size: info.size, modifiedAt: info.mtimeMs } : undefined;
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const target = this.path(key);
+    try {
+      await unlink(target);
+    } catch (error) {
+      if (isMissing(error) || (isCode(error, 'EPERM') && (await isDirectory(target)))) return;
+      throw error;
+    }
+    await this.prune(dirname(target));
+  }
+
+  async list(prefix: string, { marker, desc, limit }: StoreListOptions): Promise<string[]> {
+    const cut = prefix.lastIndexOf('/') + 1;
+    const keys: string[] = [];
+    if (limit <= 0) return keys;
+    for await (const key of this.walk(prefix.slice(0, cut), prefix.slice(cut), marker, desc)) {
+      keys.push(key);
+      if (keys.length >= limit) break;
+    }
+    return keys;
+  }
+
+  acquireLease(name: string, owner: string, token: string, ttlMs: number) {
+    return this.leases.acquire(name, owner, token, ttlMs);
+  }
+
+  renewLease(name: string, token: string, ttlMs: number) {
+    return this.leases.renew(name, token, ttlMs);
+  }
+
+  releaseLease(name: string, token: string) {
+    return this.leases.release(name, token);
+  }
+
+  readLease(name: string) {
+    return this.leases.read(name);
+  }
+
+  private path(key: string): string {
+    return join(this.root, ...key.split('/'));
+  }
+
+  /**
+   * Keys in directory `dir` ('' or ending in '/') and below whose name in `dir` starts with
+   * `start`, in key order, reading a directory only when the walk reaches it. Sorting each
+   * directory by name, with '/' after a directory's name, gives exact key order.
+   */
+  private async *walk(
+    dir: string,
+    start: string,
+    marker: string | undefined,
+    desc: boolean,
+  ): AsyncGenerator<string> {
+    const entries = await this.entries(dir);
+    if (desc) entries.reverse();
+    for (const entry of entries) {
+      if (!entry.name.startsWith(start)) continue;
+      const key = dir + entry.name;
+      if (entry.directory) {
+        const below = `${key}/`;
+        // Skip a directory whose keys all lie on the wrong side of the marker.
+        if (marker !== undefined && (desc ? marker <= below : marker > below && !marker.startsWith(below))) {
+          continue;
+        }
+        yield* this.walk(below, '', marker, desc);
+      } else if (marker === undefined || (desc ? key < marker : key > marker)) {
+        yield key;
+      }
+    }
+  }
+
+  private async entries(dir: string): Promise<Entry[]> {
+    const path = dir === '' ? this.root : this.path(dir.slice(0, -1));
+    let dirents: Awaited<ReturnType<typeof readdirTyped>>;
+    try {
+      dirents = await readdirTyped(path);
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+    const entries: Entry[] = [];
+    for (const dirent of dirents) {
+      if (!isKeySegment(dirent.name)) continue;
+      let directory = dirent.isDirectory();
+      if (!directory && !dirent.isFile()) {
+        // Some filesystems leave the type out of a listing; symlinks and the like are not keys.
+        const info = await lstat(join(path, dirent.name)).catch(() => undefined);
+        if (!info || !(info.isFile() || info.isDirectory())) continue;
+        directory = info.isDirectory();
+      }
+      entries.push({ name: dirent.name, directory, order: directory ? `${dirent.name}/` : dirent.name });
+    }
+    return entries.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+  }
+
+  private async createTemp(key: string, dir: string) {
+    for (let attempt = 0; ; attempt++) {
+      const tmp = join(dir, tempName());
+      try {
+        await this.makeDirs(key, dir);
+        return { tmp, handle: await open(tmp, 'wx') };
+      } catch (error) {
+        // A delete may have removed a directory, then empty, while it was being made or used.
+        if (!isCode(error, 'ENOENT') || attempt >= RETRIES) throw error;
+      }
+    }
+  }
+
+  private async makeDirs(key: string, dir: string): Promise<void> {
+    let created: string | undefined;
+    try {
+      created = await mkdir(dir, { recursive: true });
+    } catch (error) {
+      if (!isCode(error, 'ENOTDIR', 'EEXIST')) throw error;
+      throw keyConflict(key, (await this.objectAbove(key)) ?? key);
+    }
+    if (created === undefined) return;
+    for (let made = dir; ; made = dirname(made)) {
+      await syncDir(dirname(made));
+      if (made === created || made === dirname(made)) break;
+    }
+  }
+
+  private async moveInto(key: string, tmp: string, target: string): Promise<void> {
+    try {
+      await rename(tmp, target);
+    } catch (error) {
+      if (!(await isDirectory(target))) throw error;
+      if (!(await removeEmptyDir(target))) throw keyConflict(key, key);
+      await rename(tmp, target);
+    }
+  }
+
+  /** The key above `key` that is an object, if any. */
+  private async objectAbove(key: string): Promise<string | undefined> {
+    for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) {
+      const above = key.slice(0, i);
+      const info = await lstat(this.path(above)).catch(() => undefined);
+      if (info?.isFile()) return above;
+    }
+    return undefined;
+  }
+
+  /** Removes `dir` and its ancestors below the root while they are empty (best effort). */
+  private async prune(dir: string): Promise<void> {
+    let current = dir;
+    while (current.startsWith(this.root + sep)) {
+      try {
+        await rmdir(current);
+      } catch {
+        break;
+      }
+      current = dirname(current);
+    }
+    await syncDir(current);
+  }
+}
+
+function readdirTyped(path: string) {
+  return readdir(path, { withFileTypes: true });
+}
+
+function isMissing(error: unknown): boolean {
+  return isCode(error, 'ENOENT', 'ENOTDIR', 'EISDIR');
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  return info?.isDirectory() ?? false;
+}
+
+/** True if `path` was an empty directory (an empty directory is not a key) and is gone. */
+async function removeEmptyDir(path: string): Promise<boolean> {
+  try {
+    await rmdir(path);
+    return true;
+  } catch (error) {
+    if (isCode(error, 'ENOENT')) return true;
+    if (isCode(error, 'ENOTEMPTY', 'EEXIST')) return false;
+    throw error;
+  }
+}

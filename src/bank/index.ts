@@ -1,0 +1,14 @@
+export { FsBank, type FsBankOptions } from './fs.js';
+export { STALE_LOCK_MS } from './fs-leases.js';
+export { isKeySegment, keyProblem, MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from './keys.js';
+export { MemoryBank, type MemoryBankOptions } from './memory.js';
+export type {
+  AcquireLeaseOptions,
+  Bank,
+  Lease,
+  LeaseInfo,
+  ListOptions,
+  ObjectInfo,
+  PutData,
+  SectionOptions,
+} from './types.js';

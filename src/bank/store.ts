@@ -1,0 +1,70 @@
+import { Readable } from 'node:stream';
+import { HoardError } from '../errors.js';
+import type { ObjectInfo, PutData } from './types.js';
+
+/** Bytes, or chunks that can be read once. String chunks are UTF-8. */
+export type StoreData = Buffer | AsyncIterable<Uint8Array | string>;
+
+export interface LeaseRecord {
+  owner: string;
+  token: string;
+  expiresAt: number;
+}
+
+export type AcquireResult = { acquired: true; expiresAt: number } | { acquired: false; holder: LeaseRecord };
+
+export interface StoreListOptions {
+  marker: string | undefined;
+  desc: boolean;
+  /** Greater than 0; Infinity for no limit. */
+  limit: number;
+}
+
+/**
+ * What a bank implementation provides. It sees only full keys that `BankView` has already
+ * validated; the view adds sections, read-only views and the errors callers see.
+ */
+export interface BankStore {
+  /** The clock leases expire by, in ms since the epoch. */
+  readonly now: () => number;
+  /** BANK_KEY_CONFLICT if the key is under an object or has objects under it. */
+  put(key: string, data: StoreData): Promise<void>;
+  get(key: string): Promise<Buffer | undefined>;
+  getStream(key: string): Promise<Readable | undefined>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  delete(key: string): Promise<void>;
+  /** Full keys that start with `prefix`, in key order, strictly after `marker`. */
+  list(prefix: string, options: StoreListOptions): Promise<string[]>;
+  /** Creates the lease unless a live one stops it; an expired one is broken first. */
+  acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult>;
+  /** The new expiry, or undefined if the lease no longer holds `token` or has expired. */
+  renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined>;
+  /** Removes the lease if it still holds `token`. */
+  releaseLease(name: string, token: string): Promise<void>;
+  readLease(name: string): Promise<LeaseRecord | undefined>;
+}
+
+export function toStoreData(data: PutData): StoreData {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (data !== null && typeof data === 'object') {
+    if (Symbol.asyncIterator in data) return data as AsyncIterable<Uint8Array | string>;
+    // A stream of the old kind, without async iteration.
+    if (typeof (data as NodeJS.ReadableStream).on === 'function') {
+      return new Readable().wrap(data as NodeJS.ReadableStream);
+    }
+  }
+  throw new HoardError(
+    'BANK_ARGUMENT_INVALID',
+    `cannot store a ${typeof data}: give bytes, a string or a stream`,
+  );
+}
+
+/** The error for an object that would sit under another object, or over other objects. */
+export function keyConflict(key: string, other: string): HoardError {
+  const message =
+    other === key
+      ? `cannot store "${key}": keys under "${key}/" exist, and an object cannot have keys under it`
+      : `cannot store "${key}": "${other}" is an object, and an object cannot have keys under it`;
+  return new HoardError('BANK_KEY_CONFLICT', message, { details: { key, conflict: other } });
+}

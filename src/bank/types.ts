@@ -1,0 +1,105 @@
+import type { Readable } from 'node:stream';
+
+/** What `put` stores: bytes, a string (stored as UTF-8), or a stream of bytes that is read once. */
+export type PutData = Buffer | Uint8Array | string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
+
+export interface ObjectInfo {
+  size: number;
+  /** When the object was last written, in ms since the epoch. */
+  modifiedAt: number;
+}
+
+export interface ListOptions {
+  /** At most this many keys. Default: no limit. */
+  limit?: number;
+  /** Only keys strictly after this one in `order`; it need not exist. Default: from the first key. */
+  marker?: string;
+  /** By the key string: 'asc' (default) or 'desc'. */
+  order?: 'asc' | 'desc';
+}
+
+export interface SectionOptions {
+  /**
+   * Refuse every write through this section and the sections made from it. A section of a
+   * read-only bank or section is read-only whatever this says. Default false.
+   */
+  readOnly?: boolean;
+}
+
+export interface AcquireLeaseOptions {
+  /** Who holds the lease, as other processes see it (`leaseInfo`, `LEASE_HELD` errors). */
+  owner: string;
+  /** How long the lease lives unless renewed, in ms. */
+  ttlMs: number;
+}
+
+/** A held lease. Only the holder has the token; renewing returns a new `Lease`. */
+export interface Lease {
+  /** The lease's name relative to the bank or section that acquired it. */
+  readonly name: string;
+  readonly owner: string;
+  readonly token: string;
+  /** In ms since the epoch, by the bank's clock. */
+  readonly expiresAt: number;
+  /** The time to live it was acquired or last renewed with; `renewLease`'s default. */
+  readonly ttlMs: number;
+}
+
+export interface LeaseInfo {
+  owner: string;
+  /** Past for an expired lease that nobody has broken yet. */
+  expiresAt: number;
+}
+
+/**
+ * A key/object store. Keys are '/'-separated segments relative to the bank or section (see
+ * `keyProblem` for what a key may hold). An object is a leaf: a key cannot also have keys
+ * under it ('a' and 'a/b' cannot both exist), so that a bank maps onto a file tree.
+ */
+export interface Bank {
+  /** True if writes through this bank fail with BANK_READ_ONLY. */
+  readonly readOnly: boolean;
+
+  /**
+   * Stores `data` under `key`, replacing any object there. Atomic: a reader sees the old
+   * object or the whole new one, never part of it; a failed put leaves the old one.
+   * BANK_KEY_CONFLICT if `key` is under another object or has objects under it.
+   */
+  put(key: string, data: PutData): Promise<void>;
+  /** The whole object; BANK_NOT_FOUND if there is none. */
+  get(key: string): Promise<Buffer>;
+  /** The object as a stream of its bytes as of the call; BANK_NOT_FOUND if there is none. */
+  getStream(key: string): Promise<Readable>;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  exists(key: string): Promise<boolean>;
+  /** Removes the object; nothing happens if there is none. */
+  delete(key: string): Promise<void>;
+
+  /**
+   * Keys starting with `prefix` (a plain string prefix: '', 'a/' or 'a/b' are all fine),
+   * sorted by the key string, strictly after `marker`, at most `limit`. Reads only the part
+   * of the bank that can hold such keys, and stops once `limit` keys are found.
+   */
+  list(prefix: string, options?: ListOptions): Promise<string[]>;
+
+  /** A view whose keys and lease names are relative to `prefix` (a trailing '/' is allowed). */
+  section(prefix: string, options?: SectionOptions): Bank;
+
+  /**
+   * Takes the lease `name`. LEASE_HELD, naming the owner and expiry, if someone holds it and
+   * it has not expired; an expired lease is broken and taken. Not re-entrant: the same owner
+   * asking twice gets LEASE_HELD too.
+   */
+  acquireLease(name: string, options: AcquireLeaseOptions): Promise<Lease>;
+  /**
+   * Extends the lease by `ttlMs` (default the lease's own) from now. LEASE_LOST if it has
+   * expired or is no longer ours: once expired, others may have acted on it.
+   */
+  renewLease(lease: Lease, ttlMs?: number): Promise<Lease>;
+  /** Gives the lease up; nothing happens if it is no longer ours. */
+  releaseLease(lease: Lease): Promise<void>;
+  /** True while the lease is ours and has not expired. */
+  isLeaseValid(lease: Lease): Promise<boolean>;
+  /** The lease recorded under `name`, expired or not, as any process sharing the bank sees it. */
+  leaseInfo(name: string): Promise<LeaseInfo | undefined>;
+}

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { HoardError } from '../errors.js';
+import { relativeKey, resolveKey } from './keys.js';
+import { type BankStore, toStoreData } from './store.js';
+import type {
+  AcquireLeaseOptions,
+  Bank,
+  Lease,
+  LeaseInfo,
+  ListOptions,
+  ObjectInfo,
+  PutData,
+  SectionOptions,
+} from './types.js';
+
+/**
+ * The `Bank` every implementation shares: a store seen through a section prefix ('' for the
+ * whole bank). Every key, prefix and lease name is joined to the prefix and validated here,
+ * before the store sees it.
+ */
+export class BankView implements Bank {
+  constructor(
+    private readonly store: BankStore,
+    private readonly prefix: string,
+    readonly readOnly: boolean,
+  ) {}
+
+  async put(key: string, data: PutData): Promise<void> {
+    const full = this.writable(key, 'key');
+    await this.store.put(full, toStoreData(data));
+  }
+
+  async get(key: string): Promise<Buffer> {
+    const full = resolveKey(this.prefix, key);
+    return (await this.store.get(full)) ?? notFound(full);
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const full = resolveKey(this.prefix, key);
+    return (await this.store.getStream(full)) ?? notFound(full);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    return this.store.head(resolveKey(this.prefix, key));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.head(key)) !== undefined;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.store.delete(this.writable(key, 'key'));
+  }
+
+  async list(prefix: string, options: ListOptions = {}): Promise<string[]> {
+    const full = resolveKey(this.prefix, prefix, 'list prefix');
+    const { limit = Number.POSITIVE_INFINITY, marker, order = 'asc' } = options;
+    if (!(limit === Number.POSITIVE_INFINITY || (Number.isSafeInteger(limit) && limit >= 0))) {
+      throw argument(`list limit must be a whole number >= 0, got ${limit}`);
+    }
+    if (order !== 'asc' && order !== 'desc')
+      throw argument(`list order must be "asc" or "desc", got "${order}"`);
+    if (marker !== undefined && typeof marker !== 'string') throw argument('list marker must be a string');
+    if (limit === 0) return [];
+    const fullMarker =
+      marker === undefined ? undefined : this.prefix === '' ? marker : `${this.prefix}/${marker}`;
+    const keys = await this.store.list(full, {
+      marker: fullMarker,
+      desc: order === 'desc',
+      limit,
+    });
+    return keys.map((k) => relativeKey(this.prefix, k));
+  }
+
+  section(prefix: string, options: SectionOptions = {}): Bank {
+    const full = resolveKey(this.prefix, prefix, 'section prefix');
+    return new BankView(this.store, full, this.readOnly || options.readOnly === true);
+  }
+
+  async acquireLease(name: string, options: AcquireLeaseOptions): Promise<Lease> {
+    const full = this.writable(name, 'lease name');
+    const { owner, ttlMs } = options;
+    if (typeof owner !== 'string' || owner === '') throw argument('a lease owner must be a non-empty string');
+    checkTtl(ttlMs);
+    const token = randomBytes(16).toString('hex');
+    const result = await this.store.acquireLease(full, owner, token, ttlMs);
+    if (!result.acquired) {
+      const { holder } = result;
+      throw new HoardError(
+        'LEASE_HELD',
+        `lease "${full}" is held by "${holder.owner}" until ${time(holder.expiresAt)}`,
+        { details: { name: full, owner: holder.owner, expiresAt: holder.expiresAt } },
+      );
+    }
+    return { name, owner, token, expiresAt: result.expiresAt, ttlMs };
+  }
+
+  async renewLease(lease: Lease, ttlMs: number = lease.ttlMs): Promise<Lease> {
+    const full = this.writable(lease.name, 'lease name');
+    checkTtl(ttlMs);
+    const expiresAt = await this.store.renewLease(full, lease.token, ttlMs);
+    if (expiresAt === undefined) {
+      const now = this.store.now();
+      const why =
+        lease.expiresAt <= now ? `it expired at ${time(lease.expiresAt)}` : 'another holder took it';
+      throw new HoardError('LEASE_LOST', `lease "${full}" held by "${lease.owner}" is lost: ${why}`, {
+        details: { name: full, owner: lease.owner, expiresAt: lease.expiresAt },
+      });
+    }
+    return { ...lease, expiresAt, ttlMs };
+  }
+
+  async releaseLease(lease: Lease): Promise<void> {
+    await this.store.releaseLease(this.writable(lease.name, 'lease name'), lease.token);
+  }
+
+  async isLeaseValid(lease: Lease): Promise<boolean> {
+    const record = await this.store.readLease(resolveKey(this.prefix, lease.name, 'lease name'));
+    return record !== undefined && record.token === lease.token && record.expiresAt > this.store.now();
+  }
+
+  async leaseInfo(name: string): Promise<LeaseInfo | undefined> {
+    const record = await this.store.readLease(resolveKey(this.prefix, name, 'lease name'));
+    return record && { owner: record.owner, expiresAt: record.expiresAt };
+  }
+
+  private writable(key: string, kind: 'key' | 'lease name'): string {
+    const full = resolveKey(this.prefix, key, kind);
+    if (this.readOnly) {
+      const where = this.prefix === '' ? 'the bank is' : `section "${this.prefix}" is`;
+      throw new HoardError('BANK_READ_ONLY', `cannot write ${kind} "${full}": ${where} read-only`, {
+        details: { key: full },
+      });
+    }
+    return full;
+  }
+}
+
+function notFound(full: string): never {
+  throw new HoardError('BANK_NOT_FOUND', `no object at key "${full}"`, { details: { key: full } });
+}
+
+function argument(message: string): HoardError {
+  return new HoardError('BANK_ARGUMENT_INVALID', message);
+}
+
+function checkTtl(ttlMs: number): void {
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw argument(`a lease's ttlMs must be a number > 0, got ${ttlMs}`);
+  }
+}
+
+function time(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}

@@ -1,0 +1,13 @@
+/**
+ * Hoard's public API for plugin authors and embedders. The engine has its own entry point,
+ * `hoard/engine`.
+ */
+export type { Bank, Lease } from './bank/index.js';
+export { FsBank, MemoryBank } from './bank/index.js';
+export { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from './errors.js';
+export type { OperationLog, TaskLog } from './flows/operation.js';
+export { deepMerge, type Parameters, parametersFor } from './plugins/params.js';
+export * from './plugins/sdk.js';
+export { type HarnessOptions, PluginHarness } from './plugins/testkit.js';
+export type { Protectable } from './resources/protectable.js';
+export { parseResourceKey, type Resource, resourceKey } from './resources/resource.js';

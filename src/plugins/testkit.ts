@@ -1,0 +1,49 @@
+/**
+ * The plugin author's test kit: runs a plugin's operations over a small resource graph in
+ * hook order, against an in-memory bank, without the CLI, providers or files.
+ */
+import { MemoryBank } from '../bank/index.js';
+import { operationParameters } from '../flows/checkpoint-view.js';
+import { type OperationLog, runOperation } from '../flows/operation.js';
+import { buildGraph, type GraphInput } from '../resources/graph.js';
+import type { Parameters } from './params.js';
+import { PluginRegistry } from './registry.js';
+import type { OperationKind, ProtectionPlugin } from './sdk.js';
+
+export interface HarnessOptions {
+  plugins: ProtectionPlugin[];
+  resources: GraphInput[];
+  /** Plan parameters (protect) — saved and passed to later operations as protect-time parameters. */
+  parameters?: Parameters;
+  /** The bank the checkpoint lives in; a fresh MemoryBank by default, reused across `run` calls. */
+  bank?: MemoryBank;
+  checkpointId?: string;
+}
+
+export class PluginHarness {
+  readonly bank: MemoryBank;
+  private readonly registry = new PluginRegistry('test');
+  private readonly options: HarnessOptions;
+
+  constructor(options: HarnessOptions) {
+    this.options = options;
+    this.bank = options.bank ?? new MemoryBank();
+    for (const plugin of options.plugins) this.registry.add(plugin);
+  }
+
+  /** Runs one operation; `parameters` are that operation's (restore, verify …) parameters. */
+  run(kind: OperationKind, parameters: Parameters = {}): Promise<OperationLog> {
+    const graph = buildGraph(this.options.resources, 'harness');
+    const saved = this.options.parameters ?? {};
+    const given = kind === 'protect' ? saved : parameters;
+    const id = this.options.checkpointId ?? '20260101T000000000Z-00000000';
+    return runOperation({
+      kind,
+      checkpoint: { id, plan: 'harness', provider: 'test' },
+      graph,
+      registry: this.registry,
+      parameters: operationParameters(kind, graph, this.registry, given, saved, 'harness'),
+      bank: this.bank.section(`checkpoints/${id}/`),
+    });
+  }
+}

@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import {
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  rmdir,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FsBank } from '../../src/bank/index.js';
+import { bankConformance, rejectsWith } from './conformance.js';
+
+bankConformance('FsBank', async () => {
+  const root = await mkdtemp(join(tmpdir(), 'hoard-bank-'));
+  let now = Date.now();
+  const clock = () => now;
+  return {
+    bank: new FsBank(root, { now: clock }),
+    advance: (ms) => {
+      now += ms;
+    },
+    reopen: () => new FsBank(root, { now: clock }),
+    close: () => rm(root, { recursive: true, force: true }),
+  };
+});
+
+/** Every file and directory under `dir`, relative, '/'-separated, sorted. */
+async function tree(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true });
+  return entries.map((e) => e.split('\\').join('/')).sort();
+}
+
+describe('FsBank on disk', () => {
+  let root: string;
+  let bank: FsBank;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'hoard-fsbank-'));
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const fresh = async (name: string) => {
+    const dir = join(root, name);
+    await mkdir(dir);
+    bank = new FsBank(dir);
+    return dir;
+  };
+
+  it('stores each key as a file under the root, its segments directories', async () => {
+    const dir = await fresh('layout');
+    await bank.put('checkpoints/id-1/meta.json', '{"a":1}');
+    await bank.section('checkpoints/id-1/resources').put('type#x%2Fy/data', 'bytes');
+    assert.equal(await readFile(join(dir, 'checkpoints', 'id-1', 'meta.json'), 'utf8'), '{"a":1}');
+    assert.equal(
+      await readFile(join(dir, 'checkpoints', 'id-1', 'resources', 'type#x%2Fy', 'data'), 'utf8'),
+      'bytes',
+    );
+    assert.deepEqual(await tree(dir), [
+      'checkpoints',
+      'checkpoints/id-1',
+      'checkpoints/id-1/meta.json',
+      'checkpoints/id-1/resources',
+      'checkpoints/id-1/resources/type#x%2Fy',
+      'checkpoints/id-1/resources/type#x%2Fy/data',
+    ]);
+  });
+
+  it('a lease is a JSON file under .leases/ named after the lease, with "/" as "!"', async () => {
+    const dir = await fresh('lease-layout');
+    const lease = await bank.section('sec').acquireLease('job', { owner: 'alice', ttlMs: 60_000 });
+    const record = JSON.parse(await readFile(join(dir, '.leases', 'sec!job'), 'utf8'));
+    assert.deepEqual(record, { owner: 'alice', token: lease.token, expiresAt: lease.expiresAt });
+    await bank.section('sec').renewLease(lease);
+    await bank.section('sec').releaseLease(lease);
+    assert.deepEqual(await tree(dir), ['.leases']);
+  });
+
+  it('leaseInfo is visible to a second FsBank on the same root', async () => {
+    const dir = await fresh('second');
+    const lease = await bank.acquireLease('job', { owner: 'first', ttlMs: 60_000 });
+    const second = new FsBank(dir);
+    assert.deepEqual(await second.leaseInfo('job'), { owner: 'first', expiresAt: lease.expiresAt });
+    await rejectsWith(second.acquireLease('job', { owner: 'second', ttlMs: 1000 }), 'LEASE_HELD', /"first"/);
+  });
+
+  it('a put leaves no temporary file behind, and no reader or listing ever sees one', async () => {
+    const dir = await fresh('atomic');
+    const size = 1024 * 1024;
+    await bank.put('obj', Buffer.alloc(size, 0));
+    let writing = true;
+    const writers = (async () => {
+      await Promise.all(Array.from({ length: 24 }, (_, i) => bank.put('obj', Buffer.alloc(size, i + 1))));
+      writing = false;
+    })();
+    let reads = 0;
+    while (writing) {
+      const [data, keys] = await Promise.all([bank.get('obj'), bank.list('')]);
+      assert.equal(data.length, size);
+      assert.ok(data.equals(Buffer.alloc(size, data[0])), 'a read mixed two versions');
+      assert.deepEqual(keys, ['obj']);
+      reads++;
+    }
+    await writers;
+    assert.ok(reads > 0);
+    assert.deepEqual(await tree(dir), ['obj']);
+  });
+
+  it('a temp file left by a crash is never a key, and does not stop later writes', async () => {
+    const dir = await fresh('crash');
+    await bank.put('d/k', 'kept');
+    await writeFile(join(dir, '.tmp-0123456789abcdef'), 'half a write');
+    await writeFile(join(dir, 'd', '.tmp-fedcba9876543210'), 'half a write');
+    assert.deepEqual(await bank.list(''), ['d/k']);
+    assert.deepEqual(await bank.list('d/', { order: 'desc' }), ['d/k']);
+    await rejectsWith(bank.get('d/.tmp-fedcba9876543210'), 'BANK_KEY_INVALID');
+    await bank.put('d/k', 'replaced');
+    assert.equal((await bank.get('d/k')).toString(), 'replaced');
+  });
+
+  it('files that cannot be keys (dot names, bad characters, symlinks) are not listed', async () => {
+    const dir = await fresh('foreign');
+    await bank.put('real', 'x');
+    await writeFile(join(dir, 'has space'), 'x');
+    await mkdir(join(dir, '.hidden'));
+    await writeFile(join(dir, '.hidden', 'k'), 'x');
+    await symlink(join(dir, 'real'), join(dir, 'link'));
+    assert.deepEqual(await bank.list(''), ['real']);
+  });
+
+  it('deleting a key removes the directories it leaves empty, but not the root', async () => {
+    const dir = await fresh('prune');
+    await bank.put('a/b/c/k', 'x');
+    await bank.put('a/x', 'x');
+    await bank.delete('a/b/c/k');
+    assert.deepEqual(await tree(dir), ['a', 'a/x']);
+    await bank.delete('a/x');
+    assert.deepEqual(await tree(dir), []);
+    await bank.put('a/b', 'x');
+    assert.deepEqual(await tree(dir), ['a', 'a/b']);
+  });
+
+  it('a put and a delete racing in the same directory both succeed', async () => {
+    await fresh('race');
+    for (let i = 0; i < 40; i++) {
+      await bank.put('r/s/old', 'x');
+      await Promise.all([bank.delete('r/s/old'), bank.put('r/s/new', String(i))]);
+      assert.equal((await bank.get('r/s/new')).toString(), String(i));
+      assert.deepEqual(await bank.list(''), ['r/s/new']);
+      await bank.delete('r/s/new');
+    }
+  });
+
+  it('a leftover empty directory does not stop a key of the same name', async () => {
+    const dir = await fresh('empty-dir');
+    await mkdir(join(dir, 'k'));
+    await bank.put('k', 'object');
+    assert.equal((await bank.get('k')).toString(), 'object');
+  });
+
+  it('a narrow prefix or a small limit reads only the directories it needs', async () => {
+    await fresh('lazy');
+    for (const a of ['a', 'b', 'c']) {
+      for (const b of ['1', '2', '3']) await bank.put(`${a}/${b}/k`, 'x');
+    }
+    const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+    const original = fsp.readdir;
+    const reads: string[] = [];
+    fsp.readdir = ((path: string, options: unknown) => {
+      reads.push(path.slice(bank.root.length).split('\\').join('/') || '/');
+      return (original as (p: string, o: unknown) => Promise<unknown>)(path, options);
+    }) as typeof fsp.readdir;
+    syncBuiltinESMExports();
+    const listed = async (prefix: string, options = {}) => {
+      reads.length = 0;
+      const keys = await bank.list(prefix, options);
+      return { keys, reads: [...reads] };
+    };
+    try {
+      assert.deepEqual(await listed('b/2/'), { keys: ['b/2/k'], reads: ['/b/2'] });
+      assert.deepEqual(await listed('b/2'), { keys: ['b/2/k'], reads: ['/b', '/b/2'] });
+      assert.deepEqual(await listed('', { limit: 2 }), {
+        keys: ['a/1/k', 'a/2/k'],
+        reads: ['/', '/a', '/a/1', '/a/2'],
+      });
+      assert.deepEqual(await listed('', { limit: 1, order: 'desc' }), {
+        keys: ['c/3/k'],
+        reads: ['/', '/c', '/c/3'],
+      });
+      assert.deepEqual(await listed('', { limit: 1, marker: 'b/2/k' }), {
+        keys: ['b/3/k'],
+        reads: ['/', '/b', '/b/2', '/b/3'],
+      });
+    } finally {
+      fsp.readdir = original;
+      syncBuiltinESMExports();
+    }
+  });
+
+  it('a damaged lease file counts as expired and is broken by the next acquirer', async () => {
+    const dir = await fresh('damaged');
+    await mkdir(join(dir, '.leases'));
+    await writeFile(join(dir, '.leases', 'job'), '{"owner": "half');
+    assert.equal(await bank.leaseInfo('job'), undefined);
+    const lease = await bank.acquireLease('job', { owner: 'alice', ttlMs: 60_000 });
+    assert.equal(await bank.isLeaseValid(lease), true);
+  });
+
+  it('a lock on a lease older than 30 s is left by a dead process and is removed', async () => {
+    const dir = await fresh('stale-lock');
+    const past = new FsBank(dir, { now: () => Date.now() - 3_600_000 });
+    await past.acquireLease('job', { owner: 'dead', ttlMs: 1000 });
+    const lock = join(dir, '.leases', '.lock-job');
+    await mkdir(lock);
+    const minuteAgo = new Date(Date.now() - 60_000);
+    await utimes(lock, minuteAgo, minuteAgo);
+    const lease = await bank.acquireLease('job', { owner: 'alive', ttlMs: 60_000 });
+    assert.equal((await bank.leaseInfo('job'))?.owner, 'alive');
+    assert.equal(await bank.isLeaseValid(lease), true);
+    assert.deepEqual(await tree(join(dir, '.leases')), ['job']);
+  });
+
+  it('a breaker that finds the lease locked does not remove what the lock holder put there', async () => {
+    const dir = await fresh('live-lock');
+    const past = new FsBank(dir, { now: () => Date.now() - 3_600_000 });
+    await past.acquireLease('job', { owner: 'dead', ttlMs: 1000 });
+    const lock = join(dir, '.leases', '.lock-job');
+    await mkdir(lock);
+    const acquiring = bank.acquireLease('job', { owner: 'late', ttlMs: 60_000 });
+    // What a lock holder does: replace the stale lease, then unlock.
+    const record = { owner: 'holder', token: 't'.repeat(32), expiresAt: Date.now() + 60_000 };
+    await writeFile(join(dir, '.leases', '.tmp-holder'), JSON.stringify(record));
+    await rename(join(dir, '.leases', '.tmp-holder'), join(dir, '.leases', 'job'));
+    await rmdir(lock);
+    await rejectsWith(acquiring, 'LEASE_HELD', /"holder"/);
+    assert.equal((await bank.leaseInfo('job'))?.owner, 'holder');
+  });
+});
+
+describe('FsBank shared by processes', () => {
+  const bankModule = new URL('../../src/bank/index.js', import.meta.url).href;
+  const child = `
+    import { FsBank } from ${JSON.stringify(bankModule)};
+    const bank = new FsBank(process.env.BANK_ROOT);
+    process.stdout.write('ready\\n');
+    process.stdin.once('data', async () => {
+      let result;
+      try {
+        const lease = await bank.acquireLease(process.env.LEASE, { owner: 'child-' + process.pid, ttlMs: 60000 });
+        result = { won: true, owner: lease.owner };
+      } catch (error) {
+        result = { won: false, code: error.code, message: error.message };
+      }
+      process.stdout.write(JSON.stringify(result) + '\\n');
+      process.stdin.destroy();
+    });
+  `;
+
+  interface Outcome {
+    won: boolean;
+    owner?: string;
+    code?: string;
+    message?: string;
+  }
+
+  /** Starts `count` processes, lets them all acquire `lease` at once, and gives what each got. */
+  async function race(root: string, lease: string, count: number): Promise<Outcome[]> {
+    const children = Array.from({ length: count }, () => {
+      const proc = spawn(process.execPath, ['--input-type=module', '-e', child], {
+        env: { ...process.env, BANK_ROOT: root, LEASE: lease },
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let out = '';
+      const ready = new Promise<void>((resolve, reject) => {
+        proc.stdout.setEncoding('utf8');
+        proc.stdout.on('data', (chunk: string) => {
+          out += chunk;
+          if (out.startsWith('ready\n')) resolve();
+        });
+        proc.on('error', reject);
+        proc.on('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
+      });
+      const done = new Promise<Outcome>((resolve, reject) => {
+        proc.on('close', (code) => {
+          if (code !== 0) reject(new Error(`child exited with ${code}: ${out}`));
+          else resolve(JSON.parse(out.slice('ready\n'.length)) as Outcome);
+        });
+      });
+      return { proc, ready, done };
+    });
+    await Promise.all(children.map((c) => c.ready));
+    for (const c of children) c.proc.stdin.write('go\n');
+    return Promise.all(children.map((c) => c.done));
+  }
+
+  function exactlyOneWinner(outcomes: Outcome[]): string {
+    const winners = outcomes.filter((o) => o.won);
+    assert.equal(winners.length, 1, JSON.stringify(outcomes));
+    const owner = winners[0]!.owner!;
+    for (const loser of outcomes.filter((o) => !o.won)) {
+      assert.equal(loser.code, 'LEASE_HELD', loser.message);
+      assert.ok(loser.message?.includes(`"${owner}"`), loser.message);
+    }
+    return owner;
+  }
+
+  it('of six processes racing to break one stale lease, exactly one wins', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-race-'));
+    try {
+      const past = new FsBank(root, { now: () => Date.now() - 3_600_000 });
+      for (const round of [1, 2, 3]) {
+        await past.acquireLease(`job-${round}`, { owner: 'crashed', ttlMs: 1000 });
+        const owner = exactlyOneWinner(await race(root, `job-${round}`, 6));
+        assert.equal((await new FsBank(root).leaseInfo(`job-${round}`))?.owner, owner);
+      }
+      assert.deepEqual(await tree(join(root, '.leases')), ['job-1', 'job-2', 'job-3']);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('of six processes racing to create one lease, exactly one wins', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-race-'));
+    try {
+      const owner = exactlyOneWinner(await race(root, 'fresh', 6));
+      assert.equal((await new FsBank(root).leaseInfo('fresh'))?.owner, owner);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

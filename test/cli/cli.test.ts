@@ -1,0 +1,406 @@
+/**
+ * End to end through the CLI, as a user runs it: a real `hoard` process, a plan of
+ * exec.task resources whose commands append to a log, the built-in local provider.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON output, checked field by field by the tests
+  json: any;
+}
+
+function start(args: string[], home: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [MAIN, '--home', home, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+function hoard(args: string[], home: string, env: Record<string, string> = {}): Promise<Ran> {
+  const child = start(args, home, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve) =>
+    child.on('close', (code) => {
+      let json: unknown;
+      try {
+        json = JSON.parse(stdout);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json });
+    }),
+  );
+}
+
+/** A home directory and a plan: app (parent) with children db and files; each hook logs itself. */
+async function setup(overrides: { failing?: string; slow?: string } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'hoard-cli-'));
+  const home = join(dir, 'home');
+  const log = join(dir, 'hooks.log');
+  const cmd = (id: string, op: string, hook: string) => {
+    const key = `${id}:${op}:${hook}`;
+    if (key === overrides.failing)
+      return `echo "$HOARD_OPERATION $HOARD_HOOK $HOARD_RESOURCE_ID" >> ${log}; echo "${id} broke" >&2; exit 3`;
+    if (key === overrides.slow)
+      return `echo "$HOARD_OPERATION $HOARD_HOOK $HOARD_RESOURCE_ID" >> ${log}; sleep 30`;
+    return `echo "$HOARD_OPERATION $HOARD_HOOK $HOARD_RESOURCE_ID" >> ${log}`;
+  };
+  const hooks = (id: string, op: string) =>
+    `{prepareBegin: '${cmd(id, op, 'prepareBegin')}', prepareFinish: '${cmd(id, op, 'prepareFinish')}', main: '${cmd(id, op, 'main')}', complete: '${cmd(id, op, 'complete')}'}`;
+  const params = ['app', 'db', 'files']
+    .map(
+      (id) =>
+        `  "exec.task#${id}":\n${['protect', 'restore', 'verify', 'delete'].map((op) => `    ${op}: ${hooks(id, op)}`).join('\n')}`,
+    )
+    .join('\n');
+  const plan = join(dir, 'plan.yaml');
+  await writeFile(
+    plan,
+    `name: shop
+resources:
+  - {type: exec.task, id: app, children: [db, files]}
+  - {type: exec.task, id: db}
+  - {type: exec.task, id: files}
+parameters:
+${params}
+`,
+  );
+  const lines = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+  return { dir, home, plan, log, lines };
+}
+
+const before = (lines: string[], a: string, b: string) => {
+  const ia = lines.indexOf(a);
+  const ib = lines.indexOf(b);
+  assert.ok(ia >= 0 && ib >= 0 && ia < ib, `"${a}" should come before "${b}" in:\n${lines.join('\n')}`);
+};
+
+function assertHookOrder(lines: string[], op: string) {
+  for (const child of ['db', 'files']) {
+    before(lines, `${op} prepareBegin app`, `${op} prepareBegin ${child}`);
+    before(lines, `${op} prepareFinish ${child}`, `${op} prepareFinish app`);
+    before(lines, `${op} complete ${child}`, `${op} complete app`);
+  }
+  for (const id of ['app', 'db', 'files']) {
+    before(lines, `${op} prepareBegin ${id}`, `${op} prepareFinish ${id}`);
+    before(lines, `${op} prepareFinish ${id}`, `${op} main ${id}`);
+    before(lines, `${op} main ${id}`, `${op} complete ${id}`);
+  }
+  assert.equal(lines.filter((l) => l.startsWith(`${op} `)).length, 12, `${op}: each hook once per resource`);
+}
+
+describe('hoard CLI: protect, list, restore, verify, delete', () => {
+  it('runs every operation in hook order and removes every key on delete', async () => {
+    const { home, plan, lines } = await setup();
+    const p = await hoard(['protect', plan, '--json'], home);
+    assert.equal(p.code, 0, p.stderr);
+    const id = p.json.checkpoint.id as string;
+    assert.equal(p.json.checkpoint.status, 'available');
+    assert.equal(p.json.checkpoint.plan, 'shop');
+    assert.deepEqual(
+      p.json.checkpoint.resources.map(
+        (r: { type: string; id: string; status: string }) => `${r.type}#${r.id}:${r.status}`,
+      ),
+      ['exec.task#app:available', 'exec.task#db:available', 'exec.task#files:available'],
+    );
+    assert.equal(p.json.operation.kind, 'protect');
+    assert.equal(p.json.operation.tasks.length, 12);
+    assert.ok(
+      p.json.operation.tasks.every(
+        (t: { status: string; startedAt: string }) => t.status === 'succeeded' && t.startedAt,
+      ),
+    );
+    assertHookOrder(await lines(), 'protect');
+
+    const list = await hoard(['checkpoints', 'list', '--json'], home);
+    assert.equal(list.code, 0);
+    assert.deepEqual(
+      list.json.checkpoints.map((c: { id: string }) => c.id),
+      [id],
+    );
+    assert.equal(list.json.next, null);
+
+    const show = await hoard(['checkpoints', 'show', id, '--json'], home);
+    assert.equal(show.json.checkpoint.status, 'available');
+
+    const r = await hoard(['restore', id, '--json'], home);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json.operation.kind, 'restore');
+    assertHookOrder(await lines(), 'restore');
+
+    const v = await hoard(['verify', id, '--json'], home);
+    assert.equal(v.code, 0, v.stderr);
+    assertHookOrder(await lines(), 'verify');
+
+    const d = await hoard(['checkpoints', 'delete', id, '--json'], home);
+    assert.equal(d.code, 0, d.stderr);
+    assert.equal(d.json.checkpoint.status, 'deleted');
+    assertHookOrder(await lines(), 'delete');
+    const after = await hoard(['checkpoints', 'list', '--json'], home);
+    assert.deepEqual(after.json.checkpoints, []);
+    const gone = await hoard(['checkpoints', 'show', id], home);
+    assert.equal(gone.code, 2);
+    // Nothing of it is left in the bank (leases live outside the key space).
+    const bank = join(home, 'banks', 'local');
+    const entries = await readdir(bank, { recursive: true });
+    assert.deepEqual(
+      entries.filter((e) => e.includes(id)),
+      [],
+      `keys left behind: ${entries.join(', ')}`,
+    );
+  });
+
+  it('restore-time parameters override the saved commands', async () => {
+    const { home, plan, lines, dir } = await setup();
+    const p = await hoard(['protect', plan, '--json'], home);
+    const marker = join(dir, 'override.txt');
+    const r = await hoard(
+      [
+        'restore',
+        p.json.checkpoint.id,
+        '--param',
+        `exec.task#db.restore.main=echo overridden > ${marker}`,
+        '--json',
+      ],
+      home,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await readFile(marker, 'utf8')).trim(), 'overridden');
+    assert.ok(!(await lines()).includes('restore main db'));
+    assert.ok((await lines()).includes('restore main files'));
+  });
+
+  it("a failing child hook: checkpoint error, exit 1, the parent's prepareFinish still runs, JSON names the failures", async () => {
+    const { home, plan, lines } = await setup({ failing: 'db:protect:main' });
+    const p = await hoard(['protect', plan, '--json'], home);
+    assert.equal(p.code, 1);
+    assert.equal(p.json.checkpoint.status, 'error');
+    assert.equal(p.json.operation.status, 'failed');
+    const task = (resource: string, hook: string) =>
+      p.json.operation.tasks.find(
+        (t: { resource: string; hook: string }) => t.resource === resource && t.hook === hook,
+      );
+    assert.equal(task('exec.task#db', 'main').status, 'failed');
+    assert.match(task('exec.task#db', 'main').error.message, /exited with code 3.*db broke/);
+    assert.equal(task('exec.task#db', 'complete').status, 'upstream_failed');
+    assert.equal(task('exec.task#app', 'complete').status, 'upstream_failed');
+    assert.equal(task('exec.task#app', 'complete').cause, 'exec.task#db:main');
+    assert.equal(task('exec.task#app', 'prepareFinish').status, 'succeeded');
+    assert.equal(p.json.operation.firstFailure, 'exec.task#db:main');
+    const db = p.json.checkpoint.resources.find((r: { id: string }) => r.id === 'db');
+    assert.equal(db.status, 'error');
+    assert.ok((await lines()).includes('protect prepareFinish app'));
+    assert.ok((await lines()).includes('protect complete files'), 'an unrelated sibling carries on');
+
+    const r = await hoard(['restore', p.json.checkpoint.id], home);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /only an available checkpoint can be restored/);
+  });
+
+  it('prints the hook graph as json, dot and mermaid', async () => {
+    const { home, plan } = await setup();
+    const g = await hoard(['graph', plan, '--format', 'json'], home);
+    assert.equal(g.code, 0, g.stderr);
+    assert.equal(g.json.tasks.length, 12);
+    assert.ok(
+      g.json.edges.some(
+        (e: { from: string; to: string; kind: string }) =>
+          e.kind === 'purple' &&
+          e.from === 'exec.task#db:prepareFinish' &&
+          e.to === 'exec.task#app:prepareFinish',
+      ),
+    );
+    assert.deepEqual([...new Set(g.json.edges.map((e: { kind: string }) => e.kind))].sort(), [
+      'black',
+      'green',
+      'indigo',
+      'purple',
+      'red',
+      'yellow',
+    ]);
+    const dot = await hoard(['graph', plan, '--format', 'dot'], home);
+    assert.match(dot.stdout, /^digraph hooks \{/);
+    assert.match(dot.stdout, /"exec.task#app:prepareBegin" -> "exec.task#db:prepareBegin" \[color=green\]/);
+    const mermaid = await hoard(['graph', plan, '--format', 'mermaid', '--operation', 'restore'], home);
+    assert.match(mermaid.stdout, /^flowchart TD/);
+    assert.match(mermaid.stdout, /linkStyle \d+ stroke:purple/);
+  });
+});
+
+describe('hoard CLI: bad input is one clear line and exit 2', () => {
+  const cases: [string, string, RegExp][] = [
+    [
+      'malformed YAML',
+      'name: x\nresources: [\n  {type: exec.task, id: a\n',
+      /plan\.yaml:\d+:\d+: not valid YAML/,
+    ],
+    [
+      'unknown type',
+      'name: x\nresources: [{type: nosuch.thing, id: a}]\n',
+      /unknown resource type "nosuch\.thing"; provider local handles exec\.task, noop/,
+    ],
+    [
+      'dangling child',
+      'name: x\nresources: [{type: exec.task, id: a, children: [b]}]\n',
+      /names a child "b" that is not a resource of the plan/,
+    ],
+    [
+      'bad parameter type',
+      'name: x\nresources: [{type: exec.task, id: a}]\nparameters:\n  exec.task: {protect: {timeout: soon}}\n',
+      /parameters for exec\.task#a: protect\.timeout must be a number/,
+    ],
+    [
+      'unknown field',
+      'name: x\nresources: [{type: exec.task, id: a, path: /x}]\n',
+      /resources\[0\] \(exec\.task#a\): path is not a known field/,
+    ],
+  ];
+  for (const [name, text, pattern] of cases) {
+    it(name, async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'hoard-bad-'));
+      await writeFile(join(dir, 'plan.yaml'), text);
+      const r = await hoard(['protect', join(dir, 'plan.yaml')], join(dir, 'home'));
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, pattern);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line, got:\n${r.stderr}`);
+      const j = await hoard(['protect', join(dir, 'plan.yaml'), '--json'], join(dir, 'home'));
+      assert.equal(j.code, 2);
+      assert.ok(j.json.error.code && j.json.error.message);
+    });
+  }
+
+  it('unknown checkpoint id', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-bad-'));
+    const r = await hoard(['checkpoints', 'show', '20260101T000000000Z-deadbeef'], join(dir, 'home'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /no checkpoint 20260101T000000000Z-deadbeef/);
+    const bad = await hoard(['restore', 'nonsense', '--json'], join(dir, 'home'));
+    assert.equal(bad.code, 2);
+    assert.equal(bad.json.error.code, 'CHECKPOINT_NOT_FOUND');
+  });
+
+  it('a broken provider file is reported with file and line while the others load', async () => {
+    const { home, plan } = await setup();
+    await mkdir(join(home, 'providers'), { recursive: true });
+    await writeFile(
+      join(home, 'providers', 'broken.conf'),
+      '[provider]\nname = broken\nthis is not a setting\n',
+    );
+    await writeFile(
+      join(home, 'providers', 'offsite.conf'),
+      `[provider]\nname = offsite\nid = 6f1b7a52-2f7e-4c1e-9a57-0d5f3c0b9e11\nbank = fs\nplugin = exec.task\n[fs]\npath = ${join(home, 'offsite-bank')}\nsecret_key = hunter2\n`,
+    );
+    const list = await hoard(['providers', 'list', '--json'], home);
+    assert.equal(list.code, 0);
+    assert.deepEqual(list.json.providers.map((p: { name: string }) => p.name).sort(), ['local', 'offsite']);
+    assert.match(list.json.problems[0].message, /broken\.conf:3: expected "\[section\]" or "key = value"/);
+    assert.match(list.stderr, /broken\.conf:3/);
+    const show = await hoard(['providers', 'show', 'offsite', '--json'], home);
+    assert.equal(show.json.provider.settings.fs.secret_key, '********');
+    assert.ok(!show.stdout.includes('hunter2'));
+    assert.equal(show.json.provider.types[0].type, 'exec.task');
+    assert.ok(show.json.provider.types[0].schemas.options);
+
+    const p = await hoard(['protect', plan, '--provider', 'offsite', '--json'], home);
+    assert.equal(p.code, 0, p.stderr);
+    const c = await hoard(['copy', p.json.checkpoint.id, '--to', 'local', '--json'], home);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(c.json.checkpoint.status, 'available');
+    assert.equal(c.json.checkpoint.provider.name, 'local');
+    const there = await hoard(['checkpoints', 'list', '--provider', 'local', '--json'], home);
+    assert.deepEqual(
+      there.json.checkpoints.map((x: { id: string }) => x.id),
+      [p.json.checkpoint.id],
+    );
+    const unknown = await hoard(['protect', plan, '--provider', 'nowhere'], home);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /no provider "nowhere"; there are: local, offsite/);
+  });
+
+  it('usage errors exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-bad-'));
+    const r = await hoard(['checkpoints', 'list', '--limit', 'zero'], join(dir, 'home'));
+    assert.equal(r.code, 2);
+    const h = await hoard(['protect', '--help'], join(dir, 'home'));
+    assert.equal(h.code, 0);
+    assert.match(h.stdout, /Examples:/);
+  });
+});
+
+describe('hoard CLI: concurrency and crashes', () => {
+  it('two protects of one plan at once both end consistent', async () => {
+    const { home, plan } = await setup();
+    const [a, b] = await Promise.all([
+      hoard(['protect', plan, '--json'], home),
+      hoard(['protect', plan, '--json'], home),
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(b.code, 0, b.stderr);
+    assert.notEqual(a.json.checkpoint.id, b.json.checkpoint.id);
+    const list = await hoard(['checkpoints', 'list', '--plan', 'shop', '--json'], home);
+    assert.deepEqual(
+      list.json.checkpoints.map((c: { status: string }) => c.status),
+      ['available', 'available'],
+    );
+  });
+
+  it('a protect killed with SIGKILL is listed as error once its lease expires, never available; the next protect runs its owed teardowns', async () => {
+    const { home, plan, lines, log } = await setup({ slow: 'db:protect:prepareBegin' });
+    const env = { HOARD_LEASE_TTL_MS: '600' };
+    const child = start(['protect', plan], home, env);
+    // Wait until db's prepareBegin hangs: the app is frozen (its prepareBegin ran), not thawed.
+    const deadline = Date.now() + 20_000;
+    while (!(await lines()).includes('protect prepareBegin db')) {
+      assert.ok(Date.now() < deadline, 'the slow hook never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('close', r));
+    const atKill = await lines();
+    let status = '';
+    while (status !== 'error') {
+      const list = await hoard(['checkpoints', 'list', '--json'], home, env);
+      status = list.json.checkpoints[0].status;
+      assert.notEqual(status, 'available');
+      assert.ok(Date.now() < deadline + 20_000, `still ${status}`);
+      if (status !== 'error') await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(!(await lines()).includes('protect prepareFinish app'), 'nothing thawed the app yet');
+    await writeFile(log, '');
+    await writeFile(plan, (await readFile(plan, 'utf8')).replaceAll('sleep 30', 'true'));
+    const next = await hoard(['protect', plan, '--json'], home, { HOARD_LEASE_TTL_MS: '5000' });
+    assert.equal(next.code, 0, next.stderr);
+    const after = await lines();
+    // Recovery ran the teardowns the dead run owed (and only those) before the new run began.
+    const newRun = after.indexOf('protect prepareBegin app');
+    // db's prepareBegin was cut off mid-way: it may have frozen something, so it is thawed too.
+    // files may have been frozen (and perhaps thawed already) before the kill: it is thawed
+    // now if and only if it was frozen and not yet thawed.
+    const recovered = after.slice(0, newRun);
+    assert.ok(recovered.includes('protect prepareFinish app'), recovered.join('\n'));
+    assert.ok(recovered.includes('protect prepareFinish db'), recovered.join('\n'));
+    const filesOwed =
+      atKill.includes('protect prepareBegin files') && !atKill.includes('protect prepareFinish files');
+    if (filesOwed) assert.ok(recovered.includes('protect prepareFinish files'), recovered.join('\n'));
+    assert.ok(
+      recovered.every((l) => l.startsWith('protect prepareFinish ')),
+      recovered.join('\n'),
+    );
+    const old = await hoard(['checkpoints', 'list', '--status', 'error', '--json'], home);
+    assert.equal(old.json.checkpoints.length, 1);
+  });
+});
