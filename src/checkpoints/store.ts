@@ -219,14 +219,16 @@ export class CheckpointStore {
     const prefix = filter.plan ? planIndexPrefix(filter.plan) : 'index/time/';
     const until = filter.until ? idPrefix(filter.until) : undefined;
     const since = filter.since ? idPrefix(filter.since) : undefined;
+    // Bank markers are whole keys; ours are ids (every key of an id sorts after the bare id).
     let marker = filter.marker ?? until;
+    const bankMarker = () => (marker ? { marker: `${prefix}${marker}` } : {});
     const out: CheckpointSummary[] = [];
     const seen = new Set<string>();
     for (;;) {
       const keys = await this.bank.list(prefix, {
         order: 'desc',
         limit: Math.max(limit * 2, 50),
-        ...(marker ? { marker } : {}),
+        ...bankMarker(),
       });
       const summaries = keys.flatMap((key) => parseIndexKey(key.slice(prefix.length), filter.plan) ?? []);
       for (const [i, summary] of summaries.entries()) {

@@ -32,7 +32,7 @@ export class PluginHarness {
   }
 
   /** Runs one operation; `parameters` are that operation's (restore, verify …) parameters. */
-  run(kind: OperationKind, parameters: Parameters = {}): Promise<OperationLog> {
+  async run(kind: OperationKind, parameters: Parameters = {}): Promise<OperationLog> {
     const graph = buildGraph(this.options.resources, 'harness');
     const saved = this.options.parameters ?? {};
     const given = kind === 'protect' ? saved : parameters;

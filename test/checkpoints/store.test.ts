@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryBank } from '../../src/bank/index.js';
+import { newCheckpointId } from '../../src/checkpoints/keys.js';
+import type { CheckpointStatus } from '../../src/checkpoints/status.js';
+import { type CheckpointMeta, CheckpointStore } from '../../src/checkpoints/store.js';
+import { HoardError } from '../../src/errors.js';
+
+function meta(id: string, plan: string, status: CheckpointStatus = 'available'): CheckpointMeta {
+  const now = new Date().toISOString();
+  return {
+    version: 1,
+    id,
+    plan,
+    provider: { id: 'p', name: 'p' },
+    status,
+    createdAt: now,
+    updatedAt: now,
+    resources: [],
+    graph: { resources: [] },
+    parameters: {},
+    operations: [],
+  };
+}
+
+/** Ids one second apart, oldest first. */
+function ids(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => newCheckpointId(new Date(Date.UTC(2026, 0, 1, 0, 0, i))));
+}
+
+/** Counts reads, to show listing does no read per checkpoint. */
+class CountingBank extends MemoryBank {
+  gets = 0;
+  override async get(key: string): Promise<Buffer> {
+    this.gets++;
+    return super.get(key);
+  }
+}
+
+describe('checkpoint store', () => {
+  it('lists newest first with marker and limit, filtered by plan and status, without reading each checkpoint', async () => {
+    const bank = new CountingBank();
+    const store = new CheckpointStore(bank);
+    const all = ids(9);
+    for (const [i, id] of all.entries())
+      await store.create(meta(id, i % 3 === 0 ? 'db' : 'web', i === 4 ? 'error' : 'available'));
+    bank.gets = 0;
+    const first = await store.list({ limit: 4 });
+    assert.deepEqual(
+      first.checkpoints.map((c) => c.id),
+      all.slice(5).reverse(),
+    );
+    assert.equal(first.next, all[5]);
+    const second = await store.list({ limit: 4, marker: first.next! });
+    assert.deepEqual(
+      second.checkpoints.map((c) => c.id),
+      all.slice(1, 5).reverse(),
+    );
+    const last = await store.list({ limit: 4, marker: second.next! });
+    assert.deepEqual(
+      last.checkpoints.map((c) => c.id),
+      [all[0]],
+    );
+    assert.equal(last.next, null);
+    assert.equal(bank.gets, 0, 'listing read checkpoint records');
+
+    assert.deepEqual(
+      (await store.list({ plan: 'db' })).checkpoints.map((c) => c.id),
+      [all[6], all[3], all[0]],
+    );
+    assert.deepEqual(
+      (await store.list({ status: 'error' })).checkpoints.map((c) => [c.id, c.plan]),
+      [[all[4], 'web']],
+    );
+    const window = await store.list({ since: '2026-01-01T00:00:02Z', until: '2026-01-01T00:00:05Z' });
+    assert.deepEqual(
+      window.checkpoints.map((c) => c.id),
+      [all[4], all[3], all[2]],
+    );
+  });
+
+  it('status changes are validated compare-and-swap: of two racing changes exactly one wins', async () => {
+    const store = new CheckpointStore(new MemoryBank());
+    const [id] = ids(1) as [string];
+    await store.create(meta(id, 'web', 'protecting'));
+    const results = await Promise.allSettled([
+      store.transition(id, ['protecting'], 'available'),
+      store.transition(id, ['protecting'], 'error'),
+    ]);
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    assert.ok(lost.reason instanceof HoardError && lost.reason.code === 'CHECKPOINT_STATE');
+    const listed = await store.list();
+    assert.equal(listed.checkpoints.length, 1, 'one index entry after the race');
+    assert.equal(listed.checkpoints[0]!.status, (await store.read(id)).status);
+  });
+
+  it('refuses transitions the lifecycle does not have', async () => {
+    const store = new CheckpointStore(new MemoryBank());
+    const [id] = ids(1) as [string];
+    await store.create(meta(id, 'web', 'available'));
+    await assert.rejects(
+      store.transition(id, ['available'], 'protecting'),
+      /available; it cannot become protecting/,
+    );
+  });
+
+  it('a protecting checkpoint whose lease is gone reads as error, and is stored so', async () => {
+    const bank = new MemoryBank();
+    const store = new CheckpointStore(bank);
+    const [dead, alive] = ids(2) as [string, string];
+    await store.create(meta(dead, 'web', 'protecting'));
+    await store.create(meta(alive, 'web', 'protecting'));
+    await store.acquireWork(alive);
+    const listed = await store.list();
+    assert.deepEqual(
+      listed.checkpoints.map((c) => [c.id, c.status]),
+      [
+        [alive, 'protecting'],
+        [dead, 'error'],
+      ],
+    );
+    const stored = await store.read(dead);
+    assert.equal(stored.status, 'error');
+    assert.equal(stored.error?.code, 'LEASE_LOST');
+  });
+
+  it('removes every key of a checkpoint and its index entries', async () => {
+    const bank = new MemoryBank();
+    const store = new CheckpointStore(bank);
+    const [keep, drop] = ids(2) as [string, string];
+    await store.create(meta(keep, 'web'));
+    await store.create(meta(drop, 'web'));
+    await bank.put(`checkpoints/${drop}/resources/t#x/data`, 'x');
+    await store.removeAll(drop, 'web');
+    const keys = await bank.list('');
+    assert.ok(
+      keys.every((k) => !k.includes(drop)),
+      keys.join('\n'),
+    );
+    assert.ok(keys.some((k) => k.includes(keep)));
+  });
+
+  it('rejects an id that is not one', async () => {
+    const store = new CheckpointStore(new MemoryBank());
+    await assert.rejects(store.read('../../etc/passwd'), /is not a checkpoint id/);
+  });
+});

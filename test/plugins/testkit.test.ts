@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { definePlugin, type HookContext, PluginHarness } from '../../src/index.js';
+
+/** A plugin that stores a greeting during protect and checks it on restore. */
+const greeter = definePlugin(() => ({
+  name: 'greeter',
+  types: [
+    {
+      type: 'greeting',
+      schemas: {
+        options: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+        restore: { type: 'object', properties: { target: { type: 'string' } } },
+      },
+      restoreTarget: true,
+    },
+  ],
+  operation(kind, _resource, { parameters, protectParameters }) {
+    if (kind === 'protect') {
+      return {
+        async onMain(ctx: HookContext) {
+          await ctx.bank.put('greeting.txt', String(parameters.text));
+          ctx.log(`stored ${ctx.resource.id}`);
+        },
+      };
+    }
+    if (kind === 'restore') {
+      return {
+        async onMain(ctx: HookContext) {
+          const text = (await ctx.bank.get('greeting.txt')).toString();
+          assert.equal(text, protectParameters.text);
+          await assert.rejects(ctx.bank.put('x', 'y'), /read-only/);
+          ctx.log(`restored ${text} to ${parameters.target}`);
+        },
+      };
+    }
+    return undefined;
+  },
+}));
+
+describe('plugin SDK test kit', () => {
+  it('runs a plugin over a small graph in hook order against an in-memory bank', async () => {
+    const harness = new PluginHarness({
+      plugins: [await greeter({})],
+      resources: [
+        { resource: { type: 'greeting', id: 'parent' }, children: ['greeting#child'] },
+        { resource: { type: 'greeting', id: 'child' }, children: [] },
+      ],
+      parameters: { greeting: { text: 'hello' }, 'greeting#child': { text: 'hi' } },
+    });
+    const protect = await harness.run('protect');
+    assert.equal(protect.status, 'succeeded');
+    assert.deepEqual(protect.log.sort(), [
+      'greeting#child main: stored child',
+      'greeting#parent main: stored parent',
+    ]);
+    const restore = await harness.run('restore', { greeting: { target: '/tmp/x' } });
+    assert.equal(restore.status, 'succeeded', JSON.stringify(restore.tasks.find((t) => t.error)));
+    assert.ok(restore.log.includes('greeting#child main: restored hi to /tmp/x'));
+  });
+
+  it('reports a hook that throws with resource, hook and cause', async () => {
+    const harness = new PluginHarness({
+      plugins: [
+        {
+          name: 'broken',
+          types: [{ type: 'b' }],
+          operation: () => ({
+            onMain: () => {
+              throw new Error('disk on fire', { cause: new Error('EIO') });
+            },
+          }),
+        },
+      ],
+      resources: [{ resource: { type: 'b', id: 'x' }, children: [] }],
+    });
+    const log = await harness.run('protect');
+    assert.equal(log.status, 'failed');
+    const task = log.tasks.find((t) => t.status === 'failed')!;
+    assert.equal(task.error?.code, 'HOOK_FAILED');
+    assert.match(task.error!.message, /b#x main: disk on fire/);
+    assert.equal(task.error?.cause?.message, 'disk on fire');
+    assert.equal(task.error?.cause?.cause?.message, 'EIO');
+  });
+
+  it('rejects parameters its schema does not allow, naming the field', async () => {
+    const harness = new PluginHarness({
+      plugins: [await greeter({})],
+      resources: [{ resource: { type: 'greeting', id: 'g' }, children: [] }],
+      parameters: { greeting: { text: 42 } },
+    });
+    await assert.rejects(harness.run('protect'), /parameters for greeting#g: text must be a string/);
+  });
+});
