@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 interface Ran {
   code: number | null;
@@ -22,6 +23,7 @@ interface Ran {
 
 function start(args: string[], home: string, env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [MAIN, '--home', home, ...args], {
+    cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -402,5 +404,27 @@ describe('hoard CLI: concurrency and crashes', () => {
     );
     const old = await hoard(['checkpoints', 'list', '--status', 'error', '--json'], home);
     assert.equal(old.json.checkpoints.length, 1);
+  });
+});
+
+describe('the quickstart example', () => {
+  it('protects, restores, verifies and deletes as the README shows', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-quickstart-'));
+    const env = { HOARD_QUICKSTART_OUT: join(dir, 'out'), RESTORE_TO: join(dir, 'restored') };
+    const home = join(dir, 'home');
+    const p = await hoard(['protect', 'examples/quickstart/plan.yaml', '--json'], home, env);
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal(p.json.checkpoint.status, 'available');
+    const id = p.json.checkpoint.id;
+    const r = await hoard(['restore', id], home, env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(
+      await readFile(join(dir, 'restored', 'notes.txt'), 'utf8'),
+      await readFile(join(ROOT, 'examples/quickstart/data/notes.txt'), 'utf8'),
+    );
+    assert.equal((await hoard(['verify', id], home, env)).code, 0);
+    assert.equal((await hoard(['checkpoints', 'delete', id], home, env)).code, 0);
+    const v = await hoard(['verify', id], home, env);
+    assert.equal(v.code, 2);
   });
 });
