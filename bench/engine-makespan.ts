@@ -119,6 +119,7 @@ export async function makespanSuite(count = 60, firstSeed = 1) {
     criticalPath: summary('criticalPath'),
     fifo: summary('fifo'),
     hoardWorseThanFifo: rows.filter((r) => r.hoard > r.fifo).map((r) => ({ ...r })),
+    criticalPathWorseThanFifo: rows.filter((r) => r.criticalPath > r.fifo).length,
     worst: rows
       .map((r) => ({ ...r, ratio: round(r.hoard / r.bound, 4) }))
       .sort((a, b) => b.ratio - a.ratio)

@@ -29,6 +29,7 @@ export interface ProviderProblem {
 /** Id of the built-in provider, the same on every machine. */
 export const LOCAL_PROVIDER_ID = '2e0c8826-81d6-44f5-bbe5-8f46a98c5845';
 
+const PROVIDER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -104,6 +105,12 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
     return v;
   };
   const name = single('name', true)!;
+  if (!PROVIDER_NAME.test(name)) {
+    // The name becomes a directory (the default bank path): no separators, no dot-names.
+    throw new HoardError('PROVIDER_INVALID', `${file}: [provider] name must be letters, digits, ".", "_" or "-", starting with a letter or digit; got "${name}"`, {
+      details: { file, key: 'name' },
+    });
+  }
   const id = single('id', true)!;
   if (!UUID.test(id)) {
     throw new HoardError('PROVIDER_INVALID', `${file}: [provider] id must be a UUID, got "${id}"`, {
