@@ -107,9 +107,13 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
   const name = single('name', true)!;
   if (!PROVIDER_NAME.test(name)) {
     // The name becomes a directory (the default bank path): no separators, no dot-names.
-    throw new HoardError('PROVIDER_INVALID', `${file}: [provider] name must be letters, digits, ".", "_" or "-", starting with a letter or digit; got "${name}"`, {
-      details: { file, key: 'name' },
-    });
+    throw new HoardError(
+      'PROVIDER_INVALID',
+      `${file}: [provider] name must be letters, digits, ".", "_" or "-", starting with a letter or digit; got "${name}"`,
+      {
+        details: { file, key: 'name' },
+      },
+    );
   }
   const id = single('id', true)!;
   if (!UUID.test(id)) {
