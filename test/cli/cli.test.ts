@@ -360,6 +360,31 @@ describe('hoard CLI: concurrency and crashes', () => {
     );
   });
 
+  it('Ctrl-C cancels a protect: the hung hook is killed, owed teardowns run, the checkpoint is error, exit 1', async () => {
+    const { home, plan, lines } = await setup({ slow: 'db:protect:prepareBegin' });
+    const child = start(['protect', plan, '--json'], home);
+    let stdout = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    const deadline = Date.now() + 20_000;
+    while (!(await lines()).includes('protect prepareBegin db')) {
+      assert.ok(Date.now() < deadline, 'the slow hook never started');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const interruptedAt = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('close', r));
+    assert.ok(Date.now() - interruptedAt < 10_000, 'waited for the hung command instead of killing it');
+    assert.equal(code, 1);
+    const result = JSON.parse(stdout);
+    assert.equal(result.checkpoint.status, 'error');
+    assert.equal(result.operation.status, 'cancelled');
+    assert.ok((await lines()).includes('protect prepareFinish app'), 'the app was thawed');
+    const db = result.operation.tasks.find(
+      (t: { resource: string; hook: string }) => t.resource === 'exec.task#db' && t.hook === 'prepareBegin',
+    );
+    assert.equal(db.status, 'cancelled');
+  });
+
   it('a protect killed with SIGKILL is listed as error once its lease expires, never available; the next protect runs its owed teardowns', async () => {
     const { home, plan, lines, log } = await setup({ slow: 'db:protect:prepareBegin' });
     const env = { HOARD_LEASE_TTL_MS: '600' };

@@ -92,3 +92,45 @@ describe('plugin SDK test kit', () => {
     await assert.rejects(harness.run('protect'), /parameters for greeting#g: text must be a string/);
   });
 });
+
+describe('hook context: poll', () => {
+  const poller = (calls: { n: number }, readyAfter: number, timeoutMs: number) => ({
+    name: 'poller',
+    types: [{ type: 'p' }],
+    operation: () => ({
+      async onMain(ctx: HookContext) {
+        const value = await ctx.poll(async () => (++calls.n >= readyAfter ? 'done' : undefined), {
+          intervalMs: 5,
+          timeoutMs,
+          what: 'the snapshot to complete',
+        });
+        ctx.log(value);
+      },
+    }),
+  });
+
+  it('returns the first value the check gives', async () => {
+    const calls = { n: 0 };
+    const harness = new PluginHarness({
+      plugins: [poller(calls, 3, 5000)],
+      resources: [{ resource: { type: 'p', id: 'x' }, children: [] }],
+    });
+    const log = await harness.run('protect');
+    assert.equal(log.status, 'succeeded');
+    assert.deepEqual(log.log, ['p#x main: done']);
+    assert.equal(calls.n, 3);
+  });
+
+  it('gives up with HOOK_TIMEOUT naming what it waited for, never waiting forever', async () => {
+    const calls = { n: 0 };
+    const harness = new PluginHarness({
+      plugins: [poller(calls, Number.POSITIVE_INFINITY, 60)],
+      resources: [{ resource: { type: 'p', id: 'x' }, children: [] }],
+    });
+    const log = await harness.run('protect');
+    const task = log.tasks.find((t) => t.status === 'failed')!;
+    assert.equal(task.error?.code, 'HOOK_TIMEOUT');
+    assert.match(task.error!.message, /p#x main: gave up after 60 ms waiting for the snapshot to complete/);
+    assert.ok(calls.n >= 2);
+  });
+});
