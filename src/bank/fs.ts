@@ -1,4 +1,6 @@
+import type { Dirent } from 'node:fs';
 import {
+  type FileHandle,
   lstat,
   mkdir,
   open,
@@ -100,7 +102,7 @@ class FsStore implements BankStore {
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
-    let handle: Awaited<ReturnType<typeof open>>;
+    let handle: FileHandle;
     try {
       handle = await open(this.path(key), 'r');
     } catch (error) {
@@ -200,9 +202,9 @@ class FsStore implements BankStore {
 
   private async entries(dir: string): Promise<Entry[]> {
     const path = dir === '' ? this.root : this.path(dir.slice(0, -1));
-    let dirents: Awaited<ReturnType<typeof readdirTyped>>;
+    let dirents: Dirent[];
     try {
-      dirents = await readdirTyped(path);
+      dirents = await readdir(path, { withFileTypes: true });
     } catch (error) {
       if (isMissing(error)) return [];
       throw error;
@@ -283,10 +285,6 @@ class FsStore implements BankStore {
     }
     await syncDir(current);
   }
-}
-
-function readdirTyped(path: string) {
-  return readdir(path, { withFileTypes: true });
 }
 
 function isMissing(error: unknown): boolean {

@@ -1,6 +1,5 @@
 export { FsBank, type FsBankOptions } from './fs.js';
-export { STALE_LOCK_MS } from './fs-leases.js';
-export { isKeySegment, keyProblem, MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from './keys.js';
+export { keyProblem, MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from './keys.js';
 export { MemoryBank, type MemoryBankOptions } from './memory.js';
 export type {
   AcquireLeaseOptions,

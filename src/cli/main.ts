@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { type ErrorCode, errorInfo, HoardError } from '../errors.js';
 import * as checkpoints from './commands/checkpoints.js';
 import * as copy from './commands/copy.js';
+import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';

@@ -3,18 +3,21 @@
  * checkpoint's record from the bank alone (resource graph and protect-time parameters are
  * in it), runs its hook graph, and keeps an operation log next to the checkpoint.
  */
+import type { Bank } from '../bank/index.js';
 import { operationKey } from '../checkpoints/keys.js';
 import { CheckpointStore } from '../checkpoints/store.js';
 import { HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
+import { ContentStore } from '../store/index.js';
 import {
   applyAssignments,
   checkpointView,
   type OperationResult,
   operationParameters,
 } from './checkpoint-view.js';
+import { collectAfterDelete } from './gc.js';
 import { runOperation } from './operation.js';
 import { checkpointSection, type RunOptions, withWorkLease } from './protect.js';
 
@@ -101,6 +104,7 @@ async function runOnCheckpoint(
     registry: provider.registry,
     parameters,
     bank: checkpointSection(provider.bank, id),
+    rootBank: provider.bank,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -132,6 +136,7 @@ export async function deleteCheckpoint(
       registry: provider.registry,
       parameters,
       bank: checkpointSection(provider.bank, id),
+      rootBank: provider.bank,
       signal,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
@@ -144,7 +149,9 @@ export async function deleteCheckpoint(
     }
     const deleted = await store.transition(id, ['deleting'], 'deleted');
     await store.removeAll(id, meta.plan);
-    return { checkpoint: checkpointView(deleted), operation };
+    // Data shared with other checkpoints stays; what only this one used goes now.
+    const gc = await collectAfterDelete(provider);
+    return { checkpoint: checkpointView(deleted), operation, gc };
   });
 }
 
@@ -200,6 +207,7 @@ export async function copyCheckpoint(
         }
         marker = keys[keys.length - 1];
       }
+      await copyBlobs(fromSection, from, to, id, signal);
       const parameters = operationParameters('copy', graph, to.registry, {}, meta.parameters, 'copy');
       const operation = await runOperation({
         kind: 'copy',
@@ -208,6 +216,7 @@ export async function copyCheckpoint(
         registry: to.registry,
         parameters,
         bank: toSection,
+        rootBank: to.bank,
         signal,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
@@ -226,4 +235,29 @@ export async function copyCheckpoint(
       throw error;
     }
   });
+}
+
+/** Copies the content-store blobs the checkpoint refers to (its `blobs` objects) that the target lacks. */
+async function copyBlobs(section: Bank, from: Provider, to: Provider, id: string, signal: AbortSignal): Promise<void> {
+  const refs = (await section.list('resources/')).filter((k) => k.endsWith('/blobs'));
+  if (refs.length === 0) return;
+  const source = new ContentStore(from.bank);
+  const writer = await new ContentStore(to.bank).openWriter(`copy ${id}`);
+  try {
+    for (const key of refs) {
+      for (const blob of (await section.get(key)).toString('utf8').split('\n')) {
+        if (!blob) continue;
+        signal.throwIfAborted();
+        // A blob re-chunks to itself: the chunker starts afresh at every blob boundary.
+        const { blobs } = await writer.write(await source.readBlob(blob));
+        if (blobs.length !== 1 || blobs[0] !== blob) {
+          throw new HoardError('STORE_CORRUPT', `copying blob ${blob} of checkpoint ${id} produced ${blobs.join(', ')}`);
+        }
+      }
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort().catch(() => {});
+    throw error;
+  }
 }

@@ -8,6 +8,7 @@ import { validate } from '../plugins/schema.js';
 import type { OperationKind, OperationParameters } from '../plugins/sdk.js';
 import type { ResourceGraph } from '../resources/graph.js';
 import { resourceKey } from '../resources/resource.js';
+import type { PruneReport } from '../store/index.js';
 import type { OperationLog } from './operation.js';
 
 /** The checkpoint as the CLI and the API show it (SPEC §8). */
@@ -25,6 +26,8 @@ export interface CheckpointView {
 export interface OperationResult {
   checkpoint: CheckpointView;
   operation?: OperationLog;
+  /** Delete: what garbage collection of the content store did afterwards. */
+  gc?: PruneReport | { skipped: string };
 }
 
 export function checkpointView(meta: CheckpointMeta): CheckpointView {

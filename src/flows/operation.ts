@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bank } from '../bank/index.js';
-import { encodeSegment } from '../checkpoints/keys.js';
+import { encodeSegment, resourcePrefix } from '../checkpoints/keys.js';
 import type { EngineEvent, Journal, RunResult, TaskContext } from '../engine/index.js';
 import { startRun } from '../engine/index.js';
 import { type ErrorInfo, errorInfo, HoardError } from '../errors.js';
@@ -18,6 +18,7 @@ import type {
   PollOptions,
 } from '../plugins/sdk.js';
 import type { ResourceGraph } from '../resources/graph.js';
+import { ContentStore } from '../store/index.js';
 import { buildHookGraph, type HookGraph, type HookTask, toTaskGraph } from './hook-graph.js';
 
 export type OperationStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -68,6 +69,10 @@ export interface OperationInput {
   parameters: ReadonlyMap<string, OperationParameters>;
   /** The checkpoint's section of the bank (`checkpoints/<id>/`). */
   bank: Bank;
+  /** The provider's whole bank (where the content store lives). */
+  rootBank: Bank;
+  /** Protect: the plan's previous available checkpoint, for `ctx.previous`. */
+  previousCheckpoint?: string;
   journal?: Journal;
   recover?: 'resume' | 'teardowns';
   signal?: AbortSignal;
@@ -93,6 +98,7 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   const writable = input.kind === 'protect' || input.kind === 'delete';
   const lines: string[] = [];
   const startedAt = new Date().toISOString();
+  let store: ContentStore | undefined;
 
   const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
     const node = input.graph.get(task.resource)!;
@@ -106,6 +112,13 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
       parameters: params.parameters,
       protectParameters: params.protectParameters,
       bank: section,
+      previous: input.previousCheckpoint
+        ? input.rootBank.section(resourcePrefix(input.previousCheckpoint, task.resource), { readOnly: true })
+        : undefined,
+      get store(): ContentStore {
+        store ??= new ContentStore(input.rootBank);
+        return store;
+      },
       signal: ectx.signal,
       get failures(): HookFailure[] {
         return ectx.failures.map((f) => {

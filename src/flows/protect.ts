@@ -49,6 +49,8 @@ export async function protect(
     plan.source,
   );
 
+  // What the plan's last good checkpoint holds lets plugins skip what did not change.
+  const previous = (await store.list({ plan: plan.name, status: 'available', limit: 1 })).checkpoints[0]?.id;
   const id = newCheckpointId();
   const now = new Date().toISOString();
   const meta: CheckpointMeta = {
@@ -85,6 +87,8 @@ export async function protect(
       registry: provider.registry,
       parameters,
       bank: checkpointSection(provider.bank, id),
+      rootBank: provider.bank,
+      ...(previous ? { previousCheckpoint: previous } : {}),
       journal: new BankJournal(provider.bank, journalPrefix(id)),
       signal,
       ...(options.concurrency ? { concurrency: options.concurrency } : {}),
@@ -188,6 +192,7 @@ export async function recoverAbandoned(store: CheckpointStore, provider: Provide
           registry: provider.registry,
           parameters,
           bank: checkpointSection(provider.bank, id),
+          rootBank: provider.bank,
           journal: new BankJournal(provider.bank, journalPrefix(id)),
           recover: 'teardowns',
         });

@@ -5,6 +5,7 @@
 import type { Bank } from '../bank/index.js';
 import type { Protectable } from '../resources/protectable.js';
 import type { Resource } from '../resources/resource.js';
+import type { ContentStore } from '../store/index.js';
 
 export type OperationKind = 'protect' | 'restore' | 'verify' | 'copy' | 'delete';
 export const OPERATION_KINDS: readonly OperationKind[] = ['protect', 'restore', 'verify', 'copy', 'delete'];
@@ -42,6 +43,17 @@ export interface HookContext {
   protectParameters: Record<string, unknown>;
   /** This resource's own section of the checkpoint in the bank; read-only outside protect and delete. */
   bank: Bank;
+  /**
+   * For protect: this resource's section in the plan's previous available checkpoint
+   * (read-only), to find what did not change; undefined if there is none.
+   */
+  previous: Bank | undefined;
+  /**
+   * The provider's deduplicating content store (docs/store-format.md). A plugin that keeps
+   * blobs in it lists the blob ids its checkpoint uses in its section's `blobs` object (one
+   * id per line), which garbage collection and copy read.
+   */
+  store: ContentStore;
   /** Aborts on cancellation, deadline or the hook's timeout. */
   signal: AbortSignal;
   /** Failures upstream of this hook (a prepareFinish sees its children's). */

@@ -44,6 +44,7 @@ export class PluginHarness {
       registry: this.registry,
       parameters: operationParameters(kind, graph, this.registry, given, saved, 'harness'),
       bank: this.bank.section(`checkpoints/${id}/`),
+      rootBank: this.bank,
     });
   }
 }

@@ -296,9 +296,13 @@ describe('FsBank shared by processes', () => {
       });
       return { proc, ready, done };
     });
-    await Promise.all(children.map((c) => c.ready));
-    for (const c of children) c.proc.stdin.write('go\n');
-    return Promise.all(children.map((c) => c.done));
+    try {
+      await Promise.all(children.map((c) => c.ready));
+      for (const c of children) c.proc.stdin.write('go\n');
+      return await Promise.all(children.map((c) => c.done));
+    } finally {
+      for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
+    }
   }
 
   function exactlyOneWinner(outcomes: Outcome[]): string {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isKeySegment, keyProblem } from '../../src/bank/index.js';
+import { keyProblem } from '../../src/bank/index.js';
+import { isKeySegment } from '../../src/bank/keys.js';
 import { INVALID_KEYS } from './conformance.js';
 
 describe('bank keys', () => {

@@ -1,0 +1,83 @@
+/**
+ * `fs.directory`: a file tree, stored content-addressed and deduplicated across
+ * checkpoints in the provider's content store (SPEC §6). The on-disk format is in
+ * docs/fs-directory-format.md.
+ */
+import type { JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import { restoreTree } from './restore.js';
+import { snapshot } from './snapshot.js';
+import { verifyTree } from './verify.js';
+
+const resourceSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { path: { type: 'string', minLength: 1 } },
+};
+
+const optionsSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** Globs relative to the root (picomatch, dotfiles included): matching files and directories are left out. */
+    exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
+    /** Files read at once. Default 4. */
+    concurrency: { type: 'integer', minimum: 1, maximum: 64 },
+  },
+};
+
+const restoreSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['target'],
+  properties: {
+    target: { type: 'string', minLength: 1 },
+    overwrite: { type: 'boolean' },
+  },
+};
+
+export const fsDirectoryPlugin: PluginFactory = () => ({
+  name: 'fs.directory',
+  description: 'A directory tree: files, directories, symbolic links, modes and mtimes; deduplicated across checkpoints',
+  types: [
+    {
+      type: 'fs.directory',
+      restoreTarget: true,
+      schemas: {
+        resource: resourceSchema,
+        options: optionsSchema,
+        restore: restoreSchema,
+        verify: { type: 'object', additionalProperties: false, properties: {} },
+      },
+    },
+  ],
+  operation(kind, resource, { parameters, protectParameters }) {
+    const root = (resource.extra?.path as string | undefined) ?? resource.id;
+    const op: Operation = {};
+    if (kind === 'protect') {
+      op.onMain = async (ctx) => {
+        const stats = await snapshot(
+          ctx,
+          root,
+          (protectParameters.exclude as string[] | undefined) ?? [],
+          (protectParameters.concurrency as number | undefined) ?? 4,
+        );
+        ctx.log(
+          `${stats.files} files (${stats.filesReused} unchanged), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
+        );
+      };
+    } else if (kind === 'restore') {
+      op.onMain = async (ctx) => {
+        const stats = await restoreTree(ctx, parameters.target as string, parameters.overwrite === true);
+        ctx.log(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.symlinks} links into ${parameters.target}`);
+      };
+    } else if (kind === 'verify') {
+      op.onMain = async (ctx) => {
+        const { files, blobs } = await verifyTree(ctx);
+        ctx.log(`verified ${blobs} blobs of ${files} files`);
+      };
+    } else {
+      return undefined; // delete: the checkpoint's keys go; unreferenced blobs go at the next garbage collection
+    }
+    return op;
+  },
+});

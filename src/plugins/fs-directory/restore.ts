@@ -1,0 +1,157 @@
+/**
+ * Restore into `target`. Nothing is ever written outside it, whatever the checkpoint holds:
+ * manifest paths are checked (no absolute paths, no `..`), directories are created one
+ * component at a time refusing any component that is a symbolic link, files are written
+ * to a temporary name in their directory and renamed (so a link in the file's place is
+ * replaced, never followed), and links are created last.
+ */
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, lstat, lutimes, mkdir, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { HoardError } from '../../errors.js';
+import type { HookContext } from '../sdk.js';
+import { type Entry, readManifest } from './manifest.js';
+
+export interface RestoreStats {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  bytes: number;
+}
+
+export async function restoreTree(ctx: HookContext, target: string, overwrite: boolean): Promise<RestoreStats> {
+  const where = `${ctx.resource.type}#${ctx.resource.id}`;
+  const root = resolve(target);
+  const entries = await readManifest(ctx.bank);
+  checkNesting(entries, where);
+  await prepareRoot(root, overwrite, where);
+  const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
+  const total = entries.reduce((n, e) => n + (e.size ?? 0), 0);
+
+  /** The absolute path of `rel`, after making sure every parent inside root is a real directory. */
+  const place = async (rel: string): Promise<string> => {
+    const parts = rel.split('/');
+    let dir = root;
+    for (const part of parts.slice(0, -1)) {
+      dir = join(dir, part);
+      const st = await lstat(dir).catch(() => undefined);
+      if (!st) await mkdir(dir, { mode: 0o700 });
+      else if (!st.isDirectory()) {
+        throw new HoardError('HOOK_FAILED', `${where}: refusing to restore "${rel}": "${dir}" is not a directory (a link or file is in the way)`, {
+          details: { path: rel },
+        });
+      }
+    }
+    return join(dir, parts[parts.length - 1]!);
+  };
+
+  for (const entry of entries.filter((e) => e.type === 'dir')) {
+    const abs = await place(entry.path);
+    const st = await lstat(abs).catch(() => undefined);
+    if (st && !st.isDirectory()) {
+      if (!overwrite) throw exists(where, abs);
+      await rm(abs, { recursive: true, force: true });
+    }
+    if (!st || !st.isDirectory()) await mkdir(abs, { mode: 0o700 });
+    stats.dirs++;
+  }
+
+  for (const entry of entries.filter((e) => e.type === 'file')) {
+    ctx.signal.throwIfAborted();
+    const abs = await place(entry.path);
+    const st = await lstat(abs).catch(() => undefined);
+    if (st && !overwrite) throw exists(where, abs);
+    if (st?.isDirectory()) await rm(abs, { recursive: true, force: true });
+    const temp = join(abs, '..', `.hoard-restore-${randomBytes(6).toString('hex')}`);
+    try {
+      await pipeline(ctx.store.readBlobs(entry.blobs ?? []), createWriteStream(temp, { flags: 'wx', mode: 0o600 }), {
+        signal: ctx.signal,
+      });
+      await chmod(temp, entry.mode);
+      await rename(temp, abs);
+    } catch (error) {
+      await unlink(temp).catch(() => {});
+      throw error;
+    }
+    await setTimes(abs, entry, false);
+    stats.files++;
+    stats.bytes += entry.size ?? 0;
+    if (total > 0) ctx.progress(stats.bytes / total);
+  }
+
+  for (const entry of entries.filter((e) => e.type === 'symlink')) {
+    const abs = await place(entry.path);
+    const st = await lstat(abs).catch(() => undefined);
+    if (st) {
+      if (!overwrite) throw exists(where, abs);
+      await rm(abs, { recursive: true, force: true });
+    }
+    await symlink(entry.target ?? '', abs);
+    await setTimes(abs, entry, true);
+    stats.symlinks++;
+  }
+
+  // Directories last, deepest first: writing their contents changed their times.
+  const dirs = entries.filter((e) => e.type === 'dir').sort((a, b) => b.path.length - a.path.length);
+  for (const entry of dirs) {
+    const abs = join(root, ...entry.path.split('/'));
+    await chmod(abs, entry.mode);
+    await setTimes(abs, entry, false);
+  }
+  ctx.progress(1);
+  return stats;
+}
+
+/** Refuses, before writing anything, a manifest that puts an entry under a link or a file. */
+function checkNesting(entries: Entry[], where: string): void {
+  const kinds = new Map<string, string>();
+  for (const e of entries) {
+    if (kinds.has(e.path)) throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint lists "${e.path}" twice`);
+    kinds.set(e.path, e.type);
+  }
+  for (const e of entries) {
+    const parts = e.path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const parent = parts.slice(0, i).join('/');
+      const kind = kinds.get(parent);
+      if (kind !== undefined && kind !== 'dir') {
+        throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint puts "${e.path}" under "${parent}", which is a ${kind}; refusing it`, {
+          details: { path: e.path },
+        });
+      }
+    }
+  }
+}
+
+async function prepareRoot(root: string, overwrite: boolean, where: string): Promise<void> {
+  const st = await lstat(root).catch(() => undefined);
+  if (!st) {
+    await mkdir(root, { recursive: true });
+    return;
+  }
+  if (!st.isDirectory()) {
+    throw new HoardError('HOOK_FAILED', `${where}: restore target ${root} exists and is not a directory`, { details: { target: root } });
+  }
+  if (!overwrite && (await readdir(root)).length > 0) {
+    throw new HoardError(
+      'HOOK_FAILED',
+      `${where}: restore target ${root} is not empty; restore into a new directory or pass --overwrite`,
+      { details: { target: root } },
+    );
+  }
+}
+
+function exists(where: string, abs: string): HoardError {
+  return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite to replace it`, { details: { path: abs } });
+}
+
+async function setTimes(abs: string, entry: Entry, link: boolean): Promise<void> {
+  // Nanosecond mtimes round-trip only to what the filesystem and utimes' double allow
+  // (microseconds); restore keeps the same second and as many digits as possible.
+  const ns = BigInt(entry.mtimeNs);
+  const seconds = Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+  if (link) await lutimes(abs, seconds, seconds).catch(() => {});
+  else await utimes(abs, seconds, seconds);
+}

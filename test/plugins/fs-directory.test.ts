@@ -1,0 +1,235 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { deleteCheckpoint, restore, verify } from '../../src/flows/checkpoint-ops.js';
+import { protect } from '../../src/flows/protect.js';
+import { parsePlan } from '../../src/plans/plan.js';
+import { localProvider, type Provider } from '../../src/providers/provider.js';
+
+async function tempDir(name: string): Promise<string> {
+  return mkdtemp(join(tmpdir(), `hoard-fsdir-${name}-`));
+}
+
+/** A tree with every kind of entry, odd modes and fixed mtimes. */
+async function makeTree(root: string): Promise<void> {
+  await mkdir(join(root, 'docs/deep/deeper'), { recursive: true });
+  await mkdir(join(root, 'empty-dir'));
+  await writeFile(join(root, 'empty.txt'), '');
+  await writeFile(join(root, 'small.txt'), 'hello\n');
+  await writeFile(join(root, 'docs/readme.md'), '# Readme\n'.repeat(1000));
+  await writeFile(join(root, 'docs/deep/deeper/random.bin'), randomBytes(3 * 1024 * 1024 + 17));
+  await writeFile(join(root, 'docs/deep/cache.tmp'), 'excluded');
+  await writeFile(join(root, 'script.sh'), '#!/bin/sh\necho hi\n');
+  await chmod(join(root, 'script.sh'), 0o755);
+  await writeFile(join(root, 'secret'), 'x');
+  await chmod(join(root, 'secret'), 0o600);
+  await symlink('docs/readme.md', join(root, 'link-relative'));
+  await symlink('/etc/hostname', join(root, 'link-absolute'));
+  await symlink('missing-target', join(root, 'link-dangling'));
+  const when = new Date('2024-02-29T12:34:56.789Z');
+  for (const p of ['small.txt', 'docs/readme.md', 'script.sh', 'docs/deep/deeper/random.bin']) await utimes(join(root, p), when, when);
+  await utimes(join(root, 'docs/deep'), when, when);
+}
+
+interface Seen {
+  type: string;
+  mode: number;
+  mtimeMs: number;
+  content?: string;
+  target?: string;
+}
+
+/** Everything restore must reproduce, by relative path (mtimes to the millisecond). */
+async function describeTree(root: string, skip: (rel: string) => boolean = () => false): Promise<Map<string, Seen>> {
+  const out = new Map<string, Seen>();
+  for (const rel of (await readdir(root, { recursive: true })).sort()) {
+    if (skip(rel)) continue;
+    const abs = join(root, rel);
+    const st = await lstat(abs);
+    const seen: Seen = {
+      type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file',
+      mode: st.mode & 0o7777,
+      mtimeMs: Math.floor(st.mtimeMs),
+    };
+    if (st.isFile()) seen.content = (await readFile(abs)).toString('base64');
+    if (st.isSymbolicLink()) {
+      seen.target = await readlink(abs);
+      seen.mode = 0; // link modes are not meaningful on Linux
+    }
+    out.set(rel, seen);
+  }
+  return out;
+}
+
+async function setup(exclude: string[] = []) {
+  const dir = await tempDir('case');
+  const data = join(dir, 'data');
+  await mkdir(data);
+  await makeTree(data);
+  const provider = await localProvider(join(dir, 'home'));
+  const plan = parsePlan(
+    JSON.stringify({
+      name: 'files',
+      resources: [{ type: 'fs.directory', id: 'data', path: data }],
+      parameters: { 'fs.directory': { exclude } },
+    }),
+    'plan.json',
+  );
+  return { dir, data, provider, plan, bankDir: join(dir, 'home', 'banks', 'local') };
+}
+
+async function info(provider: Provider, id: string) {
+  const keys = await provider.bank.list(`checkpoints/${id}/resources/`);
+  const key = keys.find((k) => k.endsWith('/info.json'))!;
+  return JSON.parse((await provider.bank.get(key)).toString()) as { bytesRead: number; bytesNew: number; filesReused: number; files: number };
+}
+
+async function packBytes(bankDir: string): Promise<number> {
+  let total = 0;
+  for (const rel of await readdir(join(bankDir, 'store'), { recursive: true }).catch(() => [] as string[])) {
+    const st = await stat(join(bankDir, 'store', rel));
+    if (st.isFile() && rel.startsWith('packs/')) total += st.size;
+  }
+  return total;
+}
+
+describe('fs.directory', () => {
+  it('round trip: every byte, mode, mtime and link comes back; excluded files stay out', async () => {
+    const { dir, data, provider, plan } = await setup(['**/*.tmp']);
+    const p = await protect(plan, provider);
+    assert.equal(p.checkpoint.status, 'available', JSON.stringify(p.operation?.tasks.find((t) => t.error)));
+    const target = join(dir, 'restored');
+    const r = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    const want = await describeTree(data, (rel) => rel.endsWith('.tmp'));
+    const got = await describeTree(target);
+    assert.deepEqual([...got.keys()], [...want.keys()]);
+    for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel);
+    assert.equal((await verify(p.checkpoint.id, provider)).operation?.status, 'succeeded');
+  });
+
+  it('a second protect of unchanged data reads nothing and writes no new data', async () => {
+    const { provider, plan, bankDir } = await setup();
+    const first = await protect(plan, provider);
+    const packsBefore = await packBytes(bankDir);
+    const second = await protect(plan, provider);
+    assert.equal(second.checkpoint.status, 'available');
+    const stats = await info(provider, second.checkpoint.id);
+    assert.equal(stats.bytesRead, 0);
+    assert.equal(stats.bytesNew, 0);
+    assert.equal(stats.filesReused, (await info(provider, first.checkpoint.id)).files);
+    assert.equal(await packBytes(bankDir), packsBefore);
+  });
+
+  it('a 1-byte change in a large file stores about one chunk', async () => {
+    const { data, provider, plan, bankDir } = await setup();
+    const big = join(data, 'big.bin');
+    const bytes = randomBytes(12 * 1024 * 1024);
+    await writeFile(big, bytes);
+    await protect(plan, provider);
+    const before = await packBytes(bankDir);
+    bytes[6 * 1024 * 1024] ^= 0xff;
+    await writeFile(big, bytes);
+    const second = await protect(plan, provider);
+    const stats = await info(provider, second.checkpoint.id);
+    assert.equal(stats.bytesRead, bytes.length, 'only the changed file is read');
+    assert.ok(stats.bytesNew > 0 && stats.bytesNew <= 4 * 1024 * 1024, `${stats.bytesNew} new bytes for a 1-byte change`);
+    assert.ok((await packBytes(bankDir)) - before <= 4.5 * 1024 * 1024);
+  });
+
+  it('verify finds a corrupted pack byte and names the file', async () => {
+    const { provider, plan, bankDir } = await setup();
+    const p = await protect(plan, provider);
+    const packs = (await readdir(join(bankDir, 'store', 'packs'), { recursive: true })).filter((f) => !f.includes('/') || f.split('/').length === 2);
+    const files = [];
+    for (const rel of packs) {
+      const abs = join(bankDir, 'store', 'packs', rel);
+      if ((await stat(abs)).isFile()) files.push({ abs, size: (await stat(abs)).size });
+    }
+    const largest = files.sort((a, b) => b.size - a.size)[0]!;
+    const buf = await readFile(largest.abs);
+    buf[1000] ^= 0x01; // inside the first blob's data, well before the trailer
+    await writeFile(largest.abs, buf);
+    const v = await verify(p.checkpoint.id, provider);
+    assert.equal(v.operation?.status, 'failed');
+    const error = v.operation!.tasks.find((t) => t.status === 'failed')!.error!;
+    assert.match(error.message, /damaged blob\(s\) in \d+ file\(s\): .*(random\.bin|readme\.md)/);
+  });
+
+  it('prune after delete frees space and never removes a chunk a live checkpoint uses', async () => {
+    const { dir, data, provider, plan, bankDir } = await setup();
+    const keep = await protect(plan, provider);
+    await writeFile(join(data, 'unique.bin'), randomBytes(5 * 1024 * 1024));
+    const drop = await protect(plan, provider);
+    const before = await packBytes(bankDir);
+    const d = await deleteCheckpoint(drop.checkpoint.id, provider);
+    assert.equal(d.checkpoint.status, 'deleted');
+    assert.ok(d.gc && 'bytesFreed' in d.gc && d.gc.bytesFreed >= 5 * 1024 * 1024, JSON.stringify(d.gc));
+    assert.ok((await packBytes(bankDir)) <= before - 5 * 1024 * 1024);
+    assert.equal((await verify(keep.checkpoint.id, provider)).operation?.status, 'succeeded');
+    const target = join(dir, 'kept');
+    await restore(keep.checkpoint.id, provider, { target });
+    assert.deepEqual(
+      await readFile(join(target, 'docs/deep/deeper/random.bin')),
+      await readFile(join(data, 'docs/deep/deeper/random.bin')),
+    );
+  });
+
+  it('refuses to restore into a non-empty target unless asked to overwrite', async () => {
+    const { dir, provider, plan } = await setup();
+    const p = await protect(plan, provider);
+    const target = join(dir, 'busy');
+    await mkdir(target);
+    await writeFile(join(target, 'small.txt'), 'mine');
+    const refused = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(refused.operation?.status, 'failed');
+    assert.match(refused.operation!.tasks.find((t) => t.error)!.error!.message, /is not empty; .*--overwrite/);
+    assert.equal(await readFile(join(target, 'small.txt'), 'utf8'), 'mine');
+    const forced = await restore(p.checkpoint.id, provider, { target, overwrite: true });
+    assert.equal(forced.operation?.status, 'succeeded');
+    assert.equal(await readFile(join(target, 'small.txt'), 'utf8'), 'hello\n');
+  });
+
+  describe('a hostile checkpoint cannot write outside the target', () => {
+    const hostile: [string, object[]][] = [
+      ['a ../ path', [{ path: '../../escaped', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }]],
+      ['an absolute path', [{ path: '/tmp/hoard-escaped-absolute', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }]],
+      [
+        'a symlink escape',
+        [
+          { path: 'link', type: 'symlink', mode: 0o777, mtimeNs: '0', target: 'OUTSIDE' },
+          { path: 'link/escaped', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 },
+        ],
+      ],
+    ];
+    for (const [name, entries] of hostile) {
+      it(name, async () => {
+        const { dir, provider, plan } = await setup();
+        const p = await protect(plan, provider);
+        const outside = join(dir, 'outside');
+        await mkdir(outside);
+        // Rewrite the manifest as an attacker with write access to the bank would.
+        const keys = await provider.bank.list(`checkpoints/${p.checkpoint.id}/resources/`);
+        const manifestKey = keys.find((k) => k.endsWith('/manifest.jsonl.gz'))!;
+        const smallBlob = (await provider.bank.get(keys.find((k) => k.endsWith('/blobs'))!)).toString().split('\n')[0];
+        const lines = entries.map((e) =>
+          JSON.stringify({ ...e, ...('size' in e ? { blobs: [smallBlob] } : {}), ...('target' in e ? { target: outside } : {}) }),
+        );
+        await provider.bank.put(manifestKey, await promisify(gzip)(Buffer.from(lines.join('\n'))));
+        const target = join(dir, 'target');
+        const r = await restore(p.checkpoint.id, provider, { target });
+        assert.equal(r.operation?.status, 'failed', `${name} was restored`);
+        assert.deepEqual(await readdir(outside), []);
+        await assert.rejects(stat(join(dir, 'escaped')));
+        await assert.rejects(stat('/tmp/hoard-escaped-absolute'));
+        const written = await readdir(target, { recursive: true }).catch(() => [] as string[]);
+        for (const rel of written) assert.ok(!relative(target, join(target, rel)).startsWith('..'));
+      });
+    }
+  });
+});
