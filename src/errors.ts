@@ -30,6 +30,10 @@ export type ErrorCode =
   | 'CHECKPOINT_STATE'
   | 'HOOK_FAILED'
   | 'HOOK_TIMEOUT'
+  | 'STORE_CORRUPT'
+  | 'STORE_BUSY'
+  | 'STORE_ARGUMENT_INVALID'
+  | 'STORE_WRITER_CLOSED'
   | 'USAGE'
   | 'INTERNAL';
 

@@ -1,0 +1,66 @@
+import { HoardError } from '../errors.js';
+
+export interface StoreOptions {
+  /**
+   * Average chunk size in bytes (FastCDC normalised chunking; min = avg/4, max = avg*4). A power
+   * of two from 256 B to 64 MiB. Default 1 MiB. Stores written with different sizes still read
+   * each other's blobs; they only deduplicate less against each other.
+   */
+  averageChunkSize?: number;
+  /** A pack is closed once it holds this many bytes. At most 1 GiB. Default 16 MiB. */
+  packSize?: number;
+  /** 'none' (default) or 'deflate' (zlib deflateRaw level 1, kept only when it saves space). */
+  compression?: 'none' | 'deflate';
+  /**
+   * Bytes of whole packs kept in memory after a read, so that reading many blobs of one pack
+   * fetches it once. A pack larger than this is streamed instead. Default 64 MiB; 0 streams always.
+   */
+  cacheSize?: number;
+  /** Time to live of the writer and prune leases, renewed every third of it. Default 60 s. */
+  leaseTtlMs?: number;
+  /** The clock lease expiry is compared with; it must be the bank's. Default `Date.now`. */
+  now?: () => number;
+}
+
+export interface ResolvedOptions {
+  averageChunkSize: number;
+  packSize: number;
+  compression: 'none' | 'deflate';
+  cacheSize: number;
+  leaseTtlMs: number;
+  now: () => number;
+}
+
+const MIB = 1024 * 1024;
+
+export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
+  const {
+    averageChunkSize = MIB,
+    packSize = 16 * MIB,
+    compression = 'none',
+    cacheSize = 64 * MIB,
+    leaseTtlMs = 60_000,
+    now = Date.now,
+  } = options;
+  const isPowerOfTwo = Number.isSafeInteger(averageChunkSize) && (averageChunkSize & (averageChunkSize - 1)) === 0;
+  if (!isPowerOfTwo || averageChunkSize < 256 || averageChunkSize > 64 * MIB) {
+    throw invalid(`averageChunkSize must be a power of two from 256 to ${64 * MIB}, got ${averageChunkSize}`);
+  }
+  if (!Number.isSafeInteger(packSize) || packSize < 1 || packSize > 1024 * MIB) {
+    throw invalid(`packSize must be a whole number of bytes from 1 to ${1024 * MIB}, got ${packSize}`);
+  }
+  if (compression !== 'none' && compression !== 'deflate') {
+    throw invalid(`compression must be "none" or "deflate", got "${String(compression)}"`);
+  }
+  if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
+    throw invalid(`cacheSize must be a whole number of bytes >= 0, got ${cacheSize}`);
+  }
+  if (!Number.isFinite(leaseTtlMs) || leaseTtlMs < 100) {
+    throw invalid(`leaseTtlMs must be at least 100, got ${leaseTtlMs}`);
+  }
+  return { averageChunkSize, packSize, compression, cacheSize, leaseTtlMs, now };
+}
+
+function invalid(message: string): HoardError {
+  return new HoardError('STORE_ARGUMENT_INVALID', `content store: ${message}`);
+}
