@@ -31,7 +31,10 @@ function randomStream(seed: number): (n: number) => Buffer {
   return (n) => cipher.update(Buffer.alloc(n));
 }
 
-const WORDS = 'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there'.split(' ');
+const WORDS =
+  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there'.split(
+    ' ',
+  );
 
 function textBytes(rnd: () => number, n: number): Buffer {
   const parts: string[] = [];
@@ -56,12 +59,15 @@ async function generate(root: string): Promise<{ files: number; bytes: number }>
     files++;
     bytes += data.length;
   };
-  for (let i = 0; i < Math.round(18_000 * scale); i++) await put(`small/d${i % 100}/f${i}.txt`, textBytes(rnd, 1024 + Math.floor(rnd() * 15 * 1024)));
-  for (let i = 0; i < Math.round(2_000 * scale); i++) await put(`mid/d${i % 20}/f${i}.bin`, random(64 * 1024 + Math.floor(rnd() * 448 * 1024)));
+  for (let i = 0; i < Math.round(18_000 * scale); i++)
+    await put(`small/d${i % 100}/f${i}.txt`, textBytes(rnd, 1024 + Math.floor(rnd() * 15 * 1024)));
+  for (let i = 0; i < Math.round(2_000 * scale); i++)
+    await put(`mid/d${i % 20}/f${i}.bin`, random(64 * 1024 + Math.floor(rnd() * 448 * 1024)));
   for (let i = 0; i < 4; i++) {
     const size = Math.round(100 * 1024 * 1024 * scale);
     const handle = await open(join(root, `large-${i}.bin`), 'w');
-    for (let done = 0; done < size; done += 4 << 20) await handle.write(random(Math.min(4 << 20, size - done)));
+    for (let done = 0; done < size; done += 4 << 20)
+      await handle.write(random(Math.min(4 << 20, size - done)));
     await handle.close();
     files++;
     bytes += size;
@@ -113,12 +119,20 @@ function dropCaches(): void {
 const hasTime = existsSync('/usr/bin/time');
 
 /** Runs a command (through sh), timed; peak RSS of the command from GNU time when present. */
-function timed(label: string, script: string, env: Record<string, string> = {}): { seconds: number; peakRssMiB: number | null } {
+function timed(
+  label: string,
+  script: string,
+  env: Record<string, string> = {},
+): { seconds: number; peakRssMiB: number | null } {
   dropCaches();
   process.stderr.write(`bench:data: ${label}\n`);
   const start = performance.now();
   const args = hasTime ? ['/usr/bin/time', '-f', '%M', 'sh', '-c', script] : ['sh', '-c', script];
-  const r = spawnSync(args[0]!, args.slice(1), { env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(args[0]!, args.slice(1), {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const seconds = (performance.now() - start) / 1000;
   if (r.status !== 0) throw new Error(`${label} failed (${r.status}): ${r.stderr.slice(-2000)}`);
   const kb = hasTime ? Number(r.stderr.trim().split('\n').pop()) : Number.NaN;
@@ -140,7 +154,10 @@ const results: Record<string, unknown> = {};
 {
   const home = join(work, 'hoard-home');
   const plan = join(work, 'plan.json');
-  await writeFile(plan, JSON.stringify({ name: 'bench', resources: [{ type: 'fs.directory', id: 'data', path: data }] }));
+  await writeFile(
+    plan,
+    JSON.stringify({ name: 'bench', resources: [{ type: 'fs.directory', id: 'data', path: data }] }),
+  );
   const cli = `node ${MAIN} --home ${home}`;
   const first = timed('hoard initial backup', `${cli} protect ${plan} --json > ${work}/hoard-1.json`);
   const size1 = await du(join(home, 'banks/local/store'));
@@ -149,10 +166,18 @@ const results: Record<string, unknown> = {};
 // restic
 const resticOk = have('restic');
 if (resticOk) {
-  const env = { RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: join(work, 'restic-repo'), RESTIC_CACHE_DIR: join(work, 'restic-cache') };
+  const env = {
+    RESTIC_PASSWORD: 'bench',
+    RESTIC_REPOSITORY: join(work, 'restic-repo'),
+    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+  };
   execFileSync('restic', ['init'], { env: { ...process.env, ...env }, stdio: 'ignore' });
   const first = timed('restic initial backup', `restic backup --quiet ${data}`, env);
-  results.restic = { version: execFileSync('restic', ['version'], { encoding: 'utf8' }).trim(), initial: first, repoBytesAfterInitial: await du(env.RESTIC_REPOSITORY) };
+  results.restic = {
+    version: execFileSync('restic', ['version'], { encoding: 'utf8' }).trim(),
+    initial: first,
+    repoBytesAfterInitial: await du(env.RESTIC_REPOSITORY),
+  };
 }
 // tar | zstd
 const tarOk = have('zstd');
@@ -168,18 +193,40 @@ const changedBytes = await change(data);
   const cli = `node ${MAIN} --home ${home}`;
   const second = timed('hoard incremental backup', `${cli} protect ${plan} --json > ${work}/hoard-2.json`);
   const id = JSON.parse(execFileSync('cat', [`${work}/hoard-2.json`], { encoding: 'utf8' })).checkpoint.id;
-  const restored = timed('hoard restore', `${cli} restore ${id} --target ${work}/hoard-restore --json > /dev/null`);
+  const restored = timed(
+    'hoard restore',
+    `${cli} restore ${id} --target ${work}/hoard-restore --json > /dev/null`,
+  );
   const h = results.hoard as Record<string, unknown>;
-  Object.assign(h, { incremental: second, restore: restored, repoBytes: await du(join(home, 'banks/local/store')) });
+  Object.assign(h, {
+    incremental: second,
+    restore: restored,
+    repoBytes: await du(join(home, 'banks/local/store')),
+  });
 }
 if (resticOk) {
-  const env = { RESTIC_PASSWORD: 'bench', RESTIC_REPOSITORY: join(work, 'restic-repo'), RESTIC_CACHE_DIR: join(work, 'restic-cache') };
+  const env = {
+    RESTIC_PASSWORD: 'bench',
+    RESTIC_REPOSITORY: join(work, 'restic-repo'),
+    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+  };
   const second = timed('restic incremental backup', `restic backup --quiet ${data}`, env);
-  const restored = timed('restic restore', `restic restore --quiet latest --target ${work}/restic-restore`, env);
-  Object.assign(results.restic as Record<string, unknown>, { incremental: second, restore: restored, repoBytes: await du(env.RESTIC_REPOSITORY) });
+  const restored = timed(
+    'restic restore',
+    `restic restore --quiet latest --target ${work}/restic-restore`,
+    env,
+  );
+  Object.assign(results.restic as Record<string, unknown>, {
+    incremental: second,
+    restore: restored,
+    repoBytes: await du(env.RESTIC_REPOSITORY),
+  });
 }
 if (tarOk) {
-  const restored = timed('zstd -d | tar -x', `mkdir -p ${work}/tar-restore && zstd -q -dc ${work}/data.tar.zst | tar -C ${work}/tar-restore -xf -`);
+  const restored = timed(
+    'zstd -d | tar -x',
+    `mkdir -p ${work}/tar-restore && zstd -q -dc ${work}/data.tar.zst | tar -C ${work}/tar-restore -xf -`,
+  );
   Object.assign(results.tarZstd as Record<string, unknown>, { restore: restored });
 }
 
@@ -190,19 +237,38 @@ const restic = results.restic as (Row & { repoBytes: number }) | undefined;
 console.log(
   JSON.stringify(
     {
-      machine: { cpus: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version, cachesDropped },
+      machine: {
+        cpus: cpus().length,
+        memoryGiB: round(totalmem() / 2 ** 30, 1),
+        node: process.version,
+        cachesDropped,
+      },
       dataSet: { files: set.files, bytes: set.bytes, changedBytes },
       results,
       summary: {
-        initialMBps: { hoard: rate(hoard, 'initial'), restic: rate(restic, 'initial'), tarZstd: rate(results.tarZstd as Row | undefined, 'initial') },
-        restoreMBps: { hoard: rate(hoard, 'restore'), restic: rate(restic, 'restore'), tarZstd: rate(results.tarZstd as Row | undefined, 'restore') },
-        incrementalSeconds: { hoard: hoard.incremental?.seconds, restic: restic?.incremental?.seconds ?? null },
+        initialMBps: {
+          hoard: rate(hoard, 'initial'),
+          restic: rate(restic, 'initial'),
+          tarZstd: rate(results.tarZstd as Row | undefined, 'initial'),
+        },
+        restoreMBps: {
+          hoard: rate(hoard, 'restore'),
+          restic: rate(restic, 'restore'),
+          tarZstd: rate(results.tarZstd as Row | undefined, 'restore'),
+        },
+        incrementalSeconds: {
+          hoard: hoard.incremental?.seconds,
+          restic: restic?.incremental?.seconds ?? null,
+        },
         repoBytes: { hoard: hoard.repoBytes, restic: restic?.repoBytes ?? null },
         ratios: restic
           ? {
               initialSpeedHoardOverRestic: round(restic.initial.seconds / hoard.initial.seconds, 2),
               restoreSpeedHoardOverRestic: round(restic.restore.seconds / hoard.restore.seconds, 2),
-              incrementalTimeHoardOverRestic: round(hoard.incremental!.seconds / restic.incremental!.seconds, 2),
+              incrementalTimeHoardOverRestic: round(
+                hoard.incremental!.seconds / restic.incremental!.seconds,
+                2,
+              ),
               repoSizeHoardOverRestic: round(hoard.repoBytes / restic.repoBytes, 3),
             }
           : 'restic not installed (apt-get install restic)',

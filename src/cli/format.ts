@@ -32,6 +32,14 @@ export function formatResult(result: OperationResult): string {
     }
     for (const line of op.log) lines.push(`  log: ${line}`);
   }
+  const gc = result.gc;
+  if (gc) {
+    lines.push(
+      'skipped' in gc
+        ? `garbage collection skipped: ${gc.skipped} (run "hoard gc" later)`
+        : `garbage collection: ${gc.packsRemoved} packs removed, ${gc.packsRewritten} rewritten, ${gc.bytesFreed} bytes freed`,
+    );
+  }
   return lines.join('\n');
 }
 

@@ -238,7 +238,13 @@ export async function copyCheckpoint(
 }
 
 /** Copies the content-store blobs the checkpoint refers to (its `blobs` objects) that the target lacks. */
-async function copyBlobs(section: Bank, from: Provider, to: Provider, id: string, signal: AbortSignal): Promise<void> {
+async function copyBlobs(
+  section: Bank,
+  from: Provider,
+  to: Provider,
+  id: string,
+  signal: AbortSignal,
+): Promise<void> {
   const refs = (await section.list('resources/')).filter((k) => k.endsWith('/blobs'));
   if (refs.length === 0) return;
   const source = new ContentStore(from.bank);
@@ -251,7 +257,10 @@ async function copyBlobs(section: Bank, from: Provider, to: Provider, id: string
         // A blob re-chunks to itself: the chunker starts afresh at every blob boundary.
         const { blobs } = await writer.write(await source.readBlob(blob));
         if (blobs.length !== 1 || blobs[0] !== blob) {
-          throw new HoardError('STORE_CORRUPT', `copying blob ${blob} of checkpoint ${id} produced ${blobs.join(', ')}`);
+          throw new HoardError(
+            'STORE_CORRUPT',
+            `copying blob ${blob} of checkpoint ${id} produced ${blobs.join(', ')}`,
+          );
         }
       }
     }

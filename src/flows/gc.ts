@@ -3,14 +3,20 @@
  * needing its data refers to (through its resources' `blobs` objects) and lets the store
  * drop the rest. Checkpoints in `error` keep nothing: they cannot be restored.
  */
-import { CheckpointStore } from '../checkpoints/store.js';
+
 import type { CheckpointStatus } from '../checkpoints/status.js';
+import { CheckpointStore, PROCESS_OWNER } from '../checkpoints/store.js';
 import { HoardError } from '../errors.js';
 import type { Provider } from '../providers/provider.js';
 import { ContentStore, type PruneReport } from '../store/index.js';
-import { PROCESS_OWNER } from '../checkpoints/store.js';
 
-const KEEPS_DATA: ReadonlySet<CheckpointStatus> = new Set(['protecting', 'available', 'copying', 'deleting', 'error_deleting']);
+const KEEPS_DATA: ReadonlySet<CheckpointStatus> = new Set([
+  'protecting',
+  'available',
+  'copying',
+  'deleting',
+  'error_deleting',
+]);
 
 /** Every blob id referenced by the bank's checkpoints that still need their data. */
 export async function referencedBlobs(provider: Provider): Promise<Set<string>> {
@@ -22,7 +28,8 @@ export async function referencedBlobs(provider: Provider): Promise<Set<string>> 
       if (!KEEPS_DATA.has(c.status)) continue;
       for (const key of await provider.bank.list(`checkpoints/${c.id}/resources/`)) {
         if (!key.endsWith('/blobs')) continue;
-        for (const id of (await provider.bank.get(key)).toString('utf8').split('\n')) if (id) referenced.add(id);
+        for (const id of (await provider.bank.get(key)).toString('utf8').split('\n'))
+          if (id) referenced.add(id);
       }
     }
     if (!page.next) break;
@@ -31,9 +38,15 @@ export async function referencedBlobs(provider: Provider): Promise<Set<string>> 
   return referenced;
 }
 
-export async function collectGarbage(provider: Provider, options: { dryRun?: boolean } = {}): Promise<PruneReport> {
+export async function collectGarbage(
+  provider: Provider,
+  options: { dryRun?: boolean } = {},
+): Promise<PruneReport> {
   const referenced = await referencedBlobs(provider);
-  return new ContentStore(provider.bank).prune(referenced, { owner: PROCESS_OWNER, dryRun: options.dryRun === true });
+  return new ContentStore(provider.bank).prune(referenced, {
+    owner: PROCESS_OWNER,
+    dryRun: options.dryRun === true,
+  });
 }
 
 /** After a delete: collect what it freed, unless a protect is writing right now (then later). */

@@ -42,7 +42,8 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     leaseTtlMs = 60_000,
     now = Date.now,
   } = options;
-  const isPowerOfTwo = Number.isSafeInteger(averageChunkSize) && (averageChunkSize & (averageChunkSize - 1)) === 0;
+  const isPowerOfTwo =
+    Number.isSafeInteger(averageChunkSize) && (averageChunkSize & (averageChunkSize - 1)) === 0;
   if (!isPowerOfTwo || averageChunkSize < 256 || averageChunkSize > 64 * MIB) {
     throw invalid(`averageChunkSize must be a power of two from 256 to ${64 * MIB}, got ${averageChunkSize}`);
   }

@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
@@ -32,7 +44,8 @@ async function makeTree(root: string): Promise<void> {
   await symlink('/etc/hostname', join(root, 'link-absolute'));
   await symlink('missing-target', join(root, 'link-dangling'));
   const when = new Date('2024-02-29T12:34:56.789Z');
-  for (const p of ['small.txt', 'docs/readme.md', 'script.sh', 'docs/deep/deeper/random.bin']) await utimes(join(root, p), when, when);
+  for (const p of ['small.txt', 'docs/readme.md', 'script.sh', 'docs/deep/deeper/random.bin'])
+    await utimes(join(root, p), when, when);
   await utimes(join(root, 'docs/deep'), when, when);
 }
 
@@ -45,7 +58,10 @@ interface Seen {
 }
 
 /** Everything restore must reproduce, by relative path (mtimes to the millisecond). */
-async function describeTree(root: string, skip: (rel: string) => boolean = () => false): Promise<Map<string, Seen>> {
+async function describeTree(
+  root: string,
+  skip: (rel: string) => boolean = () => false,
+): Promise<Map<string, Seen>> {
   const out = new Map<string, Seen>();
   for (const rel of (await readdir(root, { recursive: true })).sort()) {
     if (skip(rel)) continue;
@@ -86,7 +102,12 @@ async function setup(exclude: string[] = []) {
 async function info(provider: Provider, id: string) {
   const keys = await provider.bank.list(`checkpoints/${id}/resources/`);
   const key = keys.find((k) => k.endsWith('/info.json'))!;
-  return JSON.parse((await provider.bank.get(key)).toString()) as { bytesRead: number; bytesNew: number; filesReused: number; files: number };
+  return JSON.parse((await provider.bank.get(key)).toString()) as {
+    bytesRead: number;
+    bytesNew: number;
+    filesReused: number;
+    files: number;
+  };
 }
 
 async function packBytes(bankDir: string): Promise<number> {
@@ -133,19 +154,24 @@ describe('fs.directory', () => {
     await writeFile(big, bytes);
     await protect(plan, provider);
     const before = await packBytes(bankDir);
-    bytes[6 * 1024 * 1024] ^= 0xff;
+    bytes.writeUInt8(bytes.readUInt8(6 * 1024 * 1024) ^ 0xff, 6 * 1024 * 1024);
     await writeFile(big, bytes);
     const second = await protect(plan, provider);
     const stats = await info(provider, second.checkpoint.id);
     assert.equal(stats.bytesRead, bytes.length, 'only the changed file is read');
-    assert.ok(stats.bytesNew > 0 && stats.bytesNew <= 4 * 1024 * 1024, `${stats.bytesNew} new bytes for a 1-byte change`);
+    assert.ok(
+      stats.bytesNew > 0 && stats.bytesNew <= 4 * 1024 * 1024,
+      `${stats.bytesNew} new bytes for a 1-byte change`,
+    );
     assert.ok((await packBytes(bankDir)) - before <= 4.5 * 1024 * 1024);
   });
 
   it('verify finds a corrupted pack byte and names the file', async () => {
     const { provider, plan, bankDir } = await setup();
     const p = await protect(plan, provider);
-    const packs = (await readdir(join(bankDir, 'store', 'packs'), { recursive: true })).filter((f) => !f.includes('/') || f.split('/').length === 2);
+    const packs = (await readdir(join(bankDir, 'store', 'packs'), { recursive: true })).filter(
+      (f) => !f.includes('/') || f.split('/').length === 2,
+    );
     const files = [];
     for (const rel of packs) {
       const abs = join(bankDir, 'store', 'packs', rel);
@@ -153,7 +179,7 @@ describe('fs.directory', () => {
     }
     const largest = files.sort((a, b) => b.size - a.size)[0]!;
     const buf = await readFile(largest.abs);
-    buf[1000] ^= 0x01; // inside the first blob's data, well before the trailer
+    buf.writeUInt8(buf.readUInt8(1000) ^ 0x01, 1000); // inside the first blob's data, well before the trailer
     await writeFile(largest.abs, buf);
     const v = await verify(p.checkpoint.id, provider);
     assert.equal(v.operation?.status, 'failed');
@@ -188,7 +214,10 @@ describe('fs.directory', () => {
     await writeFile(join(target, 'small.txt'), 'mine');
     const refused = await restore(p.checkpoint.id, provider, { target });
     assert.equal(refused.operation?.status, 'failed');
-    assert.match(refused.operation!.tasks.find((t) => t.error)!.error!.message, /is not empty; .*--overwrite/);
+    assert.match(
+      refused.operation!.tasks.find((t) => t.error)!.error!.message,
+      /is not empty; .*--overwrite/,
+    );
     assert.equal(await readFile(join(target, 'small.txt'), 'utf8'), 'mine');
     const forced = await restore(p.checkpoint.id, provider, { target, overwrite: true });
     assert.equal(forced.operation?.status, 'succeeded');
@@ -198,7 +227,10 @@ describe('fs.directory', () => {
   describe('a hostile checkpoint cannot write outside the target', () => {
     const hostile: [string, object[]][] = [
       ['a ../ path', [{ path: '../../escaped', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }]],
-      ['an absolute path', [{ path: '/tmp/hoard-escaped-absolute', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }]],
+      [
+        'an absolute path',
+        [{ path: '/tmp/hoard-escaped-absolute', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }],
+      ],
       [
         'a symlink escape',
         [
@@ -216,9 +248,15 @@ describe('fs.directory', () => {
         // Rewrite the manifest as an attacker with write access to the bank would.
         const keys = await provider.bank.list(`checkpoints/${p.checkpoint.id}/resources/`);
         const manifestKey = keys.find((k) => k.endsWith('/manifest.jsonl.gz'))!;
-        const smallBlob = (await provider.bank.get(keys.find((k) => k.endsWith('/blobs'))!)).toString().split('\n')[0];
+        const smallBlob = (await provider.bank.get(keys.find((k) => k.endsWith('/blobs'))!))
+          .toString()
+          .split('\n')[0];
         const lines = entries.map((e) =>
-          JSON.stringify({ ...e, ...('size' in e ? { blobs: [smallBlob] } : {}), ...('target' in e ? { target: outside } : {}) }),
+          JSON.stringify({
+            ...e,
+            ...('size' in e ? { blobs: [smallBlob] } : {}),
+            ...('target' in e ? { target: outside } : {}),
+          }),
         );
         await provider.bank.put(manifestKey, await promisify(gzip)(Buffer.from(lines.join('\n'))));
         const target = join(dir, 'target');

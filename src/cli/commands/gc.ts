@@ -5,7 +5,7 @@ import type { CliContext } from '../context.js';
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
     .command('gc')
-    .description('Remove data no checkpoint needs any more from a provider\'s content store')
+    .description("Remove data no checkpoint needs any more from a provider's content store")
     .option('--provider <id>', 'provider (default local)', 'local')
     .option('--dry-run', 'only report what would be removed')
     .addHelpText(
@@ -21,9 +21,13 @@ Examples:
     )
     .action(async (opts: { provider: string; dryRun?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
-      const report = await collectGarbage(await ctx.provider(opts.provider), { dryRun: opts.dryRun === true });
-      ctx.print({ gc: report }, () =>
-        `${report.dryRun ? 'would remove' : 'removed'} ${report.packsRemoved} packs (${report.bytesFreed} bytes), rewrote ${report.packsRewritten}; ${report.bytesKept} bytes kept`,
+      const report = await collectGarbage(await ctx.provider(opts.provider), {
+        dryRun: opts.dryRun === true,
+      });
+      ctx.print(
+        { gc: report },
+        () =>
+          `${report.dryRun ? 'would remove' : 'removed'} ${report.packsRemoved} packs (${report.bytesFreed} bytes), rewrote ${report.packsRewritten}; ${report.bytesKept} bytes kept`,
       );
     });
 }

@@ -45,9 +45,13 @@ export async function readManifest(bank: Bank): Promise<Entry[]> {
     const entry = JSON.parse(line) as Entry;
     const problem = unsafePath(entry.path);
     if (problem) {
-      throw new HoardError('STORE_CORRUPT', `manifest line ${i + 1}: entry "${entry.path}" ${problem}; refusing it`, {
-        details: { path: entry.path, line: i + 1 },
-      });
+      throw new HoardError(
+        'STORE_CORRUPT',
+        `manifest line ${i + 1}: entry "${entry.path}" ${problem}; refusing it`,
+        {
+          details: { path: entry.path, line: i + 1 },
+        },
+      );
     }
     return entry;
   });
@@ -58,6 +62,7 @@ export function unsafePath(path: unknown): string | undefined {
   if (typeof path !== 'string' || path === '') return 'is not a relative path';
   if (path.includes('\0')) return 'holds a NUL byte';
   if (path.startsWith('/')) return 'is absolute';
-  if (path.split('/').some((s) => s === '' || s === '.' || s === '..')) return 'has an empty, "." or ".." segment';
+  if (path.split('/').some((s) => s === '' || s === '.' || s === '..'))
+    return 'has an empty, "." or ".." segment';
   return undefined;
 }

@@ -37,7 +37,8 @@ const restoreSchema: JsonSchema = {
 
 export const fsDirectoryPlugin: PluginFactory = () => ({
   name: 'fs.directory',
-  description: 'A directory tree: files, directories, symbolic links, modes and mtimes; deduplicated across checkpoints',
+  description:
+    'A directory tree: files, directories, symbolic links, modes and mtimes; deduplicated across checkpoints',
   types: [
     {
       type: 'fs.directory',
@@ -68,7 +69,9 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
     } else if (kind === 'restore') {
       op.onMain = async (ctx) => {
         const stats = await restoreTree(ctx, parameters.target as string, parameters.overwrite === true);
-        ctx.log(`restored ${stats.files} files, ${stats.dirs} directories, ${stats.symlinks} links into ${parameters.target}`);
+        ctx.log(
+          `restored ${stats.files} files, ${stats.dirs} directories, ${stats.symlinks} links into ${parameters.target}`,
+        );
       };
     } else if (kind === 'verify') {
       op.onMain = async (ctx) => {

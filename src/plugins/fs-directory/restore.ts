@@ -21,7 +21,11 @@ export interface RestoreStats {
   bytes: number;
 }
 
-export async function restoreTree(ctx: HookContext, target: string, overwrite: boolean): Promise<RestoreStats> {
+export async function restoreTree(
+  ctx: HookContext,
+  target: string,
+  overwrite: boolean,
+): Promise<RestoreStats> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const root = resolve(target);
   const entries = await readManifest(ctx.bank);
@@ -39,9 +43,13 @@ export async function restoreTree(ctx: HookContext, target: string, overwrite: b
       const st = await lstat(dir).catch(() => undefined);
       if (!st) await mkdir(dir, { mode: 0o700 });
       else if (!st.isDirectory()) {
-        throw new HoardError('HOOK_FAILED', `${where}: refusing to restore "${rel}": "${dir}" is not a directory (a link or file is in the way)`, {
-          details: { path: rel },
-        });
+        throw new HoardError(
+          'HOOK_FAILED',
+          `${where}: refusing to restore "${rel}": "${dir}" is not a directory (a link or file is in the way)`,
+          {
+            details: { path: rel },
+          },
+        );
       }
     }
     return join(dir, parts[parts.length - 1]!);
@@ -66,9 +74,13 @@ export async function restoreTree(ctx: HookContext, target: string, overwrite: b
     if (st?.isDirectory()) await rm(abs, { recursive: true, force: true });
     const temp = join(abs, '..', `.hoard-restore-${randomBytes(6).toString('hex')}`);
     try {
-      await pipeline(ctx.store.readBlobs(entry.blobs ?? []), createWriteStream(temp, { flags: 'wx', mode: 0o600 }), {
-        signal: ctx.signal,
-      });
+      await pipeline(
+        ctx.store.readBlobs(entry.blobs ?? []),
+        createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
+        {
+          signal: ctx.signal,
+        },
+      );
       await chmod(temp, entry.mode);
       await rename(temp, abs);
     } catch (error) {
@@ -108,7 +120,8 @@ export async function restoreTree(ctx: HookContext, target: string, overwrite: b
 function checkNesting(entries: Entry[], where: string): void {
   const kinds = new Map<string, string>();
   for (const e of entries) {
-    if (kinds.has(e.path)) throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint lists "${e.path}" twice`);
+    if (kinds.has(e.path))
+      throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint lists "${e.path}" twice`);
     kinds.set(e.path, e.type);
   }
   for (const e of entries) {
@@ -117,9 +130,13 @@ function checkNesting(entries: Entry[], where: string): void {
       const parent = parts.slice(0, i).join('/');
       const kind = kinds.get(parent);
       if (kind !== undefined && kind !== 'dir') {
-        throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint puts "${e.path}" under "${parent}", which is a ${kind}; refusing it`, {
-          details: { path: e.path },
-        });
+        throw new HoardError(
+          'STORE_CORRUPT',
+          `${where}: the checkpoint puts "${e.path}" under "${parent}", which is a ${kind}; refusing it`,
+          {
+            details: { path: e.path },
+          },
+        );
       }
     }
   }
@@ -132,7 +149,9 @@ async function prepareRoot(root: string, overwrite: boolean, where: string): Pro
     return;
   }
   if (!st.isDirectory()) {
-    throw new HoardError('HOOK_FAILED', `${where}: restore target ${root} exists and is not a directory`, { details: { target: root } });
+    throw new HoardError('HOOK_FAILED', `${where}: restore target ${root} exists and is not a directory`, {
+      details: { target: root },
+    });
   }
   if (!overwrite && (await readdir(root)).length > 0) {
     throw new HoardError(
@@ -144,7 +163,9 @@ async function prepareRoot(root: string, overwrite: boolean, where: string): Pro
 }
 
 function exists(where: string, abs: string): HoardError {
-  return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite to replace it`, { details: { path: abs } });
+  return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite to replace it`, {
+    details: { path: abs },
+  });
 }
 
 async function setTimes(abs: string, entry: Entry, link: boolean): Promise<void> {

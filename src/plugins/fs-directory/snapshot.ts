@@ -24,15 +24,27 @@ export interface SnapshotStats {
   filesReused: number;
 }
 
-export async function snapshot(ctx: HookContext, root: string, exclude: string[], concurrency: number): Promise<SnapshotStats> {
+export async function snapshot(
+  ctx: HookContext,
+  root: string,
+  exclude: string[],
+  concurrency: number,
+): Promise<SnapshotStats> {
   const base = resolve(root);
   const rootStat = await lstat(base).catch((error: NodeJS.ErrnoException) => {
-    throw new HoardError('HOOK_FAILED', `${ctx.resource.type}#${ctx.resource.id}: cannot read ${base}: ${error.code ?? error.message}`, {
-      cause: error,
-    });
+    throw new HoardError(
+      'HOOK_FAILED',
+      `${ctx.resource.type}#${ctx.resource.id}: cannot read ${base}: ${error.code ?? error.message}`,
+      {
+        cause: error,
+      },
+    );
   });
   if (!rootStat.isDirectory()) {
-    throw new HoardError('HOOK_FAILED', `${ctx.resource.type}#${ctx.resource.id}: ${base} is not a directory`);
+    throw new HoardError(
+      'HOOK_FAILED',
+      `${ctx.resource.type}#${ctx.resource.id}: ${base} is not a directory`,
+    );
   }
   const excluded = exclude.length ? picomatch(exclude, { dot: true }) : () => false;
   // The writer's lease keeps a prune away from here on, so blobs reused from the previous
@@ -46,91 +58,100 @@ export async function snapshot(ctx: HookContext, root: string, exclude: string[]
   }
 
   async function walkAndStore(): Promise<SnapshotStats> {
-  const previous = await previousEntries(ctx);
-  const stats: SnapshotStats = { files: 0, dirs: 0, symlinks: 0, skipped: 0, bytes: 0, bytesRead: 0, bytesNew: 0, filesReused: 0 };
+    const previous = await previousEntries(ctx);
+    const stats: SnapshotStats = {
+      files: 0,
+      dirs: 0,
+      symlinks: 0,
+      skipped: 0,
+      bytes: 0,
+      bytesRead: 0,
+      bytesNew: 0,
+      filesReused: 0,
+    };
 
-  // Pass 1: walk and stat everything, so progress can be reported against a known total.
-  const entries: Entry[] = [];
-  const toRead: { entry: Entry; abs: string }[] = [];
-  const dirs = [''];
-  while (dirs.length > 0) {
-    ctx.signal.throwIfAborted();
-    const rel = dirs.pop()!;
-    const dir = await opendir(rel ? join(base, rel) : base);
-    const names: string[] = [];
-    for await (const d of dir) names.push(d.name);
-    names.sort();
-    for (const name of names) {
-      const path = rel ? `${rel}/${name}` : name;
-      if (excluded(path)) continue;
-      const abs = join(base, path);
-      const st = await lstat(abs, { bigint: true });
-      const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
-      if (st.isDirectory()) {
-        entries.push({ ...common, type: 'dir' });
-        dirs.push(path);
-        stats.dirs++;
-      } else if (st.isSymbolicLink()) {
-        entries.push({ ...common, type: 'symlink', target: await readlink(abs) });
-        stats.symlinks++;
-      } else if (st.isFile()) {
-        const entry: Entry = { ...common, type: 'file', size: Number(st.size), ino: st.ino.toString() };
-        const before = previous.get(path);
-        if (
-          before?.type === 'file' &&
-          before.size === entry.size &&
-          before.mtimeNs === entry.mtimeNs &&
-          before.ino === entry.ino &&
-          (await allKnown(before.blobs ?? []))
-        ) {
-          entry.blobs = before.blobs ?? [];
-          stats.filesReused++;
+    // Pass 1: walk and stat everything, so progress can be reported against a known total.
+    const entries: Entry[] = [];
+    const toRead: { entry: Entry; abs: string }[] = [];
+    const dirs = [''];
+    while (dirs.length > 0) {
+      ctx.signal.throwIfAborted();
+      const rel = dirs.pop()!;
+      const dir = await opendir(rel ? join(base, rel) : base);
+      const names: string[] = [];
+      for await (const d of dir) names.push(d.name);
+      names.sort();
+      for (const name of names) {
+        const path = rel ? `${rel}/${name}` : name;
+        if (excluded(path)) continue;
+        const abs = join(base, path);
+        const st = await lstat(abs, { bigint: true });
+        const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
+        if (st.isDirectory()) {
+          entries.push({ ...common, type: 'dir' });
+          dirs.push(path);
+          stats.dirs++;
+        } else if (st.isSymbolicLink()) {
+          entries.push({ ...common, type: 'symlink', target: await readlink(abs) });
+          stats.symlinks++;
+        } else if (st.isFile()) {
+          const entry: Entry = { ...common, type: 'file', size: Number(st.size), ino: st.ino.toString() };
+          const before = previous.get(path);
+          if (
+            before?.type === 'file' &&
+            before.size === entry.size &&
+            before.mtimeNs === entry.mtimeNs &&
+            before.ino === entry.ino &&
+            (await allKnown(before.blobs ?? []))
+          ) {
+            entry.blobs = before.blobs ?? [];
+            stats.filesReused++;
+          } else {
+            toRead.push({ entry, abs });
+          }
+          entries.push(entry);
+          stats.files++;
+          stats.bytes += entry.size!;
         } else {
-          toRead.push({ entry, abs });
+          ctx.log(`skipped ${path}: not a file, directory or symbolic link`);
+          stats.skipped++;
         }
-        entries.push(entry);
-        stats.files++;
-        stats.bytes += entry.size!;
-      } else {
-        ctx.log(`skipped ${path}: not a file, directory or symbolic link`);
-        stats.skipped++;
       }
     }
-  }
 
-  // Pass 2: read and store changed files, a few at a time (reading overlaps hashing and
-  // writing; memory stays at a few chunks per file in flight).
-  const total = toRead.reduce((n, f) => n + f.entry.size!, 0);
-  {
-    let next = 0;
-    const worker = async () => {
-      while (next < toRead.length) {
-        ctx.signal.throwIfAborted();
-        const { entry, abs } = toRead[next++]!;
-        const stream = createReadStream(abs, { highWaterMark: 1 << 20, signal: ctx.signal });
-        const counted = async function* () {
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
-            stats.bytesRead += chunk.length;
-            if (total > 0) ctx.progress(stats.bytesRead / total, `${stats.bytesRead} of ${total} bytes`);
-            yield chunk;
-          }
-        };
-        const written = await writer.write(counted());
-        entry.blobs = written.blobs;
-        // The file may have grown or shrunk while it was read: record what was stored.
-        entry.size = written.size;
-        stats.bytesNew += written.newBytes;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, toRead.length)) }, worker));
-    await writer.close();
-  }
+    // Pass 2: read and store changed files, a few at a time (reading overlaps hashing and
+    // writing; memory stays at a few chunks per file in flight).
+    const total = toRead.reduce((n, f) => n + f.entry.size!, 0);
+    {
+      let next = 0;
+      const worker = async () => {
+        while (next < toRead.length) {
+          ctx.signal.throwIfAborted();
+          const { entry, abs } = toRead[next++]!;
+          const stream = createReadStream(abs, { highWaterMark: 1 << 20, signal: ctx.signal });
+          const counted = async function* () {
+            for await (const chunk of stream as AsyncIterable<Buffer>) {
+              stats.bytesRead += chunk.length;
+              if (total > 0) ctx.progress(stats.bytesRead / total, `${stats.bytesRead} of ${total} bytes`);
+              yield chunk;
+            }
+          };
+          const written = await writer.write(counted());
+          entry.blobs = written.blobs;
+          // The file may have grown or shrunk while it was read: record what was stored.
+          entry.size = written.size;
+          stats.bytesNew += written.newBytes;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, toRead.length)) }, worker));
+      await writer.close();
+    }
 
-  entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  await writeManifest(ctx.bank, entries);
-  await ctx.bank.put(INFO, JSON.stringify({ root: base, exclude, ...stats }, null, 2));
-  ctx.progress(1);
-  return stats;
+    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    await writeManifest(ctx.bank, entries);
+    await ctx.bank.put(INFO, JSON.stringify({ root: base, exclude, ...stats }, null, 2));
+    ctx.progress(1);
+    return stats;
   }
 
   async function allKnown(blobs: string[]): Promise<boolean> {

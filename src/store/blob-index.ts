@@ -1,0 +1,150 @@
+import type { Bank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
+import { INDEX, indexKey, packKey, packOfIndexKey } from './keys.js';
+import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
+
+/** Where a blob is: its pack and its entry there. */
+export interface Location extends BlobEntry {
+  pack: string;
+}
+
+/** Index objects read at once while loading. */
+const READ_CONCURRENCY = 16;
+
+/**
+ * Every index object of the store merged into one map from blob id to location. Loading is
+ * incremental: a refresh lists `index/`, reads only the objects it has not read, and forgets
+ * packs whose index has gone (a prune removed them).
+ */
+export class BlobIndex {
+  private readonly packs = new Map<string, PackIndex>();
+  private readonly blobs = new Map<string, Location>();
+  private loadedOnce = false;
+  private firstLoad: Promise<void> | undefined;
+  private refreshing: Promise<void> = Promise.resolve();
+  /** Packs whose index object was damaged, so their entries were read from the pack itself. */
+  readonly rebuilt = new Set<string>();
+
+  constructor(private readonly bank: Bank) {}
+
+  /** Loads the index once; later calls return at once. */
+  async ensureLoaded(): Promise<void> {
+    if (this.loadedOnce) return;
+    this.firstLoad ??= this.refresh().finally(() => {
+      this.firstLoad = undefined;
+    });
+    await this.firstLoad;
+  }
+
+  /** Reads what changed since the last load. Each call lists anew, after any refresh in flight. */
+  refresh(): Promise<void> {
+    const next = this.refreshing.catch(() => {}).then(() => this.load());
+    this.refreshing = next;
+    return next;
+  }
+
+  get(id: string): Location | undefined {
+    return this.blobs.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.blobs.has(id);
+  }
+
+  pack(pack: string): PackIndex | undefined {
+    return this.packs.get(pack);
+  }
+
+  packIds(): string[] {
+    return [...this.packs.keys()];
+  }
+
+  /** Records a pack whose index object this process has just stored. */
+  add(index: PackIndex): void {
+    this.packs.set(index.pack, index);
+    for (const blob of index.blobs)
+      if (!this.blobs.has(blob.id)) this.blobs.set(blob.id, { ...blob, pack: index.pack });
+  }
+
+  /** Forgets packs (a prune removed their index objects). */
+  remove(packs: Iterable<string>): void {
+    let removed = false;
+    for (const pack of packs) removed = this.packs.delete(pack) || removed;
+    if (removed) this.reindex();
+  }
+
+  stats(): { packs: number; blobs: number; bytes: number } {
+    let bytes = 0;
+    for (const index of this.packs.values()) bytes += packSize(index.blobs);
+    return { packs: this.packs.size, blobs: this.blobs.size, bytes };
+  }
+
+  private async load(): Promise<void> {
+    const present = new Set<string>();
+    const toRead: string[] = [];
+    for (const key of await this.bank.list(INDEX)) {
+      const pack = packOfIndexKey(key);
+      if (pack === undefined) continue;
+      present.add(pack);
+      if (!this.packs.has(pack)) toRead.push(pack);
+    }
+    const gone = [...this.packs.keys()].filter((pack) => !present.has(pack));
+    const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack));
+    for (const index of read) if (index) this.add(index);
+    this.remove(gone);
+    this.loadedOnce = true;
+  }
+
+  /**
+   * One index object; a damaged one is rebuilt from its pack's trailer, so that one bad object
+   * does not stop every restore. Undefined if it vanished while being read.
+   */
+  private async readIndex(pack: string): Promise<PackIndex | undefined> {
+    const key = indexKey(pack);
+    let bytes: Buffer;
+    try {
+      bytes = await this.bank.get(key);
+    } catch (error) {
+      if (error instanceof HoardError && error.code === 'BANK_NOT_FOUND') return undefined;
+      throw error;
+    }
+    try {
+      return decodeIndex(key, pack, bytes);
+    } catch (damage) {
+      try {
+        const blobs = readPackEntries(pack, await this.bank.get(packKey(pack)));
+        this.rebuilt.add(pack);
+        return { version: 1, pack, blobs };
+      } catch (error) {
+        throw new HoardError(
+          'STORE_CORRUPT',
+          `${(damage as Error).message}, and it cannot be rebuilt from its pack: ${(error as Error).message}`,
+          { details: { key, pack }, cause: error },
+        );
+      }
+    }
+  }
+
+  private reindex(): void {
+    this.blobs.clear();
+    for (const index of this.packs.values()) this.add(index);
+  }
+}
+
+/** `fn` over `items`, at most `limit` at once, results in order. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,182 @@
+/**
+ * The store's lease protocol (docs/store-format.md, "Leases"). Writers share the store; a prune
+ * has it alone. Each side first makes itself visible (takes its lease, and a writer also
+ * stores its marker), then looks for the other side, and backs off with STORE_BUSY if it finds
+ * it: of two that start at once, the later to look always sees the earlier.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Bank, Lease } from '../bank/index.js';
+import { HoardError } from '../errors.js';
+import { PRUNE_LEASE, WRITERS } from './keys.js';
+
+export interface LeaseSettings {
+  ttlMs: number;
+  now: () => number;
+}
+
+/** A lease renewed in the background every third of its time to live, until released. */
+export class KeptLease {
+  private timer: NodeJS.Timeout | undefined;
+  private renewing: Promise<void> = Promise.resolve();
+  private lostWith: unknown;
+  private released = false;
+
+  constructor(
+    private readonly bank: Bank,
+    private lease: Lease,
+  ) {
+    this.schedule();
+  }
+
+  /** The error the lease was lost with (LEASE_LOST), if a renewal failed. */
+  get lost(): unknown {
+    return this.lostWith;
+  }
+
+  /** Renews now, so the caller may act on what the lease protects; throws LEASE_LOST if it is gone. */
+  async confirm(): Promise<void> {
+    await this.renewing;
+    if (this.lostWith !== undefined) throw this.lostWith;
+    clearTimeout(this.timer);
+    this.renewing = this.renew();
+    await this.renewing;
+    if (this.lostWith !== undefined) throw this.lostWith;
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+    clearTimeout(this.timer);
+    await this.renewing;
+    await this.bank.releaseLease(this.lease);
+  }
+
+  private schedule(): void {
+    if (this.released || this.lostWith !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.renewing = this.renew();
+    }, this.lease.ttlMs / 3);
+    this.timer.unref();
+  }
+
+  private async renew(): Promise<void> {
+    try {
+      this.lease = await this.bank.renewLease(this.lease);
+    } catch (error) {
+      this.lostWith ??= error;
+      return;
+    }
+    this.schedule();
+  }
+}
+
+/** A writer's lease and its marker object `locks/writers/<id>`, which share one name. */
+export class WriterLease {
+  private constructor(
+    private readonly bank: Bank,
+    readonly name: string,
+    readonly kept: KeptLease,
+  ) {}
+
+  /** STORE_BUSY if a prune holds the store. */
+  static async acquire(bank: Bank, owner: string, settings: LeaseSettings): Promise<WriterLease> {
+    const name = `${WRITERS}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
+    const lease = await bank.acquireLease(name, { owner, ttlMs: settings.ttlMs });
+    try {
+      await bank.put(name, JSON.stringify({ owner, startedAt: new Date().toISOString(), pid: process.pid }));
+      const prune = await bank.leaseInfo(PRUNE_LEASE);
+      if (prune !== undefined && prune.expiresAt > settings.now()) {
+        throw new HoardError(
+          'STORE_BUSY',
+          `cannot write to the content store: "${prune.owner}" is pruning it (lease until ${iso(prune.expiresAt)}); try again when it is done`,
+          { details: { owner: prune.owner, expiresAt: prune.expiresAt } },
+        );
+      }
+    } catch (error) {
+      await bank.delete(name).catch(() => {});
+      await bank.releaseLease(lease).catch(() => {});
+      throw error;
+    }
+    return new WriterLease(bank, name, new KeptLease(bank, lease));
+  }
+
+  /** Removes the marker, then gives the lease up. */
+  async end(): Promise<void> {
+    await this.bank.delete(this.name).catch(() => {});
+    await this.kept.release();
+  }
+}
+
+export interface WriterSeen {
+  key: string;
+  owner: string;
+  expiresAt: number;
+}
+
+/** The writers' markers, split into live (lease held) and stale (lease released or expired). */
+export async function findWriters(
+  bank: Bank,
+  now: () => number,
+): Promise<{ live: WriterSeen[]; stale: string[] }> {
+  const live: WriterSeen[] = [];
+  const stale: string[] = [];
+  for (const key of await bank.list(WRITERS)) {
+    const info = await bank.leaseInfo(key);
+    if (info !== undefined && info.expiresAt > now()) live.push({ key, ...info });
+    else stale.push(key);
+  }
+  return { live, stale };
+}
+
+export function writersBusy(live: readonly WriterSeen[]): HoardError {
+  const owners = live.map((w) => `"${w.owner}"`).join(', ');
+  return new HoardError(
+    'STORE_BUSY',
+    `cannot prune the content store: ${live.length} writer(s) are writing to it (${owners}); try again when they are done`,
+    { details: { writers: live.map((w) => ({ owner: w.owner, expiresAt: w.expiresAt })) } },
+  );
+}
+
+/** Takes the prune lease, then checks that no writer is live. STORE_BUSY otherwise. */
+export async function acquirePruneLease(
+  bank: Bank,
+  owner: string,
+  settings: LeaseSettings,
+): Promise<KeptLease> {
+  let lease: Lease;
+  try {
+    lease = await bank.acquireLease(PRUNE_LEASE, { owner, ttlMs: settings.ttlMs });
+  } catch (error) {
+    if (!(error instanceof HoardError && error.code === 'LEASE_HELD')) throw error;
+    throw pruneBusy(String(error.details?.owner), Number(error.details?.expiresAt), error);
+  }
+  const kept = new KeptLease(bank, lease);
+  try {
+    const { live } = await findWriters(bank, settings.now);
+    if (live.length > 0) throw writersBusy(live);
+  } catch (error) {
+    await kept.release().catch(() => {});
+    throw error;
+  }
+  return kept;
+}
+
+/** For a dry run, which takes no lease: STORE_BUSY if a prune or a writer holds the store. */
+export async function checkIdle(bank: Bank, settings: LeaseSettings): Promise<void> {
+  const prune = await bank.leaseInfo(PRUNE_LEASE);
+  if (prune !== undefined && prune.expiresAt > settings.now()) throw pruneBusy(prune.owner, prune.expiresAt);
+  const { live } = await findWriters(bank, settings.now);
+  if (live.length > 0) throw writersBusy(live);
+}
+
+function pruneBusy(owner: string, expiresAt: number, cause?: unknown): HoardError {
+  return new HoardError(
+    'STORE_BUSY',
+    `cannot prune the content store: "${owner}" is already pruning it (lease until ${iso(expiresAt)})`,
+    { details: { owner, expiresAt }, ...(cause === undefined ? {} : { cause }) },
+  );
+}
+
+function iso(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString();
+}

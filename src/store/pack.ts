@@ -1,0 +1,205 @@
+/**
+ * The pack format (docs/store-format.md): blobs back to back from offset 0, then one 48-byte
+ * entry per blob, then a 48-byte trailer. The entries repeat the pack's index object, so an
+ * index can be rebuilt from the pack alone.
+ */
+import { createHash } from 'node:crypto';
+import { HoardError } from '../errors.js';
+
+export type Compression = 'none' | 'deflate';
+
+/** One blob of a pack, as both the index object and the pack's own entries record it. */
+export interface BlobEntry {
+  /** SHA-256 of the blob's raw (uncompressed) bytes, hex. */
+  id: string;
+  /** Where the stored bytes start in the pack. */
+  offset: number;
+  /** Stored bytes (compressed, if `compression` says so). */
+  length: number;
+  /** Bytes once decompressed. */
+  rawLength: number;
+  compression: Compression;
+}
+
+/** The index object `index/<pack>.json`. */
+export interface PackIndex {
+  version: 1;
+  pack: string;
+  blobs: BlobEntry[];
+}
+
+export const PACK_MAGIC = 'HOARDPK1';
+export const ENTRY_SIZE = 48;
+export const TRAILER_SIZE = 48;
+
+const COMPRESSION_CODE: Record<Compression, number> = { none: 0, deflate: 1 };
+const COMPRESSION_NAME: readonly Compression[] = ['none', 'deflate'];
+
+/** The size of the pack object an index describes. */
+export function packSize(blobs: readonly BlobEntry[]): number {
+  let data = 0;
+  for (const b of blobs) data += b.length;
+  return data + blobs.length * ENTRY_SIZE + TRAILER_SIZE;
+}
+
+/** A pack being filled: its parts are kept as given and hashed as they come. */
+export class PackBuilder {
+  private readonly parts: Buffer[] = [];
+  private readonly entries: BlobEntry[] = [];
+  private readonly hash = createHash('sha256');
+  /** Bytes of blob data so far. */
+  size = 0;
+
+  get count(): number {
+    return this.entries.length;
+  }
+
+  add(id: string, stored: Buffer, rawLength: number, compression: Compression): void {
+    this.entries.push({ id, offset: this.size, length: stored.length, rawLength, compression });
+    this.parts.push(stored);
+    this.hash.update(stored);
+    this.size += stored.length;
+  }
+
+  /** Appends the entries and trailer; the builder is spent. */
+  seal(): { index: PackIndex; parts: Buffer[]; size: number } {
+    const entries = encodeEntries(this.entries);
+    const trailer = encodeTrailer(this.entries.length, this.size, entries);
+    this.hash.update(entries);
+    this.hash.update(trailer);
+    const pack = this.hash.digest('hex');
+    return {
+      index: { version: 1, pack, blobs: this.entries },
+      parts: [...this.parts, entries, trailer],
+      size: this.size + entries.length + trailer.length,
+    };
+  }
+}
+
+/** Parts as the bank's put takes a stream, so a pack is never copied into one buffer. */
+export async function* partsStream(parts: readonly Buffer[]): AsyncGenerator<Buffer> {
+  yield* parts;
+}
+
+function encodeEntries(blobs: readonly BlobEntry[]): Buffer {
+  const out = Buffer.alloc(blobs.length * ENTRY_SIZE);
+  blobs.forEach((b, i) => {
+    const at = i * ENTRY_SIZE;
+    out.write(b.id, at, 32, 'hex');
+    out.writeUInt32BE(b.offset, at + 32);
+    out.writeUInt32BE(b.length, at + 36);
+    out.writeUInt32BE(b.rawLength, at + 40);
+    out.writeUInt8(COMPRESSION_CODE[b.compression], at + 44);
+  });
+  return out;
+}
+
+function encodeTrailer(count: number, dataSize: number, entries: Buffer): Buffer {
+  const out = Buffer.alloc(TRAILER_SIZE);
+  out.writeUInt32BE(count, 0);
+  out.writeUInt32BE(dataSize, 4);
+  createHash('sha256').update(entries).digest().copy(out, 8);
+  out.write(PACK_MAGIC, 40, 'latin1');
+  return out;
+}
+
+/**
+ * The blob entries a whole pack records in its trailer, checked against the trailer's hash and
+ * the pack's size. STORE_CORRUPT naming the pack if they do not hold together.
+ */
+export function readPackEntries(pack: string, bytes: Buffer): BlobEntry[] {
+  const damaged = (why: string) =>
+    new HoardError('STORE_CORRUPT', `pack ${pack} is damaged: ${why}`, { details: { pack } });
+  if (bytes.length < TRAILER_SIZE) throw damaged(`${bytes.length} bytes is too short for a trailer`);
+  const trailer = bytes.subarray(bytes.length - TRAILER_SIZE);
+  if (trailer.toString('latin1', 40, 48) !== PACK_MAGIC) throw damaged(`the trailer lacks "${PACK_MAGIC}"`);
+  const count = trailer.readUInt32BE(0);
+  const dataSize = trailer.readUInt32BE(4);
+  if (dataSize + count * ENTRY_SIZE + TRAILER_SIZE !== bytes.length) {
+    throw damaged(
+      `the trailer says ${count} blobs in ${dataSize} bytes, but the pack is ${bytes.length} bytes`,
+    );
+  }
+  const entries = bytes.subarray(dataSize, dataSize + count * ENTRY_SIZE);
+  if (!createHash('sha256').update(entries).digest().equals(trailer.subarray(8, 40))) {
+    throw damaged('its blob entries do not match the hash in its trailer');
+  }
+  const blobs: BlobEntry[] = [];
+  let offset = 0;
+  for (let i = 0; i < count; i++) {
+    const at = i * ENTRY_SIZE;
+    const compression = COMPRESSION_NAME[entries.readUInt8(at + 44)];
+    const blob = {
+      id: entries.toString('hex', at, at + 32),
+      offset: entries.readUInt32BE(at + 32),
+      length: entries.readUInt32BE(at + 36),
+      rawLength: entries.readUInt32BE(at + 40),
+    };
+    if (compression === undefined) throw damaged(`blob ${blob.id} has an unknown compression code`);
+    if (blob.offset !== offset) throw damaged(`blob ${blob.id} is at ${blob.offset}, expected ${offset}`);
+    offset += blob.length;
+    blobs.push({ ...blob, compression });
+  }
+  if (offset !== dataSize) throw damaged(`its blobs fill ${offset} bytes, the trailer says ${dataSize}`);
+  return blobs;
+}
+
+/** The index object as stored: one line of JSON. */
+export function encodeIndex(index: PackIndex): string {
+  return JSON.stringify({
+    version: index.version,
+    pack: index.pack,
+    blobs: index.blobs.map(({ id, offset, length, rawLength, compression }) => ({
+      id,
+      offset,
+      length,
+      rawLength,
+      compression,
+    })),
+  });
+}
+
+/** Parses and checks an index object; STORE_CORRUPT naming `key` if it is not one for `pack`. */
+export function decodeIndex(key: string, pack: string, bytes: Buffer): PackIndex {
+  const damaged = (why: string) =>
+    new HoardError('STORE_CORRUPT', `index ${key} is damaged: ${why}`, { details: { key, pack } });
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw damaged(`not JSON (${(error as Error).message})`);
+  }
+  const index = value as Partial<PackIndex> | null;
+  if (index === null || typeof index !== 'object' || index.version !== 1)
+    throw damaged('not a version 1 index');
+  if (index.pack !== pack) throw damaged(`it names pack ${String(index.pack)}`);
+  if (!Array.isArray(index.blobs)) throw damaged('no blobs list');
+  let offset = 0;
+  const blobs: BlobEntry[] = [];
+  for (const [i, raw] of index.blobs.entries()) {
+    const b = raw as Partial<BlobEntry> | null;
+    const ok =
+      b !== null &&
+      typeof b === 'object' &&
+      typeof b.id === 'string' &&
+      /^[0-9a-f]{64}$/.test(b.id) &&
+      b.offset === offset &&
+      isUint32(b.length) &&
+      isUint32(b.rawLength) &&
+      (b.compression === 'none' || b.compression === 'deflate');
+    if (!ok) throw damaged(`blob entry ${i} is not {id, offset, length, rawLength, compression} in order`);
+    offset += b.length!;
+    blobs.push({
+      id: b.id!,
+      offset: b.offset!,
+      length: b.length!,
+      rawLength: b.rawLength!,
+      compression: b.compression!,
+    });
+  }
+  return { version: 1, pack, blobs };
+}
+
+function isUint32(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+}

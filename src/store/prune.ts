@@ -1,0 +1,278 @@
+/**
+ * Garbage collection (docs/store-format.md, "Prune"): which packs go, which are rewritten, and
+ * the order of writes and deletes that keeps every referenced blob readable at every moment.
+ */
+import type { Bank } from '../bank/index.js';
+import { decodeBlob } from './blob.js';
+import type { BlobIndex } from './blob-index.js';
+import { indexKey, PACKS, packKey, packOfPackKey } from './keys.js';
+import { acquirePruneLease, checkIdle, findWriters, type KeptLease } from './leases.js';
+import type { ResolvedOptions } from './options.js';
+import {
+  type BlobEntry,
+  ENTRY_SIZE,
+  encodeIndex,
+  PackBuilder,
+  type PackIndex,
+  packSize,
+  partsStream,
+  readPackEntries,
+  TRAILER_SIZE,
+} from './pack.js';
+
+export interface PruneOptions {
+  /** Who prunes, as writers refused with STORE_BUSY are told. */
+  owner: string;
+  /** Report what a prune would do, changing nothing and taking no lease. Default false. */
+  dryRun?: boolean;
+}
+
+export interface PruneReport {
+  /** Packs deleted because none of their blobs is referenced. */
+  packsRemoved: number;
+  /** Packs mostly unreferenced whose referenced blobs were copied into new packs, then deleted. */
+  packsRewritten: number;
+  /** Blob copies dropped: unreferenced blobs, and duplicates of blobs kept in another pack. */
+  blobsRemoved: number;
+  /** Bytes of packs deleted less bytes of packs written. */
+  bytesFreed: number;
+  /** Bytes of packs left. */
+  bytesKept: number;
+  dryRun: boolean;
+  /** Index objects written for packs that had none (or a damaged one) and hold referenced blobs. */
+  indexesRecovered: number;
+  /** Referenced blobs found in no pack: lost before this prune, reported so that verify can be run. */
+  blobsMissing: number;
+  /** One line per problem found (a damaged pack, an index naming a missing pack); at most 100. */
+  problems: string[];
+}
+
+/** A pack is rewritten when less than this share of its blob bytes is still referenced. */
+export const REWRITE_BELOW = 0.5;
+const MAX_PROBLEMS = 100;
+
+interface PackInfo {
+  pack: string;
+  blobs: BlobEntry[];
+  size: number;
+  /** False if the pack has no sound index object yet. */
+  indexed: boolean;
+  /** The blobs this pack keeps: referenced, and not kept by another pack. */
+  used: BlobEntry[];
+}
+
+export async function prune(
+  bank: Bank,
+  index: BlobIndex,
+  options: ResolvedOptions,
+  referenced: ReadonlySet<string>,
+  { owner, dryRun = false }: PruneOptions,
+): Promise<PruneReport> {
+  const settings = { ttlMs: options.leaseTtlMs, now: options.now };
+  let lease: KeptLease | undefined;
+  if (dryRun) await checkIdle(bank, settings);
+  else lease = await acquirePruneLease(bank, owner, settings);
+  try {
+    return await run(bank, index, options, referenced, dryRun, lease);
+  } finally {
+    await lease?.release();
+  }
+}
+
+async function run(
+  bank: Bank,
+  index: BlobIndex,
+  options: ResolvedOptions,
+  referenced: ReadonlySet<string>,
+  dryRun: boolean,
+  lease: KeptLease | undefined,
+): Promise<PruneReport> {
+  const problems: string[] = [];
+  const problem = (line: string) => {
+    if (problems.length < MAX_PROBLEMS) problems.push(line);
+  };
+  await index.refresh();
+
+  const stored = new Set<string>();
+  for (const key of await bank.list(PACKS)) {
+    const pack = packOfPackKey(key);
+    if (pack !== undefined) stored.add(pack);
+  }
+  const packs: PackInfo[] = [];
+  const dangling: string[] = [];
+  let unreadableBytes = 0;
+  for (const pack of index.packIds().sort()) {
+    const blobs = index.pack(pack)!.blobs;
+    if (!stored.has(pack)) {
+      problem(
+        `index ${indexKey(pack)} names pack ${pack}, which is missing: its ${blobs.length} blobs are lost`,
+      );
+      dangling.push(pack);
+      continue;
+    }
+    packs.push({ pack, blobs, size: packSize(blobs), indexed: !index.rebuilt.has(pack), used: [] });
+  }
+  // Packs without an index: left by a writer that died or gave up, or indexes lost. Their own
+  // entries say what they hold, so a referenced blob in one is kept, never deleted.
+  for (const pack of [...stored].sort()) {
+    if (index.pack(pack) !== undefined) continue;
+    const bytes = await bank.get(packKey(pack));
+    try {
+      packs.push({ pack, blobs: readPackEntries(pack, bytes), size: bytes.length, indexed: false, used: [] });
+    } catch (error) {
+      problem(`${(error as Error).message}; it has no index either, so it is left in place`);
+      unreadableBytes += bytes.length;
+    }
+  }
+
+  // Each referenced blob is kept in one pack, preferring packs that keep the most bytes anyway.
+  const weight = new Map<string, number>();
+  for (const p of packs) {
+    let bytes = 0;
+    for (const b of p.blobs) if (referenced.has(b.id)) bytes += b.length;
+    weight.set(p.pack, bytes);
+  }
+  const byWeight = [...packs].sort(
+    (a, b) => weight.get(b.pack)! - weight.get(a.pack)! || cmp(a.pack, b.pack),
+  );
+  const keeper = new Map<string, string>();
+  for (const p of byWeight) {
+    for (const b of p.blobs) if (referenced.has(b.id) && !keeper.has(b.id)) keeper.set(b.id, p.pack);
+  }
+  let blobsMissing = 0;
+  for (const id of referenced) if (!keeper.has(id)) blobsMissing++;
+
+  const remove: PackInfo[] = [];
+  const rewrite: PackInfo[] = [];
+  const recover: PackInfo[] = [];
+  for (const p of packs) {
+    p.used = p.blobs.filter((b) => keeper.get(b.id) === p.pack);
+    const usedBytes = p.used.reduce((n, b) => n + b.length, 0);
+    const allBytes = p.blobs.reduce((n, b) => n + b.length, 0);
+    if (p.used.length === 0) remove.push(p);
+    else if (usedBytes < allBytes * REWRITE_BELOW) rewrite.push(p);
+    else if (!p.indexed) recover.push(p);
+  }
+
+  const report: PruneReport = {
+    packsRemoved: remove.length,
+    packsRewritten: rewrite.length,
+    blobsRemoved: 0,
+    bytesFreed: 0,
+    bytesKept: 0,
+    dryRun,
+    indexesRecovered: recover.length,
+    blobsMissing,
+    problems,
+  };
+  let newBytes: number;
+  if (dryRun || lease === undefined) {
+    newBytes = plannedPackBytes(rewrite, options.packSize);
+  } else {
+    await lease.confirm();
+    for (const p of recover) {
+      const recovered: PackIndex = { version: 1, pack: p.pack, blobs: p.blobs };
+      await bank.put(indexKey(p.pack), encodeIndex(recovered));
+      index.rebuilt.delete(p.pack);
+      index.add(recovered);
+    }
+    const rewritten = await repack(bank, index, options, rewrite, lease, problem);
+    newBytes = rewritten.bytesWritten;
+    // A pack that could not be rewritten whole (a referenced blob is damaged) stays.
+    report.packsRewritten = rewritten.done.length;
+    await lease.confirm();
+    const gone = [...remove, ...rewritten.done];
+    for (const p of gone) {
+      // Index first: a crash in between leaves a pack without an index, which the next prune handles.
+      await bank.delete(indexKey(p.pack));
+      await bank.delete(packKey(p.pack));
+    }
+    for (const pack of dangling) await bank.delete(indexKey(pack));
+    for (const key of (await findWriters(bank, options.now)).stale) await bank.delete(key);
+    index.remove([...gone.map((p) => p.pack), ...dangling]);
+    rewrite.splice(0, rewrite.length, ...rewritten.done);
+  }
+
+  let before = unreadableBytes;
+  for (const p of packs) before += p.size;
+  let freed = 0;
+  for (const p of remove) {
+    freed += p.size;
+    report.blobsRemoved += p.blobs.length;
+  }
+  for (const p of rewrite) {
+    freed += p.size;
+    report.blobsRemoved += p.blobs.length - p.used.length;
+  }
+  report.bytesFreed = freed - newBytes;
+  report.bytesKept = before - report.bytesFreed;
+  return report;
+}
+
+/** Copies the used blobs of `packs` into new packs, checking each; which packs were fully copied. */
+async function repack(
+  bank: Bank,
+  index: BlobIndex,
+  options: ResolvedOptions,
+  packs: PackInfo[],
+  lease: KeptLease,
+  problem: (line: string) => void,
+): Promise<{ done: PackInfo[]; bytesWritten: number }> {
+  const done: PackInfo[] = [];
+  let bytesWritten = 0;
+  let builder = new PackBuilder();
+  const flush = async () => {
+    if (builder.count === 0) return;
+    const { index: written, parts, size } = builder.seal();
+    builder = new PackBuilder();
+    await lease.confirm();
+    await bank.put(packKey(written.pack), partsStream(parts));
+    await bank.put(indexKey(written.pack), encodeIndex(written));
+    index.add(written);
+    bytesWritten += size;
+  };
+  for (const p of packs) {
+    const bytes = await bank.get(packKey(p.pack));
+    let whole = true;
+    for (const b of p.used) {
+      const stored = bytes.subarray(b.offset, b.offset + b.length);
+      try {
+        await decodeBlob({ ...b, pack: p.pack }, stored);
+      } catch (error) {
+        problem(`${(error as Error).message}; its pack is kept as it is`);
+        whole = false;
+        continue;
+      }
+      builder.add(b.id, stored, b.rawLength, b.compression);
+      if (builder.size >= options.packSize) await flush();
+    }
+    if (whole) done.push(p);
+  }
+  await flush();
+  return { done, bytesWritten };
+}
+
+/** The bytes `repack` would write for `packs`, packing their used blobs the same way. */
+function plannedPackBytes(packs: PackInfo[], limit: number): number {
+  let total = 0;
+  let size = 0;
+  let count = 0;
+  const close = () => {
+    if (count > 0) total += size + count * ENTRY_SIZE + TRAILER_SIZE;
+    size = 0;
+    count = 0;
+  };
+  for (const p of packs) {
+    for (const b of p.used) {
+      size += b.length;
+      count++;
+      if (size >= limit) close();
+    }
+  }
+  close();
+  return total;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,115 @@
+import { Readable } from 'node:stream';
+import type { Bank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
+import { BlobIndex } from './blob-index.js';
+import { packKey } from './keys.js';
+import { WriterLease } from './leases.js';
+import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
+import { type PackIndex, readPackEntries } from './pack.js';
+import { type PruneOptions, type PruneReport, prune } from './prune.js';
+import { BlobReader, checkId } from './reader.js';
+import { type StoreWriter, Writer } from './writer.js';
+
+/**
+ * The content-addressed, deduplicating store that file plugins write into a bank: content is
+ * cut into chunks (blobs) named by their SHA-256, packed, and indexed. Format and protocol:
+ * docs/store-format.md. Several processes may share one store; each opens its own.
+ */
+export class ContentStore {
+  private readonly bank: Bank;
+  private readonly options: ResolvedOptions;
+  private readonly index: BlobIndex;
+  private readonly reader: BlobReader;
+
+  /** The store lives under `store/` of `bank` (the provider's whole bank, not a checkpoint section). */
+  constructor(bank: Bank, options?: StoreOptions) {
+    this.bank = bank.section('store');
+    this.options = resolveOptions(options);
+    this.index = new BlobIndex(this.bank);
+    this.reader = new BlobReader(this.bank, this.index, this.options.cacheSize);
+  }
+
+  /**
+   * For a protect: takes a shared writer lease (many writers at once are fine); STORE_BUSY if a
+   * prune holds the prune lease. Loads the index, after the lease, so no prune can have removed
+   * a blob that the writer then dedups against.
+   */
+  async openWriter(owner: string): Promise<StoreWriter> {
+    if (typeof owner !== 'string' || owner === '') {
+      throw new HoardError('STORE_ARGUMENT_INVALID', 'a content store writer needs a non-empty owner');
+    }
+    const lease = await WriterLease.acquire(this.bank, owner, {
+      ttlMs: this.options.leaseTtlMs,
+      now: this.options.now,
+    });
+    try {
+      await this.index.refresh();
+    } catch (error) {
+      await lease.end().catch(() => {});
+      throw error;
+    }
+    return new Writer(this.bank, this.index, this.options, lease);
+  }
+
+  /** One blob's bytes, hash-checked; STORE_CORRUPT naming blob and pack if damaged or missing. */
+  readBlob(id: string): Promise<Buffer> {
+    return this.reader.readBlob(id);
+  }
+
+  /** The concatenation of blobs (a file's content) as a stream, memory bounded to a few blobs (plus the pack cache). */
+  readBlobs(ids: readonly string[]): Readable {
+    return Readable.from(this.reader.blobs(ids), { objectMode: false });
+  }
+
+  /** Re-reads and re-hashes one blob: undefined if sound, else a one-line description of the damage. */
+  async checkBlob(id: string): Promise<string | undefined> {
+    try {
+      await this.reader.readBlob(id);
+      return undefined;
+    } catch (error) {
+      if (error instanceof HoardError && error.code === 'STORE_CORRUPT') return error.message;
+      throw error;
+    }
+  }
+
+  /** True if the index knows the blob (looking at the bank's index objects again if this process does not). */
+  async hasBlob(id: string): Promise<boolean> {
+    checkId(id);
+    await this.index.ensureLoaded();
+    if (this.index.has(id)) return true;
+    await this.index.refresh();
+    return this.index.has(id);
+  }
+
+  /**
+   * Garbage collection: removes every pack none of whose blobs is in `referenced` (and packs
+   * without an index that no live writer can still be writing), and rewrites packs that are
+   * mostly unreferenced; never removes a referenced blob. Takes the exclusive prune lease and
+   * refuses with STORE_BUSY while any writer lease is live. dryRun reports without changing anything.
+   */
+  prune(referenced: ReadonlySet<string>, options: PruneOptions): Promise<PruneReport> {
+    return prune(this.bank, this.index, this.options, referenced, options);
+  }
+
+  /** Packs and distinct blobs the index knows, and the bytes of those packs. */
+  async stats(): Promise<{ packs: number; blobs: number; bytes: number }> {
+    await this.index.refresh();
+    return this.index.stats();
+  }
+
+  /** The index of a pack as rebuilt from the pack alone (its entries and trailer); STORE_CORRUPT if they are damaged. */
+  async rebuildIndex(pack: string): Promise<PackIndex> {
+    checkId(pack);
+    let bytes: Buffer;
+    try {
+      bytes = await this.bank.get(packKey(pack));
+    } catch (error) {
+      if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
+      throw new HoardError('STORE_CORRUPT', `pack ${pack} is missing from the bank`, {
+        details: { pack },
+        cause: error,
+      });
+    }
+    return { version: 1, pack, blobs: readPackEntries(pack, bytes) };
+  }
+}

@@ -1,0 +1,235 @@
+import type { Bank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
+import { blobId, encodeBlob } from './blob.js';
+import type { BlobIndex } from './blob-index.js';
+import { Chunker } from './chunker.js';
+import { indexKey, packKey } from './keys.js';
+import type { WriterLease } from './leases.js';
+import type { ResolvedOptions } from './options.js';
+import { encodeIndex, PackBuilder, partsStream } from './pack.js';
+
+export interface WriteResult {
+  /** The blob ids of the data's chunks, in order; none for empty data. */
+  blobs: string[];
+  /** Bytes of data read. */
+  size: number;
+  /** Bytes (before compression) of chunks this call stored because the store lacked them. */
+  newBytes: number;
+}
+
+export interface CloseResult {
+  packsWritten: number;
+  blobsWritten: number;
+  /** Bytes of pack objects written (blobs as stored, plus entries and trailers). */
+  bytesWritten: number;
+  /** Bytes of chunks not stored because the store or this writer already had them. */
+  bytesDeduplicated: number;
+}
+
+export interface StoreWriter {
+  /**
+   * Splits data into content-defined chunks (FastCDC; data shorter than the minimum chunk size
+   * is one blob), names each by SHA-256 (hex), stores the blobs the store does not already have
+   * (also dedups within this writer and across concurrent write() calls), and returns the blob
+   * ids in order. Safe to call concurrently. Memory bounded: the chunk being cut, the open pack
+   * and at most one pack being uploaded.
+   */
+  write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult>;
+  /** Stores `data` as one blob, as it is (no chunking, up to 256 MiB); returns its id. */
+  writeBlob(data: Uint8Array): Promise<{ id: string; newBytes: number }>;
+  /**
+   * Waits for write() calls in flight, writes the open pack and its index and releases the
+   * lease; only after close() are the returned blobs durable and may a checkpoint refer to
+   * them. Throws (after releasing the lease) if any pack failed to upload or the lease was lost.
+   */
+  close(): Promise<CloseResult>;
+  /** Gives up: releases the lease; packs already written become garbage for prune. */
+  abort(): Promise<void>;
+}
+
+/** Input is cut in slices of this size, so a huge buffer never yields many chunks at once. */
+const SLICE = 1024 * 1024;
+const MAX_BLOB = 256 * 1024 * 1024;
+
+export class Writer implements StoreWriter {
+  private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
+  /** Blobs this writer has taken on: in the open pack, being uploaded or uploaded. */
+  private readonly known = new Set<string>();
+  private open = new PackBuilder();
+  private upload: Promise<void> | undefined;
+  private failure: unknown;
+  private readonly writes = new Set<Promise<unknown>>();
+  private readonly totals: CloseResult = {
+    packsWritten: 0,
+    blobsWritten: 0,
+    bytesWritten: 0,
+    bytesDeduplicated: 0,
+  };
+
+  constructor(
+    private readonly bank: Bank,
+    private readonly index: BlobIndex,
+    private readonly options: ResolvedOptions,
+    private readonly lease: WriterLease,
+  ) {}
+
+  write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult> {
+    try {
+      this.accepting();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.track(this.cut(data));
+  }
+
+  writeBlob(data: Uint8Array): Promise<{ id: string; newBytes: number }> {
+    try {
+      this.accepting();
+      if (!(data instanceof Uint8Array) || data.length > MAX_BLOB) {
+        throw new HoardError('STORE_ARGUMENT_INVALID', `writeBlob takes bytes, at most ${MAX_BLOB} of them`);
+      }
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.track(
+      (async () => {
+        const { id, isNew } = await this.store(Buffer.from(data));
+        return { id, newBytes: isNew ? data.length : 0 };
+      })(),
+    );
+  }
+
+  async close(): Promise<CloseResult> {
+    if (this.state !== 'open') throw closed(this.state);
+    this.state = 'closing';
+    try {
+      await Promise.allSettled(this.writes);
+      while (this.upload) await this.upload;
+      if (this.failure === undefined && this.open.count > 0) {
+        this.startUpload();
+        while (this.upload) await this.upload;
+      }
+      if (this.failure !== undefined) throw this.failure;
+      // Proves the lease held throughout: a prune that started meanwhile would have seen it.
+      await this.lease.kept.confirm();
+    } catch (error) {
+      this.state = 'closed';
+      await this.lease.end().catch(() => {});
+      throw error;
+    }
+    this.state = 'closed';
+    await this.lease.end();
+    return { ...this.totals };
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'aborted') return;
+    this.state = 'aborted';
+    this.open = new PackBuilder();
+    while (this.upload) await this.upload;
+    await this.lease.end();
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.writes.add(work);
+    const done = () => this.writes.delete(work);
+    work.then(done, done);
+    return work;
+  }
+
+  private async cut(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult> {
+    const chunker = new Chunker(this.options.averageChunkSize);
+    const result: WriteResult = { blobs: [], size: 0, newBytes: 0 };
+    const take = async (chunk: Buffer) => {
+      const { id, isNew } = await this.store(chunk);
+      result.blobs.push(id);
+      if (isNew) result.newBytes += chunk.length;
+    };
+    const feed = async (piece: Uint8Array) => {
+      for (let at = 0; at < piece.length; at += SLICE) {
+        for (const chunk of chunker.push(piece.subarray(at, at + SLICE))) await take(chunk);
+      }
+      result.size += piece.length;
+    };
+    if (data instanceof Uint8Array) await feed(data);
+    else {
+      for await (const piece of data) {
+        if (!(piece instanceof Uint8Array)) {
+          throw new HoardError(
+            'STORE_ARGUMENT_INVALID',
+            `write() takes bytes; the stream gave a ${typeof piece} (a stream with an encoding set?)`,
+          );
+        }
+        await feed(piece);
+      }
+    }
+    const last = chunker.finish();
+    if (last !== undefined) await take(last);
+    return result;
+  }
+
+  /** Adds one chunk to the open pack unless the store or this writer has it. */
+  private async store(raw: Buffer): Promise<{ id: string; isNew: boolean }> {
+    this.usable();
+    const id = blobId(raw);
+    if (this.known.has(id) || this.index.has(id)) {
+      this.totals.bytesDeduplicated += raw.length;
+      return { id, isNew: false };
+    }
+    // Claimed before the first await, so a concurrent write() of the same chunk dedups against it.
+    this.known.add(id);
+    const { stored, compression } = await encodeBlob(raw, this.options.compression);
+    // A full pack waits for the upload in flight: at most one pack uploads while one fills.
+    while (this.open.size >= this.options.packSize) {
+      if (this.upload === undefined) this.startUpload();
+      else await this.upload;
+      this.usable();
+    }
+    this.usable();
+    this.open.add(id, stored, raw.length, compression);
+    if (this.open.size >= this.options.packSize && this.upload === undefined) this.startUpload();
+    return { id, isNew: true };
+  }
+
+  private startUpload(): void {
+    const builder = this.open;
+    this.open = new PackBuilder();
+    this.upload = this.put(builder)
+      .catch((error: unknown) => {
+        this.failure ??= error;
+      })
+      .finally(() => {
+        this.upload = undefined;
+      });
+  }
+
+  /** The pack, then its index: an index never names a pack that is not stored. */
+  private async put(builder: PackBuilder): Promise<void> {
+    const { index, parts, size } = builder.seal();
+    await this.lease.kept.confirm();
+    await this.bank.put(packKey(index.pack), partsStream(parts));
+    await this.bank.put(indexKey(index.pack), encodeIndex(index));
+    this.index.add(index);
+    this.totals.packsWritten++;
+    this.totals.blobsWritten += index.blobs.length;
+    this.totals.bytesWritten += size;
+  }
+
+  /** Throws unless a new write() may start. */
+  private accepting(): void {
+    if (this.state !== 'open') throw closed(this.state);
+    this.usable();
+  }
+
+  /** Throws if a write() in flight may not go on. */
+  private usable(): void {
+    if (this.state === 'closed' || this.state === 'aborted') throw closed(this.state);
+    if (this.failure !== undefined) throw this.failure;
+    const lost = this.lease.kept.lost;
+    if (lost !== undefined) throw lost;
+  }
+}
+
+function closed(state: string): HoardError {
+  return new HoardError('STORE_WRITER_CLOSED', `this content store writer is ${state}`);
+}

@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { type Bank, MemoryBank } from '../../src/bank/index.js';
+import { ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
+import { asStream, banks, collect, KiB, MiB, pieces, rejectsWith, seeded } from './helpers.js';
+
+/** Small sizes keep the suite fast: 16 KiB chunks (4 KiB min, 64 KiB max), 256 KiB packs. */
+const SMALL: StoreOptions = { averageChunkSize: 16 * KiB, packSize: 256 * KiB };
+
+async function packKeys(bank: Bank): Promise<string[]> {
+  return bank.list('store/packs/');
+}
+
+for (const fixture of banks) {
+  describe(`content store on ${fixture.name}`, () => {
+    let bank: Bank;
+    let done: () => Promise<void>;
+    before(async () => {
+      ({ bank, done } = await fixture.make());
+    });
+    after(() => done());
+
+    it('round-trips random and repetitive data of many sizes byte for byte', async () => {
+      const store = new ContentStore(bank.section('round-trip'), SMALL);
+      const sizes = [0, 1, 4 * KiB - 1, 4 * KiB, 4 * KiB + 1, 16 * KiB, 64 * KiB, 64 * KiB + 1, 3 * MiB + 7];
+      const inputs: Buffer[] = [];
+      for (const size of sizes) {
+        inputs.push(randomBytes(size));
+        inputs.push(Buffer.alloc(size, 'abc'));
+      }
+      const writer = await store.openWriter('round-trip');
+      const written: WriteResult[] = [];
+      for (const data of inputs) written.push(await writer.write(data));
+      const closed = await writer.close();
+      assert.ok(closed.packsWritten > 1, 'more than one pack');
+      assert.ok(closed.bytesDeduplicated > 0, 'repetitive data deduplicates');
+      const reader = new ContentStore(bank.section('round-trip'), SMALL);
+      for (const [i, data] of inputs.entries()) {
+        const { blobs, size } = written[i]!;
+        assert.equal(size, data.length);
+        assert.equal(blobs.length === 0, data.length === 0);
+        assert.ok((await collect(reader.readBlobs(blobs))).equals(data), `input ${i} (${data.length} bytes)`);
+      }
+    });
+
+    it('writes no new pack for data it already holds', async () => {
+      const section = bank.section('dedup');
+      const data = randomBytes(MiB);
+      const first = await new ContentStore(section, SMALL).openWriter('first');
+      const a = await first.write(data);
+      await first.close();
+      const packs = await packKeys(section);
+      const second = await new ContentStore(section, SMALL).openWriter('second');
+      const b = await second.write(asStream(pieces(data, [1000, 33_333])));
+      const closed = await second.close();
+      assert.deepEqual(b.blobs, a.blobs);
+      assert.equal(b.newBytes, 0);
+      assert.deepEqual(closed, { packsWritten: 0, blobsWritten: 0, bytesWritten: 0, bytesDeduplicated: MiB });
+      assert.deepEqual(await packKeys(section), packs);
+    });
+
+    it('stores about one new chunk for a 1-byte change in the middle of a large file', async () => {
+      const store = new ContentStore(bank.section('one-byte'), { averageChunkSize: 64 * KiB, packSize: MiB });
+      const data = randomBytes(8 * MiB);
+      const first = await store.openWriter('before');
+      const a = await first.write(data);
+      await first.close();
+      data[4 * MiB + 12_345] = data[4 * MiB + 12_345]! ^ 1;
+      const second = await store.openWriter('after');
+      const b = await second.write(data);
+      const closed = await second.close();
+      const fresh = b.blobs.filter((id) => !a.blobs.includes(id));
+      assert.ok(fresh.length >= 1 && fresh.length <= 2, `${fresh.length} new blobs of ${b.blobs.length}`);
+      assert.ok(b.newBytes <= 2 * 256 * KiB, `${b.newBytes} new bytes`);
+      assert.equal(closed.blobsWritten, fresh.length);
+      assert.ok((await collect(store.readBlobs(b.blobs))).equals(data));
+    });
+
+    it('gives the same blobs however the input is split into stream pieces', async () => {
+      const store = new ContentStore(bank.section('split'), SMALL);
+      const data = randomBytes(MiB + 3);
+      const writer = await store.openWriter('split');
+      const whole = await writer.write(data);
+      for (const sizes of [[1, 2, 3, 5, 8, 13], [4095], [16 * KiB + 1, 7], [MiB]]) {
+        const small = sizes[0] === 1 ? data.subarray(0, 100 * KiB) : data;
+        const expected = sizes[0] === 1 ? (await writer.write(small)).blobs : whole.blobs;
+        assert.deepEqual(
+          (await writer.write(asStream(pieces(small, sizes)))).blobs,
+          expected,
+          `pieces of ${sizes}`,
+        );
+      }
+      await writer.close();
+    });
+
+    it('stores each blob once when concurrent write() calls overlap', async () => {
+      const store = new ContentStore(bank.section('concurrent'), SMALL);
+      const shared = randomBytes(600 * KiB);
+      const inputs = [
+        shared,
+        shared,
+        Buffer.concat([shared, randomBytes(100 * KiB)]),
+        Buffer.concat([randomBytes(50 * KiB), shared]),
+        shared,
+      ];
+      const writer = await store.openWriter('concurrent');
+      const results = await Promise.all(
+        inputs.map((data, i) => writer.write(asStream(pieces(data, [1000 + i * 777])))),
+      );
+      const closed = await writer.close();
+      const distinct = new Set(results.flatMap((r) => r.blobs));
+      assert.equal(closed.blobsWritten, distinct.size);
+      assert.equal((await store.stats()).blobs, distinct.size);
+      for (const [i, data] of inputs.entries()) {
+        assert.ok((await collect(store.readBlobs(results[i]!.blobs))).equals(data), `input ${i}`);
+      }
+    });
+
+    it('finds a corrupted byte in a pack, naming blob and pack', async () => {
+      const section = bank.section('corrupt');
+      const store = new ContentStore(section, SMALL);
+      const writer = await store.openWriter('corrupt');
+      const { blobs } = await writer.write(randomBytes(100 * KiB));
+      await writer.close();
+      const [key] = await packKeys(section);
+      const pack = key!.split('/').pop()!;
+      const bytes = await section.get(key!);
+      bytes[10] = bytes[10]! ^ 0xff;
+      await section.put(key!, bytes);
+      const reader = new ContentStore(section, SMALL);
+      const first = blobs[0]!;
+      const error = await rejectsWith(reader.readBlob(first), 'STORE_CORRUPT');
+      assert.ok(error.message.includes(first) && error.message.includes(pack), error.message);
+      const problem = await reader.checkBlob(first);
+      assert.ok(problem?.includes(first) && problem.includes(pack), problem);
+      assert.equal(await reader.checkBlob(blobs[1]!), undefined);
+      await rejectsWith(collect(reader.readBlobs(blobs)), 'STORE_CORRUPT', new RegExp(first));
+    });
+
+    it('reports a blob it does not have as STORE_CORRUPT, and refuses what is not a blob id', async () => {
+      const store = new ContentStore(bank.section('missing'), SMALL);
+      const id = 'ab'.repeat(32);
+      assert.equal(await store.hasBlob(id), false);
+      await rejectsWith(store.readBlob(id), 'STORE_CORRUPT', /not in the content store's index/);
+      assert.match((await store.checkBlob(id))!, new RegExp(id));
+      await rejectsWith(store.readBlob('../etc/passwd'), 'STORE_ARGUMENT_INVALID');
+    });
+
+    it('rebuilds from a pack alone the index it stored', async () => {
+      const section = bank.section('rebuild');
+      const store = new ContentStore(section, { ...SMALL, compression: 'deflate' });
+      const writer = await store.openWriter('rebuild');
+      await writer.write(Buffer.concat([randomBytes(300 * KiB), Buffer.alloc(300 * KiB, 'text ')]));
+      await writer.close();
+      const indexes = await section.list('store/index/');
+      assert.ok(indexes.length >= 2);
+      for (const key of indexes) {
+        const stored = JSON.parse((await section.get(key)).toString('utf8'));
+        assert.deepEqual(await store.rebuildIndex(stored.pack), stored);
+        assert.ok(await section.exists(`store/packs/${stored.pack.slice(0, 2)}/${stored.pack}`));
+      }
+    });
+  });
+}
+
+describe('content store: options and edge cases', () => {
+  it('deflates blobs only when that saves space, and reads them back', async () => {
+    const bank = new MemoryBank();
+    const store = new ContentStore(bank, { ...SMALL, compression: 'deflate' });
+    const text = Buffer.alloc(200 * KiB, 'the same words again and again ');
+    const noise = randomBytes(200 * KiB);
+    const writer = await store.openWriter('deflate');
+    const a = await writer.write(text);
+    const b = await writer.write(noise);
+    const closed = await writer.close();
+    assert.ok(closed.bytesWritten < 200 * KiB + 210 * KiB, `${closed.bytesWritten} bytes written`);
+    const [key] = await bank.list('store/index/');
+    const index = JSON.parse((await bank.get(key!)).toString('utf8'));
+    const kinds = new Set(index.blobs.map((blob: { compression: string }) => blob.compression));
+    assert.deepEqual([...kinds].sort(), ['deflate', 'none']);
+    assert.ok((await collect(store.readBlobs(a.blobs))).equals(text));
+    assert.ok((await collect(store.readBlobs(b.blobs))).equals(noise));
+  });
+
+  it('streams packs larger than the cache, a run of blobs in one pass', async () => {
+    const bank = new MemoryBank();
+    const data = randomBytes(2 * MiB);
+    const writer = await new ContentStore(bank, SMALL).openWriter('stream');
+    const { blobs } = await writer.write(data);
+    await writer.close();
+    const streaming = new ContentStore(bank, { ...SMALL, cacheSize: 0 });
+    assert.ok((await collect(streaming.readBlobs(blobs))).equals(data));
+    const shuffled = [blobs[3]!, blobs[1]!, blobs[1]!, blobs[0]!];
+    const expected = Buffer.concat(await Promise.all(shuffled.map((id) => streaming.readBlob(id))));
+    assert.ok((await collect(streaming.readBlobs(shuffled))).equals(expected));
+  });
+
+  it('reads blobs another process wrote after this one loaded its index', async () => {
+    const bank = new MemoryBank();
+    const reader = new ContentStore(bank, SMALL);
+    assert.equal((await reader.stats()).blobs, 0);
+    const writer = await new ContentStore(bank, SMALL).openWriter('other process');
+    const data = seeded('late', 50 * KiB);
+    const { blobs } = await writer.write(data);
+    await writer.close();
+    assert.equal(await reader.hasBlob(blobs[0]!), true);
+    assert.ok((await collect(reader.readBlobs(blobs))).equals(data));
+  });
+
+  it('stores a blob as it is with writeBlob, so copying blobs keeps their ids', async () => {
+    const source = new ContentStore(new MemoryBank(), SMALL);
+    const writer = await source.openWriter('source');
+    const { blobs } = await writer.write(randomBytes(200 * KiB));
+    await writer.close();
+    const target = new ContentStore(new MemoryBank(), { averageChunkSize: 256 });
+    const copier = await target.openWriter('copy');
+    for (const id of blobs) assert.equal((await copier.writeBlob(await source.readBlob(id))).id, id);
+    await copier.close();
+    for (const id of blobs) assert.ok((await target.readBlob(id)).equals(await source.readBlob(id)));
+  });
+
+  it('refuses use after close, and bad options', async () => {
+    const store = new ContentStore(new MemoryBank(), SMALL);
+    const writer = await store.openWriter('closed');
+    await writer.close();
+    await rejectsWith(writer.write(Buffer.from('late')), 'STORE_WRITER_CLOSED');
+    await rejectsWith(writer.close(), 'STORE_WRITER_CLOSED');
+    await writer.abort();
+    assert.throws(() => new ContentStore(new MemoryBank(), { averageChunkSize: 1000 }), /power of two/);
+    assert.throws(() => new ContentStore(new MemoryBank(), { packSize: 0 }), /packSize/);
+  });
+
+  it('fails close when a pack could not be stored, so no checkpoint refers to lost blobs', async () => {
+    const bank = new MemoryBank();
+    const failing = new Proxy(bank, {
+      get(target, property, receiver) {
+        if (property === 'section') {
+          return (prefix: string) => {
+            const section = target.section(prefix);
+            return new Proxy(section, {
+              get(inner, name) {
+                if (name === 'put') {
+                  return (key: string, data: unknown) =>
+                    key.startsWith('packs/')
+                      ? Promise.reject(new Error('disk full'))
+                      : inner.put(key, data as string);
+                }
+                const value = Reflect.get(inner, name, inner);
+                return typeof value === 'function' ? value.bind(inner) : value;
+              },
+            });
+          };
+        }
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const writer = await new ContentStore(failing, SMALL).openWriter('failing');
+    const first = await writer.write(randomBytes(100 * KiB));
+    assert.ok(first.blobs.length > 0);
+    await assert.rejects(writer.close(), /disk full/);
+    assert.deepEqual(await bank.list('store/locks/'), [], 'the writer marker is gone');
+    const report = await new ContentStore(bank, SMALL).prune(new Set(), { owner: 'gc' });
+    assert.equal(report.packsRemoved, 0, 'and its lease: a prune is not refused');
+  });
+});
