@@ -20,6 +20,14 @@ const OPERATION_FAILED: ReadonlySet<ErrorCode> = new Set([
   'INTERNAL',
 ]);
 
+// `hoard … | head` closes the pipe early: that is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+}
+
 const program = new Command('hoard')
   .description(
     'Protect applications made of interdependent resources into checkpoints that restore, verify and survive crashes',
@@ -45,7 +53,7 @@ const context = (cmd: Command): CliContext => {
   return new CliContext(options);
 };
 
-for (const command of [protect, restore, copy, checkpoints, providers, graph])
+for (const command of [protect, restore, copy, checkpoints, providers, graph, gc])
   command.register(program, context);
 serve.register(program);
 for (const cmd of program.commands) cmd.exitOverride();

@@ -4,11 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
-import { MemoryBank } from '../../src/bank/index.js';
+import { type Bank, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { resourcePrefix } from '../../src/checkpoints/keys.js';
 import type { OperationLog } from '../../src/flows/operation.js';
 import { postgresPlugin } from '../../src/plugins/postgres/plugin.js';
@@ -398,6 +400,24 @@ describe('postgres plugin (against a real server)', () => {
     assert.match(error.message, /pg_dump exited with code 1: .*permission denied/);
     assert.ok(!JSON.stringify(log).includes(PASSWORD), 'no password anywhere in the log');
     assert.deepEqual(await h.bank.list(''), [], 'nothing stored');
+  });
+
+  it('streams the dump into an fs bank', async () => {
+    assert.ok(database, 'discovery ran');
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-pg-'));
+    try {
+      const bank = new FsBank(dir).section('db');
+      const op = plugin.operation('protect', database, { parameters: {}, protectParameters: {} })!;
+      const lines: string[] = [];
+      await op.onMain!(hookContext(database, bank, new AbortController().signal, lines));
+      const info = JSON.parse((await bank.get('info.json')).toString());
+      const onDisk = await readFile(join(dir, 'db', 'dump.pgc'));
+      assert.equal(info.sha256, createHash('sha256').update(onDisk).digest('hex'));
+      assert.equal(info.tableCount, EXPECTED_TABLES);
+      assert.equal(info.tables[0].rows, undefined, 'rows are counted only when asked');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('kills pg_dump when the hook is cancelled', async () => {

@@ -62,7 +62,7 @@ export async function restoreTree(
       if (!overwrite) throw exists(where, abs);
       await rm(abs, { recursive: true, force: true });
     }
-    if (!st || !st.isDirectory()) await mkdir(abs, { mode: 0o700 });
+    if (!st?.isDirectory()) await mkdir(abs, { mode: 0o700 });
     stats.dirs++;
   }
 

@@ -20,7 +20,7 @@ import {
   withServer,
 } from './sql.js';
 import { startTool } from './tool.js';
-import { maskUrl, secretsOf, splitPassword, withDatabase } from './url.js';
+import { secretsOf, serverLabel, splitPassword, withDatabase } from './url.js';
 
 /** PostgreSQL cuts longer names silently (NAMEDATALEN - 1), which would restore under another name. */
 const MAX_NAME_BYTES = 63;
@@ -37,7 +37,7 @@ export async function restoreDatabase(
   const at = where(ctx);
   checkName(at, target);
   const info = await readInfo(ctx);
-  const server = maskUrl(withDatabase(url, target));
+  const server = serverLabel(url);
   const what = `${at}: restore into database "${target}"`;
   const refuse = () =>
     new HoardError(

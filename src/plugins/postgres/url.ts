@@ -140,6 +140,14 @@ export function databaseOf(url: string): string | undefined {
   return u.path ? decode(url, u.path) : undefined;
 }
 
+/** The server part of `url`, masked, for messages about the server rather than a database. */
+export function serverLabel(url: string): string {
+  const u = parse(url);
+  u.path = undefined;
+  u.query = u.query.filter(([k]) => k !== 'dbname');
+  return maskUrl(format(u));
+}
+
 /** `url` pointing at `database` on the same server, with the same user and parameters. */
 export function withDatabase(url: string, database: string): string {
   const u = parse(url);
