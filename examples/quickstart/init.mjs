@@ -10,7 +10,12 @@ if (!existsSync(path)) {
   db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY, item TEXT NOT NULL, qty INTEGER NOT NULL)');
   const insert = db.prepare('INSERT INTO orders (item, qty) VALUES (?, ?)');
   db.transaction(() => {
-    for (const [item, qty] of [['milk', 2], ['bread', 1], ['coffee', 3]]) insert.run(item, qty);
+    for (const [item, qty] of [
+      ['milk', 2],
+      ['bread', 1],
+      ['coffee', 3],
+    ])
+      insert.run(item, qty);
   })();
   db.close();
 }

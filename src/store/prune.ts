@@ -154,19 +154,9 @@ async function run(
     else if (!p.indexed) recover.push(p);
   }
 
-  const report: PruneReport = {
-    packsRemoved: remove.length,
-    packsRewritten: rewrite.length,
-    blobsRemoved: 0,
-    bytesFreed: 0,
-    bytesKept: 0,
-    dryRun,
-    indexesRecovered: recover.length,
-    blobsMissing,
-    problems,
-  };
+  let rewritten = rewrite;
   let newBytes: number;
-  if (dryRun || lease === undefined) {
+  if (lease === undefined) {
     newBytes = plannedPackBytes(rewrite, options.packSize);
   } else {
     await lease.confirm();
@@ -176,12 +166,12 @@ async function run(
       index.rebuilt.delete(p.pack);
       index.add(recovered);
     }
-    const rewritten = await repack(bank, index, options, rewrite, lease, problem);
-    newBytes = rewritten.bytesWritten;
-    // A pack that could not be rewritten whole (a referenced blob is damaged) stays.
-    report.packsRewritten = rewritten.done.length;
+    const copied = await repack(bank, index, options, rewrite, lease, problem);
+    // A pack that could not be copied whole (a referenced blob in it is damaged) stays.
+    rewritten = copied.done;
+    newBytes = copied.bytesWritten;
     await lease.confirm();
-    const gone = [...remove, ...rewritten.done];
+    const gone = [...remove, ...rewritten];
     for (const p of gone) {
       // Index first: a crash in between leaves a pack without an index, which the next prune handles.
       await bank.delete(indexKey(p.pack));
@@ -190,23 +180,31 @@ async function run(
     for (const pack of dangling) await bank.delete(indexKey(pack));
     for (const key of (await findWriters(bank, options.now)).stale) await bank.delete(key);
     index.remove([...gone.map((p) => p.pack), ...dangling]);
-    rewrite.splice(0, rewrite.length, ...rewritten.done);
   }
 
   let before = unreadableBytes;
   for (const p of packs) before += p.size;
-  let freed = 0;
+  let freed = -newBytes;
+  let blobsRemoved = 0;
   for (const p of remove) {
     freed += p.size;
-    report.blobsRemoved += p.blobs.length;
+    blobsRemoved += p.blobs.length;
   }
-  for (const p of rewrite) {
+  for (const p of rewritten) {
     freed += p.size;
-    report.blobsRemoved += p.blobs.length - p.used.length;
+    blobsRemoved += p.blobs.length - p.used.length;
   }
-  report.bytesFreed = freed - newBytes;
-  report.bytesKept = before - report.bytesFreed;
-  return report;
+  return {
+    packsRemoved: remove.length,
+    packsRewritten: rewritten.length,
+    blobsRemoved,
+    bytesFreed: freed,
+    bytesKept: before - freed,
+    dryRun,
+    indexesRecovered: recover.length,
+    blobsMissing,
+    problems,
+  };
 }
 
 /** Copies the used blobs of `packs` into new packs, checking each; which packs were fully copied. */

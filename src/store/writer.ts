@@ -123,7 +123,8 @@ export class Writer implements StoreWriter {
   }
 
   async abort(): Promise<void> {
-    if (this.state === 'closed' || this.state === 'aborted') return;
+    // A closing writer releases its lease itself, whatever happens.
+    if (this.state !== 'open') return;
     this.state = 'aborted';
     this.open = new PackBuilder();
     while (this.upload) await this.upload;

@@ -3,7 +3,7 @@
  * exec.task resources whose commands append to a log, the built-in local provider.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -435,21 +435,54 @@ describe('hoard CLI: concurrency and crashes', () => {
 describe('the quickstart example', () => {
   it('protects, restores, verifies and deletes as the README shows', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-quickstart-'));
-    const env = { HOARD_QUICKSTART_OUT: join(dir, 'out'), RESTORE_TO: join(dir, 'restored') };
     const home = join(dir, 'home');
-    const p = await hoard(['protect', 'examples/quickstart/plan.yaml', '--json'], home, env);
+    execFileSync(process.execPath, ['examples/quickstart/init.mjs'], { cwd: ROOT });
+    const p = await hoard(['protect', 'examples/quickstart/plan.yaml', '--json'], home);
     assert.equal(p.code, 0, p.stderr);
     assert.equal(p.json.checkpoint.status, 'available');
+    const hook = (resource: string, name: string) =>
+      p.json.operation.tasks.find(
+        (t: { resource: string; hook: string }) => t.resource === resource && t.hook === name,
+      );
+    // The app is frozen before the copies start and thawed after they end.
+    for (const child of ['fs.directory#notes', 'sqlite.database#db']) {
+      assert.ok(hook('exec.task#app', 'prepareBegin').endedAt <= hook(child, 'main').startedAt);
+      assert.ok(hook(child, 'main').endedAt <= hook('exec.task#app', 'complete').startedAt);
+    }
     const id = p.json.checkpoint.id;
-    const r = await hoard(['restore', id], home, env);
+    const refused = await hoard(['restore', id, '--target', join(dir, 'x')], home);
+    assert.equal(refused.code, 2);
+    assert.match(
+      refused.stderr,
+      /--target needs exactly one resource that takes a target; checkpoint \S+ has 2/,
+    );
+    const r = await hoard(
+      [
+        'restore',
+        id,
+        '--param',
+        `fs.directory#notes.target=${join(dir, 'notes')}`,
+        '--param',
+        `sqlite.database#db.target=${join(dir, 'app.db')}`,
+      ],
+      home,
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.equal(
-      await readFile(join(dir, 'restored', 'notes.txt'), 'utf8'),
+      await readFile(join(dir, 'notes', 'notes.txt'), 'utf8'),
       await readFile(join(ROOT, 'examples/quickstart/data/notes.txt'), 'utf8'),
     );
-    assert.equal((await hoard(['verify', id], home, env)).code, 0);
-    assert.equal((await hoard(['checkpoints', 'delete', id], home, env)).code, 0);
-    const v = await hoard(['verify', id], home, env);
-    assert.equal(v.code, 2);
+    const rows = execFileSync(process.execPath, [
+      '-e',
+      `const D=require(${JSON.stringify(join(ROOT, 'node_modules/better-sqlite3'))});console.log(JSON.stringify(new D(process.argv[1],{readonly:true}).prepare('select item,qty from orders order by id').all()))`,
+      join(dir, 'app.db'),
+    ]).toString();
+    assert.deepEqual(
+      JSON.parse(rows).map((r: { item: string }) => r.item),
+      ['milk', 'bread', 'coffee'],
+    );
+    assert.equal((await hoard(['verify', id], home)).code, 0);
+    assert.equal((await hoard(['checkpoints', 'delete', id], home)).code, 0);
+    assert.equal((await hoard(['verify', id], home)).code, 2);
   });
 });

@@ -182,12 +182,7 @@ function failedTask(log: OperationLog) {
 }
 
 /** A hook context for calling an operation's hook directly (for cancellation). */
-function hookContext(
-  resource: Resource,
-  bank: MemoryBank,
-  signal: AbortSignal,
-  lines: string[],
-): HookContext {
+function hookContext(resource: Resource, bank: Bank, signal: AbortSignal, lines: string[]): HookContext {
   return {
     operation: 'protect',
     hook: 'main',

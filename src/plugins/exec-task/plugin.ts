@@ -17,6 +17,12 @@ const hooksSchema: JsonSchema = {
     complete: { type: 'string' },
     /** Seconds each command of this operation may run; then its process group is killed. */
     timeout: { type: 'number', exclusiveMinimum: 0 },
+    /**
+     * Hooks that run whenever prepareBegin succeeded, even after a failure below them: put a
+     * thaw in `complete` and list it here to keep the application frozen while the
+     * children's main hooks copy data, and thawed whatever happens.
+     */
+    alwaysRun: { type: 'array', items: { enum: ['main', 'complete'] }, uniqueItems: true },
   },
 };
 
@@ -49,6 +55,7 @@ interface Commands {
   main?: string;
   complete?: string;
   timeout?: number;
+  alwaysRun?: ('main' | 'complete')[];
 }
 
 export const execTaskPlugin: PluginFactory = () => ({
@@ -71,6 +78,7 @@ export const execTaskPlugin: PluginFactory = () => ({
     const env = (merged.env ?? {}) as Record<string, string>;
     const cwd = merged.cwd as string | undefined;
     const op: Operation = {};
+    if (commands.alwaysRun?.length) op.alwaysRun = commands.alwaysRun;
     for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
       const command = commands[hook];
       if (!command) continue;
