@@ -24,6 +24,8 @@ export class BlobIndex {
   private refreshing: Promise<void> = Promise.resolve();
   /** Packs whose index object was damaged, so their entries were read from the pack itself. */
   readonly rebuilt = new Set<string>();
+  /** Packs whose index object is damaged and whose pack is missing or damaged too: why, per pack. */
+  readonly unreadable = new Map<string, string>();
 
   constructor(private readonly bank: Bank) {}
 
@@ -89,6 +91,7 @@ export class BlobIndex {
       if (!this.packs.has(pack)) toRead.push(pack);
     }
     const gone = [...this.packs.keys()].filter((pack) => !present.has(pack));
+    for (const pack of this.unreadable.keys()) if (!present.has(pack)) this.unreadable.delete(pack);
     const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack));
     for (const index of read) if (index) this.add(index);
     this.remove(gone);
@@ -96,8 +99,9 @@ export class BlobIndex {
   }
 
   /**
-   * One index object; a damaged one is rebuilt from its pack's trailer, so that one bad object
-   * does not stop every restore. Undefined if it vanished while being read.
+   * One index object; a damaged one is rebuilt from its pack's trailer, or skipped (and kept in
+   * `unreadable`) if that fails too, so that one bad object does not stop every restore.
+   * Undefined if it vanished while being read.
    */
   private async readIndex(pack: string): Promise<PackIndex | undefined> {
     const key = indexKey(pack);
@@ -109,19 +113,22 @@ export class BlobIndex {
       throw error;
     }
     try {
-      return decodeIndex(key, pack, bytes);
+      const index = decodeIndex(key, pack, bytes);
+      this.unreadable.delete(pack);
+      return index;
     } catch (damage) {
+      let why: string;
       try {
         const blobs = readPackEntries(pack, await this.bank.get(packKey(pack)));
         this.rebuilt.add(pack);
+        this.unreadable.delete(pack);
         return { version: 1, pack, blobs };
       } catch (error) {
-        throw new HoardError(
-          'STORE_CORRUPT',
-          `${(damage as Error).message}, and it cannot be rebuilt from its pack: ${(error as Error).message}`,
-          { details: { key, pack }, cause: error },
-        );
+        if (!(error instanceof HoardError)) throw error;
+        why = error.code === 'BANK_NOT_FOUND' ? 'its pack is missing' : error.message;
       }
+      this.unreadable.set(pack, `${(damage as Error).message}, and it cannot be rebuilt: ${why}`);
+      return undefined;
     }
   }
 

@@ -112,6 +112,11 @@ async function run(
     }
     packs.push({ pack, blobs, size: packSize(blobs), indexed: !index.rebuilt.has(pack), used: [] });
   }
+  for (const [pack, why] of index.unreadable) {
+    if (stored.has(pack)) continue;
+    problem(why);
+    dangling.push(pack);
+  }
   // Packs without an index: left by a writer that died or gave up, or indexes lost. Their own
   // entries say what they hold, so a referenced blob in one is kept, never deleted.
   for (const pack of [...stored].sort()) {
@@ -184,7 +189,7 @@ async function run(
 
   let before = unreadableBytes;
   for (const p of packs) before += p.size;
-  let freed = -newBytes;
+  let freed = 0;
   let blobsRemoved = 0;
   for (const p of remove) {
     freed += p.size;
@@ -194,6 +199,7 @@ async function run(
     freed += p.size;
     blobsRemoved += p.blobs.length - p.used.length;
   }
+  freed -= newBytes;
   return {
     packsRemoved: remove.length,
     packsRewritten: rewritten.length,

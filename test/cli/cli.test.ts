@@ -253,7 +253,7 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
     [
       'unknown type',
       'name: x\nresources: [{type: nosuch.thing, id: a}]\n',
-      /unknown resource type "nosuch\.thing"; provider local handles exec\.task, fs\.directory, noop, sqlite\.database/,
+      /unknown resource type "nosuch\.thing"; provider local handles exec\.task, fs\.directory, noop, postgres\.database, postgres\.server, sqlite\.database/,
     ],
     [
       'dangling child',

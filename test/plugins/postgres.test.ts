@@ -242,6 +242,7 @@ describe('postgres plugin (against a real server)', () => {
   });
 
   after(async () => {
+    if (!plugin) return; // the server was unreachable: nothing was created
     // Ours by name, and scratch databases the plugin should have dropped (only if a test failed).
     const created = (await databasesLike('hoard%')).filter(
       (d) => d.includes(RUN) || (/^hoard_(verify|restore)_/.test(d) && !scratchBefore.includes(d)),

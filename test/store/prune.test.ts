@@ -235,6 +235,24 @@ describe('prune never loses a referenced blob', () => {
     assert.deepEqual(await bank.list('store/'), []);
   });
 
+  it('still reads other packs when an index object is damaged and its pack gone, and prune reports it', async () => {
+    const bank = new MemoryBank();
+    const store = new ContentStore(bank, SMALL);
+    const [lost] = await writeFiles(store, 'a', [50 * KiB]);
+    const [lostIndex] = await bank.list('store/index/');
+    const [kept] = await writeFiles(store, 'b', [50 * KiB]);
+    const lostPack: string = JSON.parse((await bank.get(lostIndex!)).toString('utf8')).pack;
+    await bank.put(lostIndex!, 'not json');
+    await bank.delete(`store/packs/${lostPack.slice(0, 2)}/${lostPack}`);
+    await assertReadable(bank, [kept!]);
+    await rejectsWith(new ContentStore(bank, SMALL).readBlob(lost!.blobs[0]!), 'STORE_CORRUPT', /not in the/);
+    const report = await new ContentStore(bank, SMALL).prune(refs([lost!, kept!]), { owner: 'gc' });
+    assert.equal(report.blobsMissing, lost!.blobs.length);
+    assert.match(report.problems.join('\n'), /its pack is missing/);
+    assert.equal(await bank.exists(lostIndex!), false);
+    await assertReadable(bank, [kept!]);
+  });
+
   it('moves blobs a reader is about to read: the reader finds them in their new pack', async () => {
     const bank = new MemoryBank();
     const store = new ContentStore(bank, SMALL);

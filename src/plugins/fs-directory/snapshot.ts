@@ -81,11 +81,12 @@ export async function snapshot(
       const names: string[] = [];
       for await (const d of dir) names.push(d.name);
       names.sort();
-      for (const name of names) {
-        const path = rel ? `${rel}/${name}` : name;
-        if (excluded(path)) continue;
+      const paths = names.map((name) => (rel ? `${rel}/${name}` : name)).filter((path) => !excluded(path));
+      // Stat a directory's entries together: the walk is bound by system-call latency.
+      const statted = await Promise.all(paths.map((path) => lstat(join(base, path), { bigint: true })));
+      for (const [i, path] of paths.entries()) {
         const abs = join(base, path);
-        const st = await lstat(abs, { bigint: true });
+        const st = statted[i]!;
         const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
         if (st.isDirectory()) {
           entries.push({ ...common, type: 'dir' });
