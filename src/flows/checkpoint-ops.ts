@@ -254,14 +254,12 @@ async function copyBlobs(
       for (const blob of (await section.get(key)).toString('utf8').split('\n')) {
         if (!blob) continue;
         signal.throwIfAborted();
-        // A blob re-chunks to itself: the chunker starts afresh at every blob boundary.
-        const { blobs } = await writer.write(await source.readBlob(blob));
-        if (blobs.length !== 1 || blobs[0] !== blob) {
+        const { id: copied } = await writer.writeBlob(await source.readBlob(blob));
+        if (copied !== blob)
           throw new HoardError(
             'STORE_CORRUPT',
-            `copying blob ${blob} of checkpoint ${id} produced ${blobs.join(', ')}`,
+            `copying blob ${blob} of checkpoint ${id} produced ${copied}`,
           );
-        }
       }
     }
     await writer.close();

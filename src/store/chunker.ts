@@ -22,12 +22,18 @@ function makeGear(seed: string): Int32Array {
 }
 
 /**
- * A 32-bit mask with `bits` ones spread evenly from bit 31 downwards, so that a boundary
- * depends on the hash's whole 32-byte window, not only on its last few bytes.
+ * A 32-bit mask of `bits` ones: bit 31 − r(k) for k = 0 … bits − 1, where r reverses the five
+ * bits of k (0, 16, 8, 24, 4, …). Any such prefix is spread over the whole word, so a cut
+ * depends on the hash's 32-byte window; and the masks nest (a mask with fewer bits is inside
+ * one with more), so a point that is a boundary under `maskS` is one under `maskL` too, which
+ * helps chunking fall back in step after an edit.
  */
 export function spreadMask(bits: number): number {
   let mask = 0;
-  for (let k = 0; k < bits; k++) mask |= 1 << (31 - Math.floor((k * 32) / bits));
+  for (let k = 0; k < bits; k++) {
+    const reversed = ((k & 1) << 4) | ((k & 2) << 2) | (k & 4) | ((k & 8) >> 2) | ((k & 16) >> 4);
+    mask |= 1 << (31 - reversed);
+  }
   return mask | 0;
 }
 

@@ -61,7 +61,10 @@ export class ContentStore {
     return Readable.from(this.reader.blobs(ids), { objectMode: false });
   }
 
-  /** Re-reads and re-hashes one blob: undefined if sound, else a one-line description of the damage. */
+  /**
+   * Re-reads and re-hashes one blob: undefined if sound, else a one-line description of the
+   * damage. Reads through the pack cache, so checking every blob fetches each pack once.
+   */
   async checkBlob(id: string): Promise<string | undefined> {
     try {
       await this.reader.readBlob(id);

@@ -44,16 +44,18 @@ describe('chunker: FastCDC boundaries', () => {
     }
   });
 
-  it('spreads mask bits from bit 31 down', () => {
+  it('spreads mask bits over the word, and nests the masks', () => {
     assert.equal(spreadMask(1) >>> 0, 0x8000_0000);
+    assert.equal(spreadMask(2) >>> 0, 0x8000_8000);
+    assert.equal(spreadMask(4) >>> 0, 0x8080_8080);
     assert.equal(spreadMask(32) >>> 0, 0xffff_ffff);
-    for (const bits of [6, 14, 18, 22, 28]) {
-      assert.equal((spreadMask(bits) >>> 0).toString(2).replaceAll('0', '').length, bits);
-    }
+    const ones = (mask: number) => (mask >>> 0).toString(2).replaceAll('0', '').length;
+    for (const bits of [6, 14, 18, 22, 28]) assert.equal(ones(spreadMask(bits)), bits);
     const { min, max, maskS, maskL } = chunkSizes(64 * KiB);
     assert.deepEqual([min, max], [16 * KiB, 256 * KiB]);
-    assert.equal((maskS >>> 0).toString(2).replaceAll('0', '').length, 18);
-    assert.equal((maskL >>> 0).toString(2).replaceAll('0', '').length, 14);
+    assert.deepEqual([ones(maskS), ones(maskL)], [18, 14]);
+    assert.equal(maskS & maskL, maskL, 'maskL is inside maskS');
+    assert.equal(maskS >>> 0, 0xeaaa_eaaa);
   });
 
   it('cuts the same boundaries as a plain implementation of the algorithm', () => {
@@ -95,7 +97,9 @@ describe('chunker: FastCDC boundaries', () => {
   });
 
   it('resynchronises after a 1-byte change: the chunks around it change, the rest do not', () => {
-    const data = randomBytes(8 * MiB);
+    // Seeded, so that the result is the same every run: an edit in the 32 bytes before a
+    // boundary can move several (rarely), and random data would make that a flaky test.
+    const data = seeded('resync', 8 * MiB);
     const before = lengths(new Chunker(64 * KiB), [data]);
     data[4 * MiB] = data[4 * MiB]! ^ 0x5a;
     const after = lengths(new Chunker(64 * KiB), [data]);
@@ -122,4 +126,4 @@ describe('chunker: FastCDC boundaries', () => {
 });
 
 /** The first chunk lengths of `seeded('hoard chunker vector', 1 MiB)` at 16 KiB average. */
-const PINNED_16K = [22849, 22365, 27068, 20360, 18029, 23447, 17571, 25162];
+const PINNED_16K = [21972, 26731, 22220, 20581, 21746, 36960, 22814, 26041];

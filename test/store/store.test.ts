@@ -62,7 +62,7 @@ for (const fixture of banks) {
 
     it('stores about one new chunk for a 1-byte change in the middle of a large file', async () => {
       const store = new ContentStore(bank.section('one-byte'), { averageChunkSize: 64 * KiB, packSize: MiB });
-      const data = randomBytes(8 * MiB);
+      const data = seeded('one byte', 8 * MiB);
       const first = await store.openWriter('before');
       const a = await first.write(data);
       await first.close();
