@@ -18,7 +18,7 @@ import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { deleteCheckpoint, restore, verify } from '../../src/flows/checkpoint-ops.js';
+import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../../src/flows/checkpoint-ops.js';
 import { protect } from '../../src/flows/protect.js';
 import { parsePlan } from '../../src/plans/plan.js';
 import { localProvider, type Provider } from '../../src/providers/provider.js';
@@ -207,6 +207,28 @@ describe('fs.directory', () => {
       await readFile(join(target, 'docs/deep/deeper/random.bin')),
       await readFile(join(data, 'docs/deep/deeper/random.bin')),
     );
+  });
+
+  it("copy to another provider carries the content store's blobs, so the copy restores alone", async () => {
+    const { dir, data, provider, plan } = await setup();
+    const p = await protect(plan, provider);
+    const offsite: Provider = {
+      ...(await localProvider(join(dir, 'offsite-home'))),
+      id: '6f1b7a52-2f7e-4c1e-9a57-0d5f3c0b9e11',
+      name: 'offsite',
+    };
+    const c = await copyCheckpoint(p.checkpoint.id, provider, offsite);
+    assert.equal(c.checkpoint.status, 'available');
+    // Delete the original and collect its data: the copy must not depend on it.
+    await deleteCheckpoint(p.checkpoint.id, provider);
+    const target = join(dir, 'from-offsite');
+    const r = await restore(p.checkpoint.id, offsite, { target });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    assert.deepEqual(
+      await readFile(join(target, 'docs/deep/deeper/random.bin')),
+      await readFile(join(data, 'docs/deep/deeper/random.bin')),
+    );
+    assert.equal((await verify(p.checkpoint.id, offsite)).operation?.status, 'succeeded');
   });
 
   it('refuses to restore into a non-empty target unless asked to overwrite', async () => {
