@@ -20,7 +20,7 @@ const optionsSchema: JsonSchema = {
   properties: {
     /** Globs relative to the root (picomatch, dotfiles included): matching files and directories are left out. */
     exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
-    /** Files read at once. Default 4. */
+    /** Files read at once. Default 8. */
     concurrency: { type: 'integer', minimum: 1, maximum: 64 },
   },
 };
@@ -60,7 +60,7 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
           ctx,
           root,
           (protectParameters.exclude as string[] | undefined) ?? [],
-          (protectParameters.concurrency as number | undefined) ?? 4,
+          (protectParameters.concurrency as number | undefined) ?? 8,
         );
         ctx.log(
           `${stats.files} files (${stats.filesReused} unchanged), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
