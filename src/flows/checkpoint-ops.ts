@@ -18,7 +18,7 @@ import {
   operationParameters,
 } from './checkpoint-view.js';
 import { collectAfterDelete } from './gc.js';
-import { runOperation } from './operation.js';
+import { runInProvider } from './operation.js';
 import { checkpointSection, type RunOptions, withWorkLease } from './protect.js';
 
 export interface RestoreOptions extends RunOptions {
@@ -97,14 +97,10 @@ async function runOnCheckpoint(
     meta.parameters,
     `${kind} parameters`,
   );
-  const operation = await runOperation({
+  const operation = await runInProvider(provider, id, meta.plan, {
     kind,
-    checkpoint: { id, plan: meta.plan, provider: provider.name },
     graph,
-    registry: provider.registry,
     parameters,
-    bank: checkpointSection(provider.bank, id),
-    rootBank: provider.bank,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -129,14 +125,10 @@ export async function deleteCheckpoint(
     const deleting = await store.transition(id, ['available', 'error', 'error_deleting'], 'deleting');
     const graph = ResourceGraph.fromJSON(meta.graph);
     const parameters = operationParameters('delete', graph, provider.registry, {}, meta.parameters, 'delete');
-    const operation = await runOperation({
+    const operation = await runInProvider(provider, id, meta.plan, {
       kind: 'delete',
-      checkpoint: { id, plan: meta.plan, provider: provider.name },
       graph,
-      registry: provider.registry,
       parameters,
-      bank: checkpointSection(provider.bank, id),
-      rootBank: provider.bank,
       signal,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
@@ -209,14 +201,10 @@ export async function copyCheckpoint(
       }
       await copyBlobs(fromSection, from, to, id, signal);
       const parameters = operationParameters('copy', graph, to.registry, {}, meta.parameters, 'copy');
-      const operation = await runOperation({
+      const operation = await runInProvider(to, id, meta.plan, {
         kind: 'copy',
-        checkpoint: { id, plan: meta.plan, provider: to.name },
         graph,
-        registry: to.registry,
         parameters,
-        bank: toSection,
-        rootBank: to.bank,
         signal,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });

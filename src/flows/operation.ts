@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Bank } from '../bank/index.js';
-import { encodeSegment, resourcePrefix } from '../checkpoints/keys.js';
+import { checkpointPrefix, encodeSegment, resourcePrefix } from '../checkpoints/keys.js';
 import type { EngineEvent, Journal, RunResult, TaskContext } from '../engine/index.js';
 import { startRun } from '../engine/index.js';
 import { type ErrorInfo, errorInfo, HoardError } from '../errors.js';
@@ -17,6 +17,7 @@ import type {
   OperationParameters,
   PollOptions,
 } from '../plugins/sdk.js';
+import type { Provider } from '../providers/provider.js';
 import type { ResourceGraph } from '../resources/graph.js';
 import { ContentStore } from '../store/index.js';
 import { buildHookGraph, type HookGraph, type HookTask, toTaskGraph } from './hook-graph.js';
@@ -89,6 +90,22 @@ export function operationHookGraph(
     const { plugin } = input.registry.handler(node.resource.type);
     const parameters = input.parameters.get(key) ?? { parameters: {}, protectParameters: {} };
     return plugin.operation(input.kind, node.resource, parameters);
+  });
+}
+
+/** `runOperation` on checkpoint `id` (of `plan`) in `provider`'s bank, with its plugins. */
+export function runInProvider(
+  provider: Provider,
+  id: string,
+  plan: string,
+  input: Omit<OperationInput, 'checkpoint' | 'registry' | 'bank' | 'rootBank'>,
+): Promise<OperationLog> {
+  return runOperation({
+    ...input,
+    checkpoint: { id, plan, provider: provider.name },
+    registry: provider.registry,
+    bank: provider.bank.section(checkpointPrefix(id)),
+    rootBank: provider.bank,
   });
 }
 

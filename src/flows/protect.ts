@@ -17,7 +17,7 @@ import type { Provider } from '../providers/provider.js';
 import { discoverGraph, ResourceGraph } from '../resources/graph.js';
 import { checkpointView, type OperationResult, operationParameters } from './checkpoint-view.js';
 import type { HookTask } from './hook-graph.js';
-import { runOperation } from './operation.js';
+import { runInProvider } from './operation.js';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -80,14 +80,10 @@ export async function protect(
   });
 
   async function protectCheckpoint(signal: AbortSignal): Promise<OperationResult> {
-    const operation = await runOperation({
+    const operation = await runInProvider(provider, id, plan.name, {
       kind: 'protect',
-      checkpoint: { id, plan: plan.name, provider: provider.name },
       graph,
-      registry: provider.registry,
       parameters,
-      bank: checkpointSection(provider.bank, id),
-      rootBank: provider.bank,
       ...(previous ? { previousCheckpoint: previous } : {}),
       journal: new BankJournal(provider.bank, journalPrefix(id)),
       signal,
@@ -185,14 +181,10 @@ export async function recoverAbandoned(store: CheckpointStore, provider: Provide
           {},
           `checkpoint ${id}`,
         );
-        const operation = await runOperation({
+        const operation = await runInProvider(provider, id, meta.plan, {
           kind: 'protect',
-          checkpoint: { id, plan: meta.plan, provider: provider.name },
           graph,
-          registry: provider.registry,
           parameters,
-          bank: checkpointSection(provider.bank, id),
-          rootBank: provider.bank,
           journal: new BankJournal(provider.bank, journalPrefix(id)),
           recover: 'teardowns',
         });
