@@ -9,6 +9,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { HoardError } from '../../errors.js';
+import { lastLines, signalGroup } from '../process-util.js';
 
 export interface CommandOptions {
   /** Variables set for the command over a copy of `process.env`. Never shown in messages or error details. */
@@ -213,16 +214,6 @@ async function killGroup(pgid: number | undefined, closed: Promise<Exit>, graceM
   await groupGone(pgid, closed, KILL_WAIT_MS);
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    // ESRCH: nothing left; EPERM: only processes we may not signal (e.g. setuid) are left.
-    if (code !== 'ESRCH' && code !== 'EPERM') throw error;
-  }
-}
-
 /** Waits until the shell has exited, its pipes have closed and nothing of its group runs, or `ms` passed. */
 async function groupGone(pgid: number, closed: Promise<Exit>, ms: number): Promise<boolean> {
   const deadline = performance.now() + ms;
@@ -337,16 +328,6 @@ function commandFailed(command: string, exit: Exit, stderrTail: string, duration
 
 /** What `sh` means by these statuses. */
 const EXIT_HINTS: Record<number, string> = { 126: ' (not executable)', 127: ' (command not found)' };
-
-/** The last few non-empty lines of stderr, on one line, for a message the CLI prints on one line. */
-function lastLines(text: string, count = 3, maxChars = 500): string {
-  const lines = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-  const joined = lines.slice(-count).join(' | ');
-  return joined.length > maxChars ? `…${joined.slice(-maxChars)}` : joined;
-}
 
 function show(command: string): string {
   const flat = command.replace(/\s+/g, ' ').trim();

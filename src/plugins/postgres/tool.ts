@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { HoardError } from '../../errors.js';
+import { lastLines, signalGroup } from '../process-util.js';
 import { scrub } from './url.js';
 
 export interface ToolOptions {
@@ -140,27 +141,9 @@ export function startTool(name: string, args: readonly string[], options: ToolOp
   return { stdout: child.stdout, done, kill };
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // ESRCH: already gone.
-  }
-}
-
 /** The signal's own reason, unless it is the default one, which says nothing of what was cancelled. */
 export function abortReason(signal: AbortSignal, what: string): unknown {
   const reason: unknown = signal.reason;
   if (reason !== undefined && !(reason instanceof Error && reason.name === 'AbortError')) return reason;
   return new HoardError('TASK_CANCELLED', `${what} was cancelled`, { cause: reason });
-}
-
-/** The last few non-empty lines, on one line, for a message the CLI prints on one line. */
-export function lastLines(text: string, count = 3, maxChars = 500): string {
-  const lines = text
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '');
-  const joined = lines.slice(-count).join(' | ');
-  return joined.length > maxChars ? `…${joined.slice(-maxChars)}` : joined;
 }
