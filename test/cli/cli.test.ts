@@ -333,6 +333,14 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
     assert.match(unknown.stderr, /no provider "nowhere"; there are: local, offsite/);
   });
 
+  it('gc reports what it would collect without changing anything on --dry-run', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-gc-'));
+    const r = await hoard(['gc', '--dry-run', '--json'], join(dir, 'home'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json.gc.dryRun, true);
+    assert.equal(r.json.gc.packsRemoved, 0);
+  });
+
   it('usage errors exit 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-bad-'));
     const r = await hoard(['checkpoints', 'list', '--limit', 'zero'], join(dir, 'home'));
