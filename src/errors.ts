@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'STORE_BUSY'
   | 'STORE_ARGUMENT_INVALID'
   | 'STORE_WRITER_CLOSED'
+  | 'RETENTION_INVALID'
   | 'USAGE'
   | 'INTERNAL';
 
