@@ -8,6 +8,7 @@ import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
+import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
 import { CliContext, type GlobalOptions } from './context.js';
@@ -53,7 +54,7 @@ const context = (cmd: Command): CliContext => {
   return new CliContext(options);
 };
 
-for (const command of [protect, restore, copy, checkpoints, providers, graph, gc])
+for (const command of [protect, restore, copy, checkpoints, providers, graph, gc, prune])
   command.register(program, context);
 serve.register(program);
 for (const cmd of program.commands) cmd.exitOverride();

@@ -341,6 +341,39 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
     assert.equal(r.json.gc.packsRemoved, 0);
   });
 
+  it('prune applies a retention policy: dry run shows why, the real run deletes, a failed last protect stops it', async () => {
+    const { home, plan } = await setup();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await hoard(['protect', plan, '--json'], home)).json.checkpoint.id);
+    const dry = await hoard(['prune', 'shop', '--max-backups', '1', '--dry-run', '--json'], home);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(
+      dry.json.decisions.map((d: { id: string; keep: boolean }) => [d.id, d.keep]),
+      [
+        [ids[2], true],
+        [ids[1], false],
+        [ids[0], false],
+      ],
+    );
+    assert.ok(dry.json.decisions[0].reasons.length > 0 && dry.json.decisions[1].reasons.length > 0);
+    assert.equal((await hoard(['checkpoints', 'list', '--json'], home)).json.checkpoints.length, 3);
+    const real = await hoard(['prune', 'shop', '--max-backups', '1', '--json'], home);
+    assert.equal(real.code, 0, real.stderr);
+    assert.deepEqual(
+      (await hoard(['checkpoints', 'list', '--json'], home)).json.checkpoints.map(
+        (c: { id: string }) => c.id,
+      ),
+      [ids[2]],
+    );
+    // A failing protect: retention must not run after it.
+    const broken = await setup({ failing: 'db:protect:main' }); // the same plan name, a failing hook
+    const failed = await hoard(['protect', broken.plan, '--json'], home);
+    assert.equal(failed.code, 1);
+    const after = await hoard(['prune', 'shop', '--max-backups', '1', '--json'], home);
+    assert.ok(after.json.decisions.every((d: { keep: boolean }) => d.keep));
+    assert.match(after.json.decisions[0].reasons.join(' '), /last protect failed/);
+  });
+
   it('usage errors exit 2', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-bad-'));
     const r = await hoard(['checkpoints', 'list', '--limit', 'zero'], join(dir, 'home'));

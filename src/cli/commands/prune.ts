@@ -1,0 +1,98 @@
+import type { Command } from 'commander';
+import { parse } from 'yaml';
+import { HoardError } from '../../errors.js';
+import { prunePlan } from '../../flows/prune.js';
+import { validatePolicy } from '../../service/retention.js';
+import type { CliContext } from '../context.js';
+import { interruptible, positiveInt } from '../util.js';
+
+interface PruneFlags {
+  provider: string;
+  policy?: string;
+  maxBackups?: number;
+  keepLast?: number;
+  keepDaily?: number;
+  keepWeekly?: number;
+  keepMonthly?: number;
+  dryRun?: boolean;
+}
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  program
+    .command('prune')
+    .description(
+      "Apply a retention policy to a plan's checkpoints: show (--dry-run) or delete what may go, and why",
+    )
+    .argument('<plan>', 'plan name')
+    .option(
+      '--policy <yaml>',
+      'the policy as YAML/JSON, e.g. "{kind: decay, start: 1, window: 1, scale: 2, limit: 366}"',
+    )
+    .option('--max-backups <n>', 'keep the newest N available checkpoints', positiveInt)
+    .option('--keep-last <n>', "restic's keep-last", positiveInt)
+    .option('--keep-daily <n>', "restic's keep-daily", positiveInt)
+    .option('--keep-weekly <n>', "restic's keep-weekly", positiveInt)
+    .option('--keep-monthly <n>', "restic's keep-monthly", positiveInt)
+    .option('--provider <id>', 'provider (default local)', 'local')
+    .option('--dry-run', 'only show the decisions')
+    .addHelpText(
+      'after',
+      `
+Policies: max_backups {count}, retention_duration {days}, keep {last, hourly, daily, weekly,
+monthly, yearly} (restic's semantics), age {minBackups, pruneAgeDays} and decay {start,
+window, scale, limit} (rsbackup's). Nothing is deleted when the plan's last protect failed,
+and the last available checkpoint is never deleted.
+
+Examples:
+  hoard prune shop-nightly --keep-daily 7 --keep-weekly 4 --dry-run
+  hoard prune shop-nightly --policy '{kind: decay, start: 1, window: 1, scale: 2, limit: 366}' --json`,
+    )
+    .action(async (plan: string, opts: PruneFlags, cmd: Command) => {
+      const ctx = context(cmd);
+      const policy = validatePolicy(policyFrom(opts), '--policy');
+      const provider = await ctx.provider(opts.provider);
+      const result = await interruptible((signal) =>
+        prunePlan(plan, provider, policy, { dryRun: opts.dryRun === true, signal }),
+      );
+      ctx.print(result, () =>
+        result.decisions.length === 0
+          ? `no checkpoints of plan ${plan}`
+          : result.decisions
+              .map(
+                (d) =>
+                  `${d.keep ? 'keep  ' : result.dryRun ? 'would delete' : d.deleted ? 'deleted' : 'NOT deleted'}  ${d.id}  ${d.status}  ${d.reasons.join('; ')}${d.error ? `  (${d.error})` : ''}`,
+              )
+              .join('\n'),
+      );
+      if (result.decisions.some((d) => !d.keep && !result.dryRun && !d.deleted)) process.exitCode = 1;
+    });
+}
+
+function policyFrom(opts: PruneFlags): unknown {
+  const keep = {
+    ...(opts.keepLast ? { last: opts.keepLast } : {}),
+    ...(opts.keepDaily ? { daily: opts.keepDaily } : {}),
+    ...(opts.keepWeekly ? { weekly: opts.keepWeekly } : {}),
+    ...(opts.keepMonthly ? { monthly: opts.keepMonthly } : {}),
+  };
+  const given = [
+    opts.policy !== undefined,
+    opts.maxBackups !== undefined,
+    Object.keys(keep).length > 0,
+  ].filter(Boolean);
+  if (given.length !== 1) {
+    throw new HoardError('USAGE', 'give exactly one policy: --policy, --max-backups, or --keep-* options');
+  }
+  if (opts.policy !== undefined) {
+    try {
+      return parse(opts.policy);
+    } catch (error) {
+      throw new HoardError(
+        'USAGE',
+        `--policy is not YAML or JSON: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  if (opts.maxBackups !== undefined) return { kind: 'max_backups', count: opts.maxBackups };
+  return { kind: 'keep', ...keep };
+}

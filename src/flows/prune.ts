@@ -1,0 +1,57 @@
+/**
+ * `prune`: applies a retention policy to a plan's checkpoints and deletes what it says may
+ * go (each through the normal delete, so plugins' delete hooks run and shared data stays).
+ */
+import { CheckpointStore, type CheckpointSummary } from '../checkpoints/store.js';
+import type { Provider } from '../providers/provider.js';
+import { type Decision, decide, type Policy } from '../service/retention.js';
+import { deleteCheckpoint } from './checkpoint-ops.js';
+
+export interface PruneResult {
+  plan: string;
+  policy: Policy;
+  dryRun: boolean;
+  decisions: (Decision & { createdAt: string; status: string; deleted?: boolean; error?: string })[];
+}
+
+export async function prunePlan(
+  plan: string,
+  provider: Provider,
+  policy: Policy,
+  options: { dryRun?: boolean; now?: Date; signal?: AbortSignal } = {},
+): Promise<PruneResult> {
+  const store = new CheckpointStore(provider.bank);
+  const history: CheckpointSummary[] = [];
+  for (let marker: string | undefined; ; ) {
+    const page = await store.list({ plan, limit: 500, ...(marker ? { marker } : {}) });
+    history.push(...page.checkpoints);
+    if (!page.next) break;
+    marker = page.next;
+  }
+  const byId = new Map(history.map((c) => [c.id, c]));
+  const decisions = decide(
+    history.map((c) => ({ id: c.id, createdAt: new Date(c.createdAt), status: c.status })),
+    policy,
+    options.now ?? new Date(),
+  );
+  const result: PruneResult = { plan, policy, dryRun: options.dryRun === true, decisions: [] };
+  for (const d of decisions) {
+    const c = byId.get(d.id)!;
+    const row: PruneResult['decisions'][number] = { ...d, createdAt: c.createdAt, status: c.status };
+    if (!d.keep && !options.dryRun) {
+      try {
+        const deleted = await deleteCheckpoint(
+          d.id,
+          provider,
+          options.signal ? { signal: options.signal } : {},
+        );
+        row.deleted = deleted.checkpoint.status === 'deleted';
+      } catch (error) {
+        row.deleted = false;
+        row.error = (error as Error).message;
+      }
+    }
+    result.decisions.push(row);
+  }
+  return result;
+}
