@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import { HoardError } from '../errors.js';
+import { hashPool } from './hash-pool.js';
 import type { Compression } from './pack.js';
 
 const deflate = promisify(deflateRaw);
@@ -43,7 +44,11 @@ export async function decodeBlob(blob: StoredBlob, stored: Buffer): Promise<Buff
   }
   if (raw.length !== blob.rawLength)
     throw damaged(blob, `is ${raw.length} bytes, the index says ${blob.rawLength}`);
-  const actual = blobId(raw);
+  // In a worker thread when the bytes can go there without a copy (an inflated blob);
+  // slices of a pack and small blobs here.
+  const hashed = await hashPool().hash(raw);
+  raw = hashed.bytes;
+  const actual = hashed.id;
   if (actual !== blob.id) throw damaged(blob, `hashes to ${actual}`);
   return raw;
 }

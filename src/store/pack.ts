@@ -42,11 +42,19 @@ export function packSize(blobs: readonly BlobEntry[]): number {
   return data + blobs.length * ENTRY_SIZE + TRAILER_SIZE;
 }
 
-/** A pack being filled: its parts are kept as given and hashed as they come. */
+/**
+ * The id of a pack: the SHA-256 of its entries and trailer (its last 48n + 48 bytes). The
+ * entries name each blob by the SHA-256 of its raw bytes and the trailer holds the hash of
+ * the entries, so the id covers every byte of the pack without hashing the blob data again.
+ */
+export function packId(entries: Uint8Array, trailer: Uint8Array): string {
+  return createHash('sha256').update(entries).update(trailer).digest('hex');
+}
+
+/** A pack being filled: its parts are kept as given (never copied into one buffer). */
 export class PackBuilder {
   private readonly parts: Buffer[] = [];
   private readonly entries: BlobEntry[] = [];
-  private readonly hash = createHash('sha256');
   /** Bytes of blob data so far. */
   size = 0;
 
@@ -57,7 +65,6 @@ export class PackBuilder {
   add(id: string, stored: Buffer, rawLength: number, compression: Compression): void {
     this.entries.push({ id, offset: this.size, length: stored.length, rawLength, compression });
     this.parts.push(stored);
-    this.hash.update(stored);
     this.size += stored.length;
   }
 
@@ -65,9 +72,7 @@ export class PackBuilder {
   seal(): { index: PackIndex; parts: Buffer[]; size: number } {
     const entries = encodeEntries(this.entries);
     const trailer = encodeTrailer(this.entries.length, this.size, entries);
-    this.hash.update(entries);
-    this.hash.update(trailer);
-    const pack = this.hash.digest('hex');
+    const pack = packId(entries, trailer);
     return {
       index: { version: 1, pack, blobs: this.entries },
       parts: [...this.parts, entries, trailer],
@@ -123,6 +128,11 @@ export function readPackEntries(pack: string, bytes: Buffer): BlobEntry[] {
   const entries = bytes.subarray(dataSize, dataSize + count * ENTRY_SIZE);
   if (!createHash('sha256').update(entries).digest().equals(trailer.subarray(8, 40))) {
     throw damaged('its blob entries do not match the hash in its trailer');
+  }
+  // Packs written before ids were taken over the entries and trailer were named by the hash
+  // of all their bytes; either names the pack soundly.
+  if (packId(entries, trailer) !== pack && createHash('sha256').update(bytes).digest('hex') !== pack) {
+    throw damaged('its entries and trailer do not hash to its id');
   }
   const blobs: BlobEntry[] = [];
   let offset = 0;

@@ -61,6 +61,11 @@ export class ContentStore {
     return Readable.from(this.reader.blobs(ids), { objectMode: false });
   }
 
+  /** The blobs' raw bytes one after another, each hash-checked, without the stream machinery of readBlobs(). */
+  readBlobsIterable(ids: readonly string[]): AsyncIterable<Buffer> {
+    return this.reader.blobs(ids);
+  }
+
   /**
    * Re-reads and re-hashes one blob: undefined if sound, else a one-line description of the
    * damage. Reads through the pack cache, so checking every blob fetches each pack once.

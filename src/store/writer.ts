@@ -1,8 +1,9 @@
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
-import { blobId, encodeBlob } from './blob.js';
+import { encodeBlob } from './blob.js';
 import type { BlobIndex } from './blob-index.js';
 import { Chunker } from './chunker.js';
+import { hashPool } from './hash-pool.js';
 import { indexKey, packKey } from './keys.js';
 import type { WriterLease } from './leases.js';
 import type { ResolvedOptions } from './options.js';
@@ -32,7 +33,8 @@ export interface StoreWriter {
    * is one blob), names each by SHA-256 (hex), stores the blobs the store does not already have
    * (also dedups within this writer and across concurrent write() calls), and returns the blob
    * ids in order. Safe to call concurrently. Memory bounded: the chunk being cut, the open pack
-   * and at most one pack being uploaded.
+   * and at most one pack being uploaded. Each piece of a stream is copied before the next is
+   * asked for, so a source may hand out the same buffer again and again.
    */
   write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult>;
   /** Stores `data` as one blob, as it is (no chunking, up to 256 MiB); returns its id. */
@@ -50,6 +52,8 @@ export interface StoreWriter {
 /** Input is cut in slices of this size, so a huge buffer never yields many chunks at once. */
 const SLICE = 1024 * 1024;
 const MAX_BLOB = 256 * 1024 * 1024;
+/** Chunks of one write() being hashed at once (each at most 4 × the average chunk size). */
+const HASH_AHEAD = 3;
 
 export class Writer implements StoreWriter {
   private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
@@ -59,6 +63,8 @@ export class Writer implements StoreWriter {
   private upload: Promise<void> | undefined;
   private failure: unknown;
   private readonly writes = new Set<Promise<unknown>>();
+  /** Finished chunkers, for the next write()s to reuse. */
+  private readonly chunkers: Chunker[] = [];
   private readonly totals: CloseResult = {
     packsWritten: 0,
     blobsWritten: 0,
@@ -93,7 +99,8 @@ export class Writer implements StoreWriter {
     }
     return this.track(
       (async () => {
-        const { id, isNew } = await this.store(Buffer.from(data));
+        const hashed = await hashPool().hash(Buffer.from(data));
+        const { id, isNew } = await this.store(hashed.bytes, hashed.id);
         return { id, newBytes: isNew ? data.length : 0 };
       })(),
     );
@@ -139,12 +146,26 @@ export class Writer implements StoreWriter {
   }
 
   private async cut(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult> {
-    const chunker = new Chunker(this.options.averageChunkSize);
+    // Chunkers (and their buffers of up to 2 × max bytes) are reused from write to write.
+    const chunker = this.chunkers.pop() ?? new Chunker(this.options.averageChunkSize);
     const result: WriteResult = { blobs: [], size: 0, newBytes: 0 };
+    // Chunks are hashed in worker threads while the next are cut; they are stored in order.
+    const pool = hashPool();
+    const hashing: Promise<{ id: string; bytes: Buffer }>[] = [];
+    const drain = async (keep: number) => {
+      while (hashing.length > keep) {
+        const { id, bytes } = await hashing.shift()!;
+        const { isNew } = await this.store(bytes, id);
+        result.blobs.push(id);
+        if (isNew) result.newBytes += bytes.length;
+      }
+    };
     const take = async (chunk: Buffer) => {
-      const { id, isNew } = await this.store(chunk);
-      result.blobs.push(id);
-      if (isNew) result.newBytes += chunk.length;
+      const hashed = pool.hash(chunk);
+      // Awaited in order by drain(); if an earlier one fails first, this one must not go unhandled.
+      hashed.catch(() => {});
+      hashing.push(hashed);
+      await drain(HASH_AHEAD - 1);
     };
     const feed = async (piece: Uint8Array) => {
       for (let at = 0; at < piece.length; at += SLICE) {
@@ -166,13 +187,14 @@ export class Writer implements StoreWriter {
     }
     const last = chunker.finish();
     if (last !== undefined) await take(last);
+    await drain(0);
+    this.chunkers.push(chunker);
     return result;
   }
 
   /** Adds one chunk to the open pack unless the store or this writer has it. */
-  private async store(raw: Buffer): Promise<{ id: string; isNew: boolean }> {
+  private async store(raw: Buffer, id: string): Promise<{ id: string; isNew: boolean }> {
     this.usable();
-    const id = blobId(raw);
     if (this.known.has(id) || this.index.has(id)) {
       this.totals.bytesDeduplicated += raw.length;
       return { id, isNew: false };

@@ -6,10 +6,21 @@
  * replaced, never followed), and links are created last.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, lstat, lutimes, mkdir, readdir, rename, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import {
+  chmod,
+  type FileHandle,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  symlink,
+  unlink,
+  utimes,
+} from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
 import { type Entry, readManifest } from './manifest.js';
@@ -36,19 +47,28 @@ export async function restoreTree(
   const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
   const total = entries.reduce((n, e) => n + (e.size ?? 0), 0);
 
+  /**
+   * Directories inside root already found (or made) to be real directories in this restore,
+   * so each is checked once rather than once per file under it.
+   */
+  const checked = new Set<string>();
   /** The absolute path of `rel`, after making sure every parent inside root is a real directory. */
   const place = async (rel: string): Promise<string> => {
     const parts = rel.split('/');
     let dir = root;
     for (const part of parts.slice(0, -1)) {
       dir = join(dir, part);
+      if (checked.has(dir)) continue;
       const st = await lstat(dir).catch(() => undefined);
       if (!st) {
         // Another file of the same directory may be creating it right now.
         await mkdir(dir, { mode: 0o700 }).catch(async (error: NodeJS.ErrnoException) => {
           if (error.code !== 'EEXIST' || !(await lstat(dir)).isDirectory()) throw error;
         });
-      } else if (!st.isDirectory()) {
+        checked.add(dir);
+      } else if (st.isDirectory()) {
+        checked.add(dir);
+      } else {
         throw new HoardError(
           'HOOK_FAILED',
           `${where}: refusing to restore "${rel}": "${dir}" is not a directory (a link or file is in the way)`,
@@ -74,6 +94,8 @@ export async function restoreTree(
 
   // Files several at a time: small files cost more in system calls than in bytes.
   const files = entries.filter((e) => e.type === 'file');
+  const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-`;
+  let tempCount = 0;
   let next = 0;
   const restoreFiles = async () => {
     while (next < files.length) {
@@ -83,22 +105,27 @@ export async function restoreTree(
       const st = await lstat(abs).catch(() => undefined);
       if (st && !overwrite) throw exists(where, abs);
       if (st?.isDirectory()) await rm(abs, { recursive: true, force: true });
-      const temp = join(abs, '..', `.hoard-restore-${randomBytes(6).toString('hex')}`);
+      const temp = join(abs, '..', `${tempPrefix}${(tempCount++).toString(36)}`);
       try {
-        await pipeline(
-          ctx.store.readBlobs(entry.blobs ?? []),
-          createWriteStream(temp, { flags: 'wx', mode: 0o600 }),
-          {
-            signal: ctx.signal,
-          },
-        );
-        await chmod(temp, entry.mode);
+        // Created here ('wx': never an existing file or a link), written, given its mode and
+        // times through the same descriptor, then renamed into place.
+        const handle = await open(temp, 'wx', 0o600);
+        try {
+          for await (const blob of ctx.store.readBlobsIterable(entry.blobs ?? [])) {
+            ctx.signal.throwIfAborted();
+            await writeAll(handle, blob);
+          }
+          await handle.chmod(entry.mode);
+          const seconds = mtimeSeconds(entry);
+          await handle.utimes(seconds, seconds);
+        } finally {
+          await handle.close();
+        }
         await rename(temp, abs);
       } catch (error) {
         await unlink(temp).catch(() => {});
         throw error;
       }
-      await setTimes(abs, entry, false);
       stats.files++;
       stats.bytes += entry.size ?? 0;
       if (total > 0) ctx.progress(stats.bytes / total);
@@ -183,11 +210,23 @@ function exists(where: string, abs: string): HoardError {
   });
 }
 
-async function setTimes(abs: string, entry: Entry, link: boolean): Promise<void> {
+/** Writes all of `bytes` at the file's current position. */
+async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at, null);
+    at += bytesWritten;
+  }
+}
+
+function mtimeSeconds(entry: Entry): number {
   // Nanosecond mtimes round-trip only to what the filesystem and utimes' double allow
   // (microseconds); restore keeps the same second and as many digits as possible.
   const ns = BigInt(entry.mtimeNs);
-  const seconds = Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
+}
+
+async function setTimes(abs: string, entry: Entry, link: boolean): Promise<void> {
+  const seconds = mtimeSeconds(entry);
   if (link) await lutimes(abs, seconds, seconds).catch(() => {});
   else await utimes(abs, seconds, seconds);
 }

@@ -3,8 +3,7 @@
  * and write the manifest. A file whose size, mtime and inode match the previous checkpoint
  * of the plan is not read again: its blobs are reused.
  */
-import { createReadStream } from 'node:fs';
-import { lstat, opendir, readlink } from 'node:fs/promises';
+import { lstat, open, opendir, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import picomatch from 'picomatch';
 import { HoardError } from '../../errors.js';
@@ -126,18 +125,18 @@ export async function snapshot(
     {
       let next = 0;
       const worker = async () => {
+        // One read buffer per worker, reused for every file: the writer copies each piece
+        // before it asks for the next (StoreWriter.write).
+        const buffer = Buffer.allocUnsafe(READ_SIZE);
         while (next < toRead.length) {
           ctx.signal.throwIfAborted();
           const { entry, abs } = toRead[next++]!;
-          const stream = createReadStream(abs, { highWaterMark: 1 << 20, signal: ctx.signal });
-          const counted = async function* () {
-            for await (const chunk of stream as AsyncIterable<Buffer>) {
-              stats.bytesRead += chunk.length;
+          const written = await writer.write(
+            readPieces(abs, buffer, ctx.signal, (n) => {
+              stats.bytesRead += n;
               if (total > 0) ctx.progress(stats.bytesRead / total, `${stats.bytesRead} of ${total} bytes`);
-              yield chunk;
-            }
-          };
-          const written = await writer.write(counted());
+            }),
+          );
           entry.blobs = written.blobs;
           // The file may have grown or shrunk while it was read: record what was stored.
           entry.size = written.size;
@@ -158,6 +157,34 @@ export async function snapshot(
   async function allKnown(blobs: string[]): Promise<boolean> {
     for (const id of blobs) if (!(await ctx.store.hasBlob(id))) return false;
     return true;
+  }
+}
+
+/** Bytes read from a file at a time. */
+const READ_SIZE = 1 << 20;
+
+/**
+ * The bytes of a file as pieces of `buffer`, which is overwritten for each piece: the consumer
+ * must be done with a piece before it asks for the next. Reads until the end as it is then
+ * (the file may grow or shrink meanwhile).
+ */
+async function* readPieces(
+  abs: string,
+  buffer: Buffer,
+  signal: AbortSignal,
+  counted: (n: number) => void,
+): AsyncGenerator<Buffer> {
+  const handle = await open(abs, 'r');
+  try {
+    for (;;) {
+      signal.throwIfAborted();
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      counted(bytesRead);
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await handle.close();
   }
 }
 

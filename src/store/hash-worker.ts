@@ -1,0 +1,43 @@
+/**
+ * The body of a HashPool worker (hash-pool.ts): SHA-256 of byte ranges of a buffer it is
+ * given, answered in the order asked. A transferred ArrayBuffer is sent back with the answer.
+ */
+import { createHash } from 'node:crypto';
+import { parentPort } from 'node:worker_threads';
+
+interface Request {
+  seq: number;
+  buffer: ArrayBuffer | SharedArrayBuffer;
+  /** [offset, length] pairs, relative to the start of `buffer`. */
+  ranges: number[];
+  transferred: boolean;
+}
+
+const port = parentPort;
+if (port === null) throw new Error('hash-worker.js runs only as a worker thread');
+
+port.on('message', (request: Request) => {
+  const { seq, buffer, ranges, transferred } = request;
+  const back = transferred ? [buffer as ArrayBuffer] : [];
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < ranges.length; i += 2) {
+      const offset = ranges[i]!;
+      const length = ranges[i + 1]!;
+      if (!(offset >= 0 && length >= 0 && offset + length <= buffer.byteLength)) {
+        throw new RangeError(`range ${offset}+${length} is outside the ${buffer.byteLength} bytes given`);
+      }
+      ids.push(
+        createHash('sha256')
+          .update(new Uint8Array(buffer, offset, length))
+          .digest('hex'),
+      );
+    }
+    port.postMessage({ seq, ids, buffer: transferred ? buffer : undefined }, back);
+  } catch (error) {
+    port.postMessage(
+      { seq, error: (error as Error).message ?? String(error), buffer: transferred ? buffer : undefined },
+      back,
+    );
+  }
+});

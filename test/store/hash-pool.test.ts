@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { HashPool, INLINE_BELOW } from '../../src/store/hash-pool.js';
+import { PackBuilder, packId, readPackEntries } from '../../src/store/pack.js';
+import { seeded } from './helpers.js';
+
+const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('content store: hash pool', () => {
+  it('gives the same ids as hashing in-thread, in order, for owned, shared and borrowed buffers', async () => {
+    const pool = new HashPool(2);
+    try {
+      const inputs: Buffer[] = [];
+      for (let i = 0; i < 40; i++) inputs.push(seeded(`h${i}`, [10, INLINE_BELOW, 300_000, 1 << 20][i % 4]!));
+      const expected = inputs.map(sha);
+      const owned = inputs.map((b) => {
+        const copy = Buffer.from(new ArrayBuffer(b.length));
+        b.copy(copy);
+        return copy;
+      });
+      const results = await Promise.all(owned.map((b) => pool.hash(b)));
+      assert.deepEqual(
+        results.map((r) => r.id),
+        expected,
+      );
+      // The bytes come back intact (moved to a worker and back).
+      for (const [i, r] of results.entries()) assert.ok(r.bytes.equals(inputs[i]!));
+      const sab = Buffer.from(new SharedArrayBuffer(3 << 20));
+      seeded('sab', sab.length).copy(sab);
+      const ranges = [
+        [0, 1 << 20],
+        [5, 100_000],
+        [1 << 20, (2 << 20) - 100],
+      ] as const;
+      const shared = await pool.hashRanges(sab.subarray(7), ranges);
+      assert.deepEqual(
+        shared.ids,
+        ranges.map(([o, n]) => sha(sab.subarray(7 + o, 7 + o + n))),
+      );
+      const borrowed = sab.subarray(1, 200_000);
+      assert.equal((await pool.hash(Buffer.from(borrowed))).id, sha(borrowed));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('surfaces errors, and hashes in-thread once closed or with no workers', async () => {
+    const pool = new HashPool(1);
+    await assert.rejects(pool.hashRanges(Buffer.alloc(10), [[5, 10]]), RangeError);
+    await pool.close();
+    const data = seeded('after', 1 << 20);
+    const expected = sha(data);
+    assert.equal((await pool.hash(data)).id, expected);
+    assert.equal((await new HashPool(0).hash(data)).id, expected);
+  });
+
+  it('fails the requests of a worker that dies', async () => {
+    const pool = new HashPool(1);
+    const data = Buffer.from(new ArrayBuffer(8 << 20));
+    const pending = pool.hash(data);
+    // biome-ignore lint/suspicious/noExplicitAny: reaching into the pool to kill its worker
+    await (pool as any).slots[0].worker.terminate();
+    await assert.rejects(pending, /hashing worker thread stopped/);
+    // A new worker is started for the next request.
+    const again = seeded('again', 1 << 20);
+    const expected = sha(again); // before: the buffer moves to the worker
+    assert.equal((await pool.hash(again)).id, expected);
+    await pool.close();
+  });
+});
+
+describe('content store: pack ids', () => {
+  it('a pack id is the SHA-256 of its entries and trailer, and readPackEntries checks it', () => {
+    const builder = new PackBuilder();
+    const a = seeded('a', 1000);
+    const b = seeded('b', 2000);
+    builder.add(sha(a), a, a.length, 'none');
+    builder.add(sha(b), b, b.length, 'none');
+    const { index, parts } = builder.seal();
+    const whole = Buffer.concat(parts);
+    const footer = whole.subarray(3000);
+    assert.equal(index.pack, packId(footer.subarray(0, 96), footer.subarray(96)));
+    assert.deepEqual(readPackEntries(index.pack, whole), index.blobs);
+    // A pack named by the hash of all its bytes (written before) is accepted too.
+    assert.deepEqual(readPackEntries(sha(whole), whole), index.blobs);
+    assert.throws(() => readPackEntries('0'.repeat(64), whole), /do not hash to its id/);
+  });
+});
