@@ -5,7 +5,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { HookContext } from '../sdk.js';
-import { databaseFacts, listDatabases, listTables, type TableInfo, withClient } from './sql.js';
+import {
+  type DatabaseFacts,
+  databaseFacts,
+  listDatabases,
+  listTables,
+  type TableInfo,
+  withClient,
+} from './sql.js';
 import { startTool, type Tool } from './tool.js';
 import { databaseOf, maskUrl, secretsOf, splitPassword } from './url.js';
 
@@ -13,17 +20,9 @@ export const DUMP_KEY = 'dump.pgc';
 export const INFO_KEY = 'info.json';
 export const GLOBALS_KEY = 'globals.sql';
 
-/** What `info.json` of a `postgres.database` holds. */
-export interface DumpInfo {
+/** What `info.json` of a `postgres.database` holds: the database's facts, and the archive's. */
+export interface DumpInfo extends DatabaseFacts {
   format: 'custom';
-  database: string;
-  serverVersion: string;
-  serverVersionNum: number;
-  /** `pg_database_size` when dumped, in bytes. */
-  databaseSize: number;
-  encoding: string;
-  collate: string;
-  ctype: string;
   /** Bytes of `dump.pgc`. */
   size: number;
   /** sha256 of `dump.pgc`, hex. */
