@@ -1,11 +1,22 @@
-/** Live progress on stderr for runs that take a while: hooks done, what runs, elapsed, ETA. */
+/**
+ * Live progress on stderr when it is a terminal: hooks done of all, what is running with
+ * its own progress (bytes, for the data plugins), elapsed time and an estimate of what is
+ * left. Redrawn at most ten times a second.
+ */
 import type { EngineEvent } from '../engine/index.js';
 import type { HookTask } from '../flows/hook-graph.js';
+
+interface Running {
+  label: string;
+  startedAt: number;
+  fraction: number;
+  detail: string | undefined;
+}
 
 export class Progress {
   private total = 0;
   private done = 0;
-  private readonly running = new Map<string, string>();
+  private readonly running = new Map<string, Running>();
   private readonly started = Date.now();
   private lastDraw = 0;
   private readonly enabled: boolean;
@@ -19,11 +30,25 @@ export class Progress {
   }
 
   onEvent = (event: EngineEvent, task: HookTask | undefined): void => {
-    if (!this.enabled || event.type !== 'state' || !task) return;
-    if (event.state === 'running') this.running.set(event.task, `${task.resource} ${task.hook}`);
-    else {
-      this.running.delete(event.task);
-      if (event.state !== 'pending') this.done++;
+    if (!this.enabled || !task) return;
+    if (event.type === 'progress') {
+      const r = this.running.get(event.task);
+      if (r) {
+        r.fraction = event.fraction;
+        r.detail = event.detail;
+      }
+    } else if (event.type === 'state') {
+      if (event.state === 'running') {
+        this.running.set(event.task, {
+          label: `${task.resource} ${task.hook}`,
+          startedAt: Date.now(),
+          fraction: 0,
+          detail: undefined,
+        });
+      } else {
+        this.running.delete(event.task);
+        if (event.state !== 'pending') this.done++;
+      }
     }
     this.draw();
   };
@@ -37,12 +62,16 @@ export class Progress {
     if (now - this.lastDraw < 100) return;
     this.lastDraw = now;
     const elapsed = (now - this.started) / 1000;
-    const eta =
-      this.done > 0 && this.total > this.done
-        ? ` ETA ${Math.ceil((elapsed / this.done) * (this.total - this.done))}s`
-        : '';
-    const what = [...this.running.values()].slice(0, 2).join(', ');
-    const line = `${this.label}: ${this.done}/${this.total} hooks, ${elapsed.toFixed(1)}s${eta}${what ? ` — ${what}` : ''}`;
-    process.stderr.write(`\r\x1b[2K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`);
+    const parts = [
+      `${this.label}: ${this.done}/${Math.max(this.total, this.done)} hooks, ${elapsed.toFixed(1)}s`,
+    ];
+    let eta = 0;
+    for (const r of [...this.running.values()].slice(0, 2)) {
+      const pct = r.fraction > 0 ? ` ${Math.round(r.fraction * 100)}%` : '';
+      parts.push(`${r.label}${pct}${r.detail ? ` (${r.detail})` : ''}`);
+      if (r.fraction > 0.01) eta = Math.max(eta, ((now - r.startedAt) / r.fraction) * (1 - r.fraction));
+    }
+    if (eta > 0) parts.push(`ETA ${Math.ceil(eta / 1000)}s`);
+    process.stderr.write(`\r\x1b[2K${parts.join(' — ').slice(0, (process.stderr.columns ?? 100) - 1)}`);
   }
 }

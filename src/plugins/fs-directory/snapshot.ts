@@ -134,7 +134,11 @@ export async function snapshot(
           const written = await writer.write(
             readPieces(abs, buffer, ctx.signal, (n) => {
               stats.bytesRead += n;
-              if (total > 0) ctx.progress(stats.bytesRead / total, `${stats.bytesRead} of ${total} bytes`);
+              if (total > 0)
+                ctx.progress(
+                  stats.bytesRead / total,
+                  `${Math.round(stats.bytesRead / 1e6)} of ${Math.round(total / 1e6)} MB`,
+                );
             }),
           );
           entry.blobs = written.blobs;
