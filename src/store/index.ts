@@ -1,5 +1,5 @@
 export { Chunker, chunkSizes, GEAR_SEED } from './chunker.js';
-export type { StoreOptions } from './options.js';
+export type { CompressionMode, StoreOptions } from './options.js';
 export type { BlobEntry, Compression, PackIndex } from './pack.js';
 export type { PruneOptions, PruneReport } from './prune.js';
 export { ContentStore } from './store.js';

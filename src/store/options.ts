@@ -9,8 +9,13 @@ export interface StoreOptions {
   averageChunkSize?: number;
   /** A pack is closed once it holds this many bytes. At most 1 GiB. Default 16 MiB. */
   packSize?: number;
-  /** 'none' (default) or 'deflate' (zlib deflateRaw level 1, kept only when it saves space). */
-  compression?: 'none' | 'deflate';
+  /**
+   * 'auto' (default): deflate a blob (zlib deflateRaw level 1) only if a sample of it (its first
+   * 4 KiB) shrinks by at least 10 % at that level, and keep it deflated only if that saves
+   * space; random or already compressed data costs one small sample. 'deflate': try every blob.
+   * 'none': store every blob as it is.
+   */
+  compression?: CompressionMode;
   /**
    * Bytes of whole packs kept in memory after a read, so that reading many blobs of one pack
    * fetches it once. A pack larger than this is streamed instead. Default 64 MiB; 0 streams always.
@@ -22,10 +27,12 @@ export interface StoreOptions {
   now?: () => number;
 }
 
+export type CompressionMode = 'auto' | 'none' | 'deflate';
+
 export interface ResolvedOptions {
   averageChunkSize: number;
   packSize: number;
-  compression: 'none' | 'deflate';
+  compression: CompressionMode;
   cacheSize: number;
   leaseTtlMs: number;
   now: () => number;
@@ -37,7 +44,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   const {
     averageChunkSize = MIB,
     packSize = 16 * MIB,
-    compression = 'none',
+    compression = 'auto',
     cacheSize = 64 * MIB,
     leaseTtlMs = 60_000,
     now = Date.now,
@@ -50,8 +57,8 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (!Number.isSafeInteger(packSize) || packSize < 1 || packSize > 1024 * MIB) {
     throw invalid(`packSize must be a whole number of bytes from 1 to ${1024 * MIB}, got ${packSize}`);
   }
-  if (compression !== 'none' && compression !== 'deflate') {
-    throw invalid(`compression must be "none" or "deflate", got "${String(compression)}"`);
+  if (compression !== 'auto' && compression !== 'none' && compression !== 'deflate') {
+    throw invalid(`compression must be "auto", "none" or "deflate", got "${String(compression)}"`);
   }
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
     throw invalid(`cacheSize must be a whole number of bytes >= 0, got ${cacheSize}`);

@@ -249,6 +249,64 @@ describe('fs.directory', () => {
     assert.equal(await readFile(join(target, 'small.txt'), 'utf8'), 'hello\n');
   });
 
+  it('restores by pack: files that share blobs and files spread over several packs, byte for byte', async () => {
+    const { dir, data, provider, plan } = await setup();
+    const cipher = (seed: number, size: number) =>
+      createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(size));
+    // 40 MiB of random data: at least three 16 MiB packs.
+    const big = cipher(3, 40 * 1024 * 1024);
+    await mkdir(join(data, 'shared'));
+    await writeFile(join(data, 'shared/big.bin'), big);
+    await writeFile(join(data, 'shared/big-copy.bin'), big);
+    await writeFile(
+      join(data, 'shared/big-twice.bin'),
+      Buffer.concat([big.subarray(0, 20 * 1024 * 1024), big]),
+    );
+    const text = Buffer.from('the same small file\n'.repeat(50));
+    for (let i = 0; i < 300; i++) await writeFile(join(data, 'shared', `same-${i}.txt`), text);
+    const p = await protect(plan, provider);
+    assert.equal(p.checkpoint.status, 'available');
+    const target = join(dir, 'by-pack');
+    const r = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    const want = await describeTree(data);
+    const got = await describeTree(target);
+    assert.deepEqual([...got.keys()], [...want.keys()]);
+    for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel);
+    assert.ok((await readFile(join(target, 'shared/big-twice.bin'))).subarray(20 * 1024 * 1024).equals(big));
+    const names = await readdir(target, { recursive: true });
+    assert.ok(!names.some((n) => n.includes('.hoard-restore-')), 'no temporary file left');
+  });
+
+  it('a corrupted blob fails the restore cleanly: no partial file, no temporary file', async () => {
+    const { dir, data, provider, plan, bankDir } = await setup();
+    await writeFile(join(data, 'solo.bin'), randomBytes(3 * 1024 * 1024));
+    const p = await protect(plan, provider);
+    const packs = await readdir(join(bankDir, 'store', 'packs'), { recursive: true });
+    let damaged = false;
+    for (const rel of packs) {
+      const abs = join(bankDir, 'store', 'packs', rel);
+      if (!(await stat(abs)).isFile()) continue;
+      const buf = await readFile(abs);
+      buf.writeUInt8(buf.readUInt8(0) ^ 0x01, 0); // the first blob of every pack
+      await writeFile(abs, buf);
+      damaged = true;
+    }
+    assert.ok(damaged);
+    const target = join(dir, 'damaged');
+    const r = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(r.operation?.status, 'failed');
+    assert.match(r.operation!.tasks.find((t) => t.error)!.error!.message, /damaged/);
+    const names = await readdir(target, { recursive: true });
+    assert.ok(!names.some((n) => n.includes('.hoard-restore-')), `temporary files left: ${names}`);
+    // Every file there is whole.
+    for (const rel of names) {
+      const abs = join(target, rel);
+      const st = await lstat(abs);
+      if (st.isFile()) assert.ok((await readFile(abs)).equals(await readFile(join(data, rel))), rel);
+    }
+  });
+
   describe('a hostile checkpoint cannot write outside the target', () => {
     const hostile: [string, object[]][] = [
       ['a ../ path', [{ path: '../../escaped', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }]],

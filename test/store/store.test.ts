@@ -183,6 +183,33 @@ describe('content store: options and edge cases', () => {
     assert.ok((await collect(store.readBlobs(b.blobs))).equals(noise));
   });
 
+  it('compresses by default only what a sample says is compressible', async () => {
+    const bank = new MemoryBank();
+    const store = new ContentStore(bank, SMALL);
+    const text = Buffer.from('a line of text that repeats, as logs and sources do\n'.repeat(4000));
+    const noise = randomBytes(200 * KiB);
+    const small = Buffer.from('tiny tiny tiny tiny tiny tiny tiny tiny');
+    const writer = await store.openWriter('auto');
+    const written = [await writer.write(text), await writer.write(noise), await writer.write(small)];
+    await writer.close();
+    const kinds = new Map<string, string>();
+    for (const key of await bank.list('store/index/')) {
+      const index = JSON.parse((await bank.get(key)).toString('utf8'));
+      for (const b of index.blobs) kinds.set(b.id, b.compression);
+    }
+    for (const id of written[0]!.blobs) assert.equal(kinds.get(id), 'deflate');
+    for (const id of written[1]!.blobs) assert.equal(kinds.get(id), 'none');
+    assert.equal(kinds.get(written[2]!.blobs[0]!), 'deflate');
+    assert.ok((await collect(store.readBlobs(written[0]!.blobs))).equals(text));
+    assert.ok((await collect(store.readBlobs(written[1]!.blobs))).equals(noise));
+    assert.ok((await collect(store.readBlobs(written[2]!.blobs))).equals(small));
+    const none = new ContentStore(new MemoryBank(), { ...SMALL, compression: 'none' });
+    const w = await none.openWriter('none');
+    await w.write(text);
+    assert.ok((await w.close()).bytesWritten > text.length);
+    assert.throws(() => new ContentStore(bank, { compression: 'zstd' as 'none' }), /compression must be/);
+  });
+
   it('streams packs larger than the cache, a run of blobs in one pass', async () => {
     const bank = new MemoryBank();
     const data = randomBytes(2 * MiB);
