@@ -3,16 +3,11 @@
  * checkpoints in the provider's content store (SPEC §6). The on-disk format is in
  * docs/fs-directory-format.md.
  */
+import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import type { JsonSchema, Operation, PluginFactory } from '../sdk.js';
 import { restoreTree } from './restore.js';
 import { snapshot } from './snapshot.js';
 import { verifyTree } from './verify.js';
-
-const resourceSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { path: { type: 'string', minLength: 1 } },
-};
 
 const optionsSchema: JsonSchema = {
   type: 'object',
@@ -25,16 +20,6 @@ const optionsSchema: JsonSchema = {
   },
 };
 
-const restoreSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['target'],
-  properties: {
-    target: { type: 'string', minLength: 1 },
-    overwrite: { type: 'boolean' },
-  },
-};
-
 export const fsDirectoryPlugin: PluginFactory = () => ({
   name: 'fs.directory',
   description:
@@ -44,9 +29,9 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
       type: 'fs.directory',
       restoreTarget: true,
       schemas: {
-        resource: resourceSchema,
+        resource: pathResourceSchema,
         options: optionsSchema,
-        restore: restoreSchema,
+        restore: targetRestoreSchema,
         verify: { type: 'object', additionalProperties: false, properties: {} },
       },
     },

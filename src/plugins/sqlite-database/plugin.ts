@@ -23,6 +23,7 @@ import Database from 'better-sqlite3';
 import { HoardError } from '../../errors.js';
 import { resourceKey } from '../../resources/resource.js';
 import { validate } from '../schema.js';
+import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import type { HookContext, JsonSchema, Operation, PluginFactory } from '../sdk.js';
 
 const DATA_KEY = 'database.sqlite';
@@ -34,30 +35,12 @@ const SQLITE_MAGIC = 'SQLite format 3\0';
 /** Files SQLite keeps next to a database; a stale one next to a restored file would be replayed into it. */
 const SIDECARS = ['-wal', '-shm', '-journal'] as const;
 
-const resourceSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: { path: { type: 'string', minLength: 1 } },
-};
-
 const optionsSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
     /** Seconds to wait for a writer's lock before giving up on starting the copy. Default 10. */
     busyTimeout: { type: 'number', exclusiveMinimum: 0 },
-  },
-};
-
-const restoreSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['target'],
-  properties: {
-    /** The database file to write (its directory is created). */
-    target: { type: 'string', minLength: 1 },
-    /** Replace an existing file (and its -wal, -shm, -journal) at `target`. */
-    overwrite: { type: 'boolean' },
   },
 };
 
@@ -96,9 +79,9 @@ export const sqliteDatabasePlugin: PluginFactory = () => ({
       type: 'sqlite.database',
       restoreTarget: true,
       schemas: {
-        resource: resourceSchema,
+        resource: pathResourceSchema,
         options: optionsSchema,
-        restore: restoreSchema,
+        restore: targetRestoreSchema,
         verify: { type: 'object', additionalProperties: false, properties: {} },
         savedInfo: savedInfoSchema,
       },
