@@ -11,6 +11,7 @@ import * as providers from './commands/providers.js';
 import * as prune from './commands/prune.js';
 import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
+import * as tokens from './commands/tokens.js';
 import { CliContext, type GlobalOptions } from './context.js';
 
 /** Codes that mean the operation ran and failed (exit 1); every other code is bad input (exit 2). */
@@ -54,9 +55,8 @@ const context = (cmd: Command): CliContext => {
   return new CliContext(options);
 };
 
-for (const command of [protect, restore, copy, checkpoints, providers, graph, gc, prune])
+for (const command of [protect, restore, copy, checkpoints, providers, graph, gc, prune, serve, tokens])
   command.register(program, context);
-serve.register(program);
 for (const cmd of program.commands) cmd.exitOverride();
 for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride();
 

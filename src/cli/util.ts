@@ -7,6 +7,14 @@ export function positiveInt(value: string): number {
   return n;
 }
 
+/** Commander parser for `--port 0`-style options. */
+export function positiveIntOrZero(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('expected a whole number from 0 to 65535');
+  return n;
+}
+
 /** Commander reducer for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];

@@ -23,6 +23,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   concurrency?: number;
   onEvent?: (event: EngineEvent, task: HookTask | undefined) => void;
+  /** Protect: called with the new checkpoint's id once its record is in the bank. */
+  onCheckpoint?: (id: string) => void;
 }
 
 const PENDING = 'index/pending/';
@@ -70,6 +72,7 @@ export async function protect(
   return withWorkLease(store, id, options.signal, async (signal) => {
     await provider.bank.put(`${PENDING}${id}`, '');
     await store.create(meta);
+    options.onCheckpoint?.(id);
     try {
       return await protectCheckpoint(signal);
     } catch (error) {

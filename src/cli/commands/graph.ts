@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import { operationParameters } from '../../flows/checkpoint-view.js';
+import { hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { HookGraph } from '../../flows/hook-graph.js';
-import { operationHookGraph } from '../../flows/operation.js';
-import { checkPlan, loadPlan } from '../../plans/plan.js';
-import { discoverGraph } from '../../resources/graph.js';
+import { loadPlan } from '../../plans/plan.js';
 import type { CliContext } from '../context.js';
 
 const OPERATIONS = ['protect', 'restore', 'verify', 'delete'] as const;
@@ -45,36 +43,11 @@ export function register(program: Command, context: (cmd: Command) => CliContext
           throw new HoardError('USAGE', `--format must be one of ${FORMATS.join(', ')}`);
         const plan = await loadPlan(planPath);
         const provider = await ctx.provider(opts.provider ?? plan.provider);
-        checkPlan(plan, provider.registry);
-        const graph = await discoverGraph(plan.resources, provider.registry.protectables(), {
-          source: plan.source,
-        });
-        const given = kind === 'protect' ? plan.parameters : {};
-        const parameters = operationParameters(
-          kind,
-          graph,
-          provider.registry,
-          given,
-          plan.parameters,
-          plan.source,
-        );
-        const hooks = operationHookGraph({ kind, graph, registry: provider.registry, parameters });
-        if (format === 'json') process.stdout.write(`${JSON.stringify(toJson(hooks), null, 2)}\n`);
+        const hooks = await planHookGraph(plan, provider, kind);
+        if (format === 'json') process.stdout.write(`${JSON.stringify(hookGraphJson(hooks), null, 2)}\n`);
         else process.stdout.write(`${format === 'dot' ? toDot(hooks) : toMermaid(hooks)}\n`);
       },
     );
-}
-
-function toJson(hooks: HookGraph) {
-  return {
-    tasks: hooks.tasks.map((t) => ({
-      id: t.id,
-      resource: t.data!.resource,
-      hook: t.data!.hook,
-      implemented: t.data!.impl !== undefined,
-    })),
-    edges: hooks.edges,
-  };
 }
 
 function toDot(hooks: HookGraph): string {

@@ -1,0 +1,81 @@
+/**
+ * Building DOM without markup strings: every piece of data becomes a text node or an
+ * attribute value, so nothing the server sends is ever parsed as HTML.
+ */
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/**
+ * `h('button', {type: 'button', onclick: f, dataset: {testid: 'x'}}, 'Label', child…)`.
+ * Attributes whose value is `false`, `null` or `undefined` are left out; `on*` functions
+ * become listeners; strings and numbers among the children become text nodes.
+ */
+export function h(tag, attrs = {}, ...children) {
+  return fill(document.createElement(tag), attrs, children);
+}
+
+/** `h` for SVG elements. */
+export function s(tag, attrs = {}, ...children) {
+  return fill(document.createElementNS(SVG_NS, tag), attrs, children);
+}
+
+function fill(el, attrs, children) {
+  for (const [key, value] of Object.entries(attrs ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === 'dataset') {
+      for (const [k, v] of Object.entries(value)) if (v !== undefined && v !== null) el.dataset[k] = String(v);
+    } else if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value);
+    } else if (key === 'value' && 'value' in el) {
+      el.value = String(value);
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+/** Replaces every child of `el`. */
+export function replace(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** A local, readable time (only the time of day when `short`) with the exact ISO time as its tooltip. */
+export function time(iso, short = false) {
+  if (!iso) return h('span', { class: 'muted' }, '—');
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return h('span', {}, iso);
+  const text = short
+    ? date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 })
+    : date.toLocaleString();
+  return h('time', { datetime: iso, title: iso }, text);
+}
+
+/** "830 ms", "4.2 s", "3 min 05 s", "2 h 07 min". */
+export function duration(fromIso, toIso) {
+  if (!fromIso || !toIso) return '';
+  const ms = new Date(toIso).getTime() - new Date(fromIso).getTime();
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const sec = Math.round(ms / 1000);
+  if (sec < 3600) return `${Math.floor(sec / 60)} min ${String(sec % 60).padStart(2, '0')} s`;
+  const min = Math.round(sec / 60);
+  return `${Math.floor(min / 60)} h ${String(min % 60).padStart(2, '0')} min`;
+}
+
+/** A coloured status word; `data-status` lets tests and CSS read it. */
+export function badge(status, attrs = {}) {
+  const value = status ?? 'unknown';
+  return h('span', { ...attrs, class: `badge status-${value}`, dataset: { ...attrs.dataset, status: value } }, value);
+}

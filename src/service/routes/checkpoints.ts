@@ -1,0 +1,162 @@
+/**
+ * Checkpoints per provider (Karbor: POST = protect). A project sees a checkpoint only if
+ * its plan is one of the project's plans (deleted ones included); anything else is 404.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { PlanRecord } from '../../catalog/index.js';
+import type { CheckpointStatus } from '../../checkpoints/status.js';
+import { type CheckpointMeta, CheckpointStore, type CheckpointSummary } from '../../checkpoints/store.js';
+import { HoardError } from '../../errors.js';
+import { checkpointView } from '../../flows/checkpoint-view.js';
+import type { Provider } from '../../providers/provider.js';
+import { projectOf, providerOf, type ServiceContext } from '../context.js';
+import { notFound, withoutStacks } from '../http-errors.js';
+import { deleteWork, protectWork } from '../operations.js';
+import { checkpointParams, checkpointQuery, protectBody, providerParams } from '../schemas.js';
+import { operationAccepted } from './operation-logs.js';
+
+/** The checkpoint and its plan, if the project owns it; else 404. */
+export async function ownedCheckpoint(
+  ctx: ServiceContext,
+  project: string,
+  provider: Provider,
+  id: string,
+): Promise<{ meta: CheckpointMeta; plan: PlanRecord }> {
+  let meta: CheckpointMeta;
+  try {
+    meta = await new CheckpointStore(provider.bank).get(id);
+  } catch (error) {
+    if (error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')
+      throw notFound(`checkpoint ${id} in provider ${provider.name}`);
+    throw error;
+  }
+  const plan = await ctx.catalog.getPlan(project, meta.plan, { includeDeleted: true });
+  if (!plan) throw notFound(`checkpoint ${id} in provider ${provider.name}`);
+  return { meta, plan };
+}
+
+async function projectPlans(ctx: ServiceContext, project: string): Promise<PlanRecord[]> {
+  const plans: PlanRecord[] = [];
+  for (let marker: string | undefined; ; ) {
+    const page = await ctx.catalog.listPlans(project, {
+      limit: 1000,
+      includeDeleted: true,
+      ...(marker ? { marker } : {}),
+    });
+    plans.push(...page.items);
+    if (!page.next) return plans;
+    marker = page.next;
+  }
+}
+
+export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): void {
+  const tags = ['checkpoints'];
+
+  app.get<{
+    Params: { project: string; providerId: string };
+    Querystring: { planId?: string; status?: CheckpointStatus; limit?: number; marker?: string };
+  }>(
+    '/v1/:project/providers/:providerId/checkpoints',
+    {
+      schema: {
+        tags,
+        summary: "The project's checkpoints in a provider, newest first",
+        params: providerParams,
+        querystring: checkpointQuery,
+      },
+    },
+    async (request) => {
+      const project = projectOf(request);
+      const provider = providerOf(ctx, request.params.providerId);
+      const { planId, status, marker } = request.query;
+      const limit = request.query.limit ?? 100;
+      let plans: PlanRecord[];
+      if (planId) {
+        const plan = await ctx.catalog.getPlan(project, planId, { includeDeleted: true });
+        if (!plan) throw notFound(`plan ${planId}`);
+        plans = [plan];
+      } else plans = await projectPlans(ctx, project);
+      // One index scan per plan (no read per checkpoint), merged newest first.
+      const store = new CheckpointStore(provider.bank);
+      const pages = await Promise.all(
+        plans.map((p) =>
+          store.list({ plan: p.id, limit, ...(status ? { status } : {}), ...(marker ? { marker } : {}) }),
+        ),
+      );
+      const merged = pages
+        .flatMap((p) => p.checkpoints)
+        .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      const items = merged.slice(0, limit);
+      const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
+      const names = new Map(plans.map((p) => [p.id, p.name]));
+      return {
+        checkpoints: items.map((c: CheckpointSummary) => ({
+          ...c,
+          providerId: provider.id,
+          planName: names.get(c.plan) ?? null,
+        })),
+        next: more && items.length ? items[items.length - 1]!.id : null,
+      };
+    },
+  );
+
+  app.post<{ Params: { project: string; providerId: string }; Body: { planId: string } }>(
+    '/v1/:project/providers/:providerId/checkpoints',
+    {
+      schema: {
+        tags,
+        summary: 'Protect a plan into a new checkpoint (202)',
+        params: providerParams,
+        body: protectBody,
+      },
+    },
+    async (request, reply) => {
+      const project = projectOf(request);
+      const provider = providerOf(ctx, request.params.providerId);
+      const plan = await ctx.catalog.getPlan(project, request.body.planId);
+      if (!plan) throw notFound(`plan ${request.body.planId}`);
+      const log = await ctx.runner.submit(
+        { project, kind: 'protect', planId: plan.id, providerId: provider.id },
+        protectWork(plan, provider),
+      );
+      return operationAccepted(reply, log);
+    },
+  );
+
+  app.get<{ Params: { project: string; providerId: string; checkpointId: string } }>(
+    '/v1/:project/providers/:providerId/checkpoints/:checkpointId',
+    { schema: { tags, summary: 'Show a checkpoint', params: checkpointParams } },
+    async (request) => {
+      const provider = providerOf(ctx, request.params.providerId);
+      const { meta, plan } = await ownedCheckpoint(
+        ctx,
+        projectOf(request),
+        provider,
+        request.params.checkpointId,
+      );
+      return {
+        checkpoint: withoutStacks({
+          ...checkpointView(meta),
+          planName: plan.name,
+          graph: meta.graph,
+          operations: meta.operations,
+        }),
+      };
+    },
+  );
+
+  app.delete<{ Params: { project: string; providerId: string; checkpointId: string } }>(
+    '/v1/:project/providers/:providerId/checkpoints/:checkpointId',
+    { schema: { tags, summary: 'Delete a checkpoint (202)', params: checkpointParams } },
+    async (request, reply) => {
+      const project = projectOf(request);
+      const provider = providerOf(ctx, request.params.providerId);
+      const { meta, plan } = await ownedCheckpoint(ctx, project, provider, request.params.checkpointId);
+      const log = await ctx.runner.submit(
+        { project, kind: 'delete', planId: plan.id, providerId: provider.id, checkpointId: meta.id },
+        deleteWork(meta.id, provider),
+      );
+      return operationAccepted(reply, log);
+    },
+  );
+}

@@ -1,0 +1,256 @@
+/**
+ * Restores, verifications and copies (each an operation log of its kind), the operation
+ * logs themselves, their hook graph, and their live events as server-sent events.
+ */
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { OperationKind, OperationLogFilter, OperationLogRecord } from '../../catalog/index.js';
+import { CheckpointStore } from '../../checkpoints/store.js';
+import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
+import type { Provider } from '../../providers/provider.js';
+import { projectOf, providerOf, type ServiceContext } from '../context.js';
+import { notFound } from '../http-errors.js';
+import { copyWork, restoreWork, verifyWork } from '../operations.js';
+import { toPlan } from '../plans.js';
+import type { LiveEvent } from '../runner.js';
+import {
+  copyBody,
+  eventsQuery,
+  idParams,
+  operationLogQuery,
+  pageQuery,
+  projectParams,
+  restoreBody,
+  verifyBody,
+} from '../schemas.js';
+import { ownedCheckpoint } from './checkpoints.js';
+
+const TERMINAL = new Set(['succeeded', 'failed', 'skipped']);
+
+export function operationLogView(log: OperationLogRecord, live?: unknown) {
+  const { heartbeatAt: _heartbeat, ...rest } = log;
+  return live === undefined ? rest : { ...rest, live };
+}
+
+/** `202 Accepted` with the log and where to poll it. */
+export function operationAccepted(reply: FastifyReply, log: OperationLogRecord) {
+  reply.code(202).header('location', `/v1/${log.project}/operation_logs/${log.id}`);
+  return { operationLog: operationLogView(log) };
+}
+
+interface OperationBody {
+  providerId: string;
+  checkpointId: string;
+  target?: string;
+  parameters?: Record<string, never>;
+  overwrite?: boolean;
+  toProviderId?: string;
+}
+
+/** Karbor's restores / verifications / copies: POST starts one, GET lists and shows. */
+const COLLECTIONS: {
+  path: string;
+  kind: OperationKind;
+  one: string;
+  body: object;
+  work: (body: OperationBody, provider: Provider, ctx: ServiceContext) => ReturnType<typeof restoreWork>;
+}[] = [
+  {
+    path: 'restores',
+    kind: 'restore',
+    one: 'restore',
+    body: restoreBody,
+    work: (b, p) =>
+      restoreWork(b.checkpointId, p, {
+        ...(b.target !== undefined ? { target: b.target } : {}),
+        ...(b.parameters ? { parameters: b.parameters } : {}),
+        ...(b.overwrite ? { overwrite: true } : {}),
+      }),
+  },
+  {
+    path: 'verifications',
+    kind: 'verify',
+    one: 'verification',
+    body: verifyBody,
+    work: (b, p) => verifyWork(b.checkpointId, p, b.parameters),
+  },
+  {
+    path: 'copies',
+    kind: 'copy',
+    one: 'copy',
+    body: copyBody,
+    work: (b, p, ctx) => copyWork(b.checkpointId, p, providerOf(ctx, b.toProviderId!)),
+  },
+];
+
+export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext): void {
+  for (const c of COLLECTIONS) {
+    const tags = [c.path];
+    app.post<{ Params: { project: string }; Body: OperationBody }>(
+      `/v1/:project/${c.path}`,
+      { schema: { tags, summary: `Start a ${c.kind} (202)`, params: projectParams, body: c.body } },
+      async (request, reply) => {
+        const project = projectOf(request);
+        const body = request.body;
+        const provider = providerOf(ctx, body.providerId);
+        const { meta, plan } = await ownedCheckpoint(ctx, project, provider, body.checkpointId);
+        const work = c.work(body, provider, ctx);
+        const parameters: Record<string, unknown> = { ...body };
+        const log = await ctx.runner.submit(
+          {
+            project,
+            kind: c.kind,
+            planId: plan.id,
+            providerId: provider.id,
+            checkpointId: meta.id,
+            parameters,
+          },
+          work,
+        );
+        return operationAccepted(reply, log);
+      },
+    );
+    app.get<{ Params: { project: string }; Querystring: { limit?: number; marker?: string } }>(
+      `/v1/:project/${c.path}`,
+      { schema: { tags, summary: `List ${c.path}`, params: projectParams, querystring: pageQuery } },
+      async (request) => {
+        const page = await ctx.catalog.listOperationLogs(projectOf(request), {
+          ...request.query,
+          kind: c.kind,
+        });
+        return { [c.path]: page.items.map((l) => operationLogView(l)), next: page.next };
+      },
+    );
+    app.get<{ Params: { project: string; id: string } }>(
+      `/v1/:project/${c.path}/:id`,
+      { schema: { tags, summary: `Show a ${c.one}`, params: idParams } },
+      async (request) => {
+        const log = await ctx.catalog.getOperationLog(projectOf(request), request.params.id);
+        if (!log || log.kind !== c.kind) throw notFound(`${c.one} ${request.params.id}`);
+        return { [c.one]: operationLogView(log, ctx.runner.liveTasks(log.id)) };
+      },
+    );
+  }
+
+  const tags = ['operation_logs'];
+  app.get<{ Params: { project: string }; Querystring: OperationLogFilter }>(
+    '/v1/:project/operation_logs',
+    {
+      schema: { tags, summary: 'List operation logs', params: projectParams, querystring: operationLogQuery },
+    },
+    async (request) => {
+      const page = await ctx.catalog.listOperationLogs(projectOf(request), request.query);
+      return { operationLogs: page.items.map((l) => operationLogView(l)), next: page.next };
+    },
+  );
+
+  const getLog = async (project: string, id: string) => {
+    const log = await ctx.catalog.getOperationLog(project, id);
+    if (!log) throw notFound(`operation log ${id}`);
+    return log;
+  };
+
+  app.get<{ Params: { project: string; id: string } }>(
+    '/v1/:project/operation_logs/:id',
+    { schema: { tags, summary: 'Show an operation log', params: idParams } },
+    async (request) => {
+      const log = await getLog(projectOf(request), request.params.id);
+      return { operationLog: operationLogView(log, ctx.runner.liveTasks(log.id)) };
+    },
+  );
+
+  app.get<{ Params: { project: string; id: string } }>(
+    '/v1/:project/operation_logs/:id/graph',
+    { schema: { tags, summary: "The operation's hook graph", params: idParams } },
+    async (request) => {
+      const project = projectOf(request);
+      const log = await getLog(project, request.params.id);
+      const provider = providerOf(ctx, log.providerId ?? 'local');
+      const kind = log.kind === 'retention_protect' ? 'protect' : log.kind;
+      if (log.checkpointId) {
+        const meta = await new CheckpointStore(provider.bank).read(log.checkpointId).catch(() => undefined);
+        if (meta) return hookGraphJson(checkpointHookGraph(meta, provider, kind));
+      }
+      if (kind === 'protect' && log.planId) {
+        const plan = await ctx.catalog.getPlan(project, log.planId, { includeDeleted: true });
+        if (plan) return hookGraphJson(await planHookGraph(toPlan(plan), provider, 'protect'));
+      }
+      // The checkpoint is gone (deleted): the tasks the run recorded, without edges.
+      const tasks = (
+        (log.result as { operation?: { tasks?: { resource: string; hook: string }[] } })?.operation?.tasks ??
+        []
+      ).map((t) => ({
+        id: `${t.resource}:${t.hook}`,
+        resource: t.resource,
+        hook: t.hook,
+        implemented: true,
+      }));
+      return { tasks, edges: [] };
+    },
+  );
+
+  app.get<{ Params: { project: string; id: string } }>(
+    '/v1/:project/operation_logs/:id/events',
+    {
+      schema: {
+        tags,
+        summary: 'Live events (server-sent): status, task, progress, end',
+        params: idParams,
+        querystring: eventsQuery,
+      },
+    },
+    async (request, reply) => {
+      const project = projectOf(request);
+      const first = await getLog(project, request.params.id);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      let closed = false;
+      const send = (event: string, data: unknown) => {
+        if (!closed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      };
+      const timers: NodeJS.Timeout[] = [];
+      let unsubscribe: (() => void) | undefined;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        unsubscribe?.();
+        for (const t of timers) clearInterval(t);
+        res.end();
+      };
+      request.raw.on('close', close);
+      const finish = (log: OperationLogRecord) => {
+        send('end', operationLogView(log));
+        close();
+      };
+
+      send('status', operationLogView(first, ctx.runner.liveTasks(first.id)));
+      if (TERMINAL.has(first.status)) return finish(first);
+      unsubscribe = ctx.runner.subscribe(first.id, (event: LiveEvent) => {
+        if (event.type === 'status') send('status', operationLogView(event.log));
+        else if (event.type === 'end') finish(event.log);
+        else {
+          const { type, ...data } = event;
+          send(type, data);
+        }
+      });
+      timers.push(setInterval(() => !closed && res.write(': keep-alive\n\n'), 15_000));
+      // It may have ended between the first read and subscribing, or run in another server:
+      // then follow the catalog.
+      let last = first.status;
+      const poll = async () => {
+        const log = await ctx.catalog.getOperationLog(project, first.id);
+        if (!log || closed) return;
+        if (TERMINAL.has(log.status)) return finish(log);
+        if (log.status !== last) send('status', operationLogView(log));
+        last = log.status;
+      };
+      await poll();
+      if (!unsubscribe && !closed) timers.push(setInterval(() => void poll().catch(close), 1000));
+    },
+  );
+}

@@ -1,0 +1,91 @@
+/** Plans: the catalog's named resource lists, checked like plan files. */
+import type { FastifyInstance } from 'fastify';
+import { hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
+import type { OperationKind } from '../../plugins/sdk.js';
+import { projectOf, providerOf, type ServiceContext } from '../context.js';
+import { notFound } from '../http-errors.js';
+import { checkPlanInput, type PlanInput, planView, toPlan } from '../plans.js';
+import { graphQuery, idParams, pageQuery, planBody, projectParams } from '../schemas.js';
+
+export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
+  const tags = ['plans'];
+
+  app.get<{ Params: { project: string }; Querystring: { limit?: number; marker?: string } }>(
+    '/v1/:project/plans',
+    { schema: { tags, summary: 'List plans', params: projectParams, querystring: pageQuery } },
+    async (request) => {
+      const page = await ctx.catalog.listPlans(projectOf(request), request.query);
+      return { plans: page.items.map(planView), next: page.next };
+    },
+  );
+
+  app.post<{ Params: { project: string }; Body: PlanInput }>(
+    '/v1/:project/plans',
+    { schema: { tags, summary: 'Create a plan', params: projectParams, body: planBody } },
+    async (request, reply) => {
+      const body = request.body;
+      const provider = providerOf(ctx, body.providerId ?? 'local');
+      await checkPlanInput(body, provider);
+      const plan = await ctx.catalog.createPlan({
+        project: projectOf(request),
+        name: body.name,
+        description: body.description ?? null,
+        provider: provider.id,
+        resources: body.resources,
+        parameters: body.parameters ?? {},
+      });
+      reply.code(201).header('location', `/v1/${plan.project}/plans/${plan.id}`);
+      return { plan: planView(plan) };
+    },
+  );
+
+  app.get<{ Params: { project: string; id: string } }>(
+    '/v1/:project/plans/:id',
+    { schema: { tags, summary: 'Show a plan', params: idParams } },
+    async (request) => {
+      const plan = await ctx.catalog.getPlan(projectOf(request), request.params.id);
+      if (!plan) throw notFound(`plan ${request.params.id}`);
+      return { plan: planView(plan) };
+    },
+  );
+
+  app.put<{ Params: { project: string; id: string }; Body: PlanInput }>(
+    '/v1/:project/plans/:id',
+    { schema: { tags, summary: 'Replace a plan', params: idParams, body: planBody } },
+    async (request) => {
+      const body = request.body;
+      const provider = providerOf(ctx, body.providerId ?? 'local');
+      await checkPlanInput(body, provider);
+      const plan = await ctx.catalog.updatePlan(projectOf(request), request.params.id, {
+        name: body.name,
+        description: body.description ?? null,
+        provider: provider.id,
+        resources: body.resources,
+        parameters: body.parameters ?? {},
+      });
+      if (!plan) throw notFound(`plan ${request.params.id}`);
+      return { plan: planView(plan) };
+    },
+  );
+
+  app.delete<{ Params: { project: string; id: string } }>(
+    '/v1/:project/plans/:id',
+    { schema: { tags, summary: 'Delete a plan (its checkpoints stay)', params: idParams } },
+    async (request, reply) => {
+      if (!(await ctx.catalog.deletePlan(projectOf(request), request.params.id)))
+        throw notFound(`plan ${request.params.id}`);
+      reply.code(204);
+    },
+  );
+
+  app.get<{ Params: { project: string; id: string }; Querystring: { operation?: OperationKind } }>(
+    '/v1/:project/plans/:id/graph',
+    { schema: { tags, summary: "The plan's hook graph", params: idParams, querystring: graphQuery } },
+    async (request) => {
+      const plan = await ctx.catalog.getPlan(projectOf(request), request.params.id);
+      if (!plan) throw notFound(`plan ${request.params.id}`);
+      const provider = providerOf(ctx, plan.provider);
+      return hookGraphJson(await planHookGraph(toPlan(plan), provider, request.query.operation ?? 'protect'));
+    },
+  );
+}

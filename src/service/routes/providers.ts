@@ -1,0 +1,90 @@
+/** Providers, and the protectables their plugins offer (Karbor's protectables/instances). */
+import type { FastifyInstance } from 'fastify';
+import type { Provider } from '../../providers/provider.js';
+import { providerOf, type ServiceContext } from '../context.js';
+import { notFound } from '../http-errors.js';
+import { projectParams, providerParams } from '../schemas.js';
+
+export function providerSummary(p: Provider) {
+  return { id: p.id, name: p.name, description: p.description, bank: p.bankType, plugins: p.registry.names };
+}
+
+export function registerProviders(app: FastifyInstance, ctx: ServiceContext): void {
+  app.get(
+    '/v1/:project/providers',
+    { schema: { tags: ['providers'], summary: 'List providers', params: projectParams } },
+    async () => ({ providers: ctx.providers.map(providerSummary) }),
+  );
+
+  app.get<{ Params: { project: string; providerId: string } }>(
+    '/v1/:project/providers/:providerId',
+    {
+      schema: { tags: ['providers'], summary: "A provider and each type's schemas", params: providerParams },
+    },
+    async (request) => {
+      const provider = providerOf(ctx, request.params.providerId);
+      return {
+        provider: {
+          ...providerSummary(provider),
+          types: provider.registry.list().flatMap((plugin) =>
+            plugin.types.map((t) => ({
+              type: t.type,
+              plugin: plugin.name,
+              schemas: {
+                resource: t.schemas?.resource ?? null,
+                options: t.schemas?.options ?? null,
+                restore: t.schemas?.restore ?? null,
+                verify: t.schemas?.verify ?? null,
+                savedInfo: t.schemas?.savedInfo ?? null,
+              },
+            })),
+          ),
+        },
+      };
+    },
+  );
+
+  app.get(
+    '/v1/:project/protectables',
+    {
+      schema: {
+        tags: ['protectables'],
+        summary: 'Resource types the providers handle',
+        params: projectParams,
+      },
+    },
+    async () => {
+      const types = new Set<string>();
+      for (const p of ctx.providers) for (const type of p.registry.protectables().keys()) types.add(type);
+      return { protectables: [...types].sort() };
+    },
+  );
+
+  app.get<{ Params: { project: string; type: string }; Querystring: { providerId?: string } }>(
+    '/v1/:project/protectables/:type/instances',
+    {
+      schema: {
+        tags: ['protectables'],
+        summary: 'Resources of a type that its protectable can list',
+        params: {
+          type: 'object',
+          required: ['project', 'type'],
+          properties: { project: projectParams.properties.project, type: { type: 'string', maxLength: 128 } },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { providerId: { type: 'string', maxLength: 64 } },
+        },
+      },
+    },
+    async (request) => {
+      const provider = providerOf(ctx, request.query.providerId ?? 'local');
+      const protectable = provider.registry.protectables().get(request.params.type);
+      if (!protectable)
+        throw notFound(`protectable type "${request.params.type}" in provider ${provider.name}`);
+      const instances = protectable.listResources ? await protectable.listResources({}) : [];
+      return { instances, listable: protectable.listResources !== undefined };
+    },
+  );
+}

@@ -1,0 +1,212 @@
+/**
+ * Runs the service's long operations (protect, restore, verify, copy, delete, scheduled
+ * retention) in this process, with an operation log in the catalog for each: `queued` when
+ * accepted, `running`, then `succeeded` or `failed` — every change a compare-and-swap, so
+ * two servers never both finish one log. While a log runs here its heartbeat is renewed;
+ * a server that finds a stale one marks it failed. Live task states and progress go to
+ * subscribers (the API's server-sent events).
+ */
+import { hostname } from 'node:os';
+import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus } from '../catalog/index.js';
+import type { EngineEvent } from '../engine/index.js';
+import { errorInfo, HoardError } from '../errors.js';
+import type { HookTask } from '../flows/hook-graph.js';
+import { publicError, withoutStacks } from './http-errors.js';
+
+export const SERVER_OWNER = `${hostname()}:${process.pid}`;
+
+export interface RunContext {
+  signal: AbortSignal;
+  onEvent: (event: EngineEvent, task: HookTask | undefined) => void;
+  /** Records the checkpoint the operation works on as soon as it is known. */
+  onCheckpoint: (id: string) => void;
+}
+
+/** What a piece of work reports: whether it succeeded, and the result to keep. */
+export interface WorkOutcome {
+  ok: boolean;
+  result: unknown;
+  checkpointId?: string;
+  error?: { code?: string; message: string };
+}
+
+export type Work = (context: RunContext) => Promise<WorkOutcome>;
+
+export type LiveEvent =
+  | { type: 'status'; log: OperationLogRecord }
+  | { type: 'task'; resource: string; hook: string; status: string; at: string; error?: string }
+  | { type: 'progress'; resource: string; hook: string; fraction: number; detail?: string }
+  | { type: 'end'; log: OperationLogRecord };
+
+export interface LiveTask {
+  resource: string;
+  hook: string;
+  status: string;
+}
+
+interface Active {
+  controller: AbortController;
+  listeners: Set<(event: LiveEvent) => void>;
+  tasks: Map<string, LiveTask>;
+  done: Promise<void>;
+}
+
+export interface RunnerOptions {
+  /** Milliseconds between heartbeats (default 10 s); stale after four missed. */
+  heartbeatMs?: number;
+  /** Called when an operation ends (metrics). */
+  onFinished?: (log: OperationLogRecord) => void;
+  /** Where internal faults are written (default stderr). */
+  logError?: (message: string, error: unknown) => void;
+}
+
+export class OperationRunner {
+  private readonly active = new Map<string, Active>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private closing = false;
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly options: RunnerOptions = {},
+  ) {
+    const every = options.heartbeatMs ?? 10_000;
+    this.heartbeat = setInterval(() => void this.beat(every), every);
+    this.heartbeat.unref();
+  }
+
+  /** Creates the log (`queued`) and starts `work`; returns at once with the log. */
+  async submit(input: NewOperationLog, work: Work): Promise<OperationLogRecord> {
+    if (this.closing)
+      throw new HoardError('CATALOG_UNAVAILABLE', 'the server is shutting down; try again later');
+    const log = await this.catalog.createOperationLog({ ...input, status: 'queued', owner: SERVER_OWNER });
+    const active: Active = {
+      controller: new AbortController(),
+      listeners: new Set(),
+      tasks: new Map(),
+      done: Promise.resolve(),
+    };
+    this.active.set(log.id, active);
+    active.done = this.run(log, active, work).finally(() => this.active.delete(log.id));
+    return log;
+  }
+
+  /** Live events of a log running in this process; undefined when it is not running here. */
+  subscribe(id: string, listener: (event: LiveEvent) => void): (() => void) | undefined {
+    const active = this.active.get(id);
+    if (!active) return undefined;
+    active.listeners.add(listener);
+    return () => active.listeners.delete(listener);
+  }
+
+  /** Task states so far of a log running here (for a client that connects mid-run). */
+  liveTasks(id: string): LiveTask[] | undefined {
+    const active = this.active.get(id);
+    return active ? [...active.tasks.values()] : undefined;
+  }
+
+  get running(): number {
+    return this.active.size;
+  }
+
+  /** Waits for running work; after `graceMs` cancels it (owed teardowns still run). */
+  async close(graceMs = 30_000): Promise<void> {
+    this.closing = true;
+    const all = () => Promise.allSettled([...this.active.values()].map((a) => a.done));
+    const timer = setTimeout(() => {
+      for (const a of this.active.values()) a.controller.abort(new Error('the server is shutting down'));
+    }, graceMs);
+    await all();
+    clearTimeout(timer);
+    clearInterval(this.heartbeat);
+  }
+
+  private async run(log: OperationLogRecord, active: Active, work: Work): Promise<void> {
+    const emit = (event: LiveEvent) => {
+      for (const listener of active.listeners) listener(event);
+    };
+    let current = await this.move(log.id, ['queued'], { status: 'running', startedAt: now() });
+    if (!current) return;
+    emit({ type: 'status', log: current });
+    let outcome: WorkOutcome;
+    try {
+      outcome = await work({
+        signal: active.controller.signal,
+        onEvent: (event, task) => {
+          if (!task) return;
+          if (event.type === 'state') {
+            active.tasks.set(event.task, { resource: task.resource, hook: task.hook, status: event.state });
+            emit({
+              type: 'task',
+              resource: task.resource,
+              hook: task.hook,
+              status: event.state,
+              at: now(),
+              ...(event.error ? { error: (event.error as Error).message ?? String(event.error) } : {}),
+            });
+          } else if (event.type === 'progress') {
+            emit({
+              type: 'progress',
+              resource: task.resource,
+              hook: task.hook,
+              fraction: event.fraction,
+              ...(event.detail ? { detail: event.detail } : {}),
+            });
+          }
+        },
+        onCheckpoint: (checkpointId) => {
+          void this.move(log.id, ['running'], { checkpointId }).then((updated) => {
+            if (updated) emit({ type: 'status', log: updated });
+          });
+        },
+      });
+    } catch (error) {
+      const info = errorInfo(error);
+      if (!(error instanceof HoardError)) this.logError(`operation ${log.id} (${log.kind}) failed`, error);
+      outcome = { ok: false, result: null, error: publicError(info) };
+    }
+    const final = await this.move(log.id, ['running'], {
+      status: outcome.ok ? 'succeeded' : 'failed',
+      result: outcome.result === undefined ? null : withoutStacks(outcome.result),
+      endedAt: now(),
+      ...(outcome.checkpointId ? { checkpointId: outcome.checkpointId } : {}),
+      ...(outcome.error ? { error: withoutStacks(outcome.error) as never } : {}),
+    });
+    current = final ?? current;
+    if (final) this.options.onFinished?.(final);
+    emit({ type: 'end', log: current });
+  }
+
+  private async move(
+    id: string,
+    from: readonly OperationLogStatus[],
+    patch: Parameters<Catalog['updateOperationLog']>[2],
+  ): Promise<OperationLogRecord | undefined> {
+    try {
+      return await this.catalog.updateOperationLog(id, from, patch);
+    } catch (error) {
+      this.logError(`could not update operation log ${id}`, error);
+      return undefined;
+    }
+  }
+
+  private async beat(every: number): Promise<void> {
+    try {
+      if (this.active.size) await this.catalog.heartbeat([...this.active.keys()]);
+      const stale = await this.catalog.failStale(new Date(Date.now() - every * 4).toISOString(), {
+        name: 'HoardError',
+        code: 'OPERATION_ABANDONED',
+        message: 'the server running this operation stopped before it finished',
+      });
+      for (const log of stale) this.options.onFinished?.(log);
+    } catch (error) {
+      this.logError('heartbeat failed', error);
+    }
+  }
+
+  private logError(message: string, error: unknown): void {
+    if (this.options.logError) this.options.logError(message, error);
+    else process.stderr.write(`${message}: ${(error as Error)?.stack ?? String(error)}\n`);
+  }
+}
+
+const now = () => new Date().toISOString();

@@ -1,0 +1,144 @@
+/**
+ * The scheduler: every tick, each enabled scheduled operation whose trigger fell due is
+ * claimed in the catalog and run. A claim is an insert keyed by (operation, fire time), so
+ * however many `hoard serve` processes share a PostgreSQL catalog, each fire runs once.
+ *
+ * Missed fires (the server was down): the newest one still runs if it is inside the
+ * trigger's `window`, else it is recorded as `skipped`; older ones are recorded as one
+ * `skipped` log that says how many there were. Nothing is ever run twice to catch up.
+ */
+import type { Catalog, ScheduledOperationRecord, TriggerRecord } from '../catalog/index.js';
+import { SERVER_OWNER } from './runner.js';
+import { dueFires, nextFires, windowMs } from './triggers.js';
+
+export interface SchedulerOptions {
+  catalog: Catalog;
+  /** Starts the run of `operation` for fire time `fireAt` (an operation log of its own). */
+  launch: (operation: ScheduledOperationRecord, fireAt: Date) => Promise<void>;
+  /** Milliseconds between ticks (default 1000). */
+  tickMs?: number;
+  now?: () => Date;
+  owner?: string;
+  logError?: (message: string, error: unknown) => void;
+}
+
+export class Scheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private readonly triggers = new Map<string, TriggerRecord>();
+  /** Per scheduled operation: no need to look before this time. */
+  private readonly notBefore = new Map<string, number>();
+
+  constructor(private readonly options: SchedulerOptions) {}
+
+  start(): void {
+    const every = this.options.tickMs ?? 1000;
+    void this.tick();
+    this.timer = setInterval(() => void this.tick(), every);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.ticking;
+  }
+
+  /** One pass over every enabled scheduled operation (ticks never overlap). */
+  tick(): Promise<void> {
+    this.ticking ??= this.pass().finally(() => {
+      this.ticking = undefined;
+    });
+    return this.ticking;
+  }
+
+  private async pass(): Promise<void> {
+    const { catalog } = this.options;
+    const now = this.options.now?.() ?? new Date();
+    try {
+      for (let marker: string | undefined; ; ) {
+        const page = await catalog.listScheduledOperations(null, {
+          enabled: true,
+          limit: 500,
+          ...(marker ? { marker } : {}),
+        });
+        for (const operation of page.items) {
+          if ((this.notBefore.get(operation.id) ?? 0) > now.getTime()) continue;
+          await this.consider(operation, now).catch((error) =>
+            this.logError(`scheduled operation ${operation.id} (${operation.name})`, error),
+          );
+        }
+        if (!page.next) break;
+        marker = page.next;
+      }
+    } catch (error) {
+      this.logError('scheduler pass failed', error);
+    }
+  }
+
+  private async consider(operation: ScheduledOperationRecord, now: Date): Promise<void> {
+    const { catalog } = this.options;
+    const trigger = await this.trigger(operation);
+    if (!trigger) return;
+    const since = (await catalog.lastClaimedRun(operation.id)) ?? operation.createdAt;
+    const due = dueFires(trigger.properties, new Date(since), now);
+    if (due.latest) {
+      const owner = this.options.owner ?? SERVER_OWNER;
+      if (
+        due.earlier > 0 &&
+        due.earliest &&
+        (await catalog.claimRun(operation.id, due.earliest.toISOString(), owner))
+      ) {
+        await this.recordSkipped(
+          operation,
+          due.earliest,
+          `${due.truncated ? 'more than ' : ''}${due.earlier} run(s) from ${due.earliest.toISOString()} were missed while no server was running`,
+        );
+      }
+      if (await catalog.claimRun(operation.id, due.latest.toISOString(), owner)) {
+        const late = now.getTime() - due.latest.getTime();
+        if (late <= windowMs(trigger.properties)) await this.options.launch(operation, due.latest);
+        else
+          await this.recordSkipped(
+            operation,
+            due.latest,
+            `missed its fire time ${due.latest.toISOString()} by ${Math.round(late / 1000)} s, more than the trigger's window`,
+          );
+      }
+    }
+    const next = nextFires(trigger.properties, now, 1)[0];
+    this.notBefore.set(operation.id, next ? next.getTime() : Number.POSITIVE_INFINITY);
+  }
+
+  private async trigger(operation: ScheduledOperationRecord): Promise<TriggerRecord | undefined> {
+    let trigger = this.triggers.get(operation.triggerId);
+    if (!trigger) {
+      trigger = await this.options.catalog.getTrigger(operation.project, operation.triggerId);
+      if (trigger) this.triggers.set(trigger.id, trigger);
+    }
+    return trigger;
+  }
+
+  private async recordSkipped(
+    operation: ScheduledOperationRecord,
+    fireAt: Date,
+    reason: string,
+  ): Promise<void> {
+    const log = await this.options.catalog.createOperationLog({
+      project: operation.project,
+      kind: operation.operationType,
+      status: 'skipped',
+      planId: operation.definition.planId,
+      scheduledOperationId: operation.id,
+      fireAt: fireAt.toISOString(),
+    });
+    await this.options.catalog.updateOperationLog(log.id, ['skipped'], {
+      endedAt: new Date().toISOString(),
+      error: { name: 'Skipped', code: 'RUN_SKIPPED', message: reason },
+    });
+  }
+
+  private logError(message: string, error: unknown): void {
+    if (this.options.logError) this.options.logError(message, error);
+    else process.stderr.write(`${message}: ${(error as Error)?.stack ?? String(error)}\n`);
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * JSON schemas of the API's paths, queries and bodies. Fastify validates every request
+ * against them (bodies strictly: no unknown fields, no type coercion) and @fastify/swagger
+ * turns the same schemas into `/openapi.json`.
+ */
+const PROJECT = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
+const UUID = {
+  type: 'string',
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+} as const;
+export const CHECKPOINT_ID = { type: 'string', pattern: '^\\d{8}T\\d{9}Z-[0-9a-f]{8}$' } as const;
+const NAME = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const PROVIDER = { type: 'string', minLength: 1, maxLength: 64 } as const;
+
+export const projectParams = {
+  type: 'object',
+  required: ['project'],
+  properties: { project: PROJECT },
+} as const;
+
+export const idParams = {
+  type: 'object',
+  required: ['project', 'id'],
+  properties: { project: PROJECT, id: UUID },
+} as const;
+
+export const providerParams = {
+  type: 'object',
+  required: ['project', 'providerId'],
+  properties: { project: PROJECT, providerId: PROVIDER },
+} as const;
+
+export const checkpointParams = {
+  type: 'object',
+  required: ['project', 'providerId', 'checkpointId'],
+  properties: { project: PROJECT, providerId: PROVIDER, checkpointId: CHECKPOINT_ID },
+} as const;
+
+export const page = {
+  limit: { type: 'integer', minimum: 1, maximum: 1000 },
+  marker: { type: 'string', minLength: 1, maxLength: 64 },
+} as const;
+
+export const pageQuery = { type: 'object', additionalProperties: false, properties: page } as const;
+
+const STATUSES = ['protecting', 'available', 'error', 'deleting', 'deleted', 'error_deleting', 'copying'];
+export const checkpointQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { ...page, planId: UUID, status: { type: 'string', enum: STATUSES } },
+} as const;
+
+export const planBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'resources'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$' },
+    providerId: PROVIDER,
+    description: { type: 'string', maxLength: 1000 },
+    resources: { type: 'array', minItems: 1, maxItems: 10_000, items: { type: 'object' } },
+    parameters: { type: 'object' },
+  },
+} as const;
+
+export const protectBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['planId'],
+  properties: { planId: UUID },
+} as const;
+
+export const restoreBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['providerId', 'checkpointId'],
+  properties: {
+    providerId: PROVIDER,
+    checkpointId: CHECKPOINT_ID,
+    target: { type: 'string', minLength: 1, maxLength: 4096 },
+    parameters: { type: 'object' },
+    overwrite: { type: 'boolean' },
+  },
+} as const;
+
+export const verifyBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['providerId', 'checkpointId'],
+  properties: { providerId: PROVIDER, checkpointId: CHECKPOINT_ID, parameters: { type: 'object' } },
+} as const;
+
+export const copyBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['providerId', 'checkpointId', 'toProviderId'],
+  properties: { providerId: PROVIDER, checkpointId: CHECKPOINT_ID, toProviderId: PROVIDER },
+} as const;
+
+export const triggerBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'type', 'properties'],
+  properties: {
+    name: NAME,
+    type: { type: 'string', enum: ['time'] },
+    properties: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['pattern'],
+      properties: {
+        pattern: { type: 'string', minLength: 1, maxLength: 200 },
+        timezone: { type: 'string', maxLength: 64 },
+        start: { type: 'string', maxLength: 40 },
+        end: { type: 'string', maxLength: 40 },
+        window: { type: 'integer', minimum: 0 },
+      },
+    },
+  },
+} as const;
+
+export const scheduledOperationBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'operationType', 'triggerId', 'operationDefinition'],
+  properties: {
+    name: NAME,
+    description: { type: 'string', maxLength: 1000 },
+    operationType: { type: 'string', enum: ['protect', 'retention_protect'] },
+    triggerId: UUID,
+    operationDefinition: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['planId'],
+      properties: { planId: UUID, providerId: PROVIDER, retention: { type: 'object' } },
+    },
+    enabled: { type: 'boolean' },
+  },
+} as const;
+
+export const enabledBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['enabled'],
+  properties: { enabled: { type: 'boolean' } },
+} as const;
+
+const KINDS = ['protect', 'restore', 'verify', 'copy', 'delete', 'retention_protect'];
+export const operationLogQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ...page,
+    kind: { type: 'string', enum: KINDS },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'skipped'] },
+    planId: UUID,
+    checkpointId: CHECKPOINT_ID,
+    scheduledOperationId: UUID,
+  },
+} as const;
+
+export const graphQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { operation: { type: 'string', enum: ['protect', 'restore', 'verify', 'delete'] } },
+} as const;
+
+export const eventsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { access_token: { type: 'string' } },
+} as const;

@@ -1,0 +1,380 @@
+/**
+ * The REST API end to end over real HTTP: tokens and projects, bad input as 4xx with the
+ * common error body, protect → restore → verify → delete through 202s and operation logs,
+ * server-sent events, a failing operation that leaves the server serving, OpenAPI, metrics.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { assertError, type Json, startServer, type TestServer } from './helpers.js';
+
+let server: TestServer;
+let alice: string; // project acme
+let bob: string; // project globex
+let admin: string;
+let data: string;
+
+before(async () => {
+  server = await startServer();
+  alice = await server.tokenFor('acme');
+  bob = await server.tokenFor('globex');
+  admin = await server.tokenFor('ops', true);
+  data = join(server.dir, 'data');
+  await mkdir(join(data, 'sub'), { recursive: true });
+  await writeFile(join(data, 'a.txt'), 'alpha\n');
+  await writeFile(join(data, 'sub', 'b.bin'), Buffer.alloc(300_000, 7));
+});
+after(() => server.close());
+
+const planBody = (name: string, extra: object = {}) => ({
+  name,
+  resources: [{ type: 'fs.directory', id: 'data', path: data }],
+  ...extra,
+});
+
+describe('authentication and projects', () => {
+  it('refuses a missing, malformed, unknown or revoked token with 401', async () => {
+    assertError(await server.call(undefined, 'GET', '/v1/acme/plans'), 401, 'UNAUTHENTICATED', /Bearer/);
+    assertError(
+      await server.call(undefined, 'GET', '/v1/acme/plans', undefined, { authorization: 'Basic abc' }),
+      401,
+      'UNAUTHENTICATED',
+    );
+    assertError(
+      await server.call('hrd_nope', 'GET', '/v1/acme/plans'),
+      401,
+      'UNAUTHENTICATED',
+      /unknown or revoked/,
+    );
+    const { token, secret } = await server.catalog.createToken({ project: 'acme' });
+    assert.equal((await server.call(secret, 'GET', '/v1/acme/plans')).status, 200);
+    await server.catalog.revokeToken(null, token.id);
+    assertError(await server.call(secret, 'GET', '/v1/acme/plans'), 401, 'UNAUTHENTICATED');
+  });
+
+  it("forbids another project's path; an admin may use Json and list projects", async () => {
+    assertError(await server.call(alice, 'GET', '/v1/globex/plans'), 403, 'FORBIDDEN', /acme/);
+    assertError(await server.call(alice, 'GET', '/v1/projects'), 403, 'FORBIDDEN');
+    assert.equal((await server.call(admin, 'GET', '/v1/globex/plans')).status, 200);
+    const projects = await server.call(admin, 'GET', '/v1/projects');
+    assert.equal(projects.status, 200);
+    for (const p of ['acme', 'globex', 'ops']) assert.ok(projects.body.projects.includes(p), p);
+  });
+});
+
+describe('bad input is a 4xx with a clear message, never a 500', () => {
+  it('malformed JSON, wrong types, unknown and missing fields', async () => {
+    assertError(await server.call(alice, 'POST', '/v1/acme/plans', '{"name": '), 400, 'REQUEST_INVALID');
+    let e = assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', { name: 5, resources: [] }),
+      400,
+      'REQUEST_INVALID',
+      /body\/name must be string/,
+    );
+    assert.ok(e.details.errors.length >= 2, 'every problem is listed');
+    e = assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', { ...planBody('x'), colour: 'red' }),
+      400,
+      'REQUEST_INVALID',
+      /unknown field "colour"/,
+    );
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', { resources: [{}] }),
+      400,
+      'REQUEST_INVALID',
+      /missing the field "name"/,
+    );
+    assertError(
+      await server.call(alice, 'GET', '/v1/acme/plans?limit=0'),
+      400,
+      'REQUEST_INVALID',
+      /querystring\/limit/,
+    );
+  });
+
+  it('unknown types and parameters are refused like a plan file', async () => {
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', {
+        name: 'bad',
+        resources: [{ type: 'nosuch.type', id: 'x' }],
+      }),
+      400,
+      'PLUGIN_UNKNOWN',
+      /nosuch\.type/,
+    );
+    assertError(
+      await server.call(
+        alice,
+        'POST',
+        '/v1/acme/plans',
+        planBody('bad2', { parameters: { 'fs.directory': { exclude: 7 } } }),
+      ),
+      400,
+      'PARAMS_INVALID',
+      /exclude/,
+    );
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', planBody('bad3', { providerId: 'nowhere' })),
+      404,
+      'PROVIDER_UNKNOWN',
+      /nowhere/,
+    );
+  });
+
+  it('oversized bodies, wrong media types, unknown ids and routes', async () => {
+    const big = JSON.stringify(planBody('big', { description: 'x'.repeat(2 * 1024 * 1024) }));
+    assertError(await server.call(alice, 'POST', '/v1/acme/plans', big), 413, 'BODY_TOO_LARGE');
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', 'name=x', { 'content-type': 'text/plain' }),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+    assertError(
+      await server.call(alice, 'GET', '/v1/acme/plans/01890000-0000-7000-8000-000000000000'),
+      404,
+      'NOT_FOUND',
+    );
+    assertError(
+      await server.call(alice, 'GET', '/v1/acme/plans/not-a-uuid'),
+      400,
+      'REQUEST_INVALID',
+      /params\/id/,
+    );
+    assertError(await server.call(alice, 'GET', '/v1/acme/nothing-here'), 404, 'NOT_FOUND', /no route/);
+    assertError(
+      await server.call(alice, 'GET', '/v1/acme/providers/local/checkpoints/20260101T000000000Z-00000000'),
+      404,
+      'NOT_FOUND',
+    );
+  });
+
+  it('a duplicate plan name is a 409', async () => {
+    assert.equal((await server.call(alice, 'POST', '/v1/acme/plans', planBody('dup'))).status, 201);
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', planBody('dup')),
+      409,
+      'CATALOG_CONFLICT',
+      /dup/,
+    );
+    // Another project may use the name.
+    assert.equal((await server.call(bob, 'POST', '/v1/globex/plans', planBody('dup'))).status, 201);
+  });
+
+  it('cron patterns that never fire, or are not cron, are refused', async () => {
+    const trigger = (properties: object) =>
+      server.call(alice, 'POST', '/v1/acme/triggers', { name: 't', type: 'time', properties });
+    assertError(await trigger({ pattern: '0 0 30 2 *' }), 400, 'TRIGGER_INVALID', /never fires/);
+    assertError(await trigger({ pattern: 'every day' }), 400, 'TRIGGER_INVALID', /not a cron pattern/);
+    assertError(
+      await trigger({ pattern: '0 * * * *', end: '2001-01-01T00:00:00Z' }),
+      400,
+      'TRIGGER_INVALID',
+      /ended|never fire/,
+    );
+    assertError(
+      await trigger({ pattern: '0 * * * *', timezone: 'Mars/Olympus' }),
+      400,
+      'TRIGGER_INVALID',
+      /time zone/,
+    );
+    const ok = await trigger({ pattern: '0 3 * * *', timezone: 'Europe/Paris' });
+    assert.equal(ok.status, 201, JSON.stringify(ok.body));
+    assert.equal(ok.body.nextFires.length, 5);
+    assert.ok(
+      ok.body.nextFires.every((t: string) => /T0[12]:00:00/.test(t)),
+      'three in Paris is one or two UTC',
+    );
+  });
+});
+
+describe('protect, restore, verify and delete through the API', () => {
+  it('runs them as 202s with operation logs, live events, and isolation between projects', async () => {
+    const created = await server.call(alice, 'POST', '/v1/acme/plans', planBody('files'));
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const plan = created.body.plan;
+
+    const accepted = await server.call(alice, 'POST', '/v1/acme/providers/local/checkpoints', {
+      planId: plan.id,
+    });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    assert.equal(
+      accepted.headers.get('location'),
+      `/v1/acme/operation_logs/${accepted.body.operationLog.id}`,
+    );
+
+    // Follow it live: events arrive in order and end with the final log.
+    const events = await readEvents(
+      `${server.url}/v1/acme/operation_logs/${accepted.body.operationLog.id}/events?access_token=${alice}`,
+    );
+    assert.equal(events[0]!.event, 'status');
+    const end = events.at(-1)!;
+    assert.equal(end.event, 'end');
+    assert.equal(end.data.status, 'succeeded', JSON.stringify(end.data.error));
+
+    const protectLog = await server.waitFor(alice, 'acme', accepted.body.operationLog.id);
+    assert.equal(protectLog.status, 'succeeded');
+    const checkpointId = protectLog.checkpointId;
+    assert.match(checkpointId, /^\d{8}T\d{9}Z-[0-9a-f]{8}$/);
+    assert.equal(protectLog.result.checkpoint.status, 'available');
+    assert.equal(protectLog.result.checkpoint.plan, plan.id, 'the bank files it under the plan id');
+    assert.ok(protectLog.result.operation.tasks.length >= 4);
+
+    const list = await server.call(alice, 'GET', '/v1/acme/providers/local/checkpoints');
+    assert.equal(list.status, 200);
+    const listed = list.body.checkpoints.find((c: { id: string }) => c.id === checkpointId);
+    assert.equal(listed.status, 'available');
+    assert.equal(listed.planName, 'files');
+
+    const shown = await server.call(alice, 'GET', `/v1/acme/providers/local/checkpoints/${checkpointId}`);
+    assert.equal(shown.body.checkpoint.id, checkpointId);
+
+    // Another project sees none of it.
+    assertError(await server.call(bob, 'GET', `/v1/globex/plans/${plan.id}`), 404, 'NOT_FOUND');
+    assertError(
+      await server.call(bob, 'GET', `/v1/globex/providers/local/checkpoints/${checkpointId}`),
+      404,
+      'NOT_FOUND',
+    );
+    const theirs = await server.call(bob, 'GET', '/v1/globex/providers/local/checkpoints');
+    assert.ok(!theirs.body.checkpoints.some((c: { id: string }) => c.id === checkpointId));
+    assertError(
+      await server.call(bob, 'POST', '/v1/globex/restores', {
+        providerId: 'local',
+        checkpointId,
+        target: '/tmp/x',
+      }),
+      404,
+      'NOT_FOUND',
+    );
+    assertError(
+      await server.call(bob, 'POST', '/v1/globex/providers/local/checkpoints', { planId: plan.id }),
+      404,
+      'NOT_FOUND',
+    );
+    assertError(
+      await server.call(bob, 'GET', `/v1/globex/operation_logs/${protectLog.id}`),
+      404,
+      'NOT_FOUND',
+    );
+    const bobLogs = await server.call(bob, 'GET', '/v1/globex/operation_logs');
+    assert.ok(!bobLogs.body.operationLogs.some((l: { id: string }) => l.id === protectLog.id));
+
+    // Restore and compare bytes.
+    const target = join(server.dir, 'restored');
+    const restore = await server.call(alice, 'POST', '/v1/acme/restores', {
+      providerId: 'local',
+      checkpointId,
+      target,
+    });
+    assert.equal(restore.status, 202, JSON.stringify(restore.body));
+    const restored = await server.waitFor(alice, 'acme', restore.body.operationLog.id);
+    assert.equal(restored.status, 'succeeded', JSON.stringify(restored.error));
+    assert.equal(await readFile(join(target, 'a.txt'), 'utf8'), 'alpha\n');
+    assert.deepEqual(await readFile(join(target, 'sub', 'b.bin')), Buffer.alloc(300_000, 7));
+    const restores = await server.call(alice, 'GET', '/v1/acme/restores');
+    assert.ok(restores.body.restores.some((r: { id: string }) => r.id === restored.id));
+
+    // Restoring over what is there is refused (the operation fails; the server goes on).
+    const again = await server.call(alice, 'POST', '/v1/acme/restores', {
+      providerId: 'local',
+      checkpointId,
+      target,
+    });
+    const refused = await server.waitFor(alice, 'acme', again.body.operationLog.id);
+    assert.equal(refused.status, 'failed');
+    assert.doesNotMatch(JSON.stringify(refused), /"stack"/, 'no stacks in operation logs');
+
+    const verify = await server.call(alice, 'POST', '/v1/acme/verifications', {
+      providerId: 'local',
+      checkpointId,
+    });
+    assert.equal((await server.waitFor(alice, 'acme', verify.body.operationLog.id)).status, 'succeeded');
+
+    const graph = await server.call(alice, 'GET', `/v1/acme/operation_logs/${protectLog.id}/graph`);
+    assert.equal(graph.status, 200);
+    assert.deepEqual(
+      graph.body.tasks.map((t: { id: string }) => t.id).sort(),
+      ['prepareBegin', 'prepareFinish', 'main', 'complete'].map((h) => `fs.directory#data:${h}`).sort(),
+    );
+    assert.ok(graph.body.edges.some((e: { kind: string }) => e.kind === 'red'));
+
+    const deleting = await server.call(
+      alice,
+      'DELETE',
+      `/v1/acme/providers/local/checkpoints/${checkpointId}`,
+    );
+    assert.equal(deleting.status, 202);
+    const deleted = await server.waitFor(alice, 'acme', deleting.body.operationLog.id);
+    assert.equal(deleted.status, 'succeeded');
+    assertError(
+      await server.call(alice, 'GET', `/v1/acme/providers/local/checkpoints/${checkpointId}`),
+      404,
+      'NOT_FOUND',
+    );
+  });
+
+  it('a failing operation fails its log and the server keeps serving', async () => {
+    const created = await server.call(alice, 'POST', '/v1/acme/plans', {
+      name: 'broken',
+      resources: [{ type: 'exec.task', id: 'app' }],
+      parameters: { 'exec.task#app': { protect: { main: 'echo broken >&2; exit 3' } } },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const accepted = await server.call(alice, 'POST', '/v1/acme/providers/local/checkpoints', {
+      planId: created.body.plan.id,
+    });
+    const log = await server.waitFor(alice, 'acme', accepted.body.operationLog.id);
+    assert.equal(log.status, 'failed');
+    assert.match(JSON.stringify(log.error), /exit|3|broken/);
+    assert.equal(log.result.checkpoint.status, 'error');
+    const health = await server.call(undefined, 'GET', '/healthz');
+    assert.deepEqual(health.body.status, 'ok');
+    const failed = await server.call(alice, 'GET', '/v1/acme/operation_logs?status=failed&kind=protect');
+    assert.ok(failed.body.operationLogs.some((l: { id: string }) => l.id === log.id));
+  });
+});
+
+describe('OpenAPI and metrics', () => {
+  it('/openapi.json describes the routes with their schemas', async () => {
+    const r = await server.call(undefined, 'GET', '/openapi.json');
+    assert.equal(r.status, 200);
+    assert.equal(r.body.openapi, '3.0.3');
+    const paths = Object.keys(r.body.paths);
+    for (const p of [
+      '/v1/{project}/plans',
+      '/v1/{project}/providers/{providerId}/checkpoints',
+      '/v1/{project}/restores',
+      '/v1/{project}/scheduled_operations',
+      '/v1/{project}/operation_logs/{id}/events',
+    ])
+      assert.ok(paths.includes(p), p);
+    const post = r.body.paths['/v1/{project}/plans'].post;
+    assert.deepEqual(post.requestBody.content['application/json'].schema.required, ['name', 'resources']);
+  });
+
+  it('/metrics counts operations by kind and status', async () => {
+    const r = await fetch(`${server.url}/metrics`);
+    const text = await r.text();
+    assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
+    assert.match(text, /hoard_operations\{kind="protect",status="succeeded"\} [1-9]/);
+    assert.match(text, /hoard_operations\{kind="protect",status="failed"\} [1-9]/);
+    assert.match(text, /hoard_operation_duration_seconds_count\{kind="restore",status="succeeded"\} 1/);
+    assert.match(text, /hoard_bank_bytes_written_total\{provider="local"\} [1-9]/);
+  });
+});
+
+/** Reads a server-sent event stream to its end. */
+async function readEvents(url: string): Promise<{ event: string; data: Json }[]> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type') ?? '', /text\/event-stream/);
+  const text = await response.text();
+  return text
+    .split('\n\n')
+    .filter((block) => block.startsWith('event:'))
+    .map((block) => {
+      const [eventLine, dataLine] = block.split('\n');
+      return { event: eventLine!.slice(7), data: JSON.parse(dataLine!.slice(6)) };
+    });
+}
