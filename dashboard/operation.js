@@ -138,6 +138,10 @@ export async function operationView(ctx, id) {
   function applyLog(next) {
     if (!next || typeof next !== 'object') return;
     log = next;
+    // While it runs here, the server adds `live`: each task's state so far.
+    for (const t of Array.isArray(log.live) ? log.live : []) {
+      if (t?.resource && t.hook) task(t.resource, t.hook).status = t.status;
+    }
     for (const t of log.result?.operation?.tasks ?? []) {
       Object.assign(task(t.resource, t.hook), {
         status: t.status,
@@ -159,7 +163,7 @@ export async function operationView(ctx, id) {
     } else if (TASK_TERMINAL.has(event.status)) {
       t.endedAt = event.at ?? t.endedAt;
     }
-    if (event.error) t.error = event.error;
+    if (event.error) t.error = typeof event.error === 'string' ? { message: event.error } : event.error;
     if (event.cause) t.cause = event.cause;
     render();
   }
@@ -324,10 +328,7 @@ function normalise(g) {
 }
 
 function taskRow(t) {
-  const p = t.progress;
-  const progress = p
-    ? `${p.done}${p.total !== undefined && p.total !== null ? ` / ${p.total}` : ''}${p.unit ? ` ${p.unit}` : ''}`
-    : '';
+  const progress = t.progress && t.status === 'running' ? progressText(t.progress) : '';
   const error = t.error ? `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message ?? ''}` : t.cause ? `after ${t.cause}` : '';
   return h(
     'tr',
@@ -340,6 +341,16 @@ function taskRow(t) {
     h('td', {}, progress),
     h('td', { class: 'error-text' }, error),
   );
+}
+
+/** `{fraction, detail?}` (what the server sends) or `{done, total?, unit?}` (docs/api.md). */
+function progressText(p) {
+  if (typeof p.fraction === 'number') {
+    const percent = `${Math.floor(p.fraction * 100)}%`;
+    return p.detail ? `${percent} (${p.detail})` : percent;
+  }
+  if (p.done === undefined) return '';
+  return `${p.done}${p.total !== undefined && p.total !== null ? ` / ${p.total}` : ''}${p.unit ? ` ${p.unit}` : ''}`;
 }
 
 function legend() {

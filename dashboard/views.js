@@ -37,20 +37,26 @@ export async function providersView(ctx) {
 
 export async function plansView(ctx, query) {
   const marker = query.get('marker') ?? '';
-  const { plans, next } = await ctx.call('GET', ['plans'], { query: { marker } });
+  const [{ plans, next }, { providers }] = await Promise.all([
+    ctx.call('GET', ['plans'], { query: { marker } }),
+    ctx.call('GET', ['providers']),
+  ]);
   if (!ctx.alive()) return;
+  const providerName = (idOrName) =>
+    providers.find((p) => p.id === idOrName || p.name === idOrName)?.name ?? idOrName;
   replace(
     ctx.main,
     heading('Plans', ctx),
     table(
       'plans-table',
       ['Name', 'Provider', 'Resources', 'Created', 'Actions'],
-      plans.map((plan) =>
-        h(
+      plans.map((plan) => {
+        const provider = planProvider(plan);
+        return h(
           'tr',
           { 'data-testid': 'plan-row', 'data-plan-id': plan.id, 'data-plan-name': plan.name },
           h('th', { scope: 'row' }, plan.name, plan.description ? h('div', { class: 'muted' }, plan.description) : null),
-          h('td', {}, plan.provider ?? ''),
+          h('td', {}, providerName(provider)),
           h('td', {}, (plan.resources ?? []).map((r) => h('code', { class: 'resource' }, `${r.type}#${r.id}`))),
           h('td', {}, time(plan.createdAt)),
           h(
@@ -64,7 +70,6 @@ export async function plansView(ctx, query) {
                 'aria-label': `Protect plan ${plan.name}`,
                 onclick: (e) =>
                   ctx.action(e.currentTarget, async () => {
-                    const provider = plan.provider || 'local';
                     const res = await ctx.call('POST', ['providers', provider, 'checkpoints'], {
                       body: { planId: plan.id },
                     });
@@ -76,12 +81,12 @@ export async function plansView(ctx, query) {
             ' ',
             h(
               'a',
-              { href: route('checkpoints', { provider: plan.provider || 'local', plan: plan.id }) },
+              { href: route('checkpoints', { provider, plan: plan.id }) },
               'Checkpoints',
             ),
           ),
-        ),
-      ),
+        );
+      }),
       'No plans yet. Create one with POST /v1/{project}/plans.',
     ),
     pager(ctx, 'plans', query, marker, next),
@@ -161,7 +166,7 @@ export async function checkpointsView(ctx, query) {
           'tr',
           { 'data-testid': 'checkpoint-row', 'data-checkpoint-id': cp.id, 'data-status': cp.status },
           h('th', { scope: 'row' }, h('code', {}, cp.id)),
-          h('td', {}, cp.plan ?? ''),
+          h('td', {}, cp.planName ?? cp.plan ?? ''),
           h('td', {}, badge(cp.status, { 'data-testid': 'checkpoint-status' })),
           h('td', {}, time(cp.createdAt)),
           h(
@@ -261,6 +266,11 @@ export async function operationsView(ctx, query) {
     ),
     pager(ctx, 'operations', query, marker, next),
   );
+}
+
+/** The plan's provider: `providerId` as the server gives it (`provider` in older drafts), else local. */
+function planProvider(plan) {
+  return plan.providerId || plan.provider || 'local';
 }
 
 /** `#/name?k=v`, leaving out empty values. */

@@ -40,7 +40,8 @@ const UNAVAILABLE_ERRNOS = new Set([
   'EPIPE',
   'ENOENT',
 ]);
-const UNAVAILABLE_MESSAGES = /connection terminated|timeout exceeded when trying to connect|does not support SSL/i;
+const UNAVAILABLE_MESSAGES =
+  /connection terminated|timeout exceeded when trying to connect|does not support SSL/i;
 
 export class PostgresCatalog extends SqlCatalog {
   readonly kind = 'postgres';
@@ -104,11 +105,10 @@ export class PostgresCatalog extends SqlCatalog {
       for (const migration of MIGRATIONS) {
         if (migration.version <= current) continue;
         await client.query(migration.sql.postgres);
-        await client.query('INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)', [
-          migration.version,
-          migration.description,
-          new Date().toISOString(),
-        ]);
+        await client.query(
+          'INSERT INTO schema_version (version, description, applied_at) VALUES ($1, $2, $3)',
+          [migration.version, migration.description, new Date().toISOString()],
+        );
       }
       await client.query('COMMIT');
     } catch (error) {
@@ -199,7 +199,9 @@ export class PostgresCatalog extends SqlCatalog {
   private describe(error: Error): string {
     let text = error.message;
     if (!text && error instanceof AggregateError) {
-      text = [...new Set(error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e))))].join('; ');
+      text = [
+        ...new Set(error.errors.map((e: unknown) => (e instanceof Error ? e.message : String(e)))),
+      ].join('; ');
     }
     if (!text) text = String((error as { code?: unknown }).code ?? error.name);
     for (const secret of this.secrets) text = text.split(secret).join('****');

@@ -41,7 +41,14 @@ export type Violation = 'unique' | 'foreign-key';
 export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 
-const KINDS: readonly OperationKind[] = ['protect', 'restore', 'verify', 'copy', 'delete', 'retention_protect'];
+const KINDS: readonly OperationKind[] = [
+  'protect',
+  'restore',
+  'verify',
+  'copy',
+  'delete',
+  'retention_protect',
+];
 const STATUSES: readonly OperationLogStatus[] = ['queued', 'running', 'succeeded', 'failed', 'skipped'];
 const OPERATION_TYPES: readonly ScheduledOperationType[] = ['protect', 'retention_protect'];
 const TOKEN_PREFIX = 'hrd_';
@@ -210,9 +217,13 @@ export abstract class SqlCatalog implements Catalog {
     requireText(input.project, 'project');
     requireText(input.name, 'name');
     if (input.type !== 'time') {
-      throw new HoardError('CATALOG_INVALID', `unknown trigger type "${String(input.type)}": expected "time"`, {
-        details: { type: input.type },
-      });
+      throw new HoardError(
+        'CATALOG_INVALID',
+        `unknown trigger type "${String(input.type)}": expected "time"`,
+        {
+          details: { type: input.type },
+        },
+      );
     }
     const at = new Date();
     const trigger: TriggerRecord = {
@@ -223,14 +234,10 @@ export abstract class SqlCatalog implements Catalog {
       properties: requireObject(input.properties, 'properties') as unknown as TriggerRecord['properties'],
       createdAt: at.toISOString(),
     };
-    await this.run('INSERT INTO triggers (id, project, name, type, properties, created_at) VALUES (?, ?, ?, ?, ?, ?)', [
-      trigger.id,
-      trigger.project,
-      trigger.name,
-      trigger.type,
-      json(trigger.properties),
-      trigger.createdAt,
-    ]);
+    await this.run(
+      'INSERT INTO triggers (id, project, name, type, properties, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      [trigger.id, trigger.project, trigger.name, trigger.type, json(trigger.properties), trigger.createdAt],
+    );
     return trigger;
   }
 
@@ -280,7 +287,10 @@ export abstract class SqlCatalog implements Catalog {
     if (!OPERATION_TYPES.includes(input.operationType)) {
       throw invalid('operationType', input.operationType, `one of ${OPERATION_TYPES.join(', ')}`);
     }
-    const definition = requireObject(input.definition, 'definition') as unknown as ScheduledOperationRecord['definition'];
+    const definition = requireObject(
+      input.definition,
+      'definition',
+    ) as unknown as ScheduledOperationRecord['definition'];
     requireText(definition.planId, 'definition.planId');
     const triggerId = isId(input.triggerId) ? input.triggerId.toLowerCase() : undefined;
     const missing = () =>
@@ -332,7 +342,10 @@ export abstract class SqlCatalog implements Catalog {
     return operation;
   }
 
-  async getScheduledOperation(project: ProjectScope, id: string): Promise<ScheduledOperationRecord | undefined> {
+  async getScheduledOperation(
+    project: ProjectScope,
+    id: string,
+  ): Promise<ScheduledOperationRecord | undefined> {
     if (!isId(id)) return undefined;
     const where = scope(project).and('id = ?', id.toLowerCase());
     const [row] = await this.all(`SELECT * FROM scheduled_operations${where}`, where.params);
@@ -351,7 +364,9 @@ export abstract class SqlCatalog implements Catalog {
   async setScheduledOperationEnabled(project: ProjectScope, id: string, enabled: boolean): Promise<boolean> {
     if (!isId(id)) return false;
     const where = scope(project).and('id = ?', id.toLowerCase());
-    return (await this.run(`UPDATE scheduled_operations SET enabled = ?${where}`, [enabled, ...where.params])) > 0;
+    return (
+      (await this.run(`UPDATE scheduled_operations SET enabled = ?${where}`, [enabled, ...where.params])) > 0
+    );
   }
 
   async deleteScheduledOperation(project: ProjectScope, id: string): Promise<boolean> {
@@ -375,9 +390,10 @@ export abstract class SqlCatalog implements Catalog {
   }
 
   async lastClaimedRun(scheduledOperationId: string): Promise<string | undefined> {
-    const [row] = await this.all('SELECT MAX(fire_at) AS fire_at FROM scheduled_runs WHERE scheduled_operation_id = ?', [
-      idKey(scheduledOperationId),
-    ]);
+    const [row] = await this.all(
+      'SELECT MAX(fire_at) AS fire_at FROM scheduled_runs WHERE scheduled_operation_id = ?',
+      [idKey(scheduledOperationId)],
+    );
     return row?.fire_at == null ? undefined : time(row.fire_at);
   }
 
@@ -458,7 +474,8 @@ export abstract class SqlCatalog implements Catalog {
     if (!isId(id) || from.length === 0) return undefined;
     const set = new Assignments();
     if (patch.status !== undefined) {
-      if (!STATUSES.includes(patch.status)) throw invalid('status', patch.status, `one of ${STATUSES.join(', ')}`);
+      if (!STATUSES.includes(patch.status))
+        throw invalid('status', patch.status, `one of ${STATUSES.join(', ')}`);
       set.add('status', patch.status);
     }
     if (patch.checkpointId !== undefined) set.add('checkpoint_id', patch.checkpointId);
@@ -499,7 +516,9 @@ export abstract class SqlCatalog implements Catalog {
   }
 
   async operationCounts(): Promise<{ kind: OperationKind; status: OperationLogStatus; count: number }[]> {
-    const rows = await this.all('SELECT kind, status, COUNT(*) AS count FROM operation_logs GROUP BY kind, status');
+    const rows = await this.all(
+      'SELECT kind, status, COUNT(*) AS count FROM operation_logs GROUP BY kind, status',
+    );
     return rows
       .map((row) => ({
         kind: row.kind as OperationKind,
@@ -713,7 +732,11 @@ function requireArray(value: unknown, field: string): unknown[] {
 
 function requireObject(value: unknown, field: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalid(field, Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value, 'an object');
+    throw invalid(
+      field,
+      Array.isArray(value) ? 'array' : value === null ? 'null' : typeof value,
+      'an object',
+    );
   }
   return value as Record<string, unknown>;
 }

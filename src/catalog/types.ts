@@ -127,7 +127,9 @@ export interface OperationLogFilter extends ListOptions {
 export type NewPlan = Pick<PlanRecord, 'project' | 'name' | 'provider' | 'resources' | 'parameters'> & {
   description?: string | null;
 };
-export type PlanPatch = Partial<Pick<PlanRecord, 'name' | 'description' | 'provider' | 'resources' | 'parameters'>>;
+export type PlanPatch = Partial<
+  Pick<PlanRecord, 'name' | 'description' | 'provider' | 'resources' | 'parameters'>
+>;
 export type NewTrigger = Pick<TriggerRecord, 'project' | 'name' | 'type' | 'properties'>;
 export type NewScheduledOperation = Pick<
   ScheduledOperationRecord,
@@ -178,8 +180,15 @@ export interface Catalog {
   /** Plan names are unique per project (CATALOG_CONFLICT otherwise). */
   createPlan(input: NewPlan): Promise<PlanRecord>;
   /** Deleted plans are still found with `includeDeleted` (their checkpoints stay theirs). */
-  getPlan(project: ProjectScope, id: string, options?: { includeDeleted?: boolean }): Promise<PlanRecord | undefined>;
-  listPlans(project: ProjectScope, options?: ListOptions & { includeDeleted?: boolean }): Promise<Page<PlanRecord>>;
+  getPlan(
+    project: ProjectScope,
+    id: string,
+    options?: { includeDeleted?: boolean },
+  ): Promise<PlanRecord | undefined>;
+  listPlans(
+    project: ProjectScope,
+    options?: ListOptions & { includeDeleted?: boolean },
+  ): Promise<Page<PlanRecord>>;
   updatePlan(project: ProjectScope, id: string, patch: PlanPatch): Promise<PlanRecord | undefined>;
   /** Soft delete: the row stays so checkpoints keep their owner. */
   deletePlan(project: ProjectScope, id: string): Promise<boolean>;

@@ -50,7 +50,7 @@ function hoard(args: string[]): Promise<string> {
   );
 }
 
-/** Starts `hoard serve --port 0 --json` and resolves with its URL once it listens. */
+/** Starts `hoard serve --port 0 --json` and resolves with the URL it prints once it listens. */
 function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
     cwd: ROOT,
@@ -70,21 +70,27 @@ function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
     });
     child.stdout!.on('data', (d) => {
       stdout += d;
-      for (const line of stdout.split('\n').slice(0, -1)) {
-        try {
-          const { url } = JSON.parse(line) as { url?: string };
-          if (url) {
-            clearTimeout(timer);
-            child.removeAllListeners('exit');
-            resolve({ child, url });
-            return;
-          }
-        } catch {
-          // not the JSON line
-        }
+      const url = listeningUrl(stdout);
+      if (url) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ child, url });
       }
     });
   });
+}
+
+/** The `url` of the JSON document `serve --json` prints (one line or pretty-printed), once complete. */
+function listeningUrl(stdout: string): string | undefined {
+  for (const text of [stdout, ...stdout.split('\n')]) {
+    try {
+      const { url } = JSON.parse(text) as { url?: unknown };
+      if (typeof url === 'string') return url;
+    } catch {
+      // not (yet) a whole JSON document
+    }
+  }
+  return undefined;
 }
 
 function stop(child: ChildProcess | undefined): Promise<void> {
