@@ -30,7 +30,7 @@ class SessionEnded extends Error {}
 
 /** The view on screen: bumped on every render, so late answers for an old view are dropped. */
 let generation = 0;
-let cleanups = [];
+const cleanups = [];
 
 function leaveView() {
   generation++;
@@ -59,7 +59,13 @@ function endSession(message) {
 function renderLogin(message) {
   nav.hidden = true;
   banner.hidden = true;
-  const project = h('input', { id: 'login-project', name: 'project', required: true, autocomplete: 'username', 'data-testid': 'login-project' });
+  const project = h('input', {
+    id: 'login-project',
+    name: 'project',
+    required: true,
+    autocomplete: 'username',
+    'data-testid': 'login-project',
+  });
   const token = h('input', {
     id: 'login-token',
     name: 'token',
@@ -69,7 +75,11 @@ function renderLogin(message) {
     spellcheck: 'false',
     'data-testid': 'login-token',
   });
-  const error = h('p', { class: 'problem', role: 'alert', 'data-testid': 'login-error', hidden: !message }, message ?? '');
+  const error = h(
+    'p',
+    { class: 'problem', role: 'alert', 'data-testid': 'login-error', hidden: !message },
+    message ?? '',
+  );
   const submit = h('button', { type: 'submit', 'data-testid': 'login-submit' }, 'Log in');
   const form = h(
     'form',
@@ -103,7 +113,13 @@ function renderLogin(message) {
     h('h2', { id: 'login-heading' }, 'Log in'),
     h('p', { class: 'field' }, h('label', { for: 'login-project' }, 'Project'), project),
     h('p', { class: 'field' }, h('label', { for: 'login-token' }, 'Token'), token),
-    h('p', { class: 'muted' }, 'Make one on the server with ', h('code', {}, 'hoard tokens create --project NAME'), '.'),
+    h(
+      'p',
+      { class: 'muted' },
+      'Make one on the server with ',
+      h('code', {}, 'hoard tokens create --project NAME'),
+      '.',
+    ),
     error,
     submit,
   );
@@ -122,7 +138,15 @@ function renderNav(session, current) {
         h(
           'li',
           {},
-          h('a', { href: `#/${name}`, 'aria-current': name === current ? 'page' : null, 'data-testid': `nav-${name}` }, label),
+          h(
+            'a',
+            {
+              href: `#/${name}`,
+              'aria-current': name === current ? 'page' : null,
+              'data-testid': `nav-${name}`,
+            },
+            label,
+          ),
         ),
       ),
     ),
@@ -132,7 +156,16 @@ function renderNav(session, current) {
       'Project ',
       h('strong', { 'data-testid': 'current-project' }, session.project),
       ' ',
-      h('button', { type: 'button', class: 'secondary', 'data-testid': 'logout', onclick: () => endSession('Logged out.') }, 'Log out'),
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'secondary',
+          'data-testid': 'logout',
+          onclick: () => endSession('Logged out.'),
+        },
+        'Log out',
+      ),
     ),
   );
 }

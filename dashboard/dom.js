@@ -23,7 +23,8 @@ function fill(el, attrs, children) {
   for (const [key, value] of Object.entries(attrs ?? {})) {
     if (value === undefined || value === null || value === false) continue;
     if (key === 'dataset') {
-      for (const [k, v] of Object.entries(value)) if (v !== undefined && v !== null) el.dataset[k] = String(v);
+      for (const [k, v] of Object.entries(value))
+        if (v !== undefined && v !== null) el.dataset[k] = String(v);
     } else if (key.startsWith('on') && typeof value === 'function') {
       el.addEventListener(key.slice(2), value);
     } else if (key === 'value' && 'value' in el) {
@@ -56,7 +57,12 @@ export function time(iso, short = false) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return h('span', {}, iso);
   const text = short
-    ? date.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', fractionalSecondDigits: 3 })
+    ? date.toLocaleTimeString(undefined, {
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        fractionalSecondDigits: 3,
+      })
     : date.toLocaleString();
   return h('time', { datetime: iso, title: iso }, text);
 }
@@ -77,5 +83,9 @@ export function duration(fromIso, toIso) {
 /** A coloured status word; `data-status` lets tests and CSS read it. */
 export function badge(status, attrs = {}) {
   const value = status ?? 'unknown';
-  return h('span', { ...attrs, class: `badge status-${value}`, dataset: { ...attrs.dataset, status: value } }, value);
+  return h(
+    'span',
+    { ...attrs, class: `badge status-${value}`, dataset: { ...attrs.dataset, status: value } },
+    value,
+  );
 }

@@ -3,8 +3,9 @@
  * (`type#id:hook`); edges keep the hook graph's colours (SPEC §2). A node's fill follows its
  * `data-status` through style.css, so a status change is one attribute write.
  */
-import dagre from './vendor/dagre.js';
+
 import { s } from './dom.js';
+import dagre from './vendor/dagre.js';
 
 /** Edge kinds of the hook graph and how they are drawn ("yellow" is goldenrod to be readable). */
 export const EDGE_COLOURS = {
@@ -56,10 +57,15 @@ export function drawGraph(graph) {
     }
     for (const [resource, list] of byResource) {
       const cluster = `cluster:${resource}`;
-      g.setNode(cluster, { label: resource, cluster: true, paddingTop: 24 });
+      g.setNode(cluster, { cluster: true });
+      // The box's title is a node of its own, first in the column, so the layout makes room for it.
+      const title = `title:${resource}`;
+      g.setNode(title, { width: resource.length * CHAR_WIDTH, height: 12, title: resource });
+      g.setParent(title, cluster);
       list.sort((a, b) => HOOK_ORDER.indexOf(a.hook) - HOOK_ORDER.indexOf(b.hook));
       for (const task of list) g.setParent(task.id, cluster);
-      for (let i = 1; i < list.length; i++) g.setEdge(list[i - 1].id, list[i].id, { hidden: true }, 'order');
+      const column = [title, ...list.map((task) => task.id)];
+      for (let i = 1; i < column.length; i++) g.setEdge(column[i - 1], column[i], { hidden: true }, 'order');
     }
   } else {
     for (const [i, edge] of edges.entries()) g.setEdge(edge.from, edge.to, { kind: edge.kind }, `e${i}`);
@@ -83,17 +89,13 @@ export function drawGraph(graph) {
   if (grouped) {
     for (const id of g.nodes()) {
       const node = g.node(id);
-      if (!node?.cluster) continue;
-      const x = node.x - node.width / 2;
-      const y = node.y - node.height / 2;
-      svg.append(
-        s(
-          'g',
-          { class: 'cluster' },
-          s('rect', { x, y, width: node.width, height: node.height, rx: 6 }),
-          s('text', { x: x + 8, y: y + 16 }, node.label),
-        ),
-      );
+      if (node?.cluster) {
+        const x = node.x - node.width / 2;
+        const y = node.y - node.height / 2;
+        svg.append(s('rect', { class: 'cluster', x, y, width: node.width, height: node.height, rx: 6 }));
+      } else if (node?.title) {
+        svg.append(s('text', { class: 'cluster-title', x: node.x, y: node.y + 4, 'text-anchor': 'middle' }, node.title));
+      }
     }
   }
 

@@ -18,7 +18,11 @@ export async function operationView(ctx, id) {
     log = unwrap(await ctx.call('GET', ['operation_logs', id]));
   } catch (error) {
     if (error.status === 404) {
-      replace(ctx.main, h('h2', {}, 'Operation'), h('p', { role: 'alert' }, `No operation ${id} in this project.`));
+      replace(
+        ctx.main,
+        h('h2', {}, 'Operation'),
+        h('p', { role: 'alert' }, `No operation ${id} in this project.`),
+      );
       return;
     }
     throw error;
@@ -34,8 +38,17 @@ export async function operationView(ctx, id) {
   const status = h('span', { role: 'status', 'aria-live': 'polite' });
   const live = h('span', { class: 'muted', 'data-testid': 'live-state' });
   const details = h('dl', { class: 'details' });
-  const problem = h('div', { class: 'problem', role: 'alert', 'data-testid': 'operation-error', hidden: true });
-  const graphBox = h('div', { class: 'graph-box', 'data-testid': 'graph-container' }, h('p', { class: 'muted' }, 'Loading the hook graph…'));
+  const problem = h('div', {
+    class: 'problem',
+    role: 'alert',
+    'data-testid': 'operation-error',
+    hidden: true,
+  });
+  const graphBox = h(
+    'div',
+    { class: 'graph-box', 'data-testid': 'graph-container' },
+    h('p', { class: 'muted' }, 'Loading the hook graph…'),
+  );
   const taskRows = h('tbody');
   const logLines = h('pre', { class: 'log', 'data-testid': 'operation-log', hidden: true });
 
@@ -45,7 +58,13 @@ export async function operationView(ctx, id) {
     h('p', { class: 'summary' }, 'Status: ', status, ' ', live),
     details,
     problem,
-    h('section', { 'aria-labelledby': 'graph-heading' }, h('h3', { id: 'graph-heading' }, 'Hook graph'), graphBox, legend()),
+    h(
+      'section',
+      { 'aria-labelledby': 'graph-heading' },
+      h('h3', { id: 'graph-heading' }, 'Hook graph'),
+      graphBox,
+      legend(),
+    ),
     h(
       'section',
       { 'aria-labelledby': 'tasks-heading' },
@@ -59,7 +78,9 @@ export async function operationView(ctx, id) {
           h(
             'tr',
             {},
-            ['Task', 'Status', 'Started', 'Ended', 'Duration', 'Progress', 'Error'].map((c) => h('th', { scope: 'col' }, c)),
+            ['Task', 'Status', 'Started', 'Ended', 'Duration', 'Progress', 'Error'].map((c) =>
+              h('th', { scope: 'col' }, c),
+            ),
           ),
         ),
         taskRows,
@@ -100,7 +121,9 @@ export async function operationView(ctx, id) {
         problem,
         'First failure: ',
         h('code', {}, first),
-        firstError ? [' — ', h('strong', {}, firstError.code ?? 'error'), ': ', firstError.message ?? ''] : [],
+        firstError
+          ? [' — ', h('strong', {}, firstError.code ?? 'error'), ': ', firstError.message ?? '']
+          : [],
       );
     const lines = log.result?.operation?.log;
     logLines.hidden = !(Array.isArray(lines) && lines.length);
@@ -121,7 +144,11 @@ export async function operationView(ctx, id) {
           ? h(
               'span',
               { 'data-testid': 'operation-checkpoint' },
-              h('a', { href: `#/checkpoints?${new URLSearchParams({ provider: log.providerId ?? '' })}` }, log.checkpointId),
+              h(
+                'a',
+                { href: `#/checkpoints?${new URLSearchParams({ provider: log.providerId ?? '' })}` },
+                log.checkpointId,
+              ),
               checkpoint?.status ? [' ', badge(checkpoint.status)] : [],
             )
           : '—',
@@ -132,7 +159,10 @@ export async function operationView(ctx, id) {
       ['Duration', duration(log.startedAt, log.endedAt) || '—'],
     ];
     if (log.scheduledOperationId) rows.push(['Scheduled operation', log.scheduledOperationId]);
-    replace(details, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    replace(
+      details,
+      rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
+    );
   }
 
   function applyLog(next) {
@@ -219,7 +249,8 @@ export async function operationView(ctx, id) {
   function redrawFromTasks() {
     if (!drawnFromTasks && graph) return;
     const known = [...tasks.values()];
-    if (known.length) showGraph({ tasks: known.map(({ id, resource, hook }) => ({ id, resource, hook })), edges: [] });
+    if (known.length)
+      showGraph({ tasks: known.map(({ id, resource, hook }) => ({ id, resource, hook })), edges: [] });
   }
 
   if (TERMINAL.has(log.status)) {
@@ -301,7 +332,9 @@ async function loadGraph(ctx, log) {
   }
   if (log.kind === 'protect' && log.planId) {
     try {
-      return normalise(await ctx.call('GET', ['plans', log.planId, 'graph'], { query: { operation: 'protect' } }));
+      return normalise(
+        await ctx.call('GET', ['plans', log.planId, 'graph'], { query: { operation: 'protect' } }),
+      );
     } catch (error) {
       if (error.status === 401) throw error;
     }
@@ -329,7 +362,11 @@ function normalise(g) {
 
 function taskRow(t) {
   const progress = t.progress && t.status === 'running' ? progressText(t.progress) : '';
-  const error = t.error ? `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message ?? ''}` : t.cause ? `after ${t.cause}` : '';
+  const error = t.error
+    ? `${t.error.code ? `${t.error.code}: ` : ''}${t.error.message ?? ''}`
+    : t.cause
+      ? `after ${t.cause}`
+      : '';
   return h(
     'tr',
     { 'data-testid': 'task-row', 'data-task-id': t.id, 'data-status': t.status },
@@ -362,7 +399,12 @@ function legend() {
       'ul',
       { 'aria-label': 'Edge colours' },
       Object.entries(EDGE_COLOURS).map(([kind, colour]) =>
-        h('li', {}, h('span', { class: 'swatch line', style: `background:${colour}` }), `${kind}: ${EDGE_MEANINGS[kind]}`),
+        h(
+          'li',
+          {},
+          h('span', { class: 'swatch line', style: `background:${colour}` }),
+          `${kind}: ${EDGE_MEANINGS[kind]}`,
+        ),
       ),
     ),
     h(

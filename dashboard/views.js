@@ -1,10 +1,19 @@
 /**
  * The list views: providers, plans, checkpoints of a provider, operation logs. Each takes
- * the router's context and the route's query (filters and the paging `marker`).
+ * the router's context and the route's query (filters, the paging `marker`, and `limit`,
+ * the page size, which defaults to the server's 100).
  */
 import { badge, h, replace, time } from './dom.js';
 
-const CHECKPOINT_STATUSES = ['protecting', 'available', 'error', 'copying', 'deleting', 'deleted', 'error_deleting'];
+const CHECKPOINT_STATUSES = [
+  'protecting',
+  'available',
+  'error',
+  'copying',
+  'deleting',
+  'deleted',
+  'error_deleting',
+];
 /** Statuses a checkpoint may be deleted from (restore and verify need `available`). */
 const DELETABLE = new Set(['available', 'error', 'error_deleting']);
 const OPERATION_KINDS = ['protect', 'restore', 'verify', 'copy', 'delete', 'retention_protect'];
@@ -38,7 +47,7 @@ export async function providersView(ctx) {
 export async function plansView(ctx, query) {
   const marker = query.get('marker') ?? '';
   const [{ plans, next }, { providers }] = await Promise.all([
-    ctx.call('GET', ['plans'], { query: { marker } }),
+    ctx.call('GET', ['plans'], { query: { marker, limit: query.get('limit') } }),
     ctx.call('GET', ['providers']),
   ]);
   if (!ctx.alive()) return;
@@ -55,9 +64,18 @@ export async function plansView(ctx, query) {
         return h(
           'tr',
           { 'data-testid': 'plan-row', 'data-plan-id': plan.id, 'data-plan-name': plan.name },
-          h('th', { scope: 'row' }, plan.name, plan.description ? h('div', { class: 'muted' }, plan.description) : null),
+          h(
+            'th',
+            { scope: 'row' },
+            plan.name,
+            plan.description ? h('div', { class: 'muted' }, plan.description) : null,
+          ),
           h('td', {}, providerName(provider)),
-          h('td', {}, (plan.resources ?? []).map((r) => h('code', { class: 'resource' }, `${r.type}#${r.id}`))),
+          h(
+            'td',
+            {},
+            (plan.resources ?? []).map((r) => h('code', { class: 'resource' }, `${r.type}#${r.id}`)),
+          ),
           h('td', {}, time(plan.createdAt)),
           h(
             'td',
@@ -79,11 +97,7 @@ export async function plansView(ctx, query) {
               'Protect',
             ),
             ' ',
-            h(
-              'a',
-              { href: route('checkpoints', { provider, plan: plan.id }) },
-              'Checkpoints',
-            ),
+            h('a', { href: route('checkpoints', { provider, plan: plan.id }) }, 'Checkpoints'),
           ),
         );
       }),
@@ -109,7 +123,7 @@ export async function checkpointsView(ctx, query) {
   const status = query.get('status') ?? '';
   const marker = query.get('marker') ?? '';
   const { checkpoints, next } = await ctx.call('GET', ['providers', provider.id, 'checkpoints'], {
-    query: { planId, status, marker },
+    query: { planId, status, marker, limit: query.get('limit') },
   });
   if (!ctx.alive()) return;
 
@@ -133,11 +147,19 @@ export async function checkpointsView(ctx, query) {
     h(
       'form',
       { class: 'filters', 'data-testid': 'checkpoint-filters', onsubmit: (e) => e.preventDefault() },
-      select('Provider', 'checkpoint-provider', provider.id, providers.map((p) => [p.id, p.name]), (v) =>
-        refilter({ provider: v, plan: '' }),
+      select(
+        'Provider',
+        'checkpoint-provider',
+        provider.id,
+        providers.map((p) => [p.id, p.name]),
+        (v) => refilter({ provider: v, plan: '' }),
       ),
-      select('Plan', 'checkpoint-plan', planId, [['', 'any plan'], ...plans.map((p) => [p.id, p.name])], (v) =>
-        refilter({ plan: v }),
+      select(
+        'Plan',
+        'checkpoint-plan',
+        planId,
+        [['', 'any plan'], ...plans.map((p) => [p.id, p.name])],
+        (v) => refilter({ plan: v }),
       ),
       select(
         'Status',
@@ -196,7 +218,10 @@ export async function checkpointsView(ctx, query) {
                 disabled: cp.status !== 'available',
                 'aria-label': `Verify checkpoint ${cp.id}`,
                 onclick: (e) =>
-                  operate(e.currentTarget, ['verifications'], { providerId: provider.id, checkpointId: cp.id }),
+                  operate(e.currentTarget, ['verifications'], {
+                    providerId: provider.id,
+                    checkpointId: cp.id,
+                  }),
               },
               'Verify',
             ),
@@ -210,7 +235,12 @@ export async function checkpointsView(ctx, query) {
                 'aria-label': `Delete checkpoint ${cp.id}`,
                 onclick: (e) => {
                   if (!confirm(`Delete checkpoint ${cp.id}? Its data will be removed.`)) return;
-                  operate(e.currentTarget, ['providers', provider.id, 'checkpoints', cp.id], undefined, 'DELETE');
+                  operate(
+                    e.currentTarget,
+                    ['providers', provider.id, 'checkpoints', cp.id],
+                    undefined,
+                    'DELETE',
+                  );
                 },
               },
               'Delete',
@@ -228,7 +258,9 @@ export async function operationsView(ctx, query) {
   const kind = query.get('kind') ?? '';
   const status = query.get('status') ?? '';
   const marker = query.get('marker') ?? '';
-  const { operationLogs, next } = await ctx.call('GET', ['operation_logs'], { query: { kind, status, marker } });
+  const { operationLogs, next } = await ctx.call('GET', ['operation_logs'], {
+    query: { kind, status, marker, limit: query.get('limit') },
+  });
   if (!ctx.alive()) return;
   const refilter = (change) => ctx.go(route('operations', { kind, status, ...change }));
   replace(
@@ -295,7 +327,15 @@ function table(testid, columns, rows, empty) {
   return h(
     'table',
     { 'data-testid': testid },
-    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        columns.map((c) => h('th', { scope: 'col' }, c)),
+      ),
+    ),
     h('tbody', {}, rows),
   );
 }

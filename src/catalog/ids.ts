@@ -14,36 +14,50 @@ const COUNTER_SEED = 0x800;
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-let lastTime = -1;
-let counter = 0;
+/** Where one run of ids is: the time the last one carries, the latest time asked, its counter. */
+class Sequence {
+  private time = -1;
+  private asked = -1;
+  private counter = 0;
+
+  /**
+   * The time and counter for an id asked for `time`. Keeps order while `time` does not go
+   * back past a time asked before, unless `always` (the clock: it may step back).
+   */
+  next(time: number, always: boolean): [number, number] {
+    if (time > this.time) {
+      this.time = this.asked = time;
+      this.counter = randomInt(COUNTER_SEED);
+    } else if (time >= this.asked || always) {
+      this.asked = Math.max(this.asked, time);
+      this.counter += 1;
+      if (this.counter > MAX_COUNTER) {
+        // The millisecond is used up: borrow the next one, as §6.2 allows.
+        this.time += 1;
+        this.counter = randomInt(COUNTER_SEED);
+      }
+    } else {
+      return [time, randomInt(MAX_COUNTER + 1)];
+    }
+    return [this.time, this.counter];
+  }
+}
+
+const clock = new Sequence();
+const given = new Sequence();
 
 /**
- * A new UUIDv7 for `now` (default: the clock). Ids made later by this process sort after
- * earlier ones, even within a millisecond or when the clock steps back (they then carry the
- * latest time seen). An explicit `now` earlier than that gets its own time and no such
- * ordering.
+ * A new UUIDv7 for `now` (default: the clock). Ids made by the clock sort in the order this
+ * process made them, even within a millisecond or when the clock steps back (they then carry
+ * the latest time used). Ids for a given `now` sort in order among those given the same or
+ * later times, and do not disturb the clock's.
  */
 export function newId(now?: Date): string {
-  let time = (now ?? new Date()).getTime();
-  if (!Number.isInteger(time) || time < 0 || time > MAX_TIME) {
+  const asked = (now ?? new Date()).getTime();
+  if (!Number.isInteger(asked) || asked < 0 || asked > MAX_TIME) {
     throw new HoardError('CATALOG_INVALID', `cannot make an id for the time ${String(now)}`);
   }
-  let count: number;
-  if (time > lastTime) {
-    lastTime = time;
-    count = counter = randomInt(COUNTER_SEED);
-  } else if (time === lastTime || now === undefined) {
-    counter += 1;
-    if (counter > MAX_COUNTER) {
-      // The millisecond is used up: borrow the next one, as §6.2 allows.
-      lastTime += 1;
-      counter = randomInt(COUNTER_SEED);
-    }
-    time = lastTime;
-    count = counter;
-  } else {
-    count = randomInt(MAX_COUNTER + 1);
-  }
+  const [time, count] = now === undefined ? clock.next(asked, true) : given.next(asked, false);
   const bytes = randomBytes(16);
   bytes.writeUIntBE(time, 0, 6);
   bytes[6] = 0x70 | (count >> 8);

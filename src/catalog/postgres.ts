@@ -61,8 +61,10 @@ export class PostgresCatalog extends SqlCatalog {
     if (this.schema !== undefined && (this.schema === '' || Buffer.byteLength(this.schema) > 63)) {
       throw new HoardError('CATALOG_INVALID', `invalid catalog schema name "${this.schema}": 1 to 63 bytes`);
     }
+    const { url: connectionString, options: startup } = withSearchPath(url, this.schema);
     this.pool = new pg.Pool({
-      connectionString: url,
+      connectionString,
+      ...(startup === undefined ? {} : { options: startup }),
       max: options.max ?? 10,
       connectionTimeoutMillis: options.connectTimeout ?? 10_000,
       // JSON as text, parsed by SqlCatalog like SQLite's, so a JSON string stays a string.
@@ -74,14 +76,6 @@ export class PostgresCatalog extends SqlCatalog {
     // An idle connection broke (the server restarted): the pool drops it and the next query
     // opens another. Without a listener the process would exit.
     this.pool.on('error', () => {});
-    if (this.schema !== undefined) {
-      const setPath = `SET search_path TO ${pg.escapeIdentifier(this.schema)}`;
-      // Queued ahead of the query the connection was opened for. If it fails, the connection
-      // goes rather than run anything in the wrong schema.
-      this.pool.on('connect', (client) => {
-        client.query(setPath).catch(() => client.end().catch(() => {}));
-      });
-    }
   }
 
   async migrate(): Promise<void> {
@@ -170,6 +164,15 @@ export class PostgresCatalog extends SqlCatalog {
   /** Connection failures become CATALOG_UNAVAILABLE, bad values CATALOG_INVALID; the rest as is. */
   private translate(error: unknown): unknown {
     if (error instanceof HoardError || !(error instanceof Error)) return error;
+    if ((error as { code?: unknown }).code === 'ERR_INVALID_URL') {
+      return new HoardError(
+        'CATALOG_INVALID',
+        `the PostgreSQL catalog URL for ${this.label()} does not parse`,
+        {
+          cause: error,
+        },
+      );
+    }
     const raw = (error as Error & { code?: unknown }).code;
     const code = typeof raw === 'string' ? raw : '';
     const fromServer = 'severity' in error;
@@ -206,6 +209,43 @@ export class PostgresCatalog extends SqlCatalog {
     if (!text) text = String((error as { code?: unknown }).code ?? error.name);
     for (const secret of this.secrets) text = text.split(secret).join('****');
     return text;
+  }
+}
+
+/**
+ * `url` without its `options` parameter, and those startup options plus `-c search_path=…`
+ * for `schema`: the server then sets the path as each connection starts, before any query.
+ * (node-postgres lets a URL's `options` override the config's, hence the move.)
+ */
+function withSearchPath(
+  url: string,
+  schema: string | undefined,
+): { url: string; options: string | undefined } {
+  if (schema === undefined) return { url, options: undefined };
+  const hash = url.indexOf('#');
+  const base = hash === -1 ? url : url.slice(0, hash);
+  const question = base.indexOf('?');
+  const given: string[] = [];
+  let rest = base;
+  if (question !== -1) {
+    const kept: string[] = [];
+    for (const pair of base.slice(question + 1).split('&')) {
+      const [key = '', value = ''] = pair.split(/=(.*)/s);
+      if (key === 'options') given.push(decodeParam(value));
+      else if (pair !== '') kept.push(pair);
+    }
+    rest = base.slice(0, question) + (kept.length === 0 ? '' : `?${kept.join('&')}`);
+  }
+  // Startup options split on spaces; a backslash keeps the next character.
+  const path = pg.escapeIdentifier(schema).replace(/[\\\s]/g, '\\$&');
+  return { url: rest, options: [...given, `-c search_path=${path}`].join(' ') };
+}
+
+function decodeParam(value: string): string {
+  try {
+    return decodeURIComponent(value.replace(/\+/g, ' '));
+  } catch {
+    return value;
   }
 }
 

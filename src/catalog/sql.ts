@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { type ErrorInfo, HoardError } from '../errors.js';
-import { isId, newId } from './ids.js';
+import { idTime, isId, newId } from './ids.js';
 import type {
   Catalog,
   ListOptions,
@@ -82,9 +82,10 @@ export abstract class SqlCatalog implements Catalog {
     secret: string;
   }> {
     requireText(input.project, 'project');
-    const at = new Date();
+    const id = newId();
+    const at = idTime(id);
     const token: TokenRecord = {
-      id: newId(at),
+      id,
       project: input.project,
       admin: input.admin ?? false,
       name: input.name ?? null,
@@ -124,9 +125,10 @@ export abstract class SqlCatalog implements Catalog {
     requireText(input.project, 'project');
     requireText(input.name, 'name');
     requireText(input.provider, 'provider');
-    const at = new Date();
+    const id = newId();
+    const at = idTime(id);
     const plan: PlanRecord = {
-      id: newId(at),
+      id,
       project: input.project,
       name: input.name,
       description: input.description ?? null,
@@ -225,9 +227,10 @@ export abstract class SqlCatalog implements Catalog {
         },
       );
     }
-    const at = new Date();
+    const id = newId();
+    const at = idTime(id);
     const trigger: TriggerRecord = {
-      id: newId(at),
+      id,
       project: input.project,
       name: input.name,
       type: input.type,
@@ -305,9 +308,10 @@ export abstract class SqlCatalog implements Catalog {
       input.project,
     ]);
     if (!trigger) throw missing();
-    const at = new Date();
+    const id = newId();
+    const at = idTime(id);
     const operation: ScheduledOperationRecord = {
-      id: newId(at),
+      id,
       project: input.project,
       name: input.name,
       description: input.description ?? null,
@@ -404,9 +408,10 @@ export abstract class SqlCatalog implements Catalog {
     if (!KINDS.includes(input.kind)) throw invalid('kind', input.kind, `one of ${KINDS.join(', ')}`);
     const status = input.status ?? 'queued';
     if (!STATUSES.includes(status)) throw invalid('status', status, `one of ${STATUSES.join(', ')}`);
-    const at = new Date();
+    const id = newId();
+    const at = idTime(id);
     const log: OperationLogRecord = {
-      id: newId(at),
+      id,
       project: input.project,
       kind: input.kind,
       status,

@@ -298,7 +298,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     assert.deepEqual(errors, []);
   });
 
-  it('lists the operations and logs out', async () => {
+  it('lists the operations a page at a time, and logs out', async () => {
     const { page, errors } = await open();
     await logIn(page, token);
     await page.getByTestId('nav-operations').click();
@@ -307,6 +307,23 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
       .getByTestId('operation-row')
       .evaluateAll((rows) => rows.map((r) => r.querySelectorAll('td')[1]?.textContent));
     assert.deepEqual(kinds.sort(), ['delete', 'protect', 'restore', 'verify']);
+
+    // Pages of one: next page shows the next older operation, first page returns.
+    await page.goto(`${url}/#/operations?limit=1`);
+    const shown = () =>
+      page
+        .getByTestId('operation-row')
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-operation-id')));
+    await page.getByTestId('operation-row').waitFor();
+    const first = await shown();
+    assert.equal(first.length, 1);
+    await page.getByTestId('next-page').click();
+    await page.waitForURL(/marker=/);
+    await page.locator(`[data-testid="operation-row"]:not([data-operation-id="${first[0]}"])`).waitFor();
+    assert.equal((await shown()).length, 1);
+    await page.getByTestId('first-page').click();
+    await page.locator(`[data-testid="operation-row"][data-operation-id="${first[0]}"]`).waitFor();
+
     await page.getByTestId('logout').click();
     await page.getByTestId('login-form').waitFor();
     assert.equal(await page.evaluate(SESSION), null);
