@@ -94,7 +94,13 @@ export function drawGraph(graph) {
         const y = node.y - node.height / 2;
         svg.append(s('rect', { class: 'cluster', x, y, width: node.width, height: node.height, rx: 6 }));
       } else if (node?.title) {
-        svg.append(s('text', { class: 'cluster-title', x: node.x, y: node.y + 4, 'text-anchor': 'middle' }, node.title));
+        svg.append(
+          s(
+            'text',
+            { class: 'cluster-title', x: node.x, y: node.y + 4, 'text-anchor': 'middle' },
+            node.title,
+          ),
+        );
       }
     }
   }

@@ -1,7 +1,9 @@
 /**
- * The catalog's schema, as an ordered list of migrations. Each runs once, in its own
- * transaction with the `schema_version` row that records it, so a catalog is always at one
- * version. New versions are appended; an applied migration is never edited.
+ * The catalog's schema, as an ordered list of migrations. `migrate` runs the pending ones in
+ * one transaction with the `schema_version` rows that record them, holding the database's
+ * write lock (SQLite) or an advisory lock (PostgreSQL), so a catalog is always at one version
+ * and two processes starting together migrate once. New versions are appended; an applied
+ * migration is never edited.
  *
  * Both dialects come from one text with a few column types substituted: ids are `uuid` in
  * PostgreSQL and TEXT in SQLite (same order: lowercase hex sorts as the bytes do), times
