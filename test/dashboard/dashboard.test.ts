@@ -107,6 +107,7 @@ function stop(child: ChildProcess | undefined): Promise<void> {
 
 describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
   let dir: string;
+  let home: string;
   let data: string;
   let token: string;
   let server: ChildProcess | undefined;
@@ -122,7 +123,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
       );
     }
     dir = await mkdtemp(join(tmpdir(), 'hoard-dashboard-'));
-    const home = join(dir, 'home');
+    home = join(dir, 'home');
     data = join(dir, 'data');
     for (const [path, bytes] of Object.entries(FILES)) {
       await mkdir(join(data, path, '..'), { recursive: true });
@@ -208,11 +209,14 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     assert.deepEqual(errors, []);
   });
 
-  it('a token rejected in the middle of a session returns to the login form', async () => {
+  it('a token revoked in the middle of a session returns to the login form', async () => {
+    const created = JSON.parse(
+      await hoard(['--home', home, 'tokens', 'create', '--project', PROJECT, '--json']),
+    );
     const { page, errors } = await open();
-    await logIn(page, token);
+    await logIn(page, created.secret);
     await page.locator(`[data-testid="plan-row"][data-plan-id="${planId}"]`).waitFor();
-    await page.evaluate(`sessionStorage.setItem('hoard.session', '{"project":"e2e","token":"hrd_revoked"}')`);
+    await hoard(['--home', home, 'tokens', 'revoke', created.token.id]);
     await page.getByTestId('nav-providers').click();
     await page.getByTestId('login-form').waitFor();
     assert.equal((await page.getByTestId('login-error').textContent())?.trim(), 'token rejected');

@@ -53,6 +53,19 @@ describe('authentication and projects', () => {
     assertError(await server.call(secret, 'GET', '/v1/acme/plans'), 401, 'UNAUTHENTICATED');
   });
 
+  it('takes a token in the query string only on the events stream', async () => {
+    assertError(
+      await server.call(undefined, 'GET', `/v1/acme/providers?access_token=${alice}&x=/events`),
+      401,
+      'UNAUTHENTICATED',
+    );
+    assertError(
+      await server.call(undefined, 'GET', `/v1/acme/plans?access_token=${alice}`),
+      401,
+      'UNAUTHENTICATED',
+    );
+  });
+
   it("forbids another project's path; an admin may use Json and list projects", async () => {
     assertError(await server.call(alice, 'GET', '/v1/globex/plans'), 403, 'FORBIDDEN', /acme/);
     assertError(await server.call(alice, 'GET', '/v1/projects'), 403, 'FORBIDDEN');
