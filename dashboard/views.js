@@ -4,6 +4,7 @@
  * the page size, which defaults to the server's 100).
  */
 import { badge, h, replace, time } from './dom.js';
+import { choice, field, input, parseJson, problemBox, submitting } from './forms.js';
 
 const CHECKPOINT_STATUSES = [
   'protecting',
@@ -18,6 +19,9 @@ const CHECKPOINT_STATUSES = [
 const DELETABLE = new Set(['available', 'error', 'error_deleting']);
 const OPERATION_KINDS = ['protect', 'restore', 'verify', 'copy', 'delete', 'retention_protect'];
 const OPERATION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'skipped'];
+const OPERATION_DONE = new Set(['succeeded', 'failed', 'skipped']);
+/** How often a list of operations under way is fetched again. */
+const FOLLOW_MS = 2000;
 
 export async function providersView(ctx) {
   const { providers } = await ctx.call('GET', ['providers']);
@@ -56,6 +60,7 @@ export async function plansView(ctx, query) {
   replace(
     ctx.main,
     heading('Plans', ctx),
+    planForm(ctx, providers, plans.length === 0 && !marker),
     table(
       'plans-table',
       ['Name', 'Provider', 'Resources', 'Created', 'Actions'],
@@ -96,14 +101,97 @@ export async function plansView(ctx, query) {
               },
               'Protect',
             ),
+            h(
+              'button',
+              {
+                type: 'button',
+                class: 'danger',
+                'data-testid': 'plan-delete-button',
+                'aria-label': `Delete plan ${plan.name}`,
+                onclick: (e) => {
+                  if (!confirm(`Delete plan ${plan.name}? Its checkpoints stay.`)) return;
+                  ctx.action(e.currentTarget, async () => {
+                    await ctx.call('DELETE', ['plans', plan.id]);
+                    ctx.refresh();
+                  });
+                },
+              },
+              'Delete',
+            ),
             ' ',
             h('a', { href: route('checkpoints', { provider, plan: plan.id }) }, 'Checkpoints'),
           ),
         );
       }),
-      'No plans yet. Create one with POST /v1/{project}/plans.',
+      'No plans yet.',
     ),
     pager(ctx, 'plans', query, marker, next),
+  );
+}
+
+const RESOURCES_EXAMPLE = '[{"type": "fs.directory", "id": "docs", "path": "/srv/docs"}]';
+
+/** "New plan": POST /plans with the resources and parameters typed as JSON. */
+function planForm(ctx, providers, open) {
+  const name = input('plan-name', { required: true, maxlength: 128 });
+  const provider = choice(
+    'plan-provider',
+    providers.map((p) => [p.id, p.name]),
+  );
+  provider.value = providers.find((p) => p.name === 'local')?.id ?? providers[0]?.id ?? '';
+  const description = input('plan-description', { maxlength: 1000 });
+  const resources = h('textarea', {
+    id: 'plan-resources',
+    name: 'plan-resources',
+    rows: 4,
+    required: true,
+    spellcheck: 'false',
+    placeholder: RESOURCES_EXAMPLE,
+    'data-testid': 'plan-resources',
+  });
+  const parameters = h('textarea', {
+    id: 'plan-parameters',
+    name: 'plan-parameters',
+    rows: 2,
+    spellcheck: 'false',
+    placeholder: '{}',
+    'data-testid': 'plan-parameters',
+  });
+  const problem = problemBox('plan-form-error');
+  const form = h(
+    'form',
+    {
+      class: 'create',
+      'data-testid': 'plan-form',
+      onsubmit: (e) => {
+        e.preventDefault();
+        submitting(form, problem, async () => {
+          const body = {
+            name: name.value.trim(),
+            providerId: provider.value,
+            resources: parseJson(resources.value, 'Resources', 'array') ?? [],
+          };
+          if (description.value.trim()) body.description = description.value.trim();
+          const params = parseJson(parameters.value, 'Parameters', 'object');
+          if (params) body.parameters = params;
+          await ctx.call('POST', ['plans'], { body });
+          ctx.go(route('plans'));
+        });
+      },
+    },
+    field('Name', name),
+    field('Provider', provider),
+    field('Description', description),
+    field('Resources', resources, 'a JSON array of resources, as in a plan file'),
+    field('Parameters', parameters, 'a JSON object (optional)'),
+    problem,
+    h('button', { type: 'submit', 'data-testid': 'plan-submit' }, 'Create plan'),
+  );
+  return h(
+    'details',
+    { class: 'create', 'data-testid': 'new-plan', open },
+    h('summary', {}, 'New plan'),
+    form,
   );
 }
 
@@ -257,12 +345,33 @@ export async function checkpointsView(ctx, query) {
 export async function operationsView(ctx, query) {
   const kind = query.get('kind') ?? '';
   const status = query.get('status') ?? '';
+  const scheduledOperation = query.get('scheduledOperation') ?? '';
   const marker = query.get('marker') ?? '';
-  const { operationLogs, next } = await ctx.call('GET', ['operation_logs'], {
-    query: { kind, status, marker, limit: query.get('limit') },
-  });
+  const load = () =>
+    ctx.call('GET', ['operation_logs'], {
+      query: { kind, status, scheduledOperationId: scheduledOperation, marker, limit: query.get('limit') },
+    });
+  const [first, { scheduledOperations }] = await Promise.all([
+    load(),
+    ctx.call('GET', ['scheduled_operations'], { query: { limit: 1000 } }),
+  ]);
   if (!ctx.alive()) return;
-  const refilter = (change) => ctx.go(route('operations', { kind, status, ...change }));
+  const scheduleName = new Map(scheduledOperations.map((so) => [so.id, so.name]));
+  const refilter = (change) =>
+    ctx.go(route('operations', { kind, status, scheduledOperation, ...change }));
+  const list = h('div', { 'data-testid': 'operations-list' });
+  const draw = ({ operationLogs, next }) =>
+    replace(
+      list,
+      table(
+        'operations-table',
+        ['Created', 'Kind', 'Status', 'Checkpoint', 'Scheduled', 'Note', 'Operation'],
+        operationLogs.map((op) => operationRow(op, scheduleName)),
+        'No operations match.',
+      ),
+      pager(ctx, 'operations', query, marker, next),
+    );
+  draw(first);
   replace(
     ctx.main,
     heading('Operations', ctx),
@@ -279,25 +388,86 @@ export async function operationsView(ctx, query) {
         [['', 'any status'], ...OPERATION_STATUSES.map((s) => [s, s])],
         (v) => refilter({ status: v }),
       ),
-    ),
-    table(
-      'operations-table',
-      ['Created', 'Kind', 'Status', 'Checkpoint', 'Operation'],
-      operationLogs.map((op) =>
-        h(
-          'tr',
-          { 'data-testid': 'operation-row', 'data-operation-id': op.id, 'data-status': op.status },
-          h('td', {}, time(op.createdAt)),
-          h('td', {}, op.kind),
-          h('td', {}, badge(op.status)),
-          h('td', {}, op.checkpointId ? h('code', {}, op.checkpointId) : '—'),
-          h('td', {}, h('a', { href: `#/operations/${encodeURIComponent(op.id)}` }, h('code', {}, op.id))),
-        ),
+      select(
+        'Scheduled operation',
+        'operation-schedule-filter',
+        scheduledOperation,
+        [
+          ['', 'any'],
+          ...(scheduledOperation && !scheduleName.has(scheduledOperation)
+            ? [[scheduledOperation, scheduledOperation]]
+            : []),
+          ...scheduledOperations.map((so) => [so.id, so.name]),
+        ],
+        (v) => refilter({ scheduledOperation: v }),
       ),
-      'No operations match.',
     ),
-    pager(ctx, 'operations', query, marker, next),
+    list,
   );
+
+  // The first page follows new and running operations while a schedule's runs are shown
+  // or any listed operation is still under way.
+  if (marker) return;
+  let timer;
+  ctx.onCleanup(() => clearTimeout(timer));
+  const follow = (page) => {
+    if (scheduledOperation || page.operationLogs.some((op) => !OPERATION_DONE.has(op.status)))
+      timer = setTimeout(async () => {
+        let latest = page;
+        try {
+          latest = await load();
+          if (!ctx.alive()) return;
+          draw(latest);
+        } catch (error) {
+          if (error.status === 401 || !ctx.alive()) return;
+        }
+        follow(latest);
+      }, FOLLOW_MS);
+  };
+  follow(first);
+}
+
+function operationRow(op, scheduleName) {
+  return h(
+    'tr',
+    {
+      'data-testid': 'operation-row',
+      'data-operation-id': op.id,
+      'data-status': op.status,
+      'data-kind': op.kind,
+    },
+    h('td', {}, time(op.createdAt)),
+    h('td', {}, op.kind),
+    h('td', {}, badge(op.status)),
+    h('td', {}, op.checkpointId ? h('code', {}, op.checkpointId) : '—'),
+    h(
+      'td',
+      {},
+      op.scheduledOperationId
+        ? [
+            h(
+              'a',
+              { href: route('operations', { scheduledOperation: op.scheduledOperationId }) },
+              scheduleName.get(op.scheduledOperationId) ?? h('code', {}, op.scheduledOperationId),
+            ),
+            h('div', { class: 'muted' }, 'fired ', time(op.fireAt)),
+          ]
+        : '—',
+    ),
+    h('td', { 'data-testid': 'operation-note' }, operationNote(op)),
+    h('td', {}, h('a', { href: `#/operations/${encodeURIComponent(op.id)}` }, h('code', {}, op.id))),
+  );
+}
+
+/** Why it failed or was skipped; for a retention run, how many checkpoints it kept and deleted. */
+function operationNote(op) {
+  if (op.error?.message)
+    return h('span', { class: op.status === 'skipped' ? 'muted' : 'error-text' }, op.error.message);
+  const decisions = op.result?.retention?.decisions;
+  if (!Array.isArray(decisions)) return op.result?.retention?.skipped ?? '';
+  const kept = decisions.filter((d) => d.keep).length;
+  const deleted = decisions.filter((d) => d.deleted).length;
+  return `retention: ${kept} kept, ${deleted} deleted`;
 }
 
 /** The plan's provider: `providerId` as the server gives it (`provider` in older drafts), else local. */
@@ -313,7 +483,7 @@ export function route(name, params = {}) {
   return `#/${name}${text ? `?${text}` : ''}`;
 }
 
-function heading(title, ctx) {
+export function heading(title, ctx) {
   return h(
     'div',
     { class: 'view-head' },
@@ -322,7 +492,7 @@ function heading(title, ctx) {
   );
 }
 
-function table(testid, columns, rows, empty) {
+export function table(testid, columns, rows, empty) {
   if (rows.length === 0) return h('p', { class: 'muted', 'data-testid': `${testid}-empty` }, empty);
   return h(
     'table',

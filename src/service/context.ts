@@ -4,6 +4,7 @@ import type { Catalog, ScheduledOperationRecord, TokenRecord } from '../catalog/
 import { findProvider, type Provider, type ProviderProblem } from '../providers/provider.js';
 import { ApiError } from './http-errors.js';
 import type { Metrics } from './metrics.js';
+import type { HostPolicy } from './policy.js';
 import type { OperationRunner } from './runner.js';
 
 declare module 'fastify' {
@@ -18,6 +19,7 @@ export interface ServiceContext {
   metrics: Metrics;
   providers: Provider[];
   problems: ProviderProblem[];
+  policy: HostPolicy;
   /** Starts a scheduled operation's run (also what the scheduler calls). */
   launchScheduled(operation: ScheduledOperationRecord, fireAt: Date): Promise<void>;
 }

@@ -31,6 +31,8 @@ export interface ServiceOptions {
   catalog: Catalog;
   providers: Provider[];
   problems?: ProviderProblem[];
+  /** Directories project tokens' paths must lie in (`--path-root`); default anywhere. */
+  pathRoots?: readonly string[];
   /** Scheduler tick in ms (default 1000); 0 = no scheduler. */
   tickMs?: number;
   heartbeatMs?: number;
@@ -62,6 +64,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     metrics: undefined as unknown as Metrics,
     providers: [],
     problems: options.problems ?? [],
+    policy: { pathRoots: options.pathRoots ?? [] },
     launchScheduled: (operation, fireAt) => launchScheduled(context, operation, fireAt),
   };
   metrics = new Metrics(catalog, async () => context.providers);

@@ -328,7 +328,8 @@ describe('protect, restore, verify and delete through the API', () => {
   });
 
   it('a failing operation fails its log and the server keeps serving', async () => {
-    const created = await server.call(alice, 'POST', '/v1/acme/plans', {
+    // exec.task runs shell commands: an admin makes the plan, the project runs it.
+    const created = await server.call(admin, 'POST', '/v1/acme/plans', {
       name: 'broken',
       resources: [{ type: 'exec.task', id: 'app' }],
       parameters: { 'exec.task#app': { protect: { main: 'echo broken >&2; exit 3' } } },
@@ -345,6 +346,80 @@ describe('protect, restore, verify and delete through the API', () => {
     assert.deepEqual(health.body.status, 'ok');
     const failed = await server.call(alice, 'GET', '/v1/acme/operation_logs?status=failed&kind=protect');
     assert.ok(failed.body.operationLogs.some((l: { id: string }) => l.id === log.id));
+  });
+});
+
+describe("what a project token may ask of the server's host", () => {
+  it('only an admin token may create exec.task plans or pass exec.task parameters', async () => {
+    const execPlan = {
+      name: 'shell',
+      resources: [{ type: 'exec.task', id: 'app' }],
+      parameters: { 'exec.task#app': { protect: { main: 'id' } } },
+    };
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', execPlan),
+      403,
+      'FORBIDDEN',
+      /admin token/,
+    );
+    assertError(
+      await server.call(
+        alice,
+        'POST',
+        '/v1/acme/plans',
+        planBody('sneaky', { parameters: { 'exec.task': {} } }),
+      ),
+      403,
+      'FORBIDDEN',
+    );
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/restores', {
+        providerId: 'local',
+        checkpointId: '20260101T000000000Z-00000000',
+        parameters: { 'exec.task#app': { restore: { main: 'rm -rf /' } } },
+      }),
+      403,
+      'FORBIDDEN',
+    );
+    assert.equal((await server.call(admin, 'POST', '/v1/acme/plans', execPlan)).status, 201);
+  });
+
+  it('with path roots, plan paths and restore targets must lie inside them', async () => {
+    const confined = await startServer({ pathRoots: [join(server.dir, 'data')] });
+    try {
+      const token = await confined.tokenFor('acme');
+      assertError(
+        await confined.call(token, 'POST', '/v1/acme/plans', {
+          name: 'etc',
+          resources: [{ type: 'fs.directory', id: 'etc', path: '/etc' }],
+        }),
+        403,
+        'FORBIDDEN',
+        /outside the server's path roots/,
+      );
+      assertError(
+        await confined.call(token, 'POST', '/v1/acme/plans', {
+          name: 'escape',
+          resources: [{ type: 'fs.directory', id: 'd', path: join(server.dir, 'data', '..', 'home') }],
+        }),
+        403,
+        'FORBIDDEN',
+      );
+      const ok = await confined.call(token, 'POST', '/v1/acme/plans', planBody('inside'));
+      assert.equal(ok.status, 201, JSON.stringify(ok.body));
+      assertError(
+        await confined.call(token, 'POST', '/v1/acme/restores', {
+          providerId: 'local',
+          checkpointId: '20260101T000000000Z-00000000',
+          target: '/tmp/elsewhere',
+        }),
+        403,
+        'FORBIDDEN',
+        /target/,
+      );
+    } finally {
+      await confined.close();
+    }
   });
 });
 

@@ -31,13 +31,21 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(options: { tickMs?: number } = {}): Promise<TestServer> {
+export async function startServer(
+  options: { tickMs?: number; pathRoots?: string[] } = {},
+): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'hoard-serve-'));
   const home = join(dir, 'home');
   const catalog = new SqliteCatalog(join(home, 'catalog.sqlite'));
   await catalog.migrate();
   const { providers, problems } = await loadProviders(home);
-  const service = await createService({ catalog, providers, problems, tickMs: options.tickMs ?? 0 });
+  const service = await createService({
+    catalog,
+    providers,
+    problems,
+    tickMs: options.tickMs ?? 0,
+    ...(options.pathRoots ? { pathRoots: options.pathRoots } : {}),
+  });
   const url = await service.app.listen({ port: 0, host: '127.0.0.1' });
   const call: TestServer['call'] = async (token, method, path, body, headers = {}) => {
     const response = await fetch(`${url}${path}`, {

@@ -1,8 +1,9 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openCatalog } from '../../catalog/index.js';
 import { createService } from '../../service/server.js';
 import type { CliContext } from '../context.js';
-import { positiveIntOrZero } from '../util.js';
+import { collect, positiveIntOrZero } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -10,6 +11,12 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .description('Run the REST API, the web dashboard, /metrics and the scheduler on one port')
     .option('--port <n>', 'port to listen on (0 picks a free one)', positiveIntOrZero, 8420)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option(
+      '--path-root <dir>',
+      "directory a project token's plan paths and restore targets must lie in (repeatable; default: anywhere)",
+      collect,
+      [],
+    )
     .option('--log-requests', "log every request (Fastify's JSON log) on stderr")
     .addHelpText(
       'after',
@@ -24,43 +31,53 @@ Examples:
   HOARD_CATALOG_URL=postgres://hoard@db/hoard hoard serve --host 0.0.0.0
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8420/v1/demo/plans
 
+Operations run as this server's user. Project tokens may not create exec.task plans (shell
+commands) nor pass exec.task parameters: that takes an admin token. With --path-root, the
+paths in their plans and their restore targets must lie inside the given directories.
+
 With --json, prints {"url": …} on stdout once listening. SIGINT/SIGTERM stop it: running
 operations get 30 s to finish, then are cancelled (their teardowns still run).`,
     )
-    .action(async (opts: { port: number; host: string; logRequests?: boolean }, cmd: Command) => {
-      const ctx = context(cmd);
-      const { providers, problems } = await ctx.providers();
-      const catalog = await openCatalog(ctx.home);
-      const tickMs = Number(process.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
-      const service = await createService({
-        catalog,
-        providers,
-        problems,
-        tickMs,
-        ...(process.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(process.env.HOARD_HEARTBEAT_MS) } : {}),
-        logRequests: opts.logRequests === true,
-      });
-      const address = await service.app.listen({ port: opts.port, host: opts.host });
-      const url = address.replace('[::1]', 'localhost');
-      ctx.print({ url, catalog: catalog.kind, home: ctx.home }, () =>
-        [
-          `hoard serve: listening on ${url} (dashboard: ${url}/, API: ${url}/openapi.json)`,
-          `catalog: ${catalog.kind}`,
-        ].join('\n'),
-      );
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: NodeJS.Signals) => {
-          if (stopping) process.exit(130);
-          stopping = true;
-          process.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
-          void service
-            .close()
-            .then(() => catalog.close())
-            .finally(resolve);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
-    });
+    .action(
+      async (
+        opts: { port: number; host: string; pathRoot: string[]; logRequests?: boolean },
+        cmd: Command,
+      ) => {
+        const ctx = context(cmd);
+        const { providers, problems } = await ctx.providers();
+        const catalog = await openCatalog(ctx.home);
+        const tickMs = Number(process.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
+        const service = await createService({
+          catalog,
+          providers,
+          problems,
+          tickMs,
+          ...(process.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(process.env.HOARD_HEARTBEAT_MS) } : {}),
+          logRequests: opts.logRequests === true,
+          pathRoots: opts.pathRoot.map((p) => resolve(p)),
+        });
+        const address = await service.app.listen({ port: opts.port, host: opts.host });
+        const url = address.replace('[::1]', 'localhost');
+        ctx.print({ url, catalog: catalog.kind, home: ctx.home }, () =>
+          [
+            `hoard serve: listening on ${url} (dashboard: ${url}/, API: ${url}/openapi.json)`,
+            `catalog: ${catalog.kind}`,
+          ].join('\n'),
+        );
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = (signal: NodeJS.Signals) => {
+            if (stopping) process.exit(130);
+            stopping = true;
+            process.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
+            void service
+              .close()
+              .then(() => catalog.close())
+              .finally(resolve);
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+      },
+    );
 }

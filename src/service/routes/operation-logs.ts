@@ -11,6 +11,7 @@ import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound } from '../http-errors.js';
 import { copyWork, restoreWork, verifyWork } from '../operations.js';
 import { toPlan } from '../plans.js';
+import { checkOperationAllowed } from '../policy.js';
 import type { LiveEvent } from '../runner.js';
 import {
   copyBody,
@@ -91,6 +92,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
       async (request, reply) => {
         const project = projectOf(request);
         const body = request.body;
+        checkOperationAllowed(request.token, body, ctx.policy);
         const provider = providerOf(ctx, body.providerId);
         const { meta, plan } = await ownedCheckpoint(ctx, project, provider, body.checkpointId);
         const work = c.work(body, provider, ctx);

@@ -5,6 +5,7 @@ import type { OperationKind } from '../../plugins/sdk.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound } from '../http-errors.js';
 import { checkPlanInput, type PlanInput, planView, toPlan } from '../plans.js';
+import { checkPlanAllowed } from '../policy.js';
 import { graphQuery, idParams, pageQuery, planBody, projectParams } from '../schemas.js';
 
 export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
@@ -24,6 +25,7 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
     { schema: { tags, summary: 'Create a plan', params: projectParams, body: planBody } },
     async (request, reply) => {
       const body = request.body;
+      checkPlanAllowed(request.token, body, ctx.policy);
       const provider = providerOf(ctx, body.providerId ?? 'local');
       await checkPlanInput(body, provider);
       const plan = await ctx.catalog.createPlan({
@@ -54,6 +56,7 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
     { schema: { tags, summary: 'Replace a plan', params: idParams, body: planBody } },
     async (request) => {
       const body = request.body;
+      checkPlanAllowed(request.token, body, ctx.policy);
       const provider = providerOf(ctx, body.providerId ?? 'local');
       await checkPlanInput(body, provider);
       const plan = await ctx.catalog.updatePlan(projectOf(request), request.params.id, {
