@@ -20,6 +20,8 @@ export interface ServiceContext {
   providers: Provider[];
   problems: ProviderProblem[];
   policy: HostPolicy;
+  /** Aborted when the server stops: open event streams end then. */
+  closing: AbortSignal;
   /** Starts a scheduled operation's run (also what the scheduler calls). */
   launchScheduled(operation: ScheduledOperationRecord, fireAt: Date): Promise<void>;
 }

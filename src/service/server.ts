@@ -58,6 +58,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     onFinished: (log) => metrics?.finished(log),
     logError,
   });
+  const closing = new AbortController();
   const context: ServiceContext = {
     catalog,
     runner,
@@ -65,6 +66,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     providers: [],
     problems: options.problems ?? [],
     policy: { pathRoots: options.pathRoots ?? [] },
+    closing: closing.signal,
     launchScheduled: (operation, fireAt) => launchScheduled(context, operation, fireAt),
   };
   metrics = new Metrics(catalog, async () => context.providers);
@@ -136,6 +138,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     scheduler,
     async close(graceMs = 30_000) {
       await scheduler?.stop();
+      closing.abort();
       await app.close();
       await runner.close(graceMs);
     },

@@ -423,6 +423,29 @@ describe("what a project token may ask of the server's host", () => {
   });
 });
 
+describe('stopping the server', () => {
+  it('ends open event streams and lets the running operation finish', { timeout: 20_000 }, async () => {
+    const other = await startServer();
+    const root = await other.tokenFor('ops', true);
+    const plan = await other.call(root, 'POST', '/v1/ops/plans', {
+      name: 'slow',
+      resources: [{ type: 'exec.task', id: 'app' }],
+      parameters: { 'exec.task#app': { protect: { main: 'sleep 1' } } },
+    });
+    const accepted = await other.call(root, 'POST', '/v1/ops/providers/local/checkpoints', {
+      planId: plan.body.plan.id,
+    });
+    const id = accepted.body.operationLog.id;
+    const stream = await fetch(`${other.url}/v1/ops/operation_logs/${id}/events?access_token=${root}`);
+    const text = stream.text();
+    await other.service.close(10_000);
+    assert.match(await text, /event: status/);
+    const log = await other.catalog.getOperationLog('ops', id);
+    assert.equal(log?.status, 'succeeded', 'the running protect was allowed to finish');
+    await other.catalog.close();
+  });
+});
+
 describe('OpenAPI and metrics', () => {
   it('/openapi.json describes the routes with their schemas', async () => {
     const r = await server.call(undefined, 'GET', '/openapi.json');

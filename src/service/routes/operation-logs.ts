@@ -221,10 +221,13 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         if (closed) return;
         closed = true;
         unsubscribe?.();
+        ctx.closing.removeEventListener('abort', close);
         for (const t of timers) clearInterval(t);
         res.end();
       };
       request.raw.on('close', close);
+      if (ctx.closing.aborted) return close();
+      ctx.closing.addEventListener('abort', close, { once: true });
       const finish = (log: OperationLogRecord) => {
         send('end', operationLogView(log));
         close();
