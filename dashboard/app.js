@@ -1,11 +1,12 @@
 /**
- * The dashboard's shell: log in, the navigation, and a hash router (`#/plans`,
+ * The dashboard's shell: log in, the navigation, and a hash router (`#/plans`, `#/schedules`,
  * `#/checkpoints?provider=…`, `#/operations/<id>` …) that renders one view at a time.
  * A 401 from anywhere ends the session and returns to the login form.
  */
 import { ApiError, api, clearSession, loadSession, saveSession } from './api.js';
 import { h, replace } from './dom.js';
 import { operationView } from './operation.js';
+import { schedulesView } from './schedules.js';
 import { checkpointsView, operationsView, plansView, providersView, route } from './views.js';
 
 const main = document.getElementById('main');
@@ -14,12 +15,14 @@ const banner = document.getElementById('banner');
 
 const VIEWS = {
   plans: plansView,
+  schedules: schedulesView,
   providers: providersView,
   checkpoints: checkpointsView,
   operations: operationsView,
 };
 const NAV = [
   ['plans', 'Plans'],
+  ['schedules', 'Schedules'],
   ['providers', 'Providers'],
   ['checkpoints', 'Checkpoints'],
   ['operations', 'Operations'],

@@ -34,6 +34,7 @@ export async function operationView(ctx, id) {
   let graph;
   let drawnFromTasks = false;
   let planName;
+  let scheduleName;
 
   const status = h('span', { role: 'status', 'aria-live': 'polite' });
   const live = h('span', { class: 'muted', 'data-testid': 'live-state' });
@@ -49,6 +50,7 @@ export async function operationView(ctx, id) {
     { class: 'graph-box', 'data-testid': 'graph-container' },
     h('p', { class: 'muted' }, 'Loading the hook graph…'),
   );
+  const retention = h('section', { 'aria-labelledby': 'retention-heading', hidden: true });
   const taskRows = h('tbody');
   const logLines = h('pre', { class: 'log', 'data-testid': 'operation-log', hidden: true });
 
@@ -58,6 +60,7 @@ export async function operationView(ctx, id) {
     h('p', { class: 'summary' }, 'Status: ', status, ' ', live),
     details,
     problem,
+    retention,
     h(
       'section',
       { 'aria-labelledby': 'graph-heading' },
@@ -128,6 +131,7 @@ export async function operationView(ctx, id) {
     const lines = log.result?.operation?.log;
     logLines.hidden = !(Array.isArray(lines) && lines.length);
     if (!logLines.hidden) replace(logLines, lines.join('\n'));
+    renderRetention(retention, log.result?.retention);
     for (const t of tasks.values()) graph?.setStatus(t.id, t.status);
     replace(taskRows, [...tasks.values()].map(taskRow));
   }
@@ -158,7 +162,20 @@ export async function operationView(ctx, id) {
       ['Ended', time(log.endedAt)],
       ['Duration', duration(log.startedAt, log.endedAt) || '—'],
     ];
-    if (log.scheduledOperationId) rows.push(['Scheduled operation', log.scheduledOperationId]);
+    if (log.scheduledOperationId) {
+      const runs = `#/operations?${new URLSearchParams({ scheduledOperation: log.scheduledOperationId })}`;
+      rows.push(
+        [
+          'Scheduled operation',
+          h(
+            'a',
+            { href: runs, 'data-testid': 'operation-schedule', title: 'Its runs' },
+            scheduleName ?? h('code', {}, log.scheduledOperationId),
+          ),
+        ],
+        ['Fired at', time(log.fireAt)],
+      );
+    }
     replace(
       details,
       rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]),
@@ -213,6 +230,16 @@ export async function operationView(ctx, id) {
         render();
       },
       () => {}, // a deleted plan: the id stays
+    );
+  }
+
+  if (log.scheduledOperationId) {
+    ctx.call('GET', ['scheduled_operations', log.scheduledOperationId]).then(
+      (res) => {
+        scheduleName = res?.scheduledOperation?.name;
+        render();
+      },
+      () => {}, // a deleted schedule: the id stays
     );
   }
 
@@ -358,6 +385,56 @@ function normalise(g) {
     };
   });
   return { tasks, edges: g?.edges ?? [] };
+}
+
+/**
+ * A retention_protect run's `result.retention`: a decision per checkpoint of the plan
+ * (`{id, keep, reasons, deleted?, error?}`), or `{skipped}` when the protect failed.
+ */
+function renderRetention(section, value) {
+  section.hidden = !value;
+  if (!value) return;
+  const heading = h('h3', { id: 'retention-heading' }, 'Retention');
+  if (!Array.isArray(value.decisions)) {
+    replace(section, heading, h('p', { class: 'muted' }, value.skipped ?? 'No decisions.'));
+    return;
+  }
+  replace(
+    section,
+    heading,
+    h(
+      'table',
+      { 'data-testid': 'retention-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          ['Checkpoint', 'Decision', 'Reasons'].map((c) => h('th', { scope: 'col' }, c)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        value.decisions.map((d) => {
+          const decision = d.keep ? 'kept' : d.deleted ? 'deleted' : d.error ? 'not deleted' : 'to delete';
+          return h(
+            'tr',
+            { 'data-testid': 'retention-row', 'data-checkpoint-id': d.id, 'data-decision': decision },
+            h('th', { scope: 'row' }, h('code', {}, d.id)),
+            h('td', { 'data-testid': 'retention-decision' }, decision),
+            h(
+              'td',
+              {},
+              (d.reasons ?? []).join('; '),
+              d.error ? h('div', { class: 'error-text' }, d.error) : null,
+            ),
+          );
+        }),
+      ),
+    ),
+  );
 }
 
 function taskRow(t) {

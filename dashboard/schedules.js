@@ -186,7 +186,7 @@ function triggerForm(ctx, reload) {
   const name = input('trigger-name', { required: true, maxlength: 128 });
   const pattern = input('trigger-pattern', { required: true, placeholder: '0 3 * * *' });
   const timezone = input('trigger-timezone', { value: 'UTC' });
-  const window = input('trigger-window', { type: 'number', min: 0, step: 1, placeholder: '1800' });
+  const windowSeconds = input('trigger-window', { type: 'number', min: 0, step: 1, placeholder: '1800' });
   const start = input('trigger-start', { placeholder: '2026-12-01T00:00:00Z' });
   const end = input('trigger-end', { placeholder: '2027-12-01T00:00:00Z' });
   const problem = problemBox('trigger-form-error');
@@ -202,7 +202,7 @@ function triggerForm(ctx, reload) {
         submitting(form, problem, async () => {
           const properties = { pattern: pattern.value.trim() };
           if (timezone.value.trim()) properties.timezone = timezone.value.trim();
-          if (numberOf(window) !== undefined) properties.window = numberOf(window);
+          if (numberOf(windowSeconds) !== undefined) properties.window = numberOf(windowSeconds);
           if (start.value.trim()) properties.start = start.value.trim();
           if (end.value.trim()) properties.end = end.value.trim();
           const res = await ctx.call('POST', ['triggers'], {
@@ -221,7 +221,7 @@ function triggerForm(ctx, reload) {
     field('Name', name),
     field('Cron pattern', pattern, 'minute hour day month weekday; six fields put seconds first'),
     field('Time zone', timezone, 'an IANA zone, e.g. Europe/Paris'),
-    field('Window (s)', window, 'how late a missed run may still start (default 1800)'),
+    field('Window (s)', windowSeconds, 'how late a missed run may still start (default 1800)'),
     field('Start', start, 'optional ISO date-time'),
     field('End', end, 'optional ISO date-time'),
     problem,

@@ -1,7 +1,8 @@
 /**
- * The list views: providers, plans, checkpoints of a provider, operation logs. Each takes
- * the router's context and the route's query (filters, the paging `marker`, and `limit`,
- * the page size, which defaults to the server's 100).
+ * The list views: providers, plans (with the "New plan" form), checkpoints of a provider,
+ * operation logs (which follow a schedule's runs as they come). Each takes the router's
+ * context and the route's query (filters, the paging `marker`, and `limit`, the page size,
+ * which defaults to the server's 100).
  */
 import { badge, h, replace, time } from './dom.js';
 import { choice, field, input, parseJson, problemBox, submitting } from './forms.js';
@@ -357,8 +358,7 @@ export async function operationsView(ctx, query) {
   ]);
   if (!ctx.alive()) return;
   const scheduleName = new Map(scheduledOperations.map((so) => [so.id, so.name]));
-  const refilter = (change) =>
-    ctx.go(route('operations', { kind, status, scheduledOperation, ...change }));
+  const refilter = (change) => ctx.go(route('operations', { kind, status, scheduledOperation, ...change }));
   const list = h('div', { 'data-testid': 'operations-list' });
   const draw = ({ operationLogs, next }) =>
     replace(

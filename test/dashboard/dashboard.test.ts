@@ -2,7 +2,8 @@
  * The dashboard end to end, as a user meets it: a real `hoard serve` process, a token made
  * with the CLI, and Debian's Chromium driven by playwright-core. The user logs in, protects a
  * plan, watches its hook graph go green, and restores the checkpoint into a directory whose
- * bytes must equal the originals.
+ * bytes must equal the originals; then creates a plan, a trigger and a retention schedule in
+ * the forms, watches the scheduled runs prune, and restores what retention kept.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -27,6 +28,8 @@ const ALL_NODES_SUCCEEDED = `(() => {
 })()`;
 /** Longest wait for anything the browser or the server does. */
 const WAIT_MS = 60_000;
+/** The scheduler's tick in the served process (a trigger may fire every second). */
+const TICK_MS = '200';
 
 /** The files the plan protects: path under the data directory → content. */
 const FILES: Record<string, Buffer> = {
@@ -35,6 +38,27 @@ const FILES: Record<string, Buffer> = {
   'nested/deeper/random.bin': randomBytes(300_000),
   'nested/été ☃.txt': Buffer.from('unicode names survive\n'),
 };
+
+/** The files of the plan made in the dashboard's form and protected on a schedule. */
+const SCHEDULED_FILES: Record<string, Buffer> = {
+  'report.txt': Buffer.from('protected every second\n'),
+  'data/blob.bin': randomBytes(50_000),
+  'data/empty': Buffer.alloc(0),
+};
+
+async function writeFiles(root: string, files: Record<string, Buffer>): Promise<void> {
+  for (const [path, bytes] of Object.entries(files)) {
+    await mkdir(join(root, path, '..'), { recursive: true });
+    await writeFile(join(root, path), bytes);
+  }
+}
+
+async function assertSameFiles(root: string, files: Record<string, Buffer>): Promise<void> {
+  for (const [path, bytes] of Object.entries(files)) {
+    const restored = await readFile(join(root, path));
+    assert.ok(restored.equals(bytes), `${path}: restored bytes differ from the original`);
+  }
+}
 
 /** Runs the CLI to completion; rejects with its stderr on a non-zero exit. */
 function hoard(args: string[]): Promise<string> {
@@ -55,6 +79,7 @@ function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HOARD_SCHEDULER_TICK_MS: TICK_MS },
   });
   let stdout = '';
   let stderr = '';
@@ -125,10 +150,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     dir = await mkdtemp(join(tmpdir(), 'hoard-dashboard-'));
     home = join(dir, 'home');
     data = join(dir, 'data');
-    for (const [path, bytes] of Object.entries(FILES)) {
-      await mkdir(join(data, path, '..'), { recursive: true });
-      await writeFile(join(data, path), bytes);
-    }
+    await writeFiles(data, FILES);
 
     const created = JSON.parse(
       await hoard(['--home', home, 'tokens', 'create', '--project', PROJECT, '--json']),
@@ -257,10 +279,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     assert.equal(await finalStatus(page), 'succeeded');
     assert.equal(await page.locator('[data-testid="graph-node"]:not([data-status="succeeded"])').count(), 0);
 
-    for (const [path, bytes] of Object.entries(FILES)) {
-      const restored = await readFile(join(target, path));
-      assert.ok(restored.equals(bytes), `${path}: restored bytes differ from the original`);
-    }
+    await assertSameFiles(target, FILES);
     assert.deepEqual(errors, []);
   });
 
@@ -331,6 +350,194 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     await page.getByTestId('logout').click();
     await page.getByTestId('login-form').waitFor();
     assert.equal(await page.evaluate(SESSION), null);
+    assert.deepEqual(errors, []);
+  });
+
+  // The tests below add scheduled runs: they come after the one that counts the operations.
+
+  it('deletes a plan after a confirmation', async () => {
+    const res = await fetch(`${url}/v1/${PROJECT}/plans`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: 'e2e-doomed',
+        resources: [{ type: 'fs.directory', id: 'x', path: data }],
+      }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const { page, errors } = await open();
+    await logIn(page, token);
+    const row = page.locator('[data-testid="plan-row"][data-plan-name="e2e-doomed"]');
+    const dialogs: string[] = [];
+    page.once('dialog', (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.accept();
+    });
+    await row.getByTestId('plan-delete-button').click();
+    await page.locator(`[data-testid="plan-row"][data-plan-id="${planId}"]`).waitFor();
+    await row.waitFor({ state: 'detached' });
+    assert.deepEqual(dialogs, ['Delete plan e2e-doomed? Its checkpoints stay.']);
+    assert.deepEqual(errors, []);
+  });
+
+  it('shows the server’s message for a cron pattern that never fires', async () => {
+    const { page, errors } = await open();
+    await logIn(page, token);
+    await page.getByTestId('nav-schedules').click();
+    await page.getByTestId('new-trigger').locator('summary').click();
+    await page.getByTestId('trigger-name').fill('never');
+    await page.getByTestId('trigger-pattern').fill('0 0 30 2 *');
+    await page.getByTestId('trigger-submit').click();
+    const problem = page.getByTestId('trigger-form-error');
+    await problem.waitFor();
+    assert.match((await problem.textContent())!, /TRIGGER_INVALID.*"0 0 30 2 \*" never fires/);
+    assert.equal(await page.getByTestId('trigger-created').isVisible(), false);
+    assert.equal(await page.locator('[data-testid="trigger-row"][data-trigger-name="never"]').count(), 0);
+    assert.deepEqual(errors, []);
+  });
+
+  it('creates a plan and a retention schedule in the forms, prunes to 2, and restores the newest', async () => {
+    const source = join(dir, 'scheduled');
+    await writeFiles(source, SCHEDULED_FILES);
+    const { page, errors } = await open();
+    await logIn(page, token);
+
+    // A plan from the form: first a type no provider handles (the server's message shows), then a good one.
+    await page.getByTestId('new-plan').locator('summary').click();
+    await page.getByTestId('plan-name').fill('e2e-scheduled');
+    await page.getByTestId('plan-description').fill('made in the dashboard');
+    await page.getByTestId('plan-resources').fill('[{"type": "fs.nothing", "id": "x"}]');
+    await page.getByTestId('plan-submit').click();
+    const planProblem = page.getByTestId('plan-form-error');
+    await planProblem.waitFor();
+    assert.match((await planProblem.textContent())!, /PLUGIN_UNKNOWN.*unknown resource type "fs.nothing"/);
+    await page
+      .getByTestId('plan-resources')
+      .fill(JSON.stringify([{ type: 'fs.directory', id: 'files', path: source }]));
+    await page.getByTestId('plan-submit').click();
+    const planRow = page.locator('[data-testid="plan-row"][data-plan-name="e2e-scheduled"]');
+    await planRow.waitFor();
+    const newPlanId = (await planRow.getAttribute('data-plan-id'))!;
+
+    // A trigger that fires every second: the form shows its next five fire times.
+    await page.getByTestId('nav-schedules').click();
+    await page.getByTestId('new-trigger').locator('summary').click();
+    await page.getByTestId('trigger-name').fill('every-second');
+    await page.getByTestId('trigger-pattern').fill('* * * * * *');
+    assert.equal(await page.getByTestId('trigger-timezone').inputValue(), 'UTC');
+    await page.getByTestId('trigger-submit').click();
+    await page.getByTestId('trigger-created').waitFor();
+    const fires = await page
+      .getByTestId('trigger-created')
+      .getByTestId('next-fire')
+      .evaluateAll((els) => els.map((el) => el.textContent));
+    assert.equal(fires.length, 5);
+    for (let i = 1; i < fires.length; i++)
+      assert.equal(Date.parse(fires[i]!) - Date.parse(fires[i - 1]!), 1000, `fires: ${fires.join(', ')}`);
+    const triggerRow = page.locator('[data-testid="trigger-row"][data-trigger-name="every-second"]');
+    await triggerRow.locator('[data-testid="next-fire"]').first().waitFor();
+    const triggerId = (await triggerRow.getAttribute('data-trigger-id'))!;
+
+    // retention_protect keeping the newest 2.
+    await page.getByTestId('new-schedule').locator('summary').click();
+    await page.getByTestId('schedule-name').fill('keep-two');
+    await page.getByTestId('schedule-type').selectOption('retention_protect');
+    await page.getByTestId('schedule-trigger').selectOption(triggerId);
+    await page.getByTestId('schedule-plan').selectOption(newPlanId);
+    await page.getByTestId('retention-kind').selectOption('max_backups');
+    await page.getByTestId('retention-count').fill('2');
+    await page.getByTestId('schedule-submit').click();
+    const scheduleRow = page.locator('[data-testid="schedule-row"][data-schedule-name="keep-two"]');
+    await scheduleRow.waitFor();
+    assert.equal(await scheduleRow.getAttribute('data-enabled'), 'true');
+    const scheduleId = (await scheduleRow.getAttribute('data-schedule-id'))!;
+    const runsUrl = /#\/operations\?scheduledOperation=/;
+
+    // Its runs, as the filtered operations list follows them.
+    await scheduleRow.getByTestId('schedule-runs').click();
+    await page.waitForURL(runsUrl);
+    await page.waitForFunction(
+      `document.querySelectorAll('[data-testid="operation-row"][data-status="succeeded"]').length >= 3`,
+    );
+    const kinds = await page
+      .getByTestId('operation-row')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')));
+    assert.deepEqual([...new Set(kinds)], ['retention_protect']);
+
+    // Disable it; the trigger it uses cannot be deleted meanwhile.
+    await page.getByTestId('nav-schedules').click();
+    await scheduleRow.getByTestId('schedule-toggle').click();
+    await page
+      .locator(`[data-testid="schedule-row"][data-schedule-id="${scheduleId}"][data-enabled="false"]`)
+      .waitFor();
+    page.once('dialog', (dialog) => void dialog.accept());
+    await triggerRow.getByTestId('trigger-delete-button').click();
+    await page.getByTestId('error-banner').waitFor();
+    assert.match((await page.getByTestId('error-banner').textContent())!, /CATALOG_IN_USE.*keep-two/);
+
+    // Once no run is under way, retention has left exactly 2 available checkpoints.
+    await scheduleRow.getByTestId('schedule-runs').click();
+    await page.waitForURL(runsUrl);
+    await page.getByTestId('operation-row').first().waitFor();
+    await page.waitForFunction(`(() => {
+      const rows = [...document.querySelectorAll('[data-testid="operation-row"]')];
+      return rows.length > 0 && rows.every((r) => ['succeeded', 'failed', 'skipped'].includes(r.dataset.status));
+    })()`);
+    /** The checkpoints view has been drawn for these filters. */
+    const checkpointsShown = (plan: string, status: string) =>
+      page.waitForFunction(`(() => {
+        const plan = document.querySelector('select[data-testid="checkpoint-plan"]');
+        const status = document.querySelector('select[data-testid="checkpoint-status"]');
+        return plan?.value === ${JSON.stringify(plan)} && status?.value === ${JSON.stringify(status)}
+          && document.querySelector('[data-testid="checkpoints-table"], [data-testid="checkpoints-table-empty"]');
+      })()`);
+    await page.getByTestId('nav-checkpoints').click();
+    await checkpointsShown('', '');
+    await page.getByTestId('checkpoint-plan').selectOption(newPlanId);
+    await checkpointsShown(newPlanId, '');
+    await page.locator('select[data-testid="checkpoint-status"]').selectOption('available');
+    await checkpointsShown(newPlanId, 'available');
+    const available = await page
+      .getByTestId('checkpoint-row')
+      .evaluateAll((rows) =>
+        rows.map((r) => [r.getAttribute('data-checkpoint-id'), r.getAttribute('data-status')]),
+      );
+    assert.equal(available.length, 2, JSON.stringify(available));
+    assert.ok(available.every(([, status]) => status === 'available'));
+    const newest = available[0]![0]!;
+
+    // The newest run's retention decisions: 2 kept, the older ones deleted.
+    await page.goto(`${url}/#/operations?scheduledOperation=${scheduleId}&status=succeeded`);
+    await page.getByTestId('operation-row').first().locator('a[href^="#/operations/"]').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    assert.equal((await page.getByTestId('operation-schedule').textContent())?.trim(), 'keep-two');
+    await page.getByTestId('retention-table').waitFor();
+    const decisions = await page.getByTestId('retention-row').evaluateAll((rows) =>
+      rows.map((r) => ({
+        decision: r.querySelector('[data-testid="retention-decision"]')?.textContent,
+        text: r.textContent,
+      })),
+    );
+    const shown = JSON.stringify(decisions);
+    const kept = decisions.filter((d) => d.decision === 'kept');
+    const deleted = decisions.filter((d) => d.decision === 'deleted');
+    assert.equal(kept.length, 2, shown);
+    assert.ok(deleted.length >= 1, shown);
+    assert.equal(kept.length + deleted.length, decisions.length, shown);
+    assert.ok(
+      deleted.every((d) => d.text!.includes('not among the newest 2 (max_backups)')),
+      shown,
+    );
+
+    // Restore the newest checkpoint retention kept.
+    await page.goto(`${url}/#/checkpoints?plan=${newPlanId}&status=available`);
+    const row = page.locator(`[data-testid="checkpoint-row"][data-checkpoint-id="${newest}"]`);
+    await row.waitFor();
+    const target = join(dir, 'restored-scheduled');
+    await page.getByTestId('restore-target').fill(target);
+    await row.getByTestId('restore-button').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    await assertSameFiles(target, SCHEDULED_FILES);
     assert.deepEqual(errors, []);
   });
 });

@@ -206,6 +206,9 @@ describe('retention_protect on a server', () => {
       await delay(200);
     }
     await server.call(token, 'PATCH', `/v1/r/scheduled_operations/${id}`, { enabled: false });
+    const inUse = await server.call(token, 'DELETE', `/v1/r/plans/${plan.body.plan.id}`);
+    assert.equal(inUse.status, 409, 'a scheduled plan cannot be deleted');
+    assert.match(inUse.body.error.message, /keep two/);
     // Let anything already started finish.
     for (;;) {
       const running = await server.call(

@@ -1,5 +1,6 @@
 /** Plans: the catalog's named resource lists, checked like plan files. */
 import type { FastifyInstance } from 'fastify';
+import { HoardError } from '../../errors.js';
 import { hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { OperationKind } from '../../plugins/sdk.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
@@ -75,7 +76,15 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
     '/v1/:project/plans/:id',
     { schema: { tags, summary: 'Delete a plan (its checkpoints stay)', params: idParams } },
     async (request, reply) => {
-      if (!(await ctx.catalog.deletePlan(projectOf(request), request.params.id)))
+      const project = projectOf(request);
+      const users = await schedulesOf(ctx, project, request.params.id);
+      if (users.length)
+        throw new HoardError(
+          'CATALOG_IN_USE',
+          `plan ${request.params.id} is used by scheduled operation ${users.map((u) => `"${u}"`).join(', ')}: delete those first`,
+          { details: { scheduledOperations: users } },
+        );
+      if (!(await ctx.catalog.deletePlan(project, request.params.id)))
         throw notFound(`plan ${request.params.id}`);
       reply.code(204);
     },
@@ -91,4 +100,18 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
       return hookGraphJson(await planHookGraph(toPlan(plan), provider, request.query.operation ?? 'protect'));
     },
   );
+}
+
+/** Names of the project's scheduled operations that run this plan. */
+async function schedulesOf(ctx: ServiceContext, project: string, planId: string): Promise<string[]> {
+  const names: string[] = [];
+  for (let marker: string | undefined; ; ) {
+    const page = await ctx.catalog.listScheduledOperations(project, {
+      limit: 1000,
+      ...(marker ? { marker } : {}),
+    });
+    for (const op of page.items) if (op.definition.planId === planId) names.push(op.name);
+    if (!page.next) return names;
+    marker = page.next;
+  }
 }

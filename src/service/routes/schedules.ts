@@ -40,7 +40,14 @@ export function registerSchedules(app: FastifyInstance, ctx: ServiceContext): vo
     },
     async (request) => {
       const page = await ctx.catalog.listTriggers(projectOf(request), request.query);
-      return { triggers: page.items, next: page.next };
+      const now = new Date();
+      return {
+        triggers: page.items.map((trigger) => ({
+          ...trigger,
+          nextFires: nextFires(trigger.properties, now, 5),
+        })),
+        next: page.next,
+      };
     },
   );
 
