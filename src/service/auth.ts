@@ -13,7 +13,8 @@ const EVENTS_ROUTE = '/v1/:project/operation_logs/:id/events';
 export function registerAuth(app: FastifyInstance, catalog: Catalog): void {
   app.decorateRequest('token', null);
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/v1/') && request.url !== '/v1') return;
+    // By the route matched, not the raw URL, so no spelling of a path slips past.
+    if (!request.routeOptions.url?.startsWith('/v1/')) return;
     const token = await authenticate(request, catalog);
     request.token = token;
     const project = (request.params as { project?: string }).project;

@@ -91,7 +91,7 @@ export class Scheduler {
         await this.recordSkipped(
           operation,
           due.earliest,
-          `${due.truncated ? 'more than ' : ''}${due.earlier} run(s) from ${due.earliest.toISOString()} were missed while no server was running`,
+          `${due.truncated ? 'more than ' : ''}${due.earlier} run(s) from ${due.earliest.toISOString()} were not run (no server was running, or the operation was disabled)`,
         );
       }
       if (await catalog.claimRun(operation.id, due.latest.toISOString(), owner)) {

@@ -53,6 +53,14 @@ describe('authentication and projects', () => {
     assertError(await server.call(secret, 'GET', '/v1/acme/plans'), 401, 'UNAUTHENTICATED');
   });
 
+  it('cannot be bypassed by spelling the path differently', async () => {
+    for (const path of ['/%761/acme/plans', '/v1/acme/%70lans', '/v1//acme/plans', '/v1/acme/plans/']) {
+      const r = await server.call(undefined, 'GET', path);
+      assert.ok([401, 404].includes(r.status), `${path}: ${r.status}`);
+      assert.ok(!r.body?.plans, `${path} listed plans without a token`);
+    }
+  });
+
   it('takes a token in the query string only on the events stream', async () => {
     assertError(
       await server.call(undefined, 'GET', `/v1/acme/providers?access_token=${alice}&x=/events`),
