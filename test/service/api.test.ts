@@ -431,6 +431,75 @@ describe("what a project token may ask of the server's host", () => {
   });
 });
 
+describe('copies and protectables', () => {
+  it("copies a checkpoint to another provider, still the project's there", async () => {
+    const two = await startServer({
+      providerFiles: {
+        'offsite.conf': [
+          '[provider]',
+          'name = offsite',
+          'id = 6f1b7a52-2f7e-4c1e-9a57-0d5f3c0b9e11',
+          'description = second bank',
+          'bank = fs',
+          'plugin = fs.directory',
+          '[fs]',
+          'path = $DIR/offsite-bank',
+        ].join('\n'),
+      },
+    });
+    try {
+      const token = await two.tokenFor('acme');
+      const other = await two.tokenFor('globex');
+      const providers = await two.call(token, 'GET', '/v1/acme/providers');
+      assert.deepEqual(providers.body.providers.map((p: Json) => p.name).sort(), ['local', 'offsite']);
+      const plan = await two.call(token, 'POST', '/v1/acme/plans', planBody('copied'));
+      const p = await two.call(token, 'POST', '/v1/acme/providers/local/checkpoints', {
+        planId: plan.body.plan.id,
+      });
+      const protectLog = await two.waitFor(token, 'acme', p.body.operationLog.id);
+      const checkpointId = protectLog.checkpointId;
+      const c = await two.call(token, 'POST', '/v1/acme/copies', {
+        providerId: 'local',
+        checkpointId,
+        toProviderId: 'offsite',
+      });
+      assert.equal(c.status, 202, JSON.stringify(c.body));
+      const copied = await two.waitFor(token, 'acme', c.body.operationLog.id);
+      assert.equal(copied.status, 'succeeded', JSON.stringify(copied.error));
+      const there = await two.call(token, 'GET', `/v1/acme/providers/offsite/checkpoints/${checkpointId}`);
+      assert.equal(there.body.checkpoint.status, 'available');
+      assertError(
+        await two.call(other, 'GET', `/v1/globex/providers/offsite/checkpoints/${checkpointId}`),
+        404,
+        'NOT_FOUND',
+      );
+      const copies = await two.call(token, 'GET', '/v1/acme/copies');
+      assert.equal(copies.body.copies[0].id, copied.id);
+      assertError(
+        await two.call(token, 'POST', '/v1/acme/copies', {
+          providerId: 'local',
+          checkpointId,
+          toProviderId: 'nowhere',
+        }),
+        404,
+        'PROVIDER_UNKNOWN',
+      );
+    } finally {
+      await two.close();
+    }
+  });
+
+  it('lists protectable types and their instances where a type can list', async () => {
+    const types = await server.call(alice, 'GET', '/v1/acme/protectables');
+    for (const t of ['exec.task', 'fs.directory', 'postgres.server', 'sqlite.database'])
+      assert.ok(types.body.protectables.includes(t), t);
+    const fs = await server.call(alice, 'GET', '/v1/acme/protectables/fs.directory/instances');
+    assert.equal(fs.status, 200);
+    assert.equal(typeof fs.body.listable, 'boolean');
+    assertError(await server.call(alice, 'GET', '/v1/acme/protectables/nosuch/instances'), 404, 'NOT_FOUND');
+  });
+});
+
 describe('stopping the server', () => {
   it('ends open event streams and lets the running operation finish', { timeout: 20_000 }, async () => {
     const other = await startServer();

@@ -1,6 +1,6 @@
 /** An in-process `hoard serve` on a free loopback port with a SQLite catalog in a temp home. */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -32,10 +32,14 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: { tickMs?: number; pathRoots?: string[] } = {},
+  options: { tickMs?: number; pathRoots?: string[]; providerFiles?: Record<string, string> } = {},
 ): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'hoard-serve-'));
   const home = join(dir, 'home');
+  for (const [name, text] of Object.entries(options.providerFiles ?? {})) {
+    await mkdir(join(home, 'providers'), { recursive: true });
+    await writeFile(join(home, 'providers', name), text.replaceAll('$DIR', dir));
+  }
   const catalog = new SqliteCatalog(join(home, 'catalog.sqlite'));
   await catalog.migrate();
   const { providers, problems } = await loadProviders(home);

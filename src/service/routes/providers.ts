@@ -55,7 +55,8 @@ export function registerProviders(app: FastifyInstance, ctx: ServiceContext): vo
     },
     async () => {
       const types = new Set<string>();
-      for (const p of ctx.providers) for (const type of p.registry.protectables().keys()) types.add(type);
+      for (const p of ctx.providers)
+        for (const plugin of p.registry.list()) for (const t of plugin.types) types.add(t.type);
       return { protectables: [...types].sort() };
     },
   );
@@ -80,11 +81,14 @@ export function registerProviders(app: FastifyInstance, ctx: ServiceContext): vo
     },
     async (request) => {
       const provider = providerOf(ctx, request.query.providerId ?? 'local');
-      const protectable = provider.registry.protectables().get(request.params.type);
-      if (!protectable)
-        throw notFound(`protectable type "${request.params.type}" in provider ${provider.name}`);
-      const instances = protectable.listResources ? await protectable.listResources({}) : [];
-      return { instances, listable: protectable.listResources !== undefined };
+      const type = request.params.type;
+      if (!provider.registry.list().some((plugin) => plugin.types.some((t) => t.type === type)))
+        throw notFound(`protectable type "${type}" in provider ${provider.name}`);
+      // Only a type whose plugin can enumerate what exists lists instances (postgres.server
+      // lists databases); others are named in plans.
+      const protectable = provider.registry.protectables().get(type);
+      const listable = protectable?.listResources !== undefined;
+      return { instances: listable ? await protectable!.listResources!({}) : [], listable };
     },
   );
 }
