@@ -176,3 +176,31 @@ export function findProvider(
     { details: { provider: nameOrId } },
   );
 }
+
+/** A provider as `providers list` and the API show it (no settings). */
+export function providerSummary(p: Provider) {
+  return {
+    id: p.id,
+    name: p.name,
+    description: p.description,
+    bank: p.bankType,
+    plugins: p.registry.names,
+  };
+}
+
+/** Each resource type the provider handles, with its plugin and schemas. */
+export function providerTypes(p: Provider) {
+  return p.registry.list().flatMap((plugin) =>
+    plugin.types.map((t) => ({
+      type: t.type,
+      plugin: plugin.name,
+      schemas: {
+        resource: t.schemas?.resource ?? null,
+        options: t.schemas?.options ?? null,
+        restore: t.schemas?.restore ?? null,
+        verify: t.schemas?.verify ?? null,
+        savedInfo: t.schemas?.savedInfo ?? null,
+      },
+    })),
+  );
+}

@@ -104,7 +104,13 @@ export function retentionProtectWork(plan: PlanRecord, provider: Provider, polic
       result: { ...protected_, retention },
       checkpointId: protected_.checkpoint.id,
       ...(failures.length
-        ? { error: { message: `retention could not delete ${failures.map((f) => f.id).join(', ')}` } }
+        ? {
+            error: {
+              name: 'HoardError',
+              code: 'RETENTION_INCOMPLETE',
+              message: `retention could not delete ${failures.map((f) => f.id).join(', ')}`,
+            },
+          }
         : {}),
     };
   };

@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus } from '../catalog/index.js';
 import type { EngineEvent } from '../engine/index.js';
-import { errorInfo, HoardError } from '../errors.js';
+import { type ErrorInfo, errorInfo, HoardError } from '../errors.js';
 import type { HookTask } from '../flows/hook-graph.js';
 import { publicError, withoutStacks } from './http-errors.js';
 
@@ -27,7 +27,7 @@ export interface WorkOutcome {
   ok: boolean;
   result: unknown;
   checkpointId?: string;
-  error?: { code?: string; message: string };
+  error?: ErrorInfo;
 }
 
 export type Work = (context: RunContext) => Promise<WorkOutcome>;
@@ -169,7 +169,7 @@ export class OperationRunner {
       result: outcome.result === undefined ? null : withoutStacks(outcome.result),
       endedAt: now(),
       ...(outcome.checkpointId ? { checkpointId: outcome.checkpointId } : {}),
-      ...(outcome.error ? { error: withoutStacks(outcome.error) as never } : {}),
+      ...(outcome.error ? { error: publicError(outcome.error) } : {}),
     });
     current = final ?? current;
     if (final) this.options.onFinished?.(final);

@@ -52,26 +52,25 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   const { catalog } = options;
   const logError = (message: string, error: unknown) =>
     process.stderr.write(`hoard serve: ${message}: ${(error as Error)?.stack ?? String(error)}\n`);
-  let metrics: Metrics | undefined;
+  let providers: Provider[] = [];
+  const metrics = new Metrics(catalog, async () => providers);
+  providers = options.providers.map((p) => metrics.instrument(p));
   const runner = new OperationRunner(catalog, {
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
-    onFinished: (log) => metrics?.finished(log),
+    onFinished: (log) => metrics.finished(log),
     logError,
   });
   const closing = new AbortController();
   const context: ServiceContext = {
     catalog,
     runner,
-    metrics: undefined as unknown as Metrics,
-    providers: [],
+    metrics,
+    providers,
     problems: options.problems ?? [],
     policy: { pathRoots: options.pathRoots ?? [] },
     closing: closing.signal,
     launchScheduled: (operation, fireAt) => launchScheduled(context, operation, fireAt),
   };
-  metrics = new Metrics(catalog, async () => context.providers);
-  context.metrics = metrics;
-  context.providers = options.providers.map((p) => metrics.instrument(p));
 
   const app = Fastify({
     bodyLimit: BODY_LIMIT,

@@ -155,7 +155,6 @@ describe('two servers sharing a PostgreSQL catalog', () => {
     const fires = runs.map((l) => l.fireAt);
     assert.equal(new Set(fires).size, fires.length, `one run per fire: ${fires.join(', ')}`);
     for (const l of runs) assert.equal(l.status, 'succeeded', JSON.stringify(l.error));
-    const owners = new Set(runs.map((l) => l.owner));
     // Both servers see the same records.
     const fromB = await call(
       b.url,
@@ -166,7 +165,6 @@ describe('two servers sharing a PostgreSQL catalog', () => {
       (fromB.body.operationLogs as Json[]).map((l) => l.id),
       (logs.body.operationLogs as Json[]).map((l) => l.id),
     );
-    assert.ok(owners.size >= 1);
     assert.doesNotMatch(a.stderr() + b.stderr(), /Error/, 'no faults logged');
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Provider } from '../../providers/provider.js';
+import { type Provider, providerSummary, providerTypes } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
@@ -29,19 +29,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       const detail = {
         ...summary(provider),
         settings: provider.settings,
-        types: provider.registry.list().flatMap((plugin) =>
-          plugin.types.map((t) => ({
-            type: t.type,
-            plugin: plugin.name,
-            schemas: {
-              resource: t.schemas?.resource ?? null,
-              options: t.schemas?.options ?? null,
-              restore: t.schemas?.restore ?? null,
-              verify: t.schemas?.verify ?? null,
-              savedInfo: t.schemas?.savedInfo ?? null,
-            },
-          })),
-        ),
+        types: providerTypes(provider),
       };
       ctx.print({ provider: detail }, () =>
         [
@@ -55,12 +43,5 @@ export function register(program: Command, context: (cmd: Command) => CliContext
 }
 
 function summary(p: Provider) {
-  return {
-    id: p.id,
-    name: p.name,
-    description: p.description,
-    bank: p.bankType,
-    plugins: p.registry.names,
-    file: p.file ?? null,
-  };
+  return { ...providerSummary(p), file: p.file ?? null };
 }

@@ -1,13 +1,9 @@
 /** Providers, and the protectables their plugins offer (Karbor's protectables/instances). */
 import type { FastifyInstance } from 'fastify';
-import type { Provider } from '../../providers/provider.js';
+import { providerSummary, providerTypes } from '../../providers/provider.js';
 import { providerOf, type ServiceContext } from '../context.js';
 import { notFound } from '../http-errors.js';
 import { projectParams, providerParams } from '../schemas.js';
-
-export function providerSummary(p: Provider) {
-  return { id: p.id, name: p.name, description: p.description, bank: p.bankType, plugins: p.registry.names };
-}
 
 export function registerProviders(app: FastifyInstance, ctx: ServiceContext): void {
   app.get(
@@ -26,19 +22,7 @@ export function registerProviders(app: FastifyInstance, ctx: ServiceContext): vo
       return {
         provider: {
           ...providerSummary(provider),
-          types: provider.registry.list().flatMap((plugin) =>
-            plugin.types.map((t) => ({
-              type: t.type,
-              plugin: plugin.name,
-              schemas: {
-                resource: t.schemas?.resource ?? null,
-                options: t.schemas?.options ?? null,
-                restore: t.schemas?.restore ?? null,
-                verify: t.schemas?.verify ?? null,
-                savedInfo: t.schemas?.savedInfo ?? null,
-              },
-            })),
-          ),
+          types: providerTypes(provider),
         },
       };
     },
