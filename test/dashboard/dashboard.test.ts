@@ -510,6 +510,8 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     await page.goto(`${url}/#/operations?scheduledOperation=${scheduleId}&status=succeeded`);
     await page.getByTestId('operation-row').first().locator('a[href^="#/operations/"]').click();
     assert.equal(await finalStatus(page), 'succeeded');
+    // The schedule's name replaces its id once the page has fetched it.
+    await page.locator('[data-testid="operation-schedule"]', { hasText: 'keep-two' }).waitFor();
     assert.equal((await page.getByTestId('operation-schedule').textContent())?.trim(), 'keep-two');
     await page.getByTestId('retention-table').waitFor();
     const decisions = await page.getByTestId('retention-row').evaluateAll((rows) =>
