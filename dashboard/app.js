@@ -1,7 +1,9 @@
 /**
  * The dashboard's shell: log in, the navigation, and a hash router (`#/plans`, `#/schedules`,
  * `#/checkpoints?provider=…`, `#/operations/<id>` …) that renders one view at a time.
- * A 401 from anywhere ends the session and returns to the login form.
+ * A 401 from anywhere ends the session and returns to the login form. Once a view is drawn,
+ * `#main` carries `data-shown` = the route (`location.hash`) it was drawn for, so a script or
+ * test can wait for the view of the current route rather than read the one it replaces.
  */
 import { ApiError, api, clearSession, loadSession, saveSession } from './api.js';
 import { h, replace } from './dom.js';
@@ -60,6 +62,7 @@ function endSession(message) {
 }
 
 function renderLogin(message) {
+  delete main.dataset.shown;
   nav.hidden = true;
   banner.hidden = true;
   const project = h('input', {
@@ -176,6 +179,8 @@ function renderNav(session, current) {
 async function render() {
   leaveView();
   banner.hidden = true;
+  delete main.dataset.shown;
+  const shown = location.hash;
   const session = loadSession();
   if (!session) {
     renderLogin();
@@ -240,6 +245,7 @@ async function render() {
       showError(error);
     }
   }
+  if (ctx.alive()) main.dataset.shown = shown;
 }
 
 window.addEventListener('hashchange', render);

@@ -210,6 +210,19 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     await page.getByTestId('login-submit').click();
   }
 
+  /**
+   * Waits until the route is `hash` (a string: exactly; a RegExp: matching) and the router has
+   * drawn its view (`#main[data-shown]` is the current route). Until then the page may still
+   * show the view being replaced: a hash change is handled after the click that caused it.
+   */
+  async function viewShown(page: Page, hash: string | RegExp): Promise<void> {
+    const test =
+      typeof hash === 'string'
+        ? `location.hash === ${JSON.stringify(hash)}`
+        : `new RegExp(${JSON.stringify(hash.source)}).test(location.hash)`;
+    await page.waitForFunction(`${test} && document.getElementById('main').dataset.shown === location.hash`);
+  }
+
   /** Waits for the operation view to show a final status and returns it. */
   async function finalStatus(page: Page): Promise<string> {
     await page.waitForURL(/#\/operations\/.+/);
@@ -277,7 +290,8 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     await page.getByTestId('restore-target').fill(target);
     await checkpoint.getByTestId('restore-button').click();
     assert.equal(await finalStatus(page), 'succeeded');
-    assert.equal(await page.locator('[data-testid="graph-node"]:not([data-status="succeeded"])').count(), 0);
+    // The graph is fetched after the status is drawn: wait for it rather than count no nodes.
+    await page.waitForFunction(ALL_NODES_SUCCEEDED);
 
     await assertSameFiles(target, FILES);
     assert.deepEqual(errors, []);
@@ -306,10 +320,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     assert.deepEqual(dialogs, ['confirm']);
 
     await page.getByTestId('nav-checkpoints').click();
-    await page
-      .locator('[data-testid="checkpoints-table"], [data-testid="checkpoints-table-empty"]')
-      .first()
-      .waitFor();
+    await viewShown(page, '#/checkpoints');
     assert.equal(
       await page
         .locator(
@@ -331,21 +342,25 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
       .evaluateAll((rows) => rows.map((r) => r.querySelectorAll('td')[1]?.textContent));
     assert.deepEqual(kinds.sort(), ['delete', 'protect', 'restore', 'verify']);
 
-    // Pages of one: next page shows the next older operation, first page returns.
+    // Pages of one: next page shows the next older operation, first page returns. (A hash-only
+    // goto leaves the list of four on screen until the router draws the new one.)
     await page.goto(`${url}/#/operations?limit=1`);
+    await viewShown(page, '#/operations?limit=1');
     const shown = () =>
       page
         .getByTestId('operation-row')
         .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-operation-id')));
-    await page.getByTestId('operation-row').waitFor();
     const first = await shown();
     assert.equal(first.length, 1);
     await page.getByTestId('next-page').click();
-    await page.waitForURL(/marker=/);
-    await page.locator(`[data-testid="operation-row"]:not([data-operation-id="${first[0]}"])`).waitFor();
-    assert.equal((await shown()).length, 1);
+    await viewShown(page, /^#\/operations\?.*marker=/);
+    const second = await shown();
+    assert.equal(second.length, 1);
+    assert.notEqual(second[0], first[0]);
+    assert.ok(second[0]! < first[0]!, 'the next page is older (ids sort by creation time)');
     await page.getByTestId('first-page').click();
-    await page.locator(`[data-testid="operation-row"][data-operation-id="${first[0]}"]`).waitFor();
+    await viewShown(page, '#/operations?limit=1');
+    assert.deepEqual(await shown(), first);
 
     await page.getByTestId('logout').click();
     await page.getByTestId('login-form').waitFor();
@@ -483,20 +498,20 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
       const rows = [...document.querySelectorAll('[data-testid="operation-row"]')];
       return rows.length > 0 && rows.every((r) => ['succeeded', 'failed', 'skipped'].includes(r.dataset.status));
     })()`);
-    /** The checkpoints view has been drawn for these filters. */
-    const checkpointsShown = (plan: string, status: string) =>
-      page.waitForFunction(`(() => {
-        const plan = document.querySelector('select[data-testid="checkpoint-plan"]');
-        const status = document.querySelector('select[data-testid="checkpoint-status"]');
-        return plan?.value === ${JSON.stringify(plan)} && status?.value === ${JSON.stringify(status)}
-          && document.querySelector('[data-testid="checkpoints-table"], [data-testid="checkpoints-table-empty"]');
-      })()`);
+    // Each filter changes the route; the selects keep the chosen value while the old table is
+    // still on screen, so wait for the view drawn for the new route, then check its filters.
+    const filters = () =>
+      page.evaluate(
+        `[...document.querySelectorAll('select[data-testid="checkpoint-plan"], select[data-testid="checkpoint-status"]')].map((s) => s.value)`,
+      );
     await page.getByTestId('nav-checkpoints').click();
-    await checkpointsShown('', '');
+    await viewShown(page, '#/checkpoints');
     await page.getByTestId('checkpoint-plan').selectOption(newPlanId);
-    await checkpointsShown(newPlanId, '');
+    await viewShown(page, new RegExp(`^#/checkpoints\\?.*plan=${newPlanId}`));
+    assert.deepEqual(await filters(), [newPlanId, '']);
     await page.locator('select[data-testid="checkpoint-status"]').selectOption('available');
-    await checkpointsShown(newPlanId, 'available');
+    await viewShown(page, new RegExp(`^#/checkpoints\\?.*plan=${newPlanId}.*&status=available`));
+    assert.deepEqual(await filters(), [newPlanId, 'available']);
     const available = await page
       .getByTestId('checkpoint-row')
       .evaluateAll((rows) =>
