@@ -131,6 +131,17 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status IN ('queued', 'running');
     `),
   },
+  {
+    version: 2,
+    description: 'scheduled operations keep their last claimed fire; a claim is a compare-and-swap of it',
+    sql: portable(`
+      ALTER TABLE scheduled_operations ADD COLUMN last_fire {TIME};
+      UPDATE scheduled_operations SET last_fire = (
+        SELECT MAX(fire_at) FROM scheduled_runs
+        WHERE scheduled_runs.scheduled_operation_id = CAST(scheduled_operations.id AS TEXT)
+      );
+    `),
+  },
 ];
 
 /** The version a fully migrated catalog is at. */

@@ -382,23 +382,42 @@ export abstract class SqlCatalog implements Catalog {
     return true;
   }
 
-  async claimRun(scheduledOperationId: string, fireAt: string, owner: string): Promise<boolean> {
+  async claimFires(
+    scheduledOperationId: string,
+    after: string,
+    through: string,
+    owner: string,
+  ): Promise<boolean> {
     requireText(scheduledOperationId, 'scheduledOperationId');
     requireText(owner, 'owner');
-    const inserted = await this.run(
+    const from = requireTime(after, 'after');
+    const to = requireTime(through, 'through');
+    if (Date.parse(to) <= Date.parse(from)) throw invalid('through', through, `a time after ${from}`);
+    if (!isId(scheduledOperationId)) return false;
+    const id = scheduledOperationId.toLowerCase();
+    // One statement: a claim and a disable (or delete) never interleave, and two claims
+    // from the same `after` cannot both match.
+    const claimed = await this.run(
+      `UPDATE scheduled_operations SET last_fire = ?
+       WHERE id = ? AND enabled = ? AND COALESCE(last_fire, created_at) = ?`,
+      [to, id, true, from],
+    );
+    if (claimed !== 1) return false;
+    // Who claimed what, for people reading the catalog.
+    await this.run(
       `INSERT INTO scheduled_runs (scheduled_operation_id, fire_at, owner, claimed_at)
        VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-      [idKey(scheduledOperationId), requireTime(fireAt, 'fireAt'), owner, now()],
+      [id, to, owner, now()],
     );
-    return inserted === 1;
+    return true;
   }
 
   async lastClaimedRun(scheduledOperationId: string): Promise<string | undefined> {
-    const [row] = await this.all(
-      'SELECT MAX(fire_at) AS fire_at FROM scheduled_runs WHERE scheduled_operation_id = ?',
-      [idKey(scheduledOperationId)],
-    );
-    return row?.fire_at == null ? undefined : time(row.fire_at);
+    if (!isId(scheduledOperationId)) return undefined;
+    const [row] = await this.all('SELECT last_fire FROM scheduled_operations WHERE id = ?', [
+      scheduledOperationId.toLowerCase(),
+    ]);
+    return row?.last_fire == null ? undefined : time(row.last_fire);
   }
 
   // Operation logs
@@ -711,11 +730,6 @@ function json(value: unknown): string {
 
 function now(): string {
   return new Date().toISOString();
-}
-
-/** Scheduled-run keys are ids when they look like one (so case does not matter), else as given. */
-function idKey(id: string): string {
-  return isId(id) ? id.toLowerCase() : id;
 }
 
 function invalid(field: string, value: unknown, expected: string): HoardError {

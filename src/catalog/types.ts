@@ -209,11 +209,15 @@ export interface Catalog {
   deleteScheduledOperation(project: ProjectScope, id: string): Promise<boolean>;
 
   /**
-   * Claims one fire of a scheduled operation. Exactly one caller, across every process
-   * sharing the catalog, gets `true` for a given (scheduledOperationId, fireAt).
+   * Claims the fires of a scheduled operation in (after, through]: a compare-and-swap that
+   * succeeds only if `after` is still its last claimed fire (its `createdAt` while it has
+   * none) and it is enabled. So of all callers, across every process sharing the catalog,
+   * that read the same `after`, exactly one gets `true`, and each fire is claimed once:
+   * claims are consecutive intervals. Nobody claims while the operation is disabled, or
+   * once it is deleted.
    */
-  claimRun(scheduledOperationId: string, fireAt: string, owner: string): Promise<boolean>;
-  /** The latest claimed fire time, or undefined when it never fired. */
+  claimFires(scheduledOperationId: string, after: string, through: string, owner: string): Promise<boolean>;
+  /** The last claimed fire time (the `through` of the last claim), or undefined when none was. */
   lastClaimedRun(scheduledOperationId: string): Promise<string | undefined>;
 
   createOperationLog(input: NewOperationLog): Promise<OperationLogRecord>;

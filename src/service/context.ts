@@ -24,6 +24,8 @@ export interface ServiceContext {
   closing: AbortSignal;
   /** Starts a scheduled operation's run (also what the scheduler calls). */
   launchScheduled(operation: ScheduledOperationRecord, fireAt: Date): Promise<void>;
+  /** Waits for this server's scheduler pass under way (see Scheduler.settle). */
+  settleScheduler(): Promise<void>;
 }
 
 /** A provider by id or name; unknown is 404 listing the ones there are. */

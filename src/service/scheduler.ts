@@ -1,11 +1,14 @@
 /**
  * The scheduler: every tick, each enabled scheduled operation whose trigger fell due is
- * claimed in the catalog and run. A claim is an insert keyed by (operation, fire time), so
- * however many `hoard serve` processes share a PostgreSQL catalog, each fire runs once.
+ * claimed in the catalog and run. A claim takes every fire since the last claim at once, as a
+ * compare-and-swap of that last claim, so however many `hoard serve` processes share a
+ * PostgreSQL catalog, each fire is run, or recorded skipped, exactly once.
  *
- * Missed fires (the server was down): the newest one still runs if it is inside the
- * trigger's `window`, else it is recorded as `skipped`; older ones are recorded as one
- * `skipped` log that says how many there were. Nothing is ever run twice to catch up.
+ * A fire that fell due while this scheduler was running runs however late the tick that sees
+ * it (a busy machine is not downtime). Missed fires (before this scheduler's first pass: no
+ * server was running, or the operation was disabled): the newest one still runs if it is
+ * inside the trigger's `window`, else it is recorded as `skipped`; older ones are recorded as
+ * one `skipped` log that says how many there were. Nothing is ever run twice to catch up.
  */
 import type { Catalog, ScheduledOperationRecord, TriggerRecord } from '../catalog/index.js';
 import { SERVER_OWNER } from './runner.js';
@@ -28,6 +31,8 @@ export class Scheduler {
   private readonly triggers = new Map<string, TriggerRecord>();
   /** Per scheduled operation: no need to look before this time. */
   private readonly notBefore = new Map<string, number>();
+  /** The clock at the start of the last finished pass; undefined before the first. */
+  private lastPass: number | undefined;
 
   constructor(private readonly options: SchedulerOptions) {}
 
@@ -40,6 +45,15 @@ export class Scheduler {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.ticking;
+  }
+
+  /**
+   * Waits for the pass under way, if any: after a scheduled operation is disabled in the
+   * catalog and this resolves, this scheduler starts no run of it, and the logs of runs it
+   * started are in the catalog.
+   */
+  async settle(): Promise<void> {
     await this.ticking;
   }
 
@@ -73,6 +87,7 @@ export class Scheduler {
     } catch (error) {
       this.logError('scheduler pass failed', error);
     }
+    this.lastPass = now.getTime();
   }
 
   private async consider(operation: ScheduledOperationRecord, now: Date): Promise<void> {
@@ -81,29 +96,29 @@ export class Scheduler {
     if (!trigger) return;
     const since = (await catalog.lastClaimedRun(operation.id)) ?? operation.createdAt;
     const due = dueFires(trigger.properties, new Date(since), now);
+    // Everything due is claimed at once, from the last claim on: of the schedulers that read
+    // the same `since`, one wins, and a fire is never both run and counted skipped. A lost
+    // claim is looked at again next tick (the winner may have seen an earlier `now`).
     if (due.latest) {
       const owner = this.options.owner ?? SERVER_OWNER;
-      if (
-        due.earlier > 0 &&
-        due.earliest &&
-        (await catalog.claimRun(operation.id, due.earliest.toISOString(), owner))
-      ) {
+      if (!(await catalog.claimFires(operation.id, since, due.latest.toISOString(), owner))) return;
+      if (due.earlier > 0 && due.earliest) {
         await this.recordSkipped(
           operation,
           due.earliest,
           `${due.truncated ? 'more than ' : ''}${due.earlier} run(s) from ${due.earliest.toISOString()} were not run (no server was running, or the operation was disabled)`,
         );
       }
-      if (await catalog.claimRun(operation.id, due.latest.toISOString(), owner)) {
-        const late = now.getTime() - due.latest.getTime();
-        if (late <= windowMs(trigger.properties)) await this.options.launch(operation, due.latest);
-        else
-          await this.recordSkipped(
-            operation,
-            due.latest,
-            `missed its fire time ${due.latest.toISOString()} by ${Math.round(late / 1000)} s, more than the trigger's window`,
-          );
-      }
+      const late = now.getTime() - due.latest.getTime();
+      const whileRunning = this.lastPass !== undefined && due.latest.getTime() > this.lastPass;
+      if (whileRunning || late <= windowMs(trigger.properties))
+        await this.options.launch(operation, due.latest);
+      else
+        await this.recordSkipped(
+          operation,
+          due.latest,
+          `missed its fire time ${due.latest.toISOString()} by ${Math.round(late / 1000)} s, more than the trigger's window`,
+        );
     }
     const next = nextFires(trigger.properties, now, 1)[0];
     this.notBefore.set(operation.id, next ? next.getTime() : Number.POSITIVE_INFINITY);

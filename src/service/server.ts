@@ -61,6 +61,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     logError,
   });
   const closing = new AbortController();
+  let scheduler: Scheduler | undefined;
   const context: ServiceContext = {
     catalog,
     runner,
@@ -70,6 +71,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     policy: { pathRoots: options.pathRoots ?? [] },
     closing: closing.signal,
     launchScheduled: (operation, fireAt) => launchScheduled(context, operation, fireAt),
+    settleScheduler: async () => scheduler?.settle(),
   };
 
   const app = Fastify({
@@ -125,7 +127,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   registerSchedules(app, context);
   await app.ready();
 
-  const scheduler =
+  scheduler =
     options.tickMs === 0
       ? undefined
       : new Scheduler({ catalog, launch: context.launchScheduled, tickMs: options.tickMs ?? 1000, logError });

@@ -64,6 +64,39 @@ export async function allPages<T extends { id: string }>(
 const ids = (items: readonly { id: string }[]) => items.map((item) => item.id);
 const newestFirst = (items: readonly { id: string }[]) => [...ids(items)].sort().reverse();
 
+/** A catalog at schema version 1 with one operation that has claims and one that has none. */
+export const V1_OPERATIONS = {
+  trigger: '0190a5c2-0000-7000-8000-0000000000aa',
+  claimed: '0190a5c2-0000-7000-8000-0000000000a1',
+  unclaimed: '0190a5c2-0000-7000-8000-0000000000a2',
+  created: '2026-01-01T00:00:00.000Z',
+  fires: ['2026-01-01T01:00:00.000Z', '2026-01-01T03:00:00.000Z', '2026-01-01T02:00:00.000Z'],
+};
+export const V1_INSERTS: [string, unknown[]][] = [
+  [
+    'INSERT INTO triggers (id, project, name, type, properties, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+    [V1_OPERATIONS.trigger, 'a', 't', 'time', '{"pattern":"0 * * * *"}', V1_OPERATIONS.created],
+  ],
+  ...[V1_OPERATIONS.claimed, V1_OPERATIONS.unclaimed].map((id, i): [string, unknown[]] => [
+    'INSERT INTO scheduled_operations (id, project, name, description, operation_type, trigger_id, definition, enabled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+    [
+      id,
+      'a',
+      `op ${i}`,
+      null,
+      'protect',
+      V1_OPERATIONS.trigger,
+      '{"planId":"p"}',
+      true,
+      V1_OPERATIONS.created,
+    ],
+  ]),
+  ...V1_OPERATIONS.fires.map((fire): [string, unknown[]] => [
+    'INSERT INTO scheduled_runs (scheduled_operation_id, fire_at, owner, claimed_at) VALUES ($1, $2, $3, $4)',
+    [V1_OPERATIONS.claimed, fire, 'h', fire],
+  ]),
+];
+
 /** A plan document with JSON of every kind, to check it round-trips. */
 const RESOURCES = [
   {
@@ -497,31 +530,64 @@ export function catalogConformance(name: string, open: () => Promise<CatalogFixt
     });
 
     describe('scheduled runs', () => {
-      it('of 20 concurrent claims of one fire, exactly one wins', async () => {
+      /** `minutes` after the operation was made, as an ISO time. */
+      const after = (op: { createdAt: string }, minutes: number) =>
+        new Date(Date.parse(op.createdAt) + minutes * 60_000).toISOString();
+
+      it('of 20 concurrent claims from the same last fire, exactly one wins; claims are consecutive', async () => {
         const op = await operation('a', (await trigger('a')).id);
-        const fire = '2026-03-01T03:00:00.000Z';
         const claims = await Promise.all(
-          Array.from({ length: 20 }, (_, i) => catalog.claimRun(op.id, fire, `host:${i}`)),
+          Array.from({ length: 20 }, (_, i) =>
+            catalog.claimFires(op.id, op.createdAt, after(op, 1 + (i % 3)), `host:${i}`),
+          ),
         );
         assert.equal(claims.filter(Boolean).length, 1);
-        assert.equal(await catalog.claimRun(op.id, fire, 'late'), false);
-        assert.equal(await catalog.claimRun(op.id, '2026-03-01T03:00:00Z', 'same instant'), false);
-        assert.equal(await catalog.claimRun(op.id, '2026-03-02T03:00:00.000Z', 'next day'), true);
+        const last = (await catalog.lastClaimedRun(op.id))!;
+        assert.ok([1, 2, 3].map((m) => after(op, m)).includes(last), last);
+        // From a stale last fire nothing more is claimed; from the real one, the next interval is.
+        assert.equal(await catalog.claimFires(op.id, op.createdAt, after(op, 10), 'late'), false);
+        assert.equal(await catalog.claimFires(op.id, last, after(op, 10), 'next'), true);
+        assert.equal(await catalog.lastClaimedRun(op.id), after(op, 10));
+        // The same instant in another spelling is the same fire.
+        const spelled = after(op, 10).replace(/\.(\d{3})Z$/, '.$1000+00:00');
+        assert.equal(await catalog.claimFires(op.id, spelled, after(op, 11), 'spelled'), true);
       });
 
-      it('lastClaimedRun is the latest fire claimed, per scheduled operation', async () => {
+      it('a disabled, deleted or unknown operation has no fire to claim', async () => {
+        const op = await operation('a', (await trigger('a')).id);
+        assert.equal(await catalog.setScheduledOperationEnabled('a', op.id, false), true);
+        assert.equal(await catalog.claimFires(op.id, op.createdAt, after(op, 1), 'h'), false);
+        assert.equal(await catalog.lastClaimedRun(op.id), undefined);
+        assert.equal(await catalog.setScheduledOperationEnabled('a', op.id, true), true);
+        assert.equal(await catalog.claimFires(op.id, op.createdAt, after(op, 1), 'h'), true);
+        assert.equal(await catalog.deleteScheduledOperation('a', op.id), true);
+        assert.equal(await catalog.claimFires(op.id, after(op, 1), after(op, 2), 'h'), false);
+        const unknown = '0190a5c2-0000-7000-8000-00000000ffff';
+        assert.equal(await catalog.claimFires(unknown, op.createdAt, after(op, 2), 'h'), false);
+        assert.equal(await catalog.claimFires('not-an-id', op.createdAt, after(op, 2), 'h'), false);
+      });
+
+      it('lastClaimedRun is the end of the last claim, per scheduled operation', async () => {
         const t = await trigger('a');
         const op = await operation('a', t.id);
         const other = await operation('a', t.id, 'other');
         assert.equal(await catalog.lastClaimedRun(op.id), undefined);
-        await catalog.claimRun(op.id, '2026-03-02T03:00:00.000Z', 'h');
-        await catalog.claimRun(op.id, '2026-03-01T03:00:00.000Z', 'h');
-        await catalog.claimRun(other.id, '2026-04-01T03:00:00.000Z', 'h');
-        assert.equal(await catalog.lastClaimedRun(op.id), '2026-03-02T03:00:00.000Z');
+        assert.equal(await catalog.claimFires(op.id, op.createdAt, after(op, 5), 'h'), true);
+        assert.equal(await catalog.claimFires(other.id, other.createdAt, after(other, 60), 'h'), true);
+        assert.equal(await catalog.lastClaimedRun(op.id), after(op, 5));
         assert.equal(await catalog.deleteScheduledOperation('a', op.id), true);
         assert.equal(await catalog.lastClaimedRun(op.id), undefined, 'claims go with their operation');
-        assert.equal(await catalog.lastClaimedRun(other.id), '2026-04-01T03:00:00.000Z');
-        await rejectsWith(catalog.claimRun(other.id, 'tomorrow', 'h'), 'CATALOG_INVALID', 'fireAt');
+        assert.equal(await catalog.lastClaimedRun(other.id), after(other, 60));
+        await rejectsWith(
+          catalog.claimFires(other.id, after(other, 60), 'tomorrow', 'h'),
+          'CATALOG_INVALID',
+          'through',
+        );
+        await rejectsWith(
+          catalog.claimFires(other.id, after(other, 60), after(other, 60), 'h'),
+          'CATALOG_INVALID',
+          'through',
+        );
       });
     });
 

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { LATEST_VERSION, openCatalog, PostgresCatalog } from '../../src/catalog/index.js';
-import { MIGRATIONS } from '../../src/catalog/migrations.js';
-import { catalogConformance, rejectsWith } from './conformance.js';
+import { MIGRATIONS, VERSION_TABLE } from '../../src/catalog/migrations.js';
+import { catalogConformance, rejectsWith, V1_INSERTS, V1_OPERATIONS } from './conformance.js';
 
 const ADMIN_URL = process.env.HOARD_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const RUN = randomBytes(4).toString('hex');
@@ -142,17 +142,28 @@ describe('PostgreSQL catalog shared by servers', () => {
         triggerId: trigger.id,
         definition: { planId: 'p' },
       });
-      const fires = Array.from({ length: 20 }, (_, i) => new Date(Date.UTC(2026, 0, 1, i)).toISOString());
-      const claims = await Promise.all(
-        fires.flatMap((fire) =>
-          Array.from({ length: 10 }, (_, i) =>
-            (i % 2 ? one : two)
-              .claimRun(op.id, fire, `server ${i % 2}`)
-              .then((won) => (won ? fire : undefined)),
-          ),
-        ),
+      // Ten claimers per fire, on both pools, each from the last claim it reads.
+      const start = Date.parse(op.createdAt);
+      const fires = Array.from({ length: 20 }, (_, i) => new Date(start + (i + 1) * 3_600_000).toISOString());
+      const won: [string, string][] = [];
+      for (const fire of fires) {
+        await Promise.all(
+          Array.from({ length: 10 }, async (_, i) => {
+            const catalog = i % 2 ? one : two;
+            const last = (await catalog.lastClaimedRun(op.id)) ?? op.createdAt;
+            if (
+              Date.parse(last) < Date.parse(fire) &&
+              (await catalog.claimFires(op.id, last, fire, `server ${i % 2}`))
+            )
+              won.push([last, fire]);
+          }),
+        );
+      }
+      assert.deepEqual(
+        won,
+        fires.map((fire, i) => [i === 0 ? op.createdAt : fires[i - 1], fire]),
+        'one claim per fire, each from the one before',
       );
-      assert.deepEqual(claims.filter(Boolean).sort(), fires);
       assert.equal(await one.lastClaimedRun(op.id), fires.at(-1));
     } finally {
       await close();
@@ -196,6 +207,37 @@ describe('PostgreSQL catalog shared by servers', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('migrating a version-1 catalog keeps each scheduled operation’s last claimed fire', async () => {
+    const schema = freshSchema();
+    await admin(async (c) => {
+      await c.query('BEGIN');
+      await c.query(`CREATE SCHEMA ${pg.escapeIdentifier(schema)}`);
+      await c.query(`SET LOCAL search_path TO ${pg.escapeIdentifier(schema)}`);
+      await c.query(VERSION_TABLE.postgres);
+      await c.query(MIGRATIONS[0]!.sql.postgres);
+      await c.query('INSERT INTO schema_version VALUES (1, $1, $2)', ['v1', V1_OPERATIONS.created]);
+      for (const [sql, params] of V1_INSERTS) await c.query(sql, params);
+      await c.query('COMMIT');
+    });
+    const catalog = new PostgresCatalog(ADMIN_URL, { schema });
+    try {
+      await catalog.migrate();
+      assert.equal(await catalog.schemaVersion(), LATEST_VERSION);
+      const { claimed, unclaimed, created } = V1_OPERATIONS;
+      assert.equal(await catalog.lastClaimedRun(claimed), '2026-01-01T03:00:00.000Z');
+      assert.equal(await catalog.lastClaimedRun(unclaimed), undefined);
+      assert.equal(await catalog.claimFires(claimed, created, '2026-01-01T04:00:00.000Z', 'h'), false);
+      assert.equal(
+        await catalog.claimFires(claimed, '2026-01-01T03:00:00.000Z', '2026-01-01T04:00:00.000Z', 'h'),
+        true,
+      );
+      assert.equal(await catalog.claimFires(unclaimed, created, '2026-01-01T04:00:00.000Z', 'h'), true);
+    } finally {
+      await catalog.close();
+      await dropSchema(schema);
     }
   });
 

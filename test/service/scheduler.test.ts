@@ -120,6 +120,74 @@ describe('scheduler', () => {
     assert.ok(skipped.every((l) => l.kind === 'protect' && l.fireAt));
   });
 
+  it('a fire that falls due while the scheduler runs starts however late the tick; after a restart the window applies', async () => {
+    const s = await setup({ window: 0 });
+    const scheduler = s.scheduler();
+    const first = new Date(floorMinute(s.created).getTime() + MINUTE);
+    s.setNow(new Date(s.created.getTime() + 1));
+    await scheduler.tick(); // nothing due yet
+    s.setNow(new Date(first.getTime() + 5_000)); // a tick 5 s late: a busy machine, not downtime
+    await scheduler.tick();
+    assert.deepEqual(
+      s.launched.map((l) => l.fireAt),
+      [first.toISOString()],
+    );
+    // A new scheduler (the server restarted) 5 s after the next fire: missed, and window 0.
+    s.setNow(new Date(first.getTime() + MINUTE + 5_000));
+    await s.scheduler().tick();
+    assert.equal(s.launched.length, 1);
+    const skipped = await s.skipped();
+    assert.equal(skipped.length, 1);
+    assert.match(skipped[0]!.error!.message, /by 5 s, more than the trigger's window/);
+  });
+
+  it('disabling waits for a pass under way: after settle() no run starts and the ones started are logged', async () => {
+    const s = await setup();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered!: () => void;
+    const launching = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const launched: string[] = [];
+    const scheduler = new Scheduler({
+      catalog,
+      now: () => new Date(floorMinute(s.created).getTime() + MINUTE + 100),
+      tickMs: 1_000_000,
+      launch: async (o, fireAt) => {
+        if (o.id !== s.op.id) return;
+        entered();
+        await released; // the run's log is being created
+        launched.push(fireAt.toISOString());
+      },
+    });
+    const pass = scheduler.tick();
+    await launching; // the fire is claimed; now the operation is disabled
+    await catalog.setScheduledOperationEnabled('p', s.op.id, false);
+    let settled = false;
+    const settling = scheduler.settle().then(() => {
+      settled = true;
+    });
+    await Promise.resolve();
+    assert.equal(settled, false, 'settle waits for the pass that claimed a fire');
+    release();
+    await settling;
+    assert.equal(launched.length, 1, 'the fire claimed before the disable was launched by then');
+    await pass;
+    const later = new Scheduler({
+      catalog,
+      now: () => new Date(floorMinute(s.created).getTime() + 2 * MINUTE + 100),
+      tickMs: 1_000_000,
+      launch: async (o, fireAt) => {
+        if (o.id === s.op.id) launched.push(fireAt.toISOString());
+      },
+    });
+    await later.tick();
+    assert.equal(launched.length, 1, 'nothing runs while disabled');
+  });
+
   it('racing schedulers sharing a catalog run each fire exactly once', async () => {
     const s = await setup();
     const schedulers = Array.from({ length: 6 }, () => s.scheduler());
@@ -139,10 +207,19 @@ describe('scheduler', () => {
     await s.scheduler().tick();
     assert.equal(s.launched.length, 0);
 
-    const ended = await setup({ end: new Date(Date.now() + 90_000).toISOString() });
+    // An hour later, a trigger that ended 90 s after it was made: its last fire is long past
+    // the window, so it is recorded skipped; nothing after the end is even considered.
+    const end = Date.parse(s.op.createdAt) + 90_000;
+    const ended = await setup({ end: new Date(end).toISOString() });
     ended.setNow(new Date(ended.created.getTime() + 60 * MINUTE));
     await ended.scheduler().tick();
-    assert.ok(ended.launched.every((l) => Date.parse(l.fireAt) <= Date.now() + 90_000));
+    assert.equal(ended.launched.length, 0);
+    const skipped = await ended.skipped();
+    assert.ok(skipped.length > 0);
+    assert.ok(
+      skipped.every((l) => Date.parse(l.fireAt!) <= end),
+      JSON.stringify(skipped.map((l) => l.fireAt)),
+    );
   });
 
   it('dueFires counts what fell due and stops counting past its cap', () => {

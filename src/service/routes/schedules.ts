@@ -164,6 +164,9 @@ export function registerSchedules(app: FastifyInstance, ctx: ServiceContext): vo
       const project = projectOf(request);
       if (!(await ctx.catalog.setScheduledOperationEnabled(project, request.params.id, request.body.enabled)))
         throw notFound(`scheduled operation ${request.params.id}`);
+      // Disabled: no new claim is possible now; let a pass that claimed a fire before that
+      // create its log, so the answer means "every run there will be is listed".
+      if (!request.body.enabled) await ctx.settleScheduler();
       const op = await ctx.catalog.getScheduledOperation(project, request.params.id);
       return { scheduledOperation: scheduledOperationView(op!) };
     },
@@ -175,6 +178,7 @@ export function registerSchedules(app: FastifyInstance, ctx: ServiceContext): vo
     async (request, reply) => {
       if (!(await ctx.catalog.deleteScheduledOperation(projectOf(request), request.params.id)))
         throw notFound(`scheduled operation ${request.params.id}`);
+      await ctx.settleScheduler();
       reply.code(204);
     },
   );
