@@ -20,16 +20,18 @@ SCHEDULE=$(post scheduled_operations '{"name":"keep two","operationType":"retent
   "operationDefinition":{"planId":"'"$PLAN"'","retention":{"kind":"max_backups","count":2}}}' | jq -r .scheduledOperation.id)
 echo "scheduled operation $SCHEDULE"
 
-# Wait for three successful runs, then stop the schedule.
-for _ in $(seq 1 100); do
+# Wait (up to a minute) for three successful runs, then stop the schedule.
+for _ in $(seq 1 200); do
   RUNS=$(get "operation_logs?scheduledOperationId=$SCHEDULE&status=succeeded" | jq '.operationLogs | length')
   [ "$RUNS" -ge 3 ] && break
   sleep 0.3
 done
 echo "succeeded runs: $RUNS"
+# Once the PATCH has answered, every run there will be is listed: wait for those under way.
 curl -sS --fail-with-body -X PATCH -H "$H" -H 'content-type: application/json' "$API/scheduled_operations/$SCHEDULE" \
   -d '{"enabled":false}' > /dev/null
-while [ "$(get "operation_logs?scheduledOperationId=$SCHEDULE&status=running" | jq '.operationLogs | length')" != 0 ]; do
+while [ "$(get "operation_logs?scheduledOperationId=$SCHEDULE" \
+  | jq '[.operationLogs[] | select(.status == "queued" or .status == "running")] | length')" != 0 ]; do
   sleep 0.2
 done
 
