@@ -11,9 +11,11 @@ interface PruneFlags {
   policy?: string;
   maxBackups?: number;
   keepLast?: number;
+  keepHourly?: number;
   keepDaily?: number;
   keepWeekly?: number;
   keepMonthly?: number;
+  keepYearly?: number;
   dryRun?: boolean;
 }
 
@@ -23,16 +25,21 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .description(
       "Apply a retention policy to a plan's checkpoints: show (--dry-run) or delete what may go, and why",
     )
-    .argument('<plan>', 'plan name')
+    .argument(
+      '<plan>',
+      'plan name (a plan made through the API: its id, under which the bank files its checkpoints)',
+    )
     .option(
       '--policy <yaml>',
       'the policy as YAML/JSON, e.g. "{kind: decay, start: 1, window: 1, scale: 2, limit: 366}"',
     )
     .option('--max-backups <n>', 'keep the newest N available checkpoints', positiveInt)
     .option('--keep-last <n>', "restic's keep-last", positiveInt)
+    .option('--keep-hourly <n>', "restic's keep-hourly", positiveInt)
     .option('--keep-daily <n>', "restic's keep-daily", positiveInt)
     .option('--keep-weekly <n>', "restic's keep-weekly", positiveInt)
     .option('--keep-monthly <n>', "restic's keep-monthly", positiveInt)
+    .option('--keep-yearly <n>', "restic's keep-yearly", positiveInt)
     .option('--provider <id>', 'provider (default local)', 'local')
     .option('--dry-run', 'only show the decisions')
     .addHelpText(
@@ -45,6 +52,8 @@ and the last available checkpoint is never deleted.
 
 Examples:
   hoard prune shop-nightly --keep-daily 7 --keep-weekly 4 --dry-run
+  hoard prune shop-nightly --keep-hourly 24 --keep-daily 7 --keep-yearly 5
+  hoard prune 0193a5c2-0000-7000-8000-000000000001 --max-backups 7 --dry-run   # an API plan, by id
   hoard prune shop-nightly --policy '{kind: decay, start: 1, window: 1, scale: 2, limit: 366}' --json`,
     )
     .action(async (plan: string, opts: PruneFlags, cmd: Command) => {
@@ -71,9 +80,11 @@ Examples:
 function policyFrom(opts: PruneFlags): unknown {
   const keep = {
     ...(opts.keepLast ? { last: opts.keepLast } : {}),
+    ...(opts.keepHourly ? { hourly: opts.keepHourly } : {}),
     ...(opts.keepDaily ? { daily: opts.keepDaily } : {}),
     ...(opts.keepWeekly ? { weekly: opts.keepWeekly } : {}),
     ...(opts.keepMonthly ? { monthly: opts.keepMonthly } : {}),
+    ...(opts.keepYearly ? { yearly: opts.keepYearly } : {}),
   };
   const given = [
     opts.policy !== undefined,

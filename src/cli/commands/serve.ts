@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openCatalog } from '../../catalog/index.js';
+import { HoardError } from '../../errors.js';
 import { createService } from '../../service/server.js';
 import type { CliContext } from '../context.js';
 import { collect, positiveIntOrZero } from '../util.js';
@@ -56,7 +57,14 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
           logRequests: opts.logRequests === true,
           pathRoots: opts.pathRoot.map((p) => resolve(p)),
         });
-        const address = await service.app.listen({ port: opts.port, host: opts.host });
+        let address: string;
+        try {
+          address = await service.app.listen({ port: opts.port, host: opts.host });
+        } catch (error) {
+          await service.close(0);
+          await catalog.close();
+          throw listenError(error, opts.host, opts.port);
+        }
         const url = address.replace('[::1]', 'localhost');
         ctx.print({ url, catalog: catalog.kind, home: ctx.home }, () =>
           [
@@ -80,4 +88,20 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
         });
       },
     );
+}
+
+/** Why the server could not listen, as the user can fix it (USAGE: exit 2), or the error itself. */
+function listenError(error: unknown, host: string, port: number): unknown {
+  const code = (error as NodeJS.ErrnoException)?.code;
+  const where = `${host}:${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: `${where} is already in use (another hoard serve?): choose another --port, or --port 0 for a free one`,
+    EACCES: `no permission to listen on ${where} (ports below 1024 need privileges): choose another --port`,
+    EADDRNOTAVAIL: `${host} is not an address of this machine: choose another --host (e.g. 127.0.0.1 or 0.0.0.0)`,
+    ENOTFOUND: `the host name ${host} does not resolve: choose another --host (e.g. 127.0.0.1 or 0.0.0.0)`,
+  };
+  const message = code ? why[code] : undefined;
+  return message
+    ? new HoardError('USAGE', `cannot listen: ${message}`, { details: { host, port, code }, cause: error })
+    : error;
 }

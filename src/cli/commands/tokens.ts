@@ -6,7 +6,21 @@ import type { CliContext } from '../context.js';
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const tokens = program
     .command('tokens')
-    .description("Manage the API's bearer tokens (each bound to a project)");
+    .description("Manage the API's bearer tokens (each bound to a project)")
+    .addHelpText(
+      'after',
+      `
+A token acts only in its project (/v1/PROJECT/…); an --admin token acts in every project and
+may list them (GET /v1/projects). Only the token's SHA-256 is kept in the catalog.
+
+Examples:
+  hoard tokens create --project shop                 # prints the secret once
+  TOKEN=$(hoard tokens create --project shop --json | jq -r .secret)
+  curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8420/v1/shop/plans
+  hoard tokens create --project ops --admin --name oncall
+  hoard tokens list --project shop
+  hoard tokens revoke 0193a5c2-…                     # the id from tokens list`,
+    );
 
   tokens
     .command('create')
