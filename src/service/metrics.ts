@@ -10,12 +10,18 @@ import type { Bank, PutData } from '../bank/index.js';
 import type { Catalog, OperationLogRecord } from '../catalog/index.js';
 import type { Provider } from '../providers/provider.js';
 
+/** How long the first scrape waits for a bank's first object count. */
+const FIRST_COUNT_MS = 5_000;
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly duration: Histogram<'kind' | 'status'>;
   private readonly written: Counter<'provider'>;
   private readonly read: Counter<'provider'>;
-  private readonly objects = new Map<string, { count: number; at: number; counting: boolean }>();
+  private readonly objects = new Map<
+    string,
+    { count: number; at: number; counting: Promise<void> | undefined }
+  >();
 
   constructor(catalog: Catalog, providers: () => Promise<Provider[]>) {
     this.duration = new Histogram({
@@ -56,8 +62,21 @@ export class Metrics {
       labelNames: ['provider'],
       registers: [this.registry],
       async collect() {
-        for (const provider of await providers()) {
-          count(provider);
+        const all = await providers();
+        // A bank never counted yet is waited for (up to FIRST_COUNT_MS), so the first scrape
+        // has a value; later scrapes show the last count while a recount runs.
+        const first = all.map(count).filter((c): c is Promise<void> => c !== undefined);
+        if (first.length) {
+          let timer: NodeJS.Timeout | undefined;
+          await Promise.race([
+            Promise.all(first),
+            new Promise((resolve) => {
+              timer = setTimeout(resolve, FIRST_COUNT_MS);
+            }),
+          ]);
+          clearTimeout(timer);
+        }
+        for (const provider of all) {
           const known = objects.get(provider.id);
           if (known && known.at > 0) this.set({ provider: provider.name }, known.count);
         }
@@ -88,12 +107,17 @@ export class Metrics {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
-  private countObjects(provider: Provider): void {
-    const known = this.objects.get(provider.id) ?? { count: 0, at: 0, counting: false };
+  /** Starts a recount if the last is over a minute old; returns it while the bank was never counted. */
+  private countObjects(provider: Provider): Promise<void> | undefined {
+    const known = this.objects.get(provider.id) ?? {
+      count: 0,
+      at: 0,
+      counting: undefined as Promise<void> | undefined,
+    };
     this.objects.set(provider.id, known);
-    if (known.counting || Date.now() - known.at < 60_000) return;
-    known.counting = true;
-    void (async () => {
+    if (known.counting) return known.at === 0 ? known.counting : undefined;
+    if (Date.now() - known.at < 60_000) return undefined;
+    known.counting = (async () => {
       let count = 0;
       for (let marker: string | undefined; ; ) {
         const keys = await provider.bank.list('', { limit: 10_000, ...(marker ? { marker } : {}) });
@@ -106,8 +130,9 @@ export class Metrics {
     })()
       .catch(() => {})
       .finally(() => {
-        known.counting = false;
+        known.counting = undefined;
       });
+    return known.at === 0 ? known.counting : undefined;
   }
 }
 

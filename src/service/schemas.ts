@@ -47,7 +47,8 @@ const STATUSES = ['protecting', 'available', 'error', 'deleting', 'deleted', 'er
 export const checkpointQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { ...page, planId: UUID, status: { type: 'string', enum: STATUSES } },
+  // The marker is a checkpoint id: anything else would silently give the first page, or none.
+  properties: { ...page, marker: CHECKPOINT_ID, planId: UUID, status: { type: 'string', enum: STATUSES } },
 } as const;
 
 export const planBody = {

@@ -348,12 +348,87 @@ describe('protect, restore, verify and delete through the API', () => {
     });
     const log = await server.waitFor(alice, 'acme', accepted.body.operationLog.id);
     assert.equal(log.status, 'failed');
-    assert.match(JSON.stringify(log.error), /exit|3|broken/);
+    assert.equal(log.error.code, 'HOOK_FAILED', JSON.stringify(log.error));
+    assert.match(log.error.message, /exec\.task#app main: .*exit(ed with)? (code )?3/, log.error.message);
+    assert.match(log.error.message, /broken/, 'the end of stderr is kept');
     assert.equal(log.result.checkpoint.status, 'error');
     const health = await server.call(undefined, 'GET', '/healthz');
     assert.deepEqual(health.body.status, 'ok');
     const failed = await server.call(alice, 'GET', '/v1/acme/operation_logs?status=failed&kind=protect');
     assert.ok(failed.body.operationLogs.some((l: { id: string }) => l.id === log.id));
+  });
+});
+
+describe('listing checkpoints', () => {
+  it('pages newest first across the project’s plans, filters by plan and status, and refuses a bad marker', async () => {
+    const token = await server.tokenFor('pager');
+    const plans: Json[] = [];
+    for (const name of ['one', 'two']) {
+      const r = await server.call(token, 'POST', '/v1/pager/plans', {
+        name,
+        resources: [{ type: 'noop', id: 'x' }],
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      plans.push(r.body.plan);
+    }
+    const made: string[] = [];
+    for (const plan of [plans[0], plans[1], plans[0], plans[1], plans[0]]) {
+      const accepted = await server.call(token, 'POST', '/v1/pager/providers/local/checkpoints', {
+        planId: plan.id,
+      });
+      made.push((await server.waitFor(token, 'pager', accepted.body.operationLog.id)).checkpointId);
+    }
+    const newestFirst = [...made].reverse();
+    const all = await server.call(token, 'GET', '/v1/pager/providers/local/checkpoints');
+    assert.deepEqual(
+      all.body.checkpoints.map((c: Json) => c.id),
+      newestFirst,
+    );
+    assert.equal(all.body.next, null);
+
+    // Pages of two: 2, 2, 1, each once, in order.
+    const paged: string[] = [];
+    let pages = 0;
+    for (let marker = ''; ; ) {
+      const r = await server.call(
+        token,
+        'GET',
+        `/v1/pager/providers/local/checkpoints?limit=2${marker ? `&marker=${marker}` : ''}`,
+      );
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      paged.push(...r.body.checkpoints.map((c: Json) => c.id));
+      pages++;
+      if (!r.body.next) break;
+      marker = r.body.next;
+    }
+    assert.deepEqual(paged, newestFirst);
+    assert.equal(pages, 3);
+
+    const ofOne = await server.call(
+      token,
+      'GET',
+      `/v1/pager/providers/local/checkpoints?planId=${plans[0].id}&limit=2`,
+    );
+    assert.deepEqual(
+      ofOne.body.checkpoints.map((c: Json) => c.id),
+      [made[4], made[2]],
+    );
+    assert.equal(ofOne.body.next, made[2]);
+    assert.ok(ofOne.body.checkpoints.every((c: Json) => c.planName === 'one' && c.plan === plans[0].id));
+    const none = await server.call(token, 'GET', '/v1/pager/providers/local/checkpoints?status=error');
+    assert.deepEqual(none.body.checkpoints, []);
+
+    for (const marker of ['zzz', '../../etc', made[0]!.toUpperCase()])
+      assertError(
+        await server.call(
+          token,
+          'GET',
+          `/v1/pager/providers/local/checkpoints?marker=${encodeURIComponent(marker)}`,
+        ),
+        400,
+        'REQUEST_INVALID',
+        /querystring\/marker/,
+      );
   });
 });
 
@@ -541,10 +616,23 @@ describe('OpenAPI and metrics', () => {
     assert.deepEqual(post.requestBody.content['application/json'].schema.required, ['name', 'resources']);
   });
 
-  it('/metrics counts operations by kind and status', async () => {
+  it('/metrics counts operations by kind and status, durations, bank bytes and bank objects', async () => {
     const r = await fetch(`${server.url}/metrics`);
     const text = await r.text();
     assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
+    const types = Object.fromEntries(
+      [...text.matchAll(/^# TYPE (hoard_\w+) (\w+)$/gm)].map((m) => [m[1], m[2]]),
+    );
+    assert.deepEqual(types, {
+      hoard_operations: 'gauge',
+      hoard_operation_duration_seconds: 'histogram',
+      hoard_bank_bytes_written_total: 'counter',
+      hoard_bank_bytes_read_total: 'counter',
+      hoard_bank_objects: 'gauge',
+    });
+    // Counted before the first scrape answers, not on a later one.
+    assert.match(text, /^hoard_bank_objects\{provider="local"\} [1-9]\d*$/m);
+    assert.match(text, /^hoard_bank_bytes_read_total\{provider="local"\} [1-9]\d*$/m);
     assert.match(text, /hoard_operations\{kind="protect",status="succeeded"\} [1-9]/);
     assert.match(text, /hoard_operations\{kind="protect",status="failed"\} [1-9]/);
     assert.match(text, /hoard_operation_duration_seconds_count\{kind="restore",status="succeeded"\} 1/);

@@ -4,7 +4,7 @@
  * racing schedulers never run a fire twice; and retention_protect end to end on a server.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -308,5 +308,99 @@ describe('retention_protect on a server', () => {
     assert.ok(last.result.retention.decisions.length >= 2);
     const available = await server.call(token, 'GET', `/v1/r/providers/local/checkpoints?status=available`);
     assert.equal(available.body.checkpoints.length, 2, JSON.stringify(available.body));
+  });
+});
+
+describe('retention_protect after a failed protect', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(); // no scheduler: the runs are launched as the scheduler does
+  });
+  after(() => server.close());
+
+  it('deletes nothing when its protect fails, and prunes once a protect succeeds again', async () => {
+    const token = await server.tokenFor('r');
+    const data = join(server.dir, 'data');
+    await mkdir(data, { recursive: true });
+    await writeFile(join(data, 'f'), 'x');
+    const plan = (
+      await server.call(token, 'POST', '/v1/r/plans', {
+        name: 'fragile',
+        resources: [{ type: 'fs.directory', id: 'd', path: data }],
+      })
+    ).body.plan;
+    for (let i = 0; i < 2; i++) {
+      const accepted = await server.call(token, 'POST', '/v1/r/providers/local/checkpoints', {
+        planId: plan.id,
+      });
+      assert.equal((await server.waitFor(token, 'r', accepted.body.operationLog.id)).status, 'succeeded');
+    }
+    const trigger = await server.call(token, 'POST', '/v1/r/triggers', {
+      name: 'nightly',
+      type: 'time',
+      properties: { pattern: '0 3 * * *' },
+    });
+    const created = await server.call(token, 'POST', '/v1/r/scheduled_operations', {
+      name: 'keep one',
+      operationType: 'retention_protect',
+      triggerId: trigger.body.trigger.id,
+      operationDefinition: { planId: plan.id, retention: { kind: 'max_backups', count: 1 } },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const op = (await server.catalog.getScheduledOperation('r', created.body.scheduledOperation.id))!;
+    const runAt = async (fireAt: string) => {
+      await server.service.context.launchScheduled(op, new Date(fireAt));
+      const logs = await server.call(
+        token,
+        'GET',
+        `/v1/r/operation_logs?scheduledOperationId=${op.id}&limit=1`,
+      );
+      return server.waitFor(token, 'r', logs.body.operationLogs[0].id);
+    };
+    const available = async () =>
+      (
+        await server.call(
+          token,
+          'GET',
+          `/v1/r/providers/local/checkpoints?planId=${plan.id}&status=available`,
+        )
+      ).body.checkpoints as Json[];
+    const before = (await available()).map((c) => c.id);
+    assert.equal(before.length, 2);
+
+    // The data is gone: the protect fails, and retention does not run.
+    await rename(data, `${data}.away`);
+    const failed = await runAt('2026-01-01T03:00:00.000Z');
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.kind, 'retention_protect');
+    assert.equal(failed.result.checkpoint.status, 'error');
+    assert.match(failed.result.retention.skipped, /protect failed; retention does not run/);
+    assert.deepEqual(
+      (await available()).map((c) => c.id),
+      before,
+      'both available checkpoints are still there',
+    );
+
+    // Back again: the protect succeeds and the policy applies (the error checkpoint goes too).
+    await rename(`${data}.away`, data);
+    const ok = await runAt('2026-01-02T03:00:00.000Z');
+    assert.equal(ok.status, 'succeeded', JSON.stringify(ok.error));
+    const decisions = ok.result.retention.decisions as Json[];
+    assert.deepEqual(
+      decisions.filter((d) => d.keep).map((d) => d.id),
+      [ok.checkpointId],
+    );
+    assert.ok(
+      decisions.filter((d) => !d.keep).every((d) => d.deleted === true),
+      JSON.stringify(decisions),
+    );
+    assert.ok(
+      decisions.some((d) => d.id === failed.checkpointId && !d.keep),
+      'the error checkpoint is removed',
+    );
+    assert.deepEqual(
+      (await available()).map((c) => c.id),
+      [ok.checkpointId],
+    );
   });
 });
