@@ -50,6 +50,9 @@ export class FsBank extends BankView {
   }
 }
 
+/** Bytes a stream reads at a time. */
+const READ_CHUNK = 1024 * 1024;
+
 /** How often a put starts over when a concurrent delete removes the directory it is writing in. */
 const RETRIES = 10;
 
@@ -110,7 +113,8 @@ class FsStore implements BankStore {
       throw error;
     }
     try {
-      if ((await handle.stat()).isFile()) return handle.createReadStream();
+      // Large reads: packs and dumps are megabytes, and each read is a round trip to the thread pool.
+      if ((await handle.stat()).isFile()) return handle.createReadStream({ highWaterMark: READ_CHUNK });
     } catch (error) {
       await handle.close();
       throw error;

@@ -160,6 +160,35 @@ export class Chunker {
   }
 }
 
+/**
+ * The length of the chunk that starts at `buf[start]`, given the bytes up to `end`, or 0 if
+ * more bytes are needed to know it (only when `atEnd` is false). The same boundaries as
+ * Chunker, without its state or copies: for cutting a buffer in place, as the file workers do.
+ * It rescans from the chunk's start on each call, so hand it at least `max` bytes (or the end
+ * of the data) and a chunk is always found in one pass.
+ */
+export function cutLength(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  sizes: ChunkSizes,
+  atEnd: boolean,
+): number {
+  const { min, avg, max, maskS, maskL } = sizes;
+  const available = end - start;
+  if (available <= min) return atEnd ? available : 0;
+  const normalEnd = start + Math.min(available, avg);
+  const maxEnd = start + Math.min(available, max);
+  let cut = gearScan(buf, start + min, normalEnd, 0, maskS);
+  if (cut >= 0) return cut - start;
+  if (normalEnd < maxEnd) {
+    cut = gearScan(buf, normalEnd, maxEnd, scanned, maskL);
+    if (cut >= 0) return cut - start;
+  }
+  if (available >= max) return max;
+  return atEnd ? available : 0;
+}
+
 /** The hash where the last `gearScan` stopped without a boundary (a second return value, without allocating). */
 let scanned = 0;
 

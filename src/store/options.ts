@@ -11,8 +11,9 @@ export interface StoreOptions {
   packSize?: number;
   /**
    * 'auto' (default): deflate a blob (zlib deflateRaw level 1) only if a sample of it (its first
-   * 4 KiB) shrinks by at least 10 % at that level, and keep it deflated only if that saves
-   * space; random or already compressed data costs one small sample. 'deflate': try every blob.
+   * 4 KiB; the whole blob up to 64 KiB) shrinks by at least 10 % at that level, and keep it
+   * deflated only if that saves space; random or already compressed data costs one small
+   * sample. 'deflate': try every blob.
    * 'none': store every blob as it is.
    */
   compression?: CompressionMode;

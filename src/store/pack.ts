@@ -51,20 +51,50 @@ export function packId(entries: Uint8Array, trailer: Uint8Array): string {
   return createHash('sha256').update(entries).update(trailer).digest('hex');
 }
 
-/** A pack being filled: its parts are kept as given (never copied into one buffer). */
+/**
+ * A pack being filled. Its parts are kept as given (never copied into one buffer), unless
+ * added with `copy`: those are copied into the builder's arena while it has room.
+ */
 export class PackBuilder {
   private readonly parts: Buffer[] = [];
   private readonly entries: BlobEntry[] = [];
   /** Bytes of blob data so far. */
   size = 0;
+  /** Memory that copied blobs go into; handed back by `seal()` for reuse once the pack is written. */
+  arena: Buffer | undefined;
+  private arenaUsed = 0;
 
   get count(): number {
     return this.entries.length;
   }
 
-  add(id: string, stored: Buffer, rawLength: number, compression: Compression): void {
+  add(id: string, stored: Buffer, rawLength: number, compression: Compression, copy = false): void {
+    if (copy) {
+      if (this.arena !== undefined && this.arenaUsed + stored.length <= this.arena.length) {
+        this.arena.set(stored, this.arenaUsed);
+        stored = this.arena.subarray(this.arenaUsed, this.arenaUsed + stored.length);
+        this.arenaUsed += stored.length;
+      } else {
+        stored = Buffer.from(stored);
+      }
+    }
     this.entries.push({ id, offset: this.size, length: stored.length, rawLength, compression });
-    this.parts.push(stored);
+    // Blobs that lie back to back in one buffer (a file worker's output) stay one part, so a
+    // pack of small blobs is written in a few large writes.
+    const last = this.parts[this.parts.length - 1];
+    if (
+      last !== undefined &&
+      last.buffer === stored.buffer &&
+      last.byteOffset + last.length === stored.byteOffset
+    ) {
+      this.parts[this.parts.length - 1] = Buffer.from(
+        last.buffer,
+        last.byteOffset,
+        last.length + stored.length,
+      );
+    } else {
+      this.parts.push(stored);
+    }
     this.size += stored.length;
   }
 

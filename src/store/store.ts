@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
-import { BlobIndex } from './blob-index.js';
+import { type BatchOptions, type BlobBatch, readBatches } from './batches.js';
+import { BlobIndex, type Location } from './blob-index.js';
 import { packKey } from './keys.js';
 import { WriterLease } from './leases.js';
-import { type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
+import { type CompressionMode, type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { type PackIndex, readPackEntries } from './pack.js';
 import { type PruneOptions, type PruneReport, prune } from './prune.js';
 import { BlobReader, checkId } from './reader.js';
@@ -27,6 +28,11 @@ export class ContentStore {
     this.options = resolveOptions(options);
     this.index = new BlobIndex(this.bank);
     this.reader = new BlobReader(this.bank, this.index, this.options.cacheSize);
+  }
+
+  /** How this store cuts and encodes content, for code that does it elsewhere (worker threads). */
+  get encoding(): { averageChunkSize: number; compression: CompressionMode } {
+    return { averageChunkSize: this.options.averageChunkSize, compression: this.options.compression };
   }
 
   /**
@@ -64,6 +70,38 @@ export class ContentStore {
   /** The blobs' raw bytes one after another, each hash-checked, without the stream machinery of readBlobs(). */
   readBlobsIterable(ids: readonly string[]): AsyncIterable<Buffer> {
     return this.reader.blobs(ids);
+  }
+
+  /**
+   * Where each blob is (pack, offset, stored and raw length, compression), looking at the
+   * bank's index objects again once if some are unknown; STORE_CORRUPT naming the first blob
+   * the store does not have.
+   */
+  async locate(ids: Iterable<string>): Promise<Map<string, Location>> {
+    const wanted = [...new Set(ids)];
+    for (const id of wanted) checkId(id);
+    await this.index.ensureLoaded();
+    if (wanted.some((id) => !this.index.has(id))) await this.index.refresh();
+    const found = new Map<string, Location>();
+    for (const id of wanted) {
+      const location = this.index.get(id);
+      if (location === undefined) {
+        throw new HoardError('STORE_CORRUPT', `blob ${id} is not in the content store's index`, {
+          details: { blob: id },
+        });
+      }
+      found.set(id, location);
+    }
+    return found;
+  }
+
+  /**
+   * The stored bytes of many blobs, each distinct one once, in batches of shared memory for
+   * worker threads to decode and check with `decodeBlobSync`; each pack is read once.
+   * Memory: one batch being filled plus the batches the caller holds.
+   */
+  readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
+    return readBatches(this.bank, this.index, locations, options);
   }
 
   /**

@@ -4,10 +4,10 @@ import { encodeBlob } from './blob.js';
 import type { BlobIndex } from './blob-index.js';
 import { Chunker } from './chunker.js';
 import { hashPool } from './hash-pool.js';
-import { indexKey, packKey } from './keys.js';
+import { BLOB_ID, indexKey, packKey } from './keys.js';
 import type { WriterLease } from './leases.js';
 import type { ResolvedOptions } from './options.js';
-import { encodeIndex, PackBuilder, partsStream } from './pack.js';
+import { type Compression, encodeIndex, PackBuilder, partsStream } from './pack.js';
 
 export interface WriteResult {
   /** The blob ids of the data's chunks, in order; none for empty data. */
@@ -40,6 +40,13 @@ export interface StoreWriter {
   /** Stores `data` as one blob, as it is (no chunking, up to 256 MiB); returns its id. */
   writeBlob(data: Uint8Array): Promise<{ id: string; newBytes: number }>;
   /**
+   * Stores a blob that was cut, hashed and encoded elsewhere (a worker thread: see
+   * `cutLength`, `encodeBlobSync`), unless the store or this writer has it; true if it was
+   * new. The caller vouches that `id` is the SHA-256 of the raw bytes `stored` encodes. The
+   * bytes are copied into the pack's memory: the caller may reuse `stored` once this resolves.
+   */
+  putEncoded(blob: EncodedBlob): Promise<boolean>;
+  /**
    * Waits for write() calls in flight, writes the open pack and its index and releases the
    * lease; only after close() are the returned blobs durable and may a checkpoint refer to
    * them. Throws (after releasing the lease) if any pack failed to upload or the lease was lost.
@@ -48,6 +55,17 @@ export interface StoreWriter {
   /** Gives up: releases the lease; packs already written become garbage for prune. */
   abort(): Promise<void>;
 }
+
+/** A blob as it goes into a pack: its id, its stored bytes and how to get the raw bytes back. */
+export interface EncodedBlob {
+  id: string;
+  stored: Buffer;
+  rawLength: number;
+  compression: Compression;
+}
+
+/** An arena holds a pack's worth of blobs and the blob that takes it over the pack size. */
+const ARENA_SLACK = 4 * 1024 * 1024;
 
 /** Input is cut in slices of this size, so a huge buffer never yields many chunks at once. */
 const SLICE = 1024 * 1024;
@@ -63,6 +81,8 @@ export class Writer implements StoreWriter {
   private upload: Promise<void> | undefined;
   private failure: unknown;
   private readonly writes = new Set<Promise<unknown>>();
+  /** Pack memory for putEncoded() blobs, free for the next pack. */
+  private readonly arenas: Buffer[] = [];
   /** Finished chunkers, for the next write()s to reuse. */
   private readonly chunkers: Chunker[] = [];
   private readonly totals: CloseResult = {
@@ -102,6 +122,22 @@ export class Writer implements StoreWriter {
         const hashed = await hashPool().hash(Buffer.from(data));
         const { id, isNew } = await this.store(hashed.bytes, hashed.id);
         return { id, newBytes: isNew ? data.length : 0 };
+      })(),
+    );
+  }
+
+  putEncoded(blob: EncodedBlob): Promise<boolean> {
+    try {
+      this.accepting();
+      checkEncoded(blob);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.track(
+      (async () => {
+        if (this.dedup(blob.id, blob.rawLength)) return false;
+        await this.place(blob, true);
+        return true;
       })(),
     );
   }
@@ -194,14 +230,28 @@ export class Writer implements StoreWriter {
 
   /** Adds one chunk to the open pack unless the store or this writer has it. */
   private async store(raw: Buffer, id: string): Promise<{ id: string; isNew: boolean }> {
+    if (this.dedup(id, raw.length)) return { id, isNew: false };
+    const { stored, compression } = await encodeBlob(raw, this.options.compression);
+    await this.place({ id, stored, rawLength: raw.length, compression });
+    return { id, isNew: true };
+  }
+
+  /**
+   * True if the store or this writer has the blob already; else claims it, before any await,
+   * so that a concurrent write of the same blob dedups against this one.
+   */
+  private dedup(id: string, rawLength: number): boolean {
     this.usable();
     if (this.known.has(id) || this.index.has(id)) {
-      this.totals.bytesDeduplicated += raw.length;
-      return { id, isNew: false };
+      this.totals.bytesDeduplicated += rawLength;
+      return true;
     }
-    // Claimed before the first await, so a concurrent write() of the same chunk dedups against it.
     this.known.add(id);
-    const { stored, compression } = await encodeBlob(raw, this.options.compression);
+    return false;
+  }
+
+  /** Adds a claimed blob to the open pack; `copy`: into the pack's own memory, not as a view of `stored`. */
+  private async place({ id, stored, rawLength, compression }: EncodedBlob, copy = false): Promise<void> {
     // A full pack waits for the upload in flight: at most one pack uploads while one fills.
     while (this.open.size >= this.options.packSize) {
       if (this.upload === undefined) this.startUpload();
@@ -209,9 +259,11 @@ export class Writer implements StoreWriter {
       this.usable();
     }
     this.usable();
-    this.open.add(id, stored, raw.length, compression);
+    // Two arenas at most, one filling and one uploading, reused pack after pack.
+    if (copy && this.open.arena === undefined)
+      this.open.arena = this.arenas.pop() ?? Buffer.allocUnsafeSlow(this.options.packSize + ARENA_SLACK);
+    this.open.add(id, stored, rawLength, compression, copy);
     if (this.open.size >= this.options.packSize && this.upload === undefined) this.startUpload();
-    return { id, isNew: true };
   }
 
   private startUpload(): void {
@@ -231,6 +283,7 @@ export class Writer implements StoreWriter {
     const { index, parts, size } = builder.seal();
     await this.lease.kept.confirm();
     await this.bank.put(packKey(index.pack), partsStream(parts));
+    if (builder.arena !== undefined) this.arenas.push(builder.arena);
     await this.bank.put(indexKey(index.pack), encodeIndex(index));
     this.index.add(index);
     this.totals.packsWritten++;
@@ -250,6 +303,25 @@ export class Writer implements StoreWriter {
     if (this.failure !== undefined) throw this.failure;
     const lost = this.lease.kept.lost;
     if (lost !== undefined) throw lost;
+  }
+}
+
+function checkEncoded(blob: EncodedBlob): void {
+  const ok =
+    blob !== null &&
+    typeof blob === 'object' &&
+    typeof blob.id === 'string' &&
+    BLOB_ID.test(blob.id) &&
+    Buffer.isBuffer(blob.stored) &&
+    Number.isSafeInteger(blob.rawLength) &&
+    blob.rawLength >= 0 &&
+    blob.rawLength <= MAX_BLOB &&
+    (blob.compression === 'none' ? blob.stored.length === blob.rawLength : blob.compression === 'deflate');
+  if (!ok) {
+    throw new HoardError(
+      'STORE_ARGUMENT_INVALID',
+      'putEncoded takes {id: 64 hex digits, stored: Buffer, rawLength, compression: "none" (stored is rawLength bytes) or "deflate"}',
+    );
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import type { JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import { poolThreads } from './pool.js';
 import { restoreTree } from './restore.js';
 import { snapshot } from './snapshot.js';
 import { verifyTree } from './verify.js';
@@ -15,7 +16,7 @@ const optionsSchema: JsonSchema = {
   properties: {
     /** Globs relative to the root (picomatch, dotfiles included): matching files and directories are left out. */
     exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
-    /** Files read at once. Default 8. */
+    /** Read tasks in flight (each a worker thread reading up to 8 MiB of files). Default: the pool's threads + 1. */
     concurrency: { type: 'integer', minimum: 1, maximum: 64 },
   },
 };
@@ -45,7 +46,7 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
           ctx,
           root,
           (protectParameters.exclude as string[] | undefined) ?? [],
-          (protectParameters.concurrency as number | undefined) ?? 8,
+          (protectParameters.concurrency as number | undefined) ?? poolThreads() + 1,
         );
         ctx.log(
           `${stats.files} files (${stats.filesReused} unchanged), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,

@@ -2,30 +2,17 @@
  * Restore into `target`. Nothing is ever written outside it, whatever the checkpoint holds:
  * manifest paths are checked (no absolute paths, no `..`), directories are created one
  * component at a time refusing any component that is a symbolic link, files are written
- * to a temporary name in their directory and renamed (so a link in the file's place is
- * replaced, never followed), and links are created last.
+ * (in worker threads) to a temporary name in their directory and renamed (so a link in the
+ * file's place is replaced, never followed), and links are created last.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  chmod,
-  type FileHandle,
-  lstat,
-  lutimes,
-  mkdir,
-  open,
-  readdir,
-  rename,
-  rm,
-  symlink,
-  unlink,
-  utimes,
-} from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { chmod, lstat, lutimes, mkdir, readdir, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
 import { type Entry, readManifest } from './manifest.js';
-
-const RESTORE_CONCURRENCY = 8;
+import { poolThreads, raise, run } from './pool.js';
+import type { RestoreFile, RestoreResult } from './worker.js';
 
 export interface RestoreStats {
   files: number;
@@ -45,7 +32,6 @@ export async function restoreTree(
   checkNesting(entries, where);
   await prepareRoot(root, overwrite, where);
   const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
-  const total = entries.reduce((n, e) => n + (e.size ?? 0), 0);
 
   /**
    * Directories inside root already found (or made) to be real directories in this restore,
@@ -92,47 +78,12 @@ export async function restoreTree(
     stats.dirs++;
   }
 
-  // Files several at a time: small files cost more in system calls than in bytes.
-  const files = entries.filter((e) => e.type === 'file');
-  const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-`;
-  let tempCount = 0;
-  let next = 0;
-  const restoreFiles = async () => {
-    while (next < files.length) {
-      ctx.signal.throwIfAborted();
-      const entry = files[next++]!;
-      const abs = await place(entry.path);
-      const st = await lstat(abs).catch(() => undefined);
-      if (st && !overwrite) throw exists(where, abs);
-      if (st?.isDirectory()) await rm(abs, { recursive: true, force: true });
-      const temp = join(abs, '..', `${tempPrefix}${(tempCount++).toString(36)}`);
-      try {
-        // Created here ('wx': never an existing file or a link), written, given its mode and
-        // times through the same descriptor, then renamed into place.
-        const handle = await open(temp, 'wx', 0o600);
-        try {
-          for await (const blob of ctx.store.readBlobsIterable(entry.blobs ?? [])) {
-            ctx.signal.throwIfAborted();
-            await writeAll(handle, blob);
-          }
-          await handle.chmod(entry.mode);
-          const seconds = mtimeSeconds(entry);
-          await handle.utimes(seconds, seconds);
-        } finally {
-          await handle.close();
-        }
-        await rename(temp, abs);
-      } catch (error) {
-        await unlink(temp).catch(() => {});
-        throw error;
-      }
-      stats.files++;
-      stats.bytes += entry.size ?? 0;
-      if (total > 0) ctx.progress(stats.bytes / total);
-    }
-  };
-  await Promise.all(
-    Array.from({ length: Math.min(RESTORE_CONCURRENCY, Math.max(1, files.length)) }, restoreFiles),
+  await restoreFiles(
+    ctx,
+    entries.filter((e) => e.type === 'file'),
+    place,
+    overwrite,
+    stats,
   );
 
   for (const entry of entries.filter((e) => e.type === 'symlink')) {
@@ -156,6 +107,117 @@ export async function restoreTree(
   }
   ctx.progress(1);
   return stats;
+}
+
+/**
+ * The files, in worker threads: the content store reads each pack once and hands over its
+ * blobs in batches; a worker decodes and checks each blob and writes it into every file (and
+ * at every offset) that holds it; whoever writes a file's last blob finishes the file.
+ */
+async function restoreFiles(
+  ctx: HookContext,
+  files: Entry[],
+  place: (rel: string) => Promise<string>,
+  overwrite: boolean,
+  stats: RestoreStats,
+): Promise<void> {
+  const where = `${ctx.resource.type}#${ctx.resource.id}`;
+  const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-`;
+  const meta: RestoreFile[] = [];
+  for (const [index, entry] of files.entries()) {
+    const path = await place(entry.path);
+    const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
+    meta.push({ index, temp, path, mode: entry.mode, mtime: mtimeSeconds(entry) });
+  }
+
+  // Where each blob goes: [file, offset, file, offset, …]; and per file, the writes to come.
+  const locations = await ctx.store.locate(files.flatMap((e) => e.blobs ?? []));
+  const targets = new Map<string, number[]>();
+  const remaining = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, files.length)));
+  let total = 0;
+  for (const [index, entry] of files.entries()) {
+    let offset = 0;
+    for (const id of entry.blobs ?? []) {
+      let places = targets.get(id);
+      if (places === undefined) {
+        places = [];
+        targets.set(id, places);
+      }
+      places.push(index, offset);
+      offset += locations.get(id)!.rawLength;
+      remaining[index]!++;
+    }
+    if (entry.size !== undefined && offset !== entry.size) {
+      throw new HoardError(
+        'STORE_CORRUPT',
+        `${where}: the checkpoint says "${entry.path}" has ${entry.size} bytes, but its blobs hold ${offset}`,
+        { details: { path: entry.path } },
+      );
+    }
+    total += offset;
+  }
+
+  const finished = new Set<number>();
+  const pending: Promise<RestoreResult & { memory: SharedArrayBuffer }>[] = [];
+  const reuse: SharedArrayBuffer[] = [];
+  const limit = poolThreads() + 1;
+  let failure: unknown;
+  /** Takes the oldest task's result; the first problem is kept, later ones are dropped. */
+  const settle = async () => {
+    const result = await pending.shift()!;
+    reuse.push(result.memory);
+    for (const index of result.finished) finished.add(index);
+    stats.bytes += result.bytes;
+    stats.files += result.finished.length;
+    if (total > 0) ctx.progress(stats.bytes / total);
+    raise(result.problem);
+  };
+  try {
+    const empty = meta.filter((m) => remaining[m.index] === 0);
+    const none = new SharedArrayBuffer(0);
+    for (let i = 0; i < empty.length; i += 512) {
+      const files = empty.slice(i, i + 512);
+      pending.push(run('restoreEmpty', { files, overwrite }).then((r) => ({ ...r, memory: none })));
+    }
+    for await (const batch of ctx.store.readBatches(locations.values(), { reuse })) {
+      ctx.signal.throwIfAborted();
+      const touched: Record<number, RestoreFile> = {};
+      const batchTargets = batch.blobs.map((blob) => {
+        const places = targets.get(blob.id)!;
+        for (let t = 0; t < places.length; t += 2) touched[places[t]!] ??= meta[places[t]!]!;
+        return places;
+      });
+      const task = {
+        bytes: batch.bytes,
+        blobs: batch.blobs,
+        targets: batchTargets,
+        files: touched,
+        remaining,
+        overwrite,
+      };
+      const memory = batch.bytes.buffer as SharedArrayBuffer;
+      pending.push(run('restore', task).then((r) => ({ ...r, memory })));
+      while (pending.length >= limit) await settle();
+    }
+    while (pending.length > 0) await settle();
+  } catch (error) {
+    failure = error;
+  } finally {
+    // Even after a failure, let the tasks in flight end before cleaning up after them.
+    for (const result of await Promise.allSettled(pending))
+      if (result.status === 'fulfilled') for (const index of result.value.finished) finished.add(index);
+  }
+  if (failure === undefined && finished.size !== files.length) {
+    failure = new HoardError(
+      'INTERNAL',
+      `${where}: ${files.length - finished.size} file(s) were not finished by the restore`,
+    );
+  }
+  if (failure !== undefined) {
+    // No half-written file is left behind under a temporary name.
+    await Promise.all(meta.filter((m) => !finished.has(m.index)).map((m) => unlink(m.temp).catch(() => {})));
+    throw failure;
+  }
 }
 
 /** Refuses, before writing anything, a manifest that puts an entry under a link or a file. */
@@ -208,14 +270,6 @@ function exists(where: string, abs: string): HoardError {
   return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite to replace it`, {
     details: { path: abs },
   });
-}
-
-/** Writes all of `bytes` at the file's current position. */
-async function writeAll(handle: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, at, bytes.length - at, null);
-    at += bytesWritten;
-  }
 }
 
 function mtimeSeconds(entry: Entry): number {

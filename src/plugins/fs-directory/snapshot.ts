@@ -1,14 +1,18 @@
 /**
  * Protect: walk the tree, store the content of new or changed files in the content store,
  * and write the manifest. A file whose size, mtime and inode match the previous checkpoint
- * of the plan is not read again: its blobs are reused.
+ * of the plan is not read again: its blobs are reused. The file work (walking, reading,
+ * cutting, hashing, compressing) runs in worker threads (worker.ts); this thread decides
+ * what to read and puts the blobs in packs.
  */
-import { lstat, open, opendir, readlink } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import picomatch from 'picomatch';
 import { HoardError } from '../../errors.js';
+import { chunkSizes } from '../../store/chunker.js';
 import type { HookContext } from '../sdk.js';
 import { type Entry, INFO, readManifest, writeManifest } from './manifest.js';
+import { raise, run } from './pool.js';
+import { type ReadResult, readCapacity } from './worker.js';
 
 export interface SnapshotStats {
   files: number;
@@ -23,32 +27,34 @@ export interface SnapshotStats {
   filesReused: number;
 }
 
+/** Bytes of blobs a read task lays out before it stops (a file may overrun it by one chunk). */
+const TASK_BYTES = 8 * 1024 * 1024;
+/** Files a read task takes on at most. */
+const TASK_FILES = 512;
+
+/**
+ * Protects the tree at `root`. `concurrency` is the number of read tasks in flight (each
+ * a worker thread reading up to TASK_BYTES of files).
+ */
 export async function snapshot(
   ctx: HookContext,
   root: string,
   exclude: string[],
   concurrency: number,
 ): Promise<SnapshotStats> {
+  const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const base = resolve(root);
   const rootStat = await lstat(base).catch((error: NodeJS.ErrnoException) => {
-    throw new HoardError(
-      'HOOK_FAILED',
-      `${ctx.resource.type}#${ctx.resource.id}: cannot read ${base}: ${error.code ?? error.message}`,
-      {
-        cause: error,
-      },
-    );
+    throw new HoardError('HOOK_FAILED', `${where}: cannot read ${base}: ${error.code ?? error.message}`, {
+      cause: error,
+    });
   });
   if (!rootStat.isDirectory()) {
-    throw new HoardError(
-      'HOOK_FAILED',
-      `${ctx.resource.type}#${ctx.resource.id}: ${base} is not a directory`,
-    );
+    throw new HoardError('HOOK_FAILED', `${where}: ${base} is not a directory`);
   }
-  const excluded = exclude.length ? picomatch(exclude, { dot: true }) : () => false;
   // The writer's lease keeps a prune away from here on, so blobs reused from the previous
   // checkpoint cannot disappear before this checkpoint refers to them.
-  const writer = await ctx.store.openWriter(`${ctx.checkpoint.id} ${ctx.resource.type}#${ctx.resource.id}`);
+  const writer = await ctx.store.openWriter(`${ctx.checkpoint.id} ${where}`);
   try {
     return await walkAndStore();
   } catch (error) {
@@ -69,90 +75,110 @@ export async function snapshot(
       filesReused: 0,
     };
 
-    // Pass 1: walk and stat everything, so progress can be reported against a known total.
-    const entries: Entry[] = [];
+    // Pass 1: walk and stat everything, so progress has a known total.
+    const walked = await run('walk', { root: base, exclude });
+    raise(walked.problem);
+    for (const path of walked.skipped) ctx.log(`skipped ${path}: not a file, directory or symbolic link`);
+    stats.skipped = walked.skipped.length;
+    const entries: Entry[] = walked.entries;
     const toRead: { entry: Entry; abs: string }[] = [];
-    const dirs = [''];
-    while (dirs.length > 0) {
-      ctx.signal.throwIfAborted();
-      const rel = dirs.pop()!;
-      const dir = await opendir(rel ? join(base, rel) : base);
-      const names: string[] = [];
-      for await (const d of dir) names.push(d.name);
-      names.sort();
-      const paths = names.map((name) => (rel ? `${rel}/${name}` : name)).filter((path) => !excluded(path));
-      // Stat a directory's entries together: the walk is bound by system-call latency.
-      const statted = await Promise.all(paths.map((path) => lstat(join(base, path), { bigint: true })));
-      for (const [i, path] of paths.entries()) {
-        const abs = join(base, path);
-        const st = statted[i]!;
-        const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
-        if (st.isDirectory()) {
-          entries.push({ ...common, type: 'dir' });
-          dirs.push(path);
-          stats.dirs++;
-        } else if (st.isSymbolicLink()) {
-          entries.push({ ...common, type: 'symlink', target: await readlink(abs) });
-          stats.symlinks++;
-        } else if (st.isFile()) {
-          const entry: Entry = { ...common, type: 'file', size: Number(st.size), ino: st.ino.toString() };
-          const before = previous.get(path);
-          if (
-            before?.type === 'file' &&
-            before.size === entry.size &&
-            before.mtimeNs === entry.mtimeNs &&
-            before.ino === entry.ino &&
-            (await allKnown(before.blobs ?? []))
-          ) {
-            entry.blobs = before.blobs ?? [];
-            stats.filesReused++;
-          } else {
-            toRead.push({ entry, abs });
-          }
-          entries.push(entry);
-          stats.files++;
-          stats.bytes += entry.size!;
+    for (const entry of entries) {
+      if (entry.type === 'dir') stats.dirs++;
+      else if (entry.type === 'symlink') stats.symlinks++;
+      else {
+        const before = previous.get(entry.path);
+        if (
+          before?.type === 'file' &&
+          before.size === entry.size &&
+          before.mtimeNs === entry.mtimeNs &&
+          before.ino === entry.ino &&
+          (await allKnown(before.blobs ?? []))
+        ) {
+          entry.blobs = before.blobs ?? [];
+          stats.filesReused++;
         } else {
-          ctx.log(`skipped ${path}: not a file, directory or symbolic link`);
-          stats.skipped++;
+          entry.blobs = [];
+          toRead.push({ entry, abs: join(base, entry.path) });
         }
       }
     }
 
-    // Pass 2: read and store changed files, a few at a time (reading overlaps hashing and
-    // writing; memory stays at a few chunks per file in flight).
+    // Pass 2: the changed files, a few read tasks at a time; their blobs go into packs in
+    // task order, so a pack holds neighbouring files (a restore reads it once).
     const total = toRead.reduce((n, f) => n + f.entry.size!, 0);
-    {
-      let next = 0;
-      const worker = async () => {
-        // One read buffer per worker, reused for every file: the writer copies each piece
-        // before it asks for the next (StoreWriter.write).
-        const buffer = Buffer.allocUnsafe(READ_SIZE);
-        while (next < toRead.length) {
+    const vanished = new Set<Entry>();
+    const queue = tasks(toRead);
+    const pending: Promise<{ item: Item; result: ReadResult; out: SharedArrayBuffer }>[] = [];
+    const { averageChunkSize, compression } = ctx.store.encoding;
+    const sizes = chunkSizes(averageChunkSize);
+    // Each task lays its blobs out in one of these; it comes back here once they are in packs.
+    const room: SharedArrayBuffer[] = [];
+    try {
+      while (queue.length > 0 || pending.length > 0) {
+        while (queue.length > 0 && pending.length < concurrency) {
           ctx.signal.throwIfAborted();
-          const { entry, abs } = toRead[next++]!;
-          const written = await writer.write(
-            readPieces(abs, buffer, ctx.signal, (n) => {
-              stats.bytesRead += n;
-              if (total > 0)
-                ctx.progress(
-                  stats.bytesRead / total,
-                  `${Math.round(stats.bytesRead / 1e6)} of ${Math.round(total / 1e6)} MB`,
-                );
-            }),
+          const item = queue.shift()!;
+          const files = item.map((f) => ({ abs: f.abs, from: f.from }));
+          const out = room.pop() ?? new SharedArrayBuffer(readCapacity(TASK_BYTES, sizes));
+          pending.push(
+            run('read', { files, out, sizes, compression, budget: TASK_BYTES }).then((result) => ({
+              item,
+              result,
+              out,
+            })),
           );
-          entry.blobs = written.blobs;
-          // The file may have grown or shrunk while it was read: record what was stored.
-          entry.size = written.size;
-          stats.bytesNew += written.newBytes;
         }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, toRead.length)) }, worker));
-      await writer.close();
+        const { item, result, out } = await pending.shift()!;
+        ctx.signal.throwIfAborted();
+        raise(result.problem);
+        const bytes = Buffer.from(out);
+        for (const [i, file] of result.files.entries()) {
+          const { entry, abs } = item[i]!;
+          if (file.vanished) {
+            vanished.add(entry);
+            continue;
+          }
+          for (const chunk of result.chunks.slice(file.first, file.first + file.count)) {
+            const isNew = await writer.putEncoded({
+              id: chunk.id,
+              stored: bytes.subarray(chunk.at, chunk.at + chunk.length),
+              rawLength: chunk.rawLength,
+              compression: chunk.compression,
+            });
+            if (isNew) stats.bytesNew += chunk.rawLength;
+            entry.blobs!.push(chunk.id);
+          }
+          stats.bytesRead += file.bytes;
+          // The rest of a large file is the next task; a file's pieces are read in order.
+          if (!file.done) queue.unshift([{ entry, abs, from: file.next }]);
+          // The file may have grown or shrunk since the walk: record what was stored.
+          else entry.size = file.next;
+        }
+        room.push(out); // putEncoded() has copied what it keeps
+        // Files the task had no room for go next.
+        if (result.files.length < item.length) queue.unshift(item.slice(result.files.length));
+        if (total > 0) {
+          ctx.progress(
+            Math.min(1, stats.bytesRead / total),
+            `${Math.round(stats.bytesRead / 1e6)} of ${Math.round(total / 1e6)} MB`,
+          );
+        }
+      }
+    } finally {
+      await Promise.allSettled(pending);
     }
+    await writer.close();
 
-    entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    await writeManifest(ctx.bank, entries);
+    for (const entry of vanished) ctx.log(`skipped ${entry.path}: it disappeared while the tree was read`);
+    stats.skipped += vanished.size;
+    const kept = entries.filter((e) => !vanished.has(e));
+    for (const entry of kept) {
+      if (entry.type !== 'file') continue;
+      stats.files++;
+      stats.bytes += entry.size!;
+    }
+    kept.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    await writeManifest(ctx.bank, kept);
     await ctx.bank.put(INFO, JSON.stringify({ root: base, exclude, ...stats }, null, 2));
     ctx.progress(1);
     return stats;
@@ -164,32 +190,26 @@ export async function snapshot(
   }
 }
 
-/** Bytes read from a file at a time. */
-const READ_SIZE = 1 << 20;
+/** Files for one read task, each with where to read on from. */
+type Item = { entry: Entry; abs: string; from: number }[];
 
-/**
- * The bytes of a file as pieces of `buffer`, which is overwritten for each piece: the consumer
- * must be done with a piece before it asks for the next. Reads until the end as it is then
- * (the file may grow or shrink meanwhile).
- */
-async function* readPieces(
-  abs: string,
-  buffer: Buffer,
-  signal: AbortSignal,
-  counted: (n: number) => void,
-): AsyncGenerator<Buffer> {
-  const handle = await open(abs, 'r');
-  try {
-    for (;;) {
-      signal.throwIfAborted();
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) return;
-      counted(bytesRead);
-      yield buffer.subarray(0, bytesRead);
+/** Files in walk order, grouped into tasks of about TASK_BYTES; a larger file is a task alone. */
+function tasks(files: { entry: Entry; abs: string }[]): Item[] {
+  const items: Item[] = [];
+  let current: Item = [];
+  let bytes = 0;
+  for (const { entry, abs } of files) {
+    const size = entry.size ?? 0;
+    if (current.length > 0 && (bytes + size > TASK_BYTES || current.length >= TASK_FILES)) {
+      items.push(current);
+      current = [];
+      bytes = 0;
     }
-  } finally {
-    await handle.close();
+    current.push({ entry, abs, from: 0 });
+    bytes += size;
   }
+  if (current.length > 0) items.push(current);
+  return items;
 }
 
 /** The entries of the plan's previous checkpoint of this resource, by path (empty if none). */

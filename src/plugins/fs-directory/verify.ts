@@ -1,22 +1,67 @@
 /**
- * Verify: re-read and re-hash every blob the checkpoint refers to (each once), and report
- * damage by file.
+ * Verify: re-read and re-hash every blob the checkpoint refers to (each once, each pack read
+ * once, the hashing in worker threads), and report damage by file.
  */
 import { HoardError } from '../../errors.js';
+import type { BlobLocation } from '../../store/index.js';
 import type { HookContext } from '../sdk.js';
 import { readManifest } from './manifest.js';
+import { poolThreads, run } from './pool.js';
 
 export async function verifyTree(ctx: HookContext): Promise<{ files: number; blobs: number }> {
   const entries = await readManifest(ctx.bank);
   const filesOf = new Map<string, string[]>();
-  for (const e of entries) for (const b of e.blobs ?? []) filesOf.set(b, [...(filesOf.get(b) ?? []), e.path]);
+  for (const e of entries) {
+    for (const b of e.blobs ?? []) {
+      const files = filesOf.get(b);
+      if (files === undefined) filesOf.set(b, [e.path]);
+      else if (files[files.length - 1] !== e.path) files.push(e.path);
+    }
+  }
   const damaged = new Map<string, string>();
+  let locations: BlobLocation[];
+  try {
+    locations = [...(await ctx.store.locate(filesOf.keys())).values()];
+  } catch (error) {
+    if (!(error instanceof HoardError && error.code === 'STORE_CORRUPT')) throw error;
+    // Some blob is not in the store: find each one that is not, and check the others.
+    locations = [];
+    for (const id of filesOf.keys()) {
+      try {
+        locations.push(...(await ctx.store.locate([id])).values());
+      } catch (missing) {
+        if (!(missing instanceof HoardError && missing.code === 'STORE_CORRUPT')) throw missing;
+        damaged.set(id, missing.message);
+      }
+    }
+  }
+  const total = locations.reduce((n, l) => n + l.length, 0);
   let done = 0;
-  for (const blob of filesOf.keys()) {
-    ctx.signal.throwIfAborted();
-    const problem = await ctx.store.checkBlob(blob);
-    if (problem) damaged.set(blob, problem);
-    ctx.progress(++done / filesOf.size);
+  const reuse: SharedArrayBuffer[] = [];
+  const pending: Promise<{ damaged: { id: string; message: string }[]; memory: SharedArrayBuffer }>[] = [];
+  const settle = async () => {
+    const result = await pending.shift()!;
+    reuse.push(result.memory);
+    for (const { id, message } of result.damaged) damaged.set(id, message);
+  };
+  try {
+    const batches = ctx.store.readBatches(locations, {
+      reuse,
+      damaged: (blobs, why) => {
+        for (const blob of blobs) damaged.set(blob.id, why.message);
+      },
+    });
+    for await (const batch of batches) {
+      ctx.signal.throwIfAborted();
+      const memory = batch.bytes.buffer as SharedArrayBuffer;
+      pending.push(run('check', { bytes: batch.bytes, blobs: batch.blobs }).then((r) => ({ ...r, memory })));
+      done += batch.bytes.length;
+      if (total > 0) ctx.progress(done / total);
+      while (pending.length > poolThreads()) await settle();
+    }
+    while (pending.length > 0) await settle();
+  } finally {
+    await Promise.allSettled(pending);
   }
   if (damaged.size > 0) {
     const files = [...new Set([...damaged.keys()].flatMap((b) => filesOf.get(b) ?? []))].sort();
@@ -29,5 +74,6 @@ export async function verifyTree(ctx: HookContext): Promise<{ files: number; blo
       { details: { files, blobs: [...damaged.keys()] } },
     );
   }
+  ctx.progress(1);
   return { files: entries.filter((e) => e.type === 'file').length, blobs: filesOf.size };
 }

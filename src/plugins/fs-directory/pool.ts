@@ -1,0 +1,57 @@
+/**
+ * The worker threads that do `fs.directory`'s file work (worker.ts), one pool per process,
+ * made on first use. Piscina keeps the queue, the threads and their failures; idle threads
+ * do not keep the process alive and leave after a while.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { HoardError } from '../../errors.js';
+import type * as tasks from './worker.js';
+
+/** Threads: HOARD_IO_THREADS, else one per core plus one, since a thread waiting on the disk uses no core. */
+export function poolThreads(): number {
+  const env = process.env.HOARD_IO_THREADS;
+  if (env !== undefined && /^[1-9]\d*$/.test(env)) return Math.min(64, Number(env));
+  return availableParallelism() + 1;
+}
+
+let pool: Piscina | undefined;
+
+function shared(): Piscina {
+  pool ??= new Piscina({
+    filename: new URL('./worker.js', import.meta.url).href,
+    minThreads: 0,
+    maxThreads: poolThreads(),
+    idleTimeout: 10_000,
+  });
+  return pool;
+}
+
+type Task = 'walk' | 'read' | 'restore' | 'restoreEmpty' | 'check';
+type Fn<K extends Task> = (typeof tasks)[K];
+
+/** Runs one task of worker.ts in the pool. A thread that dies fails the task with INTERNAL. */
+export async function run<K extends Task>(name: K, task: Parameters<Fn<K>>[0]): Promise<ReturnType<Fn<K>>> {
+  try {
+    return (await shared().run(task, { name })) as ReturnType<Fn<K>>;
+  } catch (error) {
+    throw new HoardError(
+      'INTERNAL',
+      `fs.directory worker thread failed in ${name}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Raises a problem a task reported. */
+export function raise(problem: tasks.Problem | undefined): void {
+  if (problem !== undefined) {
+    throw new HoardError(
+      problem.code,
+      problem.message,
+      problem.details ? { details: problem.details } : undefined,
+    );
+  }
+}

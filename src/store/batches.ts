@@ -1,0 +1,204 @@
+/**
+ * Reading many blobs at once, pack by pack: each pack that holds any of them is streamed
+ * once, front to back, and the stored bytes of the blobs wanted are copied into batches in
+ * shared memory, which worker threads decode and check (`decodeBlobSync`) in parallel. This is
+ * how a restore or a verify of a whole checkpoint reads, where `BlobReader` serves blob by blob.
+ */
+import type { Readable } from 'node:stream';
+import type { Bank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
+import type { BlobIndex, Location } from './blob-index.js';
+import { packKey } from './keys.js';
+
+/** One blob of a batch: where it is in the store and where its stored bytes are in the batch. */
+export interface BatchBlob extends Location {
+  /** Offset of the stored bytes in the batch's `bytes`. */
+  at: number;
+}
+
+export interface BlobBatch {
+  /** The blobs' stored bytes back to back, over a SharedArrayBuffer (share it, do not copy it). */
+  bytes: Uint8Array;
+  blobs: BatchBlob[];
+}
+
+export interface BatchOptions {
+  /** A batch holds at most this many bytes, or one blob if that is larger. Default 16 MiB. */
+  batchBytes?: number;
+  /**
+   * Memory to reuse: a batch is filled in one of these (if large enough) before a new one is
+   * made. A caller done with a batch pushes its `bytes.buffer` here, so a long read cycles
+   * through a few buffers instead of leaving a trail of them to the garbage collector.
+   */
+  reuse?: SharedArrayBuffer[];
+  /**
+   * Called for blobs that cannot be read (missing pack, pack too short), which are then left
+   * out. Without it, the first such blob throws STORE_CORRUPT.
+   */
+  damaged?: (blobs: Location[], why: HoardError) => void;
+}
+
+/**
+ * Every location's stored bytes, each distinct blob once, in batches. Packs are read in the
+ * order their first blob appears in `locations`, each front to back. A pack that has gone
+ * (a prune rewrote it meanwhile) is looked up again in the index once.
+ */
+export async function* readBatches(
+  bank: Bank,
+  index: BlobIndex,
+  locations: Iterable<Location>,
+  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [] }: BatchOptions = {},
+): AsyncGenerator<BlobBatch> {
+  const report = (blobs: Location[], why: HoardError) => {
+    if (damaged === undefined) throw why;
+    damaged(blobs, why);
+  };
+  /** Full batches, yielded between pieces of a pack. */
+  const ready: BlobBatch[] = [];
+  let batch: OpenBatch | undefined;
+  /** Space for a blob's stored bytes in the open batch, closing it first if the blob does not fit. */
+  const slot = (blob: Location): Uint8Array => {
+    if (batch !== undefined && batch.used + blob.length > batch.bytes.length) {
+      ready.push(finish(batch));
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      const size = Math.max(batchBytes, blob.length);
+      const memory = reuse.pop();
+      batch = newBatch(
+        memory !== undefined && memory.byteLength >= size ? memory : new SharedArrayBuffer(size),
+      );
+    }
+    const at = batch.used;
+    batch.used += blob.length;
+    batch.blobs.push({ ...blob, at });
+    return batch.bytes.subarray(at, at + blob.length);
+  };
+
+  let byPack = groupByPack(locations);
+  let retried = false;
+  while (byPack.size > 0) {
+    const moved: Location[] = [];
+    for (const [pack, run] of byPack) {
+      run.sort((a, b) => a.offset - b.offset);
+      let stream: Readable;
+      try {
+        stream = await bank.getStream(packKey(pack));
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
+        if (!retried) moved.push(...run);
+        else report(run, missingPack(pack, error));
+        continue;
+      }
+      // Each piece of the pack is copied straight to where its blobs go: one copy per byte.
+      let position = 0;
+      let k = 0;
+      let into: Uint8Array | undefined;
+      let filled = 0;
+      try {
+        for await (const piece of stream as AsyncIterable<Buffer>) {
+          let at = 0;
+          while (k < run.length && at < piece.length) {
+            const blob = run[k]!;
+            if (into === undefined) {
+              const skip = blob.offset - (position + at);
+              if (skip > 0) {
+                at += Math.min(skip, piece.length - at);
+                if (at === piece.length) break;
+              }
+              into = slot(blob);
+              filled = 0;
+            }
+            const take = Math.min(blob.length - filled, piece.length - at);
+            into.set(piece.subarray(at, at + take), filled);
+            filled += take;
+            at += take;
+            if (filled === blob.length) {
+              into = undefined;
+              k++;
+            }
+          }
+          position += piece.length;
+          yield* ready.splice(0);
+          if (k === run.length) break;
+        }
+      } finally {
+        stream.destroy();
+      }
+      if (into !== undefined) {
+        // The pack ended inside this blob: take it back out of its batch (the last one in it).
+        const blob = run[k++]!;
+        batch!.blobs.pop();
+        batch!.used -= blob.length;
+        into = undefined;
+        report([blob], truncated(blob, position));
+      }
+      for (; k < run.length; k++) {
+        const blob = run[k]!;
+        // A zero-length blob at the very end needs no bytes.
+        if (blob.length === 0 && blob.offset <= position) slot(blob);
+        else report([blob], truncated(blob, position));
+      }
+      yield* ready.splice(0);
+    }
+    if (moved.length === 0) break;
+    // A prune may have rewritten the packs since the index was read: look again, once.
+    retried = true;
+    await index.refresh();
+    const relocated: Location[] = [];
+    for (const old of moved) {
+      const now = index.get(old.id);
+      if (now === undefined || now.pack === old.pack) report([old], missingPack(old.pack, undefined, old.id));
+      else relocated.push(now);
+    }
+    byPack = groupByPack(relocated);
+  }
+  if (batch !== undefined && batch.blobs.length > 0) yield finish(batch);
+}
+
+interface OpenBatch {
+  bytes: Uint8Array;
+  blobs: BatchBlob[];
+  used: number;
+}
+
+function newBatch(memory: SharedArrayBuffer): OpenBatch {
+  return { bytes: new Uint8Array(memory), blobs: [], used: 0 };
+}
+
+function finish(batch: OpenBatch): BlobBatch {
+  return { bytes: batch.bytes.subarray(0, batch.used), blobs: batch.blobs };
+}
+
+/** Distinct blobs by pack, packs in order of first appearance. */
+function groupByPack(locations: Iterable<Location>): Map<string, Location[]> {
+  const seen = new Set<string>();
+  const byPack = new Map<string, Location[]>();
+  for (const location of locations) {
+    if (seen.has(location.id)) continue;
+    seen.add(location.id);
+    let run = byPack.get(location.pack);
+    if (run === undefined) {
+      run = [];
+      byPack.set(location.pack, run);
+    }
+    run.push(location);
+  }
+  return byPack;
+}
+
+function truncated(blob: Location, size: number): HoardError {
+  return new HoardError(
+    'STORE_CORRUPT',
+    `blob ${blob.id} in pack ${blob.pack} at offset ${blob.offset} is damaged: the pack ends at byte ${size}, before the blob's ${blob.length} bytes`,
+    { details: { blob: blob.id, pack: blob.pack, offset: blob.offset } },
+  );
+}
+
+function missingPack(pack: string, cause: unknown, blob?: string): HoardError {
+  return new HoardError(
+    'STORE_CORRUPT',
+    `${blob ? `blob ${blob} is in pack ${pack}, and that pack` : `pack ${pack}`} is missing from the bank`,
+    { details: { pack, ...(blob ? { blob } : {}) }, ...(cause === undefined ? {} : { cause }) },
+  );
+}
