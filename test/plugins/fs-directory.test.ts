@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { createCipheriv, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
   lstat,
@@ -17,11 +18,14 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
+import { gunzip, gzip } from 'node:zlib';
 import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../../src/flows/checkpoint-ops.js';
 import { protect } from '../../src/flows/protect.js';
 import { parsePlan } from '../../src/plans/plan.js';
+import type { Entry } from '../../src/plugins/fs-directory/manifest.js';
+import { read, readCapacity, walk } from '../../src/plugins/fs-directory/worker.js';
 import { localProvider, type Provider } from '../../src/providers/provider.js';
+import { Chunker, chunkSizes } from '../../src/store/chunker.js';
 
 async function tempDir(name: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `hoard-fsdir-${name}-`));
@@ -110,6 +114,13 @@ async function info(provider: Provider, id: string) {
   };
 }
 
+async function manifest(provider: Provider, id: string): Promise<Entry[]> {
+  const keys = await provider.bank.list(`checkpoints/${id}/resources/`);
+  const key = keys.find((k) => k.endsWith('/manifest.jsonl.gz'))!;
+  const text = (await promisify(gunzip)(await provider.bank.get(key))).toString();
+  return text.split('\n').map((line) => JSON.parse(line) as Entry);
+}
+
 async function packBytes(bankDir: string): Promise<number> {
   let total = 0;
   for (const rel of await readdir(join(bankDir, 'store'), { recursive: true }).catch(() => [] as string[])) {
@@ -167,6 +178,59 @@ describe('fs.directory', () => {
       `${stats.bytesNew} new bytes for a 1-byte change`,
     );
     assert.ok((await packBytes(bankDir)) - before <= 4.5 * 1024 * 1024);
+  });
+
+  it('a file larger than a read task is cut exactly as one piece would be, and files that vanish are skipped', async () => {
+    const { data, provider, plan } = await setup();
+    // 21 MiB: three read tasks of 8 MiB, each carrying on at the previous one's last boundary.
+    const random = createCipheriv('aes-128-ctr', Buffer.alloc(16, 9), Buffer.alloc(16)).update(
+      Buffer.alloc(14 * 1024 * 1024),
+    );
+    const big = Buffer.concat([random, Buffer.from('text that deflates\n'.repeat((7 * 1024 * 1024) / 19))]);
+    await writeFile(join(data, 'big.bin'), big);
+    const p = await protect(plan, provider);
+    assert.equal(p.checkpoint.status, 'available');
+    const chunker = new Chunker(1024 * 1024);
+    const chunks = [...chunker.push(big)];
+    const last = chunker.finish();
+    if (last) chunks.push(last);
+    const expected = chunks.map((c) => createHash('sha256').update(c).digest('hex'));
+    const entry = (await manifest(provider, p.checkpoint.id)).find((e) => e.path === 'big.bin')!;
+    assert.equal(entry.size, big.length);
+    assert.deepEqual(entry.blobs, expected);
+  });
+
+  it('reads files in worker threads that never follow a link put in a file’s place', async () => {
+    const dir = await tempDir('worker');
+    await writeFile(join(dir, 'plain'), 'plain');
+    await symlink('/etc/hostname', join(dir, 'was-a-file'));
+    const sizes = chunkSizes(1024 * 1024);
+    const budget = 1024 * 1024;
+    const out = new SharedArrayBuffer(readCapacity(budget, sizes));
+    const files = ['was-a-file', 'gone', 'plain'].map((name) => ({ abs: join(dir, name), from: 0 }));
+    const result = read({ files, out, sizes, compression: 'none', budget });
+    assert.equal(result.problem, undefined);
+    assert.deepEqual(
+      result.files.map((f) => [f.vanished ?? false, f.done, f.count]),
+      [
+        [true, true, 0],
+        [true, true, 0],
+        [false, true, 1],
+      ],
+    );
+    const chunk = result.chunks[0]!;
+    assert.equal(Buffer.from(out, chunk.at, chunk.length).toString(), 'plain');
+    // The walk lists what is there, and leaves out what is neither file, directory nor link.
+    execFileSync('mkfifo', [join(dir, 'pipe')]);
+    const walked = walk({ root: dir, exclude: ['gone'] });
+    assert.deepEqual(walked.skipped, ['pipe']);
+    assert.deepEqual(
+      walked.entries.map((e) => [e.path, e.type]),
+      [
+        ['plain', 'file'],
+        ['was-a-file', 'symlink'],
+      ],
+    );
   });
 
   it('verify finds a corrupted pack byte and names the file', async () => {

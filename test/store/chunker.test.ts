@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Chunker, chunkSizes, GEAR, GEAR_SEED, spreadMask } from '../../src/store/chunker.js';
+import { Chunker, chunkSizes, cutLength, GEAR, GEAR_SEED, spreadMask } from '../../src/store/chunker.js';
 import { KiB, MiB, pieces, seeded } from './helpers.js';
 
 function lengths(chunker: Chunker, parts: readonly Uint8Array[]): number[] {
@@ -62,6 +62,27 @@ describe('chunker: FastCDC boundaries', () => {
     for (const avg of [256, 4 * KiB, 64 * KiB]) {
       const data = randomBytes(40 * avg + 123);
       assert.deepEqual(lengths(new Chunker(avg), [data]), reference(data, avg), `avg ${avg}`);
+    }
+  });
+
+  it('cutLength, the stateless cutter the file workers use, cuts the same boundaries', () => {
+    for (const avg of [256, 4 * KiB, 64 * KiB]) {
+      const sizes = chunkSizes(avg);
+      // Repetitive stretches too, so that max-length chunks are cut as well as hashed ones.
+      const data = Buffer.concat([randomBytes(30 * avg + 123), Buffer.alloc(9 * avg, 7), randomBytes(avg)]);
+      const got: number[] = [];
+      // Fed as a reader would: at least `max` bytes ahead, or all that is left.
+      for (let start = 0; start < data.length; ) {
+        const end = Math.min(data.length, start + sizes.max + 1000);
+        const length = cutLength(data, start, end, sizes, end === data.length);
+        assert.ok(length > 0, `a cut at ${start} with ${end - start} bytes in hand`);
+        got.push(length);
+        start += length;
+      }
+      assert.deepEqual(got, reference(data, avg), `avg ${avg}`);
+      // Short of `max` bytes and not at the end, it asks for more rather than guess.
+      assert.equal(cutLength(Buffer.alloc(sizes.max, 7), 0, sizes.max - 1, sizes, false), 0);
+      assert.equal(cutLength(data, 0, sizes.min, sizes, true), sizes.min);
     }
   });
 
