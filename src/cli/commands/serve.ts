@@ -1,8 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openCatalog } from '../../catalog/index.js';
 import { HoardError } from '../../errors.js';
-import { createService } from '../../service/server.js';
 import type { CliContext } from '../context.js';
 import { collect, positiveIntOrZero } from '../util.js';
 
@@ -46,6 +44,11 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
       ) => {
         const ctx = context(cmd);
         const { providers, problems } = await ctx.providers();
+        // Loaded here, not at start-up: the service's modules would slow every other command.
+        const [{ openCatalog }, { createService }] = await Promise.all([
+          import('../../catalog/index.js'),
+          import('../../service/server.js'),
+        ]);
         const catalog = await openCatalog(ctx.home);
         const tickMs = Number(process.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
         const service = await createService({

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { openCatalog, type TokenRecord } from '../../catalog/index.js';
+import type { TokenRecord } from '../../catalog/index.js';
 import { HoardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 
@@ -111,4 +111,9 @@ Examples:
         await catalog.close();
       }
     });
+}
+
+/** The catalog, loaded when a tokens command runs rather than whenever hoard starts. */
+async function openCatalog(home: string) {
+  return (await import('../../catalog/index.js')).openCatalog(home);
 }

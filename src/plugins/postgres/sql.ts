@@ -4,12 +4,18 @@
  * with `escapeLiteral` where SQL takes no parameters), and errors name the server with its
  * password masked.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { HoardError } from '../../errors.js';
 import { abortReason } from './tool.js';
 import { databaseOf, maskUrl, scrub, secretsOf, withDatabase } from './url.js';
 
-const { escapeIdentifier, escapeLiteral } = pg;
+let nodePostgres: typeof import('pg').default | undefined;
+
+/** node-postgres, loaded on first use: most hoard commands never talk to PostgreSQL. */
+async function loadPg(): Promise<typeof import('pg').default> {
+  nodePostgres ??= (await import('pg')).default;
+  return nodePostgres;
+}
 
 /** How long connecting may take before it is a failure rather than a wait. */
 const CONNECT_TIMEOUT_MS = 15_000;
@@ -26,7 +32,8 @@ export async function withClient<T>(
 ): Promise<T> {
   if (signal.aborted) throw abortReason(signal, what);
   const secrets = secretsOf(url);
-  const client = new pg.Client({
+  const { Client } = await loadPg();
+  const client = new Client({
     connectionString: url,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     application_name: 'hoard',
@@ -73,7 +80,9 @@ export function pgError(
   const message = scrub(String(e?.message ?? error), secrets);
   const hint = e?.hint ? ` (hint: ${scrub(e.hint, secrets)})` : '';
   const details: Record<string, unknown> = { ...extra };
-  if (error instanceof pg.DatabaseError && error.code) details.sqlstate = error.code;
+  // Any error here comes after a client was made, so node-postgres is loaded.
+  if (nodePostgres && error instanceof nodePostgres.DatabaseError && error.code)
+    details.sqlstate = error.code;
   else if (typeof e?.code === 'string') details.code = e.code;
   return new HoardError('HOOK_FAILED', `${prefix}: ${message}${hint}`, {
     details,
@@ -142,10 +151,10 @@ export async function createDatabase(
   name: string,
   settings: DatabaseSettings,
 ): Promise<void> {
-  let sql = `CREATE DATABASE ${escapeIdentifier(name)} TEMPLATE template0`;
-  if (settings.encoding) sql += ` ENCODING ${escapeLiteral(settings.encoding)}`;
-  if (settings.collate) sql += ` LC_COLLATE ${escapeLiteral(settings.collate)}`;
-  if (settings.ctype) sql += ` LC_CTYPE ${escapeLiteral(settings.ctype)}`;
+  let sql = `CREATE DATABASE ${client.escapeIdentifier(name)} TEMPLATE template0`;
+  if (settings.encoding) sql += ` ENCODING ${client.escapeLiteral(settings.encoding)}`;
+  if (settings.collate) sql += ` LC_COLLATE ${client.escapeLiteral(settings.collate)}`;
+  if (settings.ctype) sql += ` LC_CTYPE ${client.escapeLiteral(settings.ctype)}`;
   await client.query(sql);
 }
 
@@ -158,11 +167,15 @@ export async function dropDatabase(client: pg.Client, name: string, force: boole
     "SELECT current_setting('server_version_num')::int AS v",
   );
   const withForce = force && (rows[0]?.v ?? 0) >= 130000;
-  await client.query(`DROP DATABASE IF EXISTS ${escapeIdentifier(name)}${withForce ? ' WITH (FORCE)' : ''}`);
+  await client.query(
+    `DROP DATABASE IF EXISTS ${client.escapeIdentifier(name)}${withForce ? ' WITH (FORCE)' : ''}`,
+  );
 }
 
 export async function renameDatabase(client: pg.Client, from: string, to: string): Promise<void> {
-  await client.query(`ALTER DATABASE ${escapeIdentifier(from)} RENAME TO ${escapeIdentifier(to)}`);
+  await client.query(
+    `ALTER DATABASE ${client.escapeIdentifier(from)} RENAME TO ${client.escapeIdentifier(to)}`,
+  );
 }
 
 export interface TableInfo {
@@ -193,7 +206,7 @@ export async function listTables(client: pg.Client, countRows: boolean): Promise
   await client.query('SET row_security = off');
   for (const table of tables) {
     const { rows: counted } = await client.query<{ n: string }>(
-      `SELECT count(*) AS n FROM ONLY ${escapeIdentifier(table.schema)}.${escapeIdentifier(table.name)}`,
+      `SELECT count(*) AS n FROM ONLY ${client.escapeIdentifier(table.schema)}.${client.escapeIdentifier(table.name)}`,
     );
     table.rows = Number(counted[0]?.n ?? 0);
   }

@@ -5,7 +5,6 @@
  * a URI to people goes through {@link maskUrl}, so passwords never reach messages or logs.
  */
 import { userInfo } from 'node:os';
-import pg from 'pg';
 import { HoardError } from '../../errors.js';
 
 /** What stands in for a password wherever a URI is shown. */
@@ -164,10 +163,11 @@ export function withDatabase(url: string, database: string): string {
  */
 export function defaultUrl(database?: string): string {
   const env = process.env;
-  const user = env.PGUSER || (pg.defaults.user as string | undefined) || osUser();
-  const host = env.PGHOST || pg.defaults.host || 'localhost';
-  const port = env.PGPORT || String(pg.defaults.port ?? 5432);
-  const db = database ?? (env.PGDATABASE || (pg.defaults.database as string | undefined) || user);
+  // node-postgres's own defaults (pg.defaults), without loading it: $USER, localhost, 5432.
+  const user = env.PGUSER || env.USER || osUser();
+  const host = env.PGHOST || 'localhost';
+  const port = env.PGPORT || '5432';
+  const db = database ?? (env.PGDATABASE || user);
   const hostPart = host.startsWith('/') ? encodeURIComponent(host) : host.includes(':') ? `[${host}]` : host;
   return `postgresql://${encodeURIComponent(user)}@${hostPart}:${port}/${encodeURIComponent(db)}`;
 }
