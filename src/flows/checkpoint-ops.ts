@@ -5,9 +5,10 @@
  */
 import type { Bank } from '../bank/index.js';
 import { operationKey } from '../checkpoints/keys.js';
-import { CheckpointStore } from '../checkpoints/store.js';
+import { type CheckpointMeta, CheckpointStore } from '../checkpoints/store.js';
 import { HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
+import type { OperationParameters } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
 import { ContentStore } from '../store/index.js';
@@ -37,7 +38,33 @@ export async function restore(
   provider: Provider,
   options: RestoreOptions = {},
 ): Promise<OperationResult> {
-  return runOnCheckpoint('restore', id, provider, options, (graph, given) => {
+  return runPrepared(provider, options, await prepareRestore(id, provider, options));
+}
+
+export async function verify(
+  id: string,
+  provider: Provider,
+  options: RestoreOptions = {},
+): Promise<OperationResult> {
+  return runPrepared(provider, options, await prepareVerify(id, provider, options));
+}
+
+/** A restore or verify checked and ready to run: what `restore` and `verify` run. */
+export interface PreparedOperation {
+  kind: 'restore' | 'verify';
+  meta: CheckpointMeta;
+  graph: ResourceGraph;
+  /** Per resource key (`type#id`): the validated parameters the hooks will get. */
+  parameters: Map<string, OperationParameters>;
+}
+
+/**
+ * Checks a restore of checkpoint `id` as `restore` would (the checkpoint is available, the
+ * target applies to exactly one resource, every parameter fits its plugin's schema) without
+ * running anything, so a server can refuse bad input before it accepts the work.
+ */
+export function prepareRestore(id: string, provider: Provider, options: RestoreOptions = {}) {
+  return prepare('restore', id, provider, options, (graph, given) => {
     const params = applyAssignments(given, options.assignments ?? [], graph);
     const targets = graph.nodes.filter((n) => provider.registry.handler(n.resource.type).spec.restoreTarget);
     if (options.target !== undefined) {
@@ -59,23 +86,20 @@ export async function restore(
   });
 }
 
-export function verify(
-  id: string,
-  provider: Provider,
-  options: RestoreOptions = {},
-): Promise<OperationResult> {
-  return runOnCheckpoint('verify', id, provider, options, (graph, given) =>
+/** Checks a verify of checkpoint `id` as `verify` would, without running anything. */
+export function prepareVerify(id: string, provider: Provider, options: RestoreOptions = {}) {
+  return prepare('verify', id, provider, options, (graph, given) =>
     applyAssignments(given, options.assignments ?? [], graph),
   );
 }
 
-async function runOnCheckpoint(
+async function prepare(
   kind: 'restore' | 'verify',
   id: string,
   provider: Provider,
   options: RestoreOptions,
   shape: (graph: ResourceGraph, given: Parameters) => Parameters,
-): Promise<OperationResult> {
+): Promise<PreparedOperation> {
   const store = new CheckpointStore(provider.bank);
   const meta = await store.get(id);
   if (meta.status !== 'available') {
@@ -97,6 +121,15 @@ async function runOnCheckpoint(
     meta.parameters,
     `${kind} parameters`,
   );
+  return { kind, meta, graph, parameters };
+}
+
+async function runPrepared(
+  provider: Provider,
+  options: RestoreOptions,
+  { kind, meta, graph, parameters }: PreparedOperation,
+): Promise<OperationResult> {
+  const { id } = meta;
   const operation = await runInProvider(provider, id, meta.plan, {
     kind,
     graph,
@@ -106,7 +139,9 @@ async function runOnCheckpoint(
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
   });
   await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
-  const updated = await store.update(id, { operations: [...meta.operations, operation.id] });
+  const updated = await new CheckpointStore(provider.bank).update(id, {
+    operations: [...meta.operations, operation.id],
+  });
   return { checkpoint: checkpointView(updated), operation };
 }
 

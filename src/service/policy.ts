@@ -5,11 +5,17 @@
  * - `exec.task` runs shell commands: only an admin token may create a plan that has one or
  *   pass exec.task parameters to a restore or verify;
  * - paths: with `hoard serve --path-root DIR` (repeatable), every `path` of a plan's
- *   resources and every absolute restore `target` a project token names must lie inside
- *   one of the roots.
+ *   resources and every restore `target` that is a path a project token names must lie
+ *   inside one of the roots.
+ *
+ * And for every token: a restore target that is a path must be absolute (a relative one
+ * would land wherever the server happened to be started).
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import type { TokenRecord } from '../catalog/index.js';
+import { HoardError } from '../errors.js';
+import type { PreparedOperation } from '../flows/checkpoint-ops.js';
+import type { Provider } from '../providers/provider.js';
 import { ApiError } from './http-errors.js';
 
 const EXEC = 'exec.task';
@@ -58,18 +64,40 @@ export function checkPlanAllowed(
     if (isExec(key)) throw forbidden(`parameters["${key}"]: only an admin token may set exec.task commands`);
 }
 
-/** Restore or verify parameters (and target) from a project token. */
+/** Restore or verify parameters from a project token: no exec.task commands. */
 export function checkOperationAllowed(
   token: TokenRecord | null,
-  request: { target?: string; parameters?: Record<string, unknown> },
-  policy: HostPolicy,
+  request: { parameters?: Record<string, unknown> },
 ): void {
   if (token?.admin) return;
-  if (request.target !== undefined && isAbsolute(request.target)) checkPath(request.target, 'target', policy);
-  for (const [key, value] of Object.entries(request.parameters ?? {})) {
+  for (const key of Object.keys(request.parameters ?? {}))
     if (isExec(key)) throw forbidden(`parameters["${key}"]: only an admin token may set exec.task commands`);
-    const target = (value as { target?: unknown } | null)?.target;
-    if (typeof target === 'string' && isAbsolute(target))
-      checkPath(target, `parameters["${key}"].target`, policy);
+}
+
+/**
+ * The restore targets of a checked restore that are paths on the server — those of types
+ * whose resources have a `path` (fs.directory, sqlite.database; a postgres.database target
+ * is a database name): absolute, and for a project token inside the path roots.
+ */
+export function checkRestoreTargets(
+  token: TokenRecord | null,
+  prepared: PreparedOperation,
+  provider: Provider,
+  policy: HostPolicy,
+): void {
+  for (const node of prepared.graph.nodes) {
+    const { spec } = provider.registry.handler(node.resource.type);
+    const fields = (spec.schemas?.resource as { properties?: Record<string, unknown> } | undefined)
+      ?.properties;
+    if (!spec.restoreTarget || fields?.path === undefined) continue;
+    const target = prepared.parameters.get(node.key)?.parameters.target;
+    if (typeof target !== 'string') continue;
+    if (!isAbsolute(target))
+      throw new HoardError(
+        'PARAMS_INVALID',
+        `restore target "${target}" of ${node.key} is a relative path: give an absolute path on the server`,
+        { details: { resource: node.key, target } },
+      );
+    if (!token?.admin) checkPath(target, `the restore target of ${node.key}`, policy);
   }
 }

@@ -26,6 +26,9 @@ import { OperationRunner, type Work } from './runner.js';
 import { Scheduler } from './scheduler.js';
 
 export const BODY_LIMIT = 1024 * 1024;
+/** Deepest nesting of arrays and objects a request body may have (deeper ones are refused
+ * before anything walks them recursively). */
+export const BODY_DEPTH = 64;
 
 export interface ServiceOptions {
   catalog: Catalog;
@@ -88,6 +91,10 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   );
   // JSON only: a text body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
+  app.addHook('preValidation', async (request) => {
+    if (nestedDeeperThan(request.body, BODY_DEPTH))
+      throw new ApiError(400, 'REQUEST_INVALID', `body is nested more than ${BODY_DEPTH} levels deep`);
+  });
   app.setErrorHandler((error, request, reply) => {
     const { status, body, internal } = errorReply(error);
     if (internal) logError(`${request.method} ${request.url}`, error);
@@ -188,4 +195,16 @@ async function launchScheduled(
           )(run)
       : protectWork(plan, provider);
   await ctx.runner.submit({ ...base, providerId: provider.id }, work);
+}
+
+/** Whether a parsed JSON value nests arrays and objects more than `max` levels (no recursion). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [node, depth] = next;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
 }

@@ -170,6 +170,20 @@ describe('bad input is a 4xx with a clear message, never a 500', () => {
     );
   });
 
+  it('a body nested deeper than 64 levels is a 400, not a stack overflow', async () => {
+    const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+    const body = (n: number) =>
+      `{"name": "deep", "resources": [{"type": "fs.directory", "id": "d", "path": ${JSON.stringify(data)}, "x": ${deep(n)}}]}`;
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/plans', body(100_000)),
+      400,
+      'REQUEST_INVALID',
+      /nested more than 64 levels/,
+    );
+    assertError(await server.call(alice, 'POST', '/v1/acme/plans', body(61)), 400, 'PLAN_INVALID', /\bx\b/);
+    assert.equal((await server.call(undefined, 'GET', '/healthz')).status, 200);
+  });
+
   it('a duplicate plan name is a 409', async () => {
     assert.equal((await server.call(alice, 'POST', '/v1/acme/plans', planBody('dup'))).status, 201);
     assertError(
@@ -359,6 +373,89 @@ describe('protect, restore, verify and delete through the API', () => {
   });
 });
 
+describe('restores, verifications and copies are checked before they are accepted', () => {
+  it('wrong parameters, a relative or ambiguous target, a checkpoint in error, a copy onto itself: 4xx, no log', async () => {
+    const token = await server.tokenFor('checked');
+    const plan = await server.call(token, 'POST', '/v1/checked/plans', planBody('files'));
+    const protect = await server.call(token, 'POST', '/v1/checked/providers/local/checkpoints', {
+      planId: plan.body.plan.id,
+    });
+    const { checkpointId } = await server.waitFor(token, 'checked', protect.body.operationLog.id);
+    const post = (what: string, body: object) =>
+      server.call(token, 'POST', `/v1/checked/${what}`, { providerId: 'local', checkpointId, ...body });
+
+    assertError(
+      await post('restores', { parameters: { 'fs.directory': { target: 5 } } }),
+      400,
+      'PARAMS_INVALID',
+      /restore parameters: parameters for fs\.directory#data: target must be a string/,
+    );
+    assertError(
+      await post('restores', { parameters: { 'fs.directory#nope': { target: '/tmp/x' } } }),
+      400,
+      'PARAMS_INVALID',
+      /names no type or type#id of the checkpoint/,
+    );
+    assertError(await post('restores', {}), 400, 'PARAMS_INVALID', /target is required/);
+    assertError(await post('restores', { target: 'restored-here' }), 400, 'PARAMS_INVALID', /relative path/);
+    assertError(
+      await post('verifications', { parameters: { 'fs.directory': { deep: 'yes' } } }),
+      400,
+      'PARAMS_INVALID',
+    );
+    assertError(await post('copies', { toProviderId: 'local' }), 400, 'REQUEST_INVALID', /another one/);
+
+    // An admin-made plan with two resources that take a target: one `target` is ambiguous.
+    const two = await server.call(admin, 'POST', '/v1/checked/plans', {
+      name: 'two',
+      resources: [
+        { type: 'fs.directory', id: 'a', path: data },
+        { type: 'fs.directory', id: 'b', path: join(data, 'sub') },
+      ],
+    });
+    const both = await server.call(token, 'POST', '/v1/checked/providers/local/checkpoints', {
+      planId: two.body.plan.id,
+    });
+    const bothId = (await server.waitFor(token, 'checked', both.body.operationLog.id)).checkpointId;
+    assertError(
+      await server.call(token, 'POST', '/v1/checked/restores', {
+        providerId: 'local',
+        checkpointId: bothId,
+        target: '/tmp/one-for-two',
+      }),
+      400,
+      'USAGE',
+      /exactly one resource that takes a target; checkpoint \S+ has 2/,
+    );
+
+    // A failed protect's checkpoint is `error`: nothing to restore or verify.
+    const broken = await server.call(token, 'POST', '/v1/checked/plans', {
+      name: 'broken',
+      resources: [{ type: 'fs.directory', id: 'gone', path: join(server.dir, 'does-not-exist') }],
+    });
+    assert.equal(broken.status, 201, JSON.stringify(broken.body));
+    const failed = await server.call(token, 'POST', '/v1/checked/providers/local/checkpoints', {
+      planId: broken.body.plan.id,
+    });
+    const log = await server.waitFor(token, 'checked', failed.body.operationLog.id);
+    assert.equal(log.status, 'failed');
+    assertError(
+      await post('restores', { checkpointId: log.checkpointId, target: '/tmp/from-error' }),
+      409,
+      'CHECKPOINT_STATE',
+      /only an available checkpoint can be restored/,
+    );
+    assertError(await post('verifications', { checkpointId: log.checkpointId }), 409, 'CHECKPOINT_STATE');
+
+    const logs = await server.call(token, 'GET', '/v1/checked/operation_logs?limit=1000');
+    assert.deepEqual(
+      [...new Set(logs.body.operationLogs.map((l: Json) => l.kind))].sort(),
+      ['protect'],
+      'none of the refused requests left an operation log',
+    );
+  });
+});
+
 describe('listing checkpoints', () => {
   it('pages newest first across the project’s plans, filters by plan and status, and refuses a bad marker', async () => {
     const token = await server.tokenFor('pager');
@@ -468,7 +565,8 @@ describe("what a project token may ask of the server's host", () => {
   });
 
   it('with path roots, plan paths and restore targets must lie inside them', async () => {
-    const confined = await startServer({ pathRoots: [join(server.dir, 'data')] });
+    const out = join(server.dir, 'out');
+    const confined = await startServer({ pathRoots: [join(server.dir, 'data'), out] });
     try {
       const token = await confined.tokenFor('acme');
       assertError(
@@ -490,16 +588,35 @@ describe("what a project token may ask of the server's host", () => {
       );
       const ok = await confined.call(token, 'POST', '/v1/acme/plans', planBody('inside'));
       assert.equal(ok.status, 201, JSON.stringify(ok.body));
+      const protect = await confined.call(token, 'POST', '/v1/acme/providers/local/checkpoints', {
+        planId: ok.body.plan.id,
+      });
+      const { checkpointId } = await confined.waitFor(token, 'acme', protect.body.operationLog.id);
+      const restore = (body: object) =>
+        confined.call(token, 'POST', '/v1/acme/restores', { providerId: 'local', checkpointId, ...body });
       assertError(
-        await confined.call(token, 'POST', '/v1/acme/restores', {
-          providerId: 'local',
-          checkpointId: '20260101T000000000Z-00000000',
-          target: '/tmp/elsewhere',
-        }),
+        await restore({ target: '/tmp/elsewhere' }),
         403,
         'FORBIDDEN',
-        /target/,
+        /restore target of fs\.directory#data/,
       );
+      assertError(
+        await restore({ parameters: { 'fs.directory#data': { target: join(out, '..', 'escaped') } } }),
+        403,
+        'FORBIDDEN',
+      );
+      assertError(
+        await restore({ parameters: { 'fs.directory': { target: '/etc/hoard' } } }),
+        403,
+        'FORBIDDEN',
+        /outside the server's path roots/,
+      );
+      // Relative to the server's working directory is never what a client means.
+      assertError(await restore({ target: '../../tmp/rel' }), 400, 'PARAMS_INVALID', /relative path/);
+      const inside = await restore({ target: join(out, 'r1') });
+      assert.equal(inside.status, 202, JSON.stringify(inside.body));
+      assert.equal((await confined.waitFor(token, 'acme', inside.body.operationLog.id)).status, 'succeeded');
+      assert.equal(await readFile(join(out, 'r1', 'a.txt'), 'utf8'), 'alpha\n');
     } finally {
       await confined.close();
     }

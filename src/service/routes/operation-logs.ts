@@ -3,15 +3,21 @@
  * logs themselves, their hook graph, and their live events as server-sent events.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import type { OperationKind, OperationLogFilter, OperationLogRecord } from '../../catalog/index.js';
+import type {
+  OperationKind,
+  OperationLogFilter,
+  OperationLogRecord,
+  TokenRecord,
+} from '../../catalog/index.js';
 import { CheckpointStore } from '../../checkpoints/store.js';
+import { prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
 import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
-import { notFound } from '../http-errors.js';
+import { ApiError, notFound } from '../http-errors.js';
 import { copyWork, restoreWork, verifyWork } from '../operations.js';
 import { toPlan } from '../plans.js';
-import { checkOperationAllowed } from '../policy.js';
+import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
 import type { LiveEvent } from '../runner.js';
 import {
   copyBody,
@@ -47,12 +53,28 @@ interface OperationBody {
   toProviderId?: string;
 }
 
-/** Karbor's restores / verifications / copies: POST starts one, GET lists and shows. */
+const restoreOptions = (b: OperationBody) => ({
+  ...(b.target !== undefined ? { target: b.target } : {}),
+  ...(b.parameters ? { parameters: b.parameters } : {}),
+  ...(b.overwrite ? { overwrite: true } : {}),
+});
+
+/**
+ * Karbor's restores / verifications / copies: POST starts one, GET lists and shows. Each
+ * POST is checked as its operation would check it (parameters, target, checkpoint status)
+ * before the 202, so a caller's mistake is a 4xx, not a failed operation log.
+ */
 const COLLECTIONS: {
   path: string;
   kind: OperationKind;
   one: string;
   body: object;
+  check: (
+    body: OperationBody,
+    provider: Provider,
+    ctx: ServiceContext,
+    token: TokenRecord | null,
+  ) => Promise<void>;
   work: (body: OperationBody, provider: Provider, ctx: ServiceContext) => ReturnType<typeof restoreWork>;
 }[] = [
   {
@@ -60,18 +82,18 @@ const COLLECTIONS: {
     kind: 'restore',
     one: 'restore',
     body: restoreBody,
-    work: (b, p) =>
-      restoreWork(b.checkpointId, p, {
-        ...(b.target !== undefined ? { target: b.target } : {}),
-        ...(b.parameters ? { parameters: b.parameters } : {}),
-        ...(b.overwrite ? { overwrite: true } : {}),
-      }),
+    check: async (b, p, ctx, token) =>
+      checkRestoreTargets(token, await prepareRestore(b.checkpointId, p, restoreOptions(b)), p, ctx.policy),
+    work: (b, p) => restoreWork(b.checkpointId, p, restoreOptions(b)),
   },
   {
     path: 'verifications',
     kind: 'verify',
     one: 'verification',
     body: verifyBody,
+    check: async (b, p) => {
+      await prepareVerify(b.checkpointId, p, b.parameters ? { parameters: b.parameters } : {});
+    },
     work: (b, p) => verifyWork(b.checkpointId, p, b.parameters),
   },
   {
@@ -79,6 +101,17 @@ const COLLECTIONS: {
     kind: 'copy',
     one: 'copy',
     body: copyBody,
+    check: async (b, p, ctx) => {
+      if (providerOf(ctx, b.toProviderId!).id === p.id)
+        throw new ApiError(
+          400,
+          'REQUEST_INVALID',
+          `body/toProviderId names the checkpoint's own provider (${p.name}): copy to another one`,
+          {
+            field: 'toProviderId',
+          },
+        );
+    },
     work: (b, p, ctx) => copyWork(b.checkpointId, p, providerOf(ctx, b.toProviderId!)),
   },
 ];
@@ -92,9 +125,10 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
       async (request, reply) => {
         const project = projectOf(request);
         const body = request.body;
-        checkOperationAllowed(request.token, body, ctx.policy);
+        checkOperationAllowed(request.token, body);
         const provider = providerOf(ctx, body.providerId);
         const { meta, plan } = await ownedCheckpoint(ctx, project, provider, body.checkpointId);
+        await c.check(body, provider, ctx, request.token);
         const work = c.work(body, provider, ctx);
         const parameters: Record<string, unknown> = { ...body };
         const log = await ctx.runner.submit(
