@@ -313,6 +313,47 @@ describe('fs.directory', () => {
     assert.equal(await readFile(join(target, 'small.txt'), 'utf8'), 'hello\n');
   });
 
+  it('with overwrite, replaces a directory or a link that stands where a file goes', async () => {
+    const { dir, data, provider, plan } = await setup();
+    const p = await protect(plan, provider);
+    const target = join(dir, 'crowded');
+    await mkdir(join(target, 'small.txt', 'inside'), { recursive: true });
+    await writeFile(join(target, 'small.txt', 'inside', 'x'), 'x');
+    await symlink(join(dir, 'elsewhere'), join(target, 'script.sh'));
+    await writeFile(join(dir, 'elsewhere'), 'not to be written through');
+    const r = await restore(p.checkpoint.id, provider, { target, overwrite: true });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    assert.equal(await readFile(join(target, 'small.txt'), 'utf8'), 'hello\n');
+    assert.ok((await lstat(join(target, 'script.sh'))).isFile());
+    assert.equal(
+      await readFile(join(target, 'script.sh'), 'utf8'),
+      await readFile(join(data, 'script.sh'), 'utf8'),
+    );
+    assert.equal(await readFile(join(dir, 'elsewhere'), 'utf8'), 'not to be written through');
+  });
+
+  it('a cancelled restore stops and leaves no temporary file', async () => {
+    const { dir, data, provider, plan } = await setup();
+    const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 5), Buffer.alloc(16));
+    await mkdir(join(data, 'many'));
+    for (let i = 0; i < 40; i++)
+      await writeFile(join(data, 'many', `f${i}.bin`), cipher.update(Buffer.alloc(2 * 1024 * 1024)));
+    const p = await protect(plan, provider);
+    const target = join(dir, 'cancelled');
+    const controller = new AbortController();
+    const r = await restore(p.checkpoint.id, provider, {
+      target,
+      signal: controller.signal,
+      onEvent: (event) => {
+        if (event.type === 'progress' && event.fraction > 0) controller.abort();
+      },
+    });
+    assert.notEqual(r.operation?.status, 'succeeded');
+    const names = await readdir(target, { recursive: true });
+    assert.ok(!names.some((n) => n.includes('.hoard-restore-')), `temporary files left: ${names}`);
+    assert.ok(names.filter((n) => n.startsWith('many/')).length < 40, 'stopped before the end');
+  });
+
   it('restores by pack: files that share blobs and files spread over several packs, byte for byte', async () => {
     const { dir, data, provider, plan } = await setup();
     const cipher = (seed: number, size: number) =>
