@@ -244,7 +244,7 @@ export async function operationView(ctx, id) {
   }
 
   // The graph: the operation's own, else the plan's protect graph, else the tasks alone.
-  loadGraph(ctx, log).then(
+  loadGraph(ctx, () => log).then(
     (g) => {
       if (!ctx.alive()) return;
       showGraph(g);
@@ -254,7 +254,12 @@ export async function operationView(ctx, id) {
     },
   );
 
-  function showGraph(g) {
+  function showGraph(given) {
+    // Never trade the tasks already known (from events, or a graph drawn from them) for none.
+    const g =
+      given.tasks.length === 0 && tasks.size > 0
+        ? { tasks: [...tasks.values()].map(({ id, resource, hook }) => ({ id, resource, hook })), edges: [] }
+        : given;
     for (const t of g.tasks) task(t.resource, t.hook);
     drawnFromTasks = (g.edges ?? []).length === 0;
     if (g.tasks.length === 0) {
@@ -351,7 +356,9 @@ function unwrap(data) {
   return data?.operationLog ?? data;
 }
 
-async function loadGraph(ctx, log) {
+/** The operation's graph; `current()` is the log as the view knows it now (for the fallback). */
+async function loadGraph(ctx, current) {
+  const log = current();
   try {
     return normalise(await ctx.call('GET', ['operation_logs', log.id, 'graph']));
   } catch (error) {
@@ -366,7 +373,7 @@ async function loadGraph(ctx, log) {
       if (error.status === 401) throw error;
     }
   }
-  const tasks = (log.result?.operation?.tasks ?? []).map((t) => ({
+  const tasks = (current().result?.operation?.tasks ?? []).map((t) => ({
     id: `${t.resource}:${t.hook}`,
     resource: t.resource,
     hook: t.hook,

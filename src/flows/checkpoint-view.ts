@@ -56,7 +56,8 @@ const SCHEMA_OF: Record<OperationKind, 'options' | 'restore' | 'verify' | undefi
  * Each resource's parameters for an operation, validated by its plugin's schema for that
  * operation; `given` are this operation's parameters (for protect, the plan's), `saved`
  * the protect-time ones stored in the checkpoint. Keys of `given` that name no type or
- * resource of the graph are rejected.
+ * resource of the graph are rejected. `preview` skips the schema check: for drawing the
+ * hook graph of an operation whose parameters (a restore's target…) are not known yet.
  */
 export function operationParameters(
   kind: OperationKind,
@@ -65,6 +66,7 @@ export function operationParameters(
   given: Parameters,
   saved: Parameters,
   where: string,
+  options: { preview?: boolean } = {},
 ): Map<string, OperationParameters> {
   const keys = new Set(graph.nodes.map((n) => n.key));
   const types = new Set(graph.nodes.map((n) => n.resource.type));
@@ -84,7 +86,8 @@ export function operationParameters(
     const { spec } = registry.handler(node.resource.type, where);
     const parameters = parametersFor(given, node.resource);
     const schema = SCHEMA_OF[kind] ? spec.schemas?.[SCHEMA_OF[kind]!] : undefined;
-    if (schema) validate(schema, parameters, `${where}: parameters for ${resourceKey(node.resource)}`);
+    if (schema && !options.preview)
+      validate(schema, parameters, `${where}: parameters for ${resourceKey(node.resource)}`);
     const protectParameters = kind === 'protect' ? parameters : parametersFor(saved, node.resource);
     out.set(node.key, { parameters, protectParameters });
   }

@@ -28,8 +28,20 @@ export async function planHookGraph(
     source: plan.source,
     ...(signal ? { signal } : {}),
   });
+  // Other operations' parameters (a restore's target…) are given when they run: the graph
+  // is drawn without them.
   const given = kind === 'protect' ? plan.parameters : {};
-  const parameters = operationParameters(kind, graph, provider.registry, given, plan.parameters, plan.source);
+  const parameters = operationParameters(
+    kind,
+    graph,
+    provider.registry,
+    given,
+    plan.parameters,
+    plan.source,
+    {
+      preview: kind !== 'protect',
+    },
+  );
   return operationHookGraph({ kind, graph, registry: provider.registry, parameters });
 }
 
@@ -47,6 +59,7 @@ export function checkpointHookGraph(
     given,
     meta.parameters,
     `checkpoint ${meta.id}`,
+    { preview: kind !== 'protect' },
   );
   return operationHookGraph({ kind, graph, registry: provider.registry, parameters });
 }

@@ -3,6 +3,8 @@
  * against them (bodies strictly: no unknown fields, no type coercion) and @fastify/swagger
  * turns the same schemas into `/openapi.json`.
  */
+import { MAX_WINDOW_SECONDS } from './triggers.js';
+
 const PROJECT = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
 const UUID = {
   type: 'string',
@@ -114,7 +116,7 @@ export const triggerBody = {
         timezone: { type: 'string', maxLength: 64 },
         start: { type: 'string', maxLength: 40 },
         end: { type: 'string', maxLength: 40 },
-        window: { type: 'integer', minimum: 0 },
+        window: { type: 'integer', minimum: 0, maximum: MAX_WINDOW_SECONDS },
       },
     },
   },

@@ -10,6 +10,8 @@ import type { TimeTriggerProperties } from '../catalog/index.js';
 import { HoardError } from '../errors.js';
 
 export const DEFAULT_WINDOW_SECONDS = 1800;
+/** The longest window: a missed run may start up to a week late. */
+export const MAX_WINDOW_SECONDS = 7 * 86_400;
 
 function cronOf(p: TimeTriggerProperties): Cron {
   return new Cron(p.pattern, {
@@ -31,8 +33,11 @@ export function checkTrigger(p: TimeTriggerProperties, now = new Date()): void {
   }
   if (p.start && p.end && Date.parse(p.end) <= Date.parse(p.start))
     throw invalid('end', 'must be after start');
-  if (p.window !== undefined && (!Number.isInteger(p.window) || p.window < 0))
-    throw invalid('window', 'must be a whole number of seconds ≥ 0');
+  if (
+    p.window !== undefined &&
+    (!Number.isInteger(p.window) || p.window < 0 || p.window > MAX_WINDOW_SECONDS)
+  )
+    throw invalid('window', `must be a whole number of seconds from 0 to ${MAX_WINDOW_SECONDS} (a week)`);
   if (p.timezone !== undefined) {
     try {
       new Intl.DateTimeFormat('en', { timeZone: p.timezone });

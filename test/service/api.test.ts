@@ -213,6 +213,12 @@ describe('bad input is a 4xx with a clear message, never a 500', () => {
       'TRIGGER_INVALID',
       /time zone/,
     );
+    assertError(
+      await trigger({ pattern: '0 * * * *', window: 1e30 }),
+      400,
+      'REQUEST_INVALID',
+      /body\/properties\/window must be <= 604800/,
+    );
     const ok = await trigger({ pattern: '0 3 * * *', timezone: 'Europe/Paris' });
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
     assert.equal(ok.body.nextFires.length, 5);
@@ -333,6 +339,14 @@ describe('protect, restore, verify and delete through the API', () => {
       ['prepareBegin', 'prepareFinish', 'main', 'complete'].map((h) => `fs.directory#data:${h}`).sort(),
     );
     assert.ok(graph.body.edges.some((e: { kind: string }) => e.kind === 'red'));
+    // A restore's graph too (its target is not part of the checkpoint's parameters).
+    const restoreGraph = await server.call(alice, 'GET', `/v1/acme/operation_logs/${restored.id}/graph`);
+    assert.equal(restoreGraph.status, 200, JSON.stringify(restoreGraph.body));
+    assert.deepEqual(
+      restoreGraph.body.tasks.map((t: { id: string }) => t.id).sort(),
+      graph.body.tasks.map((t: { id: string }) => t.id).sort(),
+    );
+    assert.ok(restoreGraph.body.edges.length > 0);
 
     const deleting = await server.call(
       alice,
