@@ -1,7 +1,7 @@
 /**
  * Schedules: time triggers (a cron pattern in a time zone) and the scheduled operations a
  * trigger fires — a protect of a plan, or a retention_protect that protects it and then
- * prunes its checkpoints by a retention policy (the policies `hoard prune --policy` takes).
+ * prunes its checkpoints by a retention policy (every policy `hoard prune --policy` takes).
  * The lists are redrawn in place after each change, so the forms keep what was typed.
  */
 import { h, replace, time } from './dom.js';
@@ -13,8 +13,48 @@ const POLICY_KINDS = [
   ['max_backups', 'keep the newest N (max_backups)'],
   ['retention_duration', 'keep N days (retention_duration)'],
   ['keep', 'keep last/hourly/daily/… (keep)'],
+  ['age', 'remove past an age, keeping a minimum (age)'],
+  ['decay', 'one per ever longer window (decay)'],
 ];
 const KEEP_FIELDS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'];
+/** rsbackup's policies: [field, label, hint, input attributes]; empty fields take rsbackup's defaults. */
+const RSBACKUP_FIELDS = {
+  age: [
+    ['minBackups', 'Min backups', 'never fewer than this (default 1)', { min: 1, step: 1, placeholder: '1' }],
+    [
+      'pruneAgeDays',
+      'Prune age (days)',
+      'remove backups older than this (default 366)',
+      { min: 1, step: 1, placeholder: '366' },
+    ],
+  ],
+  decay: [
+    [
+      'start',
+      'Start (days)',
+      'keep everything this young (default 1)',
+      { min: 1, step: 1, placeholder: '1' },
+    ],
+    [
+      'window',
+      'Window (days)',
+      'the first window after start (default 1)',
+      { min: 1, step: 1, placeholder: '1' },
+    ],
+    [
+      'scale',
+      'Scale',
+      'each window this many times the last, above 1 (default 2)',
+      { min: 1, step: 'any', placeholder: '2' },
+    ],
+    [
+      'limit',
+      'Limit (days)',
+      'remove backups older than this (default 366)',
+      { min: 1, step: 1, placeholder: '366' },
+    ],
+  ],
+};
 /** The lists show this many; a project with more is told so. */
 const LIMIT = 1000;
 
@@ -186,7 +226,13 @@ function triggerForm(ctx, reload) {
   const name = input('trigger-name', { required: true, maxlength: 128 });
   const pattern = input('trigger-pattern', { required: true, placeholder: '0 3 * * *' });
   const timezone = input('trigger-timezone', { value: 'UTC' });
-  const windowSeconds = input('trigger-window', { type: 'number', min: 0, step: 1, placeholder: '1800' });
+  const windowSeconds = input('trigger-window', {
+    type: 'number',
+    min: 0,
+    max: 7 * 86_400,
+    step: 1,
+    placeholder: '1800',
+  });
   const start = input('trigger-start', { placeholder: '2026-12-01T00:00:00Z' });
   const end = input('trigger-end', { placeholder: '2027-12-01T00:00:00Z' });
   const problem = problemBox('trigger-form-error');
@@ -259,6 +305,19 @@ function scheduleForm(ctx, reload) {
     {},
     KEEP_FIELDS.map((f) => field(`Keep ${f}`, keep[f])),
   );
+  const rsbackup = Object.fromEntries(
+    Object.entries(RSBACKUP_FIELDS).map(([policy, fields]) => {
+      const inputs = Object.fromEntries(
+        fields.map(([f, , , attrs]) => [f, input(`retention-${policy}-${f}`, { type: 'number', ...attrs })]),
+      );
+      const box = h(
+        'div',
+        { 'data-testid': `retention-${policy}` },
+        fields.map(([f, label, hint]) => field(label, inputs[f], hint)),
+      );
+      return [policy, { inputs, box }];
+    }),
+  );
   const policy = h(
     'fieldset',
     { 'data-testid': 'retention-policy' },
@@ -267,12 +326,14 @@ function scheduleForm(ctx, reload) {
     countField,
     daysField,
     keepFields,
+    Object.values(rsbackup).map((r) => r.box),
   );
   const show = () => {
     policy.hidden = type.value !== 'retention_protect';
     countField.hidden = kind.value !== 'max_backups';
     daysField.hidden = kind.value !== 'retention_duration';
     keepFields.hidden = kind.value !== 'keep';
+    for (const [name, r] of Object.entries(rsbackup)) r.box.hidden = kind.value !== name;
   };
   type.addEventListener('change', show);
   kind.addEventListener('change', show);
@@ -281,6 +342,12 @@ function scheduleForm(ctx, reload) {
   const retention = () => {
     if (kind.value === 'max_backups') return { kind: kind.value, count: numberOf(count) };
     if (kind.value === 'retention_duration') return { kind: kind.value, days: numberOf(days) };
+    if (rsbackup[kind.value]) {
+      const value = { kind: kind.value };
+      for (const [f, el] of Object.entries(rsbackup[kind.value].inputs))
+        if (numberOf(el) !== undefined) value[f] = numberOf(el);
+      return value;
+    }
     const value = { kind: kind.value };
     for (const f of KEEP_FIELDS) if (numberOf(keep[f]) !== undefined) value[f] = numberOf(keep[f]);
     return value;

@@ -411,6 +411,49 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     assert.deepEqual(errors, []);
   });
 
+  it('schedules rsbackup’s decay policy from the form, defaults filled in, and deletes the schedule', async () => {
+    // A trigger that does not fire while the tests run (29 February).
+    const res = await fetch(`${url}/v1/${PROJECT}/triggers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'leap-day', type: 'time', properties: { pattern: '0 3 29 2 *' } }),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    const triggerId = ((await res.json()) as { trigger: { id: string } }).trigger.id;
+    const { page, errors } = await open();
+    await logIn(page, token);
+    await page.getByTestId('nav-schedules').click();
+    await viewShown(page, '#/schedules');
+    await page.getByTestId('new-schedule').locator('summary').click();
+    await page.getByTestId('schedule-name').fill('decaying');
+    await page.getByTestId('schedule-type').selectOption('retention_protect');
+    await page.getByTestId('schedule-trigger').selectOption(triggerId);
+    await page.getByTestId('schedule-plan').selectOption(planId);
+    await page.getByTestId('retention-kind').selectOption('decay');
+    assert.equal(await page.getByTestId('retention-decay').isVisible(), true);
+    assert.equal(await page.getByTestId('retention-age').isVisible(), false);
+    await page.getByTestId('retention-decay-start').fill('2');
+    await page.getByTestId('retention-decay-scale').fill('1');
+    await page.getByTestId('schedule-submit').click();
+    const problem = page.getByTestId('schedule-form-error');
+    await problem.waitFor();
+    assert.match(
+      (await problem.textContent())!,
+      /RETENTION_INVALID.*scale: expected a number above 1, got 1/,
+    );
+
+    await page.getByTestId('retention-decay-scale').fill('3');
+    await page.getByTestId('schedule-submit').click();
+    const row = page.locator('[data-testid="schedule-row"][data-schedule-name="decaying"]');
+    await row.waitFor();
+    assert.match((await row.textContent())!, /decay: start 2, window 1, scale 3, limit 366/);
+
+    page.once('dialog', (dialog) => void dialog.accept());
+    await row.getByTestId('schedule-delete-button').click();
+    await row.waitFor({ state: 'detached' });
+    assert.deepEqual(errors, []);
+  });
+
   it('creates a plan and a retention schedule in the forms, prunes to 2, and restores the newest', async () => {
     const source = join(dir, 'scheduled');
     await writeFiles(source, SCHEDULED_FILES);

@@ -115,7 +115,7 @@ export function registerSchedules(app: FastifyInstance, ctx: ServiceContext): vo
     async (request, reply) => {
       const project = projectOf(request);
       const body = request.body;
-      const definition = body.operationDefinition;
+      let definition = body.operationDefinition;
       const invalid = (field: string, message: string) =>
         new ApiError(400, 'REQUEST_INVALID', `body/${field} ${message}`, { field });
       if (!(await ctx.catalog.getTrigger(project, body.triggerId)))
@@ -129,7 +129,11 @@ export function registerSchedules(app: FastifyInstance, ctx: ServiceContext): vo
             'operationDefinition/retention',
             'is required for retention_protect (e.g. {"kind": "max_backups", "count": 7})',
           );
-        validatePolicy(definition.retention, 'body/operationDefinition/retention');
+        // Kept as checked, rsbackup's defaults filled in: what will run is what is shown.
+        definition = {
+          ...definition,
+          retention: validatePolicy(definition.retention, 'body/operationDefinition/retention'),
+        };
       } else if (definition.retention) {
         throw invalid('operationDefinition/retention', 'is only for operationType retention_protect');
       }
