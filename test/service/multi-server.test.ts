@@ -6,7 +6,9 @@
  *   fire runs once, and missed fires after downtime are one skipped record and one run;
  * - two real `hoard serve` processes and a per-second schedule: every fire is accounted for
  *   exactly once (run or recorded skipped), each serves the other's records, and when the
- *   one that was running the schedule stops, the other carries on.
+ *   one that was running the schedule stops, the other carries on;
+ * - a server killed outright in the middle of an operation: the other marks its log failed
+ *   once its heartbeat is stale, and a client following the log's events there sees the end.
  *
  * Nothing here skips: no PostgreSQL server fails the test, saying so.
  */
@@ -316,5 +318,65 @@ describe('two hoard serve processes sharing a PostgreSQL catalog', () => {
       `a fire is missing: ${fires.map((f) => new Date(f).toISOString()).join(', ')}`,
     );
     assert.doesNotMatch(a.stderr() + b.stderr(), /Error/, 'no faults logged');
+  });
+
+  it('a server killed mid-operation: the other fails its log once the heartbeat is stale, and its event stream ends', async () => {
+    const killHome = join(await mkdtemp(join(tmpdir(), 'hoard-kill-')), 'home');
+    const killEnv = { ...env, HOARD_HEARTBEAT_MS: '200' };
+    const made = await run(
+      ['--home', killHome, 'tokens', 'create', '--project', 'ops', '--admin', '--json'],
+      killEnv,
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const { secret } = JSON.parse(made.stdout);
+    const [a, b] = (await Promise.all([serve(killHome, killEnv), serve(killHome, killEnv)])) as [
+      Server,
+      Server,
+    ];
+    servers.push(a, b);
+    const call = async (url: string, method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${secret}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return { status: r.status, body: (await r.json()) as Json };
+    };
+    // exec.task (admin only): a main hook that outlives the server running it.
+    const plan = await call(a.url, 'POST', '/v1/ops/plans', {
+      name: 'slow',
+      resources: [{ type: 'exec.task', id: 'app' }],
+      parameters: { 'exec.task#app': { protect: { main: 'sleep 15' } } },
+    });
+    assert.equal(plan.status, 201, JSON.stringify(plan.body));
+    const accepted = await call(a.url, 'POST', '/v1/ops/providers/local/checkpoints', {
+      planId: plan.body.plan.id,
+    });
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    const id = accepted.body.operationLog.id;
+    await until('the protect to run on A', async () => {
+      const log = (await call(b.url, 'GET', `/v1/ops/operation_logs/${id}`)).body.operationLog;
+      return log.status === 'running' ? true : undefined;
+    });
+
+    // Follow it from B (which does not run it: B follows the catalog), then kill A.
+    const stream = await fetch(`${b.url}/v1/ops/operation_logs/${id}/events?access_token=${secret}`, {
+      signal: AbortSignal.timeout(WAIT_MS),
+    });
+    const events = stream.text();
+    a.child.kill('SIGKILL');
+    const text = await events;
+    const end = /event: end\ndata: (.*)\n/.exec(text);
+    assert.ok(end, text);
+    const final = JSON.parse(end[1]!);
+    assert.equal(final.status, 'failed');
+    assert.equal(final.error.code, 'OPERATION_ABANDONED');
+    assert.match(final.error.message, /stopped before it finished/);
+    const shown = (await call(b.url, 'GET', `/v1/ops/operation_logs/${id}`)).body.operationLog;
+    assert.equal(shown.status, 'failed');
+    assert.doesNotMatch(b.stderr(), /Error/, 'no faults logged');
   });
 });
