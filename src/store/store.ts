@@ -118,6 +118,17 @@ export class ContentStore {
     }
   }
 
+  /** The ids the store does not have, looking at the bank's index objects again once if some are unknown. */
+  async lacking(ids: Iterable<string>): Promise<Set<string>> {
+    await this.index.ensureLoaded();
+    const unknown = new Set<string>();
+    for (const id of ids) if (!this.index.has(id)) unknown.add(id);
+    if (unknown.size === 0) return unknown;
+    await this.index.refresh();
+    for (const id of unknown) if (this.index.has(id)) unknown.delete(id);
+    return unknown;
+  }
+
   /** True if the index knows the blob (looking at the bank's index objects again if this process does not). */
   async hasBlob(id: string): Promise<boolean> {
     checkId(id);

@@ -222,7 +222,7 @@ describe('fs.directory', () => {
     assert.equal(Buffer.from(out, chunk.at, chunk.length).toString(), 'plain');
     // The walk lists what is there, and leaves out what is neither file, directory nor link.
     execFileSync('mkfifo', [join(dir, 'pipe')]);
-    const walked = walk({ root: dir, exclude: ['gone'] });
+    const walked = walk({ root: dir, dirs: [''], depth: Number.POSITIVE_INFINITY, exclude: ['gone'] });
     assert.deepEqual(walked.skipped, ['pipe']);
     assert.deepEqual(
       walked.entries.map((e) => [e.path, e.type]),
@@ -231,6 +231,18 @@ describe('fs.directory', () => {
         ['was-a-file', 'symlink'],
       ],
     );
+    // One level at a time: what lies deeper is handed back to be walked next.
+    await mkdir(join(dir, 'a/b/c'), { recursive: true });
+    await writeFile(join(dir, 'a/b/c/deep'), 'deep');
+    const top = walk({ root: dir, dirs: [''], depth: 1, exclude: [] });
+    assert.deepEqual(top.deeper, ['a']);
+    assert.ok(top.entries.some((e) => e.path === 'a' && e.type === 'dir'));
+    const rest = walk({ root: dir, dirs: top.deeper, depth: Number.POSITIVE_INFINITY, exclude: [] });
+    assert.deepEqual(
+      rest.entries.map((e) => e.path),
+      ['a/b', 'a/b/c', 'a/b/c/deep'],
+    );
+    assert.deepEqual(rest.deeper, []);
   });
 
   it('verify finds a corrupted pack byte and names the file', async () => {

@@ -32,7 +32,8 @@ export const INFO = 'info.json';
 
 export async function writeManifest(bank: Bank, entries: Entry[]): Promise<void> {
   const text = entries.map((e) => JSON.stringify(e)).join('\n');
-  await bank.put(MANIFEST, await promisify(gzip)(Buffer.from(text, 'utf8'), { level: 6 }));
+  // Level 1: a few per cent larger than the default level, at half the time.
+  await bank.put(MANIFEST, await promisify(gzip)(Buffer.from(text, 'utf8'), { level: 1 }));
   const blobs = new Set<string>();
   for (const e of entries) for (const b of e.blobs ?? []) blobs.add(b);
   await bank.put(BLOB_REFS, [...blobs].sort().join('\n'));

@@ -41,6 +41,10 @@ export interface Problem {
 
 export interface WalkTask {
   root: string;
+  /** Directories to walk, relative to `root` ('' is the root itself). */
+  dirs: string[];
+  /** Levels below each of `dirs` to descend; subdirectories past that are returned in `deeper`. */
+  depth: number;
   exclude: string[];
 }
 
@@ -55,25 +59,36 @@ export interface WalkedEntry {
 }
 
 export interface WalkResult {
+  /** What is under `dirs` (not the dirs themselves), each directory's names sorted. */
   entries: WalkedEntry[];
+  /** Directories found at the depth limit, not walked: walk them next (in parallel). */
+  deeper: string[];
   /** Paths that are neither file, directory nor link (sockets, FIFOs, devices), left out. */
   skipped: string[];
   problem?: Problem;
 }
 
-/** Every entry under `root` (not `root` itself), depth first, each directory's names sorted. */
-export function walk({ root, exclude }: WalkTask): WalkResult {
-  const excluded = exclude.length ? picomatch(exclude, { dot: true }) : () => false;
+const matchers = new Map<string, (path: string) => boolean>();
+
+/** Everything under `dirs`, down to `depth` levels, with one lstat per entry. */
+export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResult {
+  const key = JSON.stringify(exclude);
+  let excluded = matchers.get(key);
+  if (excluded === undefined) {
+    excluded = exclude.length ? picomatch(exclude, { dot: true }) : () => false;
+    matchers.set(key, excluded);
+  }
   const entries: WalkedEntry[] = [];
+  const deeper: string[] = [];
   const skipped: string[] = [];
-  const dirs = [''];
+  const dirs = start.map((dir) => ({ dir, level: 1 }));
   while (dirs.length > 0) {
-    const rel = dirs.pop()!;
+    const { dir: rel, level } = dirs.pop()!;
     let names: string[];
     try {
       names = readdirSync(rel ? join(root, rel) : root);
     } catch (error) {
-      return { entries, skipped, problem: ioProblem(`cannot read ${join(root, rel)}`, error) };
+      return { entries, deeper, skipped, problem: ioProblem(`cannot read ${join(root, rel)}`, error) };
     }
     names.sort();
     for (const name of names) {
@@ -85,18 +100,19 @@ export function walk({ root, exclude }: WalkTask): WalkResult {
         st = lstatSync(abs, { bigint: true });
       } catch (error) {
         if (code(error) === 'ENOENT') continue; // gone since the directory was read
-        return { entries, skipped, problem: ioProblem(`cannot read ${abs}`, error) };
+        return { entries, deeper, skipped, problem: ioProblem(`cannot read ${abs}`, error) };
       }
       const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
       if (st.isDirectory()) {
         entries.push({ ...common, type: 'dir' });
-        dirs.push(path);
+        if (level < depth) dirs.push({ dir: path, level: level + 1 });
+        else deeper.push(path);
       } else if (st.isSymbolicLink()) {
         try {
           entries.push({ ...common, type: 'symlink', target: readlinkSync(abs) });
         } catch (error) {
           if (code(error) === 'ENOENT') continue;
-          return { entries, skipped, problem: ioProblem(`cannot read the link ${abs}`, error) };
+          return { entries, deeper, skipped, problem: ioProblem(`cannot read the link ${abs}`, error) };
         }
       } else if (st.isFile()) {
         entries.push({ ...common, type: 'file', size: Number(st.size), ino: st.ino.toString() });
@@ -105,7 +121,7 @@ export function walk({ root, exclude }: WalkTask): WalkResult {
       }
     }
   }
-  return { entries, skipped };
+  return { entries, deeper, skipped };
 }
 
 // ---------------------------------------------------------------------------------------
