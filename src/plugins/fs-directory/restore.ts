@@ -260,14 +260,14 @@ async function prepareRoot(root: string, overwrite: boolean, where: string): Pro
   if (!overwrite && (await readdir(root)).length > 0) {
     throw new HoardError(
       'HOOK_FAILED',
-      `${where}: restore target ${root} is not empty; restore into a new directory or pass --overwrite`,
+      `${where}: restore target ${root} is not empty; restore into a new directory or pass --overwrite (API: "overwrite": true)`,
       { details: { target: root } },
     );
   }
 }
 
 function exists(where: string, abs: string): HoardError {
-  return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite to replace it`, {
+  return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite (API: "overwrite": true) to replace it`, {
     details: { path: abs },
   });
 }

@@ -42,7 +42,7 @@ export async function restoreDatabase(
   const refuse = () =>
     new HoardError(
       'HOOK_FAILED',
-      `${what}: database "${target}" already exists on ${server}; restore into a new name or pass --overwrite`,
+      `${what}: database "${target}" already exists on ${server}; restore into a new name or pass --overwrite (API: "overwrite": true)`,
       { details: { target } },
     );
   const staging = `hoard_restore_${randomBytes(6).toString('hex')}`;
