@@ -267,9 +267,13 @@ async function prepareRoot(root: string, overwrite: boolean, where: string): Pro
 }
 
 function exists(where: string, abs: string): HoardError {
-  return new HoardError('HOOK_FAILED', `${where}: ${abs} already exists; pass --overwrite (API: "overwrite": true) to replace it`, {
-    details: { path: abs },
-  });
+  return new HoardError(
+    'HOOK_FAILED',
+    `${where}: ${abs} already exists; pass --overwrite (API: "overwrite": true) to replace it`,
+    {
+      details: { path: abs },
+    },
+  );
 }
 
 function mtimeSeconds(entry: Entry): number {

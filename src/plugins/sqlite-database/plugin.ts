@@ -231,7 +231,11 @@ async function restore(ctx: HookContext, target: string, overwrite: boolean): Pr
   for (const suffix of SIDECARS) if (await lstatOrUndefined(target + suffix)) sidecars.push(target + suffix);
   if ((existing || sidecars.length > 0) && !overwrite) {
     const what = existing ? target : `${sidecars.join(', ')} (left by an earlier database at ${target})`;
-    throw fail(ctx, `restore target ${what} already exists; pass --overwrite (API: "overwrite": true) to replace it`, { target });
+    throw fail(
+      ctx,
+      `restore target ${what} already exists; pass --overwrite (API: "overwrite": true) to replace it`,
+      { target },
+    );
   }
 
   await mkdir(dir, { recursive: true });
@@ -271,15 +275,23 @@ async function placeNew(ctx: HookContext, temp: string, target: string): Promise
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
-      throw fail(ctx, `restore target ${target} appeared while restoring; pass --overwrite (API: "overwrite": true) to replace it`, {
-        target,
-      });
+      throw fail(
+        ctx,
+        `restore target ${target} appeared while restoring; pass --overwrite (API: "overwrite": true) to replace it`,
+        {
+          target,
+        },
+      );
     }
     // Filesystems without hard links: check once more, then rename.
     if (await lstatOrUndefined(target)) {
-      throw fail(ctx, `restore target ${target} appeared while restoring; pass --overwrite (API: "overwrite": true) to replace it`, {
-        target,
-      });
+      throw fail(
+        ctx,
+        `restore target ${target} appeared while restoring; pass --overwrite (API: "overwrite": true) to replace it`,
+        {
+          target,
+        },
+      );
     }
     await rename(temp, target);
   }
