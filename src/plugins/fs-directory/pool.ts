@@ -45,13 +45,10 @@ export async function run<K extends Task>(name: K, task: Parameters<Fn<K>>[0]): 
   }
 }
 
-/** Raises a problem a task reported. */
-export function raise(problem: tasks.Problem | undefined): void {
+/** Raises a problem a task reported, its message after `where` (the resource). */
+export function raise(problem: tasks.Problem | undefined, where: string): void {
   if (problem !== undefined) {
-    throw new HoardError(
-      problem.code,
-      problem.message,
-      problem.details ? { details: problem.details } : undefined,
-    );
+    const message = `${where}: ${problem.message}`;
+    throw new HoardError(problem.code, message, problem.details ? { details: problem.details } : undefined);
   }
 }

@@ -12,7 +12,7 @@ import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
 import { type Entry, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
-import type { RestoreFile, RestoreResult } from './worker.js';
+import type { RestoreFile, RestoreResult, SharedFiles } from './worker.js';
 
 export interface RestoreStats {
   files: number;
@@ -125,6 +125,7 @@ async function restoreFiles(
   const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-`;
   const meta: RestoreFile[] = [];
   for (const [index, entry] of files.entries()) {
+    if (index % 1024 === 0) ctx.signal.throwIfAborted();
     const path = await place(entry.path);
     const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
     meta.push({ index, temp, path, mode: entry.mode, mtime: mtimeSeconds(entry) });
@@ -133,7 +134,13 @@ async function restoreFiles(
   // Where each blob goes: [file, offset, file, offset, …]; and per file, the writes to come.
   const locations = await ctx.store.locate(files.flatMap((e) => e.blobs ?? []));
   const targets = new Map<string, number[]>();
-  const remaining = new Int32Array(new SharedArrayBuffer(4 * Math.max(1, files.length)));
+  const n = Math.max(1, files.length);
+  const shared: SharedFiles = {
+    remaining: new Int32Array(new SharedArrayBuffer(4 * n)),
+    state: new Int32Array(new SharedArrayBuffer(4 * n)),
+    identity: new BigInt64Array(new SharedArrayBuffer(16 * n)),
+  };
+  const { remaining } = shared;
   let total = 0;
   for (const [index, entry] of files.entries()) {
     let offset = 0;
@@ -165,19 +172,19 @@ async function restoreFiles(
   /** Takes the oldest task's result; the first problem is kept, later ones are dropped. */
   const settle = async () => {
     const result = await pending.shift()!;
-    reuse.push(result.memory);
+    if (result.memory.byteLength > 0) reuse.push(result.memory);
     for (const index of result.finished) finished.add(index);
     stats.bytes += result.bytes;
     stats.files += result.finished.length;
     if (total > 0) ctx.progress(stats.bytes / total);
-    raise(result.problem);
+    raise(result.problem, where);
   };
   try {
     const empty = meta.filter((m) => remaining[m.index] === 0);
     const none = new SharedArrayBuffer(0);
     for (let i = 0; i < empty.length; i += 512) {
       const files = empty.slice(i, i + 512);
-      pending.push(run('restoreEmpty', { files, overwrite }).then((r) => ({ ...r, memory: none })));
+      pending.push(run('restoreEmpty', { files, shared, overwrite }).then((r) => ({ ...r, memory: none })));
     }
     for await (const batch of ctx.store.readBatches(locations.values(), { reuse })) {
       ctx.signal.throwIfAborted();
@@ -192,7 +199,7 @@ async function restoreFiles(
         blobs: batch.blobs,
         targets: batchTargets,
         files: touched,
-        remaining,
+        shared,
         overwrite,
       };
       const memory = batch.bytes.buffer as SharedArrayBuffer;
@@ -214,8 +221,9 @@ async function restoreFiles(
     );
   }
   if (failure !== undefined) {
-    // No half-written file is left behind under a temporary name.
-    await Promise.all(meta.filter((m) => !finished.has(m.index)).map((m) => unlink(m.temp).catch(() => {})));
+    // No half-written file is left behind under a temporary name (only those this restore made).
+    const made = meta.filter((m) => !finished.has(m.index) && Atomics.load(shared.state, m.index) === 2);
+    await Promise.all(made.map((m) => unlink(m.temp).catch(() => {})));
     throw failure;
   }
 }

@@ -12,6 +12,7 @@ import { chunkSizes } from '../../store/chunker.js';
 import type { HookContext } from '../sdk.js';
 import { type Entry, INFO, readManifest, writeManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
+import type { Identity } from './tasks/read.js';
 import { type ReadResult, readCapacity } from './worker.js';
 
 export interface SnapshotStats {
@@ -63,7 +64,10 @@ export async function snapshot(
   }
 
   async function walkAndStore(): Promise<SnapshotStats> {
-    const [previous, walked] = await Promise.all([previousEntries(ctx), walkTree(base, exclude)]);
+    const [previous, walked] = await Promise.all([
+      previousEntries(ctx),
+      walkTree(base, exclude, where, ctx.signal),
+    ]);
     const stats: SnapshotStats = {
       files: 0,
       dirs: 0,
@@ -118,7 +122,11 @@ export async function snapshot(
         while (queue.length > 0 && pending.length < concurrency) {
           ctx.signal.throwIfAborted();
           const item = queue.shift()!;
-          const files = item.map((f) => ({ abs: f.abs, from: f.from }));
+          const files = item.map((f) => ({
+            abs: f.abs,
+            from: f.from,
+            ...(f.expect ? { expect: f.expect } : {}),
+          }));
           const out = room.pop() ?? new SharedArrayBuffer(readCapacity(TASK_BYTES, sizes));
           pending.push(
             run('read', { files, out, sizes, compression, budget: TASK_BYTES }).then((result) => ({
@@ -130,14 +138,25 @@ export async function snapshot(
         }
         const { item, result, out } = await pending.shift()!;
         ctx.signal.throwIfAborted();
-        raise(result.problem);
+        raise(result.problem, where);
         const bytes = Buffer.from(out);
         for (const [i, file] of result.files.entries()) {
-          const { entry, abs } = item[i]!;
-          if (file.vanished) {
+          const { entry, abs, restarts } = item[i]!;
+          if (file.replaced) {
+            // Replaced (renamed over, say) between two pieces: read the new file from the start.
+            entry.blobs = [];
+            if (restarts < 3) queue.unshift([{ entry, abs, from: 0, restarts: restarts + 1 }]);
+            else vanished.add(entry);
+            continue;
+          }
+          if (file.vanished || file.identity === undefined) {
             vanished.add(entry);
             continue;
           }
+          // What was opened, which may have changed since the walk: the manifest says what was read.
+          entry.ino = file.identity.ino;
+          entry.mtimeNs = file.identity.mtimeNs;
+          entry.mode = file.identity.mode;
           for (const chunk of result.chunks.slice(file.first, file.first + file.count)) {
             const isNew = await writer.putEncoded({
               id: chunk.id,
@@ -150,7 +169,10 @@ export async function snapshot(
           }
           stats.bytesRead += file.bytes;
           // The rest of a large file is the next task; a file's pieces are read in order.
-          if (!file.done) queue.unshift([{ entry, abs, from: file.next }]);
+          if (!file.done) {
+            const { dev, ino } = file.identity;
+            queue.unshift([{ entry, abs, from: file.next, restarts, expect: { dev, ino } }]);
+          }
           // The file may have grown or shrunk since the walk: record what was stored.
           else entry.size = file.next;
         }
@@ -169,7 +191,11 @@ export async function snapshot(
     }
     await writer.close();
 
-    for (const entry of vanished) ctx.log(`skipped ${entry.path}: it disappeared while the tree was read`);
+    for (const entry of vanished) {
+      ctx.log(
+        `skipped ${entry.path}: it disappeared, or changed into something else, while the tree was read`,
+      );
+    }
     stats.skipped += vanished.size;
     const kept = entries.filter((e) => !vanished.has(e));
     for (const entry of kept) {
@@ -202,14 +228,20 @@ function byPath(a: Entry, b: Entry): number {
  * (with a cold cache the walk waits on the disk, one lstat at a time per thread): a few
  * levels breadth first, then each thread takes a share of the directories found.
  */
-async function walkTree(root: string, exclude: string[]): Promise<{ entries: Entry[]; skipped: string[] }> {
+async function walkTree(
+  root: string,
+  exclude: string[],
+  where: string,
+  signal: AbortSignal,
+): Promise<{ entries: Entry[]; skipped: string[] }> {
   const threads = poolThreads();
   const entries: Entry[] = [];
   const skipped: string[] = [];
   let frontier = [''];
   for (let round = 0; frontier.length > 0 && frontier.length < threads * 8 && round < 3; round++) {
+    signal.throwIfAborted();
     const level = await run('walk', { root, dirs: frontier, depth: 1, exclude });
-    raise(level.problem);
+    raise(level.problem, where);
     entries.push(...level.entries);
     skipped.push(...level.skipped);
     frontier = level.deeper;
@@ -219,16 +251,20 @@ async function walkTree(root: string, exclude: string[]): Promise<{ entries: Ent
   const results = await Promise.all(
     shares.map((dirs) => run('walk', { root, dirs, depth: Number.POSITIVE_INFINITY, exclude })),
   );
+  signal.throwIfAborted();
   for (const result of results) {
-    raise(result.problem);
+    raise(result.problem, where);
     entries.push(...result.entries);
     skipped.push(...result.skipped);
   }
   return { entries, skipped };
 }
 
-/** Files for one read task, each with where to read on from. */
-type Item = { entry: Entry; abs: string; from: number }[];
+/**
+ * Files for one read task, each with where to read on from, the file its earlier pieces came
+ * from, and how often it was started again because it was replaced while being read.
+ */
+type Item = { entry: Entry; abs: string; from: number; restarts: number; expect?: Identity }[];
 
 /** Files in walk order, grouped into tasks of about TASK_BYTES; a larger file is a task alone. */
 function tasks(files: { entry: Entry; abs: string }[]): Item[] {
@@ -242,7 +278,7 @@ function tasks(files: { entry: Entry; abs: string }[]): Item[] {
       current = [];
       bytes = 0;
     }
-    current.push({ entry, abs, from: 0 });
+    current.push({ entry, abs, from: 0, restarts: 0 });
     bytes += size;
   }
   if (current.length > 0) items.push(current);

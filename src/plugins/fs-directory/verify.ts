@@ -19,22 +19,11 @@ export async function verifyTree(ctx: HookContext): Promise<{ files: number; blo
     }
   }
   const damaged = new Map<string, string>();
-  let locations: BlobLocation[];
-  try {
-    locations = [...(await ctx.store.locate(filesOf.keys())).values()];
-  } catch (error) {
-    if (!(error instanceof HoardError && error.code === 'STORE_CORRUPT')) throw error;
-    // Some blob is not in the store: find each one that is not, and check the others.
-    locations = [];
-    for (const id of filesOf.keys()) {
-      try {
-        locations.push(...(await ctx.store.locate([id])).values());
-      } catch (missing) {
-        if (!(missing instanceof HoardError && missing.code === 'STORE_CORRUPT')) throw missing;
-        damaged.set(id, missing.message);
-      }
-    }
-  }
+  // Blobs the store does not have are damage too; the others are read and checked.
+  const lacking = await ctx.store.lacking(filesOf.keys());
+  for (const id of lacking) damaged.set(id, `blob ${id} is not in the content store's index`);
+  const present = [...filesOf.keys()].filter((id) => !lacking.has(id));
+  const locations: BlobLocation[] = [...(await ctx.store.locate(present)).values()];
   const total = locations.reduce((n, l) => n + l.length, 0);
   let done = 0;
   const reuse: SharedArrayBuffer[] = [];

@@ -1,0 +1,22 @@
+/** Verify, in a worker thread: each blob of a batch decoded and re-hashed. */
+
+import type { BatchBlob } from '../../../store/batches.js';
+import { decodeBlobSync } from '../../../store/blob.js';
+
+export interface CheckTask {
+  bytes: Uint8Array;
+  blobs: BatchBlob[];
+}
+
+/** Decodes and re-hashes each blob; the damaged ones, with why. */
+export function check({ bytes, blobs }: CheckTask): { damaged: { id: string; message: string }[] } {
+  const damaged: { id: string; message: string }[] = [];
+  for (const blob of blobs) {
+    try {
+      decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length));
+    } catch (error) {
+      damaged.push({ id: blob.id, message: (error as Error).message });
+    }
+  }
+  return { damaged };
+}

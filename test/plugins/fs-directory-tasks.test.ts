@@ -1,0 +1,216 @@
+/**
+ * The worker-thread tasks of fs.directory, called directly (they are plain synchronous
+ * functions): what they do when the tree changes under them or someone plants things.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
+import { link, mkdir, mkdtemp, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import {
+  type RestoreFile,
+  read,
+  readCapacity,
+  restore,
+  restoreEmpty,
+  type SharedFiles,
+} from '../../src/plugins/fs-directory/worker.js';
+import { blobId } from '../../src/store/blob.js';
+import { chunkSizes } from '../../src/store/chunker.js';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+function random(seed: number, size: number): Buffer {
+  return createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(size));
+}
+
+function sharedFor(n: number, writes: number[]): SharedFiles {
+  const shared: SharedFiles = {
+    remaining: new Int32Array(new SharedArrayBuffer(4 * n)),
+    state: new Int32Array(new SharedArrayBuffer(4 * n)),
+    identity: new BigInt64Array(new SharedArrayBuffer(16 * n)),
+  };
+  writes.forEach((w, i) => {
+    shared.remaining[i] = w;
+  });
+  return shared;
+}
+
+/** One uncompressed blob in a batch of its own. */
+function batchOf(raw: Buffer) {
+  const bytes = new Uint8Array(new SharedArrayBuffer(raw.length));
+  bytes.set(raw);
+  const blob = {
+    id: blobId(raw),
+    pack: '0'.repeat(64),
+    offset: 0,
+    at: 0,
+    length: raw.length,
+    rawLength: raw.length,
+  };
+  return { bytes, blobs: [{ ...blob, compression: 'none' as const }] };
+}
+
+describe('fs.directory tasks', () => {
+  it('restore never writes into a file, link or FIFO planted at a temporary name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-planted-'));
+    const file = (i: number, name: string): RestoreFile => ({
+      index: i,
+      temp: join(dir, `.hoard-restore-x-${i}`),
+      path: join(dir, name),
+      mode: 0o644,
+      mtime: 1_700_000_000,
+    });
+    const files = [file(0, 'planted-file'), file(1, 'planted-fifo'), file(2, 'fine')];
+    await writeFile(files[0]!.temp, 'SOMEONE ELSE');
+    execFileSync('mkfifo', [files[1]!.temp]);
+    const shared = sharedFor(3, [1, 1, 1]);
+    const content = Buffer.from('restored content');
+    const { bytes, blobs } = batchOf(content);
+    for (const f of files) {
+      const result = restore({
+        bytes,
+        blobs,
+        targets: [[f.index, 0]],
+        files: { [f.index]: f },
+        shared,
+        overwrite: false,
+      });
+      if (f.index === 2) {
+        assert.equal(result.problem, undefined);
+        assert.deepEqual(result.finished, [2]);
+      } else {
+        // Refused at once (O_EXCL): no hang on the FIFO, nothing written into the planted file.
+        assert.equal(result.problem?.code, 'HOOK_FAILED');
+        assert.match(result.problem!.message, new RegExp(`cannot restore ${f.path}: EEXIST`));
+      }
+    }
+    assert.equal(await readFile(files[0]!.temp, 'utf8'), 'SOMEONE ELSE');
+    assert.equal(await readFile(join(dir, 'fine'), 'utf8'), 'restored content');
+    assert.deepEqual((await readdir(dir)).sort(), ['.hoard-restore-x-0', '.hoard-restore-x-1', 'fine']);
+  });
+
+  it('restore refuses a temporary file that was swapped for another between two tasks', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-swapped-'));
+    const f: RestoreFile = {
+      index: 0,
+      temp: join(dir, '.t-0'),
+      path: join(dir, 'big'),
+      mode: 0o600,
+      mtime: 1,
+    };
+    const shared = sharedFor(1, [2]);
+    const a = Buffer.from('first half ');
+    const b = Buffer.from('second half');
+    const first = restore({ ...batchOf(a), targets: [[0, 0]], files: { 0: f }, shared, overwrite: false });
+    assert.equal(first.problem, undefined);
+    assert.deepEqual(first.finished, []);
+    // Someone replaces the half-written temporary file with their own.
+    await writeFile(join(dir, 'theirs'), 'theirs');
+    await rename(join(dir, 'theirs'), f.temp);
+    const second = restore({
+      ...batchOf(b),
+      targets: [[0, a.length]],
+      files: { 0: f },
+      shared,
+      overwrite: false,
+    });
+    assert.match(second.problem!.message, /its temporary file .* was replaced during the restore/);
+    assert.equal(await readFile(f.temp, 'utf8'), 'theirs');
+  });
+
+  it('without overwrite, a file that appears at the name meanwhile is refused, not replaced', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-appeared-'));
+    const f: RestoreFile = {
+      index: 0,
+      temp: join(dir, '.t-0'),
+      path: join(dir, 'name'),
+      mode: 0o600,
+      mtime: 1,
+    };
+    await writeFile(f.path, 'already here');
+    const refused = restoreEmpty({ files: [f], shared: sharedFor(1, [0]), overwrite: false });
+    assert.match(refused.problem!.message, /appeared while restoring; pass --overwrite/);
+    assert.equal(await readFile(f.path, 'utf8'), 'already here');
+    const g = { ...f, temp: join(dir, '.t-1') };
+    const replaced = restoreEmpty({ files: [g], shared: sharedFor(1, [0]), overwrite: true });
+    assert.equal(replaced.problem, undefined);
+    assert.equal(await readFile(f.path, 'utf8'), '');
+  });
+
+  it('read skips what is no longer a regular file and notices a file replaced between pieces', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-read-'));
+    const sizes = chunkSizes(64 * 1024);
+    const budget = 256 * 1024;
+    const out = new SharedArrayBuffer(readCapacity(budget, sizes));
+    const abs = join(dir, 'a');
+    await writeFile(abs, random(1, 2 * 1024 * 1024));
+    const first = read({ files: [{ abs, from: 0 }], out, sizes, compression: 'none', budget });
+    const piece = first.files[0]!;
+    assert.equal(piece.done, false);
+    assert.ok(piece.identity);
+    // Renamed over by another file, as an editor saves: the next piece must not come from it.
+    await writeFile(join(dir, 'b'), random(2, 2 * 1024 * 1024));
+    await rename(join(dir, 'b'), abs);
+    const expect = { dev: piece.identity.dev, ino: piece.identity.ino };
+    const next = read({
+      files: [{ abs, from: piece.next, expect }],
+      out,
+      sizes,
+      compression: 'none',
+      budget,
+    });
+    assert.deepEqual(
+      next.files.map((f) => [f.replaced, f.count]),
+      [[true, 0]],
+    );
+    // A device (a parent directory swapped for a link to /dev, say) is never read.
+    const device = read({ files: [{ abs: '/dev/zero', from: 0 }], out, sizes, compression: 'none', budget });
+    assert.equal(device.files[0]!.vanished, true);
+    assert.equal(device.chunks.length, 0);
+    // Data that compresses to nothing still ends a task after four budgets of input (checked
+    // after each read of up to 4 MiB), rather than running through the whole file.
+    await writeFile(join(dir, 'zeros'), Buffer.alloc(16 * 1024 * 1024));
+    const zeros = read({
+      files: [{ abs: join(dir, 'zeros'), from: 0 }],
+      out,
+      sizes,
+      compression: 'auto',
+      budget,
+    });
+    assert.equal(zeros.files[0]!.done, false);
+    const bound = 4 * budget + 4 * 1024 * 1024;
+    assert.ok(zeros.files[0]!.bytes <= bound, `${zeros.files[0]!.bytes} bytes in one task`);
+  });
+
+  it('restores many files that share their blobs within a small limit of open files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-fds-'));
+    const data = join(dir, 'data');
+    await mkdir(data);
+    // Two blobs or more per file, every file the same: a batch's first blob starts them all.
+    const content = random(3, 1536 * 1024);
+    await writeFile(join(data, 'f0'), content);
+    for (let i = 1; i < 150; i++) await link(join(data, 'f0'), join(data, `f${i}`));
+    await writeFile(
+      join(dir, 'plan.json'),
+      JSON.stringify({ name: 'fds', resources: [{ type: 'fs.directory', id: 'd', path: data }] }),
+    );
+    const home = join(dir, 'home');
+    const cli = (args: string) =>
+      promisify(execFile)('sh', ['-c', `ulimit -n 90 && exec node ${MAIN} --home ${home} --json ${args}`]);
+    const protected_ = JSON.parse((await cli(`protect ${join(dir, 'plan.json')}`)).stdout);
+    assert.equal(protected_.checkpoint.status, 'available');
+    const target = join(dir, 'restored');
+    const restored = JSON.parse((await cli(`restore ${protected_.checkpoint.id} --target ${target}`)).stdout);
+    assert.equal(restored.operation.status, 'succeeded', JSON.stringify(restored.operation.tasks));
+    const names = await readdir(target);
+    assert.equal(names.length, 150);
+    for (const name of ['f0', 'f77', 'f149'])
+      assert.ok((await readFile(join(target, name))).equals(content), name);
+    assert.equal((await stat(join(target, 'f3'))).size, content.length);
+  });
+});
