@@ -9,6 +9,7 @@ import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import type { BlobIndex, Location } from './blob-index.js';
 import { packKey } from './keys.js';
+import { truncated } from './reader.js';
 
 /** One blob of a batch: where it is in the store and where its stored bytes are in the batch. */
 export interface BatchBlob extends Location {
@@ -185,14 +186,6 @@ function groupByPack(locations: Iterable<Location>): Map<string, Location[]> {
     run.push(location);
   }
   return byPack;
-}
-
-function truncated(blob: Location, size: number): HoardError {
-  return new HoardError(
-    'STORE_CORRUPT',
-    `blob ${blob.id} in pack ${blob.pack} at offset ${blob.offset} is damaged: the pack ends at byte ${size}, before the blob's ${blob.length} bytes`,
-    { details: { blob: blob.id, pack: blob.pack, offset: blob.offset } },
-  );
 }
 
 function missingPack(pack: string, cause: unknown, blob?: string): HoardError {

@@ -180,7 +180,8 @@ async function* streamBlobs(stream: Readable, run: Location[]): AsyncGenerator<B
   }
 }
 
-function truncated(blob: Location, size: number): HoardError {
+/** STORE_CORRUPT: the pack ends before `blob` does. */
+export function truncated(blob: Location, size: number): HoardError {
   return new HoardError(
     'STORE_CORRUPT',
     `blob ${blob.id} in pack ${blob.pack} at offset ${blob.offset} is damaged: the pack ends at byte ${size}, before the blob's ${blob.length} bytes`,
