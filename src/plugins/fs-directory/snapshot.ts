@@ -141,7 +141,7 @@ export async function snapshot(
         raise(result.problem, where);
         const bytes = Buffer.from(out);
         for (const [i, file] of result.files.entries()) {
-          const { entry, abs, restarts } = item[i]!;
+          const { entry, abs, from, restarts } = item[i]!;
           if (file.replaced) {
             // Replaced (renamed over, say) between two pieces: read the new file from the start.
             entry.blobs = [];
@@ -153,10 +153,13 @@ export async function snapshot(
             vanished.add(entry);
             continue;
           }
-          // What was opened, which may have changed since the walk: the manifest says what was read.
-          entry.ino = file.identity.ino;
-          entry.mtimeNs = file.identity.mtimeNs;
-          entry.mode = file.identity.mode;
+          if (from === 0) {
+            // The file as its reading began (it may have changed since the walk): a change
+            // made while it was read leaves a later mtime, so the next protect reads it again.
+            entry.ino = file.identity.ino;
+            entry.mtimeNs = file.identity.mtimeNs;
+            entry.mode = file.identity.mode;
+          }
           for (const chunk of result.chunks.slice(file.first, file.first + file.count)) {
             const isNew = await writer.putEncoded({
               id: chunk.id,
