@@ -89,6 +89,24 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   app.setValidatorCompiler(({ schema, httpPart }) =>
     httpPart === 'body' ? strict.compile(schema) : coercing.compile(schema),
   );
+  // Every route's method and path pattern, so that a path served under other methods is a
+  // 405 naming them, not a 404.
+  const patterns: { method: string; path: RegExp }[] = [];
+  app.addHook('onRoute', (route) => {
+    const path = new RegExp(
+      `^${route.url
+        .split('/')
+        .map((segment) =>
+          segment.startsWith(':')
+            ? '[^/]+'
+            : segment === '*'
+              ? '.*'
+              : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+        )
+        .join('/')}/?$`,
+    );
+    for (const method of [route.method].flat()) patterns.push({ method, path });
+  });
   // JSON only: a text body is a 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   app.addHook('preValidation', async (request) => {
@@ -101,7 +119,24 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     void reply.code(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0];
+    const path = request.url.split('?')[0] ?? '';
+    const allowed = [
+      ...new Set(
+        patterns.filter((p) => p.method !== request.method && p.path.test(path)).map((p) => p.method),
+      ),
+    ].filter((m) => m !== 'HEAD');
+    if (allowed.length > 0) {
+      const { status, body } = errorReply(
+        new ApiError(
+          405,
+          'METHOD_NOT_ALLOWED',
+          `${request.method} is not allowed on ${path}; it takes ${allowed.join(', ')}`,
+          { allowed },
+        ),
+      );
+      void reply.code(status).header('allow', allowed.join(', ')).send(body);
+      return;
+    }
     const { status, body } = errorReply(
       new ApiError(
         404,

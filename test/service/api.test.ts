@@ -163,6 +163,20 @@ describe('bad input is a 4xx with a clear message, never a 500', () => {
       /params\/id/,
     );
     assertError(await server.call(alice, 'GET', '/v1/acme/nothing-here'), 404, 'NOT_FOUND', /no route/);
+    // A path served under other methods: 405, naming them (also in Allow).
+    const wrongMethod = await server.call(alice, 'PUT', '/v1/acme/plans');
+    const error = assertError(
+      wrongMethod,
+      405,
+      'METHOD_NOT_ALLOWED',
+      /PUT is not allowed on \/v1\/acme\/plans; it takes/,
+    );
+    assert.deepEqual([...error.details.allowed].sort(), ['GET', 'POST']);
+    assertError(
+      await server.call(alice, 'DELETE', '/v1/acme/plans/01890000-0000-7000-8000-000000000000/nothing'),
+      404,
+      'NOT_FOUND',
+    );
     assertError(
       await server.call(alice, 'GET', '/v1/acme/providers/local/checkpoints/20260101T000000000Z-00000000'),
       404,
