@@ -97,6 +97,23 @@ export const V1_INSERTS: [string, unknown[]][] = [
   ]),
 ];
 
+/**
+ * After migrating the V1_INSERTS catalog: the claims it had are the last claimed runs, and a
+ * claim continues from them (a fire already claimed is not claimed again).
+ */
+export async function assertMigratedClaims(catalog: Catalog): Promise<void> {
+  assert.equal(await catalog.schemaVersion(), LATEST_VERSION);
+  const { claimed, unclaimed, created } = V1_OPERATIONS;
+  assert.equal(await catalog.lastClaimedRun(claimed), '2026-01-01T03:00:00.000Z');
+  assert.equal(await catalog.lastClaimedRun(unclaimed), undefined);
+  assert.equal(await catalog.claimFires(claimed, created, '2026-01-01T04:00:00.000Z', 'h'), false);
+  assert.equal(
+    await catalog.claimFires(claimed, '2026-01-01T03:00:00.000Z', '2026-01-01T04:00:00.000Z', 'h'),
+    true,
+  );
+  assert.equal(await catalog.claimFires(unclaimed, created, '2026-01-01T04:00:00.000Z', 'h'), true);
+}
+
 /** A plan document with JSON of every kind, to check it round-trips. */
 const RESOURCES = [
   {

@@ -12,7 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { LATEST_VERSION, openCatalog, PostgresCatalog } from '../../src/catalog/index.js';
 import { MIGRATIONS, VERSION_TABLE } from '../../src/catalog/migrations.js';
-import { catalogConformance, rejectsWith, V1_INSERTS, V1_OPERATIONS } from './conformance.js';
+import {
+  assertMigratedClaims,
+  catalogConformance,
+  rejectsWith,
+  V1_INSERTS,
+  V1_OPERATIONS,
+} from './conformance.js';
 
 const ADMIN_URL = process.env.HOARD_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const RUN = randomBytes(4).toString('hex');
@@ -225,16 +231,7 @@ describe('PostgreSQL catalog shared by servers', () => {
     const catalog = new PostgresCatalog(ADMIN_URL, { schema });
     try {
       await catalog.migrate();
-      assert.equal(await catalog.schemaVersion(), LATEST_VERSION);
-      const { claimed, unclaimed, created } = V1_OPERATIONS;
-      assert.equal(await catalog.lastClaimedRun(claimed), '2026-01-01T03:00:00.000Z');
-      assert.equal(await catalog.lastClaimedRun(unclaimed), undefined);
-      assert.equal(await catalog.claimFires(claimed, created, '2026-01-01T04:00:00.000Z', 'h'), false);
-      assert.equal(
-        await catalog.claimFires(claimed, '2026-01-01T03:00:00.000Z', '2026-01-01T04:00:00.000Z', 'h'),
-        true,
-      );
-      assert.equal(await catalog.claimFires(unclaimed, created, '2026-01-01T04:00:00.000Z', 'h'), true);
+      await assertMigratedClaims(catalog);
     } finally {
       await catalog.close();
       await dropSchema(schema);

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { LATEST_VERSION, SqliteCatalog } from '../../src/catalog/index.js';
 import { MIGRATIONS, VERSION_TABLE } from '../../src/catalog/migrations.js';
-import { catalogConformance, V1_INSERTS, V1_OPERATIONS } from './conformance.js';
+import { assertMigratedClaims, catalogConformance, V1_INSERTS, V1_OPERATIONS } from './conformance.js';
 
 let root: string;
 let files = 0;
@@ -213,16 +213,7 @@ describe('SQLite catalog on disk', () => {
     const catalog = new SqliteCatalog(path);
     try {
       await catalog.migrate();
-      assert.equal(await catalog.schemaVersion(), LATEST_VERSION);
-      const { claimed, unclaimed, created } = V1_OPERATIONS;
-      assert.equal(await catalog.lastClaimedRun(claimed), '2026-01-01T03:00:00.000Z');
-      assert.equal(await catalog.lastClaimedRun(unclaimed), undefined);
-      assert.equal(await catalog.claimFires(claimed, created, '2026-01-01T04:00:00.000Z', 'h'), false);
-      assert.equal(
-        await catalog.claimFires(claimed, '2026-01-01T03:00:00.000Z', '2026-01-01T04:00:00.000Z', 'h'),
-        true,
-      );
-      assert.equal(await catalog.claimFires(unclaimed, created, '2026-01-01T04:00:00.000Z', 'h'), true);
+      await assertMigratedClaims(catalog);
     } finally {
       await catalog.close();
     }
