@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoardError } from '../errors.js';
 import { isCode, syncDir, tempName, writeNewFile } from './fs-util.js';
-import type { AcquireResult, LeaseRecord } from './store.js';
+import { HOLDER } from './holder.js';
+import { type AcquireResult, type LeaseRecord, leaseLive } from './store.js';
 
 /** A lock on one lease older than this is left by a dead process and is removed. */
 export const STALE_LOCK_MS = 30_000;
@@ -21,7 +22,8 @@ interface Seen {
 
 /**
  * Leases as files in `dir` (`<root>/.leases/`), one per lease, holding JSON
- * `{owner, token, expiresAt}`. The file is named after the lease's full name with '/' as '!'
+ * `{owner, token, expiresAt, holder}` (`holder`: the process, see holder.ts; a lease whose
+ * holder is provably gone is broken like an expired one). The file is named after the lease's full name with '/' as '!'
  * ('checkpoint-x' → `checkpoint-x`, 'a/b' → `a!b`), or '!' and the name's SHA-256 when
  * longer than 200 characters.
  *
@@ -44,16 +46,17 @@ export class FsLeases {
     await mkdir(this.dir, { recursive: true });
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const expiresAt = this.now() + ttlMs;
-      if (await this.create(file, { owner, token, expiresAt })) return { acquired: true, expiresAt };
+      const record: LeaseRecord = { owner, token, expiresAt, ...(HOLDER ? { holder: HOLDER } : {}) };
+      if (await this.create(file, record)) return { acquired: true, expiresAt };
       const seen = await this.readFile(file);
       if (seen === undefined) continue;
-      if (seen.record && seen.record.expiresAt > this.now()) return { acquired: false, holder: seen.record };
+      if (seen.record && leaseLive(seen.record, this.now())) return { acquired: false, holder: seen.record };
       const taken = await this.locked(file, async () => {
         const again = await this.readFile(file);
         if (again?.raw !== seen.raw) return undefined;
         await rm(file, { force: true });
         const renewed = this.now() + ttlMs;
-        return (await this.create(file, { owner, token, expiresAt: renewed })) ? renewed : undefined;
+        return (await this.create(file, { ...record, expiresAt: renewed })) ? renewed : undefined;
       });
       if (taken !== undefined) return { acquired: true, expiresAt: taken };
     }
@@ -185,5 +188,10 @@ function parseRecord(raw: string): LeaseRecord | undefined {
   ) {
     return undefined;
   }
-  return { owner: r.owner, token: r.token, expiresAt: r.expiresAt };
+  return {
+    owner: r.owner,
+    token: r.token,
+    expiresAt: r.expiresAt,
+    ...(typeof r.holder === 'string' ? { holder: r.holder } : {}),
+  };
 }

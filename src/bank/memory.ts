@@ -5,6 +5,7 @@ import {
   type BankStore,
   keyConflict,
   type LeaseRecord,
+  leaseLive,
   type StoreData,
   type StoreListOptions,
 } from './store.js';
@@ -90,7 +91,7 @@ class MemoryStore implements BankStore {
 
   async acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
     const holder = this.leases.get(name);
-    if (holder && holder.expiresAt > this.now()) return { acquired: false, holder: { ...holder } };
+    if (holder && leaseLive(holder, this.now())) return { acquired: false, holder: { ...holder } };
     const expiresAt = this.now() + ttlMs;
     this.leases.set(name, { owner, token, expiresAt });
     return { acquired: true, expiresAt };

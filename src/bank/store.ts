@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.js';
+import { holderGone } from './holder.js';
 import type { ObjectInfo, PutData } from './types.js';
 
 /** Bytes, or chunks that can be read once. String chunks are UTF-8. */
@@ -9,6 +10,13 @@ export interface LeaseRecord {
   owner: string;
   token: string;
   expiresAt: number;
+  /** The holding process (`holder.ts`), so that a lease whose process died is broken at once. */
+  holder?: string;
+}
+
+/** A lease holds until it expires or, earlier, until its holder process is provably gone. */
+export function leaseLive(record: LeaseRecord, now: number): boolean {
+  return record.expiresAt > now && !holderGone(record.holder);
 }
 
 export type AcquireResult = { acquired: true; expiresAt: number } | { acquired: false; holder: LeaseRecord };
@@ -35,7 +43,10 @@ export interface BankStore {
   delete(key: string): Promise<void>;
   /** Full keys that start with `prefix`, in key order, strictly after `marker`. */
   list(prefix: string, options: StoreListOptions): Promise<string[]>;
-  /** Creates the lease unless a live one stops it; an expired one is broken first. */
+  /**
+   * Creates the lease, recording this process as its holder, unless a live one stops it (see
+   * `leaseLive`); an expired one, or one whose holder is gone, is broken first.
+   */
   acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult>;
   /** The new expiry, or undefined if the lease no longer holds `token` or has expired. */
   renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined>;

@@ -47,8 +47,13 @@ export interface Lease {
 
 export interface LeaseInfo {
   owner: string;
-  /** Past for an expired lease that nobody has broken yet. */
+  /**
+   * When the lease stops holding, by the bank's clock: past for an expired lease that nobody
+   * has broken yet, and now for one whose holder process is provably gone (`holderGone`).
+   */
   expiresAt: number;
+  /** The holder ran on this machine and has died: the lease is void, whatever its expiry said. */
+  holderGone?: true;
 }
 
 /**

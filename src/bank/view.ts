@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { HoardError } from '../errors.js';
 import { relativeKey, resolveKey } from './keys.js';
-import { type BankStore, toStoreData } from './store.js';
+import { type BankStore, leaseLive, toStoreData } from './store.js';
 import type {
   AcquireLeaseOptions,
   Bank,
@@ -122,7 +122,13 @@ export class BankView implements Bank {
 
   async leaseInfo(name: string): Promise<LeaseInfo | undefined> {
     const record = await this.store.readLease(resolveKey(this.prefix, name, 'lease name'));
-    return record && { owner: record.owner, expiresAt: record.expiresAt };
+    if (record === undefined) return undefined;
+    const now = this.store.now();
+    // A lease whose holder died ends now, not when its time would have run out.
+    if (record.expiresAt > now && !leaseLive(record, now)) {
+      return { owner: record.owner, expiresAt: now, holderGone: true };
+    }
+    return { owner: record.owner, expiresAt: record.expiresAt };
   }
 
   private writable(key: string, kind: 'key' | 'lease name'): string {

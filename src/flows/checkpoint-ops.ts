@@ -6,12 +6,12 @@
 import type { Bank } from '../bank/index.js';
 import { operationKey } from '../checkpoints/keys.js';
 import { type CheckpointMeta, CheckpointStore } from '../checkpoints/store.js';
-import { HoardError } from '../errors.js';
+import { errorInfo, HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
 import type { OperationParameters } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
-import { ContentStore } from '../store/index.js';
+import type { ContentStore } from '../store/index.js';
 import {
   applyAssignments,
   checkpointView,
@@ -19,8 +19,9 @@ import {
   operationParameters,
 } from './checkpoint-view.js';
 import { collectAfterDelete } from './gc.js';
-import { runInProvider } from './operation.js';
+import { operationStore, runInProvider } from './operation.js';
 import { checkpointSection, type RunOptions, withWorkLease } from './protect.js';
+import { checkpointReferences, proveReferences } from './references.js';
 
 export interface RestoreOptions extends RunOptions {
   /** Restore parameters, same shape as plan parameters (`type` or `type#id` keys). */
@@ -221,6 +222,10 @@ export async function copyCheckpoint(
       updatedAt: now,
       operations: [],
     });
+    // Both stores are held until the copy's final status is written: no collector may move
+    // what is being read, nor remove what was written or deduplicated against.
+    const fromStore = operationStore(from.bank, `copy ${id} to ${to.name}`);
+    const toStore = operationStore(to.bank, `copy ${id} from ${from.name}`);
     try {
       const fromSection = checkpointSection(from.bank, id);
       const toSection = checkpointSection(to.bank, id);
@@ -234,15 +239,25 @@ export async function copyCheckpoint(
         }
         marker = keys[keys.length - 1];
       }
-      await copyBlobs(fromSection, from, to, id, signal);
+      await copyBlobs(from.bank, fromStore, toStore, id, signal);
       const parameters = operationParameters('copy', graph, to.registry, {}, meta.parameters, 'copy');
       const operation = await runInProvider(to, id, meta.plan, {
         kind: 'copy',
         graph,
         parameters,
+        store: toStore,
         signal,
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
+      if (operation.status === 'succeeded') {
+        try {
+          await proveReferences(toStore, to.bank, id);
+          await options.beforeCommit?.();
+        } catch (error) {
+          operation.status = 'failed';
+          operation.error = errorInfo(error);
+        }
+      }
       await to.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
       const final = await target.transition(
         id,
@@ -250,40 +265,39 @@ export async function copyCheckpoint(
         operation.status === 'succeeded' ? 'available' : 'error',
         {
           operations: [operation.id],
+          ...(operation.error ? { error: operation.error } : {}),
         },
       );
       return { checkpoint: checkpointView(final), operation };
     } catch (error) {
       await target.transition(id, ['copying'], 'error').catch(() => {});
       throw error;
+    } finally {
+      await fromStore.release().catch(() => {});
+      await toStore.release().catch(() => {});
     }
   });
 }
 
 /** Copies the content-store blobs the checkpoint refers to (its `blobs` objects) that the target lacks. */
 async function copyBlobs(
-  section: Bank,
-  from: Provider,
-  to: Provider,
+  fromBank: Bank,
+  source: ContentStore,
+  target: ContentStore,
   id: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const refs = (await section.list('resources/')).filter((k) => k.endsWith('/blobs'));
-  if (refs.length === 0) return;
-  const source = new ContentStore(from.bank);
-  const writer = await new ContentStore(to.bank).openWriter(`copy ${id}`);
+  const references = await checkpointReferences(fromBank, id);
+  if (references.size === 0) return;
+  const writer = await target.openWriter(`copy ${id}`);
   try {
-    for (const key of refs) {
-      for (const blob of (await section.get(key)).toString('utf8').split('\n')) {
-        if (!blob) continue;
-        signal.throwIfAborted();
-        const { id: copied } = await writer.writeBlob(await source.readBlob(blob));
-        if (copied !== blob)
-          throw new HoardError(
-            'STORE_CORRUPT',
-            `copying blob ${blob} of checkpoint ${id} produced ${copied}`,
-          );
-      }
+    // Looked up after the writer's lease: what the target has now, it keeps.
+    const lacking = await target.lacking(references);
+    for (const blob of [...lacking].sort()) {
+      signal.throwIfAborted();
+      const { id: copied } = await writer.writeBlob(await source.readBlob(blob));
+      if (copied !== blob)
+        throw new HoardError('STORE_CORRUPT', `copying blob ${blob} of checkpoint ${id} produced ${copied}`);
     }
     await writer.close();
   } catch (error) {

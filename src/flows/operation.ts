@@ -74,6 +74,12 @@ export interface OperationInput {
   rootBank: Bank;
   /** Protect: the plan's previous available checkpoint, for `ctx.previous`. */
   previousCheckpoint?: string;
+  /**
+   * The content store hooks get. Default: one that takes a shared lease at its first use and
+   * gives it up when the run ends. A protect passes its own, to keep the lease until its
+   * checkpoint's final status is written.
+   */
+  store?: ContentStore;
   journal?: Journal;
   recover?: 'resume' | 'teardowns';
   signal?: AbortSignal;
@@ -115,7 +121,14 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   const writable = input.kind === 'protect' || input.kind === 'delete';
   const lines: string[] = [];
   const startedAt = new Date().toISOString();
-  let store: ContentStore | undefined;
+  // Who is told when the store must wait for a garbage collection: the hook that last asked for it.
+  let waiting: ((message: string) => void) | undefined;
+  const store =
+    input.store ??
+    operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`, (message) => {
+      lines.push(`content store: ${message}`);
+      waiting?.(message);
+    });
 
   const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
     const node = input.graph.get(task.resource)!;
@@ -133,7 +146,7 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
         ? input.rootBank.section(resourcePrefix(input.previousCheckpoint, task.resource), { readOnly: true })
         : undefined,
       get store(): ContentStore {
-        store ??= new ContentStore(input.rootBank);
+        waiting = (message) => ectx.progress(0, message);
         return store;
       },
       signal: ectx.signal,
@@ -169,8 +182,21 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
     const onEvent = input.onEvent;
     run.on((e) => onEvent(e, 'task' in e ? byTask.get(e.task) : undefined));
   }
-  const result = await run.result;
-  return operationLog(input, result, byTask, startedAt, lines);
+  try {
+    const result = await run.result;
+    return operationLog(input, result, byTask, startedAt, lines);
+  } finally {
+    if (input.store === undefined) await store.release().catch(() => {});
+  }
+}
+
+/**
+ * The content store of one operation: it takes a shared lease (waiting while a garbage
+ * collection runs, telling `onWait` why) when a hook first uses it, and keeps it until
+ * `release()`, so no collection can run while the operation reads or refers to blobs.
+ */
+export function operationStore(bank: Bank, owner: string, onWait?: (message: string) => void): ContentStore {
+  return new ContentStore(bank, { holdAs: owner, ...(onWait ? { onWait } : {}) });
 }
 
 function operationLog(

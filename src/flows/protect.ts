@@ -17,7 +17,8 @@ import type { Provider } from '../providers/provider.js';
 import { discoverGraph, ResourceGraph } from '../resources/graph.js';
 import { checkpointView, type OperationResult, operationParameters } from './checkpoint-view.js';
 import type { HookTask } from './hook-graph.js';
-import { runInProvider } from './operation.js';
+import { operationStore, runInProvider } from './operation.js';
+import { proveReferences } from './references.js';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -25,6 +26,11 @@ export interface RunOptions {
   onEvent?: (event: EngineEvent, task: HookTask | undefined) => void;
   /** Protect: called with the new checkpoint's id once its record is in the bank. */
   onCheckpoint?: (id: string) => void;
+  /**
+   * Protect and copy, for tests that force a collector into this gap: called once the
+   * checkpoint's data is proven and before its status becomes available.
+   */
+  beforeCommit?: () => Promise<void>;
 }
 
 const PENDING = 'index/pending/';
@@ -83,30 +89,47 @@ export async function protect(
   });
 
   async function protectCheckpoint(signal: AbortSignal): Promise<OperationResult> {
-    const operation = await runInProvider(provider, id, plan.name, {
-      kind: 'protect',
-      graph,
-      parameters,
-      ...(previous ? { previousCheckpoint: previous } : {}),
-      journal: new BankJournal(provider.bank, journalPrefix(id)),
-      signal,
-      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
-    });
-    await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
-    const ok = operation.status === 'succeeded';
-    const final = await store.transition(id, ['protecting'], ok ? 'available' : 'error', {
-      resources: operation.resources.map((r) => ({
-        type: r.type,
-        id: r.id,
-        status: r.status === 'succeeded' || r.status === 'skipped' ? 'available' : 'error',
-        ...(r.error ? { error: r.error } : {}),
-      })),
-      operations: [operation.id],
-      ...(operation.error ? { error: operation.error } : {}),
-    });
-    await provider.bank.delete(`${PENDING}${id}`);
-    return { checkpoint: checkpointView(final), operation };
+    // Held from the first use of the store until the final status is written: no collector
+    // can remove what this protect wrote or deduplicated against before it is referenced.
+    const contentStore = operationStore(provider.bank, `protect ${id}`);
+    try {
+      const operation = await runInProvider(provider, id, plan.name, {
+        kind: 'protect',
+        graph,
+        parameters,
+        ...(previous ? { previousCheckpoint: previous } : {}),
+        journal: new BankJournal(provider.bank, journalPrefix(id)),
+        store: contentStore,
+        signal,
+        ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+        ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      });
+      if (operation.status === 'succeeded') {
+        try {
+          await proveReferences(contentStore, provider.bank, id);
+          await options.beforeCommit?.();
+        } catch (error) {
+          operation.status = 'failed';
+          operation.error = errorInfo(error);
+        }
+      }
+      await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
+      const ok = operation.status === 'succeeded';
+      const final = await store.transition(id, ['protecting'], ok ? 'available' : 'error', {
+        resources: operation.resources.map((r) => ({
+          type: r.type,
+          id: r.id,
+          status: r.status === 'succeeded' || r.status === 'skipped' ? 'available' : 'error',
+          ...(r.error ? { error: r.error } : {}),
+        })),
+        operations: [operation.id],
+        ...(operation.error ? { error: operation.error } : {}),
+      });
+      await provider.bank.delete(`${PENDING}${id}`);
+      return { checkpoint: checkpointView(final), operation };
+    } finally {
+      await contentStore.release().catch(() => {});
+    }
   }
 }
 

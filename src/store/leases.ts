@@ -1,10 +1,11 @@
 /**
- * The store's lease protocol (docs/store-format.md, "Leases"). Writers share the store; a prune
- * has it alone. Each side first makes itself visible (takes its lease, and a writer also
+ * The store's lease protocol (docs/store-format.md, "Leases"). Writers and the operations
+ * that use the store share it; a prune has it alone. Each side first makes itself visible (takes its lease, and a writer also
  * stores its marker), then looks for the other side, and backs off with STORE_BUSY if it finds
  * it: of two that start at once, the later to look always sees the earlier.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bank, Lease } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { PRUNE_LEASE, WRITERS } from './keys.js';
@@ -69,16 +70,57 @@ export class KeptLease {
   }
 }
 
-/** A writer's lease and its marker object `locks/writers/<id>`, which share one name. */
-export class WriterLease {
+export interface WaitSettings extends LeaseSettings {
+  /** How long to wait for a prune to finish before STORE_BUSY, in ms; 0 = do not wait. */
+  waitMs: number;
+  /** Told, once per wait, why the lease is not taken yet (for progress and logs). */
+  onWait?: (message: string) => void;
+}
+
+/**
+ * A shared lease on the store and its marker object `locks/writers/<id>`, which share one
+ * name: held by each open writer and by each operation that uses the store (restic's
+ * non-exclusive lock). Any number may be held at once; none while a prune runs.
+ */
+export class SharedLease {
   private constructor(
     private readonly bank: Bank,
     readonly name: string,
     readonly kept: KeptLease,
   ) {}
 
-  /** STORE_BUSY if a prune holds the store. */
-  static async acquire(bank: Bank, owner: string, settings: LeaseSettings): Promise<WriterLease> {
+  /**
+   * Takes a shared lease. While a prune holds the store, waits for it (polling, with backoff
+   * up to 2 s) for at most `waitMs`, then STORE_BUSY naming the pruner.
+   */
+  static async acquire(bank: Bank, owner: string, settings: WaitSettings): Promise<SharedLease> {
+    const started = settings.now();
+    let told = false;
+    for (let delay = 50; ; delay = Math.min(delay * 2, 2000)) {
+      try {
+        return await SharedLease.tryAcquire(bank, owner, settings);
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'STORE_BUSY')) throw error;
+        const waited = settings.now() - started;
+        if (waited >= settings.waitMs) {
+          if (waited === 0 || settings.waitMs === 0) throw error;
+          throw new HoardError('STORE_BUSY', `${error.message} (waited ${Math.round(waited / 1000)} s)`, {
+            details: error.details ?? {},
+            cause: error,
+          });
+        }
+        if (!told) {
+          told = true;
+          settings.onWait?.(
+            `waiting for the content store: ${error.message.replace(/^cannot write to the content store: /, '')}`,
+          );
+        }
+        await sleep(Math.min(delay, settings.waitMs - waited));
+      }
+    }
+  }
+
+  private static async tryAcquire(bank: Bank, owner: string, settings: LeaseSettings): Promise<SharedLease> {
     const name = `${WRITERS}${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
     const lease = await bank.acquireLease(name, { owner, ttlMs: settings.ttlMs });
     try {
@@ -96,7 +138,7 @@ export class WriterLease {
       await bank.releaseLease(lease).catch(() => {});
       throw error;
     }
-    return new WriterLease(bank, name, new KeptLease(bank, lease));
+    return new SharedLease(bank, name, new KeptLease(bank, lease));
   }
 
   /** Removes the marker, then gives the lease up. */

@@ -22,8 +22,24 @@ export interface StoreOptions {
    * fetches it once. A pack larger than this is streamed instead. Default 64 MiB; 0 streams always.
    */
   cacheSize?: number;
-  /** Time to live of the writer and prune leases, renewed every third of it. Default 60 s. */
+  /**
+   * Time to live of the store's leases (shared and prune), renewed every third of it. Default
+   * `HOARD_LEASE_TTL_MS`, else 30 s: the same as a checkpoint's work lease.
+   */
   leaseTtlMs?: number;
+  /**
+   * How long taking a shared lease (a writer, or `holdAs`) waits for a running prune to
+   * finish before STORE_BUSY, in ms. Default `HOARD_STORE_WAIT` (seconds), else 10 minutes.
+   */
+  waitMs?: number;
+  /** Told why the store is being waited for (once per wait), for progress and logs. */
+  onWait?: (message: string) => void;
+  /**
+   * Take a shared lease owned by this name at the first use of the store, and keep it (renewed)
+   * until `release()`: what an operation does so that no prune can run between its first look
+   * at the store and its end (for a protect, until its checkpoint's final status is written).
+   */
+  holdAs?: string;
   /** The clock lease expiry is compared with; it must be the bank's. Default `Date.now`. */
   now?: () => number;
 }
@@ -36,6 +52,9 @@ export interface ResolvedOptions {
   compression: CompressionMode;
   cacheSize: number;
   leaseTtlMs: number;
+  waitMs: number;
+  onWait: ((message: string) => void) | undefined;
+  holdAs: string | undefined;
   now: () => number;
 }
 
@@ -47,7 +66,10 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     packSize = 16 * MIB,
     compression = 'auto',
     cacheSize = 64 * MIB,
-    leaseTtlMs = 60_000,
+    leaseTtlMs = Number(process.env.HOARD_LEASE_TTL_MS) || 30_000,
+    waitMs = (Number(process.env.HOARD_STORE_WAIT) || 600) * 1000,
+    onWait,
+    holdAs,
     now = Date.now,
   } = options;
   const isPowerOfTwo =
@@ -67,7 +89,13 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (!Number.isFinite(leaseTtlMs) || leaseTtlMs < 100) {
     throw invalid(`leaseTtlMs must be at least 100, got ${leaseTtlMs}`);
   }
-  return { averageChunkSize, packSize, compression, cacheSize, leaseTtlMs, now };
+  if (!Number.isFinite(waitMs) || waitMs < 0) {
+    throw invalid(`waitMs must be a number of ms >= 0, got ${waitMs}`);
+  }
+  if (holdAs !== undefined && (typeof holdAs !== 'string' || holdAs === '')) {
+    throw invalid('holdAs must be a non-empty owner name');
+  }
+  return { averageChunkSize, packSize, compression, cacheSize, leaseTtlMs, waitMs, onWait, holdAs, now };
 }
 
 function invalid(message: string): HoardError {

@@ -61,11 +61,19 @@ interface PackInfo {
   used: BlobEntry[];
 }
 
+/**
+ * What a collector keeps: called once the prune holds the store alone (no shared lease is
+ * live and none can be taken), so no operation can add a reference or a blob while the
+ * answer is used. Reading references before that is the race that loses a finishing
+ * protect's data (docs/store-format.md, "What garbage collection may delete").
+ */
+export type References = () => Promise<ReadonlySet<string>>;
+
 export async function prune(
   bank: Bank,
   index: BlobIndex,
   options: ResolvedOptions,
-  referenced: ReadonlySet<string>,
+  references: References,
   { owner, dryRun = false }: PruneOptions,
 ): Promise<PruneReport> {
   const settings = { ttlMs: options.leaseTtlMs, now: options.now };
@@ -73,6 +81,8 @@ export async function prune(
   if (dryRun) await checkIdle(bank, settings);
   else lease = await acquirePruneLease(bank, owner, settings);
   try {
+    const referenced = await references();
+    await lease?.confirm();
     return await run(bank, index, options, referenced, dryRun, lease);
   } finally {
     await lease?.release();

@@ -4,10 +4,10 @@ import { HoardError } from '../errors.js';
 import { type BatchOptions, type BlobBatch, readBatches } from './batches.js';
 import { BlobIndex, type Location } from './blob-index.js';
 import { packKey } from './keys.js';
-import { WriterLease } from './leases.js';
+import { SharedLease } from './leases.js';
 import { type CompressionMode, type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
 import { type PackIndex, readPackEntries } from './pack.js';
-import { type PruneOptions, type PruneReport, prune } from './prune.js';
+import { type PruneOptions, type PruneReport, prune, type References } from './prune.js';
 import { BlobReader, checkId } from './reader.js';
 import { type StoreWriter, Writer } from './writer.js';
 
@@ -21,6 +21,8 @@ export class ContentStore {
   private readonly options: ResolvedOptions;
   private readonly index: BlobIndex;
   private readonly reader: BlobReader;
+  /** The shared lease of `holdAs`, once taken. */
+  private held: Promise<SharedLease> | undefined;
 
   /** The store lives under `store/` of `bank` (the provider's whole bank, not a checkpoint section). */
   constructor(bank: Bank, options?: StoreOptions) {
@@ -36,18 +38,52 @@ export class ContentStore {
   }
 
   /**
-   * For a protect: takes a shared writer lease (many writers at once are fine); STORE_BUSY if a
-   * prune holds the prune lease. Loads the index, after the lease, so no prune can have removed
-   * a blob that the writer then dedups against.
+   * Takes the shared lease of `holdAs` unless it is held (waiting for a running prune, up to
+   * `waitMs`). Every method that reads or writes blobs calls it first.
+   */
+  private async ready(): Promise<void> {
+    const owner = this.options.holdAs;
+    if (owner === undefined) return;
+    this.held ??= SharedLease.acquire(this.bank, owner, this.leaseSettings()).catch((error: unknown) => {
+      this.held = undefined;
+      throw error;
+    });
+    await this.held;
+  }
+
+  /**
+   * With `holdAs`: renews the shared lease now and says whether one is held; LEASE_LOST if it
+   * was lost (a prune may have run since the store was first used). Without: false.
+   */
+  async confirmHeld(): Promise<boolean> {
+    if (this.held === undefined) return false;
+    await (await this.held).kept.confirm();
+    return true;
+  }
+
+  /** Gives up the shared lease of `holdAs`, if taken. Using the store afterwards takes it again. */
+  async release(): Promise<void> {
+    const held = this.held;
+    this.held = undefined;
+    if (held) await (await held.catch(() => undefined))?.end();
+  }
+
+  private leaseSettings() {
+    const { leaseTtlMs: ttlMs, now, waitMs, onWait } = this.options;
+    return { ttlMs, now, waitMs, ...(onWait ? { onWait } : {}) };
+  }
+
+  /**
+   * For a protect: takes a shared writer lease (many writers at once are fine), waiting up to
+   * `waitMs` while a prune holds the store, then STORE_BUSY. Loads the index, after the lease,
+   * so no prune can have removed a blob that the writer then dedups against.
    */
   async openWriter(owner: string): Promise<StoreWriter> {
     if (typeof owner !== 'string' || owner === '') {
       throw new HoardError('STORE_ARGUMENT_INVALID', 'a content store writer needs a non-empty owner');
     }
-    const lease = await WriterLease.acquire(this.bank, owner, {
-      ttlMs: this.options.leaseTtlMs,
-      now: this.options.now,
-    });
+    await this.ready();
+    const lease = await SharedLease.acquire(this.bank, owner, this.leaseSettings());
     try {
       await this.index.refresh();
     } catch (error) {
@@ -58,18 +94,20 @@ export class ContentStore {
   }
 
   /** One blob's bytes, hash-checked; STORE_CORRUPT naming blob and pack if damaged or missing. */
-  readBlob(id: string): Promise<Buffer> {
+  async readBlob(id: string): Promise<Buffer> {
+    await this.ready();
     return this.reader.readBlob(id);
   }
 
   /** The concatenation of blobs (a file's content) as a stream, memory bounded to a few blobs (plus the pack cache). */
   readBlobs(ids: readonly string[]): Readable {
-    return Readable.from(this.reader.blobs(ids), { objectMode: false });
+    return Readable.from(this.readBlobsIterable(ids), { objectMode: false });
   }
 
   /** The blobs' raw bytes one after another, each hash-checked, without the stream machinery of readBlobs(). */
-  readBlobsIterable(ids: readonly string[]): AsyncIterable<Buffer> {
-    return this.reader.blobs(ids);
+  async *readBlobsIterable(ids: readonly string[]): AsyncIterable<Buffer> {
+    await this.ready();
+    yield* this.reader.blobs(ids);
   }
 
   /**
@@ -80,6 +118,7 @@ export class ContentStore {
   async locate(ids: Iterable<string>): Promise<Map<string, Location>> {
     const wanted = [...new Set(ids)];
     for (const id of wanted) checkId(id);
+    await this.ready();
     await this.index.ensureLoaded();
     if (wanted.some((id) => !this.index.has(id))) await this.index.refresh();
     const found = new Map<string, Location>();
@@ -100,8 +139,9 @@ export class ContentStore {
    * worker threads to decode and check with `decodeBlobSync`; each pack is read once.
    * Memory: one batch being filled plus the batches the caller holds.
    */
-  readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
-    return readBatches(this.bank, this.index, locations, options);
+  async *readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
+    await this.ready();
+    yield* readBatches(this.bank, this.index, locations, options);
   }
 
   /**
@@ -109,6 +149,7 @@ export class ContentStore {
    * damage. Reads through the pack cache, so checking every blob fetches each pack once.
    */
   async checkBlob(id: string): Promise<string | undefined> {
+    await this.ready();
     try {
       await this.reader.readBlob(id);
       return undefined;
@@ -120,6 +161,7 @@ export class ContentStore {
 
   /** The ids the store does not have, looking at the bank's index objects again once if some are unknown. */
   async lacking(ids: Iterable<string>): Promise<Set<string>> {
+    await this.ready();
     await this.index.ensureLoaded();
     const unknown = new Set<string>();
     for (const id of ids) if (!this.index.has(id)) unknown.add(id);
@@ -132,6 +174,7 @@ export class ContentStore {
   /** True if the index knows the blob (looking at the bank's index objects again if this process does not). */
   async hasBlob(id: string): Promise<boolean> {
     checkId(id);
+    await this.ready();
     await this.index.ensureLoaded();
     if (this.index.has(id)) return true;
     await this.index.refresh();
@@ -139,17 +182,19 @@ export class ContentStore {
   }
 
   /**
-   * Garbage collection: removes every pack none of whose blobs is in `referenced` (and packs
-   * without an index that no live writer can still be writing), and rewrites packs that are
-   * mostly unreferenced; never removes a referenced blob. Takes the exclusive prune lease and
-   * refuses with STORE_BUSY while any writer lease is live. dryRun reports without changing anything.
+   * Garbage collection: takes the exclusive prune lease (STORE_BUSY while any shared lease is
+   * live: an open writer, an operation using the store), then asks `references` for every
+   * blob to keep, then removes every pack none of whose blobs is referenced (and packs
+   * without an index), and rewrites packs that are mostly unreferenced; never removes a
+   * referenced blob. dryRun takes no lease and changes nothing. Not for a store with `holdAs`.
    */
-  prune(referenced: ReadonlySet<string>, options: PruneOptions): Promise<PruneReport> {
-    return prune(this.bank, this.index, this.options, referenced, options);
+  prune(references: References, options: PruneOptions): Promise<PruneReport> {
+    return prune(this.bank, this.index, this.options, references, options);
   }
 
   /** Packs and distinct blobs the index knows, and the bytes of those packs. */
   async stats(): Promise<{ packs: number; blobs: number; bytes: number }> {
+    await this.ready();
     await this.index.refresh();
     return this.index.stats();
   }
@@ -157,6 +202,7 @@ export class ContentStore {
   /** The index of a pack as rebuilt from the pack alone (its entries and trailer); STORE_CORRUPT if they are damaged. */
   async rebuildIndex(pack: string): Promise<PackIndex> {
     checkId(pack);
+    await this.ready();
     let bytes: Buffer;
     try {
       bytes = await this.bank.get(packKey(pack));

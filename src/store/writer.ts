@@ -5,7 +5,7 @@ import type { BlobIndex } from './blob-index.js';
 import { Chunker } from './chunker.js';
 import { hashPool } from './hash-pool.js';
 import { BLOB_ID, indexKey, packKey } from './keys.js';
-import type { WriterLease } from './leases.js';
+import type { SharedLease } from './leases.js';
 import type { ResolvedOptions } from './options.js';
 import { type Compression, encodeIndex, PackBuilder, partsStream } from './pack.js';
 
@@ -96,7 +96,7 @@ export class Writer implements StoreWriter {
     private readonly bank: Bank,
     private readonly index: BlobIndex,
     private readonly options: ResolvedOptions,
-    private readonly lease: WriterLease,
+    private readonly lease: SharedLease,
   ) {}
 
   write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult> {

@@ -16,6 +16,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { HOST_KEY } from '../../src/bank/holder.js';
 import { FsBank } from '../../src/bank/index.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 
@@ -78,7 +79,12 @@ describe('FsBank on disk', () => {
     const dir = await fresh('lease-layout');
     const lease = await bank.section('sec').acquireLease('job', { owner: 'alice', ttlMs: 60_000 });
     const record = JSON.parse(await readFile(join(dir, '.leases', 'sec!job'), 'utf8'));
-    assert.deepEqual(record, { owner: 'alice', token: lease.token, expiresAt: lease.expiresAt });
+    assert.deepEqual(record, {
+      owner: 'alice',
+      token: lease.token,
+      expiresAt: lease.expiresAt,
+      holder: `${HOST_KEY}:${process.pid}`,
+    });
     await bank.section('sec').renewLease(lease);
     await bank.section('sec').releaseLease(lease);
     assert.deepEqual(await tree(dir), ['.leases']);
@@ -260,7 +266,9 @@ describe('FsBank shared by processes', () => {
         result = { won: false, code: error.code, message: error.message };
       }
       process.stdout.write(JSON.stringify(result) + '\\n');
-      process.stdin.destroy();
+      // Alive until told: a lease whose holder has exited is void, and the race is over only
+      // once every child has tried.
+      process.stdin.once('end', () => process.exit(0));
     });
   `;
 
@@ -288,18 +296,23 @@ describe('FsBank shared by processes', () => {
         proc.on('error', reject);
         proc.on('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
       });
-      const done = new Promise<Outcome>((resolve, reject) => {
-        proc.on('close', (code) => {
-          if (code !== 0) reject(new Error(`child exited with ${code}: ${out}`));
-          else resolve(JSON.parse(out.slice('ready\n'.length)) as Outcome);
+      const answered = new Promise<Outcome>((resolve, reject) => {
+        proc.stdout.on('data', () => {
+          const line = out.slice('ready\n'.length);
+          if (line.endsWith('\n')) resolve(JSON.parse(line) as Outcome);
         });
+        proc.on('close', (code) => reject(new Error(`child exited with ${code}: ${out}`)));
       });
-      return { proc, ready, done };
+      const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
+      return { proc, ready, answered, exited };
     });
     try {
       await Promise.all(children.map((c) => c.ready));
       for (const c of children) c.proc.stdin.write('go\n');
-      return await Promise.all(children.map((c) => c.done));
+      const outcomes = await Promise.all(children.map((c) => c.answered));
+      for (const c of children) c.proc.stdin.end();
+      await Promise.all(children.map((c) => c.exited));
+      return outcomes;
     } finally {
       for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
     }
@@ -315,6 +328,59 @@ describe('FsBank shared by processes', () => {
     }
     return owner;
   }
+
+  it('a lease whose holder was killed is broken at once; one held elsewhere waits out its time', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-dead-'));
+    try {
+      const holder = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { FsBank } from ${JSON.stringify(bankModule)};
+           await new FsBank(process.env.BANK_ROOT).acquireLease('gc', { owner: 'killed gc', ttlMs: 600000 });
+           process.stdout.write('held\\n');
+           setInterval(() => {}, 1000);`,
+        ],
+        { env: { ...process.env, BANK_ROOT: root }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.once('data', () => resolve());
+        holder.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+      });
+      const bank = new FsBank(root);
+      await rejectsWith(
+        bank.acquireLease('gc', { owner: 'next gc', ttlMs: 1000 }),
+        'LEASE_HELD',
+        /killed gc/,
+      );
+      assert.equal((await bank.leaseInfo('gc'))?.holderGone, undefined);
+      const exited = new Promise((resolve) => holder.once('exit', resolve));
+      holder.kill('SIGKILL');
+      await exited;
+      const info = await bank.leaseInfo('gc');
+      assert.equal(info?.holderGone, true);
+      assert.ok(info!.expiresAt <= Date.now(), "a dead holder's lease reads as ended");
+      const taken = await bank.acquireLease('gc', { owner: 'next gc', ttlMs: 1000 });
+      assert.equal(taken.owner, 'next gc');
+      await bank.releaseLease(taken);
+
+      // The same record from another machine (another boot), or with no holder: only time ends it.
+      for (const other of [`00000000-0000-0000-0000-000000000000/1:${holder.pid}`, undefined]) {
+        const record = {
+          owner: 'far away',
+          token: 't',
+          expiresAt: Date.now() + 600_000,
+          ...(other ? { holder: other } : {}),
+        };
+        await writeFile(join(root, '.leases', 'far'), JSON.stringify(record));
+        await rejectsWith(bank.acquireLease('far', { owner: 'here', ttlMs: 1000 }), 'LEASE_HELD', /far away/);
+        await rm(join(root, '.leases', 'far'));
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 
   it('of six processes racing to break one stale lease, exactly one wins', async () => {
     const root = await mkdtemp(join(tmpdir(), 'hoard-race-'));

@@ -166,7 +166,7 @@ describe('content store: reading in batches', () => {
     await writer.close();
     const reader = new ContentStore(bank, SMALL);
     const stale: BlobLocation[] = [...(await reader.locate(keptBlobs)).values()];
-    const report = await new ContentStore(bank, SMALL).prune(new Set(keptBlobs), { owner: 'gc' });
+    const report = await new ContentStore(bank, SMALL).prune(async () => new Set(keptBlobs), { owner: 'gc' });
     assert.equal(report.packsRewritten, 1, 'the shared pack was rewritten');
     const batches = await drain(reader.readBatches(stale));
     const got = batches.flatMap((batch) =>

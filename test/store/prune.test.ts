@@ -62,7 +62,7 @@ for (const fixture of banks) {
         const keep = [mixed[0]!, mixed[2]!, mixed[4]!, mostly[0]!];
         const before = await store.stats();
 
-        const report = await store.prune(refs(keep), { owner: 'gc' });
+        const report = await store.prune(async () => refs(keep), { owner: 'gc' });
         const after = await store.stats();
         assert.equal(report.dryRun, false);
         assert.ok(report.packsRemoved >= 2, JSON.stringify(report));
@@ -80,7 +80,7 @@ for (const fixture of banks) {
         for (const id of refs(dropped)) assert.equal(await store.hasBlob(id), false);
         await assertReadable(bank, keep);
 
-        const again = await store.prune(refs(keep), { owner: 'gc' });
+        const again = await store.prune(async () => refs(keep), { owner: 'gc' });
         assert.deepEqual([again.packsRemoved, again.packsRewritten, again.bytesFreed], [0, 0, 0]);
       } finally {
         await done();
@@ -94,11 +94,11 @@ for (const fixture of banks) {
         const files = await writeFiles(store, 'w', [200 * KiB, 300 * KiB, 20 * KiB, 400 * KiB]);
         const keep = [files[1]!, files[2]!];
         const before = await snapshot(bank);
-        const dry = await store.prune(refs(keep), { owner: 'gc', dryRun: true });
+        const dry = await store.prune(async () => refs(keep), { owner: 'gc', dryRun: true });
         assert.equal(dry.dryRun, true);
         assert.ok(dry.bytesFreed > 0);
         assert.deepEqual(await snapshot(bank), before);
-        const real = await store.prune(refs(keep), { owner: 'gc' });
+        const real = await store.prune(async () => refs(keep), { owner: 'gc' });
         assert.deepEqual(numbers(real), numbers(dry));
         await assertReadable(bank, keep);
       } finally {
@@ -114,13 +114,21 @@ describe('prune and writers exclude each other', () => {
     const store = new ContentStore(bank, SMALL);
     const writer = await store.openWriter('protect cp-1');
     await writer.write(randomBytes(10 * KiB));
-    await rejectsWith(store.prune(new Set(), { owner: 'gc' }), 'STORE_BUSY', /protect cp-1/);
-    await rejectsWith(store.prune(new Set(), { owner: 'gc', dryRun: true }), 'STORE_BUSY', /protect cp-1/);
+    await rejectsWith(
+      store.prune(async () => new Set(), { owner: 'gc' }),
+      'STORE_BUSY',
+      /protect cp-1/,
+    );
+    await rejectsWith(
+      store.prune(async () => new Set(), { owner: 'gc', dryRun: true }),
+      'STORE_BUSY',
+      /protect cp-1/,
+    );
     await writer.close();
-    assert.equal((await store.prune(new Set(), { owner: 'gc' })).packsRemoved, 1);
+    assert.equal((await store.prune(async () => new Set(), { owner: 'gc' })).packsRemoved, 1);
   });
 
-  it('a writer refuses while a prune holds its lease, and leaves no marker behind', async () => {
+  it('a writer waits while a prune holds its lease (saying why), refuses after waitMs, and leaves no marker behind', async () => {
     const bank = new MemoryBank();
     const gate = deferred();
     const reached = deferred();
@@ -146,19 +154,59 @@ describe('prune and writers exclude each other', () => {
         };
       },
     });
-    const pruning = new ContentStore(paused, SMALL).prune(new Set(), { owner: 'nightly gc' });
+    const pruning = new ContentStore(paused, SMALL).prune(async () => new Set(), { owner: 'nightly gc' });
     await reached.promise;
-    await rejectsWith(new ContentStore(bank, SMALL).openWriter('protect cp-2'), 'STORE_BUSY', /nightly gc/);
-    assert.deepEqual(await bank.list('store/locks/writers/'), []);
     await rejectsWith(
-      new ContentStore(bank, SMALL).prune(new Set(), { owner: 'other gc' }),
+      new ContentStore(bank, { ...SMALL, waitMs: 0 }).openWriter('protect cp-2'),
       'STORE_BUSY',
       /nightly gc/,
     );
+    await rejectsWith(
+      new ContentStore(bank, { ...SMALL, waitMs: 150 }).openWriter('protect cp-2'),
+      'STORE_BUSY',
+      /nightly gc.*waited 0 s/,
+    );
+    assert.deepEqual(await bank.list('store/locks/writers/'), []);
+    await rejectsWith(
+      new ContentStore(bank, SMALL).prune(async () => new Set(), { owner: 'other gc' }),
+      'STORE_BUSY',
+      /nightly gc/,
+    );
+    const told: string[] = [];
+    const waiting = new ContentStore(bank, { ...SMALL, onWait: (m) => told.push(m) }).openWriter(
+      'protect cp-3',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    assert.deepEqual(told.length, 1);
+    assert.match(told[0]!, /waiting for the content store: "nightly gc" is pruning it/);
     gate.resolve();
     await pruning;
-    const writer = await new ContentStore(bank, SMALL).openWriter('protect cp-2');
+    const writer = await waiting;
+    await writer.write(randomBytes(10 * KiB));
     await writer.close();
+  });
+
+  it('asks for the references only once it holds the store alone, so none can be added meanwhile', async () => {
+    const bank = new MemoryBank();
+    const store = new ContentStore(bank, SMALL);
+    const [file] = await writeFiles(store, 'protect cp-4', [100 * KiB]);
+    let asked = 0;
+    const report = await store.prune(
+      async () => {
+        asked++;
+        // A protect starting now cannot write or dedup until the prune is over.
+        await rejectsWith(
+          new ContentStore(bank, { ...SMALL, waitMs: 0 }).openWriter('protect cp-5'),
+          'STORE_BUSY',
+          /"gc" is pruning it/,
+        );
+        return refs([file!]);
+      },
+      { owner: 'gc' },
+    );
+    assert.equal(asked, 1);
+    assert.equal(report.packsRemoved, 0);
+    await assertReadable(bank, [file!]);
   });
 
   it('a writer that died (lease expired) does not block prune, and its marker is removed', async () => {
@@ -172,9 +220,13 @@ describe('prune and writers exclude each other', () => {
     for (const key of await bank.list('store/index/')) await bank.delete(key);
     const dead = await store.openWriter('crashed protect');
     await dead.write(randomBytes(10 * KiB));
-    await rejectsWith(store.prune(new Set(), { owner: 'gc' }), 'STORE_BUSY', /crashed protect/);
-    now += 61_000;
-    const report = await store.prune(new Set(), { owner: 'gc' });
+    await rejectsWith(
+      store.prune(async () => new Set(), { owner: 'gc' }),
+      'STORE_BUSY',
+      /crashed protect/,
+    );
+    now += 31_000;
+    const report = await store.prune(async () => new Set(), { owner: 'gc' });
     assert.equal(report.packsRemoved, 1);
     assert.deepEqual(await bank.list('store/'), []);
     await rejectsWith(dead.close(), 'LEASE_LOST');
@@ -188,7 +240,7 @@ describe('prune never loses a referenced blob', () => {
     const [kept] = await writeFiles(store, 'a', [100 * KiB]);
     const [dropped] = await writeFiles(store, 'b', [100 * KiB]);
     for (const key of await bank.list('store/index/')) await bank.delete(key);
-    const report = await new ContentStore(bank, SMALL).prune(refs([kept!]), { owner: 'gc' });
+    const report = await new ContentStore(bank, SMALL).prune(async () => refs([kept!]), { owner: 'gc' });
     assert.equal(report.indexesRecovered, 1);
     assert.equal(report.packsRemoved, 1);
     assert.equal((await bank.list('store/index/')).length, 1);
@@ -206,7 +258,7 @@ describe('prune never loses a referenced blob', () => {
     await Promise.all([a.close(), b.close()]);
     assert.deepEqual(wa.blobs, wb.blobs);
     assert.equal((await bank.list('store/packs/')).length, 2);
-    const report = await new ContentStore(bank, SMALL).prune(new Set(wa.blobs), { owner: 'gc' });
+    const report = await new ContentStore(bank, SMALL).prune(async () => new Set(wa.blobs), { owner: 'gc' });
     assert.equal(report.packsRemoved, 1);
     assert.ok(report.blobsRemoved >= wa.blobs.length);
     await assertReadable(bank, [{ data, blobs: wa.blobs }]);
@@ -219,7 +271,7 @@ describe('prune never loses a referenced blob', () => {
     const good = await bank.get(key!);
     await bank.put(key!, '{"version":1,"pack":"nonsense"');
     await assertReadable(bank, [file!]);
-    const report = await new ContentStore(bank, SMALL).prune(refs([file!]), { owner: 'gc' });
+    const report = await new ContentStore(bank, SMALL).prune(async () => refs([file!]), { owner: 'gc' });
     assert.equal(report.indexesRecovered, 1);
     assert.deepEqual(await bank.get(key!), good);
   });
@@ -229,7 +281,7 @@ describe('prune never loses a referenced blob', () => {
     const [file] = await writeFiles(new ContentStore(bank, SMALL), 'a', [50 * KiB]);
     const [pack] = await bank.list('store/packs/');
     await bank.delete(pack!);
-    const report = await new ContentStore(bank, SMALL).prune(refs([file!]), { owner: 'gc' });
+    const report = await new ContentStore(bank, SMALL).prune(async () => refs([file!]), { owner: 'gc' });
     assert.equal(report.blobsMissing, file!.blobs.length);
     assert.match(report.problems[0]!, /which is missing/);
     assert.deepEqual(await bank.list('store/'), []);
@@ -246,7 +298,9 @@ describe('prune never loses a referenced blob', () => {
     await bank.delete(`store/packs/${lostPack.slice(0, 2)}/${lostPack}`);
     await assertReadable(bank, [kept!]);
     await rejectsWith(new ContentStore(bank, SMALL).readBlob(lost!.blobs[0]!), 'STORE_CORRUPT', /not in the/);
-    const report = await new ContentStore(bank, SMALL).prune(refs([lost!, kept!]), { owner: 'gc' });
+    const report = await new ContentStore(bank, SMALL).prune(async () => refs([lost!, kept!]), {
+      owner: 'gc',
+    });
     assert.equal(report.blobsMissing, lost!.blobs.length);
     assert.match(report.problems.join('\n'), /its pack is missing/);
     assert.equal(await bank.exists(lostIndex!), false);
@@ -259,7 +313,7 @@ describe('prune never loses a referenced blob', () => {
     const [kept, , dropped] = await writeFiles(store, 'a', [30 * KiB, 1, 200 * KiB]);
     const reader = new ContentStore(bank, SMALL);
     assert.equal(await reader.hasBlob(kept!.blobs[0]!), true);
-    const report = await store.prune(refs([kept!]), { owner: 'gc' });
+    const report = await store.prune(async () => refs([kept!]), { owner: 'gc' });
     assert.equal(report.packsRewritten, 1);
     assert.ok((await collect(reader.readBlobs(kept!.blobs))).equals(kept!.data));
     await rejectsWith(reader.readBlob(dropped!.blobs[0]!), 'STORE_CORRUPT');
@@ -269,7 +323,7 @@ describe('prune never loses a referenced blob', () => {
     const bank = new MemoryBank();
     const store = new ContentStore(bank, SMALL);
     const files = await writeFiles(store, 'big', [MiB, MiB, MiB, MiB]);
-    const report = await store.prune(refs(files.slice(0, 2)), { owner: 'gc' });
+    const report = await store.prune(async () => refs(files.slice(0, 2)), { owner: 'gc' });
     assert.ok(report.bytesFreed >= 1.5 * MiB, JSON.stringify(report));
     await assertReadable(bank, files.slice(0, 2));
   });

@@ -1,0 +1,80 @@
+/**
+ * Which content-store blobs checkpoints refer to: each resource of a checkpoint that keeps
+ * data in the store lists its blob ids in its section's `blobs` object (one id per line).
+ * Garbage collection keeps them, copy carries them, and a protect proves them before it
+ * calls its checkpoint available (docs/store-format.md, "What garbage collection may delete").
+ */
+import type { Bank } from '../bank/index.js';
+import { checkpointPrefix } from '../checkpoints/keys.js';
+import type { CheckpointStatus } from '../checkpoints/status.js';
+import { CheckpointStore } from '../checkpoints/store.js';
+import { HoardError } from '../errors.js';
+import type { Provider } from '../providers/provider.js';
+import type { ContentStore } from '../store/index.js';
+
+/** Statuses whose checkpoints still need their data: `error` and `deleted` ones do not. */
+const KEEPS_DATA: ReadonlySet<CheckpointStatus> = new Set([
+  'protecting',
+  'available',
+  'copying',
+  'deleting',
+  'error_deleting',
+]);
+
+/** The `blobs` objects of a checkpoint's resources, by key relative to the bank. */
+export async function referenceKeys(bank: Bank, id: string): Promise<string[]> {
+  const prefix = `${checkpointPrefix(id)}resources/`;
+  return (await bank.list(prefix)).filter((key) => key.endsWith('/blobs'));
+}
+
+/** Every blob id that checkpoint `id` refers to. */
+export async function checkpointReferences(bank: Bank, id: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const key of await referenceKeys(bank, id)) addIds(ids, await bank.get(key));
+  return ids;
+}
+
+/** Every blob id referenced by the bank's checkpoints that still need their data. */
+export async function referencedBlobs(provider: Provider): Promise<Set<string>> {
+  const store = new CheckpointStore(provider.bank);
+  const referenced = new Set<string>();
+  for (let marker: string | undefined; ; ) {
+    // Listing turns a `protecting` checkpoint whose process died into `error` (stored, by
+    // compare-and-swap), so a protect that wakes up later cannot then call it available.
+    const page = await store.list({ limit: 500, ...(marker ? { marker } : {}) });
+    for (const c of page.checkpoints) {
+      if (!KEEPS_DATA.has(c.status)) continue;
+      for (const key of await referenceKeys(provider.bank, c.id))
+        addIds(referenced, await provider.bank.get(key));
+    }
+    if (!page.next) break;
+    marker = page.next;
+  }
+  return referenced;
+}
+
+/**
+ * The last step before a protect or copy calls its checkpoint available: every blob the
+ * checkpoint refers to is in the store's index (not removed, not known damaged), checked
+ * while holding the store's shared lease, which is then renewed to prove it was never lost
+ * since the store was first used — so no collector can have run in between. STORE_CORRUPT
+ * naming the first missing blob, or LEASE_LOST.
+ */
+export async function proveReferences(store: ContentStore, bank: Bank, id: string): Promise<void> {
+  const references = await checkpointReferences(bank, id);
+  if (references.size === 0) return;
+  const lacking = await store.lacking(references);
+  await store.confirmHeld();
+  if (lacking.size > 0) {
+    const first = [...lacking].sort()[0]!;
+    throw new HoardError(
+      'STORE_CORRUPT',
+      `checkpoint ${id} refers to ${lacking.size} blob(s) that the content store does not have or knows to be damaged (first: ${first}); it is not made available`,
+      { details: { checkpoint: id, blob: first, missing: lacking.size } },
+    );
+  }
+}
+
+function addIds(into: Set<string>, text: Buffer): void {
+  for (const id of text.toString('utf8').split('\n')) if (id) into.add(id);
+}
