@@ -123,12 +123,11 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   const startedAt = new Date().toISOString();
   // Who is told when the store must wait for a garbage collection: the hook that last asked for it.
   let waiting: ((message: string) => void) | undefined;
-  const store =
-    input.store ??
-    operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`, (message) => {
-      lines.push(`content store: ${message}`);
-      waiting?.(message);
-    });
+  const store = input.store ?? operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`);
+  waitListeners.set(store, (message) => {
+    lines.push(`content store: ${message}`);
+    waiting?.(message);
+  });
 
   const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
     const node = input.graph.get(task.resource)!;
@@ -190,13 +189,21 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   }
 }
 
+/** Who hears that an operation's store waits for a garbage collection: the run using it. */
+const waitListeners = new WeakMap<ContentStore, (message: string) => void>();
+
 /**
  * The content store of one operation: it takes a shared lease (waiting while a garbage
- * collection runs, telling `onWait` why) when a hook first uses it, and keeps it until
- * `release()`, so no collection can run while the operation reads or refers to blobs.
+ * collection runs, and saying so in the log and the progress of the hook that asked) when a
+ * hook first uses it, and keeps it until `release()`, so no collection can run while the
+ * operation reads or refers to blobs.
  */
-export function operationStore(bank: Bank, owner: string, onWait?: (message: string) => void): ContentStore {
-  return new ContentStore(bank, { holdAs: owner, ...(onWait ? { onWait } : {}) });
+export function operationStore(bank: Bank, owner: string): ContentStore {
+  const store: ContentStore = new ContentStore(bank, {
+    holdAs: owner,
+    onWait: (message) => waitListeners.get(store)?.(message),
+  });
+  return store;
 }
 
 function operationLog(
