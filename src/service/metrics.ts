@@ -4,7 +4,7 @@
  * seen by this server, bytes each provider's bank wrote and read, and each bank's object
  * count (counted at most once a minute, in the background: listing a big bank is not free).
  */
-import { type Readable, Transform } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Bank, PutData } from '../bank/index.js';
 import type { Catalog, OperationLogRecord } from '../catalog/index.js';
@@ -188,6 +188,9 @@ function countStream(stream: Readable, read: (n: number) => void): Readable {
       done(null, chunk);
     },
   });
-  stream.on('error', (error) => counted.destroy(error));
-  return stream.pipe(counted);
+  // pipeline, not pipe: a reader that stops early (the content store stops at a pack's last
+  // wanted blob) destroys `counted`, and the source must close with it, or its file handle is
+  // left for the garbage collector (DEP0137). An error on either side destroys both.
+  pipeline(stream, counted, () => {});
+  return counted;
 }

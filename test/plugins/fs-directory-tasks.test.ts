@@ -33,6 +33,7 @@ function sharedFor(n: number, writes: number[]): SharedFiles {
     remaining: new Int32Array(new SharedArrayBuffer(4 * n)),
     state: new Int32Array(new SharedArrayBuffer(4 * n)),
     identity: new BigInt64Array(new SharedArrayBuffer(16 * n)),
+    damaged: new Int32Array(new SharedArrayBuffer(4 * n)),
   };
   writes.forEach((w, i) => {
     shared.remaining[i] = w;

@@ -4,15 +4,21 @@
  * component at a time refusing any component that is a symbolic link, files are written
  * (in worker threads) to a temporary name in their directory and renamed (so a link in the
  * file's place is replaced, never followed), and links are created last.
+ *
+ * Damaged blobs (a flipped byte, a pack cut short or gone, a blob in no index) cost only the
+ * files that hold them: every other file, link and directory is restored, then the hook fails
+ * naming each damaged file with its blob and pack. Directories get their modes and times at
+ * the end even when the restore fails.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, lstat, lutimes, mkdir, readdir, rm, symlink, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
+import { Damage, type DamagedFile, damageError, damageLines } from './damage.js';
 import { type Entry, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
-import type { RestoreFile, RestoreResult, SharedFiles } from './worker.js';
+import type { DamagedBlob, RestoreFile, RestoreResult, SharedFiles } from './worker.js';
 
 export interface RestoreStats {
   files: number;
@@ -67,43 +73,60 @@ export async function restoreTree(
     return join(dir, parts[parts.length - 1]!);
   };
 
-  for (const entry of entries.filter((e) => e.type === 'dir')) {
-    const abs = await place(entry.path);
-    const st = await lstat(abs).catch(() => undefined);
-    if (st && !st.isDirectory()) {
-      if (!overwrite) throw exists(where, abs);
-      await rm(abs, { recursive: true, force: true });
+  const files = entries.filter((e) => e.type === 'file');
+  /** Directories this restore made (or found), to be given their modes and times at the end. */
+  const dirs: Entry[] = [];
+  let damaged: DamagedFile[] = [];
+  let failure: unknown;
+  try {
+    for (const entry of entries.filter((e) => e.type === 'dir')) {
+      const abs = await place(entry.path);
+      const st = await lstat(abs).catch(() => undefined);
+      if (st && !st.isDirectory()) {
+        if (!overwrite) throw exists(where, abs);
+        await rm(abs, { recursive: true, force: true });
+      }
+      if (!st?.isDirectory()) await mkdir(abs, { mode: 0o700 });
+      dirs.push(entry);
+      stats.dirs++;
     }
-    if (!st?.isDirectory()) await mkdir(abs, { mode: 0o700 });
-    stats.dirs++;
+
+    damaged = await restoreFiles(ctx, files, place, overwrite, stats);
+
+    for (const entry of entries.filter((e) => e.type === 'symlink')) {
+      const abs = await place(entry.path);
+      const st = await lstat(abs).catch(() => undefined);
+      if (st) {
+        if (!overwrite) throw exists(where, abs);
+        await rm(abs, { recursive: true, force: true });
+      }
+      await symlink(entry.target ?? '', abs);
+      await setTimes(abs, entry, true);
+      stats.symlinks++;
+    }
+  } catch (error) {
+    failure = error;
   }
 
-  await restoreFiles(
-    ctx,
-    entries.filter((e) => e.type === 'file'),
-    place,
-    overwrite,
-    stats,
-  );
-
-  for (const entry of entries.filter((e) => e.type === 'symlink')) {
-    const abs = await place(entry.path);
-    const st = await lstat(abs).catch(() => undefined);
-    if (st) {
-      if (!overwrite) throw exists(where, abs);
-      await rm(abs, { recursive: true, force: true });
-    }
-    await symlink(entry.target ?? '', abs);
-    await setTimes(abs, entry, true);
-    stats.symlinks++;
-  }
-
-  // Directories last, deepest first: writing their contents changed their times.
-  const dirs = entries.filter((e) => e.type === 'dir').sort((a, b) => b.path.length - a.path.length);
+  // Directories last, deepest first (writing their contents changed their times), and after
+  // a failure too: a directory left at 0700 is damage of its own.
+  dirs.sort((a, b) => b.path.length - a.path.length);
   for (const entry of dirs) {
     const abs = join(root, ...entry.path.split('/'));
-    await chmod(abs, entry.mode);
-    await setTimes(abs, entry, false);
+    try {
+      await chmod(abs, entry.mode);
+      await setTimes(abs, entry, false);
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
+  if (damaged.length > 0) {
+    throw damageError(
+      where,
+      `${damaged.length} damaged file(s) not restored (${stats.files} of ${files.length} files restored, and every directory and link)`,
+      damaged,
+    );
   }
   ctx.progress(1);
   return stats;
@@ -112,7 +135,9 @@ export async function restoreTree(
 /**
  * The files, in worker threads: the content store reads each pack once and hands over its
  * blobs in batches; a worker decodes and checks each blob and writes it into every file (and
- * at every offset) that holds it; whoever writes a file's last blob finishes the file.
+ * at every offset) that holds it; whoever writes a file's last blob finishes the file. A file
+ * that needs a damaged blob is left out (its temporary file removed) and returned, with why;
+ * any other problem stops the restore.
  */
 async function restoreFiles(
   ctx: HookContext,
@@ -120,7 +145,7 @@ async function restoreFiles(
   place: (rel: string) => Promise<string>,
   overwrite: boolean,
   stats: RestoreStats,
-): Promise<void> {
+): Promise<DamagedFile[]> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-`;
   const meta: RestoreFile[] = [];
@@ -131,20 +156,41 @@ async function restoreFiles(
     meta.push({ index, temp, path, mode: entry.mode, mtime: mtimeSeconds(entry) });
   }
 
+  // Blobs no index holds (a pack lost with its index object) cost their files; the rest are located.
+  const damage = new Damage();
+  const ids = files.flatMap((e) => e.blobs ?? []);
+  for (const id of await ctx.store.lacking(ids)) damage.missing(id);
+  const locations = await ctx.store.locate(ids.filter((id) => !damage.has(id)));
+
   // Where each blob goes: [file, offset, file, offset, …]; and per file, the writes to come.
-  const locations = await ctx.store.locate(files.flatMap((e) => e.blobs ?? []));
   const targets = new Map<string, number[]>();
   const n = Math.max(1, files.length);
   const shared: SharedFiles = {
     remaining: new Int32Array(new SharedArrayBuffer(4 * n)),
     state: new Int32Array(new SharedArrayBuffer(4 * n)),
     identity: new BigInt64Array(new SharedArrayBuffer(16 * n)),
+    damaged: new Int32Array(new SharedArrayBuffer(4 * n)),
   };
   const { remaining } = shared;
   let total = 0;
   for (const [index, entry] of files.entries()) {
+    const blobs = entry.blobs ?? [];
+    if (blobs.some((id) => damage.has(id))) {
+      shared.damaged[index] = 1;
+      continue;
+    }
+    let size = 0;
+    for (const id of blobs) size += locations.get(id)!.rawLength;
+    if (entry.size !== undefined && size !== entry.size) {
+      damage.file({
+        path: entry.path,
+        problem: `the checkpoint says "${entry.path}" has ${entry.size} bytes, but its blobs hold ${size}`,
+      });
+      shared.damaged[index] = 1;
+      continue;
+    }
     let offset = 0;
-    for (const id of entry.blobs ?? []) {
+    for (const id of blobs) {
       let places = targets.get(id);
       if (places === undefined) {
         places = [];
@@ -154,15 +200,14 @@ async function restoreFiles(
       offset += locations.get(id)!.rawLength;
       remaining[index]!++;
     }
-    if (entry.size !== undefined && offset !== entry.size) {
-      throw new HoardError(
-        'STORE_CORRUPT',
-        `${where}: the checkpoint says "${entry.path}" has ${entry.size} bytes, but its blobs hold ${offset}`,
-        { details: { path: entry.path } },
-      );
-    }
     total += offset;
   }
+  /** A damaged blob: its files are written no further. */
+  const lost = (blob: DamagedBlob) => {
+    damage.blob(blob);
+    const places = targets.get(blob.id) ?? [];
+    for (let t = 0; t < places.length; t += 2) Atomics.store(shared.damaged, places[t]!, 1);
+  };
 
   const finished = new Set<number>();
   const pending: Promise<RestoreResult & { memory: SharedArrayBuffer }>[] = [];
@@ -174,19 +219,27 @@ async function restoreFiles(
     const result = await pending.shift()!;
     if (result.memory.byteLength > 0) reuse.push(result.memory);
     for (const index of result.finished) finished.add(index);
+    for (const blob of result.damaged) lost(blob);
     stats.bytes += result.bytes;
     stats.files += result.finished.length;
     if (total > 0) ctx.progress(stats.bytes / total);
     raise(result.problem, where);
   };
   try {
-    const empty = meta.filter((m) => remaining[m.index] === 0);
+    const empty = meta.filter((m) => remaining[m.index] === 0 && shared.damaged[m.index] === 0);
     const none = new SharedArrayBuffer(0);
     for (let i = 0; i < empty.length; i += 512) {
       const files = empty.slice(i, i + 512);
       pending.push(run('restoreEmpty', { files, shared, overwrite }).then((r) => ({ ...r, memory: none })));
     }
-    for await (const batch of ctx.store.readBatches(locations.values(), { reuse })) {
+    const wanted = [...targets.keys()].map((id) => locations.get(id)!);
+    const batches = ctx.store.readBatches(wanted, {
+      reuse,
+      damaged: (blobs, why) => {
+        for (const blob of blobs) lost({ id: blob.id, pack: blob.pack, problem: why.message });
+      },
+    });
+    for await (const batch of batches) {
       ctx.signal.throwIfAborted();
       const touched: Record<number, RestoreFile> = {};
       const batchTargets = batch.blobs.map((blob) => {
@@ -214,18 +267,20 @@ async function restoreFiles(
     for (const result of await Promise.allSettled(pending))
       if (result.status === 'fulfilled') for (const index of result.value.finished) finished.add(index);
   }
-  if (failure === undefined && finished.size !== files.length) {
-    failure = new HoardError(
-      'INTERNAL',
-      `${where}: ${files.length - finished.size} file(s) were not finished by the restore`,
-    );
+  const unfinished = meta.filter((m) => !finished.has(m.index));
+  if (failure === undefined) {
+    const lostTrack = unfinished.filter((m) => shared.damaged[m.index] === 0).length;
+    if (lostTrack > 0) {
+      failure = new HoardError('INTERNAL', `${where}: ${lostTrack} file(s) were not finished by the restore`);
+    }
   }
-  if (failure !== undefined) {
-    // No half-written file is left behind under a temporary name (only those this restore made).
-    const made = meta.filter((m) => !finished.has(m.index) && Atomics.load(shared.state, m.index) === 2);
-    await Promise.all(made.map((m) => unlink(m.temp).catch(() => {})));
-    throw failure;
-  }
+  // No half-written file is left behind under a temporary name (only those this restore made).
+  const made = unfinished.filter((m) => Atomics.load(shared.state, m.index) === 2);
+  await Promise.all(made.map((m) => unlink(m.temp).catch(() => {})));
+  const damaged = damage.files(files);
+  for (const line of damageLines(damaged, 'damaged, not restored')) ctx.log(line);
+  if (failure !== undefined) throw failure;
+  return damaged;
 }
 
 /** Refuses, before writing anything, a manifest that puts an entry under a link or a file. */

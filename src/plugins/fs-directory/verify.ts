@@ -1,43 +1,38 @@
 /**
  * Verify: re-read and re-hash every blob the checkpoint refers to (each once, each pack read
- * once, the hashing in worker threads), and report damage by file.
+ * once, the hashing in worker threads), and report damage by file: every damaged blob is
+ * found (a flipped byte, a pack cut short or gone, a blob in no index), not just the first.
  */
-import { HoardError } from '../../errors.js';
 import type { BlobLocation } from '../../store/index.js';
 import type { HookContext } from '../sdk.js';
+import { Damage, damageError, damageLines } from './damage.js';
 import { readManifest } from './manifest.js';
 import { poolThreads, run } from './pool.js';
+import type { DamagedBlob } from './worker.js';
 
 export async function verifyTree(ctx: HookContext): Promise<{ files: number; blobs: number }> {
   const entries = await readManifest(ctx.bank);
-  const filesOf = new Map<string, string[]>();
-  for (const e of entries) {
-    for (const b of e.blobs ?? []) {
-      const files = filesOf.get(b);
-      if (files === undefined) filesOf.set(b, [e.path]);
-      else if (files[files.length - 1] !== e.path) files.push(e.path);
-    }
-  }
-  const damaged = new Map<string, string>();
+  const ids = new Set<string>();
+  for (const e of entries) for (const b of e.blobs ?? []) ids.add(b);
+  const damage = new Damage();
   // Blobs the store does not have are damage too; the others are read and checked.
-  const lacking = await ctx.store.lacking(filesOf.keys());
-  for (const id of lacking) damaged.set(id, `blob ${id} is not in the content store's index`);
-  const present = [...filesOf.keys()].filter((id) => !lacking.has(id));
+  for (const id of await ctx.store.lacking(ids)) damage.missing(id);
+  const present = [...ids].filter((id) => !damage.has(id));
   const locations: BlobLocation[] = [...(await ctx.store.locate(present)).values()];
   const total = locations.reduce((n, l) => n + l.length, 0);
   let done = 0;
   const reuse: SharedArrayBuffer[] = [];
-  const pending: Promise<{ damaged: { id: string; message: string }[]; memory: SharedArrayBuffer }>[] = [];
+  const pending: Promise<{ damaged: DamagedBlob[]; memory: SharedArrayBuffer }>[] = [];
   const settle = async () => {
     const result = await pending.shift()!;
     reuse.push(result.memory);
-    for (const { id, message } of result.damaged) damaged.set(id, message);
+    for (const blob of result.damaged) damage.blob(blob);
   };
   try {
     const batches = ctx.store.readBatches(locations, {
       reuse,
       damaged: (blobs, why) => {
-        for (const blob of blobs) damaged.set(blob.id, why.message);
+        for (const blob of blobs) damage.blob({ id: blob.id, pack: blob.pack, problem: why.message });
       },
     });
     for await (const batch of batches) {
@@ -52,17 +47,16 @@ export async function verifyTree(ctx: HookContext): Promise<{ files: number; blo
   } finally {
     await Promise.allSettled(pending);
   }
-  if (damaged.size > 0) {
-    const files = [...new Set([...damaged.keys()].flatMap((b) => filesOf.get(b) ?? []))].sort();
-    const first = [...damaged.values()][0];
-    throw new HoardError(
-      'HOOK_FAILED',
-      `${ctx.resource.type}#${ctx.resource.id}: ${damaged.size} damaged blob(s) in ${files.length} file(s): ${files
-        .slice(0, 10)
-        .join(', ')}${files.length > 10 ? ', …' : ''} (${first})`,
-      { details: { files, blobs: [...damaged.keys()] } },
+  if (damage.blobCount > 0) {
+    const files = damage.files(entries);
+    for (const line of damageLines(files, 'damaged')) ctx.log(line);
+    throw damageError(
+      `${ctx.resource.type}#${ctx.resource.id}`,
+      `${damage.blobCount} damaged blob(s) in ${files.length} file(s)`,
+      files,
+      { blobs: damage.blobIds() },
     );
   }
   ctx.progress(1);
-  return { files: entries.filter((e) => e.type === 'file').length, blobs: filesOf.size };
+  return { files: entries.filter((e) => e.type === 'file').length, blobs: ids.size };
 }

@@ -7,7 +7,7 @@
  * thread to raise (`raise` in pool.ts).
  */
 export { type CheckTask, check } from './tasks/check.js';
-export type { Problem } from './tasks/common.js';
+export type { DamagedBlob, Problem } from './tasks/common.js';
 export { type ReadResult, type ReadTask, read, readCapacity } from './tasks/read.js';
 export { type WalkedEntry, type WalkResult, type WalkTask, walk } from './tasks/walk.js';
 export {

@@ -199,6 +199,10 @@ async function restoreArchive(
     // A damaged archive makes pg_restore fail obscurely; say so plainly when that is the cause.
     if (!ctx.signal.aborted && (await storedSha256(ctx)) !== info.sha256) throw corrupt(what, error);
     throw error;
+  } finally {
+    // pg_restore may stop reading before the end (or never start): close the dump's file now,
+    // not when the garbage collector finds it.
+    source.destroy();
   }
   // pg_restore may stop reading before the end; then hash what it left.
   const sha256 = complete ? hash.digest('hex') : await storedSha256(ctx);

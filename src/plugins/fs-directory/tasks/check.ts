@@ -2,6 +2,7 @@
 
 import type { BatchBlob } from '../../../store/batches.js';
 import { decodeBlobSync } from '../../../store/blob.js';
+import type { DamagedBlob } from './common.js';
 
 export interface CheckTask {
   bytes: Uint8Array;
@@ -9,13 +10,13 @@ export interface CheckTask {
 }
 
 /** Decodes and re-hashes each blob; the damaged ones, with why. */
-export function check({ bytes, blobs }: CheckTask): { damaged: { id: string; message: string }[] } {
-  const damaged: { id: string; message: string }[] = [];
+export function check({ bytes, blobs }: CheckTask): { damaged: DamagedBlob[] } {
+  const damaged: DamagedBlob[] = [];
   for (const blob of blobs) {
     try {
       decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length));
     } catch (error) {
-      damaged.push({ id: blob.id, message: (error as Error).message });
+      damaged.push({ id: blob.id, pack: blob.pack, problem: (error as Error).message });
     }
   }
   return { damaged };

@@ -8,6 +8,14 @@ export interface Problem {
   details?: Record<string, unknown>;
 }
 
+/** A blob that could not be read as stored; `problem` is the store's message naming it (and its pack). */
+export interface DamagedBlob {
+  id: string;
+  /** The pack the index puts it in; absent when no index has it. */
+  pack?: string;
+  problem: string;
+}
+
 export function code(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }

@@ -3,7 +3,8 @@
  * its offsets into every file that holds it. Several threads may write one file (its blobs
  * come in different batches): the first to need it creates it, exclusively, and records which
  * file it is; the others open it and check it is that file; whoever does its last write
- * finishes it (mode, mtime, name).
+ * finishes it (mode, mtime, name). A damaged blob is reported and the batch goes on: the files
+ * that hold it are marked damaged, are written no further and never finish.
  */
 import {
   closeSync,
@@ -22,7 +23,7 @@ import {
 import { HoardError } from '../../../errors.js';
 import type { BatchBlob } from '../../../store/batches.js';
 import { decodeBlobSync } from '../../../store/blob.js';
-import { asProblem, code, type Problem } from './common.js';
+import { asProblem, code, type DamagedBlob, type Problem } from './common.js';
 
 export interface RestoreFile {
   /** Index of the file in the restore (for the shared arrays). */
@@ -43,6 +44,8 @@ export interface SharedFiles {
   state: Int32Array;
   /** Device and inode of the temporary file once made: [dev, ino] per file. */
   identity: BigInt64Array;
+  /** 1 once the file is known to need a damaged blob: nothing more is written into it. */
+  damaged: Int32Array;
 }
 
 export interface RestoreTask {
@@ -61,6 +64,8 @@ export interface RestoreResult {
   bytes: number;
   /** Indexes of the files this task finished (given their names). */
   finished: number[];
+  /** Blobs of the batch that failed their check (their files are marked in `shared.damaged`). */
+  damaged: DamagedBlob[];
   problem?: Problem;
 }
 
@@ -76,16 +81,26 @@ export function restore(task: RestoreTask): RestoreResult {
   /** File index → descriptor, least recently used first. */
   const open = new Map<number, number>();
   const finished: number[] = [];
+  const damaged: DamagedBlob[] = [];
   let written = 0;
   let current: RestoreFile | undefined;
   try {
     for (let k = 0; k < blobs.length; k++) {
       const blob = blobs[k]!;
-      current = undefined;
-      const raw = decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length));
       const places = targets[k]!;
+      current = undefined;
+      let raw: Uint8Array;
+      try {
+        raw = decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length));
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'STORE_CORRUPT')) throw error;
+        damaged.push({ id: blob.id, pack: blob.pack, problem: error.message });
+        for (let t = 0; t < places.length; t += 2) Atomics.store(shared.damaged, places[t]!, 1);
+        continue;
+      }
       for (let t = 0; t < places.length; t += 2) {
         const index = places[t]!;
+        if (Atomics.load(shared.damaged, index) === 1) continue;
         const file = files[index]!;
         current = file;
         let fd = open.get(index);
@@ -113,12 +128,13 @@ export function restore(task: RestoreTask): RestoreResult {
     return {
       bytes: written,
       finished,
+      damaged,
       problem: asProblem(error, current && `cannot restore ${current.path}`),
     };
   } finally {
     for (const fd of open.values()) closeSync(fd);
   }
-  return { bytes: written, finished };
+  return { bytes: written, finished, damaged };
 }
 
 /** Makes and finishes files that have no content. */
@@ -140,9 +156,14 @@ export function restoreEmpty({
       finished.push(file.index);
     }
   } catch (error) {
-    return { bytes: 0, finished, problem: asProblem(error, current && `cannot restore ${current.path}`) };
+    return {
+      bytes: 0,
+      finished,
+      damaged: [],
+      problem: asProblem(error, current && `cannot restore ${current.path}`),
+    };
   }
-  return { bytes: 0, finished };
+  return { bytes: 0, finished, damaged: [] };
 }
 
 /**
