@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { link, mkdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoardError } from '../errors.js';
@@ -97,6 +97,54 @@ export class FsLeases {
       await rm(file, { force: true });
       await syncDir(this.dir);
     });
+  }
+
+  /**
+   * Removes lease records that expired at least `olderThanMs` ago or whose holder died, and
+   * damaged ones that old, each under its lock after reading it again (so one renewed or
+   * taken meanwhile stays); also temporary files and lock directories left by crashes.
+   * The number of lease records removed.
+   */
+  async sweep(olderThanMs: number): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if (isCode(error, 'ENOENT')) return 0;
+      throw error;
+    }
+    let removed = 0;
+    const now = this.now();
+    for (const name of names) {
+      const path = join(this.dir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (!info) continue;
+      const old = Date.now() - info.mtimeMs > olderThanMs;
+      if (name.startsWith('.tmp-')) {
+        if (old) await rm(path, { force: true });
+        continue;
+      }
+      if (name.startsWith('.lock-')) {
+        if (Date.now() - info.mtimeMs > Math.max(olderThanMs, STALE_LOCK_MS))
+          await rmdir(path).catch(() => {});
+        continue;
+      }
+      const seen = await this.readFile(path);
+      if (seen === undefined) continue;
+      const dead = seen.record
+        ? !leaseLive(seen.record, now) &&
+          (seen.record.expiresAt < now - olderThanMs || seen.record.expiresAt > now)
+        : old;
+      if (!dead) continue;
+      const gone = await this.locked(path, async () => {
+        if ((await this.readFile(path))?.raw !== seen.raw) return false;
+        await rm(path, { force: true });
+        return true;
+      });
+      if (gone) removed++;
+    }
+    if (removed > 0) await syncDir(this.dir);
+    return removed;
   }
 
   async read(name: string): Promise<LeaseRecord | undefined> {

@@ -18,7 +18,13 @@ import type { Readable } from 'node:stream';
 import { FsLeases } from './fs-leases.js';
 import { isCode, syncDir, tempName } from './fs-util.js';
 import { isKeySegment } from './keys.js';
-import { type BankStore, keyConflict, type StoreData, type StoreListOptions } from './store.js';
+import {
+  type BankStore,
+  keyConflict,
+  type StoreData,
+  type StoreListOptions,
+  type SweepReport,
+} from './store.js';
 import type { ObjectInfo } from './types.js';
 import { BankView } from './view.js';
 
@@ -169,6 +175,46 @@ class FsStore implements BankStore {
 
   readLease(name: string) {
     return this.leases.read(name);
+  }
+
+  async sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
+    const before = Date.now() - olderThanMs;
+    const report: SweepReport = { temporary: 0, directories: 0, leases: 0 };
+    const top = prefix === '' ? this.root : this.path(prefix);
+    await this.sweepDir(top, before, report, top);
+    if (prefix === '') report.leases = await this.leases.sweep(olderThanMs);
+    return report;
+  }
+
+  /** `.tmp-*` files older than `before`, then directories left empty (older than `before`). */
+  private async sweepDir(dir: string, before: number, report: SweepReport, top: string): Promise<void> {
+    // Its age before this sweep removed anything in it (a put that races a removal retries).
+    const own = await lstat(dir).catch(() => undefined);
+    let dirents: Dirent[];
+    try {
+      dirents = await readdir(dir, { withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw error;
+    }
+    for (const dirent of dirents) {
+      const path = join(dir, dirent.name);
+      if (dirent.isDirectory()) {
+        if (dir === this.root && dirent.name === '.leases') continue;
+        if (isKeySegment(dirent.name)) await this.sweepDir(path, before, report, top);
+      } else if (dirent.name.startsWith('.tmp-')) {
+        const info = await lstat(path).catch(() => undefined);
+        if (info && info.mtimeMs < before) {
+          await rm(path, { force: true });
+          report.temporary++;
+        }
+      }
+    }
+    if (dir === top) return;
+    if (own && own.mtimeMs < before && (await removeEmptyDir(dir).catch(() => false))) {
+      report.directories++;
+      await syncDir(dirname(dir));
+    }
   }
 
   private path(key: string): string {

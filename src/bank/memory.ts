@@ -8,6 +8,7 @@ import {
   leaseLive,
   type StoreData,
   type StoreListOptions,
+  type SweepReport,
 } from './store.js';
 import type { ObjectInfo } from './types.js';
 import { BankView } from './view.js';
@@ -106,6 +107,20 @@ class MemoryStore implements BankStore {
 
   async releaseLease(name: string, token: string): Promise<void> {
     if (this.leases.get(name)?.token === token) this.leases.delete(name);
+  }
+
+  async sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
+    let leases = 0;
+    const now = this.now();
+    if (prefix === '') {
+      for (const [name, lease] of this.leases) {
+        if (lease.expiresAt < now - olderThanMs) {
+          this.leases.delete(name);
+          leases++;
+        }
+      }
+    }
+    return { temporary: 0, directories: 0, leases };
   }
 
   async readLease(name: string): Promise<LeaseRecord | undefined> {

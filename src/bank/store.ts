@@ -53,6 +53,18 @@ export interface BankStore {
   /** Removes the lease if it still holds `token`. */
   releaseLease(name: string, token: string): Promise<void>;
   readLease(name: string): Promise<LeaseRecord | undefined>;
+  /** See `Bank.sweep`; `prefix` is where the bank's keys start ('' for the whole bank). */
+  sweep?(prefix: string, olderThanMs: number): Promise<SweepReport>;
+}
+
+/** What `sweep` removed. */
+export interface SweepReport {
+  /** Temporary files of writes that never finished. */
+  temporary: number;
+  /** Empty directories left behind. */
+  directories: number;
+  /** Lease records long expired, or whose holder died, and damaged ones. */
+  leases: number;
 }
 
 export function toStoreData(data: PutData): StoreData {

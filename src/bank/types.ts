@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { SweepReport } from './store.js';
 
 /** What `put` stores: bytes, a string (stored as UTF-8), or a stream of bytes that is read once. */
 export type PutData = Buffer | Uint8Array | string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
@@ -107,4 +108,15 @@ export interface Bank {
   isLeaseValid(lease: Lease): Promise<boolean>;
   /** The lease recorded under `name`, expired or not, as any process sharing the bank sees it. */
   leaseInfo(name: string): Promise<LeaseInfo | undefined>;
+
+  /**
+   * Removes what interrupted writes left behind, which no key or listing shows: temporary
+   * files of puts that never finished, empty directories, lease records that expired (or
+   * whose holder died) at least `olderThanMs` ago. Nothing younger than that is touched, so
+   * a write in progress is never disturbed. Leases are swept with the whole bank only.
+   */
+  sweep(olderThanMs: number): Promise<SweepReport>;
 }
+
+/** What `Bank.sweep` removed. */
+export type { SweepReport } from './store.js';

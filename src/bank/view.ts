@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { HoardError } from '../errors.js';
 import { relativeKey, resolveKey } from './keys.js';
-import { type BankStore, leaseLive, toStoreData } from './store.js';
+import { type BankStore, leaseLive, type SweepReport, toStoreData } from './store.js';
 import type {
   AcquireLeaseOptions,
   Bank,
@@ -129,6 +129,16 @@ export class BankView implements Bank {
       return { owner: record.owner, expiresAt: now, holderGone: true };
     }
     return { owner: record.owner, expiresAt: record.expiresAt };
+  }
+
+  async sweep(olderThanMs: number): Promise<SweepReport> {
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
+      throw argument(`sweep takes an age in ms >= 0, got ${olderThanMs}`);
+    }
+    if (this.readOnly) throw new HoardError('BANK_READ_ONLY', 'cannot sweep a read-only bank');
+    return (
+      (await this.store.sweep?.(this.prefix, olderThanMs)) ?? { temporary: 0, directories: 0, leases: 0 }
+    );
   }
 
   private writable(key: string, kind: 'key' | 'lease name'): string {

@@ -648,6 +648,26 @@ export function bankConformance(name: string, make: MakeFixture): void {
     );
 
     it(
+      'sweep removes only lease records expired longer than asked, and never an object',
+      withBank(async ({ bank, advance }) => {
+        await bank.put('kept/object', 'data');
+        const live = await bank.acquireLease('live', { owner: 'alive', ttlMs: 3_600_000 });
+        await bank.acquireLease('old', { owner: 'crashed long ago', ttlMs: 1000 });
+        advance(10_000);
+        await bank.acquireLease('recent', { owner: 'crashed just now', ttlMs: 1000 });
+        advance(2_000);
+        const report = await bank.sweep(5_000);
+        assert.equal(report.leases, 1, JSON.stringify(report));
+        assert.equal(await bank.leaseInfo('old'), undefined);
+        assert.equal((await bank.leaseInfo('recent'))?.owner, 'crashed just now');
+        assert.equal(await bank.isLeaseValid(live), true);
+        assert.deepEqual(await bank.list(''), ['kept/object']);
+        assert.equal((await bank.sweep(5_000)).leases, 0);
+        await rejectsWith(bank.section('kept', { readOnly: true }).sweep(0), 'BANK_READ_ONLY');
+      }),
+    );
+
+    it(
       'rejects an empty owner or a time to live that is not a positive number',
       withBank(async ({ bank }) => {
         await rejectsWith(bank.acquireLease('job', { owner: '', ttlMs: 1000 }), 'BANK_ARGUMENT_INVALID');

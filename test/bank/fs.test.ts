@@ -90,6 +90,41 @@ describe('FsBank on disk', () => {
     assert.deepEqual(await tree(dir), ['.leases']);
   });
 
+  it('sweep removes temporary files and empty directories crashes left, older than asked, and nothing else', async () => {
+    const dir = await fresh('sweep');
+    await bank.put('store/packs/ab/pack', 'pack');
+    await bank.put('checkpoints/c1/meta.json', '{}');
+    const old = new Date(Date.now() - 3_600_000);
+    const plant = async (path: string, isDir = false) => {
+      const full = join(dir, ...path.split('/'));
+      if (isDir) await mkdir(full, { recursive: true });
+      else await writeFile(full, 'partial');
+      return full;
+    };
+    const stale = [
+      await plant('store/packs/ab/.tmp-0123456789abcdef'),
+      await plant('checkpoints/c1/.tmp-fedcba9876543210'),
+      await plant('.tmp-1111111111111111'),
+    ];
+    const fresh1 = await plant('store/packs/ab/.tmp-2222222222222222');
+    const emptyOld = await plant('checkpoints/c2/resources', true);
+    for (const path of [...stale, emptyOld, join(dir, 'checkpoints', 'c2')]) await utimes(path, old, old);
+    const report = await bank.sweep(60_000);
+    assert.deepEqual(report, { temporary: 3, directories: 2, leases: 0 });
+    assert.deepEqual(await tree(dir), [
+      'checkpoints',
+      'checkpoints/c1',
+      'checkpoints/c1/meta.json',
+      'store',
+      'store/packs',
+      'store/packs/ab',
+      'store/packs/ab/.tmp-2222222222222222',
+      'store/packs/ab/pack',
+    ]);
+    assert.ok(fresh1);
+    assert.deepEqual(await bank.list(''), ['checkpoints/c1/meta.json', 'store/packs/ab/pack']);
+  });
+
   it('leaseInfo is visible to a second FsBank on the same root', async () => {
     const dir = await fresh('second');
     const lease = await bank.acquireLease('job', { owner: 'first', ttlMs: 60_000 });
