@@ -148,15 +148,24 @@ async function runPrepared(
 
 /**
  * Runs each plugin's delete operation, then removes every key of the checkpoint. A failed
- * delete operation leaves the checkpoint `error_deleting` with its data, to be retried.
+ * delete operation leaves the checkpoint `error_deleting` with its data, to be retried (by
+ * deleting it again, or by `gc`). Once the hooks succeeded the checkpoint is `deleted` at
+ * once (it is gone from listings, and its hooks never run again), then its keys are removed,
+ * its record last: a delete killed after that point is finished by the next delete of the
+ * same id or by `gc`.
  */
 export async function deleteCheckpoint(
   id: string,
   provider: Provider,
-  options: RunOptions = {},
+  options: RunOptions & { collect?: boolean } = {},
 ): Promise<OperationResult> {
   const store = new CheckpointStore(provider.bank);
   const meta = await store.get(id);
+  if (meta.status === 'deleted') {
+    // What a killed delete left: its record and maybe some keys. Finish it.
+    await store.removeAll(id, meta.plan);
+    return { checkpoint: checkpointView(meta) };
+  }
   return withWorkLease(store, id, options.signal, async (signal) => {
     const deleting = await store.transition(id, ['available', 'error', 'error_deleting'], 'deleting');
     const graph = ResourceGraph.fromJSON(meta.graph);
@@ -177,6 +186,7 @@ export async function deleteCheckpoint(
     }
     const deleted = await store.transition(id, ['deleting'], 'deleted');
     await store.removeAll(id, meta.plan);
+    if (options.collect === false) return { checkpoint: checkpointView(deleted), operation };
     // Data shared with other checkpoints stays; what only this one used goes now.
     const gc = await collectAfterDelete(provider);
     return { checkpoint: checkpointView(deleted), operation, gc };
