@@ -401,7 +401,7 @@ describe('hoard CLI: concurrency and crashes', () => {
     );
   });
 
-  it('Ctrl-C cancels a protect: the hung hook is killed, owed teardowns run, the checkpoint is error, exit 1', async () => {
+  it('Ctrl-C cancels a protect: the hung hook is killed, owed teardowns run, the checkpoint is error, exit 130', async () => {
     const { home, plan, lines } = await setup({ slow: 'db:protect:prepareBegin' });
     const child = start(['protect', plan, '--json'], home);
     let stdout = '';
@@ -415,7 +415,7 @@ describe('hoard CLI: concurrency and crashes', () => {
     child.kill('SIGINT');
     const code = await new Promise((r) => child.on('close', r));
     assert.ok(Date.now() - interruptedAt < 10_000, 'waited for the hung command instead of killing it');
-    assert.equal(code, 1);
+    assert.equal(code, 130);
     const result = JSON.parse(stdout);
     assert.equal(result.checkpoint.status, 'error');
     assert.equal(result.operation.status, 'cancelled');
