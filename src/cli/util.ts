@@ -1,5 +1,7 @@
 import { constants } from 'node:os';
 import { InvalidArgumentError } from 'commander';
+import { CHECKPOINT_ID } from '../checkpoints/keys.js';
+import { HoardError } from '../errors.js';
 
 /** Commander parser for `--limit 20`-style options. */
 export function positiveInt(value: string): number {
@@ -14,6 +16,22 @@ export function positiveIntOrZero(value: string): number {
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('expected a whole number from 0 to 65535');
   return n;
+}
+
+/**
+ * Commander parser for a CHECKPOINT argument (and `--marker`): a checkpoint id. Anything
+ * else — a typo, a newline or another control character — is CHECKPOINT_NOT_FOUND naming
+ * the argument, shown escaped so the message stays one line.
+ */
+export function checkpointArgument(name: string): (value: string) => string {
+  return (value) => {
+    if (CHECKPOINT_ID.test(value)) return value;
+    throw new HoardError(
+      'CHECKPOINT_NOT_FOUND',
+      `${name.startsWith('-') ? name : `argument ${name}`}: ${JSON.stringify(value)} is not a checkpoint id (they look like 20261123T094512345Z-3fa9c1d2)`,
+      { details: { argument: name, checkpoint: value } },
+    );
+  };
 }
 
 /** Commander reducer for repeatable options. */

@@ -7,13 +7,13 @@ import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { collect, interruptible } from '../util.js';
+import { checkpointArgument, collect, interruptible } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
     .command('restore')
     .description('Restore a checkpoint')
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .option('--target <path>', 'where to restore, when exactly one resource takes a target')
     .option(
       '--param <key=value>',
@@ -54,7 +54,7 @@ Examples:
   program
     .command('verify')
     .description('Check that a checkpoint can be restored (each plugin verifies its data)')
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .option('--param <key=value>', 'verify parameter (repeatable)', collect, [])
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText(

@@ -10,7 +10,7 @@ import { chmod, lstat, lutimes, mkdir, readdir, rm, symlink, unlink, utimes } fr
 import { dirname, join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
-import { type Entry, readManifest } from './manifest.js';
+import { type Entry, manifestName, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
 import type { RestoreFile, RestoreResult, SharedFiles } from './worker.js';
 
@@ -28,7 +28,7 @@ export async function restoreTree(
 ): Promise<RestoreStats> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const root = resolve(target);
-  const entries = await readManifest(ctx.bank);
+  const entries = await readManifest(ctx.bank, manifestName(ctx));
   checkNesting(entries, where);
   await prepareRoot(root, overwrite, where);
   const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };

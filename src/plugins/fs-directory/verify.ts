@@ -5,11 +5,11 @@
 import { HoardError } from '../../errors.js';
 import type { BlobLocation } from '../../store/index.js';
 import type { HookContext } from '../sdk.js';
-import { readManifest } from './manifest.js';
+import { manifestName, readManifest } from './manifest.js';
 import { poolThreads, run } from './pool.js';
 
 export async function verifyTree(ctx: HookContext): Promise<{ files: number; blobs: number }> {
-  const entries = await readManifest(ctx.bank);
+  const entries = await readManifest(ctx.bank, manifestName(ctx));
   const filesOf = new Map<string, string[]>();
   for (const e of entries) {
     for (const b of e.blobs ?? []) {
