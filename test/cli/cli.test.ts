@@ -385,6 +385,13 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
     assert.equal(c.code, 0, c.stderr);
     assert.equal(c.json.checkpoint.status, 'available');
     assert.equal(c.json.checkpoint.provider.name, 'local');
+    const again = await hoard(
+      ['copy', p.json.checkpoint.id, '--provider', 'offsite', '--to', 'local', '--json'],
+      home,
+    );
+    assert.equal(again.code, 2, again.stderr);
+    assert.equal(again.json.error.code, 'CHECKPOINT_STATE');
+    assert.match(again.stderr, /\nhoard: provider local already has checkpoint \S+\n$/);
     const there = await hoard(['checkpoints', 'list', '--provider', 'local', '--json'], home);
     assert.deepEqual(
       there.json.checkpoints.map((x: { id: string }) => x.id),

@@ -652,7 +652,7 @@ describe("what a project token may ask of the server's host", () => {
 });
 
 describe('copies and protectables', () => {
-  it("copies a checkpoint to another provider, still the project's there", async () => {
+  it("copies a checkpoint to another provider, still the project's there; a second copy there is a 409 before any log", async () => {
     const two = await startServer({
       providerFiles: {
         'offsite.conf': [
@@ -695,6 +695,18 @@ describe('copies and protectables', () => {
       );
       const copies = await two.call(token, 'GET', '/v1/acme/copies');
       assert.equal(copies.body.copies[0].id, copied.id);
+      // Copying it there again is refused before the 202, and leaves no operation log.
+      assertError(
+        await two.call(token, 'POST', '/v1/acme/copies', {
+          providerId: 'local',
+          checkpointId,
+          toProviderId: 'offsite',
+        }),
+        409,
+        'CHECKPOINT_STATE',
+        /provider offsite already has checkpoint/,
+      );
+      assert.equal((await two.call(token, 'GET', '/v1/acme/copies')).body.copies.length, 1);
       assertError(
         await two.call(token, 'POST', '/v1/acme/copies', {
           providerId: 'local',
