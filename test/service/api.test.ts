@@ -215,6 +215,7 @@ describe('bad input is a 4xx with a clear message, never a 500', () => {
       server.call(alice, 'POST', '/v1/acme/triggers', { name: 't', type: 'time', properties });
     assertError(await trigger({ pattern: '0 0 30 2 *' }), 400, 'TRIGGER_INVALID', /never fires/);
     assertError(await trigger({ pattern: 'every day' }), 400, 'TRIGGER_INVALID', /not a cron pattern/);
+    assertError(await trigger({ pattern: '0 0 3 * * * 2030' }), 400, 'TRIGGER_INVALID', /it has 7 fields/);
     assertError(
       await trigger({ pattern: '0 * * * *', end: '2001-01-01T00:00:00Z' }),
       400,
