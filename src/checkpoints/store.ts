@@ -269,6 +269,16 @@ export class CheckpointStore {
   }
 
   /**
+   * The checkpoint as its time-index entries describe it (plan, status), without reading its
+   * record: usually one entry, two if a process died mid-transition, none if it is unknown.
+   */
+  async indexed(id: string): Promise<CheckpointSummary[]> {
+    const prefix = 'index/time/';
+    const keys = await this.bank.list(`${prefix}${id}.`);
+    return keys.flatMap((key) => parseIndexKey(key.slice(prefix.length), undefined) ?? []);
+  }
+
+  /**
    * Removes a checkpoint whose record is damaged (CHECKPOINT_CORRUPT): every key of it, its
    * index entries (their keys name its plan and status) and the record. No plugin hook can
    * run without the record, so nothing outside the bank is cleaned up; the content-store data
@@ -288,15 +298,7 @@ export class CheckpointStore {
     }
     const lease = await this.acquireWork(id);
     try {
-      const prefix = 'index/time/';
-      const entries = await this.bank.list(`${prefix}${id}.`);
-      const plans = [
-        ...new Set(
-          entries
-            .flatMap((key) => parseIndexKey(key.slice(prefix.length), undefined) ?? [])
-            .map((e) => e.plan),
-        ),
-      ];
+      const plans = [...new Set((await this.indexed(id)).map((e) => e.plan))];
       // As removeAll does: the record goes last, so a discard cut short can be run again.
       const keys = (await this.bank.list(checkpointPrefix(id))).length;
       for (const plan of plans.length ? plans : ['-']) await this.removeAll(id, plan);
