@@ -174,7 +174,7 @@ export const ERRORS = {
   CATALOG_IN_USE: {
     exit: 2,
     http: 409,
-    meaning: 'The catalog record is still used by another (a trigger by a schedule).',
+    meaning: 'A plan or trigger to delete is still used by a scheduled operation.',
   },
   CATALOG_INVALID: {
     exit: 2,
