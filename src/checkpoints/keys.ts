@@ -11,6 +11,7 @@
  * Index entries carry everything a listing shows in their key, so listing is one prefix
  * scan and no read per checkpoint.
  */
+import { MAX_SEGMENT_LENGTH } from '../bank/index.js';
 
 const SAFE = /[A-Za-z0-9._~#@+=,:-]/;
 
@@ -35,6 +36,25 @@ export const checkpointPrefix = (id: string) => `checkpoints/${id}/`;
 export const metaKey = (id: string) => `checkpoints/${id}/meta.json`;
 export const resourcePrefix = (id: string, resource: string) =>
   `checkpoints/${id}/resources/${encodeSegment(resource)}`;
+/**
+ * The longest resource id a plan may give, in characters: with any built-in type, an id of
+ * plain characters this long still fits one bank key segment once encoded.
+ */
+export const MAX_RESOURCE_ID_LENGTH = 200;
+
+/**
+ * Why a resource of `type` and `id` cannot have a section in a checkpoint, or undefined if
+ * it can: its id is too long, or `type#id` does not fit one bank key segment once encoded.
+ */
+export function resourceKeyProblem(type: string, id: string): string | undefined {
+  if (id.length > MAX_RESOURCE_ID_LENGTH)
+    return `its id is ${id.length} characters long; an id may have at most ${MAX_RESOURCE_ID_LENGTH}`;
+  const length = encodeSegment(`${type}#${id}`).length;
+  if (length > MAX_SEGMENT_LENGTH) {
+    return `"type#id" takes ${length} characters as a bank key segment (a character outside A-Z a-z 0-9 . _ ~ # @ + = , : - takes 3 per UTF-8 byte); at most ${MAX_SEGMENT_LENGTH}`;
+  }
+  return undefined;
+}
 export const operationKey = (id: string, op: string) => `checkpoints/${id}/operations/${op}.json`;
 export const journalPrefix = (id: string) => `checkpoints/${id}/journal`;
 export const timeIndexKey = (id: string, status: string, plan: string) =>

@@ -95,12 +95,15 @@ export class CheckpointStore {
     await this.writeIndex(meta.id, meta.plan, meta.status);
   }
 
-  /** The record as stored; CHECKPOINT_NOT_FOUND if there is none. */
+  /**
+   * The record as stored; CHECKPOINT_NOT_FOUND if there is none, CHECKPOINT_CORRUPT if it is
+   * not JSON or lacks a field every record has.
+   */
   async read(id: string): Promise<CheckpointMeta> {
     if (!CHECKPOINT_ID.test(id)) {
       throw new HoardError(
         'CHECKPOINT_NOT_FOUND',
-        `"${id}" is not a checkpoint id (they look like 20261123T094512345Z-3fa9c1d2)`,
+        `${JSON.stringify(id)} is not a checkpoint id (they look like 20261123T094512345Z-3fa9c1d2)`,
         {
           details: { checkpoint: id },
         },
@@ -117,7 +120,7 @@ export class CheckpointStore {
       }
       throw error;
     }
-    return JSON.parse(text.toString('utf8')) as CheckpointMeta;
+    return parseMeta(text, id);
   }
 
   /**
@@ -265,6 +268,46 @@ export class CheckpointStore {
     await this.bank.delete(metaKey(id));
   }
 
+  /**
+   * The checkpoint as its time-index entries describe it (plan, status), without reading its
+   * record: usually one entry, two if a process died mid-transition, none if it is unknown.
+   */
+  async indexed(id: string): Promise<CheckpointSummary[]> {
+    const prefix = 'index/time/';
+    const keys = await this.bank.list(`${prefix}${id}.`);
+    return keys.flatMap((key) => parseIndexKey(key.slice(prefix.length), undefined) ?? []);
+  }
+
+  /**
+   * Removes a checkpoint whose record is damaged (CHECKPOINT_CORRUPT): every key of it, its
+   * index entries (their keys name its plan and status) and the record. No plugin hook can
+   * run without the record, so nothing outside the bank is cleaned up; the content-store data
+   * only it used is collected by the next gc. CHECKPOINT_STATE if the record is sound (delete
+   * it the ordinary way), LEASE_HELD while a live process works on it.
+   */
+  async discard(id: string): Promise<{ keys: number; plans: string[] }> {
+    try {
+      await this.read(id);
+      throw new HoardError(
+        'CHECKPOINT_STATE',
+        `checkpoint ${id} is not damaged; delete it the ordinary way, which runs its plugins' delete hooks`,
+        { details: { checkpoint: id } },
+      );
+    } catch (error) {
+      if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
+    }
+    const lease = await this.acquireWork(id);
+    try {
+      const plans = [...new Set((await this.indexed(id)).map((e) => e.plan))];
+      // As removeAll does: the record goes last, so a discard cut short can be run again.
+      const keys = (await this.bank.list(checkpointPrefix(id))).length;
+      for (const plan of plans.length ? plans : ['-']) await this.removeAll(id, plan);
+      return { keys, plans };
+    } finally {
+      await this.bank.releaseLease(lease).catch(() => {});
+    }
+  }
+
   private async writeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {
     await this.bank.put(timeIndexKey(id, status, plan), '');
     await this.bank.put(planIndexKey(id, status, plan), '');
@@ -274,6 +317,46 @@ export class CheckpointStore {
     await this.bank.delete(timeIndexKey(id, status, plan));
     await this.bank.delete(planIndexKey(id, status, plan));
   }
+}
+
+/** The record in `text`, checked field by field: CHECKPOINT_CORRUPT names the key and what is wrong. */
+function parseMeta(text: Buffer, id: string): CheckpointMeta {
+  const key = metaKey(id);
+  const corrupt = (problem: string, cause?: unknown) =>
+    new HoardError('CHECKPOINT_CORRUPT', `checkpoint ${id}: ${key} is damaged: ${problem}`, {
+      details: { checkpoint: id, key, problem },
+      ...(cause === undefined ? {} : { cause }),
+    });
+  let value: unknown;
+  try {
+    value = JSON.parse(text.toString('utf8'));
+  } catch (error) {
+    throw corrupt(`not valid JSON (${(error as Error).message})`, error);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw corrupt('not a JSON object');
+  const meta = value as Record<string, unknown>;
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const problem = (): string | undefined => {
+    if (meta.version !== 1) return `"version" is ${JSON.stringify(meta.version)}, not 1`;
+    if (meta.id !== id) return `"id" is ${JSON.stringify(meta.id)}, not ${id}`;
+    for (const field of ['plan', 'createdAt', 'updatedAt'] as const)
+      if (typeof meta[field] !== 'string' || meta[field] === '')
+        return `"${field}" is missing or not a string`;
+    if (!CHECKPOINT_STATUSES.includes(meta.status as CheckpointStatus))
+      return `"status" is ${JSON.stringify(meta.status)}, not one of ${CHECKPOINT_STATUSES.join(', ')}`;
+    const provider = meta.provider as Record<string, unknown> | undefined;
+    if (!isObject(provider) || typeof provider?.id !== 'string' || typeof provider.name !== 'string')
+      return '"provider" is missing or lacks its id and name';
+    if (!Array.isArray(meta.resources)) return '"resources" is missing or not an array';
+    if (!isObject(meta.graph) || !Array.isArray((meta.graph as { resources?: unknown }).resources))
+      return '"graph.resources" is missing or not an array';
+    if (!isObject(meta.parameters)) return '"parameters" is missing or not an object';
+    if (!Array.isArray(meta.operations)) return '"operations" is missing or not an array';
+    return undefined;
+  };
+  const wrong = problem();
+  if (wrong) throw corrupt(wrong);
+  return meta as unknown as CheckpointMeta;
 }
 
 /** `<id>.<status>.<plan>` (time index) or `<id>.<status>` (plan index). */

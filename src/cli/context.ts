@@ -1,4 +1,5 @@
 /** What every command needs: the home directory, the providers, and how to print. */
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CheckpointStore } from '../checkpoints/store.js';
@@ -18,6 +19,10 @@ export class CliContext {
   constructor(options: GlobalOptions) {
     this.home = resolve(options.home ?? process.env.HOARD_HOME ?? join(homedir(), '.hoard'));
     this.json = options.json === true;
+    checkHome(
+      this.home,
+      options.home !== undefined ? '--home' : process.env.HOARD_HOME ? 'HOARD_HOME' : 'home',
+    );
   }
 
   /** Loads the providers once; a broken provider file is a warning on stderr, not a failure. */
@@ -53,5 +58,29 @@ export class CliContext {
   /** Prints `value` as the one JSON document on stdout, or `human()` as text. */
   print(value: unknown, human: () => string): void {
     process.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+  }
+}
+
+/**
+ * The home may be missing (it is made when first written) but, when it exists, it must be a
+ * directory: anything else is the caller's mistake, named with where it came from.
+ */
+function checkHome(home: string, from: string): void {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(home).isDirectory();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    const why = code === 'ENOTDIR' ? 'a part of its path is a file' : `it cannot be read (${code})`;
+    throw new HoardError('USAGE', `${from} ${home} must be a directory: ${why}`, {
+      details: { home, from },
+      cause: error,
+    });
+  }
+  if (!isDirectory) {
+    throw new HoardError('USAGE', `${from} ${home} must be a directory; it is a file`, {
+      details: { home, from },
+    });
   }
 }

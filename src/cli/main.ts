@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-/** `hoard`: parses the command line, runs one command, maps errors to exit status 1 or 2. */
+/**
+ * `hoard`: parses the command line, runs one command, and maps an error to its exit status
+ * through the one table of codes (ERRORS in errors.ts, docs/errors.md).
+ */
+import { constants } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import { type ErrorCode, errorInfo, HoardError } from '../errors.js';
+import { EXIT, errorInfo, errorSpec, HoardError } from '../errors.js';
 import * as checkpoints from './commands/checkpoints.js';
 import * as copy from './commands/copy.js';
 import * as gc from './commands/gc.js';
@@ -13,14 +17,7 @@ import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
 import * as tokens from './commands/tokens.js';
 import { CliContext, type GlobalOptions } from './context.js';
-
-/** Codes that mean the operation ran and failed (exit 1); every other code is bad input (exit 2). */
-const OPERATION_FAILED: ReadonlySet<ErrorCode> = new Set([
-  'HOOK_FAILED',
-  'HOOK_TIMEOUT',
-  'LEASE_LOST',
-  'INTERNAL',
-]);
+import { interruptedBy } from './util.js';
 
 // `hoard … | head` closes the pipe early: that is not an error worth a stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -65,6 +62,9 @@ try {
 } catch (error) {
   process.exitCode = report(error);
 }
+// A run cut short by Ctrl-C (or SIGTERM) says so, whatever it printed: 128 + the signal's number.
+const signal = interruptedBy();
+if (signal) process.exitCode = 128 + constants.signals[signal];
 
 function report(error: unknown): number {
   if (error instanceof CommanderError) {
@@ -79,13 +79,13 @@ function report(error: unknown): number {
         `${JSON.stringify({ error: { code: 'USAGE', message: error.message.replace(/^error: /, '') } })}\n`,
       );
     }
-    return 2;
+    return EXIT.USAGE;
   }
   const wantsJson = json || process.argv.includes('--json');
   if (error instanceof HoardError) {
     if (wantsJson) process.stdout.write(`${JSON.stringify(error.toJSON())}\n`);
     process.stderr.write(`hoard: ${error.message}\n`);
-    return OPERATION_FAILED.has(error.code) ? 1 : 2;
+    return errorSpec(error.code).exit;
   }
   // Not a user's mistake: keep everything for the bug report.
   const info = errorInfo(error);
@@ -94,5 +94,5 @@ function report(error: unknown): number {
       `${JSON.stringify({ error: { code: 'INTERNAL', message: info.message, details: info } })}\n`,
     );
   process.stderr.write(`hoard: internal error: ${info.message}\n${info.stack ?? ''}\n`);
-  return 1;
+  return EXIT.FAILED;
 }

@@ -1,4 +1,7 @@
+import { constants } from 'node:os';
 import { InvalidArgumentError } from 'commander';
+import { CHECKPOINT_ID } from '../checkpoints/keys.js';
+import { HoardError } from '../errors.js';
 
 /** Commander parser for `--limit 20`-style options. */
 export function positiveInt(value: string): number {
@@ -15,9 +18,32 @@ export function positiveIntOrZero(value: string): number {
   return n;
 }
 
+/**
+ * Commander parser for a CHECKPOINT argument (and `--marker`): a checkpoint id. Anything
+ * else — a typo, a newline or another control character — is CHECKPOINT_NOT_FOUND naming
+ * the argument, shown escaped so the message stays one line.
+ */
+export function checkpointArgument(name: string): (value: string) => string {
+  return (value) => {
+    if (CHECKPOINT_ID.test(value)) return value;
+    throw new HoardError(
+      'CHECKPOINT_NOT_FOUND',
+      `${name.startsWith('-') ? name : `argument ${name}`}: ${JSON.stringify(value)} is not a checkpoint id (they look like 20261123T094512345Z-3fa9c1d2)`,
+      { details: { argument: name, checkpoint: value } },
+    );
+  };
+}
+
 /** Commander reducer for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
+
+/** The signal that cut a run short, if one did: the CLI then exits 128 + its number (130 for Ctrl-C). */
+export function interruptedBy(): 'SIGINT' | 'SIGTERM' | undefined {
+  return interrupted;
 }
 
 /**
@@ -27,8 +53,9 @@ export function collect(value: string, previous: string[]): string[] {
 export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   let interrupts = 0;
-  const onSignal = (name: NodeJS.Signals) => {
-    if (++interrupts > 1) process.exit(130);
+  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
+    interrupted ??= name;
+    if (++interrupts > 1) process.exit(128 + constants.signals[name]);
     process.stderr.write(`\n${name}: cancelling; running teardowns (press Ctrl-C again to exit now)\n`);
     controller.abort(new Error(`interrupted by ${name}`));
   };

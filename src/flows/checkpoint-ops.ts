@@ -4,7 +4,7 @@
  * in it), runs its hook graph, and keeps an operation log next to the checkpoint.
  */
 import type { Bank } from '../bank/index.js';
-import { operationKey } from '../checkpoints/keys.js';
+import { metaKey, operationKey } from '../checkpoints/keys.js';
 import { type CheckpointMeta, CheckpointStore } from '../checkpoints/store.js';
 import { errorInfo, HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
@@ -194,18 +194,17 @@ export async function deleteCheckpoint(
 }
 
 /**
- * Copies an available checkpoint into another provider's bank under the same id: the
- * target is `copying` until every object is across and the plugins' copy hooks ran.
+ * Checks a copy of checkpoint `id` from `from` to `to` as `copyCheckpoint` does before it
+ * writes anything (another provider, the checkpoint available, every type handled there, not
+ * already there), so a server can refuse it before it accepts the work.
  */
-export async function copyCheckpoint(
+export async function prepareCopy(
   id: string,
   from: Provider,
   to: Provider,
-  options: RunOptions = {},
-): Promise<OperationResult> {
+): Promise<{ meta: CheckpointMeta; graph: ResourceGraph }> {
   if (from.id === to.id) throw new HoardError('USAGE', `checkpoint ${id} is already in provider ${to.name}`);
-  const source = new CheckpointStore(from.bank);
-  const meta = await source.get(id);
+  const meta = await new CheckpointStore(from.bank).get(id);
   if (meta.status !== 'available') {
     throw new HoardError(
       'CHECKPOINT_STATE',
@@ -217,12 +216,26 @@ export async function copyCheckpoint(
   }
   const graph = ResourceGraph.fromJSON(meta.graph);
   for (const node of graph.nodes) to.registry.handler(node.resource.type, `provider ${to.name}`);
-  const target = new CheckpointStore(to.bank);
-  if (await to.bank.exists(`checkpoints/${id}/meta.json`)) {
+  if (await to.bank.exists(metaKey(id))) {
     throw new HoardError('CHECKPOINT_STATE', `provider ${to.name} already has checkpoint ${id}`, {
-      details: { checkpoint: id },
+      details: { checkpoint: id, provider: to.name },
     });
   }
+  return { meta, graph };
+}
+
+/**
+ * Copies an available checkpoint into another provider's bank under the same id: the
+ * target is `copying` until every object is across and the plugins' copy hooks ran.
+ */
+export async function copyCheckpoint(
+  id: string,
+  from: Provider,
+  to: Provider,
+  options: RunOptions = {},
+): Promise<OperationResult> {
+  const { meta, graph } = await prepareCopy(id, from, to);
+  const target = new CheckpointStore(to.bank);
   return withWorkLease(target, id, options.signal, async (signal) => {
     const now = new Date().toISOString();
     await target.create({

@@ -3,7 +3,7 @@
  * names the file and the offending entry.
  */
 import { readFile } from 'node:fs/promises';
-import { parseDocument } from 'yaml';
+import { resourceKeyProblem } from '../checkpoints/keys.js';
 import { HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
 import { parametersFor } from '../plugins/params.js';
@@ -11,6 +11,7 @@ import type { PluginRegistry } from '../plugins/registry.js';
 import { validate } from '../plugins/schema.js';
 import type { GraphInput } from '../resources/graph.js';
 import { type Resource, resourceKey } from '../resources/resource.js';
+import { parseYaml } from './yaml.js';
 
 export interface Plan {
   name: string;
@@ -69,20 +70,7 @@ export async function loadPlan(path: string): Promise<Plan> {
 }
 
 export function parsePlan(text: string, source: string): Plan {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  const [first] = doc.errors;
-  if (first) {
-    const pos = first.linePos?.[0];
-    const where = pos ? `${source}:${pos.line}:${pos.col}` : source;
-    throw new HoardError(
-      'PLAN_INVALID',
-      `${where}: not valid YAML or JSON: ${first.message.split(' at line ')[0]?.split('\n')[0]}`,
-      {
-        details: { file: source, ...(pos ? { line: pos.line, column: pos.col } : {}) },
-      },
-    );
-  }
-  const raw = doc.toJS() as unknown;
+  const raw = parseYaml(text, source, 'PLAN_INVALID');
   validate(planSchema, raw, source, 'PLAN_INVALID');
   const value = raw as {
     name: string;
@@ -93,6 +81,7 @@ export function parsePlan(text: string, source: string): Plan {
   };
 
   const keys = value.resources.map((r) => resourceKey(r));
+  checkResourceKeys(value.resources, keys, source);
   const byId = new Map<string, string[]>();
   for (const [i, r] of value.resources.entries()) byId.set(r.id, [...(byId.get(r.id) ?? []), keys[i]!]);
   const resources: GraphInput[] = value.resources.map((entry, i) => {
@@ -123,6 +112,30 @@ export function parsePlan(text: string, source: string): Plan {
   };
   if (value.description !== undefined) plan.description = value.description;
   return plan;
+}
+
+/** Every `type#id` once, and each one short enough to name its section in a checkpoint. */
+function checkResourceKeys(resources: { type: string; id: string }[], keys: string[], source: string): void {
+  const first = new Map<string, number>();
+  for (const [i, key] of keys.entries()) {
+    const { type, id } = resources[i]!;
+    const problem = resourceKeyProblem(type, id);
+    if (problem) {
+      const shown = key.length > 60 ? `${key.slice(0, 60)}…` : key;
+      throw new HoardError('PLAN_INVALID', `${source}: resources[${i}] (${shown}): ${problem}`, {
+        details: { file: source, index: i, type, idLength: id.length },
+      });
+    }
+    const earlier = first.get(key);
+    if (earlier !== undefined) {
+      throw new HoardError(
+        'PLAN_INVALID',
+        `${source}: resources[${earlier}] and resources[${i}] are both ${key}; a type#id may appear once`,
+        { details: { file: source, resource: key, indexes: [earlier, i] } },
+      );
+    }
+    first.set(key, i);
+  }
 }
 
 /**

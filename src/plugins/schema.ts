@@ -2,7 +2,8 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { type ErrorCode, HoardError } from '../errors.js';
 import type { JsonSchema } from './sdk.js';
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true });
+// `verbose` gives each error its schema, so a field's `description` can say what is expected.
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true });
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 
 /**
@@ -26,10 +27,24 @@ export function validate(
   throw new HoardError(code, `${where}: ${problems.join('; ')}`, { details: { where, problems } });
 }
 
+const BOUNDS: Record<string, string> = {
+  maximum: 'at most',
+  minimum: 'at least',
+  exclusiveMaximum: 'less than',
+  exclusiveMinimum: 'more than',
+};
+
 function describe(error: ErrorObject): string {
   const at = error.instancePath ? error.instancePath.slice(1).replaceAll('/', '.') : '';
   const field = (name: string) => (at ? `${at}.${name}` : name);
+  const expected = (error.parentSchema as { description?: unknown } | undefined)?.description;
+  const said = typeof expected === 'string' ? ` (${expected})` : '';
   switch (error.keyword) {
+    case 'maximum':
+    case 'minimum':
+    case 'exclusiveMaximum':
+    case 'exclusiveMinimum':
+      return `${at || 'value'} must be ${BOUNDS[error.keyword]} ${String(error.params.limit)}${said}, got ${String(error.data)}`;
     case 'required':
       return `${field(String(error.params.missingProperty))} is required`;
     case 'additionalProperties':

@@ -1,10 +1,11 @@
 /**
  * One error body for every failure the API reports: `{error: {code, message, details?}}`.
- * A caller's mistake is a 4xx naming the field; only Hoard's own faults are 500, and their
- * stack goes to the server log, never into the body.
+ * A HoardError's status comes from its code's entry in ERRORS (errors.ts); a caller's
+ * mistake is a 4xx naming the field; only Hoard's own faults are 500, and their stack goes
+ * to the server log, never into the body.
  */
 import type { FastifyError } from 'fastify';
-import { type ErrorCode, type ErrorInfo, HoardError } from '../errors.js';
+import { type ErrorCode, type ErrorInfo, errorSpec, HoardError } from '../errors.js';
 
 export type ApiErrorCode =
   | 'REQUEST_INVALID'
@@ -30,27 +31,6 @@ export class ApiError extends Error {
 
 export const notFound = (what: string) => new ApiError(404, 'NOT_FOUND', `${what} not found`);
 
-const STATUS_OF: Partial<Record<ErrorCode, number>> = {
-  USAGE: 400,
-  PLAN_INVALID: 400,
-  PARAMS_INVALID: 400,
-  TRIGGER_INVALID: 400,
-  RETENTION_INVALID: 400,
-  CATALOG_INVALID: 400,
-  GRAPH_CYCLE: 400,
-  GRAPH_INVALID: 400,
-  BANK_KEY_INVALID: 400,
-  PLUGIN_UNKNOWN: 400,
-  CHECKPOINT_NOT_FOUND: 404,
-  PROVIDER_UNKNOWN: 404,
-  CATALOG_CONFLICT: 409,
-  CATALOG_IN_USE: 409,
-  CHECKPOINT_STATE: 409,
-  LEASE_HELD: 409,
-  STORE_BUSY: 409,
-  CATALOG_UNAVAILABLE: 503,
-};
-
 export interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
 }
@@ -59,8 +39,8 @@ export interface ErrorBody {
 export function errorReply(error: unknown): { status: number; body: ErrorBody; internal: boolean } {
   if (error instanceof ApiError) return reply(error.status, error.code, error.message, error.details);
   if (error instanceof HoardError) {
-    const status = STATUS_OF[error.code];
-    if (status) return reply(status, error.code, error.message, error.details);
+    const status = errorSpec(error.code).http;
+    if (status !== 500) return reply(status, error.code, error.message, error.details);
   }
   const fastify = error as FastifyError & { validation?: ValidationIssue[]; validationContext?: string };
   if (fastify?.validation) {

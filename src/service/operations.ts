@@ -3,6 +3,7 @@
  * (protect, restore, verify, copy, delete, prune), wrapped for the runner.
  */
 import type { PlanRecord } from '../catalog/index.js';
+import type { ErrorCode } from '../errors.js';
 import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../flows/checkpoint-ops.js';
 import type { OperationResult } from '../flows/checkpoint-view.js';
 import { protect } from '../flows/protect.js';
@@ -107,7 +108,7 @@ export function retentionProtectWork(plan: PlanRecord, provider: Provider, polic
         ? {
             error: {
               name: 'HoardError',
-              code: 'RETENTION_INCOMPLETE',
+              code: 'RETENTION_INCOMPLETE' satisfies ErrorCode,
               message: `retention could not delete ${failures.map((f) => f.id).join(', ')}`,
             },
           }

@@ -9,7 +9,7 @@
 import { hostname } from 'node:os';
 import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus } from '../catalog/index.js';
 import type { EngineEvent } from '../engine/index.js';
-import { type ErrorInfo, errorInfo, HoardError } from '../errors.js';
+import { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from '../errors.js';
 import type { HookTask } from '../flows/hook-graph.js';
 import { publicError, withoutStacks } from './http-errors.js';
 
@@ -194,7 +194,7 @@ export class OperationRunner {
       if (this.active.size) await this.catalog.heartbeat([...this.active.keys()]);
       const stale = await this.catalog.failStale(new Date(Date.now() - every * 4).toISOString(), {
         name: 'HoardError',
-        code: 'OPERATION_ABANDONED',
+        code: 'OPERATION_ABANDONED' satisfies ErrorCode,
         message: 'the server running this operation stopped before it finished',
       });
       for (const log of stale) this.options.onFinished?.(log);

@@ -11,6 +11,7 @@
  * one `skipped` log that says how many there were. Nothing is ever run twice to catch up.
  */
 import type { Catalog, ScheduledOperationRecord, TriggerRecord } from '../catalog/index.js';
+import type { ErrorCode } from '../errors.js';
 import { SERVER_OWNER } from './runner.js';
 import { dueFires, nextFires, windowMs } from './triggers.js';
 
@@ -148,7 +149,7 @@ export class Scheduler {
     });
     await this.options.catalog.updateOperationLog(log.id, ['skipped'], {
       endedAt: new Date().toISOString(),
-      error: { name: 'Skipped', code: 'RUN_SKIPPED', message: reason },
+      error: { name: 'Skipped', code: 'RUN_SKIPPED' satisfies ErrorCode, message: reason },
     });
   }
 

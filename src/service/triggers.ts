@@ -45,6 +45,15 @@ export function checkTrigger(p: TimeTriggerProperties, now = new Date()): void {
       throw invalid('timezone', `"${p.timezone}" is not an IANA time zone (e.g. Europe/Paris)`);
     }
   }
+  // croner also takes a seventh field (years) and nicknames (@daily); Hoard documents five
+  // fields or six, so only those are accepted (stored triggers are read as croner reads them).
+  const fields = p.pattern.trim().split(/\s+/).length;
+  if (fields !== 5 && fields !== 6) {
+    throw invalid(
+      'pattern',
+      `"${p.pattern}" is not a cron pattern: it has ${fields} field${fields === 1 ? '' : 's'}; a pattern has five (minute hour day-of-month month day-of-week), or six with seconds first`,
+    );
+  }
   let cron: Cron;
   try {
     cron = cronOf(p);

@@ -141,8 +141,79 @@ describe('checkpoint store', () => {
     assert.ok(keys.some((k) => k.includes(keep)));
   });
 
-  it('rejects an id that is not one', async () => {
+  it('rejects an id that is not one, showing a control character escaped', async () => {
     const store = new CheckpointStore(new MemoryBank());
     await assert.rejects(store.read('../../etc/passwd'), /is not a checkpoint id/);
+    await assert.rejects(
+      store.read('20261123T094512345Z-3fa9c1d2\nX'),
+      (e: unknown) =>
+        e instanceof HoardError &&
+        e.code === 'CHECKPOINT_NOT_FOUND' &&
+        e.message.startsWith('"20261123T094512345Z-3fa9c1d2\\nX" is not a checkpoint id') &&
+        !e.message.includes('\n'),
+    );
+  });
+
+  it('a truncated or incomplete meta.json is CHECKPOINT_CORRUPT naming the key and what is wrong; list still shows it', async () => {
+    const bank = new MemoryBank();
+    const store = new CheckpointStore(bank);
+    const [truncated, incomplete, odd] = ids(3) as [string, string, string];
+    for (const id of [truncated, incomplete, odd]) await store.create(meta(id, 'web'));
+    const text = JSON.stringify(meta(truncated, 'web'), null, 2);
+    await bank.put(`checkpoints/${truncated}/meta.json`, text.slice(0, text.length / 2));
+    const { graph: _graph, ...rest } = meta(incomplete, 'web');
+    await bank.put(`checkpoints/${incomplete}/meta.json`, JSON.stringify(rest));
+    await bank.put(`checkpoints/${odd}/meta.json`, JSON.stringify({ ...meta(odd, 'web'), status: 'fine' }));
+    const corrupt = (id: string, problem: RegExp) =>
+      assert.rejects(store.get(id), (e: unknown) => {
+        assert.ok(e instanceof HoardError);
+        assert.equal(e.code, 'CHECKPOINT_CORRUPT');
+        assert.ok(
+          e.message.startsWith(`checkpoint ${id}: checkpoints/${id}/meta.json is damaged: `),
+          e.message,
+        );
+        assert.match(e.message, problem);
+        assert.equal(e.details?.key, `checkpoints/${id}/meta.json`);
+        return true;
+      });
+    await corrupt(truncated, /not valid JSON \(.+\)$/);
+    await corrupt(incomplete, /"graph\.resources" is missing or not an array$/);
+    await corrupt(odd, /"status" is "fine", not one of protecting, available/);
+    // Listing reads the index, not the records: the damage shows when one is read.
+    const listed = await store.list();
+    assert.deepEqual(
+      listed.checkpoints.map((c) => c.status),
+      ['available', 'available', 'available'],
+    );
+  });
+
+  it('discards a damaged checkpoint (keys, index entries, record) but not a sound one', async () => {
+    const bank = new MemoryBank();
+    const store = new CheckpointStore(bank);
+    const [sound, damaged] = ids(2) as [string, string];
+    await store.create(meta(sound, 'web'));
+    await store.create(meta(damaged, 'web.v2'));
+    await bank.put(`checkpoints/${damaged}/resources/t#x/data`, 'x');
+    await bank.put(`checkpoints/${damaged}/meta.json`, '{"version": 1, "id": ');
+    await assert.rejects(
+      store.discard(sound),
+      (e: unknown) => e instanceof HoardError && e.code === 'CHECKPOINT_STATE',
+    );
+    const held = await store.acquireWork(damaged);
+    await assert.rejects(
+      store.discard(damaged),
+      (e: unknown) => e instanceof HoardError && e.code === 'LEASE_HELD',
+    );
+    await bank.releaseLease(held);
+    assert.deepEqual(await store.discard(damaged), { keys: 2, plans: ['web.v2'] });
+    const keys = await bank.list('');
+    assert.deepEqual(
+      keys.filter((k) => k.includes(damaged)),
+      [],
+    );
+    assert.deepEqual(
+      (await store.list()).checkpoints.map((c) => c.id),
+      [sound],
+    );
   });
 });

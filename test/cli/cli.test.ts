@@ -270,6 +270,36 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
       'name: x\nresources: [{type: exec.task, id: a, path: /x}]\n',
       /resources\[0\] \(exec\.task#a\): path is not a known field/,
     ],
+    [
+      'one type#id twice',
+      'name: x\nresources: [{type: exec.task, id: a}, {type: noop, id: b}, {type: exec.task, id: a}]\n',
+      /plan\.yaml: resources\[0\] and resources\[2\] are both exec\.task#a; a type#id may appear once/,
+    ],
+    [
+      'a 5,000-character resource id',
+      `name: x\nresources: [{type: exec.task, id: ${'x'.repeat(5000)}}]\n`,
+      /plan\.yaml: resources\[0\] \(exec\.task#x+…\): its id is 5000 characters long; an id may have at most 200/,
+    ],
+    [
+      'an exec.task timeout of infinity',
+      'name: x\nresources: [{type: exec.task, id: a}]\nparameters:\n  exec.task: {protect: {main: "true", timeout: .inf}}\n',
+      /parameters for exec\.task#a: protect\.timeout must be at most 604800 \(seconds/,
+    ],
+    [
+      'an exec.task timeout of 1e308',
+      'name: x\nresources: [{type: exec.task, id: a}]\nparameters:\n  exec.task#a: {restore: {timeout: 1e308}}\n',
+      /parameters for exec\.task#a: restore\.timeout must be at most 604800/,
+    ],
+    [
+      'a negative exec.task timeout',
+      'name: x\nresources: [{type: exec.task, id: a}]\nparameters:\n  exec.task: {verify: {timeout: -5}}\n',
+      /parameters for exec\.task#a: verify\.timeout must be more than 0/,
+    ],
+    [
+      'an exec.task timeout that is not a number',
+      'name: x\nresources: [{type: exec.task, id: a}]\nparameters:\n  exec.task: {protect: {timeout: .nan}}\n',
+      /parameters for exec\.task#a: protect\.timeout must be/,
+    ],
   ];
   for (const [name, text, pattern] of cases) {
     it(name, async () => {
@@ -284,6 +314,38 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
       assert.ok(j.json.error.code && j.json.error.message);
     });
   }
+
+  it('a YAML alias bomb in a plan, a --params file or --policy is refused at once, exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-bomb-'));
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) {
+      const [name, prev] = [String.fromCharCode(97 + i), String.fromCharCode(96 + i)];
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    }
+    const bomb = `${levels.join('\n')}\nname: x\nresources: [{type: exec.task, id: a}]\n`;
+    await writeFile(join(dir, 'plan.yaml'), bomb);
+    const home = join(dir, 'home');
+    const started = Date.now();
+    const runs = [
+      [['protect', join(dir, 'plan.yaml'), '--json'], 'PLAN_INVALID', /plan\.yaml: its aliases/],
+      [
+        ['restore', '20260101T000000000Z-deadbeef', '--params', join(dir, 'plan.yaml'), '--json'],
+        'PARAMS_INVALID',
+        /plan\.yaml: its aliases/,
+      ],
+      [['prune', 'x', '--policy', bomb, '--json'], 'USAGE', /^--policy: its aliases/],
+    ] as const;
+    for (const [args, code, message] of runs) {
+      const r = await hoard([...args], home);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.json.error.code, code);
+      assert.match(r.json.error.message, message);
+      assert.match(r.json.error.message, /expand past the limit of 100/);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
+    await assert.rejects(readdir(home), 'nothing was written');
+  });
 
   it('unknown checkpoint id', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-bad-'));
@@ -323,6 +385,13 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
     assert.equal(c.code, 0, c.stderr);
     assert.equal(c.json.checkpoint.status, 'available');
     assert.equal(c.json.checkpoint.provider.name, 'local');
+    const again = await hoard(
+      ['copy', p.json.checkpoint.id, '--provider', 'offsite', '--to', 'local', '--json'],
+      home,
+    );
+    assert.equal(again.code, 2, again.stderr);
+    assert.equal(again.json.error.code, 'CHECKPOINT_STATE');
+    assert.match(again.stderr, /\nhoard: provider local already has checkpoint \S+\n$/);
     const there = await hoard(['checkpoints', 'list', '--provider', 'local', '--json'], home);
     assert.deepEqual(
       there.json.checkpoints.map((x: { id: string }) => x.id),
@@ -401,7 +470,7 @@ describe('hoard CLI: concurrency and crashes', () => {
     );
   });
 
-  it('Ctrl-C cancels a protect: the hung hook is killed, owed teardowns run, the checkpoint is error, exit 1', async () => {
+  it('Ctrl-C cancels a protect: the hung hook is killed, owed teardowns run, the checkpoint is error, exit 130', async () => {
     const { home, plan, lines } = await setup({ slow: 'db:protect:prepareBegin' });
     const child = start(['protect', plan, '--json'], home);
     let stdout = '';
@@ -415,7 +484,7 @@ describe('hoard CLI: concurrency and crashes', () => {
     child.kill('SIGINT');
     const code = await new Promise((r) => child.on('close', r));
     assert.ok(Date.now() - interruptedAt < 10_000, 'waited for the hung command instead of killing it');
-    assert.equal(code, 1);
+    assert.equal(code, 130);
     const result = JSON.parse(stdout);
     assert.equal(result.checkpoint.status, 'error');
     assert.equal(result.operation.status, 'cancelled');

@@ -39,6 +39,41 @@ parameters:
     bad('name: "bad name"\nresources: [{type: a, id: b}]\n', /name must match/);
   });
 
+  it('rejects two resources of one type#id, naming both entries', () => {
+    bad(
+      'name: x\nresources:\n  - {type: a, id: b}\n  - {type: c, id: d}\n  - {type: a, id: b, children: [d]}\n',
+      /^bad\.yaml: resources\[0\] and resources\[2\] are both a#b; a type#id may appear once$/,
+    );
+  });
+
+  it('rejects a resource id too long to name its section in a checkpoint', () => {
+    bad(
+      `name: x\nresources: [{type: exec.task, id: ${'i'.repeat(5000)}}]\n`,
+      /^bad\.yaml: resources\[0\] \(exec\.task#i{50}…\): its id is 5000 characters long; an id may have at most 200$/,
+    );
+    // 200 characters that each take 9 once percent-encoded: within the id limit, not the key's.
+    bad(
+      `name: x\nresources: [{type: exec.task, id: ${'€'.repeat(200)}}]\n`,
+      /resources\[0\] .*"type#id" takes 1810 characters as a bank key segment .*; at most 255/,
+    );
+    const plan = parsePlan(`name: x\nresources: [{type: exec.task, id: ${'i'.repeat(200)}}]\n`, 'ok.yaml');
+    assert.equal(plan.resources[0]!.resource.id.length, 200);
+  });
+
+  it('refuses a YAML alias bomb at once, as PLAN_INVALID naming the file', () => {
+    const levels = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'];
+    for (let i = 1; i < 9; i++) {
+      const [name, prev] = [String.fromCharCode(97 + i), String.fromCharCode(96 + i)];
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    }
+    const started = Date.now();
+    bad(
+      `${levels.join('\n')}\nname: x\nresources: [{type: a, id: b}]\n`,
+      /^bad\.yaml: its aliases \(\*name\) expand past the limit of 100; refusing it/,
+    );
+    assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+  });
+
   it('rejects a dangling or ambiguous child', () => {
     bad(
       'name: x\nresources: [{type: a, id: b, children: [c]}]\n',

@@ -424,6 +424,39 @@ describe('fs.directory', () => {
     }
   });
 
+  it('a damaged manifest (not gzip, or a line that is not JSON) is STORE_CORRUPT naming checkpoint, resource and manifest.jsonl.gz', async () => {
+    const { dir, provider, plan } = await setup();
+    const p = await protect(plan, provider);
+    const id = p.checkpoint.id;
+    const keys = await provider.bank.list(`checkpoints/${id}/resources/`);
+    const manifestKey = keys.find((k) => k.endsWith('/manifest.jsonl.gz'))!;
+    const failure = (r: Awaited<ReturnType<typeof verify>>) => {
+      assert.equal(r.operation?.status, 'failed');
+      const task = r.operation!.tasks.find((t) => t.status === 'failed')!;
+      assert.equal(task.resource, 'fs.directory#data');
+      return task.error!.cause!;
+    };
+    const named = `checkpoint ${id}, fs.directory#data, manifest.jsonl.gz`;
+
+    await provider.bank.put(manifestKey, 'this is not gzip');
+    let cause = failure(await verify(id, provider));
+    assert.equal(cause.code, 'STORE_CORRUPT');
+    assert.equal(cause.message.split(': ')[0], named);
+    assert.match(cause.message, /not a gzip stream .*the manifest is damaged/);
+    assert.equal(cause.details?.object, named);
+
+    const good = JSON.stringify({ path: 'a', type: 'dir', mode: 0o755, mtimeNs: '0' });
+    await provider.bank.put(manifestKey, await promisify(gzip)(Buffer.from(`${good}\n{"path": "b", "ty`)));
+    cause = failure(await restore(id, provider, { target: join(dir, 'restored') }));
+    assert.equal(cause.code, 'STORE_CORRUPT');
+    assert.match(
+      cause.message,
+      new RegExp(`^${named} line 2: not a JSON entry \\(.*\\); the manifest is damaged$`),
+    );
+    assert.equal(cause.details?.line, 2);
+    await assert.rejects(stat(join(dir, 'restored', 'a')), 'nothing was restored');
+  });
+
   describe('a hostile checkpoint cannot write outside the target', () => {
     const hostile: [string, object[]][] = [
       ['a ../ path', [{ path: '../../escaped', type: 'file', mode: 0o644, mtimeNs: '0', size: 6 }]],

@@ -184,6 +184,61 @@ describe('bad input is a 4xx with a clear message, never a 500', () => {
     );
   });
 
+  it('a checkpoint id with a newline or other control character in the path or body is a 400 naming it', async () => {
+    const id = '20260101T000000000Z-00000000';
+    for (const bad of [`${id}%0AX`, `${id}%0A`, `${id.slice(0, 10)}%1B%5B31m`]) {
+      assertError(
+        await server.call(alice, 'GET', `/v1/acme/providers/local/checkpoints/${bad}`),
+        400,
+        'REQUEST_INVALID',
+        /^params\/checkpointId must match pattern/,
+      );
+      assertError(
+        await server.call(alice, 'DELETE', `/v1/acme/providers/local/checkpoints/${bad}`),
+        400,
+        'REQUEST_INVALID',
+        /^params\/checkpointId/,
+      );
+    }
+    for (const what of ['restores', 'verifications', 'copies']) {
+      assertError(
+        await server.call(alice, 'POST', `/v1/acme/${what}`, {
+          providerId: 'local',
+          checkpointId: `${id}\n`,
+          ...(what === 'copies' ? { toProviderId: 'local' } : {}),
+        }),
+        400,
+        'REQUEST_INVALID',
+        /^body\/checkpointId must match pattern/,
+      );
+    }
+  });
+
+  it('a damaged checkpoint record is 422 CHECKPOINT_CORRUPT to its project, 404 to another', async () => {
+    const token = await server.tokenFor('damaged');
+    const plan = await server.call(token, 'POST', '/v1/damaged/plans', planBody('files'));
+    const protect = await server.call(token, 'POST', '/v1/damaged/providers/local/checkpoints', {
+      planId: plan.body.plan.id,
+    });
+    const { checkpointId } = await server.waitFor(token, 'damaged', protect.body.operationLog.id);
+    const meta = join(server.home, 'banks', 'local', 'checkpoints', checkpointId, 'meta.json');
+    await writeFile(meta, (await readFile(meta, 'utf8')).slice(0, 40));
+    const damaged = new RegExp(`checkpoints/${checkpointId}/meta\\.json is damaged: not valid JSON`);
+    const path = `/v1/damaged/providers/local/checkpoints/${checkpointId}`;
+    const e = assertError(await server.call(token, 'GET', path), 422, 'CHECKPOINT_CORRUPT', damaged);
+    assert.equal(e.details.key, `checkpoints/${checkpointId}/meta.json`);
+    assertError(
+      await server.call(token, 'POST', '/v1/damaged/verifications', { providerId: 'local', checkpointId }),
+      422,
+      'CHECKPOINT_CORRUPT',
+    );
+    assertError(
+      await server.call(bob, 'GET', `/v1/globex/providers/local/checkpoints/${checkpointId}`),
+      404,
+      'NOT_FOUND',
+    );
+  });
+
   it('a body nested deeper than 64 levels is a 400, not a stack overflow', async () => {
     const deep = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
     const body = (n: number) =>
@@ -215,6 +270,7 @@ describe('bad input is a 4xx with a clear message, never a 500', () => {
       server.call(alice, 'POST', '/v1/acme/triggers', { name: 't', type: 'time', properties });
     assertError(await trigger({ pattern: '0 0 30 2 *' }), 400, 'TRIGGER_INVALID', /never fires/);
     assertError(await trigger({ pattern: 'every day' }), 400, 'TRIGGER_INVALID', /not a cron pattern/);
+    assertError(await trigger({ pattern: '0 0 3 * * * 2030' }), 400, 'TRIGGER_INVALID', /it has 7 fields/);
     assertError(
       await trigger({ pattern: '0 * * * *', end: '2001-01-01T00:00:00Z' }),
       400,
@@ -652,7 +708,7 @@ describe("what a project token may ask of the server's host", () => {
 });
 
 describe('copies and protectables', () => {
-  it("copies a checkpoint to another provider, still the project's there", async () => {
+  it("copies a checkpoint to another provider, still the project's there; a second copy there is a 409 before any log", async () => {
     const two = await startServer({
       providerFiles: {
         'offsite.conf': [
@@ -695,6 +751,18 @@ describe('copies and protectables', () => {
       );
       const copies = await two.call(token, 'GET', '/v1/acme/copies');
       assert.equal(copies.body.copies[0].id, copied.id);
+      // Copying it there again is refused before the 202, and leaves no operation log.
+      assertError(
+        await two.call(token, 'POST', '/v1/acme/copies', {
+          providerId: 'local',
+          checkpointId,
+          toProviderId: 'offsite',
+        }),
+        409,
+        'CHECKPOINT_STATE',
+        /provider offsite already has checkpoint/,
+      );
+      assert.equal((await two.call(token, 'GET', '/v1/acme/copies')).body.copies.length, 1);
       assertError(
         await two.call(token, 'POST', '/v1/acme/copies', {
           providerId: 'local',

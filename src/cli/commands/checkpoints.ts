@@ -1,12 +1,14 @@
 import type { Command } from 'commander';
+import { metaKey } from '../../checkpoints/keys.js';
 import { CHECKPOINT_STATUSES, type CheckpointStatus } from '../../checkpoints/status.js';
 import { CheckpointStore } from '../../checkpoints/store.js';
 import { HoardError } from '../../errors.js';
 import { deleteCheckpoint } from '../../flows/checkpoint-ops.js';
-import { checkpointView } from '../../flows/checkpoint-view.js';
+import { checkpointView, type OperationResult } from '../../flows/checkpoint-view.js';
+import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatCheckpoint, formatResult } from '../format.js';
-import { interruptible, positiveInt } from '../util.js';
+import { checkpointArgument, interruptible, positiveInt } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const checkpoints = program.command('checkpoints').description('List, show and delete checkpoints');
@@ -19,7 +21,11 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .option('--since <time>', 'created at or after this ISO time')
     .option('--until <time>', 'created before this ISO time')
     .option('--limit <n>', 'at most this many (default 100)', positiveInt)
-    .option('--marker <id>', 'start after this checkpoint (the "next" of the previous page)')
+    .option(
+      '--marker <id>',
+      'start after this checkpoint (the "next" of the previous page)',
+      checkpointArgument('--marker'),
+    )
     .option('--provider <id>', 'provider (default local)', 'local')
     .addHelpText(
       'after',
@@ -55,7 +61,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
   checkpoints
     .command('show')
     .description('Show one checkpoint and its resources')
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText('after', '\nExample:\n  hoard checkpoints show 20261123T094512345Z-3fa9c1d2 --json')
     .action(async (id: string, opts: { provider?: string }, cmd: Command) => {
@@ -68,16 +74,62 @@ export function register(program: Command, context: (cmd: Command) => CliContext
   checkpoints
     .command('delete')
     .description("Delete a checkpoint: runs the plugins' delete hooks, then removes every key of it")
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
-    .addHelpText('after', '\nExample:\n  hoard checkpoints delete 20261123T094512345Z-3fa9c1d2')
-    .action(async (id: string, opts: { provider?: string }, cmd: Command) => {
+    .option(
+      '--force',
+      "only for a checkpoint whose record is damaged (CHECKPOINT_CORRUPT): remove its keys without its plugins' delete hooks",
+    )
+    .addHelpText(
+      'after',
+      `
+A checkpoint whose meta.json is damaged cannot run its plugins' delete hooks (they need the
+record); --force removes its keys anyway, and the next "hoard gc" collects the data only it
+used. Anything a plugin made outside the bank for it is left as it is.
+
+Examples:
+  hoard checkpoints delete 20261123T094512345Z-3fa9c1d2
+  hoard checkpoints delete 20261123T094512345Z-3fa9c1d2 --force   # its meta.json is damaged`,
+    )
+    .action(async (id: string, opts: { provider?: string; force?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
-      const provider = await ctx.providerOf(id, opts.provider);
-      const result = await interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
+      if (opts.force) {
+        const provider = await holderOf(ctx, id, opts.provider);
+        const discarded = await new CheckpointStore(provider.bank).discard(id);
+        ctx.print({ discarded: { id, provider: provider.name, ...discarded } }, () =>
+          [
+            `removed damaged checkpoint ${id} from provider ${provider.name} (${discarded.keys} keys; its plugins' delete hooks did not run)`,
+            'run "hoard gc" to collect the data only it used',
+          ].join('\n'),
+        );
+        return;
+      }
+      let provider: Provider;
+      let result: OperationResult;
+      try {
+        provider = await ctx.providerOf(id, opts.provider);
+        result = await interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
+        throw new HoardError(
+          'CHECKPOINT_CORRUPT',
+          `${error.message}; "hoard checkpoints delete ${id} --force" removes it without its plugins' delete hooks`,
+          { ...(error.details ? { details: error.details } : {}), cause: error },
+        );
+      }
       ctx.print(result, () => formatResult(result));
       if (result.checkpoint.status !== 'deleted') process.exitCode = 1;
     });
+}
+
+/** The provider whose bank holds a record for `id`, readable or not (for --force). */
+async function holderOf(ctx: CliContext, id: string, nameOrId: string | undefined): Promise<Provider> {
+  if (nameOrId) return ctx.provider(nameOrId);
+  const { providers } = await ctx.providers();
+  for (const provider of providers) if (await provider.bank.exists(metaKey(id))) return provider;
+  throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in any provider`, {
+    details: { checkpoint: id },
+  });
 }
 
 interface ListFlags {

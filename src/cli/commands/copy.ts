@@ -2,13 +2,13 @@ import type { Command } from 'commander';
 import { copyCheckpoint } from '../../flows/checkpoint-ops.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
-import { interruptible } from '../util.js';
+import { checkpointArgument, interruptible } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
     .command('copy')
     .description("Copy a checkpoint into another provider's bank")
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .requiredOption('--to <provider>', 'target provider name or id')
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText('after', '\nExample:\n  hoard copy 20261123T094512345Z-3fa9c1d2 --to offsite')

@@ -13,7 +13,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       `
 Deleting a checkpoint already collects what it alone used; run this after a crash, or when
 a delete reported that a protect was running. It waits for no one: while a protect writes
-to the store it refuses (exit 2) and changes nothing.
+to the store it refuses (STORE_BUSY, exit 4) and changes nothing.
 
 Examples:
   hoard gc --dry-run

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { parse } from 'yaml';
 import { HoardError } from '../../errors.js';
 import { prunePlan } from '../../flows/prune.js';
+import { parseYaml } from '../../plans/yaml.js';
 import { validatePolicy } from '../../service/retention.js';
 import type { CliContext } from '../context.js';
 import { interruptible, positiveInt } from '../util.js';
@@ -94,16 +94,7 @@ function policyFrom(opts: PruneFlags): unknown {
   if (given.length !== 1) {
     throw new HoardError('USAGE', 'give exactly one policy: --policy, --max-backups, or --keep-* options');
   }
-  if (opts.policy !== undefined) {
-    try {
-      return parse(opts.policy);
-    } catch (error) {
-      throw new HoardError(
-        'USAGE',
-        `--policy is not YAML or JSON: ${(error as Error).message.split('\n')[0]}`,
-      );
-    }
-  }
+  if (opts.policy !== undefined) return parseYaml(opts.policy, '--policy', 'USAGE');
   if (opts.maxBackups !== undefined) return { kind: 'max_backups', count: opts.maxBackups };
   return { kind: 'keep', ...keep };
 }

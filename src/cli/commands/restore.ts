@@ -1,19 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { parse } from 'yaml';
 import { HoardError } from '../../errors.js';
 import { restore, verify } from '../../flows/checkpoint-ops.js';
+import { parseYaml } from '../../plans/yaml.js';
 import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { collect, interruptible } from '../util.js';
+import { checkpointArgument, collect, interruptible } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
     .command('restore')
     .description('Restore a checkpoint')
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .option('--target <path>', 'where to restore, when exactly one resource takes a target')
     .option(
       '--param <key=value>',
@@ -34,13 +34,14 @@ Examples:
     )
     .action(async (id: string, opts: RestoreFlags, cmd: Command) => {
       const ctx = context(cmd);
+      const parameters = opts.params ? await readParams(opts.params) : {};
       const provider = await ctx.providerOf(id, opts.provider);
       const progress = new Progress(`restore ${id}`);
       const result = await interruptible(async (signal) =>
         restore(id, provider, {
           signal,
           onEvent: progress.onEvent,
-          parameters: opts.params ? await readParams(opts.params) : {},
+          parameters,
           assignments: opts.param,
           ...(opts.target !== undefined ? { target: opts.target } : {}),
           ...(opts.overwrite ? { overwrite: true } : {}),
@@ -53,7 +54,7 @@ Examples:
   program
     .command('verify')
     .description('Check that a checkpoint can be restored (each plugin verifies its data)')
-    .argument('<checkpoint>', 'checkpoint id')
+    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
     .option('--param <key=value>', 'verify parameter (repeatable)', collect, [])
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText(
@@ -81,14 +82,17 @@ interface RestoreFlags {
 }
 
 async function readParams(file: string): Promise<Parameters> {
-  let value: unknown;
+  let text: string;
   try {
-    value = parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new HoardError('PARAMS_INVALID', `${file}: ${(error as Error).message.split('\n')[0]}`, {
-      details: { file },
-    });
+    throw new HoardError(
+      'PARAMS_INVALID',
+      `--params: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      { details: { file }, cause: error },
+    );
   }
+  const value = parseYaml(text, file, 'PARAMS_INVALID');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new HoardError('PARAMS_INVALID', `${file}: expected a mapping of TYPE or TYPE#ID to parameters`, {
       details: { file },

@@ -7,6 +7,9 @@ import { deepMerge } from '../params.js';
 import type { HookContext, HookName, JsonSchema, Operation, PluginFactory } from '../sdk.js';
 import { runCommand } from './command.js';
 
+/** The longest `timeout`: a week, well inside what a timer can wait (about 24 days). */
+export const MAX_TIMEOUT_SECONDS = 7 * 86_400;
+
 const hooksSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
@@ -16,7 +19,12 @@ const hooksSchema: JsonSchema = {
     main: { type: 'string' },
     complete: { type: 'string' },
     /** Seconds each command of this operation may run; then its process group is killed. */
-    timeout: { type: 'number', exclusiveMinimum: 0 },
+    timeout: {
+      type: 'number',
+      exclusiveMinimum: 0,
+      maximum: MAX_TIMEOUT_SECONDS,
+      description: `seconds each command may run: a finite number more than 0 and at most ${MAX_TIMEOUT_SECONDS} (7 days)`,
+    },
     /**
      * Hooks that run whenever prepareBegin succeeded, even after a failure below them: put a
      * thaw in `complete` and list it here to keep the application frozen while the

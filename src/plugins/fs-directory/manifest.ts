@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import type { Bank } from '../../bank/index.js';
 import { HoardError } from '../../errors.js';
+import type { HookContext } from '../sdk.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
 
@@ -39,19 +40,52 @@ export async function writeManifest(bank: Bank, entries: Entry[]): Promise<void>
   await bank.put(BLOB_REFS, [...blobs].sort().join('\n'));
 }
 
-export async function readManifest(bank: Bank): Promise<Entry[]> {
-  const text = (await promisify(gunzip)(await bank.get(MANIFEST))).toString('utf8');
+/**
+ * What names a resource's manifest in messages: the checkpoint, the resource and the object,
+ * e.g. `checkpoint 20261123T094512345Z-3fa9c1d2, fs.directory#notes, manifest.jsonl.gz`.
+ */
+export function manifestName(ctx: Pick<HookContext, 'checkpoint' | 'resource'>): string {
+  return `checkpoint ${ctx.checkpoint.id}, ${ctx.resource.type}#${ctx.resource.id}, ${MANIFEST}`;
+}
+
+/**
+ * The entries of the manifest in `bank` (a resource's section). Anything that is not a
+ * manifest — not gzip, a line that is not a JSON entry, an unsafe path — is STORE_CORRUPT
+ * naming `name` (see manifestName) and the line.
+ */
+export async function readManifest(bank: Bank, name: string = MANIFEST): Promise<Entry[]> {
+  const corrupt = (problem: string, line?: number, cause?: unknown) =>
+    new HoardError('STORE_CORRUPT', `${name}${line ? ` line ${line}` : ''}: ${problem}`, {
+      details: { object: name, ...(line ? { line } : {}) },
+      ...(cause === undefined ? {} : { cause }),
+    });
+  let text: string;
+  try {
+    text = (await promisify(gunzip)(await bank.get(MANIFEST))).toString('utf8');
+  } catch (error) {
+    if (error instanceof HoardError) throw error;
+    throw corrupt(
+      `not a gzip stream (${(error as Error).message}); the manifest is damaged`,
+      undefined,
+      error,
+    );
+  }
   if (text === '') return [];
   return text.split('\n').map((line, i) => {
-    const entry = JSON.parse(line) as Entry;
+    let entry: Entry;
+    try {
+      entry = JSON.parse(line) as Entry;
+    } catch (error) {
+      throw corrupt(`not a JSON entry (${(error as Error).message}); the manifest is damaged`, i + 1, error);
+    }
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      throw corrupt('not a JSON object; the manifest is damaged', i + 1);
     const problem = unsafePath(entry.path);
     if (problem) {
       throw new HoardError(
         'STORE_CORRUPT',
-        `manifest line ${i + 1}: entry "${entry.path}" ${problem}; refusing it`,
-        {
-          details: { path: entry.path, line: i + 1 },
-        },
+        `${name} line ${i + 1}: entry ${JSON.stringify(entry.path)} ${problem}; refusing it`,
+        { details: { object: name, path: entry.path, line: i + 1 } },
       );
     }
     return entry;

@@ -16,7 +16,7 @@ import { dirname, join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
 import { Damage, type DamagedFile, damageError, damageLines } from './damage.js';
-import { type Entry, readManifest } from './manifest.js';
+import { type Entry, manifestName, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
 import type { DamagedBlob, RestoreFile, RestoreResult, SharedFiles } from './worker.js';
 
@@ -34,7 +34,7 @@ export async function restoreTree(
 ): Promise<RestoreStats> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const root = resolve(target);
-  const entries = await readManifest(ctx.bank);
+  const entries = await readManifest(ctx.bank, manifestName(ctx));
   checkNesting(entries, where);
   await prepareRoot(root, overwrite, where);
   const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };

@@ -6,12 +6,12 @@
 import type { BlobLocation } from '../../store/index.js';
 import type { HookContext } from '../sdk.js';
 import { Damage, damageError, damageLines } from './damage.js';
-import { readManifest } from './manifest.js';
+import { manifestName, readManifest } from './manifest.js';
 import { poolThreads, run } from './pool.js';
 import type { DamagedBlob } from './worker.js';
 
 export async function verifyTree(ctx: HookContext): Promise<{ files: number; blobs: number }> {
-  const entries = await readManifest(ctx.bank);
+  const entries = await readManifest(ctx.bank, manifestName(ctx));
   const ids = new Set<string>();
   for (const e of entries) for (const b of e.blobs ?? []) ids.add(b);
   const damage = new Damage();

@@ -28,6 +28,13 @@ export async function ownedCheckpoint(
   } catch (error) {
     if (error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')
       throw notFound(`checkpoint ${id} in provider ${provider.name}`);
+    // A damaged record names no plan; its index entries do. Only its own project learns of it.
+    if (error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT') {
+      const plans = (await new CheckpointStore(provider.bank).indexed(id)).map((c) => c.plan);
+      for (const plan of plans)
+        if (await ctx.catalog.getPlan(project, plan, { includeDeleted: true })) throw error;
+      throw notFound(`checkpoint ${id} in provider ${provider.name}`);
+    }
     throw error;
   }
   const plan = await ctx.catalog.getPlan(project, meta.plan, { includeDeleted: true });

@@ -10,7 +10,7 @@ import type {
   TokenRecord,
 } from '../../catalog/index.js';
 import { CheckpointStore } from '../../checkpoints/store.js';
-import { prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
+import { prepareCopy, prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
 import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
@@ -102,7 +102,8 @@ const COLLECTIONS: {
     one: 'copy',
     body: copyBody,
     check: async (b, p, ctx) => {
-      if (providerOf(ctx, b.toProviderId!).id === p.id)
+      const to = providerOf(ctx, b.toProviderId!);
+      if (to.id === p.id)
         throw new ApiError(
           400,
           'REQUEST_INVALID',
@@ -111,6 +112,7 @@ const COLLECTIONS: {
             field: 'toProviderId',
           },
         );
+      await prepareCopy(b.checkpointId, p, to);
     },
     work: (b, p, ctx) => copyWork(b.checkpointId, p, providerOf(ctx, b.toProviderId!)),
   },
