@@ -308,6 +308,11 @@ export class CheckpointStore {
     }
   }
 
+  /** Writes the index entries of a record that lost them (a crash between the record and its index). */
+  async reindex(meta: CheckpointMeta): Promise<void> {
+    if (meta.status !== 'deleted') await this.writeIndex(meta.id, meta.plan, meta.status);
+  }
+
   private async writeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {
     await this.bank.put(timeIndexKey(id, status, plan), '');
     await this.bank.put(planIndexKey(id, status, plan), '');

@@ -5,23 +5,22 @@
  */
 import type { Bank } from '../bank/index.js';
 import { metaKey, operationKey } from '../checkpoints/keys.js';
-import { type CheckpointMeta, CheckpointStore } from '../checkpoints/store.js';
+import { type CheckpointMeta, CheckpointStore, PROCESS_OWNER } from '../checkpoints/store.js';
 import { errorInfo, HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
 import type { OperationParameters } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
-import type { ContentStore } from '../store/index.js';
+import { ContentStore, type PruneReport } from '../store/index.js';
 import {
   applyAssignments,
   checkpointView,
   type OperationResult,
   operationParameters,
 } from './checkpoint-view.js';
-import { collectAfterDelete } from './gc.js';
 import { operationStore, runInProvider } from './operation.js';
 import { checkpointSection, type RunOptions, withWorkLease } from './protect.js';
-import { checkpointReferences, proveReferences } from './references.js';
+import { checkpointReferences, proveReferences, referencedBlobs } from './references.js';
 
 export interface RestoreOptions extends RunOptions {
   /** Restore parameters, same shape as plan parameters (`type` or `type#id` keys). */
@@ -222,6 +221,18 @@ export async function prepareCopy(
     });
   }
   return { meta, graph };
+}
+
+/** After a delete: collect what it freed, unless an operation holds the store right now (then later). */
+async function collectAfterDelete(provider: Provider): Promise<PruneReport | { skipped: string }> {
+  try {
+    return await new ContentStore(provider.bank).prune(() => referencedBlobs(provider), {
+      owner: PROCESS_OWNER,
+    });
+  } catch (error) {
+    if (error instanceof HoardError && error.code === 'STORE_BUSY') return { skipped: error.message };
+    throw error;
+  }
 }
 
 /**

@@ -11,6 +11,8 @@ export interface PruneResult {
   plan: string;
   policy: Policy;
   dryRun: boolean;
+  /** Checkpoints a killed or failed delete left `error_deleting`, deleted again first (not in a dry run). */
+  retried: { id: string; deleted: boolean; error?: string }[];
   decisions: (Decision & { createdAt: string; status: string; deleted?: boolean; error?: string })[];
 }
 
@@ -28,13 +30,31 @@ export async function prunePlan(
     if (!page.next) break;
     marker = page.next;
   }
+  // Deletes of this plan that were killed or failed are tried again first.
+  const retried: PruneResult['retried'] = [];
+  for (const c of history.filter((h) => h.status === 'error_deleting')) {
+    if (options.dryRun) {
+      retried.push({ id: c.id, deleted: false });
+      continue;
+    }
+    try {
+      const result = await deleteCheckpoint(c.id, provider, options.signal ? { signal: options.signal } : {});
+      c.status = result.checkpoint.status as CheckpointSummary['status'];
+      retried.push({ id: c.id, deleted: c.status === 'deleted' });
+    } catch (error) {
+      retried.push({ id: c.id, deleted: false, error: (error as Error).message });
+    }
+  }
+  const remaining = history.filter((c) => c.status !== 'deleted');
+  history.length = 0;
+  history.push(...remaining);
   const byId = new Map(history.map((c) => [c.id, c]));
   const decisions = decide(
     history.map((c) => ({ id: c.id, createdAt: new Date(c.createdAt), status: c.status })),
     policy,
     options.now ?? new Date(),
   );
-  const result: PruneResult = { plan, policy, dryRun: options.dryRun === true, decisions: [] };
+  const result: PruneResult = { plan, policy, dryRun: options.dryRun === true, retried, decisions: [] };
   for (const d of decisions) {
     const c = byId.get(d.id)!;
     const row: PruneResult['decisions'][number] = { ...d, createdAt: c.createdAt, status: c.status };

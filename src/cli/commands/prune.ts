@@ -63,17 +63,21 @@ Examples:
       const result = await interruptible((signal) =>
         prunePlan(plan, provider, policy, { dryRun: opts.dryRun === true, signal }),
       );
-      ctx.print(result, () =>
-        result.decisions.length === 0
-          ? `no checkpoints of plan ${plan}`
-          : result.decisions
-              .map(
-                (d) =>
-                  `${d.keep ? 'keep  ' : result.dryRun ? 'would delete' : d.deleted ? 'deleted' : 'NOT deleted'}  ${d.id}  ${d.status}  ${d.reasons.join('; ')}${d.error ? `  (${d.error})` : ''}`,
-              )
-              .join('\n'),
-      );
-      if (result.decisions.some((d) => !d.keep && !result.dryRun && !d.deleted)) process.exitCode = 1;
+      ctx.print(result, () => {
+        const retried = result.retried.map(
+          (r) =>
+            `${result.dryRun ? 'would retry' : r.deleted ? 'deleted' : 'NOT deleted'}  ${r.id}  error_deleting  a delete that was killed or failed, tried again${r.error ? `  (${r.error})` : ''}`,
+        );
+        const decided = result.decisions.map(
+          (d) =>
+            `${d.keep ? 'keep  ' : result.dryRun ? 'would delete' : d.deleted ? 'deleted' : 'NOT deleted'}  ${d.id}  ${d.status}  ${d.reasons.join('; ')}${d.error ? `  (${d.error})` : ''}`,
+        );
+        const lines = [...retried, ...decided];
+        return lines.length === 0 ? `no checkpoints of plan ${plan}` : lines.join('\n');
+      });
+      const undeleted = (d: { deleted?: boolean }) => !result.dryRun && !d.deleted;
+      if (result.decisions.some((d) => !d.keep && undeleted(d)) || result.retried.some(undeleted))
+        process.exitCode = 1;
     });
 }
 
