@@ -13,6 +13,7 @@ import * as graph from './commands/graph.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
 import * as prune from './commands/prune.js';
+import * as repair from './commands/repair.js';
 import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
 import * as tokens from './commands/tokens.js';
@@ -52,7 +53,19 @@ const context = (cmd: Command): CliContext => {
   return new CliContext(options);
 };
 
-for (const command of [protect, restore, copy, checkpoints, providers, graph, gc, prune, serve, tokens])
+for (const command of [
+  protect,
+  restore,
+  copy,
+  checkpoints,
+  providers,
+  graph,
+  gc,
+  repair,
+  prune,
+  serve,
+  tokens,
+])
   command.register(program, context);
 for (const cmd of program.commands) cmd.exitOverride();
 for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride();

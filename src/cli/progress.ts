@@ -75,3 +75,30 @@ export class Progress {
     process.stderr.write(`\r\x1b[2K${parts.join(' — ').slice(0, (process.stderr.columns ?? 100) - 1)}`);
   }
 }
+
+/** Bytes done of a known total on stderr (a terminal only): rate and ETA, redrawn at most ten times a second. */
+export class ByteProgress {
+  private readonly started = Date.now();
+  private lastDraw = 0;
+  private readonly enabled = process.stderr.isTTY === true && process.env.CI !== 'true';
+
+  constructor(private readonly label: string) {}
+
+  update = (done: number, total: number): void => {
+    if (!this.enabled) return;
+    const now = Date.now();
+    if (now - this.lastDraw < 100 && done < total) return;
+    this.lastDraw = now;
+    const seconds = (now - this.started) / 1000;
+    const rate = seconds > 0 ? done / seconds : 0;
+    const eta = rate > 0 && total > done ? ` — ETA ${Math.ceil((total - done) / rate)}s` : '';
+    const mb = (n: number) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
+    process.stderr.write(
+      `\r\x1b[2K${this.label}: ${mb(done)} of ${mb(total)} MB, ${mb(rate)} MB/s, ${seconds.toFixed(1)}s${eta}`,
+    );
+  };
+
+  finish(): void {
+    if (this.enabled && this.lastDraw) process.stderr.write('\r\x1b[2K');
+  }
+}

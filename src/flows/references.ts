@@ -78,3 +78,25 @@ export async function proveReferences(store: ContentStore, bank: Bank, id: strin
 function addIds(into: Set<string>, text: Buffer): void {
   for (const id of text.toString('utf8').split('\n')) if (id) into.add(id);
 }
+
+/** The checkpoints (with a status that needs data) that refer to any of `blobs`, and how many each. */
+export async function checkpointsReferring(
+  provider: Provider,
+  blobs: ReadonlySet<string>,
+): Promise<{ id: string; plan: string; status: string; blobs: number }[]> {
+  const found: { id: string; plan: string; status: string; blobs: number }[] = [];
+  if (blobs.size === 0) return found;
+  const store = new CheckpointStore(provider.bank);
+  for (let marker: string | undefined; ; ) {
+    const page = await store.list({ limit: 500, ...(marker ? { marker } : {}) });
+    for (const c of page.checkpoints) {
+      if (!KEEPS_DATA.has(c.status)) continue;
+      let count = 0;
+      for (const id of await checkpointReferences(provider.bank, c.id)) if (blobs.has(id)) count++;
+      if (count > 0) found.push({ id: c.id, plan: c.plan, status: c.status, blobs: count });
+    }
+    if (!page.next) break;
+    marker = page.next;
+  }
+  return found;
+}

@@ -1,6 +1,6 @@
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
-import { INDEX, indexKey, packKey, packOfIndexKey } from './keys.js';
+import { DAMAGED, INDEX, indexKey, ofDamagedKey, packKey, packOfIndexKey } from './keys.js';
 import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
 
 /** Where a blob is: its pack and its entry there. */
@@ -14,7 +14,9 @@ const READ_CONCURRENCY = 16;
 /**
  * Every index object of the store merged into one map from blob id to location. Loading is
  * incremental: a refresh lists `index/`, reads only the objects it has not read, and forgets
- * packs whose index has gone (a prune removed them).
+ * packs whose index has gone (a prune removed them). Copies of blobs recorded as damaged
+ * (`damaged/<pack>/<blob>`) are left out of the map: the store neither offers them for
+ * deduplication nor reads them, so the next protect writes such a blob again.
  */
 export class BlobIndex {
   private readonly packs = new Map<string, PackIndex>();
@@ -26,6 +28,8 @@ export class BlobIndex {
   readonly rebuilt = new Set<string>();
   /** Packs whose index object is damaged and whose pack is missing or damaged too: why, per pack. */
   readonly unreadable = new Map<string, string>();
+  /** Blob copies known damaged, as `<pack>/<blob>`. */
+  private damaged = new Set<string>();
 
   constructor(private readonly bank: Bank) {}
 
@@ -64,8 +68,37 @@ export class BlobIndex {
   /** Records a pack whose index object this process has just stored. */
   add(index: PackIndex): void {
     this.packs.set(index.pack, index);
-    for (const blob of index.blobs)
-      if (!this.blobs.has(blob.id)) this.blobs.set(blob.id, { ...blob, pack: index.pack });
+    for (const blob of index.blobs) {
+      if (this.blobs.has(blob.id) || this.isDamaged(index.pack, blob.id)) continue;
+      this.blobs.set(blob.id, { ...blob, pack: index.pack });
+    }
+  }
+
+  /** True if that copy of the blob is recorded as damaged. */
+  isDamaged(pack: string, blob: string): boolean {
+    return this.damaged.has(`${pack}/${blob}`);
+  }
+
+  /** The damaged copies recorded, by pack. */
+  damagedCopies(): Map<string, string[]> {
+    const byPack = new Map<string, string[]>();
+    for (const copy of this.damaged) {
+      const [pack, blob] = copy.split('/') as [string, string];
+      byPack.set(pack, [...(byPack.get(pack) ?? []), blob]);
+    }
+    return byPack;
+  }
+
+  /** Takes in damage just recorded (or cleared) by this process. */
+  setDamaged(copies: Iterable<{ pack: string; blob: string }>, damaged: boolean): void {
+    let changed = false;
+    for (const { pack, blob } of copies) {
+      const key = `${pack}/${blob}`;
+      if (damaged !== this.damaged.has(key)) changed = true;
+      if (damaged) this.damaged.add(key);
+      else this.damaged.delete(key);
+    }
+    if (changed) this.reindex();
   }
 
   /** Forgets packs (a prune removed their index objects). */
@@ -90,6 +123,15 @@ export class BlobIndex {
       present.add(pack);
       if (!this.packs.has(pack)) toRead.push(pack);
     }
+    const damaged = new Set<string>();
+    for (const key of await this.bank.list(DAMAGED)) {
+      const copy = ofDamagedKey(key);
+      if (copy) damaged.add(`${copy.pack}/${copy.blob}`);
+    }
+    const damageChanged =
+      damaged.size !== this.damaged.size || [...damaged].some((c) => !this.damaged.has(c));
+    this.damaged = damaged;
+    if (damageChanged) this.reindex();
     const gone = [...this.packs.keys()].filter((pack) => !present.has(pack));
     for (const pack of this.unreadable.keys()) if (!present.has(pack)) this.unreadable.delete(pack);
     const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack));

@@ -5,7 +5,8 @@
 import type { Bank } from '../bank/index.js';
 import { decodeBlob } from './blob.js';
 import type { BlobIndex } from './blob-index.js';
-import { indexKey, PACKS, packKey, packOfPackKey } from './keys.js';
+import { clearPackDamage } from './check.js';
+import { damagedKey, indexKey, PACKS, packKey, packOfPackKey } from './keys.js';
 import { acquirePruneLease, checkIdle, findWriters, type KeptLease } from './leases.js';
 import type { ResolvedOptions } from './options.js';
 import {
@@ -25,6 +26,13 @@ export interface PruneOptions {
   owner: string;
   /** Report what a prune would do, changing nothing and taking no lease. Default false. */
   dryRun?: boolean;
+  /**
+   * Also drop copies recorded as damaged (run after a `check`, which makes the records
+   * fresh): a pack holding one is rewritten without it (its sound blobs salvaged) and
+   * deleted, with its records; a pack that nothing can name is deleted. Without it, a pack
+   * holding the only copy of a referenced blob stays, damaged or not. Default false.
+   */
+  repair?: boolean;
 }
 
 export interface PruneReport {
@@ -43,6 +51,15 @@ export interface PruneReport {
   indexesRecovered: number;
   /** Referenced blobs found in no pack: lost before this prune, reported so that verify can be run. */
   blobsMissing: number;
+  /**
+   * Referenced blobs with no sound copy, only damaged ones: left in place by a plain prune,
+   * dropped by a repair. With `blobsMissing`, what the checkpoints referring to them lack.
+   */
+  blobsDamaged: number;
+  /** The referenced blobs that have no sound copy after this prune (missing or damaged), sorted. */
+  lost: string[];
+  /** Damage records removed with the packs they named. */
+  damageCleared: number;
   /** One line per problem found (a damaged pack, an index naming a missing pack); at most 100. */
   problems: string[];
 }
@@ -74,7 +91,7 @@ export async function prune(
   index: BlobIndex,
   options: ResolvedOptions,
   references: References,
-  { owner, dryRun = false }: PruneOptions,
+  { owner, dryRun = false, repair = false }: PruneOptions,
 ): Promise<PruneReport> {
   const settings = { ttlMs: options.leaseTtlMs, now: options.now };
   let lease: KeptLease | undefined;
@@ -83,7 +100,7 @@ export async function prune(
   try {
     const referenced = await references();
     await lease?.confirm();
-    return await run(bank, index, options, referenced, dryRun, lease);
+    return await run(bank, index, options, referenced, dryRun, repair, lease);
   } finally {
     await lease?.release();
   }
@@ -95,6 +112,7 @@ async function run(
   options: ResolvedOptions,
   referenced: ReadonlySet<string>,
   dryRun: boolean,
+  repair: boolean,
   lease: KeptLease | undefined,
 ): Promise<PruneReport> {
   const problems: string[] = [];
@@ -129,22 +147,32 @@ async function run(
   }
   // Packs without an index: left by a writer that died or gave up, or indexes lost. Their own
   // entries say what they hold, so a referenced blob in one is kept, never deleted.
+  const unreadable: { pack: string; size: number }[] = [];
   for (const pack of [...stored].sort()) {
     if (index.pack(pack) !== undefined) continue;
     const bytes = await bank.get(packKey(pack));
     try {
       packs.push({ pack, blobs: readPackEntries(pack, bytes), size: bytes.length, indexed: false, used: [] });
     } catch (error) {
-      problem(`${(error as Error).message}; it has no index either, so it is left in place`);
-      unreadableBytes += bytes.length;
+      if (repair) {
+        problem(
+          `${(error as Error).message}; it has no index either, so nothing in it can be named: removed`,
+        );
+        unreadable.push({ pack, size: bytes.length });
+      } else {
+        problem(`${(error as Error).message}; it has no index either, so it is left in place`);
+        unreadableBytes += bytes.length;
+      }
     }
   }
 
-  // Each referenced blob is kept in one pack, preferring packs that keep the most bytes anyway.
+  // Each referenced blob is kept in one pack, preferring sound copies, then packs that keep
+  // the most bytes anyway.
+  const sound = (p: PackInfo, b: BlobEntry) => !index.isDamaged(p.pack, b.id);
   const weight = new Map<string, number>();
   for (const p of packs) {
     let bytes = 0;
-    for (const b of p.blobs) if (referenced.has(b.id)) bytes += b.length;
+    for (const b of p.blobs) if (referenced.has(b.id) && sound(p, b)) bytes += b.length;
     weight.set(p.pack, bytes);
   }
   const byWeight = [...packs].sort(
@@ -152,10 +180,29 @@ async function run(
   );
   const keeper = new Map<string, string>();
   for (const p of byWeight) {
-    for (const b of p.blobs) if (referenced.has(b.id) && !keeper.has(b.id)) keeper.set(b.id, p.pack);
+    for (const b of p.blobs)
+      if (referenced.has(b.id) && !keeper.has(b.id) && sound(p, b)) keeper.set(b.id, p.pack);
   }
+  // A blob with only damaged copies: a plain prune leaves one in place (the record may be
+  // stale, and nothing better exists); a repair, after a fresh check, lets it go.
+  const damagedOnly = new Set<string>();
+  for (const p of byWeight) {
+    for (const b of p.blobs) {
+      if (!referenced.has(b.id) || keeper.has(b.id) || damagedOnly.has(b.id)) continue;
+      damagedOnly.add(b.id);
+      if (!repair) keeper.set(b.id, p.pack);
+    }
+  }
+  const lost: string[] = [];
   let blobsMissing = 0;
-  for (const id of referenced) if (!keeper.has(id)) blobsMissing++;
+  for (const id of referenced) {
+    if (damagedOnly.has(id)) lost.push(id);
+    else if (!keeper.has(id)) {
+      blobsMissing++;
+      lost.push(id);
+    }
+  }
+  lost.sort();
 
   const remove: PackInfo[] = [];
   const rewrite: PackInfo[] = [];
@@ -164,13 +211,15 @@ async function run(
     p.used = p.blobs.filter((b) => keeper.get(b.id) === p.pack);
     const usedBytes = p.used.reduce((n, b) => n + b.length, 0);
     const allBytes = p.blobs.reduce((n, b) => n + b.length, 0);
+    const holdsDamage = p.blobs.some((b) => !sound(p, b));
     if (p.used.length === 0) remove.push(p);
-    else if (usedBytes < allBytes * REWRITE_BELOW) rewrite.push(p);
+    else if (usedBytes < allBytes * REWRITE_BELOW || (repair && holdsDamage)) rewrite.push(p);
     else if (!p.indexed) recover.push(p);
   }
 
   let rewritten = rewrite;
   let newBytes: number;
+  let damageCleared = 0;
   if (lease === undefined) {
     newBytes = plannedPackBytes(rewrite, options.packSize);
   } else {
@@ -181,10 +230,12 @@ async function run(
       index.rebuilt.delete(p.pack);
       index.add(recovered);
     }
-    const copied = await repack(bank, index, options, rewrite, lease, problem);
+    const copied = await repack(bank, index, options, rewrite, lease, problem, repair);
     // A pack that could not be copied whole (a referenced blob in it is damaged) stays.
     rewritten = copied.done;
     newBytes = copied.bytesWritten;
+    for (const id of copied.dropped) if (!lost.includes(id)) lost.push(id);
+    lost.sort();
     await lease.confirm();
     const gone = [...remove, ...rewritten];
     for (const p of gone) {
@@ -193,11 +244,25 @@ async function run(
       await bank.delete(packKey(p.pack));
     }
     for (const pack of dangling) await bank.delete(indexKey(pack));
+    for (const { pack } of unreadable) await bank.delete(packKey(pack));
     for (const key of (await findWriters(bank, options.now)).stale) await bank.delete(key);
     index.remove([...gone.map((p) => p.pack), ...dangling]);
+    // Records of damage in packs that are gone name nothing any more.
+    const goneNow = new Set([...gone.map((p) => p.pack), ...dangling, ...unreadable.map((u) => u.pack)]);
+    const cleared: { pack: string; blob: string }[] = [];
+    for (const [pack, blobs] of index.damagedCopies()) {
+      if (!goneNow.has(pack)) continue;
+      for (const blob of blobs) {
+        await bank.delete(damagedKey(pack, blob));
+        cleared.push({ pack, blob });
+      }
+    }
+    index.setDamaged(cleared, false);
+    damageCleared = cleared.length;
   }
 
   let before = unreadableBytes;
+  for (const u of unreadable) before += u.size;
   for (const p of packs) before += p.size;
   let freed = 0;
   let blobsRemoved = 0;
@@ -209,6 +274,7 @@ async function run(
     freed += p.size;
     blobsRemoved += p.blobs.length - p.used.length;
   }
+  for (const u of unreadable) freed += u.size;
   freed -= newBytes;
   return {
     packsRemoved: remove.length,
@@ -219,6 +285,9 @@ async function run(
     dryRun,
     indexesRecovered: recover.length,
     blobsMissing,
+    blobsDamaged: damagedOnly.size,
+    lost,
+    damageCleared,
     problems,
   };
 }
@@ -231,8 +300,10 @@ async function repack(
   packs: PackInfo[],
   lease: KeptLease,
   problem: (line: string) => void,
-): Promise<{ done: PackInfo[]; bytesWritten: number }> {
+  repair: boolean,
+): Promise<{ done: PackInfo[]; bytesWritten: number; dropped: string[] }> {
   const done: PackInfo[] = [];
+  const dropped: string[] = [];
   let bytesWritten = 0;
   let builder = new PackBuilder();
   const flush = async () => {
@@ -242,6 +313,7 @@ async function repack(
     await lease.confirm();
     await bank.put(packKey(written.pack), partsStream(parts));
     await bank.put(indexKey(written.pack), encodeIndex(written));
+    await clearPackDamage(bank, index, written.pack);
     index.add(written);
     bytesWritten += size;
   };
@@ -253,6 +325,19 @@ async function repack(
       try {
         await decodeBlob({ ...b, pack: p.pack }, stored);
       } catch (error) {
+        if (repair) {
+          problem(`${(error as Error).message}; dropped`);
+          dropped.push(b.id);
+          await bank.put(
+            damagedKey(p.pack, b.id),
+            JSON.stringify({
+              problem: (error as Error).message,
+              foundAt: new Date().toISOString(),
+              by: 'repair',
+            }),
+          );
+          continue;
+        }
         problem(`${(error as Error).message}; its pack is kept as it is`);
         whole = false;
         continue;
@@ -263,7 +348,7 @@ async function repack(
     if (whole) done.push(p);
   }
   await flush();
-  return { done, bytesWritten };
+  return { done, bytesWritten, dropped };
 }
 
 /** The bytes `repack` would write for `packs`, packing their used blobs the same way. */

@@ -3,6 +3,7 @@ import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { type BatchOptions, type BlobBatch, readBatches } from './batches.js';
 import { BlobIndex, type Location } from './blob-index.js';
+import { type CheckOptions, type CheckReport, checkStore, recordDamage } from './check.js';
 import { packKey } from './keys.js';
 import { SharedLease } from './leases.js';
 import { type CompressionMode, type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
@@ -190,6 +191,40 @@ export class ContentStore {
    */
   prune(references: References, options: PruneOptions): Promise<PruneReport> {
     return prune(this.bank, this.index, this.options, references, options);
+  }
+
+  /**
+   * Records copies of blobs that a reader found damaged (a verify or restore), so that the
+   * store stops offering them: the next protect writes such a blob again, readers take
+   * another copy, `repair` drops them. With `holdAs`, only while its shared lease is held
+   * (a pack missing because a prune moved it is not damage; no prune runs while it is held):
+   * false, and nothing recorded, if the lease was lost. Copies with no pack are not recorded.
+   */
+  async recordDamage(
+    copies: readonly { id: string; pack?: string; problem: string }[],
+    by: string,
+  ): Promise<boolean> {
+    const named = copies.flatMap((c) => (c.pack ? [{ pack: c.pack, blob: c.id, problem: c.problem }] : []));
+    if (named.length === 0) return true;
+    if (this.options.holdAs !== undefined) {
+      try {
+        if (!(await this.confirmHeld())) return false;
+      } catch {
+        return false;
+      }
+    }
+    await recordDamage(this.bank, this.index, named, by);
+    return true;
+  }
+
+  /**
+   * Reads back every pack and checks every blob (restic's `check --read-data`), records what
+   * is damaged and clears records of copies sound again. Takes the shared lease of `holdAs`
+   * first, if set (so no prune runs meanwhile).
+   */
+  async check(options?: CheckOptions): Promise<CheckReport> {
+    await this.ready();
+    return checkStore(this.bank, this.index, options);
   }
 
   /** Packs and distinct blobs the index knows, and the bytes of those packs. */

@@ -2,6 +2,7 @@ import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { encodeBlob } from './blob.js';
 import type { BlobIndex } from './blob-index.js';
+import { clearPackDamage } from './check.js';
 import { Chunker } from './chunker.js';
 import { hashPool } from './hash-pool.js';
 import { BLOB_ID, indexKey, packKey } from './keys.js';
@@ -285,6 +286,7 @@ export class Writer implements StoreWriter {
     await this.bank.put(packKey(index.pack), partsStream(parts));
     if (builder.arena !== undefined) this.arenas.push(builder.arena);
     await this.bank.put(indexKey(index.pack), encodeIndex(index));
+    await clearPackDamage(this.bank, this.index, index.pack);
     this.index.add(index);
     this.totals.packsWritten++;
     this.totals.blobsWritten += index.blobs.length;

@@ -31,6 +31,11 @@ export class Damage {
     return [...this.blobs.keys()];
   }
 
+  /** Every damaged blob with its pack (if an index names one) and problem. */
+  list(): DamagedBlob[] {
+    return [...this.blobs.values()];
+  }
+
   has(id: string): boolean {
     return this.blobs.has(id);
   }

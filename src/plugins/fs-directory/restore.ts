@@ -279,6 +279,9 @@ async function restoreFiles(
   await Promise.all(made.map((m) => unlink(m.temp).catch(() => {})));
   const damaged = damage.files(files);
   for (const line of damageLines(damaged, 'damaged, not restored')) ctx.log(line);
+  // So the store stops offering these copies: the next protect of the same data writes them again.
+  if (damage.blobCount > 0)
+    await ctx.store.recordDamage(damage.list(), `restore of checkpoint ${ctx.checkpoint.id}`);
   if (failure !== undefined) throw failure;
   return damaged;
 }

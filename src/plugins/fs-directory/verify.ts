@@ -48,6 +48,8 @@ export async function verifyTree(ctx: HookContext): Promise<{ files: number; blo
     await Promise.allSettled(pending);
   }
   if (damage.blobCount > 0) {
+    // So the store stops offering these copies: the next protect of the same data writes them again.
+    await ctx.store.recordDamage(damage.list(), `verify of checkpoint ${ctx.checkpoint.id}`);
     const files = damage.files(entries);
     for (const line of damageLines(files, 'damaged')) ctx.log(line);
     throw damageError(
