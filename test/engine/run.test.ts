@@ -379,12 +379,19 @@ describe('engine: time', () => {
   });
 
   it('a timed-out attempt can be retried; its late answer is ignored', async () => {
+    // The first attempt ignores its signal and answers only once the second has started:
+    // no real timer, so the simulated clock alone decides (a real one made this flaky).
+    let answerLate!: () => void;
+    const late = new Promise<void>((resolve) => {
+      answerLate = resolve;
+    });
     const g = new TaskGraph().add({
       id: 'slow-then-fast',
       timeout: 10,
       retry: { retries: 1, delay: 5 },
       run: async (ctx) => {
-        if (ctx.attempt === 1) await new Promise((r) => setTimeout(r, 5)); // ignores its signal
+        if (ctx.attempt === 1) await late;
+        else answerLate();
       },
     });
     const { result } = await simulate(g);

@@ -4,6 +4,7 @@
  * no checkpoint may be called available unless its data is there.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,6 +16,9 @@ import { referencedBlobs } from '../../src/flows/references.js';
 import type { ProtectionPlugin } from '../../src/plugins/sdk.js';
 import { ContentStore } from '../../src/store/index.js';
 import { deferred, type Fixture, fixture, plan, sha256, sourceTree, treeSums } from './fixture.js';
+
+// A protect waits at most this long for a collector (default 10 minutes): a bug here fails, not hangs.
+process.env.HOARD_STORE_WAIT = '5';
 
 /** Where a test stops the protect to run a collector. */
 type Gap = (point: string) => Promise<void>;
@@ -165,5 +169,51 @@ resources:
     const restored = await restore(second.checkpoint.id, f.provider, { target });
     assert.equal(restored.operation!.status, 'succeeded');
     assert.deepEqual(await treeSums(target, sums.keys()), sums);
+  });
+});
+
+describe('a collector killed while it held the store', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(() => f.done());
+
+  it('does not stop the next protect: the lease of a dead process on this machine is broken at once', async () => {
+    const source = join(f.dir, 'source');
+    await sourceTree(source, { 'a.bin': 100_000 });
+    const root = (f.provider.bank as unknown as { root: string }).root;
+    const bankModule = new URL('../../src/bank/index.js', import.meta.url).href;
+    // A gc that took the prune lease for ten minutes, then was killed (kill -9, OOM, a reboot of the container).
+    const gc = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { FsBank } from ${JSON.stringify(bankModule)};
+         await new FsBank(process.env.BANK_ROOT).section('store').acquireLease('locks/prune', { owner: 'killed gc', ttlMs: 600000 });
+         process.stdout.write('held\\n');
+         setInterval(() => {}, 1000);`,
+      ],
+      { env: { ...process.env, BANK_ROOT: root }, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      gc.stdout.once('data', () => resolve());
+      gc.once('exit', (code) => reject(new Error(`the gc exited with ${code}`)));
+    });
+    const exited = new Promise((resolve) => gc.once('exit', resolve));
+    gc.kill('SIGKILL');
+    await exited;
+    const started = Date.now();
+    const result = await protect(
+      plan(`
+name: files
+resources:
+  - {type: fs.directory, id: files, path: ${JSON.stringify(source)}}
+`),
+      f.provider,
+    );
+    assert.equal(result.checkpoint.status, 'available', JSON.stringify(result.operation));
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started} ms`);
   });
 });
