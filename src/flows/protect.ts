@@ -246,11 +246,15 @@ export async function recoverAbandoned(store: CheckpointStore, provider: Provide
   return recoveries;
 }
 
-/** A recovery step failed: `damaged` when the checkpoint's own data is, so retrying cannot help. */
+/**
+ * A recovery step failed: `damaged` when the checkpoint's own data is, so retrying cannot
+ * help; `stage` says whether its teardowns ran before the failure.
+ */
 class RecoveryFailure extends Error {
   constructor(
     readonly error: unknown,
     readonly damaged: boolean,
+    readonly stage: 'before' | 'during' | 'after',
   ) {
     super('recovery failed');
   }
@@ -269,10 +273,8 @@ async function recoverOne(
       meta = await store.read(id);
     } catch (error) {
       if (!(error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')) {
-        throw new RecoveryFailure(
-          error,
-          error instanceof SyntaxError || codeOf(error) === 'CHECKPOINT_CORRUPT',
-        );
+        const damaged = error instanceof SyntaxError || codeOf(error) === 'CHECKPOINT_CORRUPT';
+        throw new RecoveryFailure(error, damaged, 'before');
       }
       // Killed between writing the marker and the record: nothing ran. Anything else under
       // the checkpoint's prefix means the record was lost.
@@ -282,6 +284,7 @@ async function recoverOne(
             details: { checkpoint: id, key: metaKey(id) },
           }),
           true,
+          'before',
         );
       }
       await provider.bank.delete(marker);
@@ -305,7 +308,7 @@ async function recoverOne(
     try {
       graph = ResourceGraph.fromJSON(meta.graph);
     } catch (error) {
-      throw new RecoveryFailure(error, true);
+      throw new RecoveryFailure(error, true, 'before');
     }
     const { parameters, unavailable } = recoveryParameters(graph, provider, meta.parameters, id);
     let operation: OperationLog;
@@ -319,15 +322,16 @@ async function recoverOne(
         recover: 'teardowns',
       });
     } catch (error) {
-      throw new RecoveryFailure(error, codeOf(error) === 'JOURNAL_CORRUPT');
+      const corrupt = codeOf(error) === 'JOURNAL_CORRUPT';
+      throw new RecoveryFailure(error, corrupt, corrupt ? 'before' : 'during');
     }
     try {
       return await recorded(store, provider, meta, marker, operation);
     } catch (error) {
-      throw new RecoveryFailure(error, false);
+      throw new RecoveryFailure(error, false, 'after');
     }
   } catch (thrown) {
-    const failure = thrown instanceof RecoveryFailure ? thrown : new RecoveryFailure(thrown, false);
+    const failure = thrown instanceof RecoveryFailure ? thrown : new RecoveryFailure(thrown, false, 'during');
     return failed(store, provider, id, marker, meta, failure, startedAt);
   }
 }
@@ -385,15 +389,13 @@ async function recorded(
         },
       )
     : new HoardError('LEASE_LOST', `${stopped}; owed teardowns were run`, {
-        details: { checkpoint: id, operation: operation.id },
+        details: {
+          checkpoint: id,
+          operation: operation.id,
+          ...(meta.error ? { previousError: meta.error } : {}),
+        },
       });
-  const operations = [...meta.operations, operation.id];
-  if (meta.status === 'protecting') {
-    await store.transition(id, ['protecting'], 'error', { error: errorInfo(error), operations });
-  } else {
-    // Already `error` (a reader saw the lease gone): keep its reason unless a teardown failed.
-    await store.update(id, { operations, ...(failedTasks.length ? { error: errorInfo(error) } : {}) });
-  }
+  await markError(store, meta, [...meta.operations, operation.id], errorInfo(error));
   // Left behind, it only makes a later protect find nothing owed.
   await provider.bank.delete(marker).catch(() => {});
   return {
@@ -424,13 +426,19 @@ async function failed(
   const cause = failure.error;
   const why = cause instanceof Error ? cause.message : describeValue(cause);
   const resources = safely(() => ResourceGraph.fromJSON(meta!.graph).nodes.map((n) => n.key)) ?? [];
+  const ran = {
+    before: 'the teardowns it still owed were not run',
+    during: 'the teardowns it still owed may not all have run',
+    after: 'the teardowns it still owed were run, but recording that failed',
+  }[failure.stage];
   const next = retry
     ? `a later protect tries again (attempt ${attempts} of ${RECOVERY_ATTEMPTS})`
-    : `they will not be run; check by hand whether ${resources.length ? resources.join(', ') : 'its resources'} were left prepared (frozen)`;
-  const code = cause instanceof HoardError ? cause.code : 'LEASE_LOST';
+    : failure.stage === 'after'
+      ? 'recovery is given up'
+      : `recovery is given up: check by hand whether ${resources.length ? resources.join(', ') : 'its resources'} were left prepared (frozen)`;
   const error = new HoardError(
-    code,
-    `the protect of checkpoint ${id} stopped before finishing and the teardowns it still owed could not be run: ${why}; ${next}`,
+    cause instanceof HoardError ? cause.code : 'LEASE_LOST',
+    `recovering checkpoint ${id}, whose protect stopped before finishing, failed: ${why}; ${ran}; ${next}`,
     {
       details: {
         checkpoint: id,
@@ -445,7 +453,8 @@ async function failed(
   );
   const info = errorInfo(error);
   if (meta) {
-    // Best effort: a bank that fails here fails the next attempt's reading too.
+    // Each step on its own: a bank that fails one may still take the others. What fails here
+    // the next attempt, or the reader that finds the lease gone, marks.
     const log: OperationLog = {
       id: randomUUID(),
       kind: 'protect',
@@ -459,20 +468,44 @@ async function failed(
       tasks: [],
       log: [`recovery: ${error.message}`],
     };
-    try {
-      await provider.bank.put(operationKey(id, log.id), JSON.stringify(log, null, 2));
-      const patch = { error: info, operations: [...meta.operations, log.id] };
-      if (meta.status === 'protecting') await store.transition(id, ['protecting'], 'error', patch);
-      else await store.update(id, patch);
-    } catch {
-      // The next attempt, or the reader that finds its lease gone, marks it.
-    }
+    const logged = await provider.bank.put(operationKey(id, log.id), JSON.stringify(log, null, 2)).then(
+      () => true,
+      () => false,
+    );
+    const operations = logged ? [...meta.operations, log.id] : meta.operations;
+    await markError(store, meta, operations, info).catch(() => {});
   }
   await (retry
     ? provider.bank.put(marker, JSON.stringify({ attempts, error: why }))
     : provider.bank.delete(marker)
   ).catch(() => {});
   return { checkpoint: id, outcome: 'failed', retry, message: error.message, error: info };
+}
+
+/**
+ * The checkpoint becomes `error` (compare-and-swap from `protecting`) with `error`; one that
+ * already is (a reader found its lease gone, an earlier attempt failed) gets the new `error`
+ * (which keeps the old one as `details.previousError`); both get their operations.
+ */
+async function markError(
+  store: CheckpointStore,
+  meta: CheckpointMeta,
+  operations: string[],
+  error: ErrorInfo,
+): Promise<void> {
+  // Resources still `protecting` never finished: they are in error too.
+  const resources = meta.resources.map((r) =>
+    r.status === 'protecting' ? { ...r, status: 'error' as const } : r,
+  );
+  if (meta.status === 'protecting') {
+    try {
+      await store.transition(meta.id, ['protecting'], 'error', { error, operations, resources });
+      return;
+    } catch (e) {
+      if (!(e instanceof HoardError && e.code === 'CHECKPOINT_STATE')) throw e;
+    }
+  }
+  await store.update(meta.id, { operations, error, resources });
 }
 
 /** Failed recovery attempts counted in a pending marker (a protect writes it empty). */

@@ -114,7 +114,6 @@ export async function loadPlugin(
         ),
       timeoutMs,
     );
-    timer.unref();
   });
   try {
     return await Promise.race([instantiate(name, settings, builtins, baseDir), timeout]);
