@@ -77,6 +77,11 @@ export interface OperationInput {
    * with HOOK_FAILED giving that reason, and the usual failure semantics follow.
    */
   unavailable?: ReadonlyMap<string, unknown>;
+  /**
+   * Milliseconds a hook may run when its Operation sets no `timeoutMs`; default none.
+   * Recovery sets it, so that a hung teardown cannot hold the protect that recovers it.
+   */
+  defaultTimeoutMs?: number;
   /** The checkpoint's section of the bank (`checkpoints/<id>/`). */
   bank: Bank;
   /** The provider's whole bank (where the content store lives). */
@@ -98,7 +103,10 @@ export interface OperationInput {
 
 /** The hook graph of an operation (also what `hoard graph` draws). */
 export function operationHookGraph(
-  input: Pick<OperationInput, 'kind' | 'graph' | 'registry' | 'parameters' | 'unavailable'>,
+  input: Pick<
+    OperationInput,
+    'kind' | 'graph' | 'registry' | 'parameters' | 'unavailable' | 'defaultTimeoutMs'
+  >,
 ): HookGraph {
   return buildHookGraph(input.graph, (key) => operationOf(input, key));
 }
@@ -120,7 +128,10 @@ const METHODS = [
  * say why. A single hook that is not a function fails only that hook.
  */
 function operationOf(
-  input: Pick<OperationInput, 'kind' | 'graph' | 'registry' | 'parameters' | 'unavailable'>,
+  input: Pick<
+    OperationInput,
+    'kind' | 'graph' | 'registry' | 'parameters' | 'unavailable' | 'defaultTimeoutMs'
+  >,
   key: string,
 ): Operation | undefined {
   const node = input.graph.get(key)!;
@@ -146,7 +157,8 @@ function operationOf(
     if (value === undefined || value === null) return undefined;
     const given = value as Operation;
     const op: Operation = {};
-    if (given.timeoutMs !== undefined) op.timeoutMs = given.timeoutMs;
+    const timeoutMs = given.timeoutMs ?? input.defaultTimeoutMs;
+    if (timeoutMs !== undefined) op.timeoutMs = timeoutMs;
     if (given.alwaysRun !== undefined) op.alwaysRun = [...given.alwaysRun];
     for (const [method, hook] of METHODS) {
       const impl: unknown = given[method];

@@ -197,6 +197,13 @@ export async function withWorkLease<T>(
 /** How many protects try to recover a dead checkpoint that failed for a reason a retry may cure. */
 export const RECOVERY_ATTEMPTS = 3;
 
+/**
+ * How long an owed teardown that sets no timeout of its own may run during recovery
+ * (HOARD_RECOVERY_HOOK_TIMEOUT_MS, default 5 minutes): the protect that recovers it, and
+ * whoever waits for that protect, must not wait for ever on a dead run's hung hook.
+ */
+export const RECOVERY_HOOK_TIMEOUT_MS = 300_000;
+
 /** What recovery did with one dead checkpoint (a line of the next protect's operation log). */
 export interface Recovery {
   checkpoint: string;
@@ -318,6 +325,7 @@ async function recoverOne(
         graph,
         parameters,
         unavailable,
+        defaultTimeoutMs: Number(process.env.HOARD_RECOVERY_HOOK_TIMEOUT_MS) || RECOVERY_HOOK_TIMEOUT_MS,
         journal: new BankJournal(provider.bank, journalPrefix(id)),
         recover: 'teardowns',
       });

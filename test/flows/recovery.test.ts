@@ -121,6 +121,37 @@ describe('recovery of a dead protect never stops another plan', () => {
     assert.ok(!(await dead.lines()).includes('thaw app'));
   });
 
+  it('an owed teardown that never returns holds the recovering protect only for the recovery hook timeout', {
+    timeout: 30_000,
+  }, async () => {
+    const dead = await deadProtect();
+    const real = (await dead.provider()).registry.handler('exec.task').plugin;
+    // The db's thaw hangs and ignores its signal; the app's is the real one.
+    const hanging: ProtectionPlugin = {
+      name: 'exec.task',
+      types: real.types,
+      operation(kind, resource, parameters) {
+        if (resource.id === 'db') return { onPrepareFinish: () => new Promise<void>(() => {}) };
+        return real.operation(kind, resource, parameters);
+      },
+    };
+    const provider = await dead.provider({ without: ['exec.task'], extra: [hanging] });
+    const before = process.env.HOARD_RECOVERY_HOOK_TIMEOUT_MS;
+    process.env.HOARD_RECOVERY_HOOK_TIMEOUT_MS = '200';
+    try {
+      const next = await protect(OTHER, provider);
+      assert.equal(next.checkpoint.status, 'available');
+    } finally {
+      if (before === undefined) delete process.env.HOARD_RECOVERY_HOOK_TIMEOUT_MS;
+      else process.env.HOARD_RECOVERY_HOOK_TIMEOUT_MS = before;
+    }
+    assert.ok((await dead.lines()).includes('thaw app'));
+    const meta = await new CheckpointStore(provider.bank).get(dead.id);
+    assert.equal(meta.error?.code, 'HOOK_FAILED');
+    assert.match(meta.error!.message, /exec\.task#db prepareFinish: did not finish within 200 ms/);
+    assert.deepEqual(await pendingMarkers(provider), []);
+  });
+
   it('a damaged checkpoint record: the next protect succeeds and says so, the marker is given up at once', async () => {
     const dead = await deadProtect();
     const provider = await dead.provider();
