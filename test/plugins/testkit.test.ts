@@ -183,4 +183,29 @@ describe('plugin mistakes, as a plugin author meets them in a test', () => {
       /plugin "typo" is not a protection plugin: its operation is undefined, not a function/,
     );
   });
+
+  it('with discover, a protectable that returns garbage is named before anything runs', async () => {
+    const ran: string[] = [];
+    const harness = new PluginHarness({
+      plugins: [
+        {
+          name: 'finder',
+          types: [
+            {
+              type: 'srv',
+              protectable: { getDependentResources: async () => ({ databases: ['a'] }) as never },
+            },
+          ],
+          operation: () => ({ onMain: () => void ran.push('main') }),
+        },
+      ],
+      resources: [{ resource: { type: 'srv', id: 's' }, children: [] }],
+      discover: true,
+    });
+    await assert.rejects(
+      harness.run('protect'),
+      /could not discover the dependents of srv#s: plugin "finder" \(the protectable of srv\) returned object, not a list of resources/,
+    );
+    assert.deepEqual(ran, []);
+  });
 });
