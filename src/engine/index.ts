@@ -7,6 +7,7 @@ export {
   type Journal,
   type JournalRecord,
   MemoryJournal,
+  parseJournalLine,
 } from './journal.js';
 export { Run, runGraph, startRun } from './run.js';
 export * from './types.js';

@@ -154,17 +154,33 @@ const STATES = new Set([
 ]);
 
 function parseRecord(raw: string, path: string, line: number): JournalRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    value = undefined;
-  }
-  const r = value as Partial<JournalRecord> | undefined;
-  if (!r || typeof r.task !== 'string' || typeof r.state !== 'string' || !STATES.has(r.state)) {
+  const record = parseJournalLine(raw);
+  if (!record) {
     throw new HoardError('JOURNAL_CORRUPT', `${path}:${line}: not a journal record; the file is damaged`, {
       details: { path, line },
     });
   }
+  return record;
+}
+
+/** One line of a journal as a record, or undefined when it is not one (the journal is damaged). */
+export function parseJournalLine(raw: string): JournalRecord | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  const r = value as Partial<JournalRecord> | null;
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    typeof r.task !== 'string' ||
+    typeof r.state !== 'string' ||
+    !STATES.has(r.state) ||
+    typeof r.at !== 'number' ||
+    typeof r.attempt !== 'number'
+  )
+    return undefined;
   return r as JournalRecord;
 }

@@ -8,11 +8,14 @@ import { checkpointPrefix, encodeSegment, resourcePrefix } from '../checkpoints/
 import type { EngineEvent, Journal, RunResult, TaskContext } from '../engine/index.js';
 import { startRun } from '../engine/index.js';
 import { type ErrorInfo, errorInfo, HoardError } from '../errors.js';
+import { describeValue, hookProblem, operationProblem, threw } from '../plugins/contract.js';
 import type { PluginRegistry } from '../plugins/registry.js';
 import type {
+  Hook,
   HookContext,
   HookFailure,
   HookName,
+  Operation,
   OperationKind,
   OperationParameters,
   PollOptions,
@@ -68,6 +71,17 @@ export interface OperationInput {
   registry: PluginRegistry;
   /** Parameters per `type#id` (already validated). */
   parameters: ReadonlyMap<string, OperationParameters>;
+  /**
+   * Resources that cannot run, by `type#id`, with why (recovery: a type the provider no
+   * longer handles, saved parameters its schema now refuses): each of their hooks fails
+   * with HOOK_FAILED giving that reason, and the usual failure semantics follow.
+   */
+  unavailable?: ReadonlyMap<string, unknown>;
+  /**
+   * Milliseconds a hook may run when its Operation sets no `timeoutMs`; default none.
+   * Recovery sets it, so that a hung teardown cannot hold the protect that recovers it.
+   */
+  defaultTimeoutMs?: number;
   /** The checkpoint's section of the bank (`checkpoints/<id>/`). */
   bank: Bank;
   /** The provider's whole bank (where the content store lives). */
@@ -89,14 +103,108 @@ export interface OperationInput {
 
 /** The hook graph of an operation (also what `hoard graph` draws). */
 export function operationHookGraph(
-  input: Pick<OperationInput, 'kind' | 'graph' | 'registry' | 'parameters'>,
+  input: Pick<
+    OperationInput,
+    'kind' | 'graph' | 'registry' | 'parameters' | 'unavailable' | 'defaultTimeoutMs'
+  >,
 ): HookGraph {
-  return buildHookGraph(input.graph, (key) => {
-    const node = input.graph.get(key)!;
-    const { plugin } = input.registry.handler(node.resource.type);
+  return buildHookGraph(input.graph, (key) => operationOf(input, key));
+}
+
+const METHODS = [
+  ['onPrepareBegin', 'prepareBegin'],
+  ['onPrepareFinish', 'prepareFinish'],
+  ['onMain', 'main'],
+  ['onComplete', 'complete'],
+] as const satisfies readonly (readonly [keyof Operation, HookName])[];
+
+/**
+ * The plugin's Operation for one resource, copied field by field after checking it against
+ * the SDK. Nothing a plugin does here may stop the run or other resources: if `operation()`
+ * throws or returns something that is not an Operation, every hook of the resource fails
+ * with HOOK_FAILED naming the plugin, resource, operation and hook — in a run its
+ * prepareBegin fails first, so nothing else of it runs and the usual failure semantics
+ * (teardowns above it, `upstream_failed`) follow; in a recovery its owed teardowns fail and
+ * say why. A single hook that is not a function fails only that hook.
+ */
+function operationOf(
+  input: Pick<
+    OperationInput,
+    'kind' | 'graph' | 'registry' | 'parameters' | 'unavailable' | 'defaultTimeoutMs'
+  >,
+  key: string,
+): Operation | undefined {
+  const node = input.graph.get(key)!;
+  const call = `operation("${input.kind}", ${key})`;
+  let plugin: string | undefined;
+  let value: unknown;
+  try {
+    if (input.unavailable?.has(key)) throw input.unavailable.get(key);
+    const handler = input.registry.handler(node.resource.type);
+    plugin = handler.plugin.name;
     const parameters = input.parameters.get(key) ?? { parameters: {}, protectParameters: {} };
-    return plugin.operation(input.kind, node.resource, parameters);
-  });
+    value = handler.plugin.operation(input.kind, node.resource, parameters);
+  } catch (error) {
+    const why =
+      plugin === undefined
+        ? `cannot be run: ${error instanceof Error ? error.message : describeValue(error)}`
+        : `plugin "${plugin}": ${call} ${threw(error)}`;
+    return failingOperation(input.kind, key, plugin, why, error);
+  }
+  try {
+    const problem = operationProblem(value);
+    if (problem) return failingOperation(input.kind, key, plugin, `plugin "${plugin}": ${call} ${problem}`);
+    if (value === undefined || value === null) return undefined;
+    const given = value as Operation;
+    const op: Operation = {};
+    const timeoutMs = given.timeoutMs ?? input.defaultTimeoutMs;
+    if (timeoutMs !== undefined) op.timeoutMs = timeoutMs;
+    if (given.alwaysRun !== undefined) op.alwaysRun = [...given.alwaysRun];
+    for (const [method, hook] of METHODS) {
+      const impl: unknown = given[method];
+      const bad = hookProblem(method, impl);
+      if (bad) op[method] = failingHook(input.kind, key, hook, plugin, `plugin "${plugin}": ${call} ${bad}`);
+      else if (impl) op[method] = impl as Hook;
+    }
+    return op;
+  } catch (error) {
+    // A getter on the returned object that throws.
+    return failingOperation(
+      input.kind,
+      key,
+      plugin,
+      `plugin "${plugin}": reading what ${call} returned ${threw(error)}`,
+      error,
+    );
+  }
+}
+
+function failingOperation(
+  kind: OperationKind,
+  key: string,
+  plugin: string | undefined,
+  why: string,
+  cause?: unknown,
+): Operation {
+  const op: Operation = {};
+  for (const [method, hook] of METHODS) op[method] = failingHook(kind, key, hook, plugin, why, cause);
+  return op;
+}
+
+function failingHook(
+  kind: OperationKind,
+  key: string,
+  hook: HookName,
+  plugin: string | undefined,
+  why: string,
+  cause?: unknown,
+): Hook {
+  return () => {
+    throw new HoardError('HOOK_FAILED', `${key} ${hook}: ${why}`, {
+      details: { resource: key, hook, operation: kind, ...(plugin === undefined ? {} : { plugin }) },
+      cause,
+    });
+  };
 }
 
 /** `runOperation` on checkpoint `id` (of `plan`) in `provider`'s bank, with its plugins. */
@@ -164,8 +272,14 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
     } catch (error) {
       if (error instanceof HoardError && (error.code === 'HOOK_FAILED' || error.code === 'HOOK_TIMEOUT'))
         throw error;
-      throw new HoardError('HOOK_FAILED', `${task.resource} ${task.hook}: ${messageOf(error)}`, {
-        details: { resource: task.resource, hook: task.hook },
+      const plugin = pluginOf(input.registry, node.resource.type);
+      // Anything may be thrown; what is not an Error is the plugin's mistake, named as such.
+      const message =
+        error instanceof Error
+          ? error.message
+          : `plugin "${plugin}" ${threw(error)} (in its ${input.kind} operation)`;
+      throw new HoardError('HOOK_FAILED', `${task.resource} ${task.hook}: ${message}`, {
+        details: { resource: task.resource, hook: task.hook, operation: input.kind, plugin },
         cause: error,
       });
     }
@@ -277,6 +391,14 @@ function hookError(error: unknown, task: HookTask): ErrorInfo {
     );
   }
   return errorInfo(error);
+}
+
+function pluginOf(registry: PluginRegistry, type: string): string | undefined {
+  try {
+    return registry.handler(type).plugin.name;
+  } catch {
+    return undefined;
+  }
 }
 
 function messageOf(error: unknown): string {

@@ -2,6 +2,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HoardError } from '../errors.js';
 import type { Protectable } from '../resources/protectable.js';
+import { describeValue, pluginProblem, threw } from './contract.js';
+import { nameSchema } from './schema.js';
 import type { PluginFactory, PluginSettings, ProtectionPlugin, ResourceTypeSpec } from './sdk.js';
 
 export interface TypeHandler {
@@ -16,7 +18,25 @@ export class PluginRegistry {
 
   constructor(readonly provider: string) {}
 
+  /**
+   * Adds a plugin; PROVIDER_INVALID naming the plugin and its mistake when it is not a
+   * protection plugin as the SDK describes one (name, types, operation, schemas objects,
+   * protectable methods functions), or when another plugin handles one of its types.
+   */
   add(plugin: ProtectionPlugin): this {
+    const problem = pluginProblem(plugin);
+    if (problem) {
+      const name = typeof (plugin as { name?: unknown } | null)?.name === 'string' ? `"${plugin.name}"` : '';
+      throw new HoardError(
+        'PROVIDER_INVALID',
+        `provider ${this.provider}: plugin ${name || describeValue(plugin)} is not a protection plugin: ${problem}`,
+        { details: { provider: this.provider, ...(name ? { plugin: plugin.name } : {}) } },
+      );
+    }
+    for (const spec of plugin.types) {
+      for (const [which, schema] of Object.entries(spec.schemas ?? {}))
+        if (schema) nameSchema(schema, `plugin "${plugin.name}": the ${which} schema of type ${spec.type}`);
+    }
     this.plugins.set(plugin.name, plugin);
     for (const spec of plugin.types) {
       const other = this.types.get(spec.type);
@@ -53,20 +73,56 @@ export class PluginRegistry {
     return handler;
   }
 
-  protectables(): Map<string, Protectable> {
-    const out = new Map<string, Protectable>();
-    for (const [type, { spec }] of this.types)
-      if (spec.protectable) out.set(type, { type, ...spec.protectable });
+  /** Each type's protectable, with the name of the plugin that gives it (for messages). */
+  protectables(): Map<string, Protectable & { plugin: string }> {
+    const out = new Map<string, Protectable & { plugin: string }>();
+    for (const [type, { plugin, spec }] of this.types)
+      if (spec.protectable) out.set(type, { ...spec.protectable, type, plugin: plugin.name });
     return out;
   }
 }
 
+/** How long a plugin module may take to import and its factory to return, by default. */
+export const PLUGIN_LOAD_TIMEOUT_MS = 30_000;
+
 /**
  * Instantiates the plugin a provider file names: a built-in name, or an npm package name /
  * module path (relative to the provider file) whose default export or `plugin` export is a
- * {@link PluginFactory}.
+ * {@link PluginFactory}. A module that cannot be imported is PLUGIN_UNKNOWN; a factory that
+ * throws, returns something that is not a protection plugin, or does not return within
+ * `timeoutMs` (with its import) is PROVIDER_INVALID naming the plugin — the provider does not
+ * load, and the others still do.
  */
 export async function loadPlugin(
+  name: string,
+  settings: PluginSettings,
+  builtins: ReadonlyMap<string, PluginFactory>,
+  baseDir: string,
+  options: { timeoutMs?: number } = {},
+): Promise<ProtectionPlugin> {
+  const timeoutMs = options.timeoutMs ?? PLUGIN_LOAD_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new HoardError(
+            'PROVIDER_INVALID',
+            `plugin "${name}" did not load within ${timeoutMs} ms (its module or its factory never returned)`,
+            { details: { plugin: name, timeoutMs } },
+          ),
+        ),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([instantiate(name, settings, builtins, baseDir), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function instantiate(
   name: string,
   settings: PluginSettings,
   builtins: ReadonlyMap<string, PluginFactory>,
@@ -82,7 +138,7 @@ export async function loadPlugin(
     } catch (error) {
       throw new HoardError(
         'PLUGIN_UNKNOWN',
-        `plugin "${name}" is neither built in (${[...builtins.keys()].join(', ')}) nor a module that can be imported: ${(error as Error).message}`,
+        `plugin "${name}" is neither built in (${[...builtins.keys()].join(', ')}) nor a module that can be imported: ${error instanceof Error ? error.message : describeValue(error)}`,
         { details: { plugin: name }, cause: error },
       );
     }
@@ -98,15 +154,22 @@ export async function loadPlugin(
     }
     factory = exported as PluginFactory;
   }
-  const plugin = await factory(settings);
-  if (!plugin || typeof plugin.operation !== 'function' || !Array.isArray(plugin.types)) {
+  let plugin: unknown;
+  try {
+    plugin = await factory(settings);
+  } catch (error) {
+    throw new HoardError('PROVIDER_INVALID', `plugin "${name}": its factory ${threw(error)}`, {
+      details: { plugin: name },
+      cause: error,
+    });
+  }
+  const problem = pluginProblem(plugin);
+  if (problem) {
     throw new HoardError(
-      'PLUGIN_UNKNOWN',
-      `plugin "${name}" did not return a protection plugin (name, types, operation)`,
-      {
-        details: { plugin: name },
-      },
+      'PROVIDER_INVALID',
+      `plugin "${name}": its factory did not return a protection plugin: ${problem}`,
+      { details: { plugin: name } },
     );
   }
-  return plugin;
+  return plugin as ProtectionPlugin;
 }

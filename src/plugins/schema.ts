@@ -5,11 +5,19 @@ import type { JsonSchema } from './sdk.js';
 // `verbose` gives each error its schema, so a field's `description` can say what is expected.
 const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true });
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
+/** Whose schema each is (`plugin "x": the options schema of type t`), to name it when it is broken. */
+const owners = new WeakMap<JsonSchema, string>();
+
+/** Records whose schema `schema` is, so that a schema that does not compile names its plugin. */
+export function nameSchema(schema: JsonSchema, owner: string): void {
+  if (typeof schema === 'object' && schema !== null && !owners.has(schema)) owners.set(schema, owner);
+}
 
 /**
  * Validates `value` against `schema` (types, required, enums — the whole schema, not just
  * key names) and throws one error naming where it is (`where`, e.g. the file and field)
- * and every problem found. Fills in schema defaults.
+ * and every problem found. Fills in schema defaults. A schema that does not compile is
+ * PROVIDER_INVALID naming its plugin (see {@link nameSchema}).
  */
 export function validate(
   schema: JsonSchema,
@@ -19,7 +27,17 @@ export function validate(
 ): void {
   let check = compiled.get(schema);
   if (!check) {
-    check = ajv.compile(schema);
+    try {
+      check = ajv.compile(schema);
+    } catch (error) {
+      // A plugin's mistake, not the user's: a PROVIDER_INVALID naming whose schema it is.
+      const owner = owners.get(schema) ?? 'the schema';
+      throw new HoardError(
+        'PROVIDER_INVALID',
+        `${where}: ${owner} is not a valid JSON Schema: ${error instanceof Error ? error.message : String(error)}`,
+        { details: { where, ...(owners.has(schema) ? { schema: owner } : {}) }, cause: error },
+      );
+    }
     compiled.set(schema, check);
   }
   if (check(value)) return;

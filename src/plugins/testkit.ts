@@ -1,11 +1,15 @@
 /**
  * The plugin author's test kit: runs a plugin's operations over a small resource graph in
- * hook order, against an in-memory bank, without the CLI, providers or files.
+ * hook order, against an in-memory bank, without the CLI, providers or files. It runs the
+ * same code a protect does, so a plugin's mistake is met here as an operator would meet it:
+ * a plugin that is not one is refused when the harness is made (PROVIDER_INVALID naming the
+ * mistake), and an `operation()` or hook that throws or returns garbage fails its resource's
+ * hooks with HOOK_FAILED naming plugin, resource, operation and hook.
  */
 import { MemoryBank } from '../bank/index.js';
 import { operationParameters } from '../flows/checkpoint-view.js';
 import { type OperationLog, runOperation } from '../flows/operation.js';
-import { buildGraph, type GraphInput } from '../resources/graph.js';
+import { buildGraph, discoverGraph, type GraphInput } from '../resources/graph.js';
 import type { Parameters } from './params.js';
 import { PluginRegistry } from './registry.js';
 import type { OperationKind, ProtectionPlugin } from './sdk.js';
@@ -18,6 +22,11 @@ export interface HarnessOptions {
   /** The bank the checkpoint lives in; a fresh MemoryBank by default, reused across `run` calls. */
   bank?: MemoryBank;
   checkpointId?: string;
+  /**
+   * Ask the plugins' protectables for the dependents of `resources` (recursively) before
+   * each run, as a protect does; default false (the graph is `resources` as given).
+   */
+  discover?: boolean;
 }
 
 export class PluginHarness {
@@ -33,7 +42,9 @@ export class PluginHarness {
 
   /** Runs one operation; `parameters` are that operation's (restore, verify …) parameters. */
   async run(kind: OperationKind, parameters: Parameters = {}): Promise<OperationLog> {
-    const graph = buildGraph(this.options.resources, 'harness');
+    const graph = this.options.discover
+      ? await discoverGraph(this.options.resources, this.registry.protectables(), { source: 'harness' })
+      : buildGraph(this.options.resources, 'harness');
     const saved = this.options.parameters ?? {};
     const given = kind === 'protect' ? saved : parameters;
     const id = this.options.checkpointId ?? '20260101T000000000Z-00000000';

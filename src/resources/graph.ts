@@ -52,16 +52,36 @@ export interface GraphInput {
   children: string[];
 }
 
+/** How long a protectable may take to give a resource's dependents, by default (HOARD_DISCOVERY_TIMEOUT_MS). */
+export const DISCOVERY_TIMEOUT_MS = 120_000;
+
+export interface DiscoverOptions {
+  /** Aborts discovery (and the protectable's signal). */
+  signal?: AbortSignal;
+  /** Names the plan in errors. */
+  source?: string;
+  /**
+   * Milliseconds one `getDependentResources` call may take; past it the protectable's signal
+   * aborts and discovery fails with HOOK_TIMEOUT, whether or not it stops. Default
+   * HOARD_DISCOVERY_TIMEOUT_MS, else {@link DISCOVERY_TIMEOUT_MS}.
+   */
+  timeoutMs?: number;
+}
+
 /**
  * Builds the graph from the plan's resources, then asks each type's protectable for
  * dependents, recursively. A discovered resource already in the graph is linked, not
- * added twice. Cycles are rejected with their path before anything runs.
+ * added twice. Cycles are rejected with their path before anything runs. A protectable
+ * that throws (anything), returns something that is not a list of resources, or does not
+ * answer in time fails discovery with an error naming it and the resource, and nothing runs.
  */
 export async function discoverGraph(
   planned: GraphInput[],
-  protectables: ReadonlyMap<string, Protectable>,
-  options: { signal?: AbortSignal; source?: string } = {},
+  protectables: ReadonlyMap<string, Protectable & { plugin?: string }>,
+  options: DiscoverOptions = {},
 ): Promise<ResourceGraph> {
+  const timeoutMs =
+    options.timeoutMs ?? (Number(process.env.HOARD_DISCOVERY_TIMEOUT_MS) || DISCOVERY_TIMEOUT_MS);
   const inputs = new Map<string, GraphInput>();
   for (const input of planned)
     inputs.set(resourceKey(input.resource), { ...input, children: [...input.children] });
@@ -74,20 +94,7 @@ export async function discoverGraph(
     const input = inputs.get(key)!;
     const protectable = protectables.get(input.resource.type);
     if (!protectable?.getDependentResources) continue;
-    const signalOption = options.signal ? { signal: options.signal } : {};
-    let found: Resource[];
-    try {
-      found = await protectable.getDependentResources(input.resource, signalOption);
-    } catch (error) {
-      throw new HoardError(
-        'PLAN_INVALID',
-        `could not discover the dependents of ${key}: ${(error as Error).message}`,
-        {
-          details: { resource: key },
-          cause: error,
-        },
-      );
-    }
+    const found = await dependentsOf(protectable, input.resource, key, timeoutMs, options.signal);
     for (const child of found) {
       const childKey = resourceKey(child);
       if (!input.children.includes(childKey)) input.children.push(childKey);
@@ -98,6 +105,83 @@ export async function discoverGraph(
     }
   }
   return buildGraph([...inputs.values()], options.source ?? 'plan');
+}
+
+/** One call of `getDependentResources`, bounded in time and checked. */
+async function dependentsOf(
+  protectable: Protectable & { plugin?: string },
+  resource: Resource,
+  key: string,
+  timeoutMs: number,
+  outer: AbortSignal | undefined,
+): Promise<Resource[]> {
+  const who = protectable.plugin
+    ? `plugin "${protectable.plugin}" (the protectable of ${protectable.type})`
+    : `the protectable of ${protectable.type}`;
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new HoardError(
+        'HOOK_TIMEOUT',
+        `could not discover the dependents of ${key}: ${who} did not answer within ${timeoutMs} ms`,
+        { details: { resource: key, type: protectable.type, plugin: protectable.plugin, timeoutMs } },
+      );
+      controller.abort(error);
+      reject(error);
+    }, timeoutMs);
+    onAbort = () => {
+      controller.abort(outer!.reason);
+      reject(outer!.reason);
+    };
+    if (outer?.aborted) onAbort();
+    else outer?.addEventListener('abort', onAbort, { once: true });
+  });
+  let found: unknown;
+  try {
+    found = await Promise.race([
+      (async () => protectable.getDependentResources!(resource, { signal: controller.signal }))(),
+      stopped,
+    ]);
+  } catch (error) {
+    if (error instanceof HoardError && error.code === 'HOOK_TIMEOUT' && controller.signal.reason === error)
+      throw error;
+    if (outer?.aborted && error === outer.reason) throw error;
+    const message = error instanceof Error ? error.message : `${who} threw ${String(error)}, not an Error`;
+    throw new HoardError('PLAN_INVALID', `could not discover the dependents of ${key}: ${message}`, {
+      details: { resource: key, type: protectable.type, plugin: protectable.plugin },
+      cause: error,
+    });
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) outer?.removeEventListener('abort', onAbort);
+  }
+  const problem = resourcesProblem(found);
+  if (problem) {
+    throw new HoardError(
+      'PLAN_INVALID',
+      `could not discover the dependents of ${key}: ${who} returned ${problem}`,
+      { details: { resource: key, type: protectable.type, plugin: protectable.plugin } },
+    );
+  }
+  return found as Resource[];
+}
+
+function resourcesProblem(found: unknown): string | undefined {
+  if (!Array.isArray(found)) return `${found === null ? 'null' : typeof found}, not a list of resources`;
+  for (const [i, r] of found.entries()) {
+    const bad = (what: string) => `a list whose item ${i} ${what}`;
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) return bad('is not a resource {type, id}');
+    const { type, id, name, extra } = r as Record<string, unknown>;
+    if (typeof type !== 'string' || type === '' || type.includes('#'))
+      return bad('has no type (a non-empty string without "#")');
+    if (typeof id !== 'string' || id === '') return bad('has no id (a non-empty string)');
+    if (name !== undefined && typeof name !== 'string') return bad('has a name that is not a string');
+    if (extra !== undefined && (typeof extra !== 'object' || extra === null || Array.isArray(extra)))
+      return bad('has extra fields that are not an object');
+  }
+  return undefined;
 }
 
 /** Links inputs into a graph; rejects dangling children and cycles. */

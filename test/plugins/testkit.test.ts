@@ -134,3 +134,78 @@ describe('hook context: poll', () => {
     assert.ok(calls.n >= 2);
   });
 });
+
+describe('plugin mistakes, as a plugin author meets them in a test', () => {
+  it('operation() that throws: that resource fails with HOOK_FAILED naming plugin, resource, operation and hook; the others run', async () => {
+    const ran: string[] = [];
+    const harness = new PluginHarness({
+      plugins: [
+        {
+          name: 'half-done',
+          types: [{ type: 'h' }],
+          operation: (kind, resource) => {
+            if (resource.id === 'child')
+              throw new TypeError("Cannot read properties of undefined (reading 'path')");
+            return {
+              onPrepareBegin: () => void ran.push(`${resource.id} ${kind} prepareBegin`),
+              onPrepareFinish: () => void ran.push(`${resource.id} ${kind} prepareFinish`),
+            };
+          },
+        },
+      ],
+      resources: [
+        { resource: { type: 'h', id: 'parent' }, children: ['h#child'] },
+        { resource: { type: 'h', id: 'child' }, children: [] },
+      ],
+    });
+    const log = await harness.run('protect');
+    assert.equal(log.status, 'failed');
+    const failed = log.tasks.filter((t) => t.status === 'failed');
+    assert.deepEqual(
+      failed.map((t) => `${t.resource} ${t.hook}`),
+      ['h#child prepareBegin'],
+    );
+    assert.equal(
+      failed[0]!.error!.message,
+      `h#child prepareBegin: plugin "half-done": operation("protect", h#child) threw: Cannot read properties of undefined (reading 'path')`,
+    );
+    assert.equal(failed[0]!.error!.cause?.name, 'TypeError');
+    assert.deepEqual(ran, ['parent protect prepareBegin', 'parent protect prepareFinish']);
+  });
+
+  it('a plugin that is not one is refused when the harness is made, naming the mistake', () => {
+    assert.throws(
+      () =>
+        new PluginHarness({
+          plugins: [{ name: 'typo', types: [{ type: 't', schemas: { option: {}, options: 'x' } }] } as never],
+          resources: [],
+        }),
+      /plugin "typo" is not a protection plugin: its operation is undefined, not a function/,
+    );
+  });
+
+  it('with discover, a protectable that returns garbage is named before anything runs', async () => {
+    const ran: string[] = [];
+    const harness = new PluginHarness({
+      plugins: [
+        {
+          name: 'finder',
+          types: [
+            {
+              type: 'srv',
+              protectable: { getDependentResources: async () => ({ databases: ['a'] }) as never },
+            },
+          ],
+          operation: () => ({ onMain: () => void ran.push('main') }),
+        },
+      ],
+      resources: [{ resource: { type: 'srv', id: 's' }, children: [] }],
+      discover: true,
+    });
+    await assert.rejects(
+      harness.run('protect'),
+      /could not discover the dependents of srv#s: plugin "finder" \(the protectable of srv\) returned object, not a list of resources/,
+    );
+    assert.deepEqual(ran, []);
+  });
+});
