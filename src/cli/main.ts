@@ -28,6 +28,15 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+// A promise nobody waits for (a plugin's background work, say) must not kill a protect half
+// way, leaving a checkpoint for recovery: say so, and carry on.
+process.on('unhandledRejection', (reason) => {
+  const message = reason instanceof Error ? reason.message : String(reason);
+  process.stderr.write(
+    `hoard: warning: a promise failed with nothing waiting for it (a plugin's background work?): ${message}\n`,
+  );
+});
+
 const program = new Command('hoard')
   .description(
     'Protect applications made of interdependent resources into checkpoints that restore, verify and survive crashes',

@@ -43,6 +43,47 @@ function hoard(home: string, args: string[]): Promise<Ran> {
 }
 
 describe('hoard CLI: a plugin mistake stops only its own plan', () => {
+  it('a promise a plugin leaves failing in the background is a warning, not a crash', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-cli-stray-'));
+    const home = join(dir, 'home');
+    const providers = join(home, 'providers');
+    await mkdir(providers, { recursive: true });
+    await writeFile(
+      join(providers, 'stray.mjs'),
+      `export default () => ({
+  name: 'test.stray',
+  types: [{ type: 'test.stray' }],
+  operation: (kind) => kind === 'protect' ? {
+    onMain: async () => {
+      Promise.reject(new Error('the stray upload failed'));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    },
+  } : undefined,
+});
+`,
+    );
+    await writeFile(
+      join(providers, 'stray.conf'),
+      `[provider]
+name = stray
+id = 6f1b7a52-2f7e-4c1e-9a57-0d5f3c0b9e12
+bank = fs
+plugin = ./stray.mjs
+`,
+    );
+    await writeFile(
+      join(dir, 'plan.yaml'),
+      'name: stray\nprovider: stray\nresources:\n  - {type: test.stray, id: s}\n',
+    );
+    const ran = await hoard(home, ['--json', 'protect', join(dir, 'plan.yaml')]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.json.checkpoint.status, 'available');
+    assert.match(
+      ran.stderr,
+      /warning: a promise failed with nothing waiting for it.*the stray upload failed/,
+    );
+  });
+
   it('a plugin whose operation() throws: its protect fails naming it (no internal error), no pending marker is left, and a second protect of an unrelated plan succeeds', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-cli-mistake-'));
     const home = join(dir, 'home');
