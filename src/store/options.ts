@@ -10,11 +10,10 @@ export interface StoreOptions {
   /** A pack is closed once it holds this many bytes. At most 1 GiB. Default 16 MiB. */
   packSize?: number;
   /**
-   * 'auto' (default): deflate a blob (zlib deflateRaw level 1) only if a sample of it (its first
-   * 4 KiB; the whole blob up to 64 KiB) shrinks by at least 10 % at that level, and keep it
-   * deflated only if that saves space; random or already compressed data costs one small
-   * sample. 'deflate': try every blob.
-   * 'none': store every blob as it is.
+   * 'auto' (default) or 'zstd': compress every blob whole with zstd level 3 and keep it
+   * compressed only if that made it smaller (judged per blob, never from a sample).
+   * 'deflate': the same with deflate level 1 (the earlier format). 'none': every blob as it
+   * is. Readers need no option: each blob records how it was stored.
    */
   compression?: CompressionMode;
   /**
@@ -44,7 +43,7 @@ export interface StoreOptions {
   now?: () => number;
 }
 
-export type CompressionMode = 'auto' | 'none' | 'deflate';
+export type CompressionMode = 'auto' | 'zstd' | 'none' | 'deflate';
 
 export interface ResolvedOptions {
   averageChunkSize: number;
@@ -80,8 +79,8 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (!Number.isSafeInteger(packSize) || packSize < 1 || packSize > 1024 * MIB) {
     throw invalid(`packSize must be a whole number of bytes from 1 to ${1024 * MIB}, got ${packSize}`);
   }
-  if (compression !== 'auto' && compression !== 'none' && compression !== 'deflate') {
-    throw invalid(`compression must be "auto", "none" or "deflate", got "${String(compression)}"`);
+  if (!['auto', 'zstd', 'none', 'deflate'].includes(compression)) {
+    throw invalid(`compression must be "auto", "zstd", "none" or "deflate", got "${String(compression)}"`);
   }
   if (!Number.isSafeInteger(cacheSize) || cacheSize < 0) {
     throw invalid(`cacheSize must be a whole number of bytes >= 0, got ${cacheSize}`);

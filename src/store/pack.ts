@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { HoardError } from '../errors.js';
 
-export type Compression = 'none' | 'deflate';
+export type Compression = 'none' | 'deflate' | 'zstd';
 
 /** One blob of a pack, as both the index object and the pack's own entries record it. */
 export interface BlobEntry {
@@ -32,8 +32,8 @@ export const PACK_MAGIC = 'HOARDPK1';
 export const ENTRY_SIZE = 48;
 export const TRAILER_SIZE = 48;
 
-const COMPRESSION_CODE: Record<Compression, number> = { none: 0, deflate: 1 };
-const COMPRESSION_NAME: readonly Compression[] = ['none', 'deflate'];
+const COMPRESSION_CODE: Record<Compression, number> = { none: 0, deflate: 1, zstd: 2 };
+const COMPRESSION_NAME: readonly Compression[] = ['none', 'deflate', 'zstd'];
 
 /** The size of the pack object an index describes. */
 export function packSize(blobs: readonly BlobEntry[]): number {
@@ -226,7 +226,7 @@ export function decodeIndex(key: string, pack: string, bytes: Buffer): PackIndex
       b.offset === offset &&
       isUint32(b.length) &&
       isUint32(b.rawLength) &&
-      (b.compression === 'none' || b.compression === 'deflate');
+      (b.compression === 'none' || b.compression === 'deflate' || b.compression === 'zstd');
     if (!ok) throw damaged(`blob entry ${i} is not {id, offset, length, rawLength, compression} in order`);
     offset += b.length!;
     blobs.push({

@@ -318,11 +318,13 @@ function checkEncoded(blob: EncodedBlob): void {
     Number.isSafeInteger(blob.rawLength) &&
     blob.rawLength >= 0 &&
     blob.rawLength <= MAX_BLOB &&
-    (blob.compression === 'none' ? blob.stored.length === blob.rawLength : blob.compression === 'deflate');
+    (blob.compression === 'none'
+      ? blob.stored.length === blob.rawLength
+      : blob.compression === 'zstd' || blob.compression === 'deflate');
   if (!ok) {
     throw new HoardError(
       'STORE_ARGUMENT_INVALID',
-      'putEncoded takes {id: 64 hex digits, stored: Buffer, rawLength, compression: "none" (stored is rawLength bytes) or "deflate"}',
+      'putEncoded takes {id: 64 hex digits, stored: Buffer, rawLength, compression: "none" (stored is rawLength bytes), "zstd" or "deflate"}',
     );
   }
 }

@@ -183,31 +183,64 @@ describe('content store: options and edge cases', () => {
     assert.ok((await collect(store.readBlobs(b.blobs))).equals(noise));
   });
 
-  it('compresses by default only what a sample says is compressible', async () => {
+  it('compresses each blob whole with zstd by default, keeping it so only where it shrank', async () => {
     const bank = new MemoryBank();
     const store = new ContentStore(bank, SMALL);
     const text = Buffer.from('a line of text that repeats, as logs and sources do\n'.repeat(4000));
     const noise = randomBytes(200 * KiB);
-    const small = Buffer.from('tiny tiny tiny tiny tiny tiny tiny tiny');
+    // Random at the start, compressible after: a sample of the start would call it incompressible.
+    const mixed = Buffer.concat([randomBytes(8 * KiB), Buffer.alloc(40 * KiB, 'compressible ')]);
+    const small = Buffer.from('tiny tiny tiny tiny tiny tiny tiny tiny tiny tiny tiny tiny');
     const writer = await store.openWriter('auto');
-    const written = [await writer.write(text), await writer.write(noise), await writer.write(small)];
+    const written = [
+      await writer.write(text),
+      await writer.write(noise),
+      await writer.writeBlob(mixed),
+      await writer.write(small),
+    ];
     await writer.close();
     const kinds = new Map<string, string>();
     for (const key of await bank.list('store/index/')) {
       const index = JSON.parse((await bank.get(key)).toString('utf8'));
       for (const b of index.blobs) kinds.set(b.id, b.compression);
     }
-    for (const id of written[0]!.blobs) assert.equal(kinds.get(id), 'deflate');
-    for (const id of written[1]!.blobs) assert.equal(kinds.get(id), 'none');
-    assert.equal(kinds.get(written[2]!.blobs[0]!), 'deflate');
-    assert.ok((await collect(store.readBlobs(written[0]!.blobs))).equals(text));
-    assert.ok((await collect(store.readBlobs(written[1]!.blobs))).equals(noise));
-    assert.ok((await collect(store.readBlobs(written[2]!.blobs))).equals(small));
+    const [t, n, m, s] = written as [WriteResult, WriteResult, { id: string }, WriteResult];
+    for (const id of t.blobs) assert.equal(kinds.get(id), 'zstd');
+    for (const id of n.blobs) assert.equal(kinds.get(id), 'none');
+    assert.equal(kinds.get(m.id), 'zstd');
+    assert.equal(kinds.get(s.blobs[0]!), 'zstd');
+    assert.ok((await collect(store.readBlobs(t.blobs))).equals(text));
+    assert.ok((await collect(store.readBlobs(n.blobs))).equals(noise));
+    assert.ok((await store.readBlob(m.id)).equals(mixed));
+    assert.ok((await collect(store.readBlobs(s.blobs))).equals(small));
     const none = new ContentStore(new MemoryBank(), { ...SMALL, compression: 'none' });
     const w = await none.openWriter('none');
     await w.write(text);
     assert.ok((await w.close()).bytesWritten > text.length);
-    assert.throws(() => new ContentStore(bank, { compression: 'zstd' as 'none' }), /compression must be/);
+    assert.throws(() => new ContentStore(bank, { compression: 'lz4' as 'none' }), /compression must be/);
+  });
+
+  it('a zstd blob that decompresses to other bytes or another length is damage, named', async () => {
+    const bank = new MemoryBank();
+    const store = new ContentStore(bank, SMALL);
+    const text = Buffer.alloc(100 * KiB, 'squeeze me ');
+    const writer = await store.openWriter('damage');
+    const { id } = await writer.writeBlob(text);
+    await writer.close();
+    const [indexKey] = await bank.list('store/index/');
+    const index = JSON.parse((await bank.get(indexKey!)).toString('utf8'));
+    const packKey = `store/packs/${index.pack.slice(0, 2)}/${index.pack}`;
+    const pack = await bank.get(packKey);
+    const entry = index.blobs[0];
+    assert.equal(entry.compression, 'zstd');
+    const at = entry.offset + entry.length - 2;
+    pack[at] = pack[at]! ^ 0x55;
+    await bank.put(packKey, pack);
+    await rejectsWith(
+      new ContentStore(bank, SMALL).readBlob(id),
+      'STORE_CORRUPT',
+      /does not decompress|hashes to/,
+    );
   });
 
   it('streams packs larger than the cache, a run of blobs in one pass', async () => {

@@ -143,7 +143,7 @@ export function read({ files, out: shared, sizes, compression, budget }: ReadTas
           const raw = out.subarray(p, p + length);
           const id = createHash('sha256').update(raw).digest('hex');
           const encoded = encodeBlobSync(raw, compression);
-          if (encoded.compression === 'deflate') out.set(encoded.stored, cursor);
+          if (encoded.compression !== 'none') out.set(encoded.stored, cursor);
           else if (cursor !== p) out.copyWithin(cursor, p, p + length);
           chunks.push({
             id,
