@@ -178,12 +178,14 @@ export class CheckpointStore {
       assertTransition(id, meta.status, to);
       const next: CheckpointMeta = { ...meta, ...patch, status: to, updatedAt: new Date().toISOString() };
       if (!WORKING[to]) delete next.owner;
+      // The new index entry, then the record, then the old entry: a crash at any point leaves
+      // either the old entry alone (and the old record), or both entries — which makes a
+      // reader read the record and trust it — or the new entry alone with the new record. An
+      // index that shows a status the record does not have, with nothing to make a reader look
+      // (the order used to be record first), let a killed delete stay listed `available`.
+      if (to !== 'deleted' && to !== meta.status) await this.writeIndex(id, meta.plan, to);
       await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
-      if (to === 'deleted') await this.removeIndex(id, meta.plan, meta.status);
-      else if (to !== meta.status) {
-        await this.writeIndex(id, meta.plan, to);
-        await this.removeIndex(id, meta.plan, meta.status);
-      }
+      if (to !== meta.status) await this.removeIndex(id, meta.plan, meta.status);
       return next;
     } finally {
       await this.bank.releaseLease(lock).catch(() => {});
@@ -243,7 +245,7 @@ export class CheckpointStore {
         let effective = summary;
         if (WORKING[summary.status] || doubled) {
           const meta = await this.get(summary.id).catch(() => undefined);
-          if (!meta) continue;
+          if (!meta || meta.status === 'deleted') continue;
           effective = { ...summary, status: meta.status };
         }
         if (filter.status && effective.status !== filter.status) continue;

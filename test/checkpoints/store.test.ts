@@ -217,3 +217,54 @@ describe('checkpoint store', () => {
     );
   });
 });
+
+/** A bank whose process "dies" at its n-th write or delete: that call and every later one fail. */
+class DyingBank extends MemoryBank {
+  writes = 0;
+  dieAt = Number.POSITIVE_INFINITY;
+  private check(): void {
+    if (++this.writes >= this.dieAt) throw new Error('killed');
+  }
+  override async put(key: string, data: Parameters<MemoryBank['put']>[1]): Promise<void> {
+    this.check();
+    return super.put(key, data);
+  }
+  override async delete(key: string): Promise<void> {
+    this.check();
+    return super.delete(key);
+  }
+}
+
+describe('checkpoint store: a status change killed at any step', () => {
+  for (const [from, to] of [
+    ['available', 'deleting'],
+    ['protecting', 'available'],
+    ['deleting', 'deleted'],
+  ] as [CheckpointStatus, CheckpointStatus][]) {
+    it(`${from} → ${to}: every listing shows what the record says (never an old status the record no longer has)`, async () => {
+      for (let step = 1; ; step++) {
+        const bank = new DyingBank();
+        const store = new CheckpointStore(bank);
+        const [id] = ids(1);
+        await store.create(meta(id!, 'nightly', from));
+        bank.writes = 0;
+        bank.dieAt = step;
+        const finished = await store.transition(id!, [from], to).then(
+          () => true,
+          () => false,
+        );
+        bank.dieAt = Number.POSITIVE_INFINITY;
+        // Listed first, as a `prune` would see it, before anything reads the record.
+        const listed = (await store.list()).checkpoints.map((c) => c.status);
+        const byPlan = (await store.list({ plan: 'nightly' })).checkpoints.map((c) => c.status);
+        // What the record says, a dead worker's status read as its failure status.
+        const raw = (await store.read(id!)).status;
+        const record = raw === 'deleting' ? 'error_deleting' : raw === 'protecting' ? 'error' : raw;
+        const expected = record === 'deleted' ? [] : [record];
+        assert.deepEqual(listed, expected, `killed at write ${step}: the record says ${raw}`);
+        assert.deepEqual(byPlan, expected, `killed at write ${step} (plan index): the record says ${raw}`);
+        if (finished) break;
+      }
+    });
+  }
+});
