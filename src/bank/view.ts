@@ -27,8 +27,16 @@ export class BankView implements Bank {
   ) {}
 
   async put(key: string, data: PutData): Promise<void> {
-    const full = this.writable(key, 'key');
-    await this.store.put(full, toStoreData(data));
+    try {
+      const full = this.writable(key, 'key');
+      await this.store.put(full, toStoreData(data));
+    } catch (error) {
+      // A stream handed over and not read to its end (a refused key, a failed write) must
+      // not keep its file open until the garbage collector closes it.
+      const stream = data as { destroy?: (error?: Error) => void; readableEnded?: boolean };
+      if (typeof stream?.destroy === 'function' && stream.readableEnded !== true) stream.destroy();
+      throw error;
+    }
   }
 
   async get(key: string): Promise<Buffer> {

@@ -105,12 +105,16 @@ export class FileJournal implements Journal {
   }
 
   async close(): Promise<void> {
-    await this.flush();
-    const stream = this.stream;
-    this.stream = undefined;
-    if (stream) {
-      stream.end();
-      await once(stream, 'close');
+    try {
+      await this.flush();
+    } finally {
+      // The file is closed even when the last flush failed.
+      const stream = this.stream;
+      this.stream = undefined;
+      if (stream) {
+        stream.end();
+        await once(stream, 'close');
+      }
     }
   }
 

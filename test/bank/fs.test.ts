@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
 import {
   mkdir,
   mkdtemp,
@@ -123,6 +124,16 @@ describe('FsBank on disk', () => {
     ]);
     assert.ok(fresh1);
     assert.deepEqual(await bank.list(''), ['checkpoints/c1/meta.json', 'store/packs/ab/pack']);
+  });
+
+  it('a put refused before it reads its stream closes the stream (no file left for the garbage collector)', async () => {
+    const dir = await fresh('refused-stream');
+    await bank.put('a/b', 'under a');
+    const source = join(dir, '..', 'refused-source');
+    await writeFile(source, 'data');
+    const stream = createReadStream(source);
+    await rejectsWith(bank.put('a', stream), 'BANK_KEY_CONFLICT');
+    assert.equal(stream.destroyed, true);
   });
 
   it('leaseInfo is visible to a second FsBank on the same root', async () => {

@@ -788,6 +788,51 @@ describe('copies and protectables', () => {
   });
 });
 
+describe('protectables whose plugin misbehaves', () => {
+  it('a listing that throws is a 502 naming the type, one that hangs a 504, never a 500', async () => {
+    process.env.HOARD_DISCOVERY_TIMEOUT_MS = '300';
+    const odd = await startServer({
+      providerFiles: {
+        'odd.mjs': `export default () => ({
+  name: 'test.odd',
+  types: [
+    { type: 'test.throws', protectable: { listResources: async () => { throw new Error('the inventory API said no'); } } },
+    { type: 'test.hangs', protectable: { listResources: () => new Promise(() => {}) } },
+    { type: 'test.garbage', protectable: { listResources: async () => 'not a list' } },
+  ],
+  operation: () => undefined,
+});
+`,
+        'odd.conf': [
+          '[provider]',
+          'name = odd',
+          'id = 6f1b7a52-2f7e-4c1e-9a57-0d5f3c0b9e13',
+          'bank = fs',
+          'plugin = ./odd.mjs',
+          '[fs]',
+          'path = $DIR/odd-bank',
+        ].join('\n'),
+      },
+    });
+    try {
+      const token = await odd.tokenFor('acme');
+      const list = (type: string) =>
+        odd.call(token, 'GET', `/v1/acme/protectables/${type}/instances?providerId=odd`);
+      assertError(
+        await list('test.throws'),
+        502,
+        'HOOK_FAILED',
+        /test.throws failed to list its instances: the inventory API said no/,
+      );
+      assertError(await list('test.hangs'), 504, 'HOOK_TIMEOUT', /did not list its instances within 300 ms/);
+      assertError(await list('test.garbage'), 502, 'HOOK_FAILED', /not a list of resources/);
+    } finally {
+      delete process.env.HOARD_DISCOVERY_TIMEOUT_MS;
+      await odd.close();
+    }
+  });
+});
+
 describe('stopping the server', () => {
   it('ends open event streams and lets the running operation finish', { timeout: 20_000 }, async () => {
     const other = await startServer();
