@@ -62,6 +62,8 @@ export class ServerClock {
  */
 export class S3Connection {
   readonly clock = new ServerClock();
+  /** True once the server has answered anything: from then on, a refused connection is taken for a restart. */
+  answered = false;
   private ready: Promise<{ sdk: Sdk; client: S3Client }> | undefined;
 
   constructor(
@@ -85,13 +87,16 @@ export class S3Connection {
     try {
       return await this.raw(request);
     } catch (error) {
-      throw s3Failure(error, this.where, action, key);
+      throw s3Failure(error, this, action, key);
     }
   }
 
   private async connect(): Promise<{ sdk: Sdk; client: S3Client }> {
     const sdk = await import('@aws-sdk/client-s3');
     const { options, clock } = this;
+    const answered = () => {
+      this.answered = true;
+    };
     const config: S3ClientConfig = {
       region: options.region,
       forcePathStyle: options.forcePathStyle,
@@ -110,10 +115,12 @@ export class S3Connection {
         const sentAt = Date.now();
         try {
           const result = await next(args);
+          answered();
           clock.observe(dateHeader((result.response as { headers?: unknown }).headers), sentAt, Date.now());
           return result;
         } catch (error) {
           const response = (error as { $response?: { headers?: unknown } }).$response;
+          if (response) answered();
           clock.observe(dateHeader(response?.headers), sentAt, Date.now());
           throw error;
         }
@@ -187,23 +194,34 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /**
- * The HoardError for a failed request to `where` (`bucket "b" at http://…`) about `key`:
+ * The HoardError for a failed request to `conn.where` (`bucket "b" at http://…`) about `key`:
  * BANK_UNAVAILABLE when a later try may succeed (5xx, 429, throttling, timeouts, resets, a
- * server not listening), BANK_REFUSED otherwise (credentials, a missing bucket, no access, an
- * endpoint that is not an S3 server). The SDK's error is kept as the cause.
+ * refused connection to a server that answered before), BANK_REFUSED otherwise (credentials,
+ * a missing bucket, no access, an endpoint where nothing ever answered or that is not an S3
+ * server). The SDK's error is kept as the cause.
  */
-export function s3Failure(error: unknown, where: string, action: string, key?: string): HoardError {
+export function s3Failure(
+  error: unknown,
+  conn: { where: string; answered: boolean },
+  action: string,
+  key?: string,
+): HoardError {
   if (error instanceof HoardError) return error;
+  const { where } = conn;
   const e = (error ?? {}) as SdkError;
   const code = status(error);
   const name = e.name ?? 'Error';
-  const about = key === undefined ? '' : ` (key "${key}")`;
+  const about =
+    key === undefined || key === '' ? '' : ` (${action.startsWith('listing') ? 'prefix' : 'key'} "${key}")`;
   const details = { where, action, ...(key === undefined ? {} : { key }), sdkError: name, status: code };
+  // Nothing listening where nothing ever answered: the endpoint is wrong (or the server is down).
+  const unheard = !conn.answered && (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND');
   const transient =
-    (code !== undefined && (code >= 500 || code === 429)) ||
-    TRANSIENT_NAMES.has(name) ||
-    (e.code !== undefined && TRANSIENT_CODES.has(e.code)) ||
-    /socket hang up|ECONNRESET|EPIPE|timed? ?out/i.test(e.message ?? '');
+    !unheard &&
+    ((code !== undefined && (code >= 500 || code === 429)) ||
+      TRANSIENT_NAMES.has(name) ||
+      (e.code !== undefined && TRANSIENT_CODES.has(e.code)) ||
+      /socket hang up|ECONNRESET|EPIPE|timed? ?out/i.test(e.message ?? ''));
   if (transient) {
     const why = code === undefined ? (e.code ?? e.message ?? name) : `${code} ${name}`;
     return new HoardError('BANK_UNAVAILABLE', `s3 bank, ${where}: ${action} failed: ${why}${about}`, {
@@ -220,7 +238,9 @@ export function s3Failure(error: unknown, where: string, action: string, key?: s
     why = `access denied (${name}): check the credentials and the bucket's policy`;
   else if (name === 'CredentialsProviderError')
     why = `no credentials: set access_key_id and secret_access_key, or the AWS environment (${e.message})`;
-  else if (e.code === 'ENOTFOUND') why = `the endpoint's host is not known (${e.message})`;
+  else if (e.code === 'ENOTFOUND') why = `the endpoint's host is not known (${e.message}): check endpoint`;
+  else if (e.code === 'ECONNREFUSED')
+    why = 'nothing answers at the endpoint (connection refused): check endpoint, or start the server';
   else if (code === 301 || name === 'PermanentRedirect' || name === 'AuthorizationHeaderMalformed')
     why = `the bucket is in another region (${name}): set region`;
   else if (code === undefined || /Deserializ|XML|char/i.test(`${name} ${e.message}`))

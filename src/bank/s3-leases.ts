@@ -199,7 +199,7 @@ export class S3Leases {
       if (isPreconditionFailed(error)) return { ok: false };
       // A conditional write on a key that is gone fails with 404 on some servers.
       if ('ifMatch' in condition && isNoSuchKey(error)) return { ok: false };
-      throw s3Failure(error, this.space.conn.where, 'writing a lease', key);
+      throw s3Failure(error, this.space.conn, 'writing a lease', key);
     }
   }
 
@@ -211,7 +211,7 @@ export class S3Leases {
       );
     } catch (error) {
       if (isNoSuchKey(error)) return undefined;
-      throw s3Failure(error, this.space.conn.where, 'reading a lease', key);
+      throw s3Failure(error, this.space.conn, 'reading a lease', key);
     }
     const raw = (await answer.Body?.transformToString()) ?? '';
     const parsed = parseRecord(raw);

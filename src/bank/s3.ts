@@ -212,7 +212,7 @@ class S3Store implements BankStore {
       return { size: answer.ContentLength ?? 0, modifiedAt: answer.LastModified?.getTime() ?? 0 };
     } catch (error) {
       if (isNoSuchKey(error)) return undefined;
-      throw s3Failure(error, this.conn.where, 'head', key);
+      throw s3Failure(error, this.conn, 'looking up', key);
     }
   }
 
@@ -305,7 +305,7 @@ class S3Store implements BankStore {
           );
         } catch (error) {
           if ((error as { name?: string }).name !== 'NoSuchUpload') {
-            throw s3Failure(error, this.conn.where, 'aborting an upload', Key);
+            throw s3Failure(error, this.conn, 'aborting an upload', Key);
           }
         }
         report.temporary++;
@@ -361,7 +361,7 @@ class S3Store implements BankStore {
         return false;
       } catch (error) {
         if (isPreconditionFailed(error)) return true;
-        throw s3Failure(error, this.conn.where, 'checking conditional writes', Key);
+        throw s3Failure(error, this.conn, 'checking conditional writes', Key);
       }
     };
     try {
@@ -490,7 +490,7 @@ class S3Store implements BankStore {
       );
     } catch (error) {
       if (isNoSuchKey(error)) return undefined;
-      throw s3Failure(error, this.conn.where, action, key);
+      throw s3Failure(error, this.conn, action, key);
     }
   }
 }
