@@ -35,10 +35,13 @@ installed() { command -v radosgw >/dev/null && command -v ceph-mon >/dev/null &&
 
 install_packages() {
   installed && return 0
-  say "installing ${PACKAGES[*]} (apt-get)"
+  say "installing ${PACKAGES[*]} (apt-get; output in $DIR.apt.log)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >&2
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"; } >"$DIR.apt.log" 2>&1; then
+    tail -20 "$DIR.apt.log" >&2
+    say "installing ${PACKAGES[*]} failed (as root? Debian or Ubuntu?)"
+    return 1
+  fi
 }
 
 # True when an anonymous S3 request (ListBuckets) gets an HTTP answer from the gateway.
@@ -187,7 +190,7 @@ env)
   ;;
 stop)
   stop_daemons
-  rm -rf "$DIR" "$DIR.lock" "$DIR.start.log"
+  rm -rf "$DIR" "$DIR.lock" "$DIR.start.log" "$DIR.apt.log"
   ;;
 status)
   if ready; then echo running; else
