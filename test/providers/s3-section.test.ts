@@ -40,7 +40,7 @@ describe('an [s3] provider section', () => {
   it('takes the AWS defaults: no endpoint, no keys', async () => {
     const { provider, problems } = await load('bucket = backups');
     assert.deepEqual(problems, []);
-    assert.equal((provider?.bank as S3Bank).endpoint, undefined);
+    assert.equal((provider!.bank as S3Bank).endpoint, undefined);
   });
 
   it('names the file and the setting at fault', async () => {
