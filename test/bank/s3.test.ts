@@ -41,7 +41,7 @@ function* pattern(size: number): Generator<Buffer> {
 const server = await s3Server();
 
 if (server === undefined) {
-  describe('S3Bank', { skip: SKIP_REASON }, () => {});
+  it('S3Bank against a real S3 server', { skip: SKIP_REASON }, () => {});
 } else {
   s3Tests(server);
 }
