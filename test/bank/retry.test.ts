@@ -45,7 +45,7 @@ describe('retries around a bank store', () => {
     assert.equal(String(await decorate(store, { retry: policy }).get('k')), 'ok');
     assert.equal(calls.get, 4);
     // Each delay lies between half and all of 4, 8, 16 ms.
-    delays.forEach((d, i) => assert.ok(d >= 2 * 2 ** i && d <= 4 * 2 ** i, `${delays}`));
+    for (const [i, d] of delays.entries()) assert.ok(d >= 2 * 2 ** i && d <= 4 * 2 ** i, `${delays}`);
   });
 
   it('gives up after the last try with the last error, and never retries a permanent one', async () => {
