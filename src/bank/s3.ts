@@ -59,8 +59,8 @@ const MAX_OBJECT_KEY = 1024;
 const PROBES = '.hoard-probe/';
 
 /**
- * A bank in an S3 bucket (AWS, or a compatible server with conditional writes: radosgw,
- * MinIO …), safe for several processes and machines to share.
+ * A bank in an S3 bucket (AWS, or a compatible server that enforces conditional writes; the
+ * tests run against Ceph's radosgw 16.2), safe for several processes and machines to share.
  *
  * Each key is an object `<prefix>/<key>`. Names starting with '.' are never keys, so they are
  * never listed: `<prefix>/.leases/` holds the leases (s3-leases.ts) and `<prefix>/.hoard-probe/`
@@ -71,8 +71,8 @@ const PROBES = '.hoard-probe/';
  *   one is aborted; `sweep` aborts those a crash left). Either way the old object stays until
  *   the new one is complete.
  * - An object cannot have keys under it (BANK_KEY_CONFLICT): before each put, a HEAD of every
- *   ancestor of the key and a one-key LIST under it, in parallel — one round trip, 1 + depth
- *   requests. Between that check and the PUT another process may store a conflicting key:
+ *   ancestor of the key and a one-key LIST under it, in parallel — one round trip, one request
+ *   more than the key has '/'s. Between that check and the PUT another process may store a conflicting key:
  *   S3 has no transaction over two keys; Hoard's key layout never makes such a pair.
  * - Listing is ascending only in S3: a descending listing lists every key below its marker
  *   under the prefix (1000 a request) and reverses them. That costs a request per 1000 keys
