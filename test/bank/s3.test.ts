@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -396,8 +396,12 @@ function s3Tests(server: S3Server): void {
     const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
     /** A home whose provider `s3test` has the bank `[s3]` settings `s3`. */
+    const homes: string[] = [];
+    after(() => Promise.all(homes.map((dir) => rm(dir, { recursive: true, force: true }))));
+
     async function home(s3: Record<string, string>): Promise<string> {
       const dir = await mkdtemp(join(tmpdir(), 'hoard-s3-cli-'));
+      homes.push(dir);
       await mkdir(join(dir, 'providers'));
       const lines = Object.entries(s3).map(([k, v]) => `${k} = ${v}`);
       await writeFile(
