@@ -38,7 +38,9 @@ export const EXIT = {
  * what it names cannot be processed; it is neither the caller's mistake (400) nor a fault
  * in Hoard's code (500, kept for those), and retrying does not help, which a 5xx would
  * invite. A plugin's command or resource failing is 502 and timing out 504 (Hoard acts as a
- * gateway to them); an unavailable catalog database 503.
+ * gateway to them); an unavailable catalog database 503. A bank's server that refuses for good
+ * (credentials, bucket) or lacks a feature Hoard needs is 502 too: the API caller's request was
+ * fine (400 would blame it), and Hoard is the server's gateway; one that cannot be reached is 503.
  */
 export const ERRORS = {
   // Engine
@@ -105,6 +107,24 @@ export const ERRORS = {
     exit: 1,
     http: 500,
     meaning: 'A bank was called with an invalid argument; a fault in Hoard.',
+  },
+  BANK_UNSUPPORTED: {
+    exit: 2,
+    http: 502,
+    meaning:
+      "The bank's server lacks what Hoard relies on (it ignores conditional writes); nothing is written to it. The message names the endpoint.",
+  },
+  BANK_REFUSED: {
+    exit: 2,
+    http: 502,
+    meaning:
+      "The bank's server refused for good: wrong credentials, no such bucket, no access, or an endpoint that is no S3 server; the message names endpoint, bucket and key.",
+  },
+  BANK_UNAVAILABLE: {
+    exit: 1,
+    http: 503,
+    meaning:
+      "The bank's server could not be reached, or kept failing (5xx, throttling, resets, timeouts), through every retry.",
   },
   LEASE_LOST: {
     exit: 1,

@@ -129,6 +129,32 @@ class FsStore implements BankStore {
     return undefined;
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Buffer | undefined> {
+    let handle: FileHandle;
+    try {
+      handle = await open(this.path(key), 'r');
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+    try {
+      const info = await handle.stat();
+      if (!info.isFile()) return undefined;
+      const want = Math.max(0, Math.min(length, info.size - offset));
+      const buffer = Buffer.allocUnsafe(want);
+      let filled = 0;
+      // A positioned read; a file cut short meanwhile gives what is there.
+      while (filled < want) {
+        const { bytesRead } = await handle.read(buffer, filled, want - filled, offset + filled);
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return filled === want ? buffer : buffer.subarray(0, filled);
+    } finally {
+      await handle.close();
+    }
+  }
+
   async head(key: string): Promise<ObjectInfo | undefined> {
     try {
       const info = await stat(this.path(key));

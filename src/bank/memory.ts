@@ -62,6 +62,11 @@ class MemoryStore implements BankStore {
     return object && Readable.from([Buffer.from(object.data)], { objectMode: false });
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Buffer | undefined> {
+    const object = this.objects.get(key);
+    return object && Buffer.from(object.data.subarray(offset, offset + length));
+  }
+
   async head(key: string): Promise<ObjectInfo | undefined> {
     const object = this.objects.get(key);
     return object && { size: object.data.length, modifiedAt: object.modifiedAt };

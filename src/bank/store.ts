@@ -39,6 +39,8 @@ export interface BankStore {
   put(key: string, data: StoreData): Promise<void>;
   get(key: string): Promise<Buffer | undefined>;
   getStream(key: string): Promise<Readable | undefined>;
+  /** See `Bank.getRange`; `offset` and `length` are checked already, `length` > 0. */
+  getRange(key: string, offset: number, length: number): Promise<Buffer | undefined>;
   head(key: string): Promise<ObjectInfo | undefined>;
   delete(key: string): Promise<void>;
   /** Full keys that start with `prefix`, in key order, strictly after `marker`. */

@@ -76,6 +76,13 @@ export interface Bank {
   get(key: string): Promise<Buffer>;
   /** The object as a stream of its bytes as of the call; BANK_NOT_FOUND if there is none. */
   getStream(key: string): Promise<Readable>;
+  /**
+   * At most `length` bytes of the object from byte `offset` on: fewer where the object ends
+   * first, none from an offset at or past its end. One request to the medium (a positioned
+   * read, an HTTP Range), so a reader fetches only the part it needs. BANK_NOT_FOUND if there
+   * is no object; BANK_ARGUMENT_INVALID unless both are whole numbers >= 0.
+   */
+  getRange(key: string, offset: number, length: number): Promise<Buffer>;
   head(key: string): Promise<ObjectInfo | undefined>;
   exists(key: string): Promise<boolean>;
   /** Removes the object; nothing happens if there is none. */

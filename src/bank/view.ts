@@ -49,6 +49,23 @@ export class BankView implements Bank {
     return (await this.store.getStream(full)) ?? notFound(full);
   }
 
+  async getRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const full = resolveKey(this.prefix, key);
+    for (const [name, value] of [
+      ['offset', offset],
+      ['length', length],
+    ] as const) {
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw argument(`a range's ${name} must be a whole number >= 0, got ${value}`);
+      }
+    }
+    if (length === 0) {
+      if ((await this.store.head(full)) === undefined) notFound(full);
+      return Buffer.alloc(0);
+    }
+    return (await this.store.getRange(full, offset, length)) ?? notFound(full);
+  }
+
   async head(key: string): Promise<ObjectInfo | undefined> {
     return this.store.head(resolveKey(this.prefix, key));
   }

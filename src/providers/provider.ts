@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { type Bank, FsBank } from '../bank/index.js';
+import { type Bank, FsBank, S3Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { BUILTIN_PLUGINS } from '../plugins/builtins.js';
 import { loadPlugin, PluginRegistry } from '../plugins/registry.js';
@@ -10,7 +10,7 @@ export interface Provider {
   id: string;
   name: string;
   description: string;
-  /** `fs`, … */
+  /** `fs` or `s3`. */
   bankType: string;
   bank: Bank;
   registry: PluginRegistry;
@@ -156,9 +156,74 @@ function openBank(type: string, settings: ConfSection, file: string, defaultPath
       });
     return new FsBank(path);
   }
-  throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs)`, {
+  if (type === 's3') return openS3Bank(settings, file);
+  throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs, s3)`, {
     details: { file, bank: type },
   });
+}
+
+const S3_SETTINGS = [
+  'bucket',
+  'prefix',
+  'endpoint',
+  'region',
+  'access_key_id',
+  'secret_access_key',
+  'force_path_style',
+];
+
+/**
+ * The `[s3]` section: `bucket`, `prefix`, `endpoint` (absent: AWS), `region` (default
+ * us-east-1), `access_key_id` and `secret_access_key` (absent: the AWS SDK's environment and
+ * profile chain), `force_path_style` (default true when `endpoint` is set).
+ */
+function openS3Bank(settings: ConfSection, file: string): Bank {
+  const invalid = (problem: string, key?: string) =>
+    new HoardError('PROVIDER_INVALID', `${file}: [s3] ${problem}`, {
+      details: { file, ...(key ? { key } : {}) },
+    });
+  const value = (key: string): string | undefined => {
+    const v = settings[key];
+    if (Array.isArray(v)) throw invalid(`${key} is given more than once`, key);
+    return v === '' ? undefined : v;
+  };
+  for (const key of Object.keys(settings)) {
+    if (!S3_SETTINGS.includes(key))
+      throw invalid(`"${key}" is not a setting (there are: ${S3_SETTINGS.join(', ')})`, key);
+  }
+  const bucket = value('bucket');
+  if (bucket === undefined) throw invalid('needs "bucket = …"', 'bucket');
+  const accessKeyId = value('access_key_id');
+  const secretAccessKey = value('secret_access_key');
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw invalid(
+      'access_key_id and secret_access_key go together: give both, or neither to use the AWS environment',
+    );
+  }
+  const pathStyle = value('force_path_style');
+  if (pathStyle !== undefined && !['true', 'false'].includes(pathStyle)) {
+    throw invalid(`force_path_style must be true or false, got "${pathStyle}"`, 'force_path_style');
+  }
+  const endpoint = value('endpoint');
+  const prefix = value('prefix');
+  const region = value('region');
+  try {
+    return new S3Bank({
+      bucket,
+      ...(prefix === undefined ? {} : { prefix }),
+      ...(endpoint === undefined ? {} : { endpoint }),
+      ...(region === undefined ? {} : { region }),
+      ...(accessKeyId !== undefined && secretAccessKey !== undefined
+        ? { credentials: { accessKeyId, secretAccessKey } }
+        : {}),
+      ...(pathStyle === undefined ? {} : { forcePathStyle: pathStyle === 'true' }),
+    });
+  } catch (error) {
+    if (error instanceof HoardError && error.code === 'BANK_ARGUMENT_INVALID') {
+      throw invalid(error.message.replace(/^s3 bank: /, ''));
+    }
+    throw error;
+  }
 }
 
 /** Finds a provider by name or id; PROVIDER_UNKNOWN lists the ones there are. */

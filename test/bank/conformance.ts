@@ -212,6 +212,49 @@ export function bankConformance(name: string, make: MakeFixture): void {
     );
 
     it(
+      'getRange reads part of an object: to its end at most, nothing past it',
+      withBank(async ({ bank }) => {
+        await bank.put('r/k', '0123456789');
+        assert.equal((await bank.getRange('r/k', 0, 4)).toString(), '0123');
+        assert.equal((await bank.getRange('r/k', 3, 4)).toString(), '3456');
+        assert.equal((await bank.getRange('r/k', 7, 100)).toString(), '789');
+        assert.equal((await bank.getRange('r/k', 0, 10)).toString(), '0123456789');
+        assert.equal((await bank.getRange('r/k', 9, 1)).toString(), '9');
+        assert.equal((await bank.getRange('r/k', 10, 5)).length, 0);
+        assert.equal((await bank.getRange('r/k', 1000, 5)).length, 0);
+        assert.equal((await bank.getRange('r/k', 2, 0)).length, 0);
+        await bank.put('r/empty', '');
+        assert.equal((await bank.getRange('r/empty', 0, 5)).length, 0);
+        const size = 5 * MiB + 123;
+        await bank.put('r/big', Readable.from(pattern(size)));
+        const whole = Buffer.concat([...pattern(size)]);
+        const offset = 3 * MiB + 17;
+        assert.ok((await bank.getRange('r/big', offset, MiB)).equals(whole.subarray(offset, offset + MiB)));
+        assert.equal(await bank.section('r').getRange('k', 1, 2).then(String), '12');
+      }),
+    );
+
+    it(
+      'getRange of a missing key fails with BANK_NOT_FOUND, a bad range with BANK_ARGUMENT_INVALID',
+      withBank(async ({ bank }) => {
+        await rejectsWith(bank.getRange('no/such', 0, 10), 'BANK_NOT_FOUND', /"no\/such"/);
+        await rejectsWith(bank.getRange('no/such', 0, 0), 'BANK_NOT_FOUND');
+        await bank.put('dir/k', 'x');
+        await rejectsWith(bank.getRange('dir', 0, 1), 'BANK_NOT_FOUND', /"dir"/);
+        for (const [offset, length] of [
+          [-1, 1],
+          [0, -1],
+          [1.5, 1],
+          [0, Number.NaN],
+          [0, Number.POSITIVE_INFINITY],
+        ] as const) {
+          await rejectsWith(bank.getRange('dir/k', offset, length), 'BANK_ARGUMENT_INVALID');
+        }
+        await rejectsWith(bank.getRange('a$b', 0, 1), 'BANK_KEY_INVALID');
+      }),
+    );
+
+    it(
       'an object cannot have keys under it: BANK_KEY_CONFLICT either way round',
       withBank(async ({ bank }) => {
         await bank.put('a', 'object');
@@ -239,6 +282,7 @@ export function bankConformance(name: string, make: MakeFixture): void {
           await rejectsWith(bank.put(key, 'x'), 'BANK_KEY_INVALID', named);
           await rejectsWith(bank.get(key), 'BANK_KEY_INVALID', named);
           await rejectsWith(bank.getStream(key), 'BANK_KEY_INVALID', named);
+          await rejectsWith(bank.getRange(key, 0, 1), 'BANK_KEY_INVALID', named);
           await rejectsWith(bank.head(key), 'BANK_KEY_INVALID', named);
           await rejectsWith(bank.exists(key), 'BANK_KEY_INVALID', named);
           await rejectsWith(bank.delete(key), 'BANK_KEY_INVALID', named);

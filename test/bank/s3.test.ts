@@ -1,0 +1,557 @@
+/**
+ * The s3 bank against a real S3 server (radosgw, see s3-server.ts): the bank conformance
+ * suite unchanged, then what only S3 has — the check for conditional writes, clear errors for
+ * a missing bucket and refused credentials (also through the CLI), retries of transient
+ * failures, the server's clock, leases raced by processes, multipart uploads, and a protect,
+ * verify and restore through an s3 provider. Without a server (and not under CI) it all
+ * skips, saying in one line how to get one.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import {
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+} from '@aws-sdk/client-s3';
+import { HOST_KEY } from '../../src/bank/holder.js';
+import { S3Bank, type S3BankOptions } from '../../src/bank/index.js';
+import { MAIN } from '../cli/helpers.js';
+import { bankConformance, rejectsWith } from './conformance.js';
+import { s3ErrorBody, startProxy } from './s3-proxy.js';
+import { adminClient, freshBucket, removeBucket, type S3Server, SKIP_REASON, s3Server } from './s3-server.js';
+
+const MiB = 1024 * 1024;
+
+/** `size` bytes in 64 KiB chunks that depend on their position. */
+function* pattern(size: number): Generator<Buffer> {
+  for (let offset = 0; offset < size; offset += 65536) {
+    const chunk = Buffer.alloc(Math.min(65536, size - offset));
+    for (let i = 0; i < chunk.length; i++) chunk[i] = ((offset + i) * 31 + ((offset + i) >> 16)) & 0xff;
+    yield chunk;
+  }
+}
+
+const server = await s3Server();
+
+if (server === undefined) {
+  it('S3Bank against a real S3 server', { skip: SKIP_REASON }, () => {});
+} else {
+  s3Tests(server);
+}
+
+function s3Tests(server: S3Server): void {
+  let bucket = '';
+  let fixtures = 0;
+  before(async () => {
+    bucket = await freshBucket(server, 's3-test');
+  });
+  after(async () => {
+    if (bucket) await removeBucket(server, bucket);
+  });
+
+  const options = (more: Partial<S3BankOptions> = {}): S3BankOptions => ({
+    bucket,
+    endpoint: server.endpoint,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    ...more,
+  });
+
+  // Each test its own bucket (keys of 1024 characters leave no room for a prefix); the lease
+  // clock frozen and moved by hand (the server's clock is tested below).
+  bankConformance('S3Bank', async () => {
+    const own = await freshBucket(server, `conformance-${++fixtures}`);
+    let now = Date.now();
+    const clock = () => now;
+    return {
+      bank: new S3Bank(options({ bucket: own, now: clock })),
+      advance: (ms) => {
+        now += ms;
+      },
+      reopen: () => new S3Bank(options({ bucket: own, now: clock })),
+      close: () => removeBucket(server, own),
+    };
+  });
+
+  const bankModule = new URL('../../src/bank/index.js', import.meta.url).href;
+
+  describe('S3Bank on radosgw', () => {
+    it('keeps its keys under its prefix, and refuses a key that would not fit beside it', async () => {
+      const bank = new S3Bank(options({ prefix: 'layout/p' }));
+      await bank.put('a/b', 'x');
+      assert.deepEqual(await new S3Bank(options({ prefix: 'layout' })).list(''), ['p/a/b']);
+      assert.equal(bank.bucket, bucket);
+      const long = Array.from({ length: 5 }, () => 'k'.repeat(203)).join('/');
+      await rejectsWith(
+        bank.put(long, 'x'),
+        'BANK_KEY_INVALID',
+        /longer than S3's 1024 bytes \(1015 are left/,
+      );
+    });
+
+    it('uploads a stream larger than a part in parts, and a failed one leaves the old object and no upload', async () => {
+      const bank = new S3Bank(options({ prefix: 'multipart', partSize: 5 * MiB }));
+      const size = 12 * MiB + 5;
+      const chunks = () => Readable.from(pattern(size));
+      await bank.put('big', chunks());
+      const read = await bank.get('big');
+      assert.equal(read.length, size);
+      assert.ok(read.equals(Buffer.concat([...pattern(size)])));
+      // Exactly two parts: the stream ends at a part's end.
+      await bank.put('even', Readable.from(pattern(10 * MiB)));
+      assert.equal((await bank.head('even'))?.size, 10 * MiB);
+      async function* failing() {
+        yield* pattern(7 * MiB);
+        throw new Error('source broke');
+      }
+      await assert.rejects(bank.put('big', failing()), /source broke/);
+      assert.equal((await bank.head('big'))?.size, size);
+      const uploads = await adminClient(server).send(
+        new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'multipart/' }),
+      );
+      assert.deepEqual(uploads.Uploads ?? [], []);
+    });
+
+    it('sweep aborts multipart uploads a crash left, once older than asked', async () => {
+      const bank = new S3Bank(options({ prefix: 'sweep-uploads' }));
+      await adminClient(server).send(
+        new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'sweep-uploads/packs/abandoned' }),
+      );
+      assert.equal((await bank.sweep(3_600_000)).temporary, 0);
+      assert.deepEqual(await bank.sweep(0), { temporary: 1, directories: 0, leases: 0 });
+      const uploads = await adminClient(server).send(
+        new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'sweep-uploads/' }),
+      );
+      assert.deepEqual(uploads.Uploads ?? [], []);
+    });
+
+    it('a lease is an object under .leases/ holding owner, token, expiry and holder, never listed', async () => {
+      const bank = new S3Bank(options({ prefix: 'lease-layout' }));
+      const lease = await bank.section('sec').acquireLease('job', { owner: 'alice', ttlMs: 60_000 });
+      const object = await adminClient(server).send(
+        new GetObjectCommand({ Bucket: bucket, Key: 'lease-layout/.leases/sec/job' }),
+      );
+      assert.deepEqual(JSON.parse(await object.Body!.transformToString()), {
+        owner: 'alice',
+        token: lease.token,
+        expiresAt: lease.expiresAt,
+        holder: `${HOST_KEY}:${process.pid}`,
+      });
+      assert.deepEqual(await bank.list(''), []);
+      await bank.section('sec').releaseLease(lease);
+      const left = await adminClient(server).send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: 'lease-layout/' }),
+      );
+      assert.deepEqual(left.Contents ?? [], [], 'a released lease leaves no object');
+    });
+
+    it("judges lease expiry by the server's clock, read from the Date of its answers", async () => {
+      // Less than the 15 minutes of skew a server accepts in a signature (the proxy only
+      // pretends: radosgw's real clock is this machine's).
+      const ahead = 4 * 60_000;
+      const proxy = await startProxy(server.endpoint, {
+        onResponseHeaders: (headers) => {
+          headers.date = new Date(Date.now() + ahead).toUTCString();
+        },
+      });
+      try {
+        const bank = new S3Bank(options({ prefix: 'clock', endpoint: proxy.endpoint }));
+        const lease = await bank.acquireLease('job', { owner: 'o', ttlMs: 10_000 });
+        const seen = lease.expiresAt - 10_000 - Date.now();
+        assert.ok(Math.abs(seen - ahead) < 2_000, `the server seems ${seen} ms ahead, not ${ahead}`);
+        // A client that trusts its own clock reads the lease as live for 4 minutes more.
+        const local = new S3Bank(options({ prefix: 'clock', now: Date.now }));
+        assert.ok((await local.leaseInfo('job'))!.expiresAt > Date.now() + ahead - 2_000);
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+
+  describe('S3Bank against a server that misbehaves', () => {
+    it('refuses to write (BANK_UNSUPPORTED, naming the endpoint) where the server ignores conditional writes', async () => {
+      await new S3Bank(options({ prefix: 'ignorant' })).put('existing', 'data');
+      // What such a server answers: every conditional PUT succeeds.
+      const proxy = await startProxy(server.endpoint, {
+        onRequest: (req) =>
+          req.url?.includes('.hoard-probe')
+            ? { status: req.method === 'PUT' ? 200 : 204, headers: { etag: '"e"' } }
+            : 'forward',
+      });
+      try {
+        const bank = new S3Bank(options({ prefix: 'ignorant', endpoint: proxy.endpoint }));
+        const message = new RegExp(
+          `at ${proxy.endpoint.replaceAll('.', '\\.')}: the server does not enforce conditional writes \\(a second PUT with "If-None-Match: \\*" replaced the object\\)`,
+        );
+        await rejectsWith(bank.put('k', 'x'), 'BANK_UNSUPPORTED', message);
+        await rejectsWith(bank.acquireLease('job', { owner: 'o', ttlMs: 1000 }), 'BANK_UNSUPPORTED', message);
+        await rejectsWith(bank.delete('existing'), 'BANK_UNSUPPORTED');
+        await rejectsWith(bank.sweep(0), 'BANK_UNSUPPORTED');
+        // Reading is fine.
+        assert.equal((await bank.get('existing')).toString(), 'data');
+        assert.deepEqual(await bank.list(''), ['existing']);
+        // Checked once per bank (two PUTs, a DELETE): the verdict is remembered.
+        assert.equal(proxy.requests.filter((r) => r.includes('.hoard-probe')).length, 3);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('a missing bucket, an unknown access key or a wrong secret is one BANK_REFUSED naming endpoint and bucket', async () => {
+      const missing = new S3Bank(options({ bucket: 'hoard-no-such-bucket' }));
+      const where = `bucket "hoard-no-such-bucket" at ${server.endpoint}`;
+      await rejectsWith(
+        missing.list(''),
+        'BANK_REFUSED',
+        `s3 bank, ${where}: listing refused: the bucket does not exist`,
+      );
+      await rejectsWith(missing.get('a/b'), 'BANK_REFUSED', /the bucket does not exist \(key "a\/b"\)/);
+      await rejectsWith(missing.put('a/b', 'x'), 'BANK_REFUSED', /the bucket does not exist/);
+      const unknown = new S3Bank(options({ credentials: { accessKeyId: 'nobody', secretAccessKey: 'x' } }));
+      await rejectsWith(unknown.list(''), 'BANK_REFUSED', /no such access key \(access_key_id\)/);
+      const wrong = new S3Bank(
+        options({ credentials: { accessKeyId: server.accessKeyId, secretAccessKey: 'wrong' } }),
+      );
+      await rejectsWith(wrong.get('k'), 'BANK_REFUSED', /signature does not match: check secret_access_key/);
+    });
+
+    it('retries a 503 and a reset connection with backoff, and gives up with BANK_UNAVAILABLE', async () => {
+      let failures = 0;
+      const proxy = await startProxy(server.endpoint, {
+        onRequest: () => {
+          if (failures <= 0) return 'forward';
+          failures--;
+          return failures % 2 === 0
+            ? 'reset'
+            : {
+                status: 503,
+                headers: { 'content-type': 'application/xml' },
+                body: s3ErrorBody('SlowDown', 'Please reduce your request rate.'),
+              };
+        },
+      });
+      try {
+        const retries: string[] = [];
+        const bank = new S3Bank(
+          options({
+            prefix: 'flaky',
+            endpoint: proxy.endpoint,
+            retry: { attempts: 5, initialDelayMs: 5, onRetry: (error) => retries.push(error.message) },
+          }),
+        );
+        await bank.put('k', 'v'); // the conditional-write check first: 4 requests
+        failures = 4;
+        assert.equal((await bank.get('k')).toString(), 'v');
+        assert.equal(retries.length, 4);
+        assert.match(retries[0]!, /reading failed: 503 SlowDown \(key "k"\)/);
+        failures = 3;
+        await bank.put('k', 'w');
+        failures = 2;
+        assert.deepEqual(await bank.list(''), ['k']);
+        failures = 100;
+        await rejectsWith(
+          bank.get('k'),
+          'BANK_UNAVAILABLE',
+          `s3 bank, bucket "${bucket}", prefix "flaky" at ${proxy.endpoint}: reading failed`,
+        );
+        failures = 0;
+        assert.equal((await bank.get('k')).toString(), 'w');
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+
+  describe('S3Bank shared by processes', () => {
+    const child = `
+      import { S3Bank } from ${JSON.stringify(bankModule)};
+      const o = JSON.parse(process.env.BANK_OPTIONS);
+      const bank = new S3Bank(o);
+      await bank.exists('warm-up');
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', async () => {
+        let result;
+        try {
+          const lease = await bank.acquireLease(process.env.LEASE, { owner: 'child-' + process.pid, ttlMs: 60000 });
+          result = { won: true, owner: lease.owner };
+        } catch (error) {
+          result = { won: false, code: error.code, message: error.message };
+        }
+        process.stdout.write(JSON.stringify(result) + '\\n');
+        process.stdin.once('end', () => process.exit(0));
+      });
+    `;
+
+    interface Outcome {
+      won: boolean;
+      owner?: string;
+      code?: string;
+      message?: string;
+    }
+
+    async function race(bankOptions: S3BankOptions, lease: string, count: number): Promise<Outcome[]> {
+      const children = Array.from({ length: count }, () => {
+        const proc = spawn(process.execPath, ['--input-type=module', '-e', child], {
+          env: { ...process.env, BANK_OPTIONS: JSON.stringify(bankOptions), LEASE: lease },
+          stdio: ['pipe', 'pipe', 'inherit'],
+        });
+        let out = '';
+        proc.stdout.setEncoding('utf8');
+        const ready = new Promise<void>((resolve, reject) => {
+          proc.stdout.on('data', (chunk: string) => {
+            out += chunk;
+            if (out.startsWith('ready\n')) resolve();
+          });
+          proc.on('exit', (code) => reject(new Error(`child exited with ${code} before it was ready`)));
+        });
+        const answered = new Promise<Outcome>((resolve, reject) => {
+          proc.stdout.on('data', () => {
+            const line = out.slice('ready\n'.length);
+            if (line.endsWith('\n')) resolve(JSON.parse(line) as Outcome);
+          });
+          proc.on('close', (code) => reject(new Error(`child exited with ${code}: ${out}`)));
+        });
+        const exited = new Promise<void>((resolve) => proc.on('close', () => resolve()));
+        return { proc, ready, answered, exited };
+      });
+      try {
+        await Promise.all(children.map((c) => c.ready));
+        for (const c of children) c.proc.stdin.write('go\n');
+        const outcomes = await Promise.all(children.map((c) => c.answered));
+        for (const c of children) c.proc.stdin.end();
+        await Promise.all(children.map((c) => c.exited));
+        return outcomes;
+      } finally {
+        for (const c of children) if (c.proc.exitCode === null) c.proc.kill();
+      }
+    }
+
+    function exactlyOneWinner(outcomes: Outcome[]): string {
+      const winners = outcomes.filter((o) => o.won);
+      assert.equal(winners.length, 1, JSON.stringify(outcomes));
+      const owner = winners[0]!.owner!;
+      for (const loser of outcomes.filter((o) => !o.won)) {
+        assert.equal(loser.code, 'LEASE_HELD', loser.message);
+        assert.ok(loser.message?.includes(`"${owner}"`), loser.message);
+      }
+      return owner;
+    }
+
+    it('of six processes racing to create one lease, exactly one wins', async () => {
+      const o = options({ prefix: 'race-create' });
+      const owner = exactlyOneWinner(await race(o, 'fresh', 6));
+      assert.equal((await new S3Bank(o).leaseInfo('fresh'))?.owner, owner);
+    });
+
+    it('of six processes racing to break one stale lease, exactly one wins', async () => {
+      const o = options({ prefix: 'race-break' });
+      const past = new S3Bank({ ...o, now: () => Date.now() - 3_600_000 });
+      for (const round of [1, 2, 3]) {
+        await past.acquireLease(`job-${round}`, { owner: 'crashed', ttlMs: 1000 });
+        const owner = exactlyOneWinner(await race(o, `job-${round}`, 6));
+        assert.equal((await new S3Bank(o).leaseInfo(`job-${round}`))?.owner, owner);
+      }
+    });
+
+    it('a lease whose holder process was killed is broken at once', async () => {
+      const o = options({ prefix: 'dead-holder' });
+      const holder = spawn(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `import { S3Bank } from ${JSON.stringify(bankModule)};
+           await new S3Bank(JSON.parse(process.env.BANK_OPTIONS)).acquireLease('gc', { owner: 'killed gc', ttlMs: 600000 });
+           process.stdout.write('held\\n');
+           setInterval(() => {}, 1000);`,
+        ],
+        { env: { ...process.env, BANK_OPTIONS: JSON.stringify(o) }, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout.once('data', () => resolve());
+        holder.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+      });
+      const bank = new S3Bank(o);
+      await rejectsWith(
+        bank.acquireLease('gc', { owner: 'next gc', ttlMs: 1000 }),
+        'LEASE_HELD',
+        /killed gc/,
+      );
+      const exited = new Promise((resolve) => holder.once('exit', resolve));
+      holder.kill('SIGKILL');
+      await exited;
+      assert.equal((await bank.leaseInfo('gc'))?.holderGone, true);
+      const taken = await bank.acquireLease('gc', { owner: 'next gc', ttlMs: 1000 });
+      assert.equal(taken.owner, 'next gc');
+    });
+  });
+
+  describe('an s3 provider through the CLI', () => {
+    const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+    /** A home whose provider `s3test` has the bank `[s3]` settings `s3`. */
+    const homes: string[] = [];
+    after(() => Promise.all(homes.map((dir) => rm(dir, { recursive: true, force: true }))));
+
+    async function home(s3: Record<string, string>): Promise<string> {
+      const dir = await mkdtemp(join(tmpdir(), 'hoard-s3-cli-'));
+      homes.push(dir);
+      await mkdir(join(dir, 'providers'));
+      const lines = Object.entries(s3).map(([k, v]) => `${k} = ${v}`);
+      await writeFile(
+        join(dir, 'providers', 's3test.conf'),
+        [
+          '[provider]',
+          'name = s3test',
+          'id = 0b7c6d1e-4a4f-4f0e-9a53-2b1c9d8e7f60',
+          'bank = s3',
+          'plugin = exec.task',
+          'plugin = fs.directory',
+          'plugin = sqlite.database',
+          '[s3]',
+          ...lines,
+          '',
+        ].join('\n'),
+      );
+      return dir;
+    }
+
+    const settings = (more: Record<string, string> = {}) => ({
+      bucket,
+      endpoint: server.endpoint,
+      access_key_id: server.accessKeyId,
+      secret_access_key: server.secretAccessKey,
+      ...more,
+    });
+
+    async function cli(args: string[], dir: string) {
+      const child = spawn(process.execPath, [MAIN, '--home', dir, ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      return { code, stdout, stderr };
+    }
+
+    function oneLine(r: { code: number | null; stderr: string }, exit: number, message: RegExp): void {
+      assert.equal(r.code, exit, r.stderr);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
+      assert.match(lines[0]!, message);
+    }
+
+    it('a missing bucket or refused credentials is one line and exit 2', async () => {
+      oneLine(
+        await cli(
+          ['checkpoints', 'list', '--provider', 's3test'],
+          await home(settings({ bucket: 'hoard-gone' })),
+        ),
+        2,
+        new RegExp(
+          `^hoard: s3 bank, bucket "hoard-gone" at ${server.endpoint}: listing refused: the bucket does not exist`,
+        ),
+      );
+      oneLine(
+        await cli(
+          ['checkpoints', 'list', '--provider', 's3test'],
+          await home(settings({ access_key_id: 'nobody' })),
+        ),
+        2,
+        /^hoard: s3 bank, bucket "hoard-s3-test-\w+" at http:\S+: listing refused: the server knows no such access key/,
+      );
+      oneLine(
+        await cli(
+          ['checkpoints', 'list', '--provider', 's3test'],
+          await home(settings({ secret_access_key: 'wrong' })),
+        ),
+        2,
+        /signature does not match: check secret_access_key/,
+      );
+      const began = Date.now();
+      oneLine(
+        await cli(
+          ['checkpoints', 'list', '--provider', 's3test'],
+          await home(settings({ endpoint: 'http://127.0.0.1:9' })),
+        ),
+        2,
+        /at http:\/\/127\.0\.0\.1:9: listing refused: nothing answers at the endpoint \(connection refused\): check endpoint/,
+      );
+      assert.ok(Date.now() - began < 5_000, 'no retries where nothing ever answered');
+      const bad = await cli(
+        ['providers', 'list', '--json'],
+        await home(settings({ force_path_style: 'maybe' })),
+      );
+      assert.match(bad.stdout, /force_path_style must be true or false/);
+    });
+
+    it('shows the [s3] settings with the secret masked', async () => {
+      const r = await cli(['providers', 'show', 's3test', '--json'], await home(settings()));
+      assert.equal(r.code, 0, r.stderr);
+      const shown = JSON.parse(r.stdout);
+      const text = JSON.stringify(shown);
+      assert.ok(!text.includes(server.secretAccessKey), text);
+      assert.match(text, /"secret_access_key":"\*+"/);
+      assert.match(text, /"bank":"s3"/);
+    });
+
+    it('protects the quickstart into S3, verifies it and restores it bit for bit', async () => {
+      execFileSync(process.execPath, ['examples/quickstart/init.mjs'], { cwd: ROOT });
+      const dir = await home(settings({ prefix: 'quickstart' }));
+      const p = await cli(
+        ['protect', 'examples/quickstart/plan.yaml', '--provider', 's3test', '--json'],
+        dir,
+      );
+      assert.equal(p.code, 0, p.stderr);
+      const { checkpoint } = JSON.parse(p.stdout);
+      assert.equal(checkpoint.status, 'available');
+      const v = await cli(['verify', checkpoint.id, '--provider', 's3test'], dir);
+      assert.equal(v.code, 0, v.stderr);
+      const out = join(dir, 'out');
+      const r = await cli(
+        [
+          'restore',
+          checkpoint.id,
+          '--provider',
+          's3test',
+          '--param',
+          `fs.directory#notes.target=${join(out, 'notes')}`,
+          '--param',
+          `sqlite.database#db.target=${join(out, 'app.db')}`,
+        ],
+        dir,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const data = join(ROOT, 'examples/quickstart/data');
+      for (const name of await readdir(data)) {
+        if (name === '.frozen') continue;
+        assert.ok((await readFile(join(out, 'notes', name))).equals(await readFile(join(data, name))), name);
+      }
+      const rows = execFileSync(process.execPath, [
+        '-e',
+        `const D=require(${JSON.stringify(join(ROOT, 'node_modules/better-sqlite3'))});console.log(JSON.stringify(new D(process.argv[1],{readonly:true}).prepare('select item,qty from orders order by id').all()))`,
+        join(out, 'app.db'),
+      ]).toString();
+      assert.deepEqual(
+        JSON.parse(rows).map((row: { item: string }) => row.item),
+        ['milk', 'bread', 'coffee'],
+      );
+      const listed = await cli(['checkpoints', 'list', '--provider', 's3test', '--json'], dir);
+      assert.equal(JSON.parse(listed.stdout).checkpoints[0].id, checkpoint.id);
+      // Everything is in the bucket, under the prefix.
+      const objects = await adminClient(server).send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: 'quickstart/' }),
+      );
+      assert.ok((objects.KeyCount ?? 0) > 5);
+    });
+  });
+}
