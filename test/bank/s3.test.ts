@@ -553,5 +553,52 @@ function s3Tests(server: S3Server): void {
       );
       assert.ok((objects.KeyCount ?? 0) > 5);
     });
+
+    it('copies a checkpoint from the fs bank to S3 and back, each copy verifying and restoring', async () => {
+      execFileSync(process.execPath, ['examples/quickstart/init.mjs'], { cwd: ROOT });
+      const dir = await home(settings({ prefix: 'copies' }));
+      const protect = async (provider: string) => {
+        const p = await cli(
+          ['protect', 'examples/quickstart/plan.yaml', '--provider', provider, '--json'],
+          dir,
+        );
+        assert.equal(p.code, 0, p.stderr);
+        return JSON.parse(p.stdout).checkpoint.id as string;
+      };
+      const data = join(ROOT, 'examples/quickstart/data');
+      for (const [from, to] of [
+        ['local', 's3test'],
+        ['s3test', 'local'],
+      ] as const) {
+        const id = await protect(from);
+        const c = await cli(['copy', id, '--provider', from, '--to', to, '--json'], dir);
+        assert.equal(c.code, 0, c.stderr);
+        assert.equal(JSON.parse(c.stdout).checkpoint.status, 'available');
+        const v = await cli(['verify', id, '--provider', to], dir);
+        assert.equal(v.code, 0, v.stderr);
+        const out = join(dir, `out-${to}`);
+        const r = await cli(
+          [
+            'restore',
+            id,
+            '--provider',
+            to,
+            '--param',
+            `fs.directory#notes.target=${join(out, 'notes')}`,
+            '--param',
+            `sqlite.database#db.target=${join(out, 'app.db')}`,
+          ],
+          dir,
+        );
+        assert.equal(r.code, 0, r.stderr);
+        for (const name of await readdir(data)) {
+          if (name === '.frozen') continue;
+          assert.ok(
+            (await readFile(join(out, 'notes', name))).equals(await readFile(join(data, name))),
+            name,
+          );
+        }
+      }
+    });
   });
 }
