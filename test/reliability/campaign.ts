@@ -1,0 +1,591 @@
+/**
+ * A crash campaign against the real CLI: a source tree and a live SQLite database under three
+ * plans, rounds of concurrent protects, deletes, collections, retention prunes and verifies,
+ * some of them killed (after a random delay, or by strace at the N-th call of a system call),
+ * and after each round, with nothing running, the promises a user is given:
+ *
+ * (a) every checkpoint listed `available` verifies and restores bit-identical to the tree as it
+ *     was when its protect began (its database: one committed state, no older than that);
+ * (b) once leases have run out, no checkpoint is still `protecting`, `deleting` or `copying`;
+ * (c) every freeze of the application is followed by a thaw (the next protect runs the
+ *     teardowns a killed one owed);
+ * (d) at the end, with every checkpoint deleted, a collection leaves no pack behind.
+ *
+ * The tree changes only between rounds, so each checkpoint's expected content is the tree of
+ * the round in which it was created (its id carries its creation time).
+ */
+import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HoardCli, type Injection, type Outcome } from './cli-runner.js';
+import type { Prng } from './prng.js';
+import { checkCopy, committedRows, startWriter } from './sqlite-app.js';
+import { differences, type Snapshot, SourceTree, snapshot, subtree } from './tree.js';
+
+/** The system calls between which the bank's writes fall (`put`: write, fsync, rename, fsync dir; leases: link, mkdir, rmdir; delete: unlink, rmdir). */
+export const SYSCALLS = ['rename', 'unlink', 'fsync', 'link', 'mkdir', 'rmdir'] as const;
+
+/** What a targeted kill is aimed at. */
+export type TargetKind = 'protect' | 'delete' | 'gc' | 'prune';
+
+interface PlanInfo {
+  name: string;
+  file: string;
+  /** Restore arguments that put everything under `dir`. */
+  restoreArgs(dir: string): string[];
+  /** What a restore under `dir` must equal, given the tree of the checkpoint's round. */
+  compare(dir: string, tree: Snapshot, rows: { atLeast: number; atMost: number }): Promise<string[]>;
+}
+
+interface Window {
+  round: string;
+  start: number;
+  end: number;
+  tree: Snapshot;
+  /** Database rows committed before the window began. */
+  rows: number;
+}
+
+export interface CampaignOptions {
+  dir: string;
+  rng: Prng;
+  /** Printed with every failure: how to run this campaign again. */
+  replay: string;
+  ttlMs: number;
+  log: (line: string) => void;
+}
+
+/** One thing found wrong: which invariant, and the details. */
+export class Violation extends Error {}
+
+export class Campaign {
+  readonly cli: HoardCli;
+  readonly stats = {
+    operations: 0,
+    killed: 0,
+    injected: 0,
+    injectedMissed: 0,
+    verified: 0,
+    restored: 0,
+    orphanedLocks: 0,
+    unexpected: [] as string[],
+  };
+  private readonly rng: Prng;
+  private readonly tree: SourceTree;
+  private readonly src: string;
+  private readonly db: string;
+  private readonly markers: string;
+  private readonly bank: string;
+  private readonly plans: PlanInfo[];
+  private readonly windows: Window[] = [];
+  private readonly restoredOnce = new Set<string>();
+  private writer: ReturnType<typeof startWriter> | undefined;
+  private roundLog: string[] = [];
+  private round = 'setup';
+  private roundStart = Date.now();
+  private restores = 0;
+  /** Calls of each system call per kind of run, from an un-killed run under `strace -c`. */
+  private readonly calls = new Map<TargetKind, Map<string, number>>();
+
+  constructor(private readonly options: CampaignOptions) {
+    const { dir } = options;
+    this.rng = options.rng;
+    this.src = join(dir, 'src');
+    this.db = join(dir, 'app.sqlite');
+    this.markers = join(dir, 'freeze-thaw.log');
+    this.bank = join(dir, 'home', 'banks', 'local');
+    this.tree = new SourceTree(this.src, this.rng.fork());
+    this.cli = new HoardCli(join(dir, 'home'), { HOARD_LEASE_TTL_MS: String(options.ttlMs) });
+    const tree = async (dir: string, expected: Snapshot) => differences(expected, await snapshot(dir));
+    this.plans = [
+      {
+        name: 'alpha',
+        file: join(dir, 'alpha.yaml'),
+        restoreArgs: (to) => [
+          '--param',
+          `fs.directory#tree.target=${join(to, 'tree')}`,
+          '--param',
+          `sqlite.database#db.target=${join(to, 'db.sqlite')}`,
+        ],
+        compare: async (to, snap, rows) => [
+          ...(await tree(join(to, 'tree'), snap)),
+          ...checkCopy(join(to, 'db.sqlite'), rows.atLeast, rows.atMost).map((p) => `database: ${p}`),
+        ],
+      },
+      {
+        name: 'beta',
+        file: join(dir, 'beta.yaml'),
+        restoreArgs: (to) => ['--param', `fs.directory#small.target=${join(to, 'small')}`],
+        compare: (to, snap) => tree(join(to, 'small'), subtree(snap, 'small')),
+      },
+      {
+        name: 'gamma',
+        file: join(dir, 'gamma.yaml'),
+        restoreArgs: (to) => ['--target', join(to, 'big')],
+        compare: (to, snap) => tree(join(to, 'big'), subtree(snap, 'big')),
+      },
+    ];
+  }
+
+  /** The tree, the database and its writer, the plan files, and the first round's window. */
+  async setup(smallFiles: number, bigFiles: number): Promise<void> {
+    const { dir } = this.options;
+    await this.tree.create(smallFiles, bigFiles);
+    this.writer = startWriter(this.db);
+    for (let i = 0; i < 100 && committedRows(this.db) === 0; i++) await sleep(50);
+    const yaml = (s: string) => JSON.stringify(s);
+    await writeFile(
+      join(dir, 'alpha.yaml'),
+      `name: alpha
+resources:
+  - {type: fs.directory, id: tree, path: ${yaml(this.src)}}
+  - {type: sqlite.database, id: db, path: ${yaml(this.db)}}
+`,
+    );
+    const marker = (what: string) => yaml(`echo "${what} $HOARD_CHECKPOINT_ID" >> '${this.markers}'`);
+    await writeFile(
+      join(dir, 'beta.yaml'),
+      `name: beta
+resources:
+  - {type: exec.task, id: app, children: [small]}
+  - {type: fs.directory, id: small, path: ${yaml(join(this.src, 'small'))}}
+parameters:
+  exec.task#app:
+    protect: {prepareBegin: ${marker('freeze')}, complete: ${marker('thaw')}, alwaysRun: [complete], timeout: 30}
+`,
+    );
+    await writeFile(
+      join(dir, 'gamma.yaml'),
+      `name: gamma
+resources:
+  - {type: fs.directory, id: big, path: ${yaml(join(this.src, 'big'))}}
+`,
+    );
+    await this.openWindow('setup');
+  }
+
+  async stop(): Promise<void> {
+    await this.writer?.stop();
+  }
+
+  /** Starts round `name`: the tree changes (never while anything runs), then a new window opens. */
+  async beginRound(name: string): Promise<void> {
+    this.assertIdle('changing the tree');
+    this.round = name;
+    this.roundLog = [];
+    this.roundStart = Date.now();
+    const last = this.windows[this.windows.length - 1];
+    if (last) last.end = Date.now();
+    const changes = await this.tree.change();
+    this.note(
+      `tree: ${changes.length} changes (${changes.slice(0, 4).join('; ')}${changes.length > 4 ? '; …' : ''})`,
+    );
+    await this.openWindow(name);
+  }
+
+  /** Concurrent protects, deletes, collections, prunes and verifies, some killed at a random moment. */
+  async randomRound(): Promise<void> {
+    const rng = this.rng;
+    const before = await this.list();
+    const deletable = before.filter((c) => ['available', 'error', 'error_deleting'].includes(c.status));
+    const available = before.filter((c) => c.status === 'available');
+    const jobs: { label: string; args: string[] }[] = [];
+    for (let i = rng.int(2, 3); i > 0; i--) {
+      const plan = rng.pick(this.plans);
+      jobs.push({ label: `protect ${plan.name}`, args: ['protect', plan.file] });
+    }
+    for (const c of rng.sample(deletable, rng.int(0, 2))) {
+      jobs.push({ label: `delete ${c.id} (${c.plan}, ${c.status})`, args: ['checkpoints', 'delete', c.id] });
+    }
+    for (let i = rng.int(0, 2); i > 0; i--) jobs.push({ label: 'gc', args: ['gc'] });
+    if (rng.chance(0.5)) {
+      const plan = rng.pick(this.plans).name;
+      const n = String(rng.int(1, 3));
+      jobs.push({ label: `prune ${plan} --keep-last ${n}`, args: ['prune', plan, '--keep-last', n] });
+    }
+    if (available.length > 0 && rng.chance(0.5)) {
+      const c = rng.pick(available);
+      jobs.push({ label: `verify ${c.id}`, args: ['verify', c.id] });
+    }
+    const runs = jobs.map(async (job) => {
+      await sleep(rng.int(0, 600));
+      const kill = rng.chance(0.5) ? rng.int(0, 1500) : undefined;
+      await this.exec(job.label, job.args, kill === undefined ? {} : { killAfterMs: kill });
+    });
+    // Now and then, delete whatever is newest while the round's protects run.
+    if (rng.chance(0.3)) {
+      const delay = rng.int(300, 1500);
+      const kill = rng.chance(0.3) ? rng.int(0, 800) : undefined;
+      runs.push(
+        (async () => {
+          await sleep(delay);
+          const newest = (await this.list())[0];
+          if (!newest) return;
+          await this.exec(
+            `delete newest ${newest.id} (${newest.plan}, listed ${newest.status})`,
+            ['checkpoints', 'delete', newest.id],
+            kill === undefined ? {} : { killAfterMs: kill },
+          );
+        })(),
+      );
+    }
+    await Promise.all(runs);
+  }
+
+  /** One un-killed run of each kind under `strace -c`, to know how many calls a kill may be aimed at. */
+  async calibrate(): Promise<void> {
+    const plan = this.plans[0]!;
+    const count = async (kind: TargetKind, args: string[]) => {
+      const { outcome, calls } = await this.cli.count(args, join(this.options.dir, `strace-${kind}.txt`));
+      this.calls.set(kind, calls);
+      const shown = SYSCALLS.map((s) => `${s} ${calls.get(s) ?? 0}`).join(', ');
+      this.note(`calibrate ${kind}: ${this.describe(outcome)}; calls: ${shown}`);
+    };
+    await count('protect', ['protect', plan.file]);
+    for (let i = 0; i < 3; i++) await this.exec(`protect ${plan.name}`, ['protect', plan.file]);
+    const victim = (await this.list()).find((c) => c.status === 'available');
+    if (victim) await count('delete', ['checkpoints', 'delete', victim.id]);
+    await this.makeGarbage();
+    await count('gc', ['gc']);
+    await count('prune', ['prune', await this.crowdedPlan(), '--keep-last', '1']);
+  }
+
+  /** The plan with the most checkpoints: a prune of it has the most to delete. */
+  private async crowdedPlan(): Promise<string> {
+    const counts = new Map<string, number>();
+    for (const c of await this.list()) counts.set(c.plan, (counts.get(c.plan) ?? 0) + 1);
+    return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? this.plans[0]!.name;
+  }
+
+  /**
+   * Kills aimed with strace: each kind of run once, in random order, at a random call of a
+   * random system call, sometimes while another protect writes.
+   */
+  async targetedRound(): Promise<void> {
+    const rng = this.rng;
+    for (const kind of rng.sample(['protect', 'delete', 'gc', 'prune'] as TargetKind[], 4)) {
+      let args: string[];
+      let label: string;
+      if (kind === 'protect') {
+        const plan = rng.pick(this.plans);
+        args = ['protect', plan.file];
+        label = `protect ${plan.name}`;
+      } else if (kind === 'delete') {
+        const victims = (await this.list()).filter((c) =>
+          ['available', 'error', 'error_deleting'].includes(c.status),
+        );
+        if (victims.length === 0) continue;
+        const c = rng.pick(victims);
+        args = ['checkpoints', 'delete', c.id];
+        label = `delete ${c.id} (${c.plan}, ${c.status})`;
+      } else if (kind === 'gc') {
+        await this.makeGarbage();
+        args = ['gc'];
+        label = 'gc';
+      } else {
+        const plan = await this.crowdedPlan();
+        args = ['prune', plan, '--keep-last', '1'];
+        label = `prune ${plan} --keep-last 1`;
+      }
+      const syscall = rng.pick(SYSCALLS);
+      const seen = this.calls.get(kind)?.get(syscall) ?? 0;
+      const inject: Injection = { syscall, n: rng.int(1, Math.max(4, seen)) };
+      const targeted = this.exec(label, args, { inject });
+      const alongside = rng.chance(0.5) ? rng.pick(this.plans) : undefined;
+      const other = alongside
+        ? (async () => {
+            await sleep(rng.int(0, 400));
+            await this.exec(`protect ${alongside.name} (alongside)`, ['protect', alongside.file]);
+          })()
+        : Promise.resolve();
+      await Promise.all([targeted, other]);
+    }
+  }
+
+  /**
+   * With nothing running: lets leases run out, collects garbage (which must succeed), protects
+   * once more (which runs the teardowns killed protects owed), then checks (a), (b) and (c).
+   * `restoreAll`: restore every available checkpoint, not only those not restored yet.
+   */
+  async settleAndCheck(restoreAll = false): Promise<void> {
+    this.assertIdle('checking');
+    await sleep(this.options.ttlMs + 500);
+    await this.ageOrphanedLocks();
+    const gc = await this.exec('gc (settle)', ['gc']);
+    if (gc.code !== 0) {
+      this.fail('gc with nothing running must succeed', this.describe(gc));
+    }
+    const plan = this.rng.pick(this.plans);
+    const settle = await this.exec(`protect ${plan.name} (settle)`, ['protect', plan.file]);
+    if (settle.code !== 0 || settle.json?.checkpoint?.status !== 'available') {
+      this.fail('a protect with nothing else running must succeed', this.describe(settle));
+    }
+    const listed = await this.list();
+    // (b)
+    const stuck = listed.filter((c) => ['protecting', 'deleting', 'copying'].includes(c.status));
+    if (stuck.length > 0) {
+      this.fail(
+        `(b) checkpoints still in progress more than ${this.options.ttlMs} ms after every process ended`,
+        stuck.map((c) => `${c.id} ${c.plan} ${c.status}`).join('\n'),
+      );
+    }
+    // (a)
+    const available = listed.filter((c) => c.status === 'available');
+    const problems: string[] = [];
+    const old = available.filter((c) => this.restoredOnce.has(c.id));
+    const extra = restoreAll ? old : this.rng.sample(old, this.rng.chance(0.3) ? 1 : 0);
+    await pool(
+      available.map((c) => async () => {
+        const verify = await this.exec(`verify ${c.id} (check)`, ['verify', c.id]);
+        this.stats.verified++;
+        if (verify.code !== 0)
+          problems.push(`${c.id} (${c.plan}) is listed available but does not verify: ${this.why(verify)}`);
+        if (this.restoredOnce.has(c.id) && !extra.includes(c)) return;
+        problems.push(...(await this.restoreAndCompare(c.id, c.plan)));
+      }),
+      2,
+    );
+    if (problems.length > 0)
+      this.fail(
+        '(a) an available checkpoint that does not verify or restore as protected',
+        problems.join('\n'),
+      );
+    // (c)
+    const unbalanced = await this.unthawed();
+    if (unbalanced.length > 0) {
+      this.fail('(c) freezes not followed by a thaw after the next protect ran', unbalanced.join('\n'));
+    }
+    this.note(`checked: ${listed.length} checkpoints (${available.length} available), all invariants hold`);
+  }
+
+  /** (d): deletes every checkpoint; a collection then leaves no pack (a second one, if a first left some). */
+  async deleteAllAndCollect(): Promise<void> {
+    this.assertIdle('deleting everything');
+    // Two at a time: one's collection may then find the other running and leave it to the next.
+    await pool(
+      (await this.list())
+        .filter((c) => c.status !== 'deleted')
+        .map((c) => async () => {
+          const r = await this.exec(`delete ${c.id} (final)`, ['checkpoints', 'delete', c.id]);
+          if (r.code !== 0) this.fail(`deleting ${c.id} (${c.status}) must succeed`, this.describe(r));
+        }),
+      2,
+    );
+    const left = (await this.list()).filter((c) => c.status !== 'deleted');
+    if (left.length > 0)
+      this.fail(
+        'checkpoints left after deleting them all',
+        left.map((c) => `${c.id} ${c.status}`).join('\n'),
+      );
+    for (let attempt = 1; ; attempt++) {
+      const gc = await this.exec(`gc (final ${attempt})`, ['gc']);
+      if (gc.code !== 0) this.fail('gc with nothing running must succeed', this.describe(gc));
+      const packs = await this.files(join(this.bank, 'store', 'packs'));
+      const indexes = await this.files(join(this.bank, 'store', 'index'));
+      if (packs.length === 0 && indexes.length === 0) break;
+      if (attempt === 2) {
+        this.fail(
+          '(d) packs left after every checkpoint was deleted and gc ran twice',
+          `${packs.length} packs, ${indexes.length} index objects; gc said ${JSON.stringify(gc.json?.gc)}`,
+        );
+      }
+      this.note(
+        `first final gc left ${packs.length} packs and ${indexes.length} index objects; collecting again`,
+      );
+    }
+    const leftovers = (await this.files(this.bank)).filter((f) => f.split('/').pop()!.startsWith('.tmp-'));
+    let bytes = 0;
+    for (const f of leftovers) bytes += (await stat(join(this.bank, f))).size;
+    this.note(
+      `the bank holds no pack; ${leftovers.length} temporary files of killed writes remain (${bytes} bytes)`,
+    );
+  }
+
+  /** Unreferenced packs for a collector to find: an old checkpoint deleted while a protect holds the store. */
+  private async makeGarbage(): Promise<void> {
+    const victim = (await this.list()).filter((c) => c.status === 'available').pop();
+    const plan = this.rng.pick(this.plans);
+    const runs: Promise<unknown>[] = [
+      this.exec(`protect ${plan.name} (to make garbage)`, ['protect', plan.file]),
+    ];
+    if (victim) {
+      runs.push(
+        (async () => {
+          await sleep(300);
+          await this.exec(`delete ${victim.id} (to make garbage)`, ['checkpoints', 'delete', victim.id]);
+        })(),
+      );
+    }
+    await Promise.all(runs);
+  }
+
+  private async restoreAndCompare(id: string, planName: string): Promise<string[]> {
+    const plan = this.plans.find((p) => p.name === planName);
+    if (!plan) return [`${id}: a checkpoint of unknown plan ${planName}`];
+    const window = this.windowOf(id);
+    if (!window) return [`${id}: created outside every round`];
+    const to = join(this.options.dir, 'restores', `${id}-${this.restores++}`);
+    const atMost = committedRows(this.db);
+    const r = await this.exec(`restore ${id} (check)`, ['restore', id, ...plan.restoreArgs(to)]);
+    this.stats.restored++;
+    this.restoredOnce.add(id);
+    if (r.code !== 0)
+      return [`${id} (${planName}) is listed available but its restore failed: ${this.why(r)}`];
+    const diff = await plan.compare(to, window.tree, { atLeast: window.rows, atMost });
+    await rm(to, { recursive: true, force: true });
+    return diff.map((d) => `${id} (${planName}, protected in round ${window.round}) restored ${d}`);
+  }
+
+  /** Checkpoint ids with a freeze that no later thaw follows. */
+  private async unthawed(): Promise<string[]> {
+    const text = await readFile(this.markers, 'utf8').catch(() => '');
+    const open = new Map<string, number>();
+    for (const line of text.split('\n')) {
+      const [what, id] = line.split(' ');
+      if (!id) continue;
+      if (what === 'freeze') open.set(id, (open.get(id) ?? 0) + 1);
+      else if (what === 'thaw') open.delete(id);
+    }
+    return [...open.keys()].map((id) => `${id}: frozen, never thawed afterwards`);
+  }
+
+  /**
+   * A lease's lock (a `.lock-*` directory) left by a process killed while holding it is taken
+   * as dead only after 30 s by the wall clock. With nothing running every lock is such a one;
+   * ageing it is the same as waiting those 30 s.
+   */
+  private async ageOrphanedLocks(): Promise<void> {
+    const dir = join(this.bank, '.leases');
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const past = new Date(Date.now() - 60_000);
+    for (const name of names.filter((n) => n.startsWith('.lock-'))) {
+      const info = await stat(join(dir, name)).catch(() => undefined);
+      if (!info || info.mtimeMs < Date.now() - 50_000) continue; // aged before
+      this.stats.orphanedLocks++;
+      this.note(`a killed process left the lease lock ${name}; aged by 60 s instead of waiting 30 s`);
+      await utimes(join(dir, name), past, past).catch(() => {});
+    }
+  }
+
+  async list(): Promise<{ id: string; plan: string; status: string }[]> {
+    const r = await this.cli.run(['checkpoints', 'list', '--limit', '1000']);
+    if (r.code !== 0) this.fail('checkpoints list must succeed', this.describe(r));
+    return r.json.checkpoints;
+  }
+
+  private async exec(
+    label: string,
+    args: string[],
+    options: Parameters<HoardCli['run']>[1] = {},
+  ): Promise<Outcome> {
+    const started = Date.now() - this.roundStart;
+    const r = await this.cli.run(args, options);
+    this.stats.operations++;
+    if (r.killed) this.stats.killed++;
+    if (options.inject) {
+      if (r.killed) this.stats.injected++;
+      else this.stats.injectedMissed++;
+    }
+    const how =
+      options.killAfterMs !== undefined
+        ? ` [kill at ${options.killAfterMs} ms]`
+        : options.inject
+          ? ` [strace: SIGKILL at ${options.inject.syscall} #${options.inject.n}]`
+          : '';
+    this.note(`+${(started / 1000).toFixed(2)}s ${label}${how}: ${this.describe(r)} (${r.ms} ms)`);
+    if (!r.killed && options.killAfterMs === undefined && !options.inject) this.expectNormal(label, r);
+    return r;
+  }
+
+  /** Records an un-killed run that ended in a way its concurrency does not explain. */
+  private expectNormal(label: string, r: Outcome): void {
+    if (r.code === 0) return;
+    const code = r.json?.error?.code as string | undefined;
+    if (label.startsWith('gc') && code === 'STORE_BUSY') return;
+    if (
+      label.startsWith('delete') &&
+      ['CHECKPOINT_STATE', 'CHECKPOINT_NOT_FOUND', 'LEASE_HELD'].includes(code ?? '')
+    )
+      return;
+    if (label.startsWith('verify') && !label.includes('(check)')) return;
+    this.stats.unexpected.push(`round ${this.round}: ${label}: ${this.describe(r)}`);
+  }
+
+  describe(r: Outcome): string {
+    if (r.killed) return 'killed';
+    const status = r.json?.checkpoint?.status ?? r.json?.operation?.status;
+    return `exit ${r.code}${status ? ` ${status}` : ''}${r.code === 0 ? '' : ` (${this.why(r)})`}`;
+  }
+
+  why(r: Outcome): string {
+    const j = r.json;
+    const messages: string[] = [];
+    if (j?.error) messages.push(`${j.error.code}: ${j.error.message}`);
+    if (j?.operation?.error) messages.push(`${j.operation.error.code ?? ''} ${j.operation.error.message}`);
+    for (const t of j?.operation?.tasks ?? []) {
+      if (t.error) messages.push(`${t.resource} ${t.hook}: ${t.error.code ?? ''} ${t.error.message}`);
+    }
+    if (j?.checkpoint?.error) messages.push(`checkpoint: ${j.checkpoint.error.message}`);
+    if (messages.length === 0)
+      messages.push(r.stderr.trim().split('\n').slice(-3).join(' | ') || '(no output)');
+    return messages.join('; ').slice(0, 2000);
+  }
+
+  private windowOf(id: string): Window | undefined {
+    const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z/.exec(id);
+    if (!m) return undefined;
+    const t = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!, +m[7]!);
+    return this.windows.find((w) => w.start <= t && t < w.end);
+  }
+
+  private async openWindow(round: string): Promise<void> {
+    const rows = committedRows(this.db);
+    const tree = await this.tree.snapshot();
+    this.windows.push({ round, start: Date.now(), end: Number.POSITIVE_INFINITY, tree, rows });
+  }
+
+  private assertIdle(what: string): void {
+    if (this.cli.active > 0)
+      this.fail(`the campaign itself is wrong: ${this.cli.active} processes still run when ${what}`, '');
+  }
+
+  private async files(root: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string, rel: string) => {
+      for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+        const path = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) await walk(join(dir, e.name), path);
+        else out.push(path);
+      }
+    };
+    await walk(root, '');
+    return out;
+  }
+
+  note(line: string): void {
+    this.roundLog.push(line);
+    this.options.log(`[${this.round}] ${line}`);
+  }
+
+  /** Stops the campaign: which invariant, the details, how to replay it, and what the round did. */
+  fail(invariant: string, details: string): never {
+    throw new Violation(
+      [
+        `${invariant} (round ${this.round}; ${this.options.replay})`,
+        details,
+        `what round ${this.round} did:`,
+        ...this.roundLog.map((l) => `  ${l}`),
+        `work directory (kept): ${this.options.dir}`,
+      ].join('\n'),
+    );
+  }
+}
+
+/** Runs `tasks` with at most `limit` at a time. */
+async function pool(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await tasks[next++]!();
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
