@@ -55,6 +55,21 @@ export interface CampaignOptions {
   log: (line: string) => void;
 }
 
+/**
+ * Product bugs this campaign finds that are reported and not fixed yet, each with a failing
+ * `todo` test of its own in crash-campaign.test.ts. While one is listed here the campaign
+ * records what it sees of it (in the test's diagnostics) instead of failing; remove it once
+ * fixed, so the campaign insists again.
+ */
+export const KNOWN_BUGS = {
+  /**
+   * A delete killed after writing `deleting` into meta.json and before writing the new index
+   * entry: `checkpoints list` keeps showing the checkpoint `available` (its only index entry),
+   * while verify and restore refuse it ("is error_deleting"); prune counts it as available.
+   */
+  listedAvailableWhileDeleting: true,
+};
+
 /** One thing found wrong: which invariant, and the details. */
 export class Violation extends Error {}
 
@@ -69,6 +84,8 @@ export class Campaign {
     restored: 0,
     orphanedLocks: 0,
     unexpected: [] as string[],
+    /** Violations of a known product bug (see KNOWN_BUGS), seen and let pass. */
+    known: [] as string[],
   };
   private readonly rng: Prng;
   private readonly tree: SourceTree;
@@ -299,6 +316,8 @@ resources:
           })()
         : Promise.resolve();
       await Promise.all([targeted, other]);
+      // Nothing runs now: a lock the kill left is dead, as it would be in 30 s.
+      await this.ageOrphanedLocks();
     }
   }
 
@@ -338,6 +357,16 @@ resources:
       available.map((c) => async () => {
         const verify = await this.exec(`verify ${c.id} (check)`, ['verify', c.id]);
         this.stats.verified++;
+        if (
+          KNOWN_BUGS.listedAvailableWhileDeleting &&
+          verify.json?.error?.code === 'CHECKPOINT_STATE' &&
+          / is (deleting|error_deleting);/.test(verify.json.error.message)
+        ) {
+          this.stats.known.push(
+            `round ${this.round}: ${c.id} listed available: ${verify.json.error.message}`,
+          );
+          return;
+        }
         if (verify.code !== 0)
           problems.push(`${c.id} (${c.plan}) is listed available but does not verify: ${this.why(verify)}`);
         if (this.restoredOnce.has(c.id) && !extra.includes(c)) return;
@@ -356,6 +385,32 @@ resources:
       this.fail('(c) freezes not followed by a thaw after the next protect ran', unbalanced.join('\n'));
     }
     this.note(`checked: ${listed.length} checkpoints (${available.length} available), all invariants hold`);
+    await this.trim(listed);
+  }
+
+  /**
+   * Keeps the next round's checks short: per plan, deletes all but the newest two available
+   * checkpoints and all but the newest two that failed. With nothing else running, each
+   * delete must succeed.
+   */
+  private async trim(listed: { id: string; plan: string; status: string }[]): Promise<void> {
+    const doomed: { id: string; plan: string; status: string }[] = [];
+    for (const plan of this.plans) {
+      const mine = listed.filter((c) => c.plan === plan.name);
+      doomed.push(...mine.filter((c) => c.status === 'available').slice(2));
+      doomed.push(...mine.filter((c) => c.status === 'error' || c.status === 'error_deleting').slice(2));
+    }
+    await pool(
+      doomed.map((c) => async () => {
+        const r = await this.exec(`delete ${c.id} (trim, ${c.status})`, ['checkpoints', 'delete', c.id]);
+        if (r.code !== 0)
+          this.fail(
+            `deleting ${c.id} (${c.status}) with nothing else running must succeed`,
+            this.describe(r),
+          );
+      }),
+      2,
+    );
   }
 
   /** (d): deletes every checkpoint; a collection then leaves no pack (a second one, if a first left some). */

@@ -8,12 +8,12 @@
  * every operation as it ends.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { Campaign } from './campaign.js';
-import { straceUnusable } from './cli-runner.js';
+import { HoardCli, straceUnusable } from './cli-runner.js';
 import { campaignSeed, Prng } from './prng.js';
 
 const SEED = campaignSeed();
@@ -56,6 +56,7 @@ async function withCampaign(
         `${s.verified} verifies and ${s.restored} restores checked, ${s.orphanedLocks} orphaned lease locks`,
     );
     for (const line of s.unexpected) t.diagnostic(`un-killed run failed: ${line}`);
+    for (const line of s.known) t.diagnostic(`known bug (listed available while deleting) seen: ${line}`);
     if (passed) await rm(dir, { recursive: true, force: true });
     else t.diagnostic(`${replay}; work directory kept: ${dir}`);
   }
@@ -92,5 +93,73 @@ describe('crash campaign: every available checkpoint survives kills of everythin
       await campaign.settleAndCheck(true);
       await campaign.deleteAllAndCollect();
     });
+  });
+});
+
+describe('a delete killed between two of its writes', () => {
+  it('is never listed available while its record says deleting, so prune keeps a restorable checkpoint', {
+    skip: STRACE && !ON_CI ? `${STRACE}: this case kills with strace (apt-get install strace)` : false,
+    todo:
+      'a status change writes meta.json before the new index entries: a delete killed in between stays ' +
+      'listed "available" (by checkpoints list, or by its plan index, which prune reads) while restore and ' +
+      'verify refuse it ("is error_deleting"), and prune --keep-last 1 then deletes the last restorable checkpoint',
+  }, async () => {
+    assert.equal(STRACE, undefined, `CI must run the targeted kills: ${STRACE}`);
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-crash-delete-'));
+    const data = join(dir, 'data');
+    await mkdir(data);
+    await writeFile(join(data, 'notes.txt'), 'what must survive\n');
+    const plan = join(dir, 'notes.yaml');
+    await writeFile(
+      plan,
+      `name: notes\nresources:\n  - {type: fs.directory, id: notes, path: ${JSON.stringify(data)}}\n`,
+    );
+    const wrong: string[] = [];
+    // The n-th rename of `hoard checkpoints delete` (one libuv thread), for every n it makes.
+    const sweep = async (n: number): Promise<boolean> => {
+      const cli = new HoardCli(join(dir, `home-${n}`), { HOARD_LEASE_TTL_MS: String(TTL_MS) });
+      const older = await cli.run(['protect', plan]);
+      const newer = await cli.run(['protect', plan]);
+      assert.equal(newer.code, 0, newer.stderr);
+      const id = newer.json.checkpoint.id as string;
+      const killed = await cli.run(['checkpoints', 'delete', id], { inject: { syscall: 'rename', n } });
+      if (!killed.killed) return false;
+      const status = async (args: string[]) =>
+        (await cli.run(['checkpoints', 'list', ...args])).json.checkpoints.find(
+          (c: { id: string }) => c.id === id,
+        )?.status as string | undefined;
+      // The plan's listing first: a listing that reads the record corrects the index it used.
+      const listedInPlan = await status(['--plan', 'notes']);
+      const listed = await status([]);
+      // Prune before anything reads the record (which would correct the listing).
+      await cli.run(['prune', 'notes', '--keep-last', '1']);
+      const restorable = [];
+      for (const c of (await cli.run(['checkpoints', 'list'])).json.checkpoints) {
+        if (c.status !== 'available') continue;
+        const r = await cli.run(['restore', c.id, '--target', join(dir, `restore-${n}-${c.id}`)]);
+        if (r.code === 0) restorable.push(c.id);
+      }
+      const shown = (await cli.run(['checkpoints', 'show', id])).json?.checkpoint?.status;
+      if (listed !== shown && !(shown === 'deleted' && listed === undefined)) {
+        wrong.push(`rename #${n}: checkpoints list shows ${listed}, its record says ${shown}`);
+      }
+      if (listedInPlan !== shown && !(shown === 'deleted' && listedInPlan === undefined)) {
+        wrong.push(`rename #${n}: checkpoints list --plan shows ${listedInPlan}, its record says ${shown}`);
+      }
+      if (restorable.length === 0) {
+        wrong.push(
+          `rename #${n}: after prune --keep-last 1 no checkpoint restores (the older one, ${older.json.checkpoint.id}, was deleted)`,
+        );
+      }
+      return true;
+    };
+    // A status change's writes (meta.json, then the time and plan index entries) are the
+    // delete's first renames.
+    for (let n = 1; n <= 4; n += 2) {
+      const [a, b] = await Promise.all([sweep(n), sweep(n + 1)]);
+      if (!a || !b) break;
+    }
+    await rm(dir, { recursive: true, force: true });
+    assert.deepEqual(wrong, []);
   });
 });
