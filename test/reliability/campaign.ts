@@ -14,7 +14,7 @@
  * The tree changes only between rounds, so each checkpoint's expected content is the tree of
  * the round in which it was created (its id carries its creation time).
  */
-import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoardCli, type Injection, type Outcome } from './cli-runner.js';
@@ -93,7 +93,17 @@ export class Campaign {
   private readonly db: string;
   private readonly markers: string;
   private readonly bank: string;
+  /** The plans whose content is the source tree (and the database). */
   private readonly plans: PlanInfo[];
+  /**
+   * A plan of fresh random data each time (`scratch/`), so that deleting one of its
+   * checkpoints leaves whole packs for a collector; its exec.task parent can hold the store
+   * after the data is written (see makeGarbage).
+   */
+  private readonly scratch: PlanInfo;
+  private readonly scratchDir: string;
+  /** What each available scratch checkpoint holds. */
+  private readonly scratchContent = new Map<string, Snapshot>();
   private readonly windows: Window[] = [];
   private readonly restoredOnce = new Set<string>();
   private writer: ReturnType<typeof startWriter> | undefined;
@@ -101,8 +111,8 @@ export class Campaign {
   private round = 'setup';
   private roundStart = Date.now();
   private restores = 0;
-  /** Calls of each system call per kind of run, from an un-killed run under `strace -c`. */
-  private readonly calls = new Map<TargetKind, Map<string, number>>();
+  /** Calls of each system call per kind of run ('protect PLAN', 'delete', 'gc', 'prune'), from an un-killed run under `strace -c`. */
+  private readonly calls = new Map<string, Map<string, number>>();
 
   constructor(private readonly options: CampaignOptions) {
     const { dir } = options;
@@ -112,6 +122,7 @@ export class Campaign {
     this.markers = join(dir, 'freeze-thaw.log');
     this.bank = join(dir, 'home', 'banks', 'local');
     this.tree = new SourceTree(this.src, this.rng.fork());
+    this.scratchDir = join(dir, 'scratch');
     this.cli = new HoardCli(join(dir, 'home'), { HOARD_LEASE_TTL_MS: String(options.ttlMs) });
     const tree = async (dir: string, expected: Snapshot) => differences(expected, await snapshot(dir));
     this.plans = [
@@ -142,6 +153,12 @@ export class Campaign {
         compare: (to, snap) => tree(join(to, 'big'), subtree(snap, 'big')),
       },
     ];
+    this.scratch = {
+      name: 'scratch',
+      file: join(dir, 'scratch.yaml'),
+      restoreArgs: (to) => ['--target', join(to, 'junk')],
+      compare: (to, snap) => tree(join(to, 'junk'), snap),
+    };
   }
 
   /** The tree, the database and its writer, the plan files, and the first round's window. */
@@ -178,6 +195,19 @@ resources:
   - {type: fs.directory, id: big, path: ${yaml(join(this.src, 'big'))}}
 `,
     );
+    // CRASH_HOLD (set by makeGarbage): say so in that file, then keep the protect going 2 s.
+    const hold = yaml('test -z "$CRASH_HOLD" || { touch "$CRASH_HOLD"; sleep 2; }');
+    await writeFile(
+      join(dir, 'scratch.yaml'),
+      `name: scratch
+resources:
+  - {type: exec.task, id: hold, children: [junk]}
+  - {type: fs.directory, id: junk, path: ${yaml(this.scratchDir)}}
+parameters:
+  exec.task#hold:
+    protect: {complete: ${hold}, timeout: 30}
+`,
+    );
     await this.openWindow('setup');
   }
 
@@ -203,6 +233,8 @@ resources:
   /** Concurrent protects, deletes, collections, prunes and verifies, some killed at a random moment. */
   async randomRound(): Promise<void> {
     const rng = this.rng;
+    // Half the rounds start with whole packs to collect, for the round's gc and prunes.
+    if (rng.chance(0.5)) await this.makeGarbage();
     const before = await this.list();
     const deletable = before.filter((c) => ['available', 'error', 'error_deleting'].includes(c.status));
     const available = before.filter((c) => c.status === 'available');
@@ -251,27 +283,42 @@ resources:
 
   /** One un-killed run of each kind under `strace -c`, to know how many calls a kill may be aimed at. */
   async calibrate(): Promise<void> {
-    const plan = this.plans[0]!;
-    const count = async (kind: TargetKind, args: string[]) => {
-      const { outcome, calls } = await this.cli.count(args, join(this.options.dir, `strace-${kind}.txt`));
-      this.calls.set(kind, calls);
+    const count = async (key: string, args: string[]) => {
+      const { outcome, calls } = await this.cli.count(args, join(this.options.dir, 'strace-count.txt'));
+      this.calls.set(key, calls);
       const shown = SYSCALLS.map((s) => `${s} ${calls.get(s) ?? 0}`).join(', ');
-      this.note(`calibrate ${kind}: ${this.describe(outcome)}; calls: ${shown}`);
+      this.note(`calibrate ${key}: ${this.describe(outcome)}; calls: ${shown}`);
     };
-    await count('protect', ['protect', plan.file]);
-    for (let i = 0; i < 3; i++) await this.exec(`protect ${plan.name}`, ['protect', plan.file]);
-    const victim = (await this.list()).find((c) => c.status === 'available');
-    if (victim) await count('delete', ['checkpoints', 'delete', victim.id]);
+    for (const plan of this.plans) await count(`protect ${plan.name}`, ['protect', plan.file]);
+    // A delete and a prune whose collections remove a pack: of scratch checkpoints.
+    const doomed = await this.protectScratch();
+    await this.protectScratch();
+    if (doomed) await count('delete', ['checkpoints', 'delete', doomed]);
     await this.makeGarbage();
     await count('gc', ['gc']);
-    await count('prune', ['prune', await this.crowdedPlan(), '--keep-last', '1']);
+    await count('prune', ['prune', await this.prunablePlan(true), '--keep-last', '1']);
   }
 
-  /** The plan with the most checkpoints: a prune of it has the most to delete. */
-  private async crowdedPlan(): Promise<string> {
-    const counts = new Map<string, number>();
-    for (const c of await this.list()) counts.set(c.plan, (counts.get(c.plan) ?? 0) + 1);
-    return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? this.plans[0]!.name;
+  /**
+   * A plan that `prune --keep-last 1` deletes something of: its newest checkpoint is available
+   * and so is an older one (protected now if need be). `scratch`: the scratch plan, whose
+   * checkpoints each hold a pack of their own.
+   */
+  private async prunablePlan(scratch: boolean): Promise<string> {
+    const listed = await this.list();
+    const candidates = scratch ? [this.scratch] : this.plans;
+    let best = this.rng.pick(candidates);
+    let most = 0;
+    for (const plan of candidates) {
+      const mine = listed.filter((c) => c.plan === plan.name);
+      const available = mine.filter((c) => c.status === 'available').length;
+      if (mine[0]?.status === 'available' && available > most) [best, most] = [plan, available];
+    }
+    for (let i = most; i < 2; i++) {
+      if (best === this.scratch) await this.protectScratch();
+      else await this.exec(`protect ${best.name} (to prune)`, ['protect', best.file]);
+    }
+    return best.name;
   }
 
   /**
@@ -288,8 +335,14 @@ resources:
         args = ['protect', plan.file];
         label = `protect ${plan.name}`;
       } else if (kind === 'delete') {
-        const victims = (await this.list()).filter((c) =>
-          ['available', 'error', 'error_deleting'].includes(c.status),
+        // Half the time a scratch checkpoint, whose delete then collects a whole pack.
+        const scratch = rng.chance(0.5);
+        if (scratch && !(await this.list()).some((c) => c.plan === 'scratch' && c.status === 'available')) {
+          await this.protectScratch();
+        }
+        const victims = (await this.list()).filter(
+          (c) =>
+            (c.plan === 'scratch') === scratch && ['available', 'error', 'error_deleting'].includes(c.status),
         );
         if (victims.length === 0) continue;
         const c = rng.pick(victims);
@@ -300,13 +353,13 @@ resources:
         args = ['gc'];
         label = 'gc';
       } else {
-        const plan = await this.crowdedPlan();
+        const plan = await this.prunablePlan(rng.chance(0.5));
         args = ['prune', plan, '--keep-last', '1'];
         label = `prune ${plan} --keep-last 1`;
       }
       const syscall = rng.pick(SYSCALLS);
-      const seen = this.calls.get(kind)?.get(syscall) ?? 0;
-      const inject: Injection = { syscall, n: rng.int(1, Math.max(4, seen)) };
+      const seen = this.calls.get(kind === 'protect' ? label : kind)?.get(syscall) ?? 0;
+      const inject: Injection = { syscall, n: rng.int(1, Math.max(3, Math.round(seen * 0.9))) };
       const targeted = this.exec(label, args, { inject });
       const alongside = rng.chance(0.5) ? rng.pick(this.plans) : undefined;
       const other = alongside
@@ -389,16 +442,16 @@ resources:
   }
 
   /**
-   * Keeps the next round's checks short: per plan, deletes all but the newest two available
-   * checkpoints and all but the newest two that failed. With nothing else running, each
+   * Keeps the next round's checks short: per plan, deletes all but the newest available
+   * checkpoint and all but the newest that failed. With nothing else running, each
    * delete must succeed.
    */
   private async trim(listed: { id: string; plan: string; status: string }[]): Promise<void> {
     const doomed: { id: string; plan: string; status: string }[] = [];
-    for (const plan of this.plans) {
+    for (const plan of [...this.plans, this.scratch]) {
       const mine = listed.filter((c) => c.plan === plan.name);
-      doomed.push(...mine.filter((c) => c.status === 'available').slice(2));
-      doomed.push(...mine.filter((c) => c.status === 'error' || c.status === 'error_deleting').slice(2));
+      doomed.push(...mine.filter((c) => c.status === 'available').slice(1));
+      doomed.push(...mine.filter((c) => c.status === 'error' || c.status === 'error_deleting').slice(1));
     }
     await pool(
       doomed.map((c) => async () => {
@@ -456,29 +509,50 @@ resources:
     );
   }
 
-  /** Unreferenced packs for a collector to find: an old checkpoint deleted while a protect holds the store. */
+  /**
+   * Whole packs that nothing refers to, for a collector to find: a scratch checkpoint (fresh
+   * data, its own pack) deleted while another scratch protect holds the store, so that the
+   * delete's own collection is refused and leaves the pack.
+   */
   private async makeGarbage(): Promise<void> {
-    const victim = (await this.list()).filter((c) => c.status === 'available').pop();
-    const plan = this.rng.pick(this.plans);
-    const runs: Promise<unknown>[] = [
-      this.exec(`protect ${plan.name} (to make garbage)`, ['protect', plan.file]),
-    ];
-    if (victim) {
-      runs.push(
-        (async () => {
-          await sleep(300);
-          await this.exec(`delete ${victim.id} (to make garbage)`, ['checkpoints', 'delete', victim.id]);
-        })(),
-      );
-    }
-    await Promise.all(runs);
+    const victim = (await this.list()).find((c) => c.plan === 'scratch' && c.status === 'available')?.id;
+    const doomed = victim ?? (await this.protectScratch());
+    if (!doomed) return;
+    const hold = join(this.options.dir, `hold-${Date.now()}`);
+    let ended = false;
+    const holding = this.protectScratch({ CRASH_HOLD: hold }).finally(() => {
+      ended = true;
+    });
+    while (!ended && !(await exists(hold))) await sleep(20);
+    const deleted = await this.exec(`delete ${doomed} (scratch, while a protect holds the store)`, [
+      'checkpoints',
+      'delete',
+      doomed,
+    ]);
+    await holding;
+    if (!deleted.json?.gc || 'packsRemoved' in deleted.json.gc) this.note('no garbage made this time');
+  }
+
+  /** Protects the scratch plan over fresh random data; its id if it became available. */
+  private async protectScratch(env: Record<string, string> = {}): Promise<string | undefined> {
+    await rm(this.scratchDir, { recursive: true, force: true });
+    await mkdir(this.scratchDir, { recursive: true });
+    await writeFile(join(this.scratchDir, 'junk.bin'), this.rng.bytes(this.rng.int(500_000, 2_500_000)));
+    await writeFile(join(this.scratchDir, 'note.txt'), `scratch ${this.rng.next()}\n`);
+    const content = await snapshot(this.scratchDir);
+    const r = await this.exec('protect scratch', ['protect', this.scratch.file], { env });
+    const id = r.json?.checkpoint?.status === 'available' ? (r.json.checkpoint.id as string) : undefined;
+    if (id) this.scratchContent.set(id, content);
+    return id;
   }
 
   private async restoreAndCompare(id: string, planName: string): Promise<string[]> {
-    const plan = this.plans.find((p) => p.name === planName);
+    const plan = [...this.plans, this.scratch].find((p) => p.name === planName);
     if (!plan) return [`${id}: a checkpoint of unknown plan ${planName}`];
     const window = this.windowOf(id);
-    if (!window) return [`${id}: created outside every round`];
+    const expected = plan === this.scratch ? this.scratchContent.get(id) : window?.tree;
+    if (!expected || !window)
+      return [`${id} (${planName}): available, but no protect of this campaign made it`];
     const to = join(this.options.dir, 'restores', `${id}-${this.restores++}`);
     const atMost = committedRows(this.db);
     const r = await this.exec(`restore ${id} (check)`, ['restore', id, ...plan.restoreArgs(to)]);
@@ -486,7 +560,7 @@ resources:
     this.restoredOnce.add(id);
     if (r.code !== 0)
       return [`${id} (${planName}) is listed available but its restore failed: ${this.why(r)}`];
-    const diff = await plan.compare(to, window.tree, { atLeast: window.rows, atMost });
+    const diff = await plan.compare(to, expected, { atLeast: window.rows, atMost });
     await rm(to, { recursive: true, force: true });
     return diff.map((d) => `${id} (${planName}, protected in round ${window.round}) restored ${d}`);
   }
@@ -562,14 +636,18 @@ resources:
       ['CHECKPOINT_STATE', 'CHECKPOINT_NOT_FOUND', 'LEASE_HELD'].includes(code ?? '')
     )
       return;
-    if (label.startsWith('verify') && !label.includes('(check)')) return;
+    // Verifies race deletes; the checks' own verifies and restores are judged by the invariants.
+    if (label.startsWith('verify') || label.includes('(check)')) return;
     this.stats.unexpected.push(`round ${this.round}: ${label}: ${this.describe(r)}`);
   }
 
   describe(r: Outcome): string {
     if (r.killed) return 'killed';
     const status = r.json?.checkpoint?.status ?? r.json?.operation?.status;
-    return `exit ${r.code}${status ? ` ${status}` : ''}${r.code === 0 ? '' : ` (${this.why(r)})`}`;
+    const gc = r.json?.gc;
+    const collected =
+      gc && 'packsRemoved' in gc ? `; gc removed ${gc.packsRemoved} packs, rewrote ${gc.packsRewritten}` : '';
+    return `exit ${r.code}${status ? ` ${status}` : ''}${collected}${r.code === 0 ? '' : ` (${this.why(r)})`}`;
   }
 
   why(r: Outcome): string {
@@ -643,4 +721,11 @@ async function pool(tasks: (() => Promise<void>)[], limit: number): Promise<void
     while (next < tasks.length) await tasks[next++]!();
   };
   await Promise.all(Array.from({ length: limit }, worker));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -18,7 +18,8 @@ import { campaignSeed, Prng } from './prng.js';
 
 const SEED = campaignSeed();
 const ROUNDS = Number(process.env.HOARD_CRASH_ROUNDS) || 4;
-const TTL_MS = 2000;
+/** Short leases, so that checks wait little; long enough that a loaded CI machine still renews in time. */
+const TTL_MS = 3000;
 const VERBOSE = process.env.HOARD_CRASH_VERBOSE === '1';
 const ON_CI = process.env.CI === 'true';
 const STRACE = straceUnusable();
