@@ -4,7 +4,7 @@
  * writer running; after every round the invariants of campaign.ts must hold.
  *
  * HOARD_CRASH_SEED replays a run (the seed is printed with every failure and at the end);
- * HOARD_CRASH_ROUNDS sets the rounds of each part (default 4); HOARD_CRASH_VERBOSE=1 prints
+ * HOARD_CRASH_ROUNDS sets the rounds of each part (default 3); HOARD_CRASH_VERBOSE=1 prints
  * every operation as it ends.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import { HoardCli, straceUnusable } from './cli-runner.js';
 import { campaignSeed, Prng } from './prng.js';
 
 const SEED = campaignSeed();
-const ROUNDS = Number(process.env.HOARD_CRASH_ROUNDS) || 4;
+const ROUNDS = Number(process.env.HOARD_CRASH_ROUNDS) || 3;
 /** Short leases, so that checks wait little; long enough that a loaded CI machine still renews in time. */
 const TTL_MS = 3000;
 const VERBOSE = process.env.HOARD_CRASH_VERBOSE === '1';
