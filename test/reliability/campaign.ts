@@ -1,6 +1,7 @@
 /**
  * A crash campaign against the real CLI: a source tree and a live SQLite database under three
- * plans, rounds of concurrent protects, deletes, collections, retention prunes and verifies,
+ * plans (plus a scratch plan of fresh random data, whose deleted checkpoints leave whole packs
+ * to collect), rounds of concurrent protects, deletes, collections, retention prunes and verifies,
  * some of them killed (after a random delay, or by strace at the N-th call of a system call),
  * and after each round, with nothing running, the promises a user is given:
  *
