@@ -102,6 +102,8 @@ export class Campaign {
     verified: 0,
     restored: 0,
     orphanedLocks: 0,
+    freezes: 0,
+    thawedByRecovery: 0,
     unexpected: [] as string[],
     /** Violations of a known product bug (see KNOWN_BUGS), seen and let pass. */
     known: [] as string[],
@@ -195,7 +197,8 @@ resources:
   - {type: sqlite.database, id: db, path: ${yaml(this.db)}}
 `,
     );
-    const marker = (what: string) => yaml(`echo "${what} $HOARD_CHECKPOINT_ID" >> '${this.markers}'`);
+    // One line per freeze or thaw: the checkpoint, and the hoard process that ran the command.
+    const marker = (what: string) => yaml(`echo "${what} $HOARD_CHECKPOINT_ID $PPID" >> '${this.markers}'`);
     await writeFile(
       join(dir, 'beta.yaml'),
       `name: beta
@@ -258,8 +261,10 @@ parameters:
     const deletable = before.filter((c) => ['available', 'error', 'error_deleting'].includes(c.status));
     const available = before.filter((c) => c.status === 'available');
     const jobs: { label: string; args: string[] }[] = [];
+    // beta (the application that is frozen and thawed) twice as often as the others.
+    const weighted = [...this.plans, this.plans[1]!];
     for (let i = rng.int(2, 3); i > 0; i--) {
-      const plan = rng.pick(this.plans);
+      const plan = rng.pick(weighted);
       jobs.push({ label: `protect ${plan.name}`, args: ['protect', plan.file] });
     }
     for (const c of rng.sample(deletable, rng.int(0, 2))) {
@@ -593,13 +598,23 @@ parameters:
   /** Checkpoint ids with a freeze that no later thaw follows. */
   private async unthawed(): Promise<string[]> {
     const text = await readFile(this.markers, 'utf8').catch(() => '');
-    const open = new Map<string, number>();
+    const open = new Map<string, string>();
+    let frozen = 0;
+    let thawedByAnother = 0;
     for (const line of text.split('\n')) {
-      const [what, id] = line.split(' ');
-      if (!id) continue;
-      if (what === 'freeze') open.set(id, (open.get(id) ?? 0) + 1);
-      else if (what === 'thaw') open.delete(id);
+      const [what, id, pid] = line.split(' ');
+      if (!id || !pid) continue;
+      if (what === 'freeze') {
+        open.set(id, pid);
+        frozen++;
+      } else if (what === 'thaw' && open.has(id)) {
+        // A thaw by another process than the freeze's: a later protect ran what a killed one owed.
+        if (open.get(id) !== pid) thawedByAnother++;
+        open.delete(id);
+      }
     }
+    this.stats.freezes = frozen;
+    this.stats.thawedByRecovery = thawedByAnother;
     return [...open.keys()].map((id) => `${id}: frozen, never thawed afterwards`);
   }
 

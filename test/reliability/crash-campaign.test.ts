@@ -54,7 +54,8 @@ async function withCampaign(
     t.diagnostic(
       `seed ${SEED}, ${ROUNDS} rounds, ${((Date.now() - started) / 1000).toFixed(0)} s: ${s.operations} operations, ` +
         `${s.killed} killed (${s.injected} by strace; ${s.injectedMissed} strace runs ended before their call), ` +
-        `${s.verified} verifies and ${s.restored} restores checked, ${s.orphanedLocks} orphaned lease locks`,
+        `${s.verified} verifies and ${s.restored} restores checked, ${s.freezes} freezes ` +
+        `(${s.thawedByRecovery} thawed by a later protect), ${s.orphanedLocks} orphaned lease locks`,
     );
     for (const line of s.unexpected) t.diagnostic(`un-killed run failed: ${line}`);
     for (const line of s.known) t.diagnostic(`known bug (listed available while deleting) seen: ${line}`);
