@@ -87,6 +87,12 @@ export const KNOWN_BUGS = {
    * while verify and restore refuse it ("is error_deleting"); prune counts it as available.
    */
   listedAvailableWhileDeleting: true,
+  /**
+   * A protect killed after its freeze, then its checkpoint deleted (or a delete of it begun)
+   * before any other protect ran: the next protect's recovery skips checkpoints that are not
+   * `protecting` or `error` (and those whose record is gone), so the owed thaw never runs.
+   */
+  teardownsLostWhenDeleted: true,
 };
 
 /** One thing found wrong: which invariant, and the details. */
@@ -127,6 +133,8 @@ export class Campaign {
   private readonly scratchContent = new Map<string, Snapshot>();
   private readonly windows: Window[] = [];
   private readonly restoredOnce = new Set<string>();
+  /** Freezes of KNOWN_BUGS.teardownsLostWhenDeleted, already reported. */
+  private readonly neverThawed = new Set<string>();
   private writer: ReturnType<typeof startWriter> | undefined;
   private roundLog: string[] = [];
   private round = 'setup';
@@ -444,7 +452,7 @@ parameters:
           / is (deleting|error_deleting);/.test(verify.json.error.message)
         ) {
           this.stats.known.push(
-            `round ${this.round}: ${c.id} listed available: ${verify.json.error.message}`,
+            `listed available while deleting: round ${this.round}: ${c.id}: ${verify.json.error.message}`,
           );
           return;
         }
@@ -461,7 +469,23 @@ parameters:
         problems.join('\n'),
       );
     // (c)
-    const unbalanced = await this.unthawed();
+    const unbalanced: string[] = [];
+    for (const id of await this.unthawed()) {
+      if (this.neverThawed.has(id)) continue;
+      const shown = await this.cli.run(['checkpoints', 'show', id]);
+      const status = shown.json?.checkpoint?.status ?? shown.json?.error?.code;
+      if (
+        KNOWN_BUGS.teardownsLostWhenDeleted &&
+        ['deleting', 'error_deleting', 'deleted', 'CHECKPOINT_NOT_FOUND'].includes(status)
+      ) {
+        this.neverThawed.add(id);
+        this.stats.known.push(
+          `thaw lost to a delete: round ${this.round}: ${id} is ${status}, frozen, not thawed`,
+        );
+        continue;
+      }
+      unbalanced.push(`${id} (now ${status}): frozen, never thawed afterwards`);
+    }
     if (unbalanced.length > 0) {
       this.fail('(c) freezes not followed by a thaw after the next protect ran', unbalanced.join('\n'));
     }
@@ -595,7 +619,7 @@ parameters:
     return diff.map((d) => `${id} (${planName}, protected in round ${window.round}) restored ${d}`);
   }
 
-  /** Checkpoint ids with a freeze that no later thaw follows. */
+  /** Checkpoints with a freeze that no later thaw follows. */
   private async unthawed(): Promise<string[]> {
     const text = await readFile(this.markers, 'utf8').catch(() => '');
     const open = new Map<string, string>();
@@ -615,7 +639,7 @@ parameters:
     }
     this.stats.freezes = frozen;
     this.stats.thawedByRecovery = thawedByAnother;
-    return [...open.keys()].map((id) => `${id}: frozen, never thawed afterwards`);
+    return [...open.keys()];
   }
 
   /**

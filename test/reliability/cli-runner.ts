@@ -16,6 +16,8 @@ export interface Injection {
 export interface RunOptions {
   /** Kill the process with SIGKILL this many ms after it is spawned (if it still runs). */
   killAfterMs?: number;
+  /** Kill the process with SIGKILL when this settles (if it still runs). */
+  killWhen?: Promise<unknown>;
   /** Run under strace, which kills the process at this system call. */
   inject?: Injection;
   /** Extra environment. */
@@ -82,6 +84,7 @@ export class HoardCli {
       options.killAfterMs === undefined
         ? undefined
         : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+    options.killWhen?.finally(() => child.kill('SIGKILL'));
     return new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => {

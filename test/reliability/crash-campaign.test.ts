@@ -8,10 +8,11 @@
  * every operation as it ends.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Campaign } from './campaign.js';
 import { HoardCli, straceUnusable } from './cli-runner.js';
 import { campaignSeed, Prng } from './prng.js';
@@ -58,7 +59,7 @@ async function withCampaign(
         `(${s.thawedByRecovery} thawed by a later protect), ${s.orphanedLocks} orphaned lease locks`,
     );
     for (const line of s.unexpected) t.diagnostic(`un-killed run failed: ${line}`);
-    for (const line of s.known) t.diagnostic(`known bug (listed available while deleting) seen: ${line}`);
+    for (const line of s.known) t.diagnostic(`known bug seen: ${line}`);
     if (passed) await rm(dir, { recursive: true, force: true });
     else t.diagnostic(`${replay}; work directory kept: ${dir}`);
   }
@@ -183,5 +184,53 @@ describe('a gc killed while it holds its lease lock', () => {
     await rm(dir, { recursive: true, force: true });
     assert.ok(!next.killed, 'the next gc still ran after 10 s');
     assert.equal(next.code, 0, next.stderr);
+  });
+});
+
+describe('a protect killed while the application is frozen', () => {
+  it('is thawed by the next protect, even when its checkpoint was deleted first', {
+    todo:
+      'recovery runs owed teardowns only for checkpoints still protecting or error: one deleted (or being ' +
+      'deleted) before the next protect loses its thaw, and the application stays frozen',
+  }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-crash-thaw-'));
+    const log = join(dir, 'app.log');
+    const release = join(dir, 'release');
+    const plan = join(dir, 'shop.yaml');
+    const line = (what: string) => JSON.stringify(`echo "${what} $HOARD_CHECKPOINT_ID" >> '${log}'`);
+    // db's copy waits until the test releases it (or at once with FAST set).
+    const wait = JSON.stringify(`while [ -z "$FAST" ] && [ ! -e '${release}' ]; do sleep 0.05; done`);
+    await writeFile(
+      plan,
+      `name: shop
+resources:
+  - {type: exec.task, id: app, children: [db]}
+  - {type: exec.task, id: db}
+parameters:
+  exec.task#app:
+    protect: {prepareBegin: ${line('freeze')}, complete: ${line('thaw')}, alwaysRun: [complete]}
+  exec.task#db:
+    protect: {main: ${wait}}
+`,
+    );
+    const cli = new HoardCli(join(dir, 'home'), { HOARD_LEASE_TTL_MS: String(TTL_MS) });
+    const lines = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    const frozen = (async () => {
+      while (!(await lines()).some((l) => l.startsWith('freeze '))) await sleep(20);
+    })();
+    const killed = await cli.run(['protect', plan], { killWhen: frozen });
+    await writeFile(release, '');
+    assert.ok(killed.killed, `the protect ended before it was killed: ${killed.stdout}`);
+    const id = (await cli.run(['checkpoints', 'list'])).json.checkpoints[0].id as string;
+    const deleted = await cli.run(['checkpoints', 'delete', id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    const next = await cli.run(['protect', plan], { env: { FAST: '1' } });
+    assert.equal(next.code, 0, next.stderr);
+    const after = await lines();
+    await rm(dir, { recursive: true, force: true });
+    assert.ok(
+      after.includes(`thaw ${id}`),
+      `the application frozen for ${id} was never thawed:\n${after.join('\n')}`,
+    );
   });
 });
