@@ -365,7 +365,7 @@ parameters:
       let args: string[];
       let label: string;
       if (kind === 'protect') {
-        const plan = rng.pick(this.plans);
+        const plan = rng.pick([...this.plans, this.plans[1]!]);
         args = ['protect', plan.file];
         label = `protect ${plan.name}`;
       } else if (kind === 'delete') {
