@@ -84,7 +84,8 @@ export class HoardCli {
       options.killAfterMs === undefined
         ? undefined
         : setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
-    options.killWhen?.finally(() => child.kill('SIGKILL'));
+    const kill = () => child.kill('SIGKILL');
+    options.killWhen?.then(kill, kill);
     return new Promise((resolve, reject) => {
       child.on('error', reject);
       child.on('close', (code, signal) => {
