@@ -288,11 +288,13 @@ parameters:
       const c = rng.pick(available);
       jobs.push({ label: `verify ${c.id}`, args: ['verify', c.id] });
     }
-    const runs = jobs.map(async (job) => {
-      await sleep(rng.int(0, 600));
-      const kill = rng.chance(0.5) ? rng.int(0, 1500) : undefined;
-      await this.exec(job.label, job.args, kill === undefined ? {} : { killAfterMs: kill });
-    });
+    // Every number is drawn before anything starts, so that a seed replays the same choices.
+    const runs = jobs
+      .map((job) => ({ job, start: rng.int(0, 600), kill: rng.chance(0.5) ? rng.int(0, 1500) : undefined }))
+      .map(async ({ job, start, kill }) => {
+        await sleep(start);
+        await this.exec(job.label, job.args, kill === undefined ? {} : { killAfterMs: kill });
+      });
     // Now and then, delete whatever is newest while the round's protects run.
     if (rng.chance(0.3)) {
       const delay = rng.int(300, 1500);
