@@ -19,7 +19,7 @@ import {
   operationParameters,
 } from './checkpoint-view.js';
 import { operationStore, runInProvider } from './operation.js';
-import { checkpointSection, type RunOptions, withWorkLease } from './protect.js';
+import { checkpointSection, type RunOptions, recoverOwed, withWorkLease } from './protect.js';
 import { checkpointReferences, proveReferences, referencedBlobs } from './references.js';
 
 export interface RestoreOptions extends RunOptions {
@@ -166,6 +166,15 @@ export async function deleteCheckpoint(
     return { checkpoint: checkpointView(meta) };
   }
   return withWorkLease(store, id, options.signal, async (signal) => {
+    // A protect that died owing teardowns (a thaw) has them run now, while its journal exists.
+    const recovery = await recoverOwed(store, provider, id);
+    if (recovery?.retry) {
+      throw new HoardError(
+        'CHECKPOINT_STATE',
+        `checkpoint ${id} cannot be deleted yet: the teardowns its dead protect owes could not be run (${recovery.message})`,
+        { details: { checkpoint: id } },
+      );
+    }
     const deleting = await store.transition(id, ['available', 'error', 'error_deleting'], 'deleting');
     const graph = ResourceGraph.fromJSON(meta.graph);
     const parameters = operationParameters('delete', graph, provider.registry, {}, meta.parameters, 'delete');

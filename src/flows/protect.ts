@@ -254,6 +254,21 @@ export async function recoverAbandoned(store: CheckpointStore, provider: Provide
 }
 
 /**
+ * Runs the teardowns a dead protect of checkpoint `id` still owes, if its pending marker says
+ * it owes any: what must happen before the checkpoint (and its journal) is deleted, or its
+ * application stays frozen. The caller holds the checkpoint's work lease.
+ */
+export async function recoverOwed(
+  store: CheckpointStore,
+  provider: Provider,
+  id: string,
+): Promise<Recovery | undefined> {
+  const marker = `${PENDING}${id}`;
+  if (!(await provider.bank.exists(marker))) return undefined;
+  return recoverOne(store, provider, id, marker);
+}
+
+/**
  * A recovery step failed: `damaged` when the checkpoint's own data is, so retrying cannot
  * help; `stage` says whether its teardowns ran before the failure.
  */
@@ -302,7 +317,8 @@ async function recoverOne(
         message: `checkpoint ${id}: its protect died before writing its record; nothing to recover`,
       };
     }
-    if (meta.status !== 'protecting' && meta.status !== 'error') {
+    // A checkpoint being deleted keeps its journal until it is `deleted`: what it owes still runs.
+    if (!['protecting', 'error', 'deleting', 'error_deleting'].includes(meta.status)) {
       await provider.bank.delete(marker);
       return {
         checkpoint: id,

@@ -86,13 +86,13 @@ export const KNOWN_BUGS = {
    * entry: `checkpoints list` keeps showing the checkpoint `available` (its only index entry),
    * while verify and restore refuse it ("is error_deleting"); prune counts it as available.
    */
-  listedAvailableWhileDeleting: true,
+  listedAvailableWhileDeleting: false,
   /**
    * A protect killed after its freeze, then its checkpoint deleted (or a delete of it begun)
    * before any other protect ran: the next protect's recovery skips checkpoints that are not
    * `protecting` or `error` (and those whose record is gone), so the owed thaw never runs.
    */
-  teardownsLostWhenDeleted: true,
+  teardownsLostWhenDeleted: false,
 };
 
 /** One thing found wrong: which invariant, and the details. */

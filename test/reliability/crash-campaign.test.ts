@@ -101,10 +101,6 @@ describe('crash campaign: every available checkpoint survives kills of everythin
 describe('a delete killed between two of its writes', () => {
   it('is never listed available while its record says deleting, so prune keeps a restorable checkpoint', {
     skip: STRACE && !ON_CI ? `${STRACE}: this case kills with strace (apt-get install strace)` : false,
-    todo:
-      'a status change writes meta.json before the new index entries: a delete killed in between stays ' +
-      'listed "available" (by checkpoints list, or by its plan index, which prune reads) while restore and ' +
-      'verify refuse it ("is error_deleting"), and prune --keep-last 1 then deletes the last restorable checkpoint',
   }, async () => {
     assert.equal(STRACE, undefined, `CI must run the targeted kills: ${STRACE}`);
     const dir = await mkdtemp(join(tmpdir(), 'hoard-crash-delete-'));
@@ -133,7 +129,9 @@ describe('a delete killed between two of its writes', () => {
       // The plan's listing first: a listing that reads the record corrects the index it used.
       const listedInPlan = await status(['--plan', 'notes']);
       const listed = await status([]);
-      // Prune before anything reads the record (which would correct the listing).
+      // What the record says (read after both listings, which would have corrected nothing).
+      const shown = (await cli.run(['checkpoints', 'show', id])).json?.checkpoint?.status;
+      // Prune as it would run next: it must leave a restorable checkpoint (it may finish the killed delete).
       await cli.run(['prune', 'notes', '--keep-last', '1']);
       const restorable = [];
       for (const c of (await cli.run(['checkpoints', 'list'])).json.checkpoints) {
@@ -141,7 +139,6 @@ describe('a delete killed between two of its writes', () => {
         const r = await cli.run(['restore', c.id, '--target', join(dir, `restore-${n}-${c.id}`)]);
         if (r.code === 0) restorable.push(c.id);
       }
-      const shown = (await cli.run(['checkpoints', 'show', id])).json?.checkpoint?.status;
       if (listed !== shown && !(shown === 'deleted' && listed === undefined)) {
         wrong.push(`rename #${n}: checkpoints list shows ${listed}, its record says ${shown}`);
       }
@@ -188,11 +185,7 @@ describe('a gc killed while it holds its lease lock', () => {
 });
 
 describe('a protect killed while the application is frozen', () => {
-  it('is thawed by the next protect, even when its checkpoint was deleted first', {
-    todo:
-      'recovery runs owed teardowns only for checkpoints still protecting or error: one deleted (or being ' +
-      'deleted) before the next protect loses its thaw, and the application stays frozen',
-  }, async () => {
+  it('is thawed by the next protect, even when its checkpoint was deleted first', {}, async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-crash-thaw-'));
     const log = join(dir, 'app.log');
     const release = join(dir, 'release');
