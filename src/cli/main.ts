@@ -10,6 +10,7 @@ import * as checkpoints from './commands/checkpoints.js';
 import * as copy from './commands/copy.js';
 import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
+import * as key from './commands/key.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
 import * as prune from './commands/prune.js';
@@ -72,6 +73,7 @@ for (const command of [
   gc,
   repair,
   prune,
+  key,
   serve,
   tokens,
 ])

@@ -15,6 +15,8 @@ export interface Provider {
   bank: Bank;
   /** How the bank encrypts what it stores (`[provider] encryption`). */
   encryption: EncryptionMode;
+  /** Where the password comes from, for `hoard key` (password mode only). */
+  password?: () => Promise<string>;
   registry: PluginRegistry;
   /** The provider file, or undefined for the built-in `local`. */
   file: string | undefined;
@@ -146,6 +148,7 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
     bankType,
     bank: openBank(bankType, conf[bankType] ?? {}, file, join(home, 'banks', name), encryption),
     encryption: encryption.mode,
+    ...(encryption.password ? { password: encryption.password } : {}),
     registry,
     file,
     settings,

@@ -1,0 +1,136 @@
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { HoardError } from '../../errors.js';
+import { addProviderKey, changeProviderKey, providerKeys, removeProviderKey } from '../../flows/keys.js';
+import type { CliContext } from '../context.js';
+
+const ABOUT = `
+An encrypted bank ("encryption = password" in the provider file) keeps its secrets in key
+files under keys/, each opened by one password. The provider's own password
+([encryption] password_file, or HOARD_PASSWORD) proves access; a new password comes from
+--new-password-file, HOARD_NEW_PASSWORD, or is asked for twice on a terminal. No data is
+re-encrypted: a removed password opens nothing afterwards, but whoever knew it and kept a
+copy of the secrets (or of the bank) keeps what they had.`;
+
+export function register(program: Command, context: (cmd: Command) => CliContext): void {
+  const key = program
+    .command('key')
+    .description("List, add, remove and change the passwords of a provider's encrypted bank")
+    .addHelpText(
+      'after',
+      `${ABOUT}
+
+Examples:
+  hoard key list --provider offsite
+  hoard key add --provider offsite --new-password-file /etc/hoard/second.pass
+  hoard key passwd --provider offsite --new-password-file /etc/hoard/new.pass
+  hoard key remove 3f9c2a1b0d4e5f60 --provider offsite`,
+    );
+
+  key
+    .command('list')
+    .description('The key files of the bank: id, when, where and by whom each was made')
+    .option('--provider <id>', 'provider name or id', 'local')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  hoard key list --provider offsite\n  hoard key list --provider offsite --json',
+    )
+    .action(async (opts: { provider: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const { keys, current } = await providerKeys(await ctx.provider(opts.provider));
+      ctx.print({ keys: keys.map((k) => ({ ...k, current: k.id === current })) }, () =>
+        keys
+          .map((k) => `${k.id === current ? '*' : ' '} ${k.id}  ${k.createdAt}  ${k.user}@${k.host}`)
+          .join('\n'),
+      );
+    });
+
+  key
+    .command('add')
+    .description('Add a password: a new key file for the same secrets')
+    .option('--provider <id>', 'provider name or id', 'local')
+    .option('--new-password-file <file>', 'the new password: the first line of this file')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  hoard key add --provider offsite --new-password-file /etc/hoard/second.pass\n  HOARD_NEW_PASSWORD=… hoard key add --provider offsite',
+    )
+    .action(async (opts: { provider: string; newPasswordFile?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const provider = await ctx.provider(opts.provider);
+      const id = await addProviderKey(provider, await newPassword(opts.newPasswordFile));
+      ctx.print({ key: { id, added: true } }, () => `added key ${id}`);
+    });
+
+  key
+    .command('remove')
+    .description('Remove a password (not the last one, nor the one this provider uses)')
+    .argument('<id>', 'the key id, as "hoard key list" shows it')
+    .option('--provider <id>', 'provider name or id', 'local')
+    .addHelpText('after', '\nExamples:\n  hoard key remove 3f9c2a1b0d4e5f60 --provider offsite')
+    .action(async (id: string, opts: { provider: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      await removeProviderKey(await ctx.provider(opts.provider), id);
+      ctx.print({ key: { id, removed: true } }, () => `removed key ${id}`);
+    });
+
+  key
+    .command('passwd')
+    .description("Change the provider's password: a new key file, then the old one removed")
+    .option('--provider <id>', 'provider name or id', 'local')
+    .option('--new-password-file <file>', 'the new password: the first line of this file')
+    .addHelpText(
+      'after',
+      '\nAfterwards, point [encryption] password_file (or HOARD_PASSWORD) at the new password.\n\nExamples:\n  hoard key passwd --provider offsite --new-password-file /etc/hoard/new.pass',
+    )
+    .action(async (opts: { provider: string; newPasswordFile?: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const provider = await ctx.provider(opts.provider);
+      const changed = await changeProviderKey(provider, await newPassword(opts.newPasswordFile));
+      ctx.print(
+        { key: changed },
+        () =>
+          `added key ${changed.added}, removed key ${changed.removed}: now set the provider's password_file (or HOARD_PASSWORD) to the new password`,
+      );
+    });
+}
+
+/** The new password: from the file, the environment, or asked twice on a terminal. */
+async function newPassword(file: string | undefined): Promise<string> {
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      throw new HoardError(
+        'USAGE',
+        `--new-password-file ${file} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      );
+    }
+    return text.split(/\r?\n/)[0] ?? '';
+  }
+  const fromEnv = process.env.HOARD_NEW_PASSWORD;
+  if (fromEnv !== undefined) return fromEnv;
+  if (!process.stdin.isTTY) {
+    throw new HoardError('USAGE', 'give the new password with --new-password-file or HOARD_NEW_PASSWORD');
+  }
+  const first = await ask('new password: ');
+  const again = await ask('new password again: ');
+  if (first !== again) throw new HoardError('USAGE', 'the two passwords differ');
+  return first;
+}
+
+/** One line from the terminal, not echoed. */
+function ask(prompt: string): Promise<string> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+    process.stderr.write(prompt);
+    // Echo nothing of what is typed.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+    rl.question('', (answer) => {
+      rl.close();
+      process.stderr.write('\n');
+      resolve(answer);
+    });
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * `hoard key`: the passwords of an encrypted bank. Each is a key file wrapping the same
+ * repository secrets, so adding, removing or changing one never re-encrypts data.
+ */
+import type { Bank } from '../bank/index.js';
+import {
+  addKey,
+  changeKey,
+  type KeyInfo,
+  type KeyStore,
+  keyIds,
+  listKeys,
+  removeKey,
+  unlock,
+} from '../crypto/keyring.js';
+import { HoardError } from '../errors.js';
+import type { Provider } from '../providers/provider.js';
+
+export type { KeyInfo };
+
+/** The key files of the provider's bank, and which one its password opens. */
+export async function providerKeys(provider: Provider): Promise<{ keys: KeyInfo[]; current: string }> {
+  const { store, password, where } = await keyring(provider);
+  const { keyId } = await unlock(store, password, where);
+  return { keys: await listKeys(store, where), current: keyId };
+}
+
+/** Adds a key for `newPassword` (the provider's password must open the bank); its id. */
+export async function addProviderKey(provider: Provider, newPassword: string): Promise<string> {
+  const { store, password, where } = await keyring(provider);
+  return addKey(store, password, checkNew(newPassword), where);
+}
+
+/** Removes key `id`; not the last one, nor the one the provider's password opens. */
+export async function removeProviderKey(provider: Provider, id: string): Promise<void> {
+  const { store, password, where } = await keyring(provider);
+  if ((await keyIds(store)).length <= 1) {
+    throw new HoardError('USAGE', `${where} has one key only: removing it would leave the bank unreadable`);
+  }
+  await removeKey(store, password, id, where);
+}
+
+/** Replaces the key the provider's password opens with one for `newPassword`. */
+export async function changeProviderKey(
+  provider: Provider,
+  newPassword: string,
+): Promise<{ removed: string; added: string }> {
+  const { store, password, where } = await keyring(provider);
+  return changeKey(store, password, checkNew(newPassword), where);
+}
+
+function checkNew(password: string): string {
+  if (password === '') throw new HoardError('USAGE', 'the new password is empty');
+  return password;
+}
+
+async function keyring(provider: Provider): Promise<{ store: KeyStore; password: string; where: string }> {
+  const where = `the bank of provider "${provider.name}"`;
+  if (provider.encryption !== 'password' || provider.password === undefined) {
+    throw new HoardError(
+      'USAGE',
+      `provider "${provider.name}" has no encryption: keys belong to providers with "encryption = password"`,
+    );
+  }
+  const password = await provider.password();
+  if (!password) {
+    throw new HoardError(
+      'PROVIDER_INVALID',
+      `${where} is encrypted with a password: give [encryption] password_file or set HOARD_PASSWORD`,
+    );
+  }
+  return { store: keyStoreOf(provider.bank), password, where };
+}
+
+/** The keyring's view of a bank (its `keys/` objects are never sealed). */
+function keyStoreOf(bank: Bank): KeyStore {
+  return {
+    get: (key) =>
+      bank.get(key).catch((error: unknown) => {
+        if (error instanceof HoardError && error.code === 'BANK_NOT_FOUND') return undefined;
+        throw error;
+      }),
+    put: (key, data) => bank.put(key, data),
+    list: (prefix) => bank.list(prefix),
+    delete: (key) => bank.delete(key),
+  };
+}
