@@ -151,7 +151,8 @@ export const ERRORS = {
   ENCRYPTION_MISMATCH: {
     exit: 2,
     http: 409,
-    meaning: "The provider's encryption setting does not match the bank (an encrypted bank read as plain, or the reverse).",
+    meaning:
+      "The provider's encryption setting does not match the bank (an encrypted bank read as plain, or the reverse).",
   },
   KEY_NOT_FOUND: { exit: 2, http: 404, meaning: 'The bank has no key with that id (see hoard key list).' },
   CHECKPOINT_NOT_FOUND: { exit: 2, http: 404, meaning: 'No checkpoint has that id (or it is not an id).' },

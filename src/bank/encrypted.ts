@@ -78,7 +78,8 @@ export class EncryptingStore implements BankStore {
         return secrets;
       },
       (error: unknown) => {
-        if (!(error instanceof HoardError) || error.code === 'BANK_UNAVAILABLE') this.opened = undefined;
+        // A wrong password stays wrong (and trying it costs a key derivation per key file).
+        if (!(error instanceof HoardError && error.code === 'ENCRYPTION_KEY_WRONG')) this.opened = undefined;
         throw error;
       },
     );
@@ -254,8 +255,27 @@ export class EncryptingStore implements BankStore {
     return this.inner.delete(key);
   }
 
-  list(prefix: string, options: StoreListOptions): Promise<string[]> {
-    return this.inner.list(prefix, options);
+  /**
+   * The keys under `prefix`, without the key files: they are the bank's own, like its leases,
+   * not objects of its users (a listing of the whole bank shows none of them).
+   */
+  async list(prefix: string, options: StoreListOptions): Promise<string[]> {
+    const keys: string[] = [];
+    let marker = options.marker;
+    for (;;) {
+      const want = options.limit - keys.length;
+      const page = await this.inner.list(prefix, { ...options, marker, limit: want });
+      const kept = page.filter((key) => !key.startsWith(KEYS_PREFIX));
+      keys.push(...kept);
+      // A short page is the end; a full one with key files dropped leaves room for more.
+      if (page.length < want || kept.length === page.length) return keys;
+      marker = page[page.length - 1];
+    }
+  }
+
+  /** The bank's key files, for `hoard key` (which changes passwords, never the secrets). */
+  keyStore(): KeyStore {
+    return keyStore(this.inner);
   }
 
   acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {

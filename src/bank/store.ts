@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { KeyStore } from '../crypto/keyring.js';
 import { HoardError } from '../errors.js';
 import type { ContentKeys } from './encrypted.js';
 import { holderGone } from './holder.js';
@@ -60,6 +61,8 @@ export interface BankStore {
   sweep?(prefix: string, olderThanMs: number): Promise<SweepReport>;
   /** See `Bank.contentKeys`; only an encrypting store has it. */
   contentKeys?(create: boolean): Promise<ContentKeys | undefined>;
+  /** See `Bank.keyring`; only an encrypting store has it. */
+  keyStore?(): KeyStore;
 }
 
 /** What `sweep` removed. */

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { KeyStore } from '../crypto/keyring.js';
 import type { ContentKeys } from './encrypted.js';
 import type { SweepReport } from './store.js';
 
@@ -131,6 +132,12 @@ export interface Bank {
    * the bank is still empty (a writer); otherwise an empty encrypted bank gives undefined.
    */
   contentKeys(options?: { create?: boolean }): Promise<ContentKeys | undefined>;
+
+  /**
+   * The key files of a bank opened with encryption (`keys/…`, which listings never show), for
+   * `hoard key`; undefined for a bank opened without, and for a section.
+   */
+  keyring(): KeyStore | undefined;
 }
 
 /** What `Bank.sweep` removed. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { KeyStore } from '../crypto/keyring.js';
 import { HoardError } from '../errors.js';
 import type { ContentKeys } from './encrypted.js';
 import { relativeKey, resolveKey } from './keys.js';
@@ -159,6 +160,10 @@ export class BankView implements Bank {
 
   async contentKeys(options: { create?: boolean } = {}): Promise<ContentKeys | undefined> {
     return this.store.contentKeys?.(options.create === true && !this.readOnly);
+  }
+
+  keyring(): KeyStore | undefined {
+    return this.prefix === '' ? this.store.keyStore?.() : undefined;
   }
 
   async sweep(olderThanMs: number): Promise<SweepReport> {

@@ -7,7 +7,7 @@
  *
  * On disk: `HENC`, version 1, a 16-byte random nonce, then the sealed segments. The segment
  * key is HKDF-SHA256(ikm = the repository's data key, salt = that nonce, info =
- * "hoard-object:" + the object's key): a fresh key for every write (an object rewritten under
+ * "hoard-object:" + the hex SHA-256 of the object's key): a fresh key for every write (an object rewritten under
  * the same name never reuses a key and nonce pair), and bound to the object's name, so an
  * object moved to another name does not open.
  *
@@ -15,7 +15,7 @@
  * (~1 GB/s a core in 64 KiB segments, bench:data measures both), faster without it, and the
  * cipher of age, whose payload format this is.
  */
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 
 export const SEGMENT = 64 * 1024;
 const TAG = 16;
@@ -31,7 +31,9 @@ export class SealError extends Error {}
 
 /** The segment key of an object: see the module's comment. */
 export function objectKey(dataKey: Buffer, nonce: Buffer, name: string): Buffer {
-  return Buffer.from(hkdfSync('sha256', dataKey, nonce, `hoard-object:${name}`, 32));
+  // The name hashed: HKDF's info is limited to 1024 bytes, and a key may be as long.
+  const info = `hoard-object:${createHash('sha256').update(name).digest('hex')}`;
+  return Buffer.from(hkdfSync('sha256', dataKey, nonce, info, 32));
 }
 
 function segmentNonce(counter: number, last: boolean): Buffer {

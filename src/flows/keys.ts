@@ -2,7 +2,6 @@
  * `hoard key`: the passwords of an encrypted bank. Each is a key file wrapping the same
  * repository secrets, so adding, removing or changing one never re-encrypts data.
  */
-import type { Bank } from '../bank/index.js';
 import {
   addKey,
   changeKey,
@@ -69,19 +68,7 @@ async function keyring(provider: Provider): Promise<{ store: KeyStore; password:
       `${where} is encrypted with a password: give [encryption] password_file or set HOARD_PASSWORD`,
     );
   }
-  return { store: keyStoreOf(provider.bank), password, where };
-}
-
-/** The keyring's view of a bank (its `keys/` objects are never sealed). */
-function keyStoreOf(bank: Bank): KeyStore {
-  return {
-    get: (key) =>
-      bank.get(key).catch((error: unknown) => {
-        if (error instanceof HoardError && error.code === 'BANK_NOT_FOUND') return undefined;
-        throw error;
-      }),
-    put: (key, data) => bank.put(key, data),
-    list: (prefix) => bank.list(prefix),
-    delete: (key) => bank.delete(key),
-  };
+  const store = provider.bank.keyring();
+  if (store === undefined) throw new HoardError('INTERNAL', `${where} was opened without its encryption`);
+  return { store, password, where };
 }
