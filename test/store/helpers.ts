@@ -63,6 +63,19 @@ export const banks: BankFixture[] = [
       return { bank: new FsBank(root), done: () => rm(root, { recursive: true, force: true }) };
     },
   },
+  {
+    // Everything sealed, blob ids HMACs, the chunker's gear table secret: the store must not notice.
+    name: 'FsBank, password mode',
+    make: async () => {
+      process.env.HOARD_KDF_N ??= '1024';
+      const root = await mkdtemp(join(tmpdir(), 'hoard-store-enc-'));
+      const encryption = { mode: 'password' as const, where: 'the test bank', password: async () => 'pw' };
+      return {
+        bank: new FsBank(root, { encryption }),
+        done: () => rm(root, { recursive: true, force: true }),
+      };
+    },
+  },
 ];
 
 /** Every key under `prefix` with its bytes, to compare a bank before and after. */

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { type Bank, MemoryBank } from '../../src/bank/index.js';
-import { ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
+import { Chunker, ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
 import { asStream, banks, collect, KiB, MiB, pieces, rejectsWith, seeded } from './helpers.js';
 
 /** Small sizes keep the suite fast: 16 KiB chunks (4 KiB min, 64 KiB max), 256 KiB packs. */
@@ -322,5 +322,45 @@ describe('content store: options and edge cases', () => {
     assert.deepEqual(await bank.list('store/locks/'), [], 'the writer marker is gone');
     const report = await new ContentStore(bank, SMALL).prune(async () => new Set(), { owner: 'gc' });
     assert.equal(report.packsRemoved, 0, 'and its lease: a prune is not refused');
+  });
+});
+
+describe('content store on an encrypted bank', () => {
+  it('names blobs by HMAC under the repository key and cuts with its own gear table', async () => {
+    const fixture = banks.find((b) => b.name === 'FsBank, password mode')!;
+    const plain = await banks.find((b) => b.name === 'FsBank')!.make();
+    const encrypted = await fixture.make();
+    try {
+      const data = seeded('encrypted', 3 * MiB);
+      const write = async (bank: Bank) => {
+        const writer = await new ContentStore(bank, SMALL).openWriter('t');
+        const result = await writer.write(data);
+        await writer.close();
+        return result;
+      };
+      const [p, e] = [await write(plain.bank), await write(encrypted.bank)];
+      const chunker = new Chunker(SMALL.averageChunkSize!);
+      const first = chunker.push(data)[0]!;
+      assert.equal(p.blobs[0], createHash('sha256').update(first).digest('hex'), 'plain: SHA-256');
+      assert.equal(new Set(e.blobs.filter((id) => p.blobs.includes(id))).size, 0, 'no id in common');
+      const lengths = async (bank: Bank, result: WriteResult) =>
+        Promise.all(
+          result.blobs.map(async (id) => (await new ContentStore(bank, SMALL).readBlob(id)).length),
+        );
+      assert.notDeepEqual(
+        await lengths(encrypted.bank, e),
+        await lengths(plain.bank, p),
+        'other chunk boundaries',
+      );
+      const back = await collect(new ContentStore(encrypted.bank, SMALL).readBlobs(e.blobs));
+      assert.ok(back.equals(data));
+      // A second store on the same bank (another process) names the same content the same way: it deduplicates.
+      const again = await write(encrypted.bank);
+      assert.deepEqual(again.blobs, e.blobs);
+      assert.equal(again.newBytes, 0);
+    } finally {
+      await plain.done();
+      await encrypted.done();
+    }
   });
 });
