@@ -1,9 +1,16 @@
 /**
  * Action lists, after rsbackup's concurrency design: actions are named by paths
- * (`backup/HOST/VOLUME/DEVICE`) and ordered by relations between name templates
- * (`live/:host < mounted/:host/:volume`). A relation holds for every pair of actions whose
- * shared parameters agree; a parameter only one side names is a wildcard, so
- * `check-stores < identify/:host/:volume/:device` puts check-stores before every identify.
+ * (`backup/h1/home/d1`) and ordered by relations between name templates, written as on
+ * rsbackup's design page: `live/HOST < mounted/HOST/VOLUME`,
+ * `backup/HOST/VOLUME/DEVICE < post-access-hook (even if backup/ fails)`.
+ *
+ * An action's kind is its first segment and its number of further segments (`backup` with
+ * three). A template names a kind the same way; its capitalised (`HOST`) or `:`-prefixed
+ * (`:host`) segments are parameters, others literals. A relation orders every pair of actions
+ * of the kinds it names whose shared parameters agree, so a parameter only one side names
+ * ranges over all values (`check-stores < identify/HOST/VOLUME/DEVICE`), and so does a
+ * trailing parameter that the template leaves out (`check-stores <
+ * remove-prunable/HOST/VOLUME/DEVICE` orders every `remove-prunable/HOST/VOLUME/DEVICE/DATE`).
  * `even if A fails` makes the relation a `done` edge.
  *
  * The list compiles to an ordinary {@link TaskGraph}, so everything the engine offers
@@ -51,12 +58,34 @@ interface Relation {
 }
 
 const PARAM = /^:[A-Za-z_][A-Za-z0-9_-]*$/;
+const CAPS = /^[A-Z][A-Z0-9_]*$/;
+// rsbackup writes `(even if backup/ fails)`, naming the left side by its kind.
 const EVEN_IF = /\s*[(,]?\s*even if (\S+) fails\s*\)?\s*$/i;
 
 export class ActionList<D = unknown> {
   private readonly actions: ActionEntry<D>[] = [];
   private readonly paths = new Set<string>();
+  /** Declared kinds: name → numbers of parameters. */
+  private readonly kinds = new Map<string, Set<number>>();
   private readonly relations: Relation[] = [];
+
+  /**
+   * Declares a kind of action, `remove-prunable/HOST/VOLUME/DEVICE/DATE`, so that relations
+   * may name it in a run that has no action of it. Once a list declares kinds, every action
+   * must be of one; a list that declares none takes its kinds from its actions.
+   */
+  kind(template: string): this {
+    const segments = parseTemplate(template, `kind "${template}"`, { template });
+    if (segments.slice(1).some((s) => s.param === undefined)) {
+      throw new HoardError(
+        'ACTIONS_INVALID',
+        `kind "${template}": after its name, a kind has only parameters (HOST or :host)`,
+        { details: { kind: template } },
+      );
+    }
+    addKind(this.kinds, segments[0]!.literal!, segments.length - 1);
+    return this;
+  }
 
   /** Adds an action; its path is slash-separated, non-empty segments. */
   action(path: string, options: ActionOptions<D> = {}): this {
@@ -83,10 +112,13 @@ export class ActionList<D = unknown> {
   /**
    * Adds `A < B`: every action matching B runs after the matching actions of A. Written
    * `A < B even if A fails` (or with `{evenIfFails: true}`), B runs whatever A's outcome;
-   * otherwise a failure of A makes B `upstream_failed`.
+   * otherwise a failure of A makes B `upstream_failed`. The `A` of `even if A fails` is the
+   * left side as written, or its kind's name (`backup/` or `backup`); a trailing `;` is
+   * ignored.
    */
   relation(text: string, options: RelationOptions = {}): this {
-    let body = text.trim();
+    const details = { relation: text };
+    let body = text.trim().replace(/;$/, '');
     let evenIfFails = options.evenIfFails ?? false;
     const suffix = EVEN_IF.exec(body);
     if (suffix) {
@@ -98,17 +130,30 @@ export class ActionList<D = unknown> {
       throw new HoardError(
         'ACTIONS_INVALID',
         `relation "${text}": expected "A < B" or "A < B even if A fails"`,
-        {
-          details: { relation: text },
-        },
+        { details },
       );
     }
-    const [left, right] = sides.map((side) => parseTemplate(side, text)) as [Segment[], Segment[]];
+    const [left, right] = sides.map((side) => parseTemplate(side, `relation "${text}"`, details)) as [
+      Segment[],
+      Segment[],
+    ];
+    const failing = suffix?.[1];
+    if (failing !== undefined && !namesSide(failing, sides[0], left)) {
+      throw new HoardError(
+        'ACTIONS_INVALID',
+        `relation "${text}": "even if ${failing} fails" must name the left side, "${sides[0]}"`,
+        { details },
+      );
+    }
     this.relations.push({ text, left, right, evenIfFails });
     return this;
   }
 
-  /** Builds the task graph: one task per action (id = path), edges from every relation. */
+  /**
+   * Builds the task graph: one task per action (id = path), edges from every relation. A
+   * relation naming a kind the list does not know is an error; a known kind with no actions
+   * this run (no prunable backups, say) just orders nothing.
+   */
   toGraph(): TaskGraph<D> {
     const g = new TaskGraph<D>();
     for (const { path, options } of this.actions) {
@@ -118,23 +163,34 @@ export class ActionList<D = unknown> {
       else if (run) spec.run = run;
       g.add(spec);
     }
-    // Actions by segment count and first segment, so a relation only looks at candidates.
-    const index = new Map<string, ActionEntry<D>[]>();
+    // Actions by kind, so a relation only looks at the kinds it names.
+    const byKind = new Map<string, ActionEntry<D>[]>();
+    const kinds = new Map<string, Set<number>>();
     for (const entry of this.actions) {
-      for (const key of [`${entry.segments.length}`, `${entry.segments.length}/${entry.segments[0]}`]) {
-        const list = index.get(key);
-        if (list) list.push(entry);
-        else index.set(key, [entry]);
+      const [name] = entry.segments as [string];
+      const arity = entry.segments.length - 1;
+      if (this.kinds.size > 0 && !this.kinds.get(name)?.has(arity)) {
+        throw new HoardError(
+          'ACTIONS_INVALID',
+          `action "${entry.path}" is of no declared kind ("${name}" with ${arity} parameters)`,
+          { details: { action: entry.path } },
+        );
       }
+      addKind(kinds, name, arity);
+      const key = `${arity}/${name}`;
+      const list = byKind.get(key);
+      if (list) list.push(entry);
+      else byKind.set(key, [entry]);
     }
-    const candidates = (t: Segment[]) =>
-      index.get(t[0]!.literal === undefined ? `${t.length}` : `${t.length}/${t[0]!.literal}`) ?? [];
+    const known = this.kinds.size > 0 ? this.kinds : kinds;
+    const candidates = (relation: Relation, t: Segment[]) =>
+      resolveKind(known, relation, t).flatMap((arity) => byKind.get(`${arity}/${t[0]!.literal}`) ?? []);
     for (const relation of this.relations) {
       const condition = relation.evenIfFails ? 'done' : 'success';
       const shared = params(relation.left).filter((p) => params(relation.right).includes(p));
       // Join the two sides on the parameters they share: O(matches + edges), not all pairs.
       const byKey = new Map<string, string[]>();
-      for (const { path, segments } of candidates(relation.left)) {
+      for (const { path, segments } of candidates(relation, relation.left)) {
         const binding = match(relation.left, segments);
         if (!binding) continue;
         const key = shared.map((p) => binding.get(p)).join('\u0000');
@@ -142,7 +198,7 @@ export class ActionList<D = unknown> {
         if (list) list.push(path);
         else byKey.set(key, [path]);
       }
-      for (const { path, segments } of candidates(relation.right)) {
+      for (const { path, segments } of candidates(relation, relation.right)) {
         const binding = match(relation.right, segments);
         if (!binding) continue;
         const key = shared.map((p) => binding.get(p)).join('\u0000');
@@ -153,36 +209,76 @@ export class ActionList<D = unknown> {
   }
 }
 
-function parseTemplate(side: string, relation: string): Segment[] {
-  return side.split('/').map((segment) => {
+function addKind(kinds: Map<string, Set<number>>, name: string, arity: number): void {
+  const arities = kinds.get(name);
+  if (arities) arities.add(arity);
+  else kinds.set(name, new Set([arity]));
+}
+
+/**
+ * The numbers of parameters of the kinds a template names: its own if its kind has that
+ * many, else every larger one, the missing trailing parameters ranging over all values.
+ * Preferring the exact kind keeps `identify/HOST/VOLUME < identify/HOST/VOLUME/DEVICE` from
+ * ordering the per-device identifies among themselves.
+ */
+function resolveKind(kinds: Map<string, Set<number>>, relation: Relation, t: Segment[]): number[] {
+  const name = t[0]!.literal!;
+  const arity = t.length - 1;
+  const arities = kinds.get(name);
+  if (arities?.has(arity)) return [arity];
+  const longer = [...(arities ?? [])].filter((n) => n > arity);
+  if (longer.length === 0) {
+    throw new HoardError(
+      'ACTIONS_INVALID',
+      arities
+        ? `relation "${relation.text}": no kind of action "${name}" has ${arity} or more parameters`
+        : `relation "${relation.text}": no kind of action is named "${name}"`,
+      { details: { relation: relation.text } },
+    );
+  }
+  return longer;
+}
+
+/** Whether the `A` of `even if A fails` is the relation's left side. */
+function namesSide(failing: string, written: string, left: Segment[]): boolean {
+  return failing === written || failing.replace(/\/$/, '') === left[0]!.literal;
+}
+
+function parseTemplate(side: string, where: string, details: Record<string, string>): Segment[] {
+  const segments = side.split('/').map((segment): Segment => {
     if (segment.startsWith(':')) {
       if (!PARAM.test(segment)) {
-        throw new HoardError(
-          'ACTIONS_INVALID',
-          `relation "${relation}": "${segment}" is not a parameter name`,
-          {
-            details: { relation },
-          },
-        );
+        throw new HoardError('ACTIONS_INVALID', `${where}: "${segment}" is not a parameter name`, {
+          details,
+        });
       }
       return { param: segment.slice(1) };
     }
     if (segment === '') {
-      throw new HoardError('ACTIONS_INVALID', `relation "${relation}": "${side}" has an empty segment`, {
-        details: { relation },
-      });
+      throw new HoardError('ACTIONS_INVALID', `${where}: "${side}" has an empty segment`, { details });
     }
-    return { literal: segment };
+    return CAPS.test(segment) ? { param: segment } : { literal: segment };
   });
+  if (segments[0]!.literal === undefined) {
+    throw new HoardError(
+      'ACTIONS_INVALID',
+      `${where}: "${side}" must start with the name of a kind of action, not a parameter`,
+      { details },
+    );
+  }
+  return segments;
 }
 
 function params(template: Segment[]): string[] {
   return template.flatMap((s) => (s.param ? [s.param] : []));
 }
 
-/** The parameter values that make `segments` match `template`, or undefined. */
+/**
+ * The parameter values that make `segments` match `template`, or undefined; segments past
+ * the template's end are free (the caller picked the kinds).
+ */
 function match(template: Segment[], segments: string[]): Map<string, string> | undefined {
-  if (template.length !== segments.length) return undefined;
+  if (template.length > segments.length) return undefined;
   const binding = new Map<string, string>();
   for (let i = 0; i < template.length; i++) {
     const t = template[i]!;
