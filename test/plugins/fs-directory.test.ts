@@ -145,6 +145,43 @@ describe('fs.directory', () => {
     assert.equal((await verify(p.checkpoint.id, provider)).operation?.status, 'succeeded');
   });
 
+  it('mtimes come back to the nanosecond, for files, directories and links', async () => {
+    const { dir, data, provider, plan } = await setup();
+    const when = (ns: string) => `@${ns.slice(0, -9)}.${ns.slice(-9)}`;
+    const times: [string, string][] = [
+      ['small.txt', '1700000000123456789'],
+      ['docs/readme.md', '1700000000000000001'],
+      ['docs/deep', '1600000000999999999'],
+      ['link-relative', '1500000000100000007'],
+    ];
+    for (const [rel, ns] of times) execFileSync('touch', ['-h', '-d', when(ns), join(data, rel)]);
+    const ns = async (path: string) => (await lstat(path, { bigint: true })).mtimeNs.toString();
+    for (const [rel, want] of times) assert.equal(await ns(join(data, rel)), want, `the source's ${rel}`);
+    const p = await protect(plan, provider);
+    const target = join(dir, 'restored');
+    const r = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    for (const [rel, want] of times) assert.equal(await ns(join(target, rel)), want, rel);
+  });
+
+  it("the target directory gets the protected root's mode and mtime", async () => {
+    const { dir, data, provider, plan } = await setup();
+    await chmod(data, 0o750);
+    execFileSync('touch', ['-d', '@1650000000.123456789', data]);
+    const p = await protect(plan, provider);
+    for (const [target, overwrite] of [
+      [join(dir, 'new'), false],
+      [join(dir, 'existing'), true],
+    ] as const) {
+      if (overwrite) await mkdir(target, { mode: 0o700 });
+      const r = await restore(p.checkpoint.id, provider, { target, overwrite });
+      assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+      const st = await stat(target, { bigint: true });
+      assert.equal(Number(st.mode & 0o7777n).toString(8), '750', target);
+      assert.equal(st.mtimeNs, 1650000000123456789n, target);
+    }
+  });
+
   it('a second protect of unchanged data reads nothing and writes no new data', async () => {
     const { provider, plan, bankDir } = await setup();
     const first = await protect(plan, provider);

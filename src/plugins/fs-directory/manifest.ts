@@ -31,6 +31,12 @@ export const MANIFEST = 'manifest.jsonl.gz';
 export const BLOB_REFS = 'blobs';
 export const INFO = 'info.json';
 
+/** The protected root's own mode and time, kept in info.json (`rootDir`) for the restore target. */
+export interface RootDir {
+  mode: number;
+  mtimeNs: string;
+}
+
 export async function writeManifest(bank: Bank, entries: Entry[]): Promise<void> {
   const text = entries.map((e) => JSON.stringify(e)).join('\n');
   // Level 1: a few per cent larger than the default level, at half the time.

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import { chunkSizes } from '../../store/chunker.js';
 import type { HookContext } from '../sdk.js';
-import { type Entry, INFO, readManifest, writeManifest } from './manifest.js';
+import { type Entry, INFO, type RootDir, readManifest, writeManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
 import type { Identity } from './tasks/read.js';
 import { type ReadResult, readCapacity } from './worker.js';
@@ -45,7 +45,7 @@ export async function snapshot(
 ): Promise<SnapshotStats> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const base = resolve(root);
-  const rootStat = await lstat(base).catch((error: NodeJS.ErrnoException) => {
+  const rootStat = await lstat(base, { bigint: true }).catch((error: NodeJS.ErrnoException) => {
     throw new HoardError('HOOK_FAILED', `${where}: cannot read ${base}: ${error.code ?? error.message}`, {
       cause: error,
     });
@@ -207,7 +207,8 @@ export async function snapshot(
       stats.bytes += entry.size!;
     }
     await writeManifest(ctx.bank, kept);
-    await ctx.bank.put(INFO, JSON.stringify({ root: base, exclude, ...stats }, null, 2));
+    const rootDir: RootDir = { mode: Number(rootStat.mode & 0o7777n), mtimeNs: rootStat.mtimeNs.toString() };
+    await ctx.bank.put(INFO, JSON.stringify({ root: base, rootDir, exclude, ...stats }, null, 2));
     ctx.progress(1);
     return stats;
   }

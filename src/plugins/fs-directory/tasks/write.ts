@@ -11,7 +11,6 @@ import {
   constants,
   fchmodSync,
   fstatSync,
-  futimesSync,
   linkSync,
   lstatSync,
   openSync,
@@ -24,6 +23,7 @@ import { HoardError } from '../../../errors.js';
 import type { BatchBlob } from '../../../store/batches.js';
 import { decodeBlobSync } from '../../../store/blob.js';
 import { asProblem, code, type DamagedBlob, type Problem } from './common.js';
+import { setFileTimes } from './times.js';
 
 export interface RestoreFile {
   /** Index of the file in the restore (for the shared arrays). */
@@ -32,8 +32,8 @@ export interface RestoreFile {
   temp: string;
   path: string;
   mode: number;
-  /** Modification time in seconds (fractional). */
-  mtime: number;
+  /** Modification time, nanoseconds since the epoch (decimal). */
+  mtimeNs: string;
 }
 
 /** Per-file state all the threads of one restore share. */
@@ -223,7 +223,7 @@ function openTemp(file: RestoreFile, shared: SharedFiles): number {
 function finish(fd: number, file: RestoreFile, overwrite: boolean): void {
   try {
     fchmodSync(fd, file.mode);
-    futimesSync(fd, file.mtime, file.mtime);
+    setFileTimes(fd, file.mtimeNs);
   } finally {
     closeSync(fd);
   }
