@@ -22,6 +22,12 @@ export interface Entry {
   size?: number;
   ino?: string;
   blobs?: string[];
+  /**
+   * Files: the path of an earlier file entry that is the same file (a hard link to it); restore
+   * links this path to that one. Its other fields repeat that entry's, so a reader that does not
+   * know the field restores a copy.
+   */
+  hardLink?: string;
   /** Symlinks: the link's target, as read (never followed). */
   target?: string;
 }

@@ -52,7 +52,7 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
           (protectParameters.concurrency as number | undefined) ?? poolThreads() + 1,
         );
         ctx.log(
-          `${stats.files} files (${stats.filesReused} unchanged), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
+          `${stats.files} files (${stats.filesReused} unchanged, ${stats.hardLinks} hard links), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
         );
       };
     } else if (kind === 'restore') {

@@ -18,7 +18,7 @@ import type { HookContext } from '../sdk.js';
 import { Damage, type DamagedFile, damageError, damageLines } from './damage.js';
 import { type Entry, INFO, manifestName, type RootDir, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
-import type { DamagedBlob, RestoreFile, RestoreResult, SharedFiles, TimesTask } from './worker.js';
+import type { DamagedBlob, LinkFile, RestoreFile, RestoreResult, SharedFiles, TimesTask } from './worker.js';
 
 export interface RestoreStats {
   files: number;
@@ -73,7 +73,8 @@ export async function restoreTree(
     return join(dir, parts[parts.length - 1]!);
   };
 
-  const files = entries.filter((e) => e.type === 'file');
+  const files = entries.filter((e) => e.type === 'file' && e.hardLink === undefined);
+  const linked = entries.filter((e) => e.type === 'file' && e.hardLink !== undefined);
   /** Directories this restore made (or found), to be given their modes and times at the end. */
   const dirs: Entry[] = [];
   const links: TimesTask['items'] = [];
@@ -93,6 +94,7 @@ export async function restoreTree(
     }
 
     damaged = await restoreFiles(ctx, files, place, overwrite, stats);
+    damaged.push(...(await restoreLinked(ctx, linked, damaged, root, place, overwrite, stats)));
 
     for (const entry of entries.filter((e) => e.type === 'symlink')) {
       const abs = await place(entry.path);
@@ -132,7 +134,7 @@ export async function restoreTree(
   if (damaged.length > 0) {
     throw damageError(
       where,
-      `${damaged.length} damaged file(s) not restored (${stats.files} of ${files.length} files restored, and every directory and link)`,
+      `${damaged.length} damaged file(s) not restored (${stats.files} of ${files.length + linked.length} files restored, and every directory and link)`,
       damaged,
     );
   }
@@ -294,13 +296,63 @@ async function restoreFiles(
   return damaged;
 }
 
-/** Refuses, before writing anything, a manifest that puts an entry under a link or a file. */
+/**
+ * The files that are hard links to an earlier file, once those are restored: each linked to
+ * its first path (in a worker thread), or, when that file is damaged, returned as damaged too.
+ */
+async function restoreLinked(
+  ctx: HookContext,
+  linked: Entry[],
+  damaged: DamagedFile[],
+  root: string,
+  place: (rel: string) => Promise<string>,
+  overwrite: boolean,
+  stats: RestoreStats,
+): Promise<DamagedFile[]> {
+  if (linked.length === 0) return [];
+  const where = `${ctx.resource.type}#${ctx.resource.id}`;
+  const lost = new Map(damaged.map((d) => [d.path, d]));
+  const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-l`;
+  const out: DamagedFile[] = [];
+  const files: LinkFile[] = [];
+  for (const [index, entry] of linked.entries()) {
+    const first = lost.get(entry.hardLink!);
+    if (first) {
+      out.push({ ...first, path: entry.path, problem: `a hard link to "${first.path}": ${first.problem}` });
+      continue;
+    }
+    const path = await place(entry.path);
+    const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
+    const from = join(root, ...entry.hardLink!.split('/'));
+    files.push({ index, temp, path, from, mode: entry.mode, mtimeNs: entry.mtimeNs });
+  }
+  for (let i = 0; i < files.length; i += 1024) {
+    ctx.signal.throwIfAborted();
+    const result = await run('restoreLinks', { files: files.slice(i, i + 1024), overwrite });
+    stats.files += result.done;
+    raise(result.problem, where);
+  }
+  for (const line of damageLines(out, 'damaged, not restored')) ctx.log(line);
+  return out;
+}
+
+/**
+ * Refuses, before writing anything, a manifest that puts an entry under a link or a file, or
+ * a hard link to anything but an earlier file that is no hard link itself.
+ */
 function checkNesting(entries: Entry[], where: string): void {
   const kinds = new Map<string, string>();
   for (const e of entries) {
     if (kinds.has(e.path))
       throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint lists "${e.path}" twice`);
-    kinds.set(e.path, e.type);
+    if (e.hardLink !== undefined && (e.type !== 'file' || kinds.get(e.hardLink) !== 'file')) {
+      throw new HoardError(
+        'STORE_CORRUPT',
+        `${where}: the checkpoint makes "${e.path}" a hard link to "${e.hardLink}", which is no earlier file; refusing it`,
+        { details: { path: e.path } },
+      );
+    }
+    kinds.set(e.path, e.hardLink === undefined ? e.type : 'hard link');
   }
   for (const e of entries) {
     const parts = e.path.split('/');

@@ -12,10 +12,13 @@ export { type ReadResult, type ReadTask, read, readCapacity } from './tasks/read
 export { nanosecondTimes, type TimesTask, times } from './tasks/times.js';
 export { type WalkedEntry, type WalkResult, type WalkTask, walk } from './tasks/walk.js';
 export {
+  type LinkFile,
+  type LinkResult,
   type RestoreFile,
   type RestoreResult,
   type RestoreTask,
   restore,
   restoreEmpty,
+  restoreLinks,
   type SharedFiles,
 } from './tasks/write.js';

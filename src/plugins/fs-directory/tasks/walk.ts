@@ -25,6 +25,8 @@ export interface WalkedEntry {
   mtimeNs: string;
   size?: number;
   ino?: string;
+  /** Files with more than one link: `dev:ino`, the same for every path of the file. */
+  linkKey?: string;
   target?: string;
 }
 
@@ -88,7 +90,14 @@ export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResul
           return { entries, deeper, skipped, problem: ioProblem(`cannot read the link ${abs}`, error) };
         }
       } else if (st.isFile()) {
-        entries.push({ ...common, type: 'file', size: Number(st.size), ino: st.ino.toString() });
+        const ino = st.ino.toString();
+        entries.push({
+          ...common,
+          type: 'file',
+          size: Number(st.size),
+          ino,
+          ...(st.nlink > 1n ? { linkKey: `${st.dev}:${ino}` } : {}),
+        });
       } else {
         skipped.push(path);
       }

@@ -9,6 +9,7 @@
 import {
   closeSync,
   constants,
+  copyFileSync,
   fchmodSync,
   fstatSync,
   linkSync,
@@ -239,6 +240,11 @@ function finish(fd: number, file: RestoreFile, overwrite: boolean): void {
       if (lstatOrUndefined(file.path)) throw appeared(file);
     }
   }
+  replace(file, overwrite);
+}
+
+/** Renames the temporary to the file's name; with `overwrite`, a directory in the way is removed. */
+function replace(file: RestoreFile, overwrite: boolean): void {
   try {
     renameSync(file.temp, file.path);
   } catch (error) {
@@ -246,6 +252,60 @@ function finish(fd: number, file: RestoreFile, overwrite: boolean): void {
     rmSync(file.path, { recursive: true, force: true });
     renameSync(file.temp, file.path);
   }
+}
+
+/** Errors of a filesystem that has no hard links (or none across these names). */
+const NO_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'EXDEV'];
+
+export interface LinkFile extends RestoreFile {
+  /** The restored file this one is a hard link to. */
+  from: string;
+}
+
+export interface LinkResult {
+  /** Paths made, as links or (where the filesystem has no hard links) as copies. */
+  done: number;
+  copied: number;
+  problem?: Problem;
+}
+
+/**
+ * Makes each file a hard link to its restored first path: without `overwrite` by link (a file
+ * that is there already is refused), with it by link to the temporary name and rename. Where
+ * the filesystem refuses hard links, the file is a copy, finished like any other.
+ */
+export function restoreLinks({ files, overwrite }: { files: LinkFile[]; overwrite: boolean }): LinkResult {
+  let done = 0;
+  let copied = 0;
+  let current: LinkFile | undefined;
+  try {
+    for (const file of files) {
+      current = file;
+      try {
+        linkSync(file.from, overwrite ? file.temp : file.path);
+      } catch (error) {
+        if (!overwrite && code(error) === 'EEXIST') throw appeared(file);
+        if (!NO_LINKS.includes(code(error) ?? '')) throw error;
+        copyFileSync(file.from, file.temp, constants.COPYFILE_EXCL);
+        finish(openSync(file.temp, constants.O_WRONLY | constants.O_NOFOLLOW), file, overwrite);
+        copied++;
+        done++;
+        continue;
+      }
+      if (overwrite) {
+        try {
+          replace(file, overwrite);
+        } catch (error) {
+          rmSync(file.temp, { force: true });
+          throw error;
+        }
+      }
+      done++;
+    }
+  } catch (error) {
+    return { done, copied, problem: asProblem(error, current && `cannot restore ${current.path}`) };
+  }
+  return { done, copied };
 }
 
 function appeared(file: RestoreFile): HoardError {
