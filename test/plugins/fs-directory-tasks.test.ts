@@ -64,7 +64,7 @@ describe('fs.directory tasks', () => {
       temp: join(dir, `.hoard-restore-x-${i}`),
       path: join(dir, name),
       mode: 0o644,
-      mtime: 1_700_000_000,
+      mtimeNs: '1700000000000000000',
     });
     const files = [file(0, 'planted-file'), file(1, 'planted-fifo'), file(2, 'fine')];
     await writeFile(files[0]!.temp, 'SOMEONE ELSE');
@@ -102,7 +102,7 @@ describe('fs.directory tasks', () => {
       temp: join(dir, '.t-0'),
       path: join(dir, 'big'),
       mode: 0o600,
-      mtime: 1,
+      mtimeNs: '1000000000',
     };
     const shared = sharedFor(1, [2]);
     const a = Buffer.from('first half ');
@@ -131,7 +131,7 @@ describe('fs.directory tasks', () => {
       temp: join(dir, '.t-0'),
       path: join(dir, 'name'),
       mode: 0o600,
-      mtime: 1,
+      mtimeNs: '1000000000',
     };
     await writeFile(f.path, 'already here');
     const refused = restoreEmpty({ files: [f], shared: sharedFor(1, [0]), overwrite: false });

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
+  link,
   lstat,
   mkdir,
   mkdtemp,
@@ -143,6 +144,103 @@ describe('fs.directory', () => {
     assert.deepEqual([...got.keys()], [...want.keys()]);
     for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel);
     assert.equal((await verify(p.checkpoint.id, provider)).operation?.status, 'succeeded');
+  });
+
+  it('mtimes come back to the nanosecond, for files, directories and links', async () => {
+    const { dir, data, provider, plan } = await setup();
+    const when = (ns: string) => `@${ns.slice(0, -9)}.${ns.slice(-9)}`;
+    const times: [string, string][] = [
+      ['small.txt', '1700000000123456789'],
+      ['docs/readme.md', '1700000000000000001'],
+      ['docs/deep', '1600000000999999999'],
+      ['link-relative', '1500000000100000007'],
+    ];
+    for (const [rel, ns] of times) execFileSync('touch', ['-h', '-d', when(ns), join(data, rel)]);
+    const ns = async (path: string) => (await lstat(path, { bigint: true })).mtimeNs.toString();
+    for (const [rel, want] of times) assert.equal(await ns(join(data, rel)), want, `the source's ${rel}`);
+    const p = await protect(plan, provider);
+    const target = join(dir, 'restored');
+    const r = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    for (const [rel, want] of times) assert.equal(await ns(join(target, rel)), want, rel);
+  });
+
+  it("the target directory gets the protected root's mode and mtime", async () => {
+    const { dir, data, provider, plan } = await setup();
+    await chmod(data, 0o750);
+    execFileSync('touch', ['-d', '@1650000000.123456789', data]);
+    const p = await protect(plan, provider);
+    for (const [target, overwrite] of [
+      [join(dir, 'new'), false],
+      [join(dir, 'existing'), true],
+    ] as const) {
+      if (overwrite) await mkdir(target, { mode: 0o700 });
+      const r = await restore(p.checkpoint.id, provider, { target, overwrite });
+      assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+      const st = await stat(target, { bigint: true });
+      assert.equal(Number(st.mode & 0o7777n).toString(8), '750', target);
+      assert.equal(st.mtimeNs, 1650000000123456789n, target);
+    }
+  });
+
+  it('hard links come back as hard links, and a manifest without them restores copies', async () => {
+    const { dir, data, provider, plan } = await setup();
+    await writeFile(join(data, 'a-original'), 'linked content\n'.repeat(1000));
+    await link(join(data, 'a-original'), join(data, 'docs/b-link'));
+    await link(join(data, 'a-original'), join(data, 'docs/deep/c-link'));
+    // A file whose other link is outside the tree is a plain file.
+    await link(join(data, 'small.txt'), join(dir, 'outside-link'));
+    const p = await protect(plan, provider);
+    assert.equal(p.checkpoint.status, 'available', JSON.stringify(p.operation?.tasks.find((t) => t.error)));
+    const entries = await manifest(provider, p.checkpoint.id);
+    const byPath = new Map(entries.map((e) => [e.path, e]));
+    assert.equal(byPath.get('a-original')?.hardLink, undefined);
+    assert.equal(byPath.get('docs/b-link')?.hardLink, 'a-original');
+    assert.equal(byPath.get('docs/deep/c-link')?.hardLink, 'a-original');
+    assert.deepEqual(byPath.get('docs/b-link')?.blobs, byPath.get('a-original')?.blobs);
+    assert.equal(byPath.get('small.txt')?.hardLink, undefined);
+    // The file is read once, not once per path.
+    const once = entries.filter((e) => e.type === 'file' && !e.hardLink).reduce((n, e) => n + e.size!, 0);
+    assert.equal((await info(provider, p.checkpoint.id)).bytesRead, once);
+
+    const target = join(dir, 'restored');
+    const r = await restore(p.checkpoint.id, provider, { target });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks.find((t) => t.error)));
+    const original = await stat(join(target, 'a-original'));
+    assert.equal(original.nlink, 3);
+    for (const rel of ['docs/b-link', 'docs/deep/c-link'])
+      assert.equal((await stat(join(target, rel))).ino, original.ino, rel);
+    assert.equal((await stat(join(target, 'small.txt'))).nlink, 1);
+    const want = await describeTree(data);
+    const got = await describeTree(target);
+    for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel);
+
+    // With overwrite, over an earlier restore: still one file.
+    const again = await restore(p.checkpoint.id, provider, { target, overwrite: true });
+    assert.equal(
+      again.operation?.status,
+      'succeeded',
+      JSON.stringify(again.operation?.tasks.find((t) => t.error)),
+    );
+    assert.equal(
+      (await stat(join(target, 'docs/deep/c-link'))).ino,
+      (await stat(join(target, 'a-original'))).ino,
+    );
+    assert.equal((await stat(join(target, 'a-original'))).nlink, 3);
+
+    // A manifest written before hard links were kept: the same paths come back as copies.
+    const keys = await provider.bank.list(`checkpoints/${p.checkpoint.id}/resources/`);
+    const manifestKey = keys.find((k) => k.endsWith('/manifest.jsonl.gz'))!;
+    const old = entries.map(({ hardLink, ...e }) => JSON.stringify(e)).join('\n');
+    await provider.bank.put(manifestKey, await promisify(gzip)(Buffer.from(old)));
+    const copies = join(dir, 'copies');
+    const c = await restore(p.checkpoint.id, provider, { target: copies });
+    assert.equal(c.operation?.status, 'succeeded', JSON.stringify(c.operation?.tasks.find((t) => t.error)));
+    assert.equal((await stat(join(copies, 'a-original'))).nlink, 1);
+    assert.deepEqual(
+      await readFile(join(copies, 'docs/deep/c-link')),
+      await readFile(join(data, 'a-original')),
+    );
   });
 
   it('a second protect of unchanged data reads nothing and writes no new data', async () => {

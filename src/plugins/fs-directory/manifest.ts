@@ -22,6 +22,12 @@ export interface Entry {
   size?: number;
   ino?: string;
   blobs?: string[];
+  /**
+   * Files: the path of an earlier file entry that is the same file (a hard link to it); restore
+   * links this path to that one. Its other fields repeat that entry's, so a reader that does not
+   * know the field restores a copy.
+   */
+  hardLink?: string;
   /** Symlinks: the link's target, as read (never followed). */
   target?: string;
 }
@@ -30,6 +36,12 @@ export const MANIFEST = 'manifest.jsonl.gz';
 /** Every blob the checkpoint refers to, one id per line, sorted: what garbage collection keeps. */
 export const BLOB_REFS = 'blobs';
 export const INFO = 'info.json';
+
+/** The protected root's own mode and time, kept in info.json (`rootDir`) for the restore target. */
+export interface RootDir {
+  mode: number;
+  mtimeNs: string;
+}
 
 export async function writeManifest(bank: Bank, entries: Entry[]): Promise<void> {
   const text = entries.map((e) => JSON.stringify(e)).join('\n');

@@ -14,7 +14,10 @@ const optionsSchema: JsonSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    /** Globs relative to the root (picomatch, dotfiles included): matching files and directories are left out. */
+    /**
+     * Patterns with `.gitignore` rules (exclude.ts; no `/` = any depth, leading `/` = the root,
+     * trailing `/` = directories only, `!` re-includes): matching entries are left out.
+     */
     exclude: { type: 'array', items: { type: 'string', minLength: 1 } },
     /** Read tasks in flight (each a worker thread reading up to 8 MiB of files). Default: the pool's threads + 1. */
     concurrency: { type: 'integer', minimum: 1, maximum: 64 },
@@ -49,7 +52,7 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
           (protectParameters.concurrency as number | undefined) ?? poolThreads() + 1,
         );
         ctx.log(
-          `${stats.files} files (${stats.filesReused} unchanged), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
+          `${stats.files} files (${stats.filesReused} unchanged, ${stats.hardLinks} hard links), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
         );
       };
     } else if (kind === 'restore') {

@@ -27,7 +27,7 @@ function shared(): Piscina {
   return pool;
 }
 
-type Task = 'walk' | 'read' | 'restore' | 'restoreEmpty' | 'check';
+type Task = 'walk' | 'read' | 'restore' | 'restoreEmpty' | 'check' | 'times' | 'restoreLinks';
 type Fn<K extends Task> = (typeof tasks)[K];
 
 /** Runs one task of worker.ts in the pool. A thread that dies fails the task with INTERNAL. */

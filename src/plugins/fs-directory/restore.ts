@@ -11,14 +11,14 @@
  * the end even when the restore fails.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, lstat, lutimes, mkdir, readdir, rm, symlink, unlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
 import { Damage, type DamagedFile, damageError, damageLines } from './damage.js';
-import { type Entry, manifestName, readManifest } from './manifest.js';
+import { type Entry, INFO, manifestName, type RootDir, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
-import type { DamagedBlob, RestoreFile, RestoreResult, SharedFiles } from './worker.js';
+import type { DamagedBlob, LinkFile, RestoreFile, RestoreResult, SharedFiles, TimesTask } from './worker.js';
 
 export interface RestoreStats {
   files: number;
@@ -73,9 +73,11 @@ export async function restoreTree(
     return join(dir, parts[parts.length - 1]!);
   };
 
-  const files = entries.filter((e) => e.type === 'file');
+  const files = entries.filter((e) => e.type === 'file' && e.hardLink === undefined);
+  const linked = entries.filter((e) => e.type === 'file' && e.hardLink !== undefined);
   /** Directories this restore made (or found), to be given their modes and times at the end. */
   const dirs: Entry[] = [];
+  const links: TimesTask['items'] = [];
   let damaged: DamagedFile[] = [];
   let failure: unknown;
   try {
@@ -92,6 +94,7 @@ export async function restoreTree(
     }
 
     damaged = await restoreFiles(ctx, files, place, overwrite, stats);
+    damaged.push(...(await restoreLinked(ctx, linked, damaged, root, place, overwrite, stats)));
 
     for (const entry of entries.filter((e) => e.type === 'symlink')) {
       const abs = await place(entry.path);
@@ -101,30 +104,37 @@ export async function restoreTree(
         await rm(abs, { recursive: true, force: true });
       }
       await symlink(entry.target ?? '', abs);
-      await setTimes(abs, entry, true);
+      links.push({ path: abs, mtimeNs: entry.mtimeNs });
       stats.symlinks++;
     }
   } catch (error) {
     failure = error;
   }
 
-  // Directories last, deepest first (writing their contents changed their times), and after
-  // a failure too: a directory left at 0700 is damage of its own.
+  // Directories last, deepest first (writing their contents changed their times), the target
+  // itself (the protected root's mode and time) at the very end, and after a failure too: a
+  // directory left at 0700 is damage of its own.
   dirs.sort((a, b) => b.path.length - a.path.length);
-  for (const entry of dirs) {
-    const abs = join(root, ...entry.path.split('/'));
-    try {
-      await chmod(abs, entry.mode);
-      await setTimes(abs, entry, false);
-    } catch (error) {
-      failure ??= error;
+  const items: TimesTask['items'] = [
+    ...links,
+    ...dirs.map((e) => ({ path: join(root, ...e.path.split('/')), mtimeNs: e.mtimeNs, mode: e.mode })),
+  ];
+  const top = await rootOf(ctx);
+  if (top) items.push({ path: root, mtimeNs: top.mtimeNs, mode: top.mode });
+  try {
+    for (let i = 0; i < items.length; i += 4096) {
+      const result = await run('times', { items: items.slice(i, i + 4096) });
+      if (result.problem)
+        failure ??= new HoardError(result.problem.code, `${where}: ${result.problem.message}`);
     }
+  } catch (error) {
+    failure ??= error;
   }
   if (failure !== undefined) throw failure;
   if (damaged.length > 0) {
     throw damageError(
       where,
-      `${damaged.length} damaged file(s) not restored (${stats.files} of ${files.length} files restored, and every directory and link)`,
+      `${damaged.length} damaged file(s) not restored (${stats.files} of ${files.length + linked.length} files restored, and every directory and link)`,
       damaged,
     );
   }
@@ -153,7 +163,7 @@ async function restoreFiles(
     if (index % 1024 === 0) ctx.signal.throwIfAborted();
     const path = await place(entry.path);
     const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
-    meta.push({ index, temp, path, mode: entry.mode, mtime: mtimeSeconds(entry) });
+    meta.push({ index, temp, path, mode: entry.mode, mtimeNs: entry.mtimeNs });
   }
 
   // Blobs no index holds (a pack lost with its index object) cost their files; the rest are located.
@@ -287,13 +297,63 @@ async function restoreFiles(
   return damaged;
 }
 
-/** Refuses, before writing anything, a manifest that puts an entry under a link or a file. */
+/**
+ * The files that are hard links to an earlier file, once those are restored: each linked to
+ * its first path (in a worker thread), or, when that file is damaged, returned as damaged too.
+ */
+async function restoreLinked(
+  ctx: HookContext,
+  linked: Entry[],
+  damaged: DamagedFile[],
+  root: string,
+  place: (rel: string) => Promise<string>,
+  overwrite: boolean,
+  stats: RestoreStats,
+): Promise<DamagedFile[]> {
+  if (linked.length === 0) return [];
+  const where = `${ctx.resource.type}#${ctx.resource.id}`;
+  const lost = new Map(damaged.map((d) => [d.path, d]));
+  const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-l`;
+  const out: DamagedFile[] = [];
+  const files: LinkFile[] = [];
+  for (const [index, entry] of linked.entries()) {
+    const first = lost.get(entry.hardLink!);
+    if (first) {
+      out.push({ ...first, path: entry.path, problem: `a hard link to "${first.path}": ${first.problem}` });
+      continue;
+    }
+    const path = await place(entry.path);
+    const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
+    const from = join(root, ...entry.hardLink!.split('/'));
+    files.push({ index, temp, path, from, mode: entry.mode, mtimeNs: entry.mtimeNs });
+  }
+  for (let i = 0; i < files.length; i += 1024) {
+    ctx.signal.throwIfAborted();
+    const result = await run('restoreLinks', { files: files.slice(i, i + 1024), overwrite });
+    stats.files += result.done;
+    raise(result.problem, where);
+  }
+  for (const line of damageLines(out, 'damaged, not restored')) ctx.log(line);
+  return out;
+}
+
+/**
+ * Refuses, before writing anything, a manifest that puts an entry under a link or a file, or
+ * a hard link to anything but an earlier file that is no hard link itself.
+ */
 function checkNesting(entries: Entry[], where: string): void {
   const kinds = new Map<string, string>();
   for (const e of entries) {
     if (kinds.has(e.path))
       throw new HoardError('STORE_CORRUPT', `${where}: the checkpoint lists "${e.path}" twice`);
-    kinds.set(e.path, e.type);
+    if (e.hardLink !== undefined && (e.type !== 'file' || kinds.get(e.hardLink) !== 'file')) {
+      throw new HoardError(
+        'STORE_CORRUPT',
+        `${where}: the checkpoint makes "${e.path}" a hard link to "${e.hardLink}", which is no earlier file; refusing it`,
+        { details: { path: e.path } },
+      );
+    }
+    kinds.set(e.path, e.hardLink === undefined ? e.type : 'hard link');
   }
   for (const e of entries) {
     const parts = e.path.split('/');
@@ -343,15 +403,15 @@ function exists(where: string, abs: string): HoardError {
   );
 }
 
-function mtimeSeconds(entry: Entry): number {
-  // Nanosecond mtimes round-trip only to what the filesystem and utimes' double allow
-  // (microseconds); restore keeps the same second and as many digits as possible.
-  const ns = BigInt(entry.mtimeNs);
-  return Number(ns / 1_000_000_000n) + Number(ns % 1_000_000_000n) / 1e9;
-}
-
-async function setTimes(abs: string, entry: Entry, link: boolean): Promise<void> {
-  const seconds = mtimeSeconds(entry);
-  if (link) await lutimes(abs, seconds, seconds).catch(() => {});
-  else await utimes(abs, seconds, seconds);
+/** The protected root's mode and time, from info.json; undefined for a checkpoint taken before they were kept. */
+async function rootOf(ctx: HookContext): Promise<RootDir | undefined> {
+  try {
+    const info = JSON.parse((await ctx.bank.get(INFO)).toString('utf8')) as { rootDir?: RootDir };
+    const top = info.rootDir;
+    if (typeof top?.mode === 'number' && typeof top.mtimeNs === 'string' && /^-?\d+$/.test(top.mtimeNs))
+      return { mode: top.mode & 0o7777, mtimeNs: top.mtimeNs };
+  } catch {
+    // No info.json, or not JSON: the target keeps the mode and time the restore left it.
+  }
+  return undefined;
 }

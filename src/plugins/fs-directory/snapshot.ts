@@ -10,10 +10,10 @@ import { join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import { chunkSizes } from '../../store/chunker.js';
 import type { HookContext } from '../sdk.js';
-import { type Entry, INFO, readManifest, writeManifest } from './manifest.js';
+import { type Entry, INFO, type RootDir, readManifest, writeManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
 import type { Identity } from './tasks/read.js';
-import { type ReadResult, readCapacity } from './worker.js';
+import { type ReadResult, readCapacity, type WalkedEntry } from './worker.js';
 
 export interface SnapshotStats {
   files: number;
@@ -26,6 +26,8 @@ export interface SnapshotStats {
   /** Bytes of new blobs written to the store. */
   bytesNew: number;
   filesReused: number;
+  /** Files that are hard links to an earlier file of the tree (counted in `files` too). */
+  hardLinks: number;
 }
 
 /** Bytes of blobs a read task lays out before it stops (a file may overrun it by one chunk). */
@@ -45,7 +47,7 @@ export async function snapshot(
 ): Promise<SnapshotStats> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const base = resolve(root);
-  const rootStat = await lstat(base).catch((error: NodeJS.ErrnoException) => {
+  const rootStat = await lstat(base, { bigint: true }).catch((error: NodeJS.ErrnoException) => {
     throw new HoardError('HOOK_FAILED', `${where}: cannot read ${base}: ${error.code ?? error.message}`, {
       cause: error,
     });
@@ -77,6 +79,7 @@ export async function snapshot(
       bytesRead: 0,
       bytesNew: 0,
       filesReused: 0,
+      hardLinks: 0,
     };
 
     // Pass 1 (above): walk and stat everything, so progress has a known total.
@@ -84,9 +87,35 @@ export async function snapshot(
     stats.skipped = walked.skipped.length;
     // In path order: files read one after the other share packs, which a restore reads once.
     const entries: Entry[] = walked.entries.sort(byPath);
+    // Hard links: the first path of each file (in path order) is read; the others link to it.
+    const firstOf = new Map<string, Entry>();
+    /** First path → the other paths of the same file, and the file (dev:ino) as walked. */
+    const groups = new Map<Entry, { key: string; others: Entry[] }>();
+    for (const entry of entries) {
+      const key = walked.linkKeys.get(entry);
+      if (key === undefined) continue;
+      const first = firstOf.get(key);
+      if (first === undefined) firstOf.set(key, entry);
+      else {
+        const group = groups.get(first) ?? { key, others: [] };
+        groups.set(first, group);
+        group.others.push(entry);
+        entry.hardLink = first.path;
+      }
+    }
+    /** The first path changed into another file (or vanished) while read: read the others alone. */
+    const split = (first: Entry) => {
+      for (const other of groups.get(first)?.others ?? []) {
+        delete other.hardLink;
+        other.blobs = [];
+        queue.push([{ entry: other, abs: join(base, other.path), from: 0, restarts: 0 }]);
+      }
+      groups.delete(first);
+    };
     const known = await knownBlobs(previous, entries);
     const toRead: { entry: Entry; abs: string }[] = [];
     for (const entry of entries) {
+      if (entry.hardLink !== undefined) continue; // takes its first path's content below
       if (entry.type === 'dir') stats.dirs++;
       else if (entry.type === 'symlink') stats.symlinks++;
       else {
@@ -153,11 +182,15 @@ export async function snapshot(
             // Replaced (renamed over, say) between two pieces: read the new file from the start.
             entry.blobs = [];
             if (restarts < 3) queue.unshift([{ entry, abs, from: 0, restarts: restarts + 1 }]);
-            else vanished.add(entry);
+            else {
+              vanished.add(entry);
+              split(entry);
+            }
             continue;
           }
           if (file.vanished || file.identity === undefined) {
             vanished.add(entry);
+            split(entry);
             continue;
           }
           if (from === 0) {
@@ -184,7 +217,11 @@ export async function snapshot(
             queue.unshift([{ entry, abs, from: file.next, restarts, expect: { dev, ino } }]);
           }
           // The file may have grown or shrunk since the walk: record what was stored.
-          else entry.size = file.next;
+          else {
+            entry.size = file.next;
+            const group = groups.get(entry);
+            if (group && group.key !== `${file.identity.dev}:${file.identity.ino}`) split(entry);
+          }
         }
         room.push(out); // putEncoded() has copied what it keeps
         // Files the task had no room for go next.
@@ -200,6 +237,13 @@ export async function snapshot(
       await Promise.allSettled(pending);
     }
     await writer.close();
+    for (const [first, { others }] of groups) {
+      for (const other of others) {
+        const { size, ino, mode, mtimeNs, blobs } = first;
+        Object.assign(other, { size, ino, mode, mtimeNs, blobs: [...(blobs ?? [])] });
+        stats.hardLinks++;
+      }
+    }
 
     for (const entry of vanished) {
       ctx.log(
@@ -214,7 +258,8 @@ export async function snapshot(
       stats.bytes += entry.size!;
     }
     await writeManifest(ctx.bank, kept);
-    await ctx.bank.put(INFO, JSON.stringify({ root: base, exclude, ...stats }, null, 2));
+    const rootDir: RootDir = { mode: Number(rootStat.mode & 0o7777n), mtimeNs: rootStat.mtimeNs.toString() };
+    await ctx.bank.put(INFO, JSON.stringify({ root: base, rootDir, exclude, ...stats }, null, 2));
     ctx.progress(1);
     return stats;
   }
@@ -243,16 +288,24 @@ async function walkTree(
   exclude: string[],
   where: string,
   signal: AbortSignal,
-): Promise<{ entries: Entry[]; skipped: string[] }> {
+): Promise<{ entries: Entry[]; skipped: string[]; linkKeys: Map<Entry, string> }> {
   const threads = poolThreads();
   const entries: Entry[] = [];
   const skipped: string[] = [];
+  const linkKeys = new Map<Entry, string>();
+  /** Walked entries as manifest entries; the link keys kept aside. */
+  const take = (walked: WalkedEntry[]) => {
+    for (const { linkKey, ...entry } of walked) {
+      entries.push(entry);
+      if (linkKey !== undefined) linkKeys.set(entry, linkKey);
+    }
+  };
   let frontier = [''];
   for (let round = 0; frontier.length > 0 && frontier.length < threads * 8 && round < 3; round++) {
     signal.throwIfAborted();
     const level = await run('walk', { root, dirs: frontier, depth: 1, exclude });
     raise(level.problem, where);
-    entries.push(...level.entries);
+    take(level.entries);
     skipped.push(...level.skipped);
     frontier = level.deeper;
   }
@@ -264,10 +317,10 @@ async function walkTree(
   signal.throwIfAborted();
   for (const result of results) {
     raise(result.problem, where);
-    entries.push(...result.entries);
+    take(result.entries);
     skipped.push(...result.skipped);
   }
-  return { entries, skipped };
+  return { entries, skipped, linkKeys };
 }
 
 /**

@@ -9,12 +9,16 @@
 export { type CheckTask, check } from './tasks/check.js';
 export type { DamagedBlob, Problem } from './tasks/common.js';
 export { type ReadResult, type ReadTask, read, readCapacity } from './tasks/read.js';
+export { nanosecondTimes, type TimesTask, times } from './tasks/times.js';
 export { type WalkedEntry, type WalkResult, type WalkTask, walk } from './tasks/walk.js';
 export {
+  type LinkFile,
+  type LinkResult,
   type RestoreFile,
   type RestoreResult,
   type RestoreTask,
   restore,
   restoreEmpty,
+  restoreLinks,
   type SharedFiles,
 } from './tasks/write.js';

@@ -5,7 +5,7 @@
 import type { BigIntStats } from 'node:fs';
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import picomatch from 'picomatch';
+import { type Excluder, excluder } from '../exclude.js';
 import { code, ioProblem, type Problem } from './common.js';
 
 export interface WalkTask {
@@ -14,6 +14,7 @@ export interface WalkTask {
   dirs: string[];
   /** Levels below each of `dirs` to descend; subdirectories past that are returned in `deeper`. */
   depth: number;
+  /** `.gitignore`-style patterns (exclude.ts). */
   exclude: string[];
 }
 
@@ -24,6 +25,8 @@ export interface WalkedEntry {
   mtimeNs: string;
   size?: number;
   ino?: string;
+  /** Files with more than one link: `dev:ino`, the same for every path of the file. */
+  linkKey?: string;
   target?: string;
 }
 
@@ -38,14 +41,14 @@ export interface WalkResult {
 }
 
 /** Compiled exclude patterns, a few kept for the next walk of the same tree. */
-const matchers = new Map<string, (path: string) => boolean>();
+const matchers = new Map<string, Excluder>();
 
 /** Everything under `dirs`, down to `depth` levels, with one lstat per entry. */
 export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResult {
   const key = JSON.stringify(exclude);
   let excluded = matchers.get(key);
   if (excluded === undefined) {
-    excluded = exclude.length ? picomatch(exclude, { dot: true }) : () => false;
+    excluded = excluder(exclude);
     if (matchers.size >= 16) matchers.clear();
     matchers.set(key, excluded);
   }
@@ -64,7 +67,6 @@ export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResul
     names.sort();
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
-      if (excluded(path)) continue;
       const abs = join(root, path);
       let st: BigIntStats;
       try {
@@ -73,6 +75,8 @@ export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResul
         if (code(error) === 'ENOENT') continue; // gone since the directory was read
         return { entries, deeper, skipped, problem: ioProblem(`cannot read ${abs}`, error) };
       }
+      // After the lstat: a `dir/` pattern needs to know what the entry is.
+      if (excluded(path, st.isDirectory())) continue;
       const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
       if (st.isDirectory()) {
         entries.push({ ...common, type: 'dir' });
@@ -86,7 +90,14 @@ export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResul
           return { entries, deeper, skipped, problem: ioProblem(`cannot read the link ${abs}`, error) };
         }
       } else if (st.isFile()) {
-        entries.push({ ...common, type: 'file', size: Number(st.size), ino: st.ino.toString() });
+        const ino = st.ino.toString();
+        entries.push({
+          ...common,
+          type: 'file',
+          size: Number(st.size),
+          ino,
+          ...(st.nlink > 1n ? { linkKey: `${st.dev}:${ino}` } : {}),
+        });
       } else {
         skipped.push(path);
       }

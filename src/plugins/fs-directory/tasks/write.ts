@@ -9,9 +9,9 @@
 import {
   closeSync,
   constants,
+  copyFileSync,
   fchmodSync,
   fstatSync,
-  futimesSync,
   linkSync,
   lstatSync,
   openSync,
@@ -24,6 +24,7 @@ import { HoardError } from '../../../errors.js';
 import type { BatchBlob } from '../../../store/batches.js';
 import { decodeBlobSync } from '../../../store/blob.js';
 import { asProblem, code, type DamagedBlob, type Problem } from './common.js';
+import { setFileTimes } from './times.js';
 
 export interface RestoreFile {
   /** Index of the file in the restore (for the shared arrays). */
@@ -32,8 +33,8 @@ export interface RestoreFile {
   temp: string;
   path: string;
   mode: number;
-  /** Modification time in seconds (fractional). */
-  mtime: number;
+  /** Modification time, nanoseconds since the epoch (decimal). */
+  mtimeNs: string;
 }
 
 /** Per-file state all the threads of one restore share. */
@@ -225,7 +226,7 @@ function openTemp(file: RestoreFile, shared: SharedFiles): number {
 function finish(fd: number, file: RestoreFile, overwrite: boolean): void {
   try {
     fchmodSync(fd, file.mode);
-    futimesSync(fd, file.mtime, file.mtime);
+    setFileTimes(fd, file.mtimeNs);
   } finally {
     closeSync(fd);
   }
@@ -241,6 +242,11 @@ function finish(fd: number, file: RestoreFile, overwrite: boolean): void {
       if (lstatOrUndefined(file.path)) throw appeared(file);
     }
   }
+  replace(file, overwrite);
+}
+
+/** Renames the temporary to the file's name; with `overwrite`, a directory in the way is removed. */
+function replace(file: RestoreFile, overwrite: boolean): void {
   try {
     renameSync(file.temp, file.path);
   } catch (error) {
@@ -248,6 +254,60 @@ function finish(fd: number, file: RestoreFile, overwrite: boolean): void {
     rmSync(file.path, { recursive: true, force: true });
     renameSync(file.temp, file.path);
   }
+}
+
+/** Errors of a filesystem that has no hard links (or none across these names). */
+const NO_LINKS = ['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'EXDEV'];
+
+export interface LinkFile extends RestoreFile {
+  /** The restored file this one is a hard link to. */
+  from: string;
+}
+
+export interface LinkResult {
+  /** Paths made, as links or (where the filesystem has no hard links) as copies. */
+  done: number;
+  copied: number;
+  problem?: Problem;
+}
+
+/**
+ * Makes each file a hard link to its restored first path: without `overwrite` by link (a file
+ * that is there already is refused), with it by link to the temporary name and rename. Where
+ * the filesystem refuses hard links, the file is a copy, finished like any other.
+ */
+export function restoreLinks({ files, overwrite }: { files: LinkFile[]; overwrite: boolean }): LinkResult {
+  let done = 0;
+  let copied = 0;
+  let current: LinkFile | undefined;
+  try {
+    for (const file of files) {
+      current = file;
+      try {
+        linkSync(file.from, overwrite ? file.temp : file.path);
+      } catch (error) {
+        if (!overwrite && code(error) === 'EEXIST') throw appeared(file);
+        if (!NO_LINKS.includes(code(error) ?? '')) throw error;
+        copyFileSync(file.from, file.temp, constants.COPYFILE_EXCL);
+        finish(openSync(file.temp, constants.O_WRONLY | constants.O_NOFOLLOW), file, overwrite);
+        copied++;
+        done++;
+        continue;
+      }
+      if (overwrite) {
+        try {
+          replace(file, overwrite);
+        } catch (error) {
+          rmSync(file.temp, { force: true });
+          throw error;
+        }
+      }
+      done++;
+    }
+  } catch (error) {
+    return { done, copied, problem: asProblem(error, current && `cannot restore ${current.path}`) };
+  }
+  return { done, copied };
 }
 
 function appeared(file: RestoreFile): HoardError {
