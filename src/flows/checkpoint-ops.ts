@@ -4,7 +4,7 @@
  * in it), runs its hook graph, and keeps an operation log next to the checkpoint.
  */
 import type { Bank } from '../bank/index.js';
-import { metaKey, operationKey } from '../checkpoints/keys.js';
+import { decodeSegment, metaKey, operationKey } from '../checkpoints/keys.js';
 import { type CheckpointMeta, CheckpointStore, PROCESS_OWNER } from '../checkpoints/store.js';
 import { errorInfo, HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
@@ -18,9 +18,9 @@ import {
   type OperationResult,
   operationParameters,
 } from './checkpoint-view.js';
-import { operationStore, runInProvider } from './operation.js';
+import { operationHookGraph, operationStore, runInProvider } from './operation.js';
 import { checkpointSection, type RunOptions, recoverOwed, withWorkLease } from './protect.js';
-import { checkpointReferences, proveReferences, referencedBlobs } from './references.js';
+import { checkpointReferences, proveReferences, referencedBlobs, referenceKeys } from './references.js';
 
 export interface RestoreOptions extends RunOptions {
   /** Restore parameters, same shape as plan parameters (`type` or `type#id` keys). */
@@ -224,6 +224,7 @@ export async function prepareCopy(
   }
   const graph = ResourceGraph.fromJSON(meta.graph);
   for (const node of graph.nodes) to.registry.handler(node.resource.type, `provider ${to.name}`);
+  if (await renamesBlobs(from, to)) await checkRenamable(id, from, to, graph, meta.parameters);
   if (await to.bank.exists(metaKey(id))) {
     throw new HoardError('CHECKPOINT_STATE', `provider ${to.name} already has checkpoint ${id}`, {
       details: { checkpoint: id, provider: to.name },
@@ -282,7 +283,15 @@ export async function copyCheckpoint(
         }
         marker = keys[keys.length - 1];
       }
-      await copyBlobs(from.bank, fromStore, toStore, id, signal);
+      const blobIds = await copyBlobs(
+        from.bank,
+        fromStore,
+        toStore,
+        id,
+        signal,
+        await renamesBlobs(from, to),
+      );
+      if (blobIds) await renameReferences(to.bank, id, blobIds);
       const parameters = operationParameters('copy', graph, to.registry, {}, meta.parameters, 'copy');
       const operation = await runInProvider(to, id, meta.plan, {
         kind: 'copy',
@@ -290,6 +299,7 @@ export async function copyCheckpoint(
         parameters,
         store: toStore,
         signal,
+        ...(blobIds ? { blobIds } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
       });
       if (operation.status === 'succeeded') {
@@ -322,24 +332,31 @@ export async function copyCheckpoint(
   });
 }
 
-/** Copies the content-store blobs the checkpoint refers to (its `blobs` objects) that the target lacks. */
+/**
+ * Copies the content-store blobs the checkpoint refers to (its `blobs` objects) that the
+ * target lacks. With `rename` (the stores name blobs differently: see `renamesBlobs`) every
+ * blob is written again, and the map from each source id to its id in the target returned.
+ */
 async function copyBlobs(
   fromBank: Bank,
   source: ContentStore,
   target: ContentStore,
   id: string,
   signal: AbortSignal,
-): Promise<void> {
+  rename: boolean,
+): Promise<Map<string, string> | undefined> {
   const references = await checkpointReferences(fromBank, id);
-  if (references.size === 0) return;
+  const renamed = rename ? new Map<string, string>() : undefined;
+  if (references.size === 0) return renamed;
   const writer = await target.openWriter(`copy ${id}`);
   try {
     // Looked up after the writer's lease: what the target has now, it keeps.
-    const lacking = await target.lacking(references);
+    const lacking = renamed ? references : await target.lacking(references);
     for (const blob of [...lacking].sort()) {
       signal.throwIfAborted();
       const { id: copied } = await writer.writeBlob(await source.readBlob(blob));
-      if (copied !== blob)
+      if (renamed) renamed.set(blob, copied);
+      else if (copied !== blob)
         throw new HoardError('STORE_CORRUPT', `copying blob ${blob} of checkpoint ${id} produced ${copied}`);
     }
     await writer.close();
@@ -347,4 +364,63 @@ async function copyBlobs(
     await writer.abort().catch(() => {});
     throw error;
   }
+  return renamed;
+}
+
+/**
+ * True if the two banks name blobs differently: one is encrypted and the other not, or they
+ * are two encrypted repositories (each names blobs by HMAC under its own key).
+ */
+async function renamesBlobs(from: Provider, to: Provider): Promise<boolean> {
+  const [a, b] = await Promise.all([from.bank.contentKeys(), to.bank.contentKeys({ create: true })]);
+  if (a === undefined && b === undefined) return false;
+  return a === undefined || b === undefined || !a.idKey.equals(b.idKey);
+}
+
+/**
+ * A copy that renames blobs rewrites each resource's `blobs` object itself, and each plugin
+ * rewrites the ids in its own objects in its copy `main` hook (`ctx.blobIds`). A resource that
+ * keeps blobs but whose plugin has no such hook cannot be copied so: refused before anything
+ * is written, rather than copied with ids that name nothing.
+ */
+async function checkRenamable(
+  id: string,
+  from: Provider,
+  to: Provider,
+  graph: ResourceGraph,
+  saved: CheckpointMeta['parameters'],
+): Promise<void> {
+  const keeping = new Set(
+    (await referenceKeys(from.bank, id)).map((key) => decodeSegment(key.split('/').at(-2) ?? '')),
+  );
+  if (keeping.size === 0) return;
+  const hooks = operationHookGraph({
+    kind: 'copy',
+    graph,
+    registry: to.registry,
+    parameters: operationParameters('copy', graph, to.registry, {}, saved, 'copy'),
+  });
+  for (const resource of keeping) {
+    if (!hooks.tasks.some((t) => t.data?.resource === resource && t.data.hook === 'main' && t.data.impl)) {
+      throw new HoardError(
+        'USAGE',
+        `checkpoint ${id} cannot be copied from provider ${from.name} to ${to.name}: their banks name blobs differently (encryption), and the plugin of ${resource} has no copy hook to rename the blob ids it keeps`,
+        { details: { checkpoint: id, resource } },
+      );
+    }
+  }
+}
+
+/** Rewrites the checkpoint's `blobs` objects in `bank` with the target's ids. */
+async function renameReferences(bank: Bank, id: string, blobIds: ReadonlyMap<string, string>): Promise<void> {
+  for (const key of await referenceKeys(bank, id)) {
+    const ids = (await bank.get(key)).toString('utf8').split('\n').filter(Boolean);
+    await bank.put(key, [...new Set(ids.map((old) => renamed(blobIds, old)))].sort().join('\n'));
+  }
+}
+
+function renamed(blobIds: ReadonlyMap<string, string>, old: string): string {
+  const id = blobIds.get(old);
+  if (id === undefined) throw new HoardError('INTERNAL', `blob ${old} was not copied`);
+  return id;
 }

@@ -95,6 +95,8 @@ export interface OperationInput {
    */
   store?: ContentStore;
   journal?: Journal;
+  /** Copy between stores that name blobs differently: `ctx.blobIds`, and sections writable. */
+  blobIds?: ReadonlyMap<string, string>;
   recover?: 'resume' | 'teardowns';
   signal?: AbortSignal;
   concurrency?: number;
@@ -226,7 +228,7 @@ export function runInProvider(
 export async function runOperation(input: OperationInput): Promise<OperationLog> {
   const hooks = operationHookGraph(input);
   const byTask = new Map(hooks.tasks.map((t) => [t.id, t.data!]));
-  const writable = input.kind === 'protect' || input.kind === 'delete';
+  const writable = input.kind === 'protect' || input.kind === 'delete' || input.blobIds !== undefined;
   const lines: string[] = [];
   const startedAt = new Date().toISOString();
   // Who is told when the store must wait for a garbage collection: the hook that last asked for it.
@@ -249,6 +251,7 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
       parameters: params.parameters,
       protectParameters: params.protectParameters,
       bank: section,
+      ...(input.blobIds ? { blobIds: input.blobIds } : {}),
       previous: input.previousCheckpoint
         ? input.rootBank.section(resourcePrefix(input.previousCheckpoint, task.resource), { readOnly: true })
         : undefined,

@@ -44,6 +44,14 @@ export interface HookContext {
   /** This resource's own section of the checkpoint in the bank; read-only outside protect and delete. */
   bank: Bank;
   /**
+   * Copy only, between banks that name blobs differently (one encrypted, or two encrypted
+   * repositories): each blob id of the source checkpoint to its id in the target's store. The
+   * data is in the target's store already and Hoard has rewritten the section's `blobs`
+   * object; a plugin that keeps blob ids in its own objects rewrites them in its copy `main`
+   * hook (the section is writable then). A plugin without such a hook cannot be copied so.
+   */
+  blobIds?: ReadonlyMap<string, string>;
+  /**
    * For protect: this resource's section in the plan's previous available checkpoint
    * (read-only), to find what did not change; undefined if there is none.
    */

@@ -194,6 +194,59 @@ resources:
     }
   });
 
+  it('copies encrypted → unencrypted → another encrypted bank, each copy verifying and restoring', async () => {
+    const other = async (name: string, uuid: string, lines: string[]) =>
+      writeFile(
+        join(home, 'providers', `${name}.conf`),
+        [
+          '[provider]',
+          `name = ${name}`,
+          `id = ${uuid}`,
+          'bank = fs',
+          'plugin = fs.directory',
+          ...lines,
+          '[fs]',
+          `path = ${join(home, `${name}-bank`)}`,
+          '',
+        ].join('\n'),
+      );
+    await other('plainbank', '7f2d8e4a-0c3b-4e5f-9a1b-2c3d4e5f6a70', []);
+    await writeFile(join(home, 'vault2.pass'), 'another\n');
+    await other('vault2', '8a3e9f5b-1d4c-4f60-8b2c-3d4e5f6a7b80', [
+      'encryption = password',
+      '[encryption]',
+      'password_file = ../vault2.pass',
+    ]);
+    const original = await readFile(join(app, 'data', 'secret.txt'));
+    for (const [from, to] of [
+      ['vault', 'plainbank'],
+      ['plainbank', 'vault2'],
+    ] as const) {
+      const c = await run(['copy', id, '--provider', from, '--to', to]);
+      assert.equal(c.code, 0, `${from} → ${to}: ${c.stderr}`);
+      const v = await run(['verify', id, '--provider', to]);
+      assert.equal(v.code, 0, `verify in ${to}: ${v.stderr}`);
+      const target = join(home, `restored-from-${to}`);
+      const r = await run(['restore', id, '--provider', to, '--target', target]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await readFile(join(target, 'secret.txt')), original);
+    }
+    // The unencrypted copy names blobs by SHA-256, the encrypted ones by their own HMACs.
+    const blobsOf = async (bank: string) =>
+      (await readdir(join(bank, 'store', 'packs'), { recursive: true })).filter((p) => p.length > 60).sort();
+    const [a, b, c] = await Promise.all(
+      [bank, join(home, 'plainbank-bank'), join(home, 'vault2-bank')].map(blobsOf),
+    );
+    assert.notDeepEqual(a, b);
+    assert.notDeepEqual(b, c);
+    for (const [path, bytes] of await tree(join(home, 'vault2-bank'))) {
+      assert.ok(
+        !Buffer.from(bytes, 'base64').includes(Buffer.from('SECRET-MARKER')),
+        `${path} holds plaintext`,
+      );
+    }
+  });
+
   it('hoard key adds, lists, changes and removes passwords without touching data', async () => {
     const data = [...(await tree(join(bank, 'store'))).entries()];
     await writeFile(join(home, 'second.pass'), 'second\n');

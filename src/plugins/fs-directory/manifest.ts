@@ -113,3 +113,32 @@ export function unsafePath(path: unknown): string | undefined {
     return 'has an empty, "." or ".." segment';
   return undefined;
 }
+
+/**
+ * A copy into a store that names blobs differently: the manifest (and `blobs`) rewritten with
+ * the target's ids. Returns how many entries it holds.
+ */
+export async function renameManifest(
+  ctx: Pick<HookContext, 'checkpoint' | 'resource' | 'bank'>,
+  blobIds: ReadonlyMap<string, string>,
+): Promise<number> {
+  const entries = await readManifest(ctx.bank, manifestName(ctx));
+  for (const entry of entries) {
+    if (entry.blobs === undefined) continue;
+    entry.blobs = entry.blobs.map((id) => {
+      const renamed = blobIds.get(id);
+      if (renamed === undefined) {
+        throw new HoardError(
+          'STORE_CORRUPT',
+          `${manifestName(ctx)}: blob ${id} of ${entry.path} was not copied`,
+          {
+            details: { blob: id },
+          },
+        );
+      }
+      return renamed;
+    });
+  }
+  await writeManifest(ctx.bank, entries);
+  return entries.length;
+}

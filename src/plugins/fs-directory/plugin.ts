@@ -5,6 +5,7 @@
  */
 import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import type { JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import { renameManifest } from './manifest.js';
 import { poolThreads } from './pool.js';
 import { restoreTree } from './restore.js';
 import { snapshot } from './snapshot.js';
@@ -66,6 +67,12 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
       op.onMain = async (ctx) => {
         const { files, blobs } = await verifyTree(ctx);
         ctx.log(`verified ${blobs} blobs of ${files} files`);
+      };
+    } else if (kind === 'copy') {
+      op.onMain = async (ctx) => {
+        if (ctx.blobIds === undefined) return; // the same names in both stores: the objects are copied as they are
+        const entries = await renameManifest(ctx, ctx.blobIds);
+        ctx.log(`renamed the blob ids of ${entries} entries for the target's store`);
       };
     } else {
       return undefined; // delete: the checkpoint's keys go; unreferenced blobs go at the next garbage collection
