@@ -4,6 +4,8 @@
  * tampered objects; `hoard key`.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -245,6 +247,26 @@ resources:
         `${path} holds plaintext`,
       );
     }
+  });
+
+  it("docs/encryption.md's reader opens a record and a pack with nothing but the password", async () => {
+    const doc = await readFile(join(ROOT, 'docs', 'encryption.md'), 'utf8');
+    const script = /```js\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(script, 'the reader is in the doc');
+    const file = join(home, 'open-object.mjs');
+    await writeFile(file, script);
+    const open = (key: string) =>
+      execFileSync(process.execPath, [file, 'correct horse battery staple', bank, key], {
+        maxBuffer: 1 << 28,
+      });
+    const meta = JSON.parse(open(`checkpoints/${id}/meta.json`).toString('utf8'));
+    assert.equal(meta.id, id);
+    const packs = [...(await tree(join(bank, 'store', 'packs'))).keys()];
+    const pack = open(packs[0]!.slice(bank.length + 1));
+    // Opened, it is a plain pack (store-format.md): its footer hashes to its id.
+    const n = pack.readUInt32BE(pack.length - 48);
+    const footer = pack.subarray(pack.length - 48 * n - 48);
+    assert.equal(createHash('sha256').update(footer).digest('hex'), packs[0]!.split('/').at(-1));
   });
 
   it('hoard key adds, lists, changes and removes passwords without touching data', async () => {
