@@ -7,6 +7,7 @@
 #   test/setup/radosgw.sh ensure   what `npm test` runs first: start it if radosgw is installed
 #                                  (or CI=true), and print ONE line saying whether the s3 tests run
 #   test/setup/radosgw.sh env      the three lines, if it is running (exit 1 if not)
+#   test/setup/radosgw.sh bucket NAME  make a bucket (if it is not there) with the test user's keys
 #   test/setup/radosgw.sh stop     stop the daemons and remove the cluster's directory
 #
 # Everything lives in HOARD_RADOSGW_DIR (default /tmp/hoard-radosgw): config, monitor, OSD
@@ -192,6 +193,19 @@ stop)
   stop_daemons
   rm -rf "$DIR" "$DIR.lock" "$DIR.start.log" "$DIR.apt.log"
   ;;
+bucket)
+  [[ -n ${2:-} ]] || { echo "usage: $0 bucket NAME" >&2; exit 2; }
+  ready || { say "not running: 'bash test/setup/radosgw.sh start' first"; exit 1; }
+  # With the AWS SDK the project installs (npm install): no other S3 client needed.
+  cd "$(dirname "$0")/../.."
+  node --input-type=module -e '
+    import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+    const [endpoint, accessKeyId, secretAccessKey, Bucket] = process.argv.slice(1);
+    const s3 = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+    try { await s3.send(new CreateBucketCommand({ Bucket })); console.log(`bucket ${Bucket} made`); }
+    catch (e) { if (e.name !== "BucketAlreadyOwnedByYou") throw e; console.log(`bucket ${Bucket} is there`); }
+  ' "http://127.0.0.1:$PORT" "$ACCESS_KEY" "$SECRET_KEY" "$2"
+  ;;
 status)
   if ready; then echo running; else
     echo stopped
@@ -199,7 +213,7 @@ status)
   fi
   ;;
 *)
-  echo "usage: $0 start|ensure|env|stop|status" >&2
+  echo "usage: $0 start|ensure|env|bucket NAME|stop|status" >&2
   exit 2
   ;;
 esac
