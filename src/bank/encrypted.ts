@@ -7,6 +7,7 @@
  * The repository is opened at the first call that needs it: the password is tried against
  * the key files once per process. The first write to an empty bank creates it.
  */
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createRepository, KEYS_PREFIX, type KeyStore, readRecord, unlock } from '../crypto/keyring.js';
 import type { RepositorySecrets } from '../crypto/keys.js';
@@ -70,20 +71,24 @@ export class EncryptingStore implements BankStore {
    * that is still empty and `create` is false). ENCRYPTION_MISMATCH where the bank and the
    * setting disagree, ENCRYPTION_KEY_WRONG for a password that opens no key.
    */
-  secrets(create: boolean): Promise<RepositorySecrets | undefined> {
-    this.opened ??= this.open(create).then(
-      (secrets) => {
-        // An empty bank opened for reading is looked at again by the next call.
-        if (secrets === undefined && this.settings.mode === 'password') this.opened = undefined;
-        return secrets;
-      },
-      (error: unknown) => {
-        // A wrong password stays wrong (and trying it costs a key derivation per key file).
-        if (!(error instanceof HoardError && error.code === 'ENCRYPTION_KEY_WRONG')) this.opened = undefined;
-        throw error;
-      },
-    );
-    return this.opened;
+  async secrets(create: boolean): Promise<RepositorySecrets | undefined> {
+    for (;;) {
+      this.opened ??= this.open(create).then(
+        (secrets) => {
+          // An empty bank opened for reading is looked at again by the next call.
+          if (secrets === undefined && this.settings.mode === 'password') this.opened = undefined;
+          return secrets;
+        },
+        (error: unknown) => {
+          // A wrong password stays wrong (and trying it costs a key derivation per key file).
+          if (!(error instanceof HoardError && error.code === 'ENCRYPTION_KEY_WRONG')) this.opened = undefined;
+          throw error;
+        },
+      );
+      const secrets = await this.opened;
+      if (secrets !== undefined || !create || this.settings.mode === 'none') return secrets;
+      // This call joined a look that was not to create the repository: look again, creating.
+    }
   }
 
   /** The keys that name and cut content, or undefined without encryption. */
@@ -111,7 +116,7 @@ export class EncryptingStore implements BankStore {
       await this.refuseUnencryptedData();
       return undefined;
     }
-    const token = `${process.pid}-${Date.now()}`;
+    const token = randomBytes(16).toString('hex');
     for (;;) {
       const taken = await this.inner.acquireLease(
         CREATE_LEASE,

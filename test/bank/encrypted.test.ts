@@ -133,3 +133,21 @@ describe('FsBank, password mode, on disk', () => {
       for (let i = 0; i < 4; i++) assert.equal((await reader.get(`k${i}`)).toString(), `v${i}`);
     }));
 });
+
+describe('MemoryBank, password mode, first use', () => {
+  it('a first read and a first write at once: the write creates the repository', async () => {
+    const bank = new MemoryBank({ encryption: password('pw') });
+    // A reader's look (no repository yet: nothing) and a writer's at once.
+    const [keys] = await Promise.all([bank.contentKeys(), bank.put('k', 'v')]);
+    assert.equal(keys, undefined);
+    assert.equal((await bank.get('k')).toString(), 'v');
+    assert.ok(await bank.contentKeys(), 'the repository exists');
+  });
+
+  it('an empty encrypted bank opened for reading stays empty, with no keys made', async () => {
+    const bank = new MemoryBank({ encryption: password('pw') });
+    assert.equal(await bank.contentKeys(), undefined);
+    assert.deepEqual(await bank.list(''), []);
+    assert.equal(bank.keyring() !== undefined && (await bank.keyring()!.list('keys/')).length, 0);
+  });
+});
