@@ -14,9 +14,9 @@
  * The repository is opened at the first call that needs it, once per process. The first
  * write to an empty bank creates it.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { openWith, parseIdentity, parseRecipient, recipientOf, sealTo } from '../crypto/age.js';
 import {
@@ -86,6 +86,16 @@ export interface ContentKeys {
 const CREATE_LEASE = 'keys-create';
 /** Enough of an object's start to hold any header of ours (an age header is about 200 bytes). */
 const HEADER_PEEK = 1024;
+
+/** The objects a write-only client keeps a copy of: a resource section's, up to this size. */
+const CACHED = /^checkpoints\/([^/]+)\/resources\/([^/]+)\/((?!blobs$).+)$/;
+/** Under a resource's cache folder: which object names protects asked for (sorts before ids). */
+const WANTED = '.wanted';
+const CACHED_MAX = 4 * 1024 * 1024;
+
+function cacheName(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
 
 /** Content in public-key mode: what only the identity may read. */
 function isContent(key: string): boolean {
@@ -366,10 +376,65 @@ export class EncryptingStore implements BankStore {
   async put(key: string, data: StoreData): Promise<void> {
     const format = await this.format(key, true);
     if (format === undefined) return this.inner.put(key, data);
-    return this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
+    await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
+    if (Buffer.isBuffer(data)) await this.remember(key, data);
+  }
+
+  /**
+   * A write-only client keeps a plaintext copy of the small objects it stores in a resource's
+   * section that a protect has asked for before in an earlier checkpoint (fs.directory's
+   * manifest: what did not change), for the newest checkpoint of each resource only, so that
+   * the next protect finds them without reading the bank (it cannot). Nothing else is kept:
+   * a database dump that no protect reads back never lands here. What this exposes to a
+   * thief of the client is in docs/encryption.md.
+   */
+  private async remember(key: string, data: Buffer): Promise<void> {
+    const cache = this.cacheDir();
+    const match = CACHED.exec(key);
+    if (cache === undefined || match === null || data.length > CACHED_MAX) return;
+    const [, checkpoint, resource, name] = match;
+    if ((await this.secrets(false))?.identity !== undefined) return;
+    const dir = join(cache, resource!);
+    const wanted = await stat(join(dir, WANTED, cacheName(name!))).catch(() => undefined);
+    if (wanted === undefined) return;
+    await mkdir(join(dir, checkpoint!), { recursive: true, mode: 0o700 });
+    const file = join(dir, checkpoint!, cacheName(key));
+    const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, data, { mode: 0o600 });
+    await rename(temporary, file);
+    // Checkpoint ids sort by time: an older one of this resource is not needed any more.
+    for (const other of await readdir(dir)) {
+      if (other !== WANTED && other < checkpoint!)
+        await rm(join(dir, other), { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * The plaintext a write-only client kept of `key` (see `remember`), if it did; if not, the
+   * object's name in its section is marked as wanted, so that the next one is kept.
+   */
+  private async recall(key: string): Promise<Buffer | undefined> {
+    const cache = this.cacheDir();
+    const match = CACHED.exec(key);
+    if (cache === undefined || match === null) return undefined;
+    const [, checkpoint, resource, name] = match;
+    const kept = await readFile(join(cache, resource!, checkpoint!, cacheName(key))).catch(() => undefined);
+    if (kept === undefined) {
+      const wanted = join(cache, resource!, WANTED);
+      await mkdir(wanted, { recursive: true, mode: 0o700 });
+      await writeFile(join(wanted, cacheName(name!)), '');
+    }
+    return kept;
+  }
+
+  private cacheDir(): string | undefined {
+    const file = this.settings.writerKeyFile;
+    return this.settings.mode === 'public-key' && file ? file.replace(/\.json$/, '.cache') : undefined;
   }
 
   async get(key: string): Promise<Buffer | undefined> {
+    const kept = await this.recallWriteOnly(key);
+    if (kept) return kept;
     const stored = await this.inner.get(key);
     if (stored === undefined) return undefined;
     const format = await this.format(key, false);
@@ -381,7 +446,16 @@ export class EncryptingStore implements BankStore {
     }
   }
 
+  /** For a write-only client, what it kept of a content object (undefined: read the bank). */
+  private async recallWriteOnly(key: string): Promise<Buffer | undefined> {
+    if (this.settings.mode !== 'public-key' || !isContent(key)) return undefined;
+    if ((await this.secrets(false))?.identity !== undefined) return undefined;
+    return this.recall(key);
+  }
+
   async getStream(key: string): Promise<Readable | undefined> {
+    const kept = await this.recallWriteOnly(key);
+    if (kept) return Readable.from([kept]);
     const stream = await this.inner.getStream(key);
     if (stream === undefined) return undefined;
     let format: ObjectFormat | undefined;

@@ -93,15 +93,21 @@ describe('public-key mode through the CLI', () => {
   });
 
   it('a writer with only the recipient protects, and stores nothing readable without the identity', async () => {
-    for (let i = 0; i < 2; i++) {
+    // The first asks for nothing; the second asks for the first's manifest (not kept: read
+    // every file, store nothing again); the third finds the second's in the local cache.
+    for (let i = 0; i < 3; i++) {
       const p = await run(['protect', join(home, 'plan.yaml'), '--provider', 'writer', '--json']);
       assert.equal(p.code, 0, p.stderr);
       const { checkpoint, operation } = JSON.parse(p.stdout);
       assert.equal(checkpoint.status, 'available');
       ids.push(checkpoint.id);
-      if (i === 1)
-        assert.match(operation.log.join('\n'), /, 0 new/, 'the second protect stores nothing again');
+      const log = operation.log.join('\n');
+      if (i > 0) assert.match(log, /, 0 new/, 'a later protect stores nothing again');
+      if (i === 1) assert.match(log, /2 files \(0 unchanged/, 'the first manifest was not kept: every file read');
+      if (i === 2) assert.match(log, /2 files \(2 unchanged/, 'the manifest came from the local cache: no file read');
     }
+    // The local cache holds the newest checkpoint of the resource only, and what was asked for.
+    assert.deepEqual(await readdir(join(home, 'keys', `${WRITER}.cache`, 'fs.directory#notes')), ['.wanted', ids[2]]);
     assert.equal(
       (await stat(join(home, 'keys', `${WRITER}.json`))).mode & 0o777,
       0o600,
