@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type EncryptionSettings, FsBank, MemoryBank } from '../../src/bank/index.js';
+import { newIdentity } from '../../src/crypto/age.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 
 process.env.HOARD_KDF_N ??= '1024';
@@ -26,6 +27,28 @@ bankConformance('MemoryBank, password mode', async () => {
     },
     reopen: () => bank,
     close: async () => {},
+  };
+});
+
+bankConformance('MemoryBank, public-key mode with the identity', async () => {
+  const made = newIdentity();
+  const dir = await mkdtemp(join(tmpdir(), 'hoard-pk-writer-'));
+  const encryption: EncryptionSettings = {
+    mode: 'public-key',
+    where: 'the test bank',
+    recipient: made.recipient,
+    identity: async () => made.identity,
+    writerKeyFile: join(dir, 'writer.json'),
+  };
+  let now = Date.now();
+  const bank = new MemoryBank({ now: () => now, encryption });
+  return {
+    bank,
+    advance: (ms) => {
+      now += ms;
+    },
+    reopen: () => bank,
+    close: () => rm(dir, { recursive: true, force: true }),
   };
 });
 

@@ -103,11 +103,16 @@ describe('public-key mode through the CLI', () => {
       ids.push(checkpoint.id);
       const log = operation.log.join('\n');
       if (i > 0) assert.match(log, /, 0 new/, 'a later protect stores nothing again');
-      if (i === 1) assert.match(log, /2 files \(0 unchanged/, 'the first manifest was not kept: every file read');
-      if (i === 2) assert.match(log, /2 files \(2 unchanged/, 'the manifest came from the local cache: no file read');
+      if (i === 1)
+        assert.match(log, /2 files \(0 unchanged/, 'the first manifest was not kept: every file read');
+      if (i === 2)
+        assert.match(log, /2 files \(2 unchanged/, 'the manifest came from the local cache: no file read');
     }
     // The local cache holds the newest checkpoint of the resource only, and what was asked for.
-    assert.deepEqual(await readdir(join(home, 'keys', `${WRITER}.cache`, 'fs.directory#notes')), ['.wanted', ids[2]]);
+    assert.deepEqual(await readdir(join(home, 'keys', `${WRITER}.cache`, 'fs.directory#notes')), [
+      '.wanted',
+      ids[2],
+    ]);
     assert.equal(
       (await stat(join(home, 'keys', `${WRITER}.json`))).mode & 0o777,
       0o600,
