@@ -174,6 +174,12 @@ export const ERRORS = {
     meaning: "A checkpoint's record (meta.json) is not valid JSON or lacks required fields.",
   },
   // Operations
+  DISCOVERY_FAILED: {
+    exit: 1,
+    http: 502,
+    meaning:
+      "A protectable could not list a resource's dependents (a server down, a plugin that threw or answered nonsense): the protect's checkpoint is error.",
+  },
   HOOK_FAILED: { exit: 1, http: 502, meaning: "A plugin's hook failed; the operation failed." },
   HOOK_TIMEOUT: { exit: 1, http: 504, meaning: "A plugin's hook ran past its timeout." },
   RETENTION_INCOMPLETE: {

@@ -57,10 +57,24 @@ export async function protect(
   const store = new CheckpointStore(provider.bank);
   const recoveries = await recoverAbandoned(store, provider);
 
-  const graph = await discoverGraph(plan.resources, provider.registry.protectables(), {
-    source: plan.source,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  // A discovery that fails (a server down, a plugin's mistake) is an operation that failed,
+  // not a bad plan: the checkpoint is made, with the plan's own resources, and ends `error`.
+  let discovery: HoardError | undefined;
+  let graph: ResourceGraph;
+  try {
+    graph = await discoverGraph(plan.resources, provider.registry.protectables(), {
+      source: plan.source,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  } catch (error) {
+    const failed =
+      error instanceof HoardError &&
+      (error.code === 'DISCOVERY_FAILED' || error.code === 'HOOK_TIMEOUT') &&
+      !options.signal?.aborted;
+    if (!failed) throw error;
+    discovery = error;
+    graph = await discoverGraph(plan.resources, new Map(), { source: plan.source });
+  }
   const parameters = operationParameters(
     'protect',
     graph,
@@ -92,6 +106,15 @@ export async function protect(
     await provider.bank.put(`${PENDING}${id}`, '');
     await store.create(meta);
     options.onCheckpoint?.(id);
+    if (discovery) {
+      // Nothing ran: no hook, no teardown owed.
+      const failed = await store.transition(id, ['protecting'], 'error', {
+        resources: meta.resources.map((r) => ({ ...r, status: 'error' as const })),
+        error: errorInfo(discovery),
+      });
+      await provider.bank.delete(`${PENDING}${id}`);
+      return { checkpoint: checkpointView(failed) };
+    }
     try {
       return await protectCheckpoint(signal);
     } catch (error) {

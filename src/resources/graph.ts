@@ -149,7 +149,7 @@ async function dependentsOf(
       throw error;
     if (outer?.aborted && error === outer.reason) throw error;
     const message = error instanceof Error ? error.message : `${who} threw ${String(error)}, not an Error`;
-    throw new HoardError('PLAN_INVALID', `could not discover the dependents of ${key}: ${message}`, {
+    throw new HoardError('DISCOVERY_FAILED', `could not discover the dependents of ${key}: ${message}`, {
       details: { resource: key, type: protectable.type, plugin: protectable.plugin },
       cause: error,
     });
@@ -160,7 +160,7 @@ async function dependentsOf(
   const problem = resourcesProblem(found);
   if (problem) {
     throw new HoardError(
-      'PLAN_INVALID',
+      'DISCOVERY_FAILED',
       `could not discover the dependents of ${key}: ${who} returned ${problem}`,
       { details: { resource: key, type: protectable.type, plugin: protectable.plugin } },
     );

@@ -259,6 +259,7 @@ describe("a plugin's mistake fails only its resource, never the run, and leaves 
 });
 
 describe('discovery and schemas: a plugin mistake stops only the plan that uses it, before anything runs', () => {
+  // A discovery that fails is an operation that failed (exit 1): an `error` checkpoint names it.
   const SERVER = plan(`
 name: discovering
 resources:
@@ -274,20 +275,20 @@ resources:
     {
       name: 'throws undefined',
       getDependentResources: () => Promise.reject(undefined),
-      code: 'PLAN_INVALID',
+      code: 'DISCOVERY_FAILED',
       message:
         /could not discover the dependents of test\.bad#srv: plugin "test\.bad" \(the protectable of test\.bad\) threw undefined, not an Error/,
     },
     {
       name: 'returns something that is not a list',
       getDependentResources: async () => ({ type: 'test.app', id: 'a' }),
-      code: 'PLAN_INVALID',
+      code: 'DISCOVERY_FAILED',
       message: /plugin "test\.bad" \(the protectable of test\.bad\) returned object, not a list of resources/,
     },
     {
       name: 'returns a resource without an id',
       getDependentResources: async () => [{ type: 'test.app' }],
-      code: 'PLAN_INVALID',
+      code: 'DISCOVERY_FAILED',
       message: /returned a list whose item 0 has no id/,
     },
     {
@@ -299,23 +300,23 @@ resources:
   ];
 
   for (const c of protectableCases) {
-    it(`a protectable that ${c.name}: ${c.code} naming plugin and resource, no checkpoint, no marker, another plan protects`, {
+    it(`a protectable that ${c.name}: an error checkpoint, ${c.code} naming plugin and resource, no hook run, no marker, another plan protects`, {
       timeout: 20_000,
     }, async () => {
       const before = process.env.HOARD_DISCOVERY_TIMEOUT_MS;
       process.env.HOARD_DISCOVERY_TIMEOUT_MS = '100';
       try {
-        const plugin = bad(() => undefined, {
+        const calls: string[] = [];
+        const plugin = bad(() => ({ onMain: () => void calls.push('main') }), {
           protectable: { getDependentResources: c.getDependentResources as never },
         });
         await withFixture([recorder([]), plugin], async (f) => {
-          await assert.rejects(protect(SERVER, f.provider), (error: unknown) => {
-            assert.ok(error instanceof HoardError, String(error));
-            assert.equal(error.code, c.code);
-            assert.match(error.message, c.message);
-            return true;
-          });
-          assert.deepEqual(await f.provider.bank.list('index/'), [], 'no checkpoint, no marker');
+          const result = await protect(SERVER, f.provider);
+          assert.equal(result.checkpoint.status, 'error');
+          assert.equal(result.checkpoint.error?.code, c.code);
+          assert.match(result.checkpoint.error?.message ?? '', c.message);
+          assert.deepEqual(calls, [], 'no hook ran');
+          assert.deepEqual(await f.provider.bank.list('index/pending/'), [], 'no marker');
           const other = await protect(OTHER, f.provider);
           assert.equal(other.checkpoint.status, 'available');
         });
