@@ -8,9 +8,9 @@ import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../flows/chec
 import type { OperationResult } from '../flows/checkpoint-view.js';
 import { protect } from '../flows/protect.js';
 import { prunePlan } from '../flows/prune.js';
+import type { Policy } from '../flows/retention.js';
 import type { Provider } from '../providers/provider.js';
 import { toPlan } from './plans.js';
-import type { Policy } from './retention.js';
 import type { RunContext, Work, WorkOutcome } from './runner.js';
 
 function outcome(result: OperationResult, ok: boolean): WorkOutcome {
