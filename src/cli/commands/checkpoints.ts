@@ -4,7 +4,7 @@ import { CHECKPOINT_STATUSES, type CheckpointStatus } from '../../checkpoints/st
 import { CheckpointStore } from '../../checkpoints/store.js';
 import { HoardError } from '../../errors.js';
 import { deleteCheckpoint } from '../../flows/checkpoint-ops.js';
-import { checkpointView, type OperationResult } from '../../flows/checkpoint-view.js';
+import { checkpointView, type OperationResult, operationSucceeded } from '../../flows/checkpoint-view.js';
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatCheckpoint, formatResult } from '../format.js';
@@ -118,7 +118,7 @@ Examples:
         );
       }
       ctx.print(result, () => formatResult(result));
-      if (result.checkpoint.status !== 'deleted') process.exitCode = 1;
+      if (!operationSucceeded('delete', result)) process.exitCode = 1;
     });
 }
 
