@@ -9,8 +9,8 @@ import type {
   OperationLogRecord,
   TokenRecord,
 } from '../../catalog/index.js';
-import { CheckpointStore } from '../../checkpoints/store.js';
 import { prepareCopy, prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
+import { readCheckpoint } from '../../flows/checkpoints.js';
 import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
@@ -205,7 +205,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
       const provider = providerOf(ctx, log.providerId ?? 'local');
       const kind = log.kind === 'retention_protect' ? 'protect' : log.kind;
       if (log.checkpointId) {
-        const meta = await new CheckpointStore(provider.bank).read(log.checkpointId).catch(() => undefined);
+        const meta = await readCheckpoint(provider, log.checkpointId).catch(() => undefined);
         if (meta) return hookGraphJson(checkpointHookGraph(meta, provider, kind));
       }
       if (kind === 'protect' && log.planId) {
