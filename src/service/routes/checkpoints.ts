@@ -17,9 +17,9 @@ import {
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound, withoutStacks } from '../http-errors.js';
+import { operationAccepted } from '../operation-log-view.js';
 import { deleteWork, protectWork } from '../operations.js';
 import { checkpointParams, checkpointQuery, protectBody, providerParams } from '../schemas.js';
-import { operationAccepted } from './operation-logs.js';
 
 /** The checkpoint and its plan, if the project owns it; else 404. */
 export async function ownedCheckpoint(

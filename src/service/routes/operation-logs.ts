@@ -2,7 +2,7 @@
  * Restores, verifications and copies (each an operation log of its kind), the operation
  * logs themselves, their hook graph, and their live events as server-sent events.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type {
   OperationKind,
   OperationLogFilter,
@@ -15,6 +15,7 @@ import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/g
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
+import { operationAccepted, operationLogView } from '../operation-log-view.js';
 import { copyWork, restoreWork, verifyWork } from '../operations.js';
 import { toPlan } from '../plans.js';
 import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
@@ -32,17 +33,6 @@ import {
 import { ownedCheckpoint } from './checkpoints.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'skipped']);
-
-export function operationLogView(log: OperationLogRecord, live?: unknown) {
-  const { heartbeatAt: _heartbeat, ...rest } = log;
-  return live === undefined ? rest : { ...rest, live };
-}
-
-/** `202 Accepted` with the log and where to poll it. */
-export function operationAccepted(reply: FastifyReply, log: OperationLogRecord) {
-  reply.code(202).header('location', `/v1/${log.project}/operation_logs/${log.id}`);
-  return { operationLog: operationLogView(log) };
-}
 
 interface OperationBody {
   providerId: string;
