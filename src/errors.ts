@@ -146,13 +146,20 @@ export const ERRORS = {
   ENCRYPTION_KEY_WRONG: {
     exit: 2,
     http: 403,
-    meaning: "The password opens none of the bank's keys; nothing was read or written.",
+    meaning:
+      "The password or identity opens none of the bank's keys (or a writer lacks its writer key); nothing was read or written.",
   },
   ENCRYPTION_MISMATCH: {
     exit: 2,
     http: 409,
     meaning:
       "The provider's encryption setting does not match the bank (an encrypted bank read as plain, or the reverse).",
+  },
+  ENCRYPTION_WRITE_ONLY: {
+    exit: 2,
+    http: 403,
+    meaning:
+      'A public-key bank opened with only its recipient: it can protect, not read (restore, verify, gc need the identity).',
   },
   KEY_NOT_FOUND: { exit: 2, http: 404, meaning: 'The bank has no key with that id (see hoard key list).' },
   CHECKPOINT_NOT_FOUND: { exit: 2, http: 404, meaning: 'No checkpoint has that id (or it is not an id).' },

@@ -1,22 +1,48 @@
 /**
  * Encryption as a decorator around any `BankStore` (composed in compose.ts): every object is
  * sealed on its way in and opened on its way out (crypto/stream.ts), except the `keys/`
- * objects, which hold the repository's secrets wrapped by passwords. Keys, listings and
- * leases pass through: what stays visible is written down in docs/bank-layout.md.
+ * objects, which hold the repository's secrets wrapped by passwords or sealed to a recipient.
+ * Keys, listings and leases pass through: what stays visible is in docs/encryption.md.
  *
- * The repository is opened at the first call that needs it: the password is tried against
- * the key files once per process. The first write to an empty bank creates it.
+ * password: every object under a key derived from the repository's data key.
+ * public-key: content (packs, and what plugins keep in their resource sections but their
+ * `blobs` lists) is an age file sealed to the recipient, which only the identity opens; the
+ * rest (checkpoint records, journals, logs, store indexes, `blobs` lists) is sealed as in
+ * password mode under the data key, which a writer keeps in a local file, so that it can
+ * protect, deduplicate and change statuses without being able to read what it stored.
+ *
+ * The repository is opened at the first call that needs it, once per process. The first
+ * write to an empty bank creates it.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createRepository, KEYS_PREFIX, type KeyStore, readRecord, unlock } from '../crypto/keyring.js';
-import type { RepositorySecrets } from '../crypto/keys.js';
+import { openWith, parseIdentity, parseRecipient, recipientOf, sealTo } from '../crypto/age.js';
 import {
-  HEADER,
+  createRepository,
+  KEYS_PREFIX,
+  type KeyStore,
+  REPOSITORY_KEY,
+  readRecord,
+  SEALED_SECRETS_KEY,
+  unlock,
+} from '../crypto/keyring.js';
+import {
+  newSecrets,
+  parseSecrets,
+  type RepositoryRecord,
+  type RepositorySecrets,
+  repositoryRecord,
+  secretsJson,
+} from '../crypto/keys.js';
+import {
+  hencFormat,
+  type ObjectFormat,
   openBuffer,
   openSegments,
   openStream,
   plainLength,
-  readHeader,
   SEGMENT,
   SealError,
   sealBuffer,
@@ -34,14 +60,20 @@ import type {
 } from './store.js';
 import type { ObjectInfo } from './types.js';
 
-export type EncryptionMode = 'none' | 'password';
+export type EncryptionMode = 'none' | 'password' | 'public-key';
 
 export interface EncryptionSettings {
   mode: EncryptionMode;
-  /** The bank as messages name it: `provider "offsite" (bucket "b" at http://…)`. */
+  /** The bank as messages name it: `the bank of provider "offsite"`. */
   where: string;
   /** Password mode: the password, read when the repository is first opened. */
   password?: () => Promise<string>;
+  /** Public-key mode: the age recipient (`age1…`) content is sealed to. */
+  recipient?: string;
+  /** Public-key mode: the identity file's text, if this process may read (restore, verify, gc). */
+  identity?: () => Promise<string | undefined>;
+  /** Public-key mode: where a writer keeps the repository's data, id and chunker keys (0600). */
+  writerKeyFile?: string;
 }
 
 /** What the content store needs of a repository's secrets to name and cut content. */
@@ -52,9 +84,34 @@ export interface ContentKeys {
 
 /** Lease taken while a repository's keys are created, so two first writers make one repository. */
 const CREATE_LEASE = 'keys-create';
+/** Enough of an object's start to hold any header of ours (an age header is about 200 bytes). */
+const HEADER_PEEK = 1024;
+
+/** The objects a write-only client keeps a copy of: a resource section's, up to this size. */
+const CACHED = /^checkpoints\/([^/]+)\/resources\/([^/]+)\/((?!blobs$).+)$/;
+/** Under a resource's cache folder: which object names protects asked for (sorts before ids). */
+const WANTED = '.wanted';
+const CACHED_MAX = 4 * 1024 * 1024;
+
+function cacheName(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Content in public-key mode: what only the identity may read. */
+function isContent(key: string): boolean {
+  if (key.startsWith('store/packs/')) return true;
+  return /^checkpoints\/[^/]+\/resources\//.test(key) && !key.endsWith('/blobs');
+}
+
+interface Opened {
+  secrets: RepositorySecrets;
+  /** Public-key mode: the identity, when this process has it. */
+  identity?: Buffer;
+  recipient?: Buffer;
+}
 
 export class EncryptingStore implements BankStore {
-  private opened: Promise<RepositorySecrets | undefined> | undefined;
+  private opened: Promise<Opened | undefined> | undefined;
 
   constructor(
     private readonly inner: BankStore,
@@ -68,31 +125,36 @@ export class EncryptingStore implements BankStore {
   /**
    * The repository's secrets (undefined for a bank without encryption, or an encrypted one
    * that is still empty and `create` is false). ENCRYPTION_MISMATCH where the bank and the
-   * setting disagree, ENCRYPTION_KEY_WRONG for a password that opens no key.
+   * setting disagree, ENCRYPTION_KEY_WRONG for a password or identity that opens nothing.
    */
-  secrets(create: boolean): Promise<RepositorySecrets | undefined> {
-    this.opened ??= this.open(create).then(
-      (secrets) => {
-        // An empty bank opened for reading is looked at again by the next call.
-        if (secrets === undefined && this.settings.mode === 'password') this.opened = undefined;
-        return secrets;
-      },
-      (error: unknown) => {
-        // A wrong password stays wrong (and trying it costs a key derivation per key file).
-        if (!(error instanceof HoardError && error.code === 'ENCRYPTION_KEY_WRONG')) this.opened = undefined;
-        throw error;
-      },
-    );
-    return this.opened;
+  private async secrets(create: boolean): Promise<Opened | undefined> {
+    for (;;) {
+      this.opened ??= this.open(create).then(
+        (opened) => {
+          // An empty bank opened for reading is looked at again by the next call.
+          if (opened === undefined && this.settings.mode !== 'none') this.opened = undefined;
+          return opened;
+        },
+        (error: unknown) => {
+          // A wrong password stays wrong (and trying it costs a key derivation per key file).
+          if (!(error instanceof HoardError && error.code === 'ENCRYPTION_KEY_WRONG'))
+            this.opened = undefined;
+          throw error;
+        },
+      );
+      const opened = await this.opened;
+      if (opened !== undefined || !create || this.settings.mode === 'none') return opened;
+      // This call joined a look that was not to create the repository: look again, creating.
+    }
   }
 
   /** The keys that name and cut content, or undefined without encryption. */
   async contentKeys(create: boolean): Promise<ContentKeys | undefined> {
-    const secrets = await this.secrets(create);
-    return secrets && { idKey: secrets.idKey, chunkerSeed: secrets.chunkerSeed };
+    const opened = await this.secrets(create);
+    return opened && { idKey: opened.secrets.idKey, chunkerSeed: opened.secrets.chunkerSeed };
   }
 
-  private async open(create: boolean): Promise<RepositorySecrets | undefined> {
+  private async open(create: boolean): Promise<Opened | undefined> {
     const { mode, where } = this.settings;
     const keys = keyStore(this.inner);
     const record = await readRecord(keys, where);
@@ -100,18 +162,20 @@ export class EncryptingStore implements BankStore {
       if (record) {
         throw new HoardError(
           'ENCRYPTION_MISMATCH',
-          `${where} is encrypted (password mode), but the provider says encryption = none: set "encryption = password" in [provider] and the password in [encryption]`,
+          `${where} is encrypted (${record.encryption} mode), but the provider says encryption = none: set "encryption = ${record.encryption}" in [provider] and its keys in [encryption]`,
         );
       }
       return undefined;
     }
-    const password = await this.password();
-    if (record) return (await unlock(keys, password, where)).secrets;
+    if (record) return this.unlock(record, keys);
     if (!create) {
       await this.refuseUnencryptedData();
       return undefined;
     }
-    const token = `${process.pid}-${Date.now()}`;
+    // Asked before the lease: a missing password or recipient must not hold it.
+    const password = mode === 'password' ? await this.password() : undefined;
+    const recipient = mode === 'public-key' ? this.recipient() : undefined;
+    const token = randomBytes(16).toString('hex');
     for (;;) {
       const taken = await this.inner.acquireLease(
         CREATE_LEASE,
@@ -124,11 +188,128 @@ export class EncryptingStore implements BankStore {
     }
     try {
       // Another process may have made it while this one waited.
-      if (await readRecord(keys, where)) return (await unlock(keys, password, where)).secrets;
+      const made = await readRecord(keys, where);
+      if (made) return await this.unlock(made, keys);
       await this.refuseUnencryptedData();
-      return await createRepository(keys, password);
+      if (password !== undefined) return { secrets: await createRepository(keys, password) };
+      return await this.createSealed(keys, recipient!);
     } finally {
       await this.inner.releaseLease(CREATE_LEASE, token).catch(() => {});
+    }
+  }
+
+  private async unlock(record: RepositoryRecord, keys: KeyStore): Promise<Opened> {
+    const { mode, where } = this.settings;
+    if (record.encryption !== mode) {
+      throw new HoardError(
+        'ENCRYPTION_MISMATCH',
+        `${where} is encrypted in ${record.encryption} mode, but the provider says encryption = ${mode}`,
+      );
+    }
+    if (mode === 'password') return { secrets: (await unlock(keys, await this.password(), where)).secrets };
+    const recipient = this.recipient();
+    const theirs = record.recipient ?? '';
+    if (this.settings.recipient?.trim() !== theirs) {
+      throw new HoardError(
+        'ENCRYPTION_MISMATCH',
+        `${where} is sealed to ${theirs}, but the provider's recipient is ${this.settings.recipient}`,
+      );
+    }
+    const identity = await this.identity();
+    if (identity !== undefined) {
+      if (recipientOf(identity) !== theirs) {
+        throw new HoardError(
+          'ENCRYPTION_KEY_WRONG',
+          `the identity is not the one of ${theirs}, which ${where} is sealed to`,
+        );
+      }
+      const sealed = await this.inner.get(SEALED_SECRETS_KEY);
+      if (sealed === undefined) throw this.damaged(SEALED_SECRETS_KEY, new SealError('it is missing'));
+      let secrets: RepositorySecrets;
+      try {
+        secrets = parseSecrets(openBuffer(openWith(identity), sealed).toString('utf8'));
+      } catch (error) {
+        throw this.damaged(
+          SEALED_SECRETS_KEY,
+          error instanceof SealError ? error : new SealError(String(error)),
+        );
+      }
+      return { secrets, identity, recipient };
+    }
+    return { secrets: await this.writerSecrets(record.id), recipient };
+  }
+
+  /** A public-key repository: its secrets sealed to the recipient in the bank, and kept for this writer. */
+  private async createSealed(keys: KeyStore, recipient: Buffer): Promise<Opened> {
+    const secrets = newSecrets();
+    await keys.put(SEALED_SECRETS_KEY, sealBuffer(sealTo(recipient), Buffer.from(secretsJson(secrets))));
+    await this.keepWriterSecrets(secrets);
+    // The record last: a bank with keys but no record is not yet encrypted, and is made again.
+    const record = repositoryRecord(secrets, this.settings.recipient!.trim());
+    await keys.put(REPOSITORY_KEY, Buffer.from(JSON.stringify(record, null, 2)));
+    const identity = await this.identity();
+    return { secrets, recipient, ...(identity ? { identity } : {}) };
+  }
+
+  private async keepWriterSecrets(secrets: RepositorySecrets): Promise<void> {
+    const file = this.writerKeyFile();
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, `${secretsJson(secrets)}\n`, { mode: 0o600 });
+    await chmod(temporary, 0o600);
+    await rename(temporary, file);
+  }
+
+  private async writerSecrets(repository: string): Promise<RepositorySecrets> {
+    const file = this.writerKeyFile();
+    let secrets: RepositorySecrets;
+    try {
+      secrets = parseSecrets(await readFile(file, 'utf8'));
+    } catch (error) {
+      const why =
+        (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'there is none' : (error as Error).message;
+      throw new HoardError(
+        'ENCRYPTION_KEY_WRONG',
+        `${this.settings.where} is write-only here and needs its writer key ${file} (${why}): copy it from the machine that made the repository, or give [encryption] identity_file`,
+      );
+    }
+    if (secrets.repository !== repository) {
+      throw new HoardError(
+        'ENCRYPTION_KEY_WRONG',
+        `the writer key ${file} is for repository ${secrets.repository}, not ${repository} (${this.settings.where})`,
+      );
+    }
+    return secrets;
+  }
+
+  private writerKeyFile(): string {
+    const file = this.settings.writerKeyFile;
+    if (!file)
+      throw new HoardError('INTERNAL', `${this.settings.where}: public-key mode without a writer key file`);
+    return file;
+  }
+
+  private recipient(): Buffer {
+    try {
+      return parseRecipient(this.settings.recipient ?? '');
+    } catch (error) {
+      throw new HoardError(
+        'PROVIDER_INVALID',
+        `${this.settings.where}: [encryption] recipient: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  private async identity(): Promise<Buffer | undefined> {
+    const text = await this.settings.identity?.();
+    if (text === undefined) return undefined;
+    try {
+      return parseIdentity(text);
+    } catch (error) {
+      throw new HoardError(
+        'PROVIDER_INVALID',
+        `${this.settings.where}: [encryption] identity_file: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -141,7 +322,7 @@ export class EncryptingStore implements BankStore {
     if (first !== undefined) {
       throw new HoardError(
         'ENCRYPTION_MISMATCH',
-        `${this.settings.where} already holds unencrypted data (${first}) but the provider says encryption = password: an existing bank cannot be encrypted in place; make a new provider with encryption and "hoard checkpoints copy" into it`,
+        `${this.settings.where} already holds unencrypted data (${first}) but the provider says encryption = ${this.settings.mode}: an existing bank cannot be encrypted in place; make a new provider with encryption and "hoard copy" into it`,
       );
     }
   }
@@ -157,49 +338,135 @@ export class EncryptingStore implements BankStore {
     return password;
   }
 
-  private async dataKey(key: string, create: boolean): Promise<Buffer | undefined> {
+  /**
+   * How `key` is sealed: undefined for an object in the clear (`keys/`, or no encryption).
+   * Reading content in public-key mode without the identity is ENCRYPTION_WRITE_ONLY.
+   */
+  private async format(key: string, writing: boolean): Promise<ObjectFormat | undefined> {
     if (key.startsWith(KEYS_PREFIX)) return undefined;
-    const secrets = await this.secrets(create);
-    if (this.settings.mode === 'password' && secrets === undefined) {
+    const opened = await this.secrets(writing);
+    if (this.settings.mode === 'none') return undefined;
+    if (opened === undefined) {
       throw new HoardError(
         'ENCRYPTION_MISMATCH',
-        `${this.settings.where}: "${key}" exists but the bank has no ${KEYS_PREFIX}repository.json: it was not written with encryption`,
+        `${this.settings.where}: "${key}" exists but the bank has no ${REPOSITORY_KEY}: it was not written with encryption`,
       );
     }
-    return secrets?.dataKey;
+    if (this.settings.mode === 'public-key' && isContent(key)) {
+      if (writing) return sealTo(opened.recipient!);
+      if (opened.identity === undefined) {
+        throw new HoardError(
+          'ENCRYPTION_WRITE_ONLY',
+          `${this.settings.where} holds only the recipient here, so "${key}" cannot be read: restore, verify and gc need [encryption] identity_file`,
+          { details: { key } },
+        );
+      }
+      return openWith(opened.identity);
+    }
+    return hencFormat(opened.secrets.dataKey, key);
+  }
+
+  /** True if this process can read everything in the bank (false: public-key mode without the identity). */
+  async readsAll(): Promise<boolean> {
+    if (this.settings.mode !== 'public-key') return true;
+    const opened = await this.secrets(false);
+    return opened === undefined || opened.identity !== undefined;
   }
 
   async put(key: string, data: StoreData): Promise<void> {
-    const dataKey = await this.dataKey(key, true);
-    if (dataKey === undefined) return this.inner.put(key, data);
-    const sealed = Buffer.isBuffer(data) ? sealBuffer(dataKey, key, data) : sealStream(dataKey, key, data);
-    return this.inner.put(key, sealed);
+    const format = await this.format(key, true);
+    if (format === undefined) return this.inner.put(key, data);
+    await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
+    if (Buffer.isBuffer(data)) await this.remember(key, data);
+  }
+
+  /**
+   * A write-only client keeps a plaintext copy of the small objects it stores in a resource's
+   * section that a protect has asked for before in an earlier checkpoint (fs.directory's
+   * manifest: what did not change), for the newest checkpoint of each resource only, so that
+   * the next protect finds them without reading the bank (it cannot). Nothing else is kept:
+   * a database dump that no protect reads back never lands here. What this exposes to a
+   * thief of the client is in docs/encryption.md.
+   */
+  private async remember(key: string, data: Buffer): Promise<void> {
+    const cache = this.cacheDir();
+    const match = CACHED.exec(key);
+    if (cache === undefined || match === null || data.length > CACHED_MAX) return;
+    const [, checkpoint, resource, name] = match;
+    if ((await this.secrets(false))?.identity !== undefined) return;
+    const dir = join(cache, resource!);
+    const wanted = await stat(join(dir, WANTED, cacheName(name!))).catch(() => undefined);
+    if (wanted === undefined) return;
+    await mkdir(join(dir, checkpoint!), { recursive: true, mode: 0o700 });
+    const file = join(dir, checkpoint!, cacheName(key));
+    const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeFile(temporary, data, { mode: 0o600 });
+    await rename(temporary, file);
+    // Checkpoint ids sort by time: an older one of this resource is not needed any more.
+    for (const other of await readdir(dir)) {
+      if (other !== WANTED && other < checkpoint!)
+        await rm(join(dir, other), { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * The plaintext a write-only client kept of `key` (see `remember`), if it did; if not, the
+   * object's name in its section is marked as wanted, so that the next one is kept.
+   */
+  private async recall(key: string): Promise<Buffer | undefined> {
+    const cache = this.cacheDir();
+    const match = CACHED.exec(key);
+    if (cache === undefined || match === null) return undefined;
+    const [, checkpoint, resource, name] = match;
+    const kept = await readFile(join(cache, resource!, checkpoint!, cacheName(key))).catch(() => undefined);
+    if (kept === undefined) {
+      const wanted = join(cache, resource!, WANTED);
+      await mkdir(wanted, { recursive: true, mode: 0o700 });
+      await writeFile(join(wanted, cacheName(name!)), '');
+    }
+    return kept;
+  }
+
+  private cacheDir(): string | undefined {
+    const file = this.settings.writerKeyFile;
+    return this.settings.mode === 'public-key' && file ? file.replace(/\.json$/, '.cache') : undefined;
   }
 
   async get(key: string): Promise<Buffer | undefined> {
+    const kept = await this.recallWriteOnly(key);
+    if (kept) return kept;
     const stored = await this.inner.get(key);
     if (stored === undefined) return undefined;
-    const dataKey = await this.dataKey(key, false);
-    if (dataKey === undefined) return stored;
+    const format = await this.format(key, false);
+    if (format === undefined) return stored;
     try {
-      return openBuffer(dataKey, key, stored);
+      return openBuffer(format, stored);
     } catch (error) {
       throw this.damaged(key, error);
     }
   }
 
+  /** For a write-only client, what it kept of a content object (undefined: read the bank). */
+  private async recallWriteOnly(key: string): Promise<Buffer | undefined> {
+    if (this.settings.mode !== 'public-key' || !isContent(key)) return undefined;
+    if ((await this.secrets(false))?.identity !== undefined) return undefined;
+    return this.recall(key);
+  }
+
   async getStream(key: string): Promise<Readable | undefined> {
+    const kept = await this.recallWriteOnly(key);
+    if (kept) return Readable.from([kept]);
     const stream = await this.inner.getStream(key);
     if (stream === undefined) return undefined;
-    let dataKey: Buffer | undefined;
+    let format: ObjectFormat | undefined;
     try {
-      dataKey = await this.dataKey(key, false);
+      format = await this.format(key, false);
     } catch (error) {
       stream.destroy();
       throw error;
     }
-    if (dataKey === undefined) return stream;
-    const opened = openStream(dataKey, key, stream);
+    if (format === undefined) return stream;
+    const opened = openStream(format, stream);
     const damaged = (error: unknown) => this.damaged(key, error);
     return Readable.from(
       (async function* () {
@@ -219,20 +486,21 @@ export class EncryptingStore implements BankStore {
     if (key.startsWith(KEYS_PREFIX)) return this.inner.getRange(key, offset, length);
     const info = await this.inner.head(key);
     if (info === undefined) return undefined;
-    const dataKey = await this.dataKey(key, false);
-    if (dataKey === undefined) return this.inner.getRange(key, offset, length);
+    const format = await this.format(key, false);
+    if (format === undefined) return this.inner.getRange(key, offset, length);
     try {
-      const size = plainLength(info.size);
+      const peek = await this.inner.getRange(key, 0, HEADER_PEEK);
+      if (peek === undefined) return undefined;
+      const header = format.open(peek);
+      if (header === undefined) throw new SealError('its header is cut short');
+      const size = plainLength(info.size, header.length);
       if (offset >= size) return Buffer.alloc(0);
       const wanted = Math.min(length, size - offset);
-      const { first, from, to } = sealedRange(offset, wanted);
+      const { first, from, to } = sealedRange(offset, wanted, header.length);
       const end = Math.min(to, info.size);
-      const [header, sealed] = await Promise.all([
-        this.inner.getRange(key, 0, HEADER),
-        this.inner.getRange(key, from, end - from),
-      ]);
-      if (header === undefined || sealed === undefined) return undefined;
-      const plain = openSegments(readHeader(dataKey, key, header), first, sealed, end === info.size);
+      const sealed = await this.inner.getRange(key, from, end - from);
+      if (sealed === undefined) return undefined;
+      const plain = openSegments(header.key, first, sealed, end === info.size);
       const skip = offset - first * SEGMENT;
       return plain.subarray(skip, skip + wanted);
     } catch (error) {
@@ -243,11 +511,17 @@ export class EncryptingStore implements BankStore {
   async head(key: string): Promise<ObjectInfo | undefined> {
     const info = await this.inner.head(key);
     if (info === undefined || key.startsWith(KEYS_PREFIX) || this.settings.mode === 'none') return info;
+    let headerLength = HENC_HEADER;
+    if (this.settings.mode === 'public-key' && isContent(key)) {
+      // An age header's length varies: read it (its length needs no key).
+      const peek = await this.inner.getRange(key, 0, HEADER_PEEK);
+      headerLength = ageHeaderLength(peek ?? Buffer.alloc(0)) ?? info.size;
+    }
     try {
-      return { ...info, size: plainLength(info.size) };
+      return { ...info, size: plainLength(info.size, headerLength) };
     } catch {
       // A cut-short object: its size is about this; reading it names the damage.
-      return { ...info, size: Math.max(0, info.size - HEADER - 16) };
+      return { ...info, size: Math.max(0, info.size - headerLength - 16) };
     }
   }
 
@@ -318,4 +592,15 @@ function keyStore(store: BankStore): KeyStore {
     list: (prefix) => store.list(prefix, { marker: undefined, desc: false, limit: Infinity }),
     delete: (key) => store.delete(key),
   };
+}
+
+/** Hoard's own header: `HENC`, version, nonce (stream.ts). */
+const HENC_HEADER = 21;
+
+/** The length of an age header (through the payload nonce) at the start of `bytes`, if it is whole there. */
+function ageHeaderLength(bytes: Uint8Array): number | undefined {
+  const text = Buffer.from(bytes).toString('latin1');
+  const end = text.indexOf('\n--- ');
+  const line = end < 0 ? -1 : text.indexOf('\n', end + 5);
+  return line < 0 ? undefined : line + 17;
 }

@@ -61,6 +61,8 @@ export interface BankStore {
   sweep?(prefix: string, olderThanMs: number): Promise<SweepReport>;
   /** See `Bank.contentKeys`; only an encrypting store has it. */
   contentKeys?(create: boolean): Promise<ContentKeys | undefined>;
+  /** See `Bank.readsAll`; only an encrypting store has it. */
+  readsAll?(): Promise<boolean>;
   /** See `Bank.keyring`; only an encrypting store has it. */
   keyStore?(): KeyStore;
 }

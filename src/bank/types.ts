@@ -138,6 +138,13 @@ export interface Bank {
    * `hoard key`; undefined for a bank opened without, and for a section.
    */
   keyring(): KeyStore | undefined;
+
+  /**
+   * False for a bank in public-key mode opened without its identity: it can protect (write,
+   * deduplicate, change statuses) but not read what plugins stored, so restore, verify and
+   * gc refuse at once (ENCRYPTION_WRITE_ONLY) rather than fail half-way.
+   */
+  readsAll(): Promise<boolean>;
 }
 
 /** What `Bank.sweep` removed. */

@@ -162,6 +162,10 @@ export class BankView implements Bank {
     return this.store.contentKeys?.(options.create === true && !this.readOnly);
   }
 
+  async readsAll(): Promise<boolean> {
+    return (await this.store.readsAll?.()) ?? true;
+  }
+
   keyring(): KeyStore | undefined {
     return this.prefix === '' ? this.store.keyStore?.() : undefined;
   }

@@ -18,6 +18,8 @@ import {
 
 export const KEYS_PREFIX = 'keys/';
 export const REPOSITORY_KEY = 'keys/repository.json';
+/** Public-key mode: the secrets, sealed to the recipient (an age file). */
+export const SEALED_SECRETS_KEY = 'keys/secrets.age';
 
 /** The little of a bank the keyring needs (a `BankStore` has it; `keyStoreOf` adapts a `Bank`). */
 export interface KeyStore {
@@ -44,8 +46,13 @@ export async function readRecord(store: KeyStore, where: string): Promise<Reposi
   } catch {
     throw corrupt(where, REPOSITORY_KEY, 'it is not valid JSON');
   }
-  if (record?.version !== 1 || record.encryption !== 'password' || typeof record.id !== 'string') {
-    throw corrupt(where, REPOSITORY_KEY, 'it is not a version 1 password repository record');
+  const known =
+    record?.version === 1 &&
+    typeof record.id === 'string' &&
+    (record.encryption === 'password' ||
+      (record.encryption === 'public-key' && typeof record.recipient === 'string'));
+  if (!known) {
+    throw corrupt(where, REPOSITORY_KEY, 'it is not a version 1 repository record (password or public-key)');
   }
   return record;
 }

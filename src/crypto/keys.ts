@@ -30,7 +30,9 @@ export interface RepositorySecrets {
 export interface RepositoryRecord {
   version: 1;
   id: string;
-  encryption: 'password';
+  encryption: 'password' | 'public-key';
+  /** Public-key mode: the age recipient everything readable only by the identity is sealed to. */
+  recipient?: string;
   createdAt: string;
 }
 
@@ -76,8 +78,40 @@ export function newSecrets(): RepositorySecrets {
   };
 }
 
-export function repositoryRecord(secrets: RepositorySecrets): RepositoryRecord {
-  return { version: 1, id: secrets.repository, encryption: 'password', createdAt: new Date().toISOString() };
+export function repositoryRecord(secrets: RepositorySecrets, recipient?: string): RepositoryRecord {
+  return {
+    version: 1,
+    id: secrets.repository,
+    ...(recipient ? { encryption: 'public-key' as const, recipient } : { encryption: 'password' as const }),
+    createdAt: new Date().toISOString(),
+  };
+}
+
+/** The secrets as JSON (inside a key file, sealed to a recipient, or a writer's own file). */
+export function secretsJson(secrets: RepositorySecrets): string {
+  return JSON.stringify({
+    repository: secrets.repository,
+    dataKey: secrets.dataKey.toString('base64'),
+    idKey: secrets.idKey.toString('base64'),
+    chunkerSeed: secrets.chunkerSeed.toString('base64'),
+  });
+}
+
+/** The secrets from `secretsJson`'s text; throws naming what is wrong. */
+export function parseSecrets(text: string): RepositorySecrets {
+  const json = JSON.parse(text) as Record<string, string>;
+  const bytes = (name: string) => {
+    const value = Buffer.from(json[name] ?? '', 'base64');
+    if (value.length !== 32) throw new Error(`its ${name} is not 32 bytes`);
+    return value;
+  };
+  if (typeof json.repository !== 'string') throw new Error('it names no repository');
+  return {
+    repository: json.repository,
+    dataKey: bytes('dataKey'),
+    idKey: bytes('idKey'),
+    chunkerSeed: bytes('chunkerSeed'),
+  };
 }
 
 /** A new key file holding `secrets`, opened by `password`. */
@@ -86,14 +120,7 @@ export async function sealSecrets(secrets: RepositorySecrets, password: string):
   const key = await wrappingKey(password, kdf);
   const nonce = randomBytes(12);
   const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
-  const plain = Buffer.from(
-    JSON.stringify({
-      repository: secrets.repository,
-      dataKey: secrets.dataKey.toString('base64'),
-      idKey: secrets.idKey.toString('base64'),
-      chunkerSeed: secrets.chunkerSeed.toString('base64'),
-    }),
-  );
+  const plain = Buffer.from(secretsJson(secrets));
   const sealed = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   let user = 'unknown';
   try {
@@ -128,18 +155,7 @@ export async function openSecrets(file: KeyFile, password: string): Promise<Repo
   } catch {
     return undefined;
   }
-  const json = JSON.parse(plain.toString('utf8')) as Record<string, string>;
-  const bytes = (name: string) => {
-    const value = Buffer.from(json[name] ?? '', 'base64');
-    if (value.length !== 32) throw new Error(`its ${name} is not 32 bytes`);
-    return value;
-  };
-  return {
-    repository: String(json.repository),
-    dataKey: bytes('dataKey'),
-    idKey: bytes('idKey'),
-    chunkerSeed: bytes('chunkerSeed'),
-  };
+  return parseSecrets(plain.toString('utf8'));
 }
 
 /** The problem with a parsed key file's shape, or undefined if it has the fields openSecrets needs. */

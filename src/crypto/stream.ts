@@ -24,7 +24,7 @@ const MAGIC = Buffer.from('HENC', 'latin1');
 const VERSION = 1;
 const NONCE = 16;
 /** Bytes before the first segment: magic, version, nonce. */
-export const HEADER = MAGIC.length + 1 + NONCE;
+const HEADER = MAGIC.length + 1 + NONCE;
 
 /** Why an object would not open; the caller names the object. */
 export class SealError extends Error {}
@@ -68,27 +68,59 @@ function openSegment(key: Buffer, counter: number, last: boolean, sealed: Uint8A
   return body;
 }
 
-/** A fresh header and the key its segments are sealed with. */
-export function newHeader(dataKey: Buffer, name: string): { header: Buffer; key: Buffer } {
-  const nonce = randomBytes(NONCE);
-  const header = Buffer.concat([MAGIC, Buffer.of(VERSION), nonce]);
-  return { header, key: objectKey(dataKey, nonce, name) };
+/** How an object's header is made and read: Hoard's own (`hencFormat`) or age's (age.ts). */
+export interface ObjectFormat {
+  /** A fresh header and the key of the segments after it, for one write. */
+  seal(): { header: Buffer; key: Buffer };
+  /**
+   * The header's length and the segments' key, from the stored object's first bytes;
+   * undefined if more bytes are needed to tell; SealError if the bytes are not such a header.
+   */
+  open(bytes: Uint8Array): { length: number; key: Buffer } | undefined;
 }
 
-/** The segment key from a stored object's header; SealError if it is not one. */
-export function readHeader(dataKey: Buffer, name: string, bytes: Uint8Array): Buffer {
-  if (bytes.length < HEADER) throw new SealError('it is shorter than an encrypted object header');
-  if (!Buffer.from(bytes.subarray(0, MAGIC.length)).equals(MAGIC)) {
-    throw new SealError('it is not encrypted (no HENC header): was it written without encryption?');
-  }
-  if (bytes[MAGIC.length] !== VERSION)
-    throw new SealError(`its format version ${bytes[MAGIC.length]} is not known`);
-  return objectKey(dataKey, Buffer.from(bytes.subarray(MAGIC.length + 1, HEADER)), name);
+/** Hoard's header (see the module's comment): `dataKey` and the object's name give the key. */
+export function hencFormat(dataKey: Buffer, name: string): ObjectFormat {
+  return {
+    seal() {
+      const nonce = randomBytes(NONCE);
+      return {
+        header: Buffer.concat([MAGIC, Buffer.of(VERSION), nonce]),
+        key: objectKey(dataKey, nonce, name),
+      };
+    },
+    open(bytes) {
+      if (bytes.length < HEADER) {
+        const n = Math.min(bytes.length, MAGIC.length);
+        if (!Buffer.from(bytes.subarray(0, n)).equals(MAGIC.subarray(0, n))) notHenc();
+        return undefined;
+      }
+      if (!Buffer.from(bytes.subarray(0, MAGIC.length)).equals(MAGIC)) notHenc();
+      if (bytes[MAGIC.length] !== VERSION) {
+        throw new SealError(`its format version ${bytes[MAGIC.length]} is not known`);
+      }
+      return {
+        length: HEADER,
+        key: objectKey(dataKey, Buffer.from(bytes.subarray(MAGIC.length + 1, HEADER)), name),
+      };
+    },
+  };
+}
+
+function notHenc(): never {
+  throw new SealError('it is not an encrypted object (no HENC header): was it written without encryption?');
+}
+
+/** The header (`format.open`) of a whole stored object; SealError if it has none. */
+function headerOf(format: ObjectFormat, stored: Uint8Array): { length: number; key: Buffer } {
+  const header = format.open(stored);
+  if (header === undefined) throw new SealError('it is shorter than an encrypted object header');
+  return header;
 }
 
 /** The whole object sealed: header and segments. */
-export function sealBuffer(dataKey: Buffer, name: string, plain: Uint8Array): Buffer {
-  const { header, key } = newHeader(dataKey, name);
+export function sealBuffer(format: ObjectFormat, plain: Uint8Array): Buffer {
+  const { header, key } = format.seal();
   const parts: Buffer[] = [header];
   const count = Math.max(1, Math.ceil(plain.length / SEGMENT));
   for (let i = 0; i < count; i++) {
@@ -98,9 +130,9 @@ export function sealBuffer(dataKey: Buffer, name: string, plain: Uint8Array): Bu
 }
 
 /** The plaintext of a whole stored object; SealError if any of it fails authentication. */
-export function openBuffer(dataKey: Buffer, name: string, stored: Uint8Array): Buffer {
-  const key = readHeader(dataKey, name, stored);
-  const body = stored.subarray(HEADER);
+export function openBuffer(format: ObjectFormat, stored: Uint8Array): Buffer {
+  const { length, key } = headerOf(format, stored);
+  const body = stored.subarray(length);
   const count = segmentsOf(body.length);
   const parts: Buffer[] = [];
   for (let i = 0; i < count; i++) {
@@ -117,25 +149,26 @@ function segmentsOf(length: number): number {
   const lastSealed = length - (count - 1) * SEALED_SEGMENT;
   // Only an empty object ends in an empty segment; any other ends in 1 … SEGMENT bytes.
   if (lastSealed < TAG || (count > 1 && lastSealed === TAG)) {
-    throw new SealError(`its length ${length + HEADER} is not one an encrypted object can have (cut short?)`);
+    throw new SealError(
+      `its sealed body of ${length} bytes is not one an encrypted object can have (cut short?)`,
+    );
   }
   return count;
 }
 
-/** The plaintext length of a stored object of `storedLength` bytes; SealError if it cannot be one. */
-export function plainLength(storedLength: number): number {
-  if (storedLength < HEADER + TAG) throw new SealError('it is shorter than an encrypted object');
-  const body = storedLength - HEADER;
+/** The plaintext length of a stored object of `storedLength` bytes with a `headerLength`-byte header. */
+export function plainLength(storedLength: number, headerLength: number): number {
+  if (storedLength < headerLength + TAG) throw new SealError('it is shorter than an encrypted object');
+  const body = storedLength - headerLength;
   return body - segmentsOf(body) * TAG;
 }
 
 /** Seals a stream of plaintext as it comes, a segment at a time, holding back one segment to know the last. */
 export async function* sealStream(
-  dataKey: Buffer,
-  name: string,
+  format: ObjectFormat,
   source: AsyncIterable<Uint8Array | string>,
 ): AsyncIterable<Buffer> {
-  const { header, key } = newHeader(dataKey, name);
+  const { header, key } = format.seal();
   yield header;
   let pending = Buffer.alloc(0);
   let counter = 0;
@@ -159,8 +192,7 @@ export async function* sealStream(
 
 /** Opens a stream of a stored object as it comes; throws SealError at the first segment that fails. */
 export async function* openStream(
-  dataKey: Buffer,
-  name: string,
+  format: ObjectFormat,
   source: AsyncIterable<Uint8Array>,
 ): AsyncIterable<Buffer> {
   let pending = Buffer.alloc(0);
@@ -169,9 +201,10 @@ export async function* openStream(
   for await (const piece of source) {
     pending = pending.length === 0 ? Buffer.from(piece) : Buffer.concat([pending, piece]);
     if (key === undefined) {
-      if (pending.length < HEADER) continue;
-      key = readHeader(dataKey, name, pending);
-      pending = pending.subarray(HEADER);
+      const header = format.open(pending);
+      if (header === undefined) continue;
+      key = header.key;
+      pending = pending.subarray(header.length);
     }
     let at = 0;
     const out: Buffer[] = [];
@@ -189,10 +222,18 @@ export async function* openStream(
 }
 
 /** Where the sealed segments that hold plaintext bytes [offset, offset + length) lie in the stored object. */
-export function sealedRange(offset: number, length: number): { first: number; from: number; to: number } {
+export function sealedRange(
+  offset: number,
+  length: number,
+  headerLength: number,
+): { first: number; from: number; to: number } {
   const first = Math.floor(offset / SEGMENT);
   const last = Math.floor((offset + length - 1) / SEGMENT);
-  return { first, from: HEADER + first * SEALED_SEGMENT, to: HEADER + (last + 1) * SEALED_SEGMENT };
+  return {
+    first,
+    from: headerLength + first * SEALED_SEGMENT,
+    to: headerLength + (last + 1) * SEALED_SEGMENT,
+  };
 }
 
 /**

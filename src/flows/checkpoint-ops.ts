@@ -100,6 +100,7 @@ async function prepare(
   options: RestoreOptions,
   shape: (graph: ResourceGraph, given: Parameters) => Parameters,
 ): Promise<PreparedOperation> {
+  await requireReadable(provider, kind);
   const store = new CheckpointStore(provider.bank);
   const meta = await store.get(id);
   if (meta.status !== 'available') {
@@ -235,6 +236,12 @@ export async function prepareCopy(
 
 /** After a delete: collect what it freed, unless an operation holds the store right now (then later). */
 async function collectAfterDelete(provider: Provider): Promise<PruneReport | { skipped: string }> {
+  if (!(await provider.bank.readsAll())) {
+    return {
+      skipped:
+        'the bank is write-only here (public-key mode without the identity): run gc where the identity is',
+    };
+  }
   try {
     return await new ContentStore(provider.bank).prune(() => referencedBlobs(provider), {
       owner: PROCESS_OWNER,
@@ -423,4 +430,16 @@ function renamed(blobIds: ReadonlyMap<string, string>, old: string): string {
   const id = blobIds.get(old);
   if (id === undefined) throw new HoardError('INTERNAL', `blob ${old} was not copied`);
   return id;
+}
+
+/**
+ * ENCRYPTION_WRITE_ONLY unless this process can read the provider's bank (a public-key bank
+ * opened with only the recipient cannot): said before anything runs.
+ */
+export async function requireReadable(provider: Provider, what: string): Promise<void> {
+  if (await provider.bank.readsAll()) return;
+  throw new HoardError(
+    'ENCRYPTION_WRITE_ONLY',
+    `provider "${provider.name}" holds only the recipient here (public-key mode): ${what} needs [encryption] identity_file`,
+  );
 }

@@ -10,7 +10,7 @@ import { type CheckpointMeta, CheckpointStore, PROCESS_OWNER } from '../checkpoi
 import { HoardError } from '../errors.js';
 import type { Provider } from '../providers/provider.js';
 import { ContentStore, type PruneReport } from '../store/index.js';
-import { deleteCheckpoint } from './checkpoint-ops.js';
+import { deleteCheckpoint, requireReadable } from './checkpoint-ops.js';
 import { referencedBlobs } from './references.js';
 
 export interface GcReport extends PruneReport {
@@ -37,6 +37,7 @@ const AGE_IN_LEASES = 2;
 
 export async function collectGarbage(provider: Provider, options: GcOptions = {}): Promise<GcReport> {
   const dryRun = options.dryRun === true;
+  await requireReadable(provider, 'gc');
   const leftovers = await finishLeftovers(provider, options);
   // The references are read once the collector holds the store alone, never before.
   const store = await new ContentStore(provider.bank).prune(() => referencedBlobs(provider), {

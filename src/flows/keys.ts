@@ -58,7 +58,9 @@ async function keyring(provider: Provider): Promise<{ store: KeyStore; password:
   if (provider.encryption !== 'password' || provider.password === undefined) {
     throw new HoardError(
       'USAGE',
-      `provider "${provider.name}" has no encryption: keys belong to providers with "encryption = password"`,
+      provider.encryption === 'public-key'
+        ? `provider "${provider.name}" is in public-key mode: it has an identity (age-keygen, or hoard key new-identity), not passwords`
+        : `provider "${provider.name}" has no encryption: passwords belong to providers with "encryption = password"`,
     );
   }
   const password = await provider.password();

@@ -9,6 +9,7 @@
 import { PROCESS_OWNER } from '../checkpoints/store.js';
 import type { Provider } from '../providers/provider.js';
 import { type CheckReport, ContentStore, type PruneReport } from '../store/index.js';
+import { requireReadable } from './checkpoint-ops.js';
 import { operationStore } from './operation.js';
 import { checkpointsReferring, referencedBlobs } from './references.js';
 
@@ -31,6 +32,7 @@ export interface RepairOptions {
 
 export async function repair(provider: Provider, options: RepairOptions = {}): Promise<RepairReport> {
   const dryRun = options.dryRun === true;
+  await requireReadable(provider, 'repair');
   // Read under a shared lease: no prune moves a pack while it is checked.
   const reading = operationStore(provider.bank, `${PROCESS_OWNER} repair`);
   let check: CheckReport;

@@ -137,7 +137,7 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
   for (const plugin of plugins) {
     registry.add(await loadPlugin(plugin, conf[plugin] ?? {}, BUILTIN_PLUGINS, dirname(file)));
   }
-  const encryption = encryptionSettings(conf, file, name);
+  const encryption = encryptionSettings(conf, file, name, id, home);
   const settings: Record<string, ConfSection> = {};
   for (const [section, values] of Object.entries(conf))
     if (section !== 'provider') settings[section] = maskSecrets(values);
@@ -155,25 +155,32 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
   };
 }
 
-const ENCRYPTION_MODES = ['none', 'password'];
-const ENCRYPTION_SETTINGS = ['password_file'];
+const ENCRYPTION_MODES = ['none', 'password', 'public-key'];
+/** The `[encryption]` settings of each mode. */
+const ENCRYPTION_SETTINGS: Record<string, string[]> = {
+  none: [],
+  password: ['password_file'],
+  'public-key': ['recipient', 'identity_file'],
+};
 
 /**
- * `encryption = none | password` in [provider] and the `[encryption]` section: the password
- * from `password_file` (its first line) or HOARD_PASSWORD, read when the bank is first used,
- * so that listing providers needs no password.
+ * `encryption = none | password | public-key` in [provider] and the `[encryption]` section:
+ * password mode takes the password from `password_file` (its first line) or HOARD_PASSWORD;
+ * public-key mode takes the age `recipient` (enough to protect) and, to read, `identity_file`.
+ * Files are read when the bank is first used, so that listing providers needs neither. A
+ * public-key writer keeps the repository's writer key in `<home>/keys/<provider id>.json`.
  */
-function encryptionSettings(conf: Conf, file: string, name: string): EncryptionSettings {
+function encryptionSettings(
+  conf: Conf,
+  file: string,
+  name: string,
+  id: string,
+  home: string,
+): EncryptionSettings {
   const invalid = (problem: string, key: string) =>
     new HoardError('PROVIDER_INVALID', `${file}: ${problem}`, { details: { file, key } });
   const mode = conf.provider?.encryption ?? 'none';
   if (Array.isArray(mode)) throw invalid('[provider] encryption is given more than once', 'encryption');
-  if (mode === 'public-key') {
-    throw invalid(
-      '[provider] encryption = public-key is not built yet (only none and password are)',
-      'encryption',
-    );
-  }
   if (!ENCRYPTION_MODES.includes(mode)) {
     throw invalid(
       `[provider] encryption must be one of ${ENCRYPTION_MODES.join(', ')}, got "${mode}"`,
@@ -181,40 +188,62 @@ function encryptionSettings(conf: Conf, file: string, name: string): EncryptionS
     );
   }
   const section = conf.encryption ?? {};
+  if (mode === 'none' && conf.encryption) {
+    throw invalid(
+      'an [encryption] section, but [provider] says no encryption: add "encryption = password" or "encryption = public-key"',
+      'encryption',
+    );
+  }
+  const allowed = ENCRYPTION_SETTINGS[mode] ?? [];
   for (const key of Object.keys(section)) {
-    if (!ENCRYPTION_SETTINGS.includes(key)) {
+    if (!allowed.includes(key)) {
       throw invalid(
-        `[encryption] "${key}" is not a setting (there are: ${ENCRYPTION_SETTINGS.join(', ')})`,
+        `[encryption] "${key}" is not a setting of ${mode} mode (there are: ${allowed.join(', ')})`,
         key,
       );
     }
   }
-  const passwordFile = section.password_file;
-  if (Array.isArray(passwordFile))
-    throw invalid('[encryption] password_file is given more than once', 'password_file');
-  if (mode === 'none' && conf.encryption) {
-    throw invalid(
-      'an [encryption] section, but [provider] says no encryption: add "encryption = password"',
-      'encryption',
-    );
-  }
+  const setting = (key: string): string | undefined => {
+    const value = section[key];
+    if (Array.isArray(value)) throw invalid(`[encryption] ${key} is given more than once`, key);
+    return value === '' ? undefined : value;
+  };
+  /** The text of a file named in [encryption], relative to the provider file. */
+  const readSetting = async (key: string, path: string): Promise<string> => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (error) {
+      throw invalid(
+        `[encryption] ${key} ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+        key,
+      );
+    }
+  };
   const where = `the bank of provider "${name}"`;
   if (mode === 'none') return { mode: 'none', where };
+  if (mode === 'public-key') {
+    const recipient = setting('recipient');
+    if (recipient === undefined)
+      throw invalid('[encryption] needs "recipient = age1…" in public-key mode', 'recipient');
+    const identityFile = setting('identity_file');
+    const identityPath = identityFile ? resolve(dirname(file), identityFile) : undefined;
+    return {
+      mode: 'public-key',
+      where,
+      recipient,
+      identity: async () =>
+        identityPath === undefined ? undefined : readSetting('identity_file', identityPath),
+      writerKeyFile: join(home, 'keys', `${id}.json`),
+    };
+  }
+  const passwordFile = setting('password_file');
   const path = passwordFile ? resolve(dirname(file), passwordFile) : undefined;
   return {
     mode: 'password',
     where,
     password: async () => {
       if (path === undefined) return process.env.HOARD_PASSWORD ?? '';
-      let text: string;
-      try {
-        text = await readFile(path, 'utf8');
-      } catch (error) {
-        throw invalid(
-          `[encryption] password_file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
-          'password_file',
-        );
-      }
+      const text = await readSetting('password_file', path);
       // The first line, as restic reads --password-file: a trailing newline is not part of it.
       const password = text.split(/\r?\n/)[0] ?? '';
       if (password === '') throw invalid(`[encryption] password_file ${path} is empty`, 'password_file');

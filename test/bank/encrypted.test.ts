@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type EncryptionSettings, FsBank, MemoryBank } from '../../src/bank/index.js';
+import { newIdentity } from '../../src/crypto/age.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 
 process.env.HOARD_KDF_N ??= '1024';
@@ -26,6 +27,28 @@ bankConformance('MemoryBank, password mode', async () => {
     },
     reopen: () => bank,
     close: async () => {},
+  };
+});
+
+bankConformance('MemoryBank, public-key mode with the identity', async () => {
+  const made = newIdentity();
+  const dir = await mkdtemp(join(tmpdir(), 'hoard-pk-writer-'));
+  const encryption: EncryptionSettings = {
+    mode: 'public-key',
+    where: 'the test bank',
+    recipient: made.recipient,
+    identity: async () => made.identity,
+    writerKeyFile: join(dir, 'writer.json'),
+  };
+  let now = Date.now();
+  const bank = new MemoryBank({ now: () => now, encryption });
+  return {
+    bank,
+    advance: (ms) => {
+      now += ms;
+    },
+    reopen: () => bank,
+    close: () => rm(dir, { recursive: true, force: true }),
   };
 });
 
@@ -132,4 +155,22 @@ describe('FsBank, password mode, on disk', () => {
       const reader = new FsBank(root, { encryption: password('pw') });
       for (let i = 0; i < 4; i++) assert.equal((await reader.get(`k${i}`)).toString(), `v${i}`);
     }));
+});
+
+describe('MemoryBank, password mode, first use', () => {
+  it('a first read and a first write at once: the write creates the repository', async () => {
+    const bank = new MemoryBank({ encryption: password('pw') });
+    // A reader's look (no repository yet: nothing) and a writer's at once.
+    const [keys] = await Promise.all([bank.contentKeys(), bank.put('k', 'v')]);
+    assert.equal(keys, undefined);
+    assert.equal((await bank.get('k')).toString(), 'v');
+    assert.ok(await bank.contentKeys(), 'the repository exists');
+  });
+
+  it('an empty encrypted bank opened for reading stays empty, with no keys made', async () => {
+    const bank = new MemoryBank({ encryption: password('pw') });
+    assert.equal(await bank.contentKeys(), undefined);
+    assert.deepEqual(await bank.list(''), []);
+    assert.equal(bank.keyring() !== undefined && (await bank.keyring()!.list('keys/')).length, 0);
+  });
 });

@@ -28,6 +28,8 @@ import { s3ErrorBody, startProxy } from './s3-proxy.js';
 import { adminClient, freshBucket, removeBucket, type S3Server, SKIP_REASON, s3Server } from './s3-server.js';
 
 const MiB = 1024 * 1024;
+// A cheap scrypt for the encrypted banks, here and in the CLI's children.
+process.env.HOARD_KDF_N ??= '1024';
 
 /** `size` bytes in 64 KiB chunks that depend on their position. */
 function* pattern(size: number): Generator<Buffer> {
@@ -75,6 +77,22 @@ function s3Tests(server: S3Server): void {
         now += ms;
       },
       reopen: () => new S3Bank(options({ bucket: own, now: clock })),
+      close: () => removeBucket(server, own),
+    };
+  });
+
+  // The same, sealed by password encryption (encrypted.ts) on top of S3.
+  bankConformance('S3Bank, password mode', async () => {
+    const own = await freshBucket(server, `conformance-enc-${++fixtures}`);
+    let now = Date.now();
+    const clock = () => now;
+    const encryption = { mode: 'password' as const, where: `bucket "${own}"`, password: async () => 'pw' };
+    return {
+      bank: new S3Bank(options({ bucket: own, now: clock, encryption })),
+      advance: (ms) => {
+        now += ms;
+      },
+      reopen: () => new S3Bank(options({ bucket: own, now: clock, encryption })),
       close: () => removeBucket(server, own),
     };
   });
@@ -395,14 +413,22 @@ function s3Tests(server: S3Server): void {
   describe('an s3 provider through the CLI', () => {
     const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-    /** A home whose provider `s3test` has the bank `[s3]` settings `s3`. */
+    /**
+     * A home whose provider `s3test` has the bank `[s3]` settings `s3`; with `passwordFile`,
+     * password encryption, the password read from that file.
+     */
     const homes: string[] = [];
     after(() => Promise.all(homes.map((dir) => rm(dir, { recursive: true, force: true }))));
 
-    async function home(s3: Record<string, string>): Promise<string> {
+    async function home(s3: Record<string, string>, passwordFile?: string): Promise<string> {
       const dir = await mkdtemp(join(tmpdir(), 'hoard-s3-cli-'));
       homes.push(dir);
       await mkdir(join(dir, 'providers'));
+      await writeProvider(dir, s3, passwordFile);
+      return dir;
+    }
+
+    async function writeProvider(dir: string, s3: Record<string, string>, passwordFile?: string) {
       const lines = Object.entries(s3).map(([k, v]) => `${k} = ${v}`);
       await writeFile(
         join(dir, 'providers', 's3test.conf'),
@@ -411,15 +437,16 @@ function s3Tests(server: S3Server): void {
           'name = s3test',
           'id = 0b7c6d1e-4a4f-4f0e-9a53-2b1c9d8e7f60',
           'bank = s3',
+          ...(passwordFile ? ['encryption = password'] : []),
           'plugin = exec.task',
           'plugin = fs.directory',
           'plugin = sqlite.database',
           '[s3]',
           ...lines,
+          ...(passwordFile ? ['[encryption]', `password_file = ${passwordFile}`] : []),
           '',
         ].join('\n'),
       );
-      return dir;
     }
 
     const settings = (more: Record<string, string> = {}) => ({
@@ -552,6 +579,112 @@ function s3Tests(server: S3Server): void {
         new ListObjectsV2Command({ Bucket: bucket, Prefix: 'quickstart/' }),
       );
       assert.ok((objects.KeyCount ?? 0) > 5);
+    });
+
+    /** Every object in the bucket under `prefix`, by key: its bytes. */
+    async function objectsUnder(prefix: string): Promise<Map<string, Buffer>> {
+      const client = adminClient(server);
+      const out = new Map<string, Buffer>();
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const { Key } of page.Contents ?? []) {
+          const object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: Key! }));
+          out.set(Key!, Buffer.from(await object.Body!.transformToByteArray()));
+        }
+        token = page.NextContinuationToken;
+      } while (token);
+      return out;
+    }
+
+    it('an encrypted provider on S3: the quickstart protected, verified and restored bit for bit, no plaintext in the bucket, and a wrong password is exit 2 writing nothing', async () => {
+      execFileSync(process.execPath, ['examples/quickstart/init.mjs'], { cwd: ROOT });
+      const dir = await home(settings({ prefix: 'sealed' }), '../offsite.pass');
+      await writeFile(join(dir, 'offsite.pass'), 'correct horse battery staple\n');
+      const p = await cli(
+        ['protect', 'examples/quickstart/plan.yaml', '--provider', 's3test', '--json'],
+        dir,
+      );
+      assert.equal(p.code, 0, p.stderr);
+      const { checkpoint } = JSON.parse(p.stdout);
+      assert.equal(checkpoint.status, 'available');
+      const v = await cli(['verify', checkpoint.id, '--provider', 's3test'], dir);
+      assert.equal(v.code, 0, v.stderr);
+      const out = join(dir, 'out');
+      const r = await cli(
+        [
+          'restore',
+          checkpoint.id,
+          '--provider',
+          's3test',
+          '--param',
+          `fs.directory#notes.target=${join(out, 'notes')}`,
+          '--param',
+          `sqlite.database#db.target=${join(out, 'app.db')}`,
+        ],
+        dir,
+      );
+      assert.equal(r.code, 0, r.stderr);
+      const data = join(ROOT, 'examples/quickstart/data');
+      for (const name of await readdir(data)) {
+        if (name === '.frozen') continue;
+        assert.ok((await readFile(join(out, 'notes', name))).equals(await readFile(join(data, name))), name);
+      }
+      const rows = execFileSync(process.execPath, [
+        '-e',
+        `const D=require(${JSON.stringify(join(ROOT, 'node_modules/better-sqlite3'))});console.log(JSON.stringify(new D(process.argv[1],{readonly:true}).prepare('select item,qty from orders order by id').all()))`,
+        join(out, 'app.db'),
+      ]).toString();
+      assert.deepEqual(
+        JSON.parse(rows).map((row: { item: string }) => row.item),
+        ['milk', 'bread', 'coffee'],
+      );
+
+      // What the bucket holds: the wrapped keys, and sealed objects that tell nothing of the data.
+      const objects = await objectsUnder('sealed/');
+      const keys = [...objects.keys()];
+      assert.ok(
+        keys.some((k) => k.startsWith('sealed/keys/')),
+        keys.join(' '),
+      );
+      assert.ok(
+        keys.some((k) => k.startsWith('sealed/store/packs/')),
+        keys.join(' '),
+      );
+      const known = [
+        'Ship Hoard',
+        'notes.txt',
+        'coffee',
+        'CREATE TABLE orders',
+        'SQLite format 3',
+        'quickstart',
+      ];
+      let sealed = 0;
+      for (const [key, bytes] of objects) {
+        if (key.startsWith('sealed/keys/')) continue;
+        for (const text of known) assert.ok(!bytes.includes(Buffer.from(text)), `${key} holds "${text}"`);
+        if (bytes.length === 0) continue;
+        assert.equal(bytes.subarray(0, 4).toString('latin1'), 'HENC', `${key} is not sealed`);
+        sealed++;
+      }
+      assert.ok(sealed > 5, `${sealed} sealed objects`);
+
+      // A wrong password: one line, exit 2, and the bucket as it was.
+      await writeFile(join(dir, 'wrong.pass'), 'wrong\n');
+      await writeProvider(dir, settings({ prefix: 'sealed' }), '../wrong.pass');
+      for (const args of [
+        ['protect', 'examples/quickstart/plan.yaml', '--provider', 's3test'],
+        ['verify', checkpoint.id, '--provider', 's3test'],
+      ]) {
+        oneLine(
+          await cli(args, dir),
+          2,
+          /^hoard: .*the password opens none of the 1 key of the bank of provider "s3test"/,
+        );
+      }
+      assert.deepEqual(await objectsUnder('sealed/'), objects, 'the bucket is as it was');
     });
 
     it('copies a checkpoint from the fs bank to S3 and back, each copy verifying and restoring', async () => {

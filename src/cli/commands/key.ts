@@ -1,6 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
+import { newIdentity } from '../../crypto/age.js';
 import { HoardError } from '../../errors.js';
 import { addProviderKey, changeProviderKey, providerKeys, removeProviderKey } from '../../flows/keys.js';
 import type { CliContext } from '../context.js';
@@ -25,7 +26,8 @@ Examples:
   hoard key list --provider offsite
   hoard key add --provider offsite --new-password-file /etc/hoard/second.pass
   hoard key passwd --provider offsite --new-password-file /etc/hoard/new.pass
-  hoard key remove 3f9c2a1b0d4e5f60 --provider offsite`,
+  hoard key remove 3f9c2a1b0d4e5f60 --provider offsite
+  hoard key new-identity --out /root/offsite.key`,
     );
 
   key
@@ -72,6 +74,46 @@ Examples:
       const ctx = context(cmd);
       await removeProviderKey(await ctx.provider(opts.provider), id);
       ctx.print({ key: { id, removed: true } }, () => `removed key ${id}`);
+    });
+
+  key
+    .command('new-identity')
+    .description(
+      'Make an age identity for public-key mode: the file to keep safe, and the recipient to give writers',
+    )
+    .requiredOption('--out <file>', 'where to write the identity (made 0600; never overwritten)')
+    .addHelpText(
+      'after',
+      `
+The identity reads everything a public-key provider stores (restore, verify, gc); writers
+need only the recipient it prints ([encryption] recipient = age1…). It is an age X25519
+identity, the same as age-keygen makes: "age -d -i FILE" opens any pack of such a bank.
+
+Examples:
+  hoard key new-identity --out /root/offsite.key
+  hoard key new-identity --out offsite.key --json`,
+    )
+    .action(async (opts: { out: string }, cmd: Command) => {
+      const ctx = context(cmd);
+      const made = newIdentity();
+      try {
+        await writeFile(
+          opts.out,
+          `# created: ${new Date().toISOString()}\n# public key: ${made.recipient}\n${made.identity}\n`,
+          { mode: 0o600, flag: 'wx' },
+        );
+      } catch (error) {
+        throw new HoardError(
+          'USAGE',
+          `--out ${opts.out} cannot be written (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): an identity is never written over an existing file`,
+        );
+      }
+      ctx.print({ identity: { file: opts.out, recipient: made.recipient } }, () =>
+        [
+          `wrote the identity to ${opts.out} (keep it safe, and a copy elsewhere)`,
+          `recipient: ${made.recipient}`,
+        ].join('\n'),
+      );
     });
 
   key
