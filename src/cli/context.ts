@@ -2,8 +2,8 @@
 import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CheckpointStore } from '../checkpoints/store.js';
 import { HoardError } from '../errors.js';
+import { readCheckpoint } from '../flows/checkpoints.js';
 import { findProvider, loadProviders, type Provider, type ProviderProblem } from '../providers/provider.js';
 
 export interface GlobalOptions {
@@ -45,13 +45,13 @@ export class CliContext {
     const { providers } = await this.providers();
     for (const provider of providers) {
       try {
-        await new CheckpointStore(provider.bank).read(id);
+        await readCheckpoint(provider, id);
         return provider;
       } catch (error) {
         if (!(error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')) throw error;
       }
     }
-    await new CheckpointStore(providers[0]!.bank).read(id); // throws the right error
+    await readCheckpoint(providers[0]!, id); // throws the right error
     throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in any provider`);
   }
 

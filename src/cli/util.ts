@@ -1,7 +1,7 @@
 import { constants } from 'node:os';
 import { InvalidArgumentError } from 'commander';
-import { CHECKPOINT_ID } from '../checkpoints/keys.js';
 import { HoardError } from '../errors.js';
+import { CHECKPOINT_ID } from '../flows/checkpoints.js';
 
 /** Commander parser for `--limit 20`-style options. */
 export function positiveInt(value: string): number {

@@ -30,6 +30,24 @@ export interface OperationResult {
   gc?: PruneReport | { skipped: string };
 }
 
+/**
+ * Whether a `kind` operation did what was asked: protect and copy leave an `available`
+ * checkpoint, restore and verify a `succeeded` operation, delete a `deleted` checkpoint. The
+ * CLI's exit status and the service's operation log both follow this one answer.
+ */
+export function operationSucceeded(kind: OperationKind, result: OperationResult): boolean {
+  switch (kind) {
+    case 'protect':
+    case 'copy':
+      return result.checkpoint.status === 'available';
+    case 'restore':
+    case 'verify':
+      return result.operation?.status === 'succeeded';
+    case 'delete':
+      return result.checkpoint.status === 'deleted';
+  }
+}
+
 export function checkpointView(meta: CheckpointMeta): CheckpointView {
   const view: CheckpointView = {
     id: meta.id,

@@ -15,6 +15,8 @@ import {
 import { HoardError } from '../errors.js';
 import type { Provider } from '../providers/provider.js';
 
+/** A new public-key identity (`hoard key new-identity`); from here so the CLI stays above crypto/. */
+export { type Identity, newIdentity } from '../crypto/age.js';
 export type { KeyInfo };
 
 /** The key files of the provider's bank, and which one its password opens. */

@@ -4,8 +4,8 @@
  */
 import { CheckpointStore, type CheckpointSummary } from '../checkpoints/store.js';
 import type { Provider } from '../providers/provider.js';
-import { type Decision, decide, type Policy } from '../service/retention.js';
 import { deleteCheckpoint } from './checkpoint-ops.js';
+import { type Decision, decide, type Policy } from './retention.js';
 
 export interface PruneResult {
   plan: string;

@@ -5,15 +5,17 @@
 import type { PlanRecord } from '../catalog/index.js';
 import type { ErrorCode } from '../errors.js';
 import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../flows/checkpoint-ops.js';
-import type { OperationResult } from '../flows/checkpoint-view.js';
+import { type OperationResult, operationSucceeded } from '../flows/checkpoint-view.js';
 import { protect } from '../flows/protect.js';
 import { prunePlan } from '../flows/prune.js';
+import type { Policy } from '../flows/retention.js';
+import type { OperationKind } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { toPlan } from './plans.js';
-import type { Policy } from './retention.js';
 import type { RunContext, Work, WorkOutcome } from './runner.js';
 
-function outcome(result: OperationResult, ok: boolean): WorkOutcome {
+function outcome(kind: OperationKind, result: OperationResult): WorkOutcome {
+  const ok = operationSucceeded(kind, result);
   const failed = result.operation?.tasks.find(
     (t) => t.error && `${t.resource}:${t.hook}` === result.operation?.firstFailure,
   );
@@ -42,7 +44,7 @@ export function protectWork(plan: PlanRecord, provider: Provider): Work {
       ...runOptions(ctx),
       onCheckpoint: ctx.onCheckpoint,
     });
-    return outcome(result, result.checkpoint.status === 'available');
+    return outcome('protect', result);
   };
 }
 
@@ -54,7 +56,7 @@ export function restoreWork(
   return async (ctx) => {
     ctx.onCheckpoint(id);
     const result = await restore(id, provider, { ...runOptions(ctx), ...options });
-    return outcome(result, result.operation?.status === 'succeeded');
+    return outcome('restore', result);
   };
 }
 
@@ -62,7 +64,7 @@ export function verifyWork(id: string, provider: Provider, parameters?: Record<s
   return async (ctx) => {
     ctx.onCheckpoint(id);
     const result = await verify(id, provider, { ...runOptions(ctx), ...(parameters ? { parameters } : {}) });
-    return outcome(result, result.operation?.status === 'succeeded');
+    return outcome('verify', result);
   };
 }
 
@@ -70,7 +72,7 @@ export function copyWork(id: string, from: Provider, to: Provider): Work {
   return async (ctx) => {
     ctx.onCheckpoint(id);
     const result = await copyCheckpoint(id, from, to, runOptions(ctx));
-    return outcome(result, result.checkpoint.status === 'available');
+    return outcome('copy', result);
   };
 }
 
@@ -78,7 +80,7 @@ export function deleteWork(id: string, provider: Provider): Work {
   return async (ctx) => {
     ctx.onCheckpoint(id);
     const result = await deleteCheckpoint(id, provider, runOptions(ctx));
-    return outcome(result, result.checkpoint.status === 'deleted');
+    return outcome('delete', result);
   };
 }
 
@@ -92,9 +94,9 @@ export function retentionProtectWork(plan: PlanRecord, provider: Provider, polic
       ...runOptions(ctx),
       onCheckpoint: ctx.onCheckpoint,
     });
-    if (protected_.checkpoint.status !== 'available') {
+    if (!operationSucceeded('protect', protected_)) {
       return {
-        ...outcome(protected_, false),
+        ...outcome('protect', protected_),
         result: { ...protected_, retention: { skipped: 'the protect failed; retention does not run' } },
       };
     }

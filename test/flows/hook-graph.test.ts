@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { runGraph } from '../../src/engine/index.js';
 import { buildHookGraph, toTaskGraph } from '../../src/flows/hook-graph.js';
+import { PluginHarness } from '../../src/flows/testkit.js';
 import type { HookContext, HookName, ProtectionPlugin } from '../../src/plugins/sdk.js';
 import { OPERATION_KINDS } from '../../src/plugins/sdk.js';
-import { PluginHarness } from '../../src/plugins/testkit.js';
 import { buildGraph } from '../../src/resources/graph.js';
 
 const HOOKS: HookName[] = ['prepareBegin', 'prepareFinish', 'main', 'complete'];

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { type Bank, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { resourcePrefix } from '../../src/checkpoints/keys.js';
 import type { OperationLog } from '../../src/flows/operation.js';
+import { PluginHarness } from '../../src/flows/testkit.js';
 import { postgresPlugin } from '../../src/plugins/postgres/plugin.js';
 import {
   databaseOf,
@@ -23,7 +24,6 @@ import {
 } from '../../src/plugins/postgres/url.js';
 import { PluginRegistry } from '../../src/plugins/registry.js';
 import type { HookContext, ProtectionPlugin } from '../../src/plugins/sdk.js';
-import { PluginHarness } from '../../src/plugins/testkit.js';
 import { discoverGraph } from '../../src/resources/graph.js';
 import type { Resource } from '../../src/resources/resource.js';
 

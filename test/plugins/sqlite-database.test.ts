@@ -9,8 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { MemoryBank } from '../../src/bank/index.js';
 import type { OperationLog } from '../../src/flows/operation.js';
+import { PluginHarness } from '../../src/flows/testkit.js';
 import { sqliteDatabasePlugin } from '../../src/plugins/sqlite-database/plugin.js';
-import { PluginHarness } from '../../src/plugins/testkit.js';
 
 let dir: string;
 before(async () => {

@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
-import { metaKey } from '../../checkpoints/keys.js';
-import { CHECKPOINT_STATUSES, type CheckpointStatus } from '../../checkpoints/status.js';
-import { CheckpointStore } from '../../checkpoints/store.js';
 import { HoardError } from '../../errors.js';
 import { deleteCheckpoint } from '../../flows/checkpoint-ops.js';
-import { checkpointView, type OperationResult } from '../../flows/checkpoint-view.js';
+import { checkpointView, type OperationResult, operationSucceeded } from '../../flows/checkpoint-view.js';
+import {
+  CHECKPOINT_STATUSES,
+  type CheckpointStatus,
+  discardCheckpoint,
+  getCheckpoint,
+  holdsCheckpointRecord,
+  listCheckpoints,
+} from '../../flows/checkpoints.js';
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatCheckpoint, formatResult } from '../format.js';
@@ -40,7 +45,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
         );
       }
       const provider = await ctx.provider(opts.provider);
-      const page = await new CheckpointStore(provider.bank).list({
+      const page = await listCheckpoints(provider, {
         ...(opts.plan ? { plan: opts.plan } : {}),
         ...(opts.status ? { status: opts.status } : {}),
         ...(opts.since ? { since: opts.since } : {}),
@@ -67,7 +72,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .action(async (id: string, opts: { provider?: string }, cmd: Command) => {
       const ctx = context(cmd);
       const provider = await ctx.providerOf(id, opts.provider);
-      const checkpoint = checkpointView(await new CheckpointStore(provider.bank).get(id));
+      const checkpoint = checkpointView(await getCheckpoint(provider, id));
       ctx.print({ checkpoint }, () => formatCheckpoint(checkpoint));
     });
 
@@ -95,7 +100,7 @@ Examples:
       const ctx = context(cmd);
       if (opts.force) {
         const provider = await holderOf(ctx, id, opts.provider);
-        const discarded = await new CheckpointStore(provider.bank).discard(id);
+        const discarded = await discardCheckpoint(provider, id);
         ctx.print({ discarded: { id, provider: provider.name, ...discarded } }, () =>
           [
             `removed damaged checkpoint ${id} from provider ${provider.name} (${discarded.keys} keys; its plugins' delete hooks did not run)`,
@@ -118,7 +123,7 @@ Examples:
         );
       }
       ctx.print(result, () => formatResult(result));
-      if (result.checkpoint.status !== 'deleted') process.exitCode = 1;
+      if (!operationSucceeded('delete', result)) process.exitCode = 1;
     });
 }
 
@@ -126,7 +131,7 @@ Examples:
 async function holderOf(ctx: CliContext, id: string, nameOrId: string | undefined): Promise<Provider> {
   if (nameOrId) return ctx.provider(nameOrId);
   const { providers } = await ctx.providers();
-  for (const provider of providers) if (await provider.bank.exists(metaKey(id))) return provider;
+  for (const provider of providers) if (await holdsCheckpointRecord(provider, id)) return provider;
   throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in any provider`, {
     details: { checkpoint: id },
   });

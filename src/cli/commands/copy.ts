@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { copyCheckpoint } from '../../flows/checkpoint-ops.js';
+import { operationSucceeded } from '../../flows/checkpoint-view.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { checkpointArgument, interruptible } from '../util.js';
@@ -18,6 +19,6 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       const to = await ctx.provider(opts.to);
       const result = await interruptible((signal) => copyCheckpoint(id, from, to, { signal }));
       ctx.print(result, () => formatResult(result));
-      if (result.checkpoint.status !== 'available') process.exitCode = 1;
+      if (!operationSucceeded('copy', result)) process.exitCode = 1;
     });
 }

@@ -1,9 +1,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { newIdentity } from '../../crypto/age.js';
 import { HoardError } from '../../errors.js';
-import { addProviderKey, changeProviderKey, providerKeys, removeProviderKey } from '../../flows/keys.js';
+import {
+  addProviderKey,
+  changeProviderKey,
+  newIdentity,
+  providerKeys,
+  removeProviderKey,
+} from '../../flows/keys.js';
 import type { CliContext } from '../context.js';
 
 const ABOUT = `

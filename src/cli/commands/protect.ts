@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { operationSucceeded } from '../../flows/checkpoint-view.js';
 import { protect } from '../../flows/protect.js';
 import { loadPlan } from '../../plans/plan.js';
 import type { CliContext } from '../context.js';
@@ -36,6 +37,6 @@ Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad i
         }),
       ).finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
-      if (result.checkpoint.status !== 'available') process.exitCode = 1;
+      if (!operationSucceeded('protect', result)) process.exitCode = 1;
     });
 }

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
 import { prunePlan } from '../../flows/prune.js';
+import { validatePolicy } from '../../flows/retention.js';
 import { parseYaml } from '../../plans/yaml.js';
-import { validatePolicy } from '../../service/retention.js';
 import type { CliContext } from '../context.js';
 import { interruptible, positiveInt } from '../util.js';
 

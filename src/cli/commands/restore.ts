@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
 import { restore, verify } from '../../flows/checkpoint-ops.js';
+import { operationSucceeded } from '../../flows/checkpoint-view.js';
 import { parseYaml } from '../../plans/yaml.js';
 import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
@@ -48,7 +49,7 @@ Examples:
         }),
       ).finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
-      if (result.operation?.status !== 'succeeded') process.exitCode = 1;
+      if (!operationSucceeded('restore', result)) process.exitCode = 1;
     });
 
   program
@@ -69,7 +70,7 @@ Examples:
         verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
       ).finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
-      if (result.operation?.status !== 'succeeded') process.exitCode = 1;
+      if (!operationSucceeded('verify', result)) process.exitCode = 1;
     });
 }
 

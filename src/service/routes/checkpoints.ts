@@ -4,16 +4,22 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { PlanRecord } from '../../catalog/index.js';
-import type { CheckpointStatus } from '../../checkpoints/status.js';
-import { type CheckpointMeta, CheckpointStore, type CheckpointSummary } from '../../checkpoints/store.js';
 import { HoardError } from '../../errors.js';
 import { checkpointView } from '../../flows/checkpoint-view.js';
+import {
+  type CheckpointMeta,
+  type CheckpointStatus,
+  type CheckpointSummary,
+  getCheckpoint,
+  indexedCheckpoint,
+  listCheckpoints,
+} from '../../flows/checkpoints.js';
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound, withoutStacks } from '../http-errors.js';
+import { operationAccepted } from '../operation-log-view.js';
 import { deleteWork, protectWork } from '../operations.js';
 import { checkpointParams, checkpointQuery, protectBody, providerParams } from '../schemas.js';
-import { operationAccepted } from './operation-logs.js';
 
 /** The checkpoint and its plan, if the project owns it; else 404. */
 export async function ownedCheckpoint(
@@ -24,13 +30,13 @@ export async function ownedCheckpoint(
 ): Promise<{ meta: CheckpointMeta; plan: PlanRecord }> {
   let meta: CheckpointMeta;
   try {
-    meta = await new CheckpointStore(provider.bank).get(id);
+    meta = await getCheckpoint(provider, id);
   } catch (error) {
     if (error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')
       throw notFound(`checkpoint ${id} in provider ${provider.name}`);
     // A damaged record names no plan; its index entries do. Only its own project learns of it.
     if (error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT') {
-      const plans = (await new CheckpointStore(provider.bank).indexed(id)).map((c) => c.plan);
+      const plans = (await indexedCheckpoint(provider, id)).map((c) => c.plan);
       for (const plan of plans)
         if (await ctx.catalog.getPlan(project, plan, { includeDeleted: true })) throw error;
       throw notFound(`checkpoint ${id} in provider ${provider.name}`);
@@ -84,10 +90,14 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
         plans = [plan];
       } else plans = await projectPlans(ctx, project);
       // One index scan per plan (no read per checkpoint), merged newest first.
-      const store = new CheckpointStore(provider.bank);
       const pages = await Promise.all(
         plans.map((p) =>
-          store.list({ plan: p.id, limit, ...(status ? { status } : {}), ...(marker ? { marker } : {}) }),
+          listCheckpoints(provider, {
+            plan: p.id,
+            limit,
+            ...(status ? { status } : {}),
+            ...(marker ? { marker } : {}),
+          }),
         ),
       );
       const merged = pages

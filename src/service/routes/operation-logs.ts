@@ -2,19 +2,20 @@
  * Restores, verifications and copies (each an operation log of its kind), the operation
  * logs themselves, their hook graph, and their live events as server-sent events.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type {
   OperationKind,
   OperationLogFilter,
   OperationLogRecord,
   TokenRecord,
 } from '../../catalog/index.js';
-import { CheckpointStore } from '../../checkpoints/store.js';
 import { prepareCopy, prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
+import { readCheckpoint } from '../../flows/checkpoints.js';
 import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
+import { operationAccepted, operationLogView } from '../operation-log-view.js';
 import { copyWork, restoreWork, verifyWork } from '../operations.js';
 import { toPlan } from '../plans.js';
 import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
@@ -32,17 +33,6 @@ import {
 import { ownedCheckpoint } from './checkpoints.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'skipped']);
-
-export function operationLogView(log: OperationLogRecord, live?: unknown) {
-  const { heartbeatAt: _heartbeat, ...rest } = log;
-  return live === undefined ? rest : { ...rest, live };
-}
-
-/** `202 Accepted` with the log and where to poll it. */
-export function operationAccepted(reply: FastifyReply, log: OperationLogRecord) {
-  reply.code(202).header('location', `/v1/${log.project}/operation_logs/${log.id}`);
-  return { operationLog: operationLogView(log) };
-}
 
 interface OperationBody {
   providerId: string;
@@ -205,7 +195,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
       const provider = providerOf(ctx, log.providerId ?? 'local');
       const kind = log.kind === 'retention_protect' ? 'protect' : log.kind;
       if (log.checkpointId) {
-        const meta = await new CheckpointStore(provider.bank).read(log.checkpointId).catch(() => undefined);
+        const meta = await readCheckpoint(provider, log.checkpointId).catch(() => undefined);
         if (meta) return hookGraphJson(checkpointHookGraph(meta, provider, kind));
       }
       if (kind === 'protect' && log.planId) {

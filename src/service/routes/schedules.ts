@@ -5,9 +5,9 @@ import type {
   ScheduledOperationType,
   TimeTriggerProperties,
 } from '../../catalog/index.js';
+import { validatePolicy } from '../../flows/retention.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
-import { validatePolicy } from '../retention.js';
 import {
   enabledBody,
   idParams,

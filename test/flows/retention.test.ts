@@ -10,7 +10,7 @@ import {
   LAST_AVAILABLE,
   type Policy,
   validatePolicy,
-} from '../../src/service/retention.js';
+} from '../../src/flows/retention.js';
 
 const DAY = 86_400_000;
 const NOW = new Date('2026-11-20T12:00:00Z');

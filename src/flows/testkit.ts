@@ -5,14 +5,17 @@
  * a plugin that is not one is refused when the harness is made (PROVIDER_INVALID naming the
  * mistake), and an `operation()` or hook that throws or returns garbage fails its resource's
  * hooks with HOOK_FAILED naming plugin, resource, operation and hook.
+ *
+ * It lives in flows/, not plugins/, because it runs a flow (`runOperation`) and plugins sit
+ * below flows; plugin authors import it from `hoard` (src/index.ts), as before.
  */
 import { MemoryBank } from '../bank/index.js';
-import { operationParameters } from '../flows/checkpoint-view.js';
-import { type OperationLog, runOperation } from '../flows/operation.js';
+import type { Parameters } from '../plugins/params.js';
+import { PluginRegistry } from '../plugins/registry.js';
+import type { OperationKind, ProtectionPlugin } from '../plugins/sdk.js';
 import { buildGraph, discoverGraph, type GraphInput } from '../resources/graph.js';
-import type { Parameters } from './params.js';
-import { PluginRegistry } from './registry.js';
-import type { OperationKind, ProtectionPlugin } from './sdk.js';
+import { operationParameters } from './checkpoint-view.js';
+import { type OperationLog, runOperation } from './operation.js';
 
 export interface HarnessOptions {
   plugins: ProtectionPlugin[];
