@@ -133,7 +133,7 @@ export function sealTo(recipient: Buffer): ObjectFormat {
           Buffer.from(`${header} ${b64(headerMac(fileKey, header))}\n`, 'latin1'),
           nonce,
         ]),
-        key: payloadKey(fileKey, nonce),
+        key: { cipher: 'chacha20-poly1305', key: payloadKey(fileKey, nonce) },
       };
     },
     open() {
@@ -192,7 +192,7 @@ export function openWith(identity: Buffer): ObjectFormat {
         throw new SealError('its age header fails authentication');
       }
       const nonce = Buffer.from(bytes.subarray(macEnd + 1, macEnd + 17));
-      return { length: macEnd + 17, key: payloadKey(fileKey, nonce) };
+      return { length: macEnd + 17, key: { cipher: 'chacha20-poly1305', key: payloadKey(fileKey, nonce) } };
     },
   };
 }
