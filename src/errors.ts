@@ -137,6 +137,23 @@ export const ERRORS = {
     meaning: 'Another process holds the lease: the checkpoint or bank is busy.',
   },
   // Checkpoints
+  BANK_OBJECT_CORRUPT: {
+    exit: 3,
+    http: 422,
+    meaning:
+      'A stored object fails authentication or is not a valid encrypted object: damaged or tampered with; the message names it.',
+  },
+  ENCRYPTION_KEY_WRONG: {
+    exit: 2,
+    http: 403,
+    meaning: "The password opens none of the bank's keys; nothing was read or written.",
+  },
+  ENCRYPTION_MISMATCH: {
+    exit: 2,
+    http: 409,
+    meaning: "The provider's encryption setting does not match the bank (an encrypted bank read as plain, or the reverse).",
+  },
+  KEY_NOT_FOUND: { exit: 2, http: 404, meaning: 'The bank has no key with that id (`hoard key list`).' },
   CHECKPOINT_NOT_FOUND: { exit: 2, http: 404, meaning: 'No checkpoint has that id (or it is not an id).' },
   CHECKPOINT_STATE: {
     exit: 2,

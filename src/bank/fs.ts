@@ -15,6 +15,8 @@ import {
 } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { decorate } from './compose.js';
+import type { EncryptionSettings } from './encrypted.js';
 import { FsLeases } from './fs-leases.js';
 import { isCode, syncDir, tempName } from './fs-util.js';
 import { isKeySegment } from './keys.js';
@@ -33,6 +35,8 @@ export interface FsBankOptions {
   now?: () => number;
   /** Refuse every write with BANK_READ_ONLY. Default false. */
   readOnly?: boolean;
+  /** Encrypt what is stored (encrypted.ts). Default: no encryption, and no check for it. */
+  encryption?: EncryptionSettings;
 }
 
 /**
@@ -51,7 +55,12 @@ export class FsBank extends BankView {
 
   constructor(root: string, options: FsBankOptions = {}) {
     const resolved = resolve(root);
-    super(new FsStore(resolved, options.now ?? Date.now), '', options.readOnly ?? false);
+    const store = new FsStore(resolved, options.now ?? Date.now);
+    super(
+      decorate(store, options.encryption ? { encryption: options.encryption } : {}),
+      '',
+      options.readOnly ?? false,
+    );
     this.root = resolved;
   }
 }

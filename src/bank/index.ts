@@ -1,3 +1,4 @@
+export type { ContentKeys, EncryptionMode, EncryptionSettings } from './encrypted.js';
 export { FsBank, type FsBankOptions } from './fs.js';
 export { keyProblem, MAX_KEY_LENGTH, MAX_SEGMENT_LENGTH } from './keys.js';
 export { MemoryBank, type MemoryBankOptions } from './memory.js';

@@ -1,5 +1,7 @@
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.js';
+import { decorate } from './compose.js';
+import type { EncryptionSettings } from './encrypted.js';
 import {
   type AcquireResult,
   type BankStore,
@@ -18,6 +20,8 @@ export interface MemoryBankOptions {
   now?: () => number;
   /** Refuse every write with BANK_READ_ONLY. Default false. */
   readOnly?: boolean;
+  /** Encrypt what is stored (encrypted.ts). Default: no encryption, and no check for it. */
+  encryption?: EncryptionSettings;
 }
 
 /**
@@ -26,7 +30,12 @@ export interface MemoryBankOptions {
  */
 export class MemoryBank extends BankView {
   constructor(options: MemoryBankOptions = {}) {
-    super(new MemoryStore(options.now ?? Date.now), '', options.readOnly ?? false);
+    const store = new MemoryStore(options.now ?? Date.now);
+    super(
+      decorate(store, options.encryption ? { encryption: options.encryption } : {}),
+      '',
+      options.readOnly ?? false,
+    );
   }
 }
 

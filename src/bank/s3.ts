@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
 import { decorate } from './compose.js';
+import type { EncryptionSettings } from './encrypted.js';
 import { keyProblem } from './keys.js';
 import { type RetryOptions, RetryPolicy } from './retry.js';
 import {
@@ -40,6 +41,8 @@ export interface S3BankOptions {
   forcePathStyle?: boolean;
   /** Refuse every write with BANK_READ_ONLY. Default false. */
   readOnly?: boolean;
+  /** Encrypt what is stored (encrypted.ts). Default: no encryption, and no check for it. */
+  encryption?: EncryptionSettings;
   /**
    * The clock leases expire by, in ms since the epoch. Default: this machine's clock moved by
    * the server clock's offset, read from the `Date` of the server's answers, so that every
@@ -89,7 +92,8 @@ export class S3Bank extends BankView {
 
   constructor(options: S3BankOptions) {
     const store = new S3Store(options);
-    super(decorate(store, { retry: store.policy }), '', options.readOnly ?? false);
+    const encryption = options.encryption ? { encryption: options.encryption } : {};
+    super(decorate(store, { retry: store.policy, ...encryption }), '', options.readOnly ?? false);
     this.bucket = options.bucket;
     this.endpoint = options.endpoint;
   }

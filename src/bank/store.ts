@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { HoardError } from '../errors.js';
+import type { ContentKeys } from './encrypted.js';
 import { holderGone } from './holder.js';
 import type { ObjectInfo, PutData } from './types.js';
 
@@ -57,6 +58,8 @@ export interface BankStore {
   readLease(name: string): Promise<LeaseRecord | undefined>;
   /** See `Bank.sweep`; `prefix` is where the bank's keys start ('' for the whole bank). */
   sweep?(prefix: string, olderThanMs: number): Promise<SweepReport>;
+  /** See `Bank.contentKeys`; only an encrypting store has it. */
+  contentKeys?(create: boolean): Promise<ContentKeys | undefined>;
 }
 
 /** What `sweep` removed. */

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { ContentKeys } from './encrypted.js';
 import type { SweepReport } from './store.js';
 
 /** What `put` stores: bytes, a string (stored as UTF-8), or a stream of bytes that is read once. */
@@ -123,6 +124,13 @@ export interface Bank {
    * a write in progress is never disturbed. Leases are swept with the whole bank only.
    */
   sweep(olderThanMs: number): Promise<SweepReport>;
+
+  /**
+   * For an encrypted bank, the keys the content store names blobs (HMAC) and cuts content
+   * with; undefined for a bank without encryption. `create`: make the repository's keys if
+   * the bank is still empty (a writer); otherwise an empty encrypted bank gives undefined.
+   */
+  contentKeys(options?: { create?: boolean }): Promise<ContentKeys | undefined>;
 }
 
 /** What `Bank.sweep` removed. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { HoardError } from '../errors.js';
+import type { ContentKeys } from './encrypted.js';
 import { relativeKey, resolveKey } from './keys.js';
 import { type BankStore, leaseLive, type SweepReport, toStoreData } from './store.js';
 import type {
@@ -154,6 +155,10 @@ export class BankView implements Bank {
       return { owner: record.owner, expiresAt: now, holderGone: true };
     }
     return { owner: record.owner, expiresAt: record.expiresAt };
+  }
+
+  async contentKeys(options: { create?: boolean } = {}): Promise<ContentKeys | undefined> {
+    return this.store.contentKeys?.(options.create === true && !this.readOnly);
   }
 
   async sweep(olderThanMs: number): Promise<SweepReport> {

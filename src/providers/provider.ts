@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { type Bank, FsBank, S3Bank } from '../bank/index.js';
+import { dirname, join, resolve } from 'node:path';
+import { type Bank, type EncryptionMode, type EncryptionSettings, FsBank, S3Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { BUILTIN_PLUGINS } from '../plugins/builtins.js';
 import { loadPlugin, PluginRegistry } from '../plugins/registry.js';
@@ -13,6 +13,8 @@ export interface Provider {
   /** `fs` or `s3`. */
   bankType: string;
   bank: Bank;
+  /** How the bank encrypts what it stores (`[provider] encryption`). */
+  encryption: EncryptionMode;
   registry: PluginRegistry;
   /** The provider file, or undefined for the built-in `local`. */
   file: string | undefined;
@@ -81,7 +83,8 @@ export async function localProvider(home: string): Promise<Provider> {
     name: 'local',
     description: 'Local filesystem bank with all built-in plugins',
     bankType: 'fs',
-    bank: new FsBank(path),
+    bank: new FsBank(path, { encryption: { mode: 'none', where: 'the bank of provider "local"' } }),
+    encryption: 'none',
     registry,
     file: undefined,
     settings: { fs: { path } },
@@ -132,6 +135,7 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
   for (const plugin of plugins) {
     registry.add(await loadPlugin(plugin, conf[plugin] ?? {}, BUILTIN_PLUGINS, dirname(file)));
   }
+  const encryption = encryptionSettings(conf, file, name);
   const settings: Record<string, ConfSection> = {};
   for (const [section, values] of Object.entries(conf))
     if (section !== 'provider') settings[section] = maskSecrets(values);
@@ -140,23 +144,98 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
     name,
     description: single('description', false) ?? '',
     bankType,
-    bank: openBank(bankType, conf[bankType] ?? {}, file, join(home, 'banks', name)),
+    bank: openBank(bankType, conf[bankType] ?? {}, file, join(home, 'banks', name), encryption),
+    encryption: encryption.mode,
     registry,
     file,
     settings,
   };
 }
 
-function openBank(type: string, settings: ConfSection, file: string, defaultPath: string): Bank {
+const ENCRYPTION_MODES = ['none', 'password'];
+const ENCRYPTION_SETTINGS = ['password_file'];
+
+/**
+ * `encryption = none | password` in [provider] and the `[encryption]` section: the password
+ * from `password_file` (its first line) or HOARD_PASSWORD, read when the bank is first used,
+ * so that listing providers needs no password.
+ */
+function encryptionSettings(conf: Conf, file: string, name: string): EncryptionSettings {
+  const invalid = (problem: string, key: string) =>
+    new HoardError('PROVIDER_INVALID', `${file}: ${problem}`, { details: { file, key } });
+  const mode = conf.provider?.encryption ?? 'none';
+  if (Array.isArray(mode)) throw invalid('[provider] encryption is given more than once', 'encryption');
+  if (mode === 'public-key') {
+    throw invalid(
+      '[provider] encryption = public-key is not built yet (only none and password are)',
+      'encryption',
+    );
+  }
+  if (!ENCRYPTION_MODES.includes(mode)) {
+    throw invalid(
+      `[provider] encryption must be one of ${ENCRYPTION_MODES.join(', ')}, got "${mode}"`,
+      'encryption',
+    );
+  }
+  const section = conf.encryption ?? {};
+  for (const key of Object.keys(section)) {
+    if (!ENCRYPTION_SETTINGS.includes(key)) {
+      throw invalid(
+        `[encryption] "${key}" is not a setting (there are: ${ENCRYPTION_SETTINGS.join(', ')})`,
+        key,
+      );
+    }
+  }
+  const passwordFile = section.password_file;
+  if (Array.isArray(passwordFile))
+    throw invalid('[encryption] password_file is given more than once', 'password_file');
+  if (mode === 'none' && conf.encryption) {
+    throw invalid(
+      'an [encryption] section, but [provider] says no encryption: add "encryption = password"',
+      'encryption',
+    );
+  }
+  const where = `the bank of provider "${name}"`;
+  if (mode === 'none') return { mode: 'none', where };
+  const path = passwordFile ? resolve(dirname(file), passwordFile) : undefined;
+  return {
+    mode: 'password',
+    where,
+    password: async () => {
+      if (path === undefined) return process.env.HOARD_PASSWORD ?? '';
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (error) {
+        throw invalid(
+          `[encryption] password_file ${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+          'password_file',
+        );
+      }
+      // The first line, as restic reads --password-file: a trailing newline is not part of it.
+      const password = text.split(/\r?\n/)[0] ?? '';
+      if (password === '') throw invalid(`[encryption] password_file ${path} is empty`, 'password_file');
+      return password;
+    },
+  };
+}
+
+function openBank(
+  type: string,
+  settings: ConfSection,
+  file: string,
+  defaultPath: string,
+  encryption: EncryptionSettings,
+): Bank {
   if (type === 'fs') {
     const path = settings.path ?? defaultPath;
     if (Array.isArray(path))
       throw new HoardError('PROVIDER_INVALID', `${file}: [fs] path is given more than once`, {
         details: { file },
       });
-    return new FsBank(path);
+    return new FsBank(path, { encryption });
   }
-  if (type === 's3') return openS3Bank(settings, file);
+  if (type === 's3') return openS3Bank(settings, file, encryption);
   throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs, s3)`, {
     details: { file, bank: type },
   });
@@ -177,7 +256,7 @@ const S3_SETTINGS = [
  * us-east-1), `access_key_id` and `secret_access_key` (absent: the AWS SDK's environment and
  * profile chain), `force_path_style` (default true when `endpoint` is set).
  */
-function openS3Bank(settings: ConfSection, file: string): Bank {
+function openS3Bank(settings: ConfSection, file: string, encryption: EncryptionSettings): Bank {
   const invalid = (problem: string, key?: string) =>
     new HoardError('PROVIDER_INVALID', `${file}: [s3] ${problem}`, {
       details: { file, ...(key ? { key } : {}) },
@@ -217,6 +296,7 @@ function openS3Bank(settings: ConfSection, file: string): Bank {
         ? { credentials: { accessKeyId, secretAccessKey } }
         : {}),
       ...(pathStyle === undefined ? {} : { forcePathStyle: pathStyle === 'true' }),
+      encryption,
     });
   } catch (error) {
     if (error instanceof HoardError && error.code === 'BANK_ARGUMENT_INVALID') {
@@ -249,6 +329,7 @@ export function providerSummary(p: Provider) {
     name: p.name,
     description: p.description,
     bank: p.bankType,
+    encryption: p.encryption,
     plugins: p.registry.names,
   };
 }

@@ -9,7 +9,7 @@ import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import type { BlobIndex, Location } from './blob-index.js';
 import { packKey } from './keys.js';
-import { truncated } from './reader.js';
+import { truncated, unauthentic } from './reader.js';
 
 /** One blob of a batch: where it is in the store and where its stored bytes are in the batch. */
 export interface BatchBlob extends Location {
@@ -21,6 +21,8 @@ export interface BlobBatch {
   /** The blobs' stored bytes back to back, over a SharedArrayBuffer (share it, do not copy it). */
   bytes: Uint8Array;
   blobs: BatchBlob[];
+  /** The store's id key (encrypted banks): decode the blobs with `decodeBlobSync(blob, bytes, idKey)`. */
+  idKey?: Uint8Array;
 }
 
 export interface BatchOptions {
@@ -123,6 +125,17 @@ export async function* readBatches(
           yield* ready.splice(0);
           if (k === run.length) break;
         }
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
+        // An encrypted pack failed authentication here: the blobs not yet whole are not trusted.
+        if (into !== undefined) {
+          batch!.blobs.pop();
+          batch!.used -= run[k]!.length;
+          into = undefined;
+        }
+        const lost = run.slice(k);
+        k = run.length;
+        report(lost, unauthentic(lost[0]!, error));
       } finally {
         stream.destroy();
       }

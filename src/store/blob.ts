@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { deflateRaw, deflateRawSync, inflateRaw, inflateRawSync } from 'node:zlib';
 import { HoardError } from '../errors.js';
+import { blobId } from './blob-id.js';
 import { hashPool } from './hash-pool.js';
 import type { CompressionMode } from './options.js';
 import type { Compression } from './pack.js';
@@ -10,9 +10,7 @@ import { ZSTD_LEVEL, zstdCompress, zstdDecompress } from './zstd.js';
 const deflate = promisify(deflateRaw);
 const inflate = promisify(inflateRaw);
 
-export function blobId(raw: Uint8Array): string {
-  return createHash('sha256').update(raw).digest('hex');
-}
+export { blobId };
 
 /**
  * The bytes to store for `raw`: with 'auto' or 'zstd', the whole blob compressed with zstd
@@ -58,7 +56,7 @@ export interface StoredBlob {
 }
 
 /** The raw bytes of a stored blob, checked against its id; STORE_CORRUPT naming blob and pack if they are not. */
-export async function decodeBlob(blob: StoredBlob, stored: Buffer): Promise<Buffer> {
+export async function decodeBlob(blob: StoredBlob, stored: Buffer, idKey?: Uint8Array): Promise<Buffer> {
   let raw = stored;
   if (blob.compression === 'deflate') {
     try {
@@ -71,7 +69,7 @@ export async function decodeBlob(blob: StoredBlob, stored: Buffer): Promise<Buff
     throw damaged(blob, `is ${raw.length} bytes, the index says ${blob.rawLength}`);
   // In a worker thread when the bytes can go there without a copy (an inflated blob);
   // slices of a pack and small blobs here.
-  const hashed = await hashPool().hash(raw);
+  const hashed = await hashPool().hash(raw, idKey);
   raw = hashed.bytes;
   const actual = hashed.id;
   if (actual !== blob.id) throw damaged(blob, `hashes to ${actual}`);
@@ -82,7 +80,7 @@ export async function decodeBlob(blob: StoredBlob, stored: Buffer): Promise<Buff
  * decodeBlob on the calling thread (for worker threads): the raw bytes of a stored blob,
  * checked against its id; STORE_CORRUPT naming blob and pack if they are not.
  */
-export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array): Uint8Array {
+export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array, idKey?: Uint8Array): Uint8Array {
   let raw = stored;
   if (blob.compression === 'deflate') {
     try {
@@ -93,7 +91,7 @@ export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array): Uint8Array
   } else if (blob.compression === 'zstd') raw = unzstd(blob, stored);
   if (raw.length !== blob.rawLength)
     throw damaged(blob, `is ${raw.length} bytes, the index says ${blob.rawLength}`);
-  const actual = blobId(raw);
+  const actual = blobId(raw, idKey);
   if (actual !== blob.id) throw damaged(blob, `hashes to ${actual}`);
   return raw;
 }

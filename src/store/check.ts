@@ -54,6 +54,7 @@ export async function checkStore(
   bank: Bank,
   index: BlobIndex,
   options: CheckOptions = {},
+  idKey?: Uint8Array,
 ): Promise<CheckReport> {
   await index.refresh();
   const report: CheckReport = {
@@ -94,6 +95,13 @@ export async function checkStore(
     try {
       bytes = await bank.get(packKey(pack));
     } catch (error) {
+      if (error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT') {
+        // Encrypted, and it fails authentication: none of it can be trusted.
+        const known = index.pack(pack)?.blobs;
+        if (known === undefined) report.unreadable.push(pack);
+        else damage(pack, known, error.message);
+        continue;
+      }
       if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
       continue; // removed since it was listed (by nothing but another repair: a prune cannot run meanwhile)
     }
@@ -114,7 +122,7 @@ export async function checkStore(
     for (const entry of entries) {
       const slice = bytes.subarray(entry.offset, entry.offset + entry.length);
       try {
-        await decodeBlob({ ...entry, pack }, slice);
+        await decodeBlob({ ...entry, pack }, slice, idKey);
         sound.add(`${pack}/${entry.id}`);
         soundIds.add(entry.id);
         report.blobsSound++;

@@ -8,13 +8,17 @@ import { createHash } from 'node:crypto';
 export const GEAR_SEED = 'hoard-fastcdc-gear-v1';
 
 /** The 256 gear values, as signed 32-bit integers so the hash stays in V8's small-integer paths. */
-export const GEAR: Int32Array = makeGear(GEAR_SEED);
+export const GEAR: Int32Array = gearTable(Buffer.from(GEAR_SEED, 'utf8'));
 
-function makeGear(seed: string): Int32Array {
+/**
+ * The gear table of a seed. An encrypted repository's seed is secret (crypto/keys.ts), so
+ * its chunk boundaries, and with them chunk sizes, cannot be predicted from known content.
+ */
+export function gearTable(seed: Uint8Array): Int32Array {
   const table = new Int32Array(256);
   for (let i = 0; i < 256; i++) {
     const digest = createHash('sha256')
-      .update(Buffer.concat([Buffer.from(seed, 'utf8'), Buffer.of(i)]))
+      .update(Buffer.concat([seed, Buffer.of(i)]))
       .digest();
     table[i] = digest.readInt32BE(0);
   }
@@ -45,9 +49,11 @@ export interface ChunkSizes {
   maskS: number;
   /** Easier mask, used from the average point on: log2(avg) - 2 bits. */
   maskL: number;
+  /** The gear table (GEAR, or an encrypted repository's own). */
+  gear: Int32Array;
 }
 
-export function chunkSizes(averageChunkSize: number): ChunkSizes {
+export function chunkSizes(averageChunkSize: number, gear: Int32Array = GEAR): ChunkSizes {
   const bits = Math.round(Math.log2(averageChunkSize));
   return {
     min: averageChunkSize / 4,
@@ -55,6 +61,7 @@ export function chunkSizes(averageChunkSize: number): ChunkSizes {
     max: averageChunkSize * 4,
     maskS: spreadMask(bits + 2),
     maskL: spreadMask(bits - 2),
+    gear,
   };
 }
 
@@ -79,8 +86,8 @@ export class Chunker {
   private pos = 0;
   private fp = 0;
 
-  constructor(averageChunkSize: number) {
-    this.sizes = chunkSizes(averageChunkSize);
+  constructor(averageChunkSize: number, gear: Int32Array = GEAR) {
+    this.sizes = chunkSizes(averageChunkSize, gear);
     this.buf = Buffer.allocUnsafe(Math.min(64 * 1024, 2 * this.sizes.max));
   }
 
@@ -119,13 +126,13 @@ export class Chunker {
     let at = start + Math.max(this.pos, min);
     let fp = this.fp;
     if (at < normalEnd) {
-      const cut = gearScan(this.buf, at, normalEnd, fp, maskS);
+      const cut = gearScan(this.buf, at, normalEnd, fp, maskS, this.sizes.gear);
       if (cut >= 0) return cut - start;
       fp = scanned;
       at = normalEnd;
     }
     if (at < maxEnd) {
-      const cut = gearScan(this.buf, at, maxEnd, fp, maskL);
+      const cut = gearScan(this.buf, at, maxEnd, fp, maskL, this.sizes.gear);
       if (cut >= 0) return cut - start;
       fp = scanned;
       at = maxEnd;
@@ -179,10 +186,10 @@ export function cutLength(
   if (available <= min) return atEnd ? available : 0;
   const normalEnd = start + Math.min(available, avg);
   const maxEnd = start + Math.min(available, max);
-  let cut = gearScan(buf, start + min, normalEnd, 0, maskS);
+  let cut = gearScan(buf, start + min, normalEnd, 0, maskS, sizes.gear);
   if (cut >= 0) return cut - start;
   if (normalEnd < maxEnd) {
-    cut = gearScan(buf, normalEnd, maxEnd, scanned, maskL);
+    cut = gearScan(buf, normalEnd, maxEnd, scanned, maskL, sizes.gear);
     if (cut >= 0) return cut - start;
   }
   if (available >= max) return max;
@@ -197,8 +204,14 @@ let scanned = 0;
  * byte where `fp & mask` is 0, or -1 (the hash then in `scanned`). Unrolled by four: V8 runs
  * this about twice as fast as the plain loop.
  */
-function gearScan(buf: Uint8Array, from: number, to: number, fp: number, mask: number): number {
-  const gear = GEAR;
+function gearScan(
+  buf: Uint8Array,
+  from: number,
+  to: number,
+  fp: number,
+  mask: number,
+  gear: Int32Array,
+): number {
   let i = from;
   for (const end4 = to - 3; i < end4; i += 4) {
     fp = ((fp << 1) + gear[buf[i]!]!) | 0;

@@ -9,10 +9,10 @@
  * the process alive. A worker that dies fails its requests (never silently) and is replaced
  * on the next request.
  */
-import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { HoardError } from '../errors.js';
+import { blobId } from './blob-id.js';
 
 /** Requests with fewer bytes than this are hashed on the calling thread. */
 export const INLINE_BELOW = 64 * 1024;
@@ -59,14 +59,14 @@ export class HashPool {
     this.slots = new Array<Slot | undefined>(Math.max(0, Math.floor(size))).fill(undefined);
   }
 
-  /** The SHA-256 of the whole of `bytes`. */
-  async hash(bytes: Buffer): Promise<{ id: string; bytes: Buffer }> {
-    const hashed = await this.hashRanges(bytes, [[0, bytes.length]]);
+  /** The blob id of the whole of `bytes`: SHA-256, or HMAC-SHA256 under `idKey` (blob.ts, `blobId`). */
+  async hash(bytes: Buffer, idKey?: Uint8Array): Promise<{ id: string; bytes: Buffer }> {
+    const hashed = await this.hashRanges(bytes, [[0, bytes.length]], idKey);
     return { id: hashed.ids[0]!, bytes: hashed.bytes };
   }
 
-  /** The SHA-256 of each range of `bytes` (offsets relative to `bytes`). */
-  hashRanges(bytes: Buffer, ranges: readonly Range[]): Promise<Hashed> {
+  /** The blob id of each range of `bytes` (offsets relative to `bytes`). */
+  hashRanges(bytes: Buffer, ranges: readonly Range[], idKey?: Uint8Array): Promise<Hashed> {
     let weight = 0;
     for (const [offset, length] of ranges) {
       if (!(Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0)) {
@@ -82,7 +82,7 @@ export class HashPool {
     const shared = bytes.buffer instanceof SharedArrayBuffer;
     const owned = !shared && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
     if (this.slots.length === 0 || this.closed || weight < INLINE_BELOW || !(shared || owned)) {
-      return Promise.resolve({ ids: ranges.map(([o, n]) => sha256(bytes.subarray(o, o + n))), bytes });
+      return Promise.resolve({ ids: ranges.map(([o, n]) => blobId(bytes.subarray(o, o + n), idKey)), bytes });
     }
     const slot = this.pick();
     const seq = this.seq++;
@@ -100,7 +100,7 @@ export class HashPool {
       });
       slot.load += weight;
       if (slot.pending.size === 1) slot.worker.ref();
-      const message = { seq, buffer: bytes.buffer, ranges: flat, transferred: owned };
+      const message = { seq, buffer: bytes.buffer, ranges: flat, transferred: owned, idKey };
       try {
         slot.worker.postMessage(message, owned ? [bytes.buffer as ArrayBuffer] : []);
       } catch (error) {
@@ -173,10 +173,6 @@ export class HashPool {
     if (slot.pending.size === 0) slot.worker.unref();
     return task;
   }
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function describe(error: unknown): string {

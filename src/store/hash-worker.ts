@@ -1,9 +1,10 @@
 /**
- * The body of a HashPool worker (hash-pool.ts): SHA-256 of byte ranges of a buffer it is
- * given, answered in the order asked. A transferred ArrayBuffer is sent back with the answer.
+ * The body of a HashPool worker (hash-pool.ts): blob ids (blob.ts, `blobId`) of byte ranges
+ * of a buffer it is given, answered in the order asked. A transferred ArrayBuffer is sent back with the answer.
  */
-import { createHash } from 'node:crypto';
+
 import { parentPort } from 'node:worker_threads';
+import { blobId } from './blob-id.js';
 
 interface Request {
   seq: number;
@@ -11,13 +12,15 @@ interface Request {
   /** [offset, length] pairs, relative to the start of `buffer`. */
   ranges: number[];
   transferred: boolean;
+  /** An encrypted repository's id key: ids are HMACs under it. */
+  idKey?: Uint8Array;
 }
 
 const port = parentPort;
 if (port === null) throw new Error('hash-worker.js runs only as a worker thread');
 
 port.on('message', (request: Request) => {
-  const { seq, buffer, ranges, transferred } = request;
+  const { seq, buffer, ranges, transferred, idKey } = request;
   const back = transferred ? [buffer as ArrayBuffer] : [];
   try {
     const ids: string[] = [];
@@ -27,11 +30,7 @@ port.on('message', (request: Request) => {
       if (!(offset >= 0 && length >= 0 && offset + length <= buffer.byteLength)) {
         throw new RangeError(`range ${offset}+${length} is outside the ${buffer.byteLength} bytes given`);
       }
-      ids.push(
-        createHash('sha256')
-          .update(new Uint8Array(buffer, offset, length))
-          .digest('hex'),
-      );
+      ids.push(blobId(new Uint8Array(buffer, offset, length), idKey));
     }
     port.postMessage({ seq, ids, buffer: transferred ? buffer : undefined }, back);
   } catch (error) {

@@ -1,4 +1,5 @@
 import { HoardError } from '../errors.js';
+import { GEAR } from './chunker.js';
 
 export interface StoreOptions {
   /**
@@ -55,6 +56,16 @@ export interface ResolvedOptions {
   onWait: ((message: string) => void) | undefined;
   holdAs: string | undefined;
   now: () => number;
+  /**
+   * How blobs are named and content cut: set by the store once it has read its bank's keys
+   * (an encrypted bank's id key and gear table; none and GEAR without encryption).
+   */
+  naming: Naming;
+}
+
+export interface Naming {
+  idKey?: Buffer;
+  gear: Int32Array;
 }
 
 const MIB = 1024 * 1024;
@@ -94,7 +105,18 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   if (holdAs !== undefined && (typeof holdAs !== 'string' || holdAs === '')) {
     throw invalid('holdAs must be a non-empty owner name');
   }
-  return { averageChunkSize, packSize, compression, cacheSize, leaseTtlMs, waitMs, onWait, holdAs, now };
+  return {
+    averageChunkSize,
+    packSize,
+    compression,
+    cacheSize,
+    leaseTtlMs,
+    waitMs,
+    onWait,
+    holdAs,
+    now,
+    naming: { gear: GEAR },
+  };
 }
 
 function invalid(message: string): HoardError {

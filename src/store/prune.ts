@@ -3,6 +3,7 @@
  * the order of writes and deletes that keeps every referenced blob readable at every moment.
  */
 import type { Bank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
 import { decodeBlob } from './blob.js';
 import type { BlobIndex } from './blob-index.js';
 import { clearPackDamage } from './check.js';
@@ -318,12 +319,21 @@ async function repack(
     bytesWritten += size;
   };
   for (const p of packs) {
-    const bytes = await bank.get(packKey(p.pack));
+    let bytes: Buffer | undefined;
+    let unreadable: HoardError | undefined;
+    try {
+      bytes = await bank.get(packKey(p.pack));
+    } catch (error) {
+      // An encrypted pack that fails authentication: every blob of it is damaged.
+      if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
+      unreadable = error;
+    }
     let whole = true;
     for (const b of p.used) {
-      const stored = bytes.subarray(b.offset, b.offset + b.length);
+      const stored = bytes?.subarray(b.offset, b.offset + b.length) ?? Buffer.alloc(0);
       try {
-        await decodeBlob({ ...b, pack: p.pack }, stored);
+        if (unreadable) throw unreadable;
+        await decodeBlob({ ...b, pack: p.pack }, stored, options.naming.idKey);
       } catch (error) {
         if (repair) {
           problem(`${(error as Error).message}; dropped`);

@@ -4,6 +4,7 @@ import { HoardError } from '../errors.js';
 import { decodeBlob } from './blob.js';
 import type { BlobIndex, Location } from './blob-index.js';
 import { BLOB_ID, packKey } from './keys.js';
+import type { Naming } from './options.js';
 import { packSize } from './pack.js';
 
 /**
@@ -20,6 +21,8 @@ export class BlobReader {
     private readonly bank: Bank,
     private readonly index: BlobIndex,
     private readonly cacheSize: number,
+    /** How blobs are named (the store sets it once it has read its bank's keys). */
+    private readonly naming: Naming,
   ) {}
 
   async readBlob(id: string): Promise<Buffer> {
@@ -47,6 +50,8 @@ export class BlobReader {
       try {
         stored = await this.stored(run);
       } catch (error) {
+        if (error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')
+          throw unauthentic(first, error);
         if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
         // A prune may have moved the blob since the index was read: look again, once.
         if (retried === i) throw missingPack(first, error);
@@ -55,7 +60,14 @@ export class BlobReader {
         continue;
       }
       let k = 0;
-      for await (const bytes of stored) yield await decodeBlob(run[k++]!, bytes);
+      try {
+        for await (const bytes of stored) yield await decodeBlob(run[k++]!, bytes, this.naming.idKey);
+      } catch (error) {
+        if (error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT') {
+          throw unauthentic(run[Math.min(k, run.length - 1)]!, error);
+        }
+        throw error;
+      }
       i += run.length;
     }
   }
@@ -194,5 +206,17 @@ function missingPack(blob: Location, cause: unknown): HoardError {
     'STORE_CORRUPT',
     `blob ${blob.id} is in pack ${blob.pack}, and that pack is missing from the bank`,
     { details: { blob: blob.id, pack: blob.pack }, cause },
+  );
+}
+
+/** STORE_CORRUPT for a blob whose (encrypted) pack fails authentication: damage a verify records. */
+export function unauthentic(blob: Location, cause: HoardError): HoardError {
+  return new HoardError(
+    'STORE_CORRUPT',
+    `blob ${blob.id} is in pack ${blob.pack}, which ${cause.message.replace(/^.*?fails authentication: /, 'fails authentication: ')}`,
+    {
+      details: { blob: blob.id, pack: blob.pack },
+      cause,
+    },
   );
 }

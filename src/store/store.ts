@@ -4,6 +4,7 @@ import { HoardError } from '../errors.js';
 import { type BatchOptions, type BlobBatch, readBatches } from './batches.js';
 import { BlobIndex, type Location } from './blob-index.js';
 import { type CheckOptions, type CheckReport, checkStore, recordDamage } from './check.js';
+import { gearTable } from './chunker.js';
 import { packKey } from './keys.js';
 import { SharedLease } from './leases.js';
 import { type CompressionMode, type ResolvedOptions, resolveOptions, type StoreOptions } from './options.js';
@@ -30,12 +31,38 @@ export class ContentStore {
     this.bank = bank.section('store');
     this.options = resolveOptions(options);
     this.index = new BlobIndex(this.bank);
-    this.reader = new BlobReader(this.bank, this.index, this.options.cacheSize);
+    this.reader = new BlobReader(this.bank, this.index, this.options.cacheSize, this.options.naming);
   }
 
-  /** How this store cuts and encodes content, for code that does it elsewhere (worker threads). */
-  get encoding(): { averageChunkSize: number; compression: CompressionMode } {
-    return { averageChunkSize: this.options.averageChunkSize, compression: this.options.compression };
+  /**
+   * How this store cuts, names and encodes content, for code that does it elsewhere (worker
+   * threads): the gear table for `chunkSizes`, and in an encrypted bank the id key for
+   * `blobId`. For a writer: in an empty encrypted bank, this makes the repository's keys.
+   */
+  async encoding(): Promise<{
+    averageChunkSize: number;
+    compression: CompressionMode;
+    gear: Int32Array;
+    idKey?: Buffer;
+  }> {
+    await this.loadNaming(true);
+    const { idKey, gear } = this.options.naming;
+    return {
+      averageChunkSize: this.options.averageChunkSize,
+      compression: this.options.compression,
+      gear,
+      ...(idKey ? { idKey } : {}),
+    };
+  }
+
+  /** Reads the bank's content keys once (encrypted banks): blob ids and chunking depend on them. */
+  private async loadNaming(create: boolean): Promise<void> {
+    if (this.options.naming.idKey !== undefined) return;
+    const keys = await this.bank.contentKeys({ create });
+    if (keys === undefined) return;
+    // Mutated in place: the reader and writers share this object.
+    this.options.naming.idKey = keys.idKey;
+    this.options.naming.gear = gearTable(keys.chunkerSeed);
   }
 
   /**
@@ -43,6 +70,7 @@ export class ContentStore {
    * `waitMs`). Every method that reads or writes blobs calls it first.
    */
   private async ready(): Promise<void> {
+    await this.loadNaming(false);
     const owner = this.options.holdAs;
     if (owner === undefined) return;
     this.held ??= SharedLease.acquire(this.bank, owner, this.leaseSettings()).catch((error: unknown) => {
@@ -84,6 +112,7 @@ export class ContentStore {
       throw new HoardError('STORE_ARGUMENT_INVALID', 'a content store writer needs a non-empty owner');
     }
     await this.ready();
+    await this.loadNaming(true);
     const lease = await SharedLease.acquire(this.bank, owner, this.leaseSettings());
     try {
       await this.index.refresh();
@@ -142,7 +171,10 @@ export class ContentStore {
    */
   async *readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
     await this.ready();
-    yield* readBatches(this.bank, this.index, locations, options);
+    const idKey = this.options.naming.idKey;
+    for await (const batch of readBatches(this.bank, this.index, locations, options)) {
+      yield idKey ? { ...batch, idKey } : batch;
+    }
   }
 
   /**
@@ -189,7 +221,8 @@ export class ContentStore {
    * without an index), and rewrites packs that are mostly unreferenced; never removes a
    * referenced blob. dryRun takes no lease and changes nothing. Not for a store with `holdAs`.
    */
-  prune(references: References, options: PruneOptions): Promise<PruneReport> {
+  async prune(references: References, options: PruneOptions): Promise<PruneReport> {
+    await this.loadNaming(false);
     return prune(this.bank, this.index, this.options, references, options);
   }
 
@@ -224,7 +257,7 @@ export class ContentStore {
    */
   async check(options?: CheckOptions): Promise<CheckReport> {
     await this.ready();
-    return checkStore(this.bank, this.index, options);
+    return checkStore(this.bank, this.index, options, this.options.naming.idKey);
   }
 
   /** Packs and distinct blobs the index knows, and the bytes of those packs. */

@@ -43,7 +43,7 @@ export interface StoreWriter {
   /**
    * Stores a blob that was cut, hashed and encoded elsewhere (a worker thread: see
    * `cutLength`, `encodeBlobSync`), unless the store or this writer has it; true if it was
-   * new. The caller vouches that `id` is the SHA-256 of the raw bytes `stored` encodes. The
+   * new. The caller vouches that `id` is the id (`blobId`, under the store's `encoding().idKey`) of the raw bytes `stored` encodes. The
    * bytes are copied into the pack's memory: the caller may reuse `stored` once this resolves.
    */
   putEncoded(blob: EncodedBlob): Promise<boolean>;
@@ -120,7 +120,7 @@ export class Writer implements StoreWriter {
     }
     return this.track(
       (async () => {
-        const hashed = await hashPool().hash(Buffer.from(data));
+        const hashed = await hashPool().hash(Buffer.from(data), this.options.naming.idKey);
         const { id, isNew } = await this.store(hashed.bytes, hashed.id);
         return { id, newBytes: isNew ? data.length : 0 };
       })(),
@@ -184,7 +184,8 @@ export class Writer implements StoreWriter {
 
   private async cut(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult> {
     // Chunkers (and their buffers of up to 2 × max bytes) are reused from write to write.
-    const chunker = this.chunkers.pop() ?? new Chunker(this.options.averageChunkSize);
+    const chunker =
+      this.chunkers.pop() ?? new Chunker(this.options.averageChunkSize, this.options.naming.gear);
     const result: WriteResult = { blobs: [], size: 0, newBytes: 0 };
     // Chunks are hashed in worker threads while the next are cut; they are stored in order.
     const pool = hashPool();
@@ -198,7 +199,7 @@ export class Writer implements StoreWriter {
       }
     };
     const take = async (chunk: Buffer) => {
-      const hashed = pool.hash(chunk);
+      const hashed = pool.hash(chunk, this.options.naming.idKey);
       // Awaited in order by drain(); if an earlier one fails first, this one must not go unhandled.
       hashed.catch(() => {});
       hashing.push(hashed);

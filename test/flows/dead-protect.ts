@@ -82,6 +82,7 @@ parameters:
         name: 'local',
         description: 'the home of a dead protect, in-process',
         bankType: 'fs',
+        encryption: 'none',
         bank: new FsBank(bankPath),
         registry,
         file: undefined,

@@ -27,6 +27,7 @@ export async function fixture(extra: ProtectionPlugin[] = []): Promise<Fixture> 
     name: 'test',
     description: 'in-process test provider',
     bankType: 'fs',
+    encryption: 'none',
     bank: new FsBank(join(dir, 'bank')),
     registry,
     file: undefined,

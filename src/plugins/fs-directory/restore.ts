@@ -254,6 +254,7 @@ async function restoreFiles(
         files: touched,
         shared,
         overwrite,
+        ...(batch.idKey ? { idKey: batch.idKey } : {}),
       };
       const memory = batch.bytes.buffer as SharedArrayBuffer;
       pending.push(run('restore', task).then((r) => ({ ...r, memory })));

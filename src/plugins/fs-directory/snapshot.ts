@@ -113,8 +113,8 @@ export async function snapshot(
     const vanished = new Set<Entry>();
     const queue = tasks(toRead);
     const pending: Promise<{ item: Item; result: ReadResult; out: SharedArrayBuffer }>[] = [];
-    const { averageChunkSize, compression } = ctx.store.encoding;
-    const sizes = chunkSizes(averageChunkSize);
+    const { averageChunkSize, compression, gear, idKey } = await ctx.store.encoding();
+    const sizes = chunkSizes(averageChunkSize, gear);
     // Each task lays its blobs out in one of these; it comes back here once they are in packs.
     const room: SharedArrayBuffer[] = [];
     try {
@@ -129,7 +129,14 @@ export async function snapshot(
           }));
           const out = room.pop() ?? new SharedArrayBuffer(readCapacity(TASK_BYTES, sizes));
           pending.push(
-            run('read', { files, out, sizes, compression, budget: TASK_BYTES }).then((result) => ({
+            run('read', {
+              files,
+              out,
+              sizes,
+              compression,
+              budget: TASK_BYTES,
+              ...(idKey ? { idKey } : {}),
+            }).then((result) => ({
               item,
               result,
               out,

@@ -38,7 +38,13 @@ export async function verifyTree(ctx: HookContext): Promise<{ files: number; blo
     for await (const batch of batches) {
       ctx.signal.throwIfAborted();
       const memory = batch.bytes.buffer as SharedArrayBuffer;
-      pending.push(run('check', { bytes: batch.bytes, blobs: batch.blobs }).then((r) => ({ ...r, memory })));
+      pending.push(
+        run('check', {
+          bytes: batch.bytes,
+          blobs: batch.blobs,
+          ...(batch.idKey ? { idKey: batch.idKey } : {}),
+        }).then((r) => ({ ...r, memory })),
+      );
       done += batch.bytes.length;
       if (total > 0) ctx.progress(done / total);
       while (pending.length > poolThreads()) await settle();

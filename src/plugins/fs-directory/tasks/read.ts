@@ -2,9 +2,9 @@
  * Protect, in a worker thread: files read into shared memory, cut there into chunks (FastCDC,
  * the store's sizes), each hashed and encoded in place, for the main thread to put in packs.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { encodeBlobSync } from '../../../store/blob.js';
+import { blobId } from '../../../store/blob-id.js';
 import { type ChunkSizes, cutLength } from '../../../store/chunker.js';
 import type { CompressionMode } from '../../../store/options.js';
 import type { Compression } from '../../../store/pack.js';
@@ -31,6 +31,8 @@ export interface ReadTask {
    * are out, or four times as many bytes have been read (data that compresses very well).
    */
   budget: number;
+  /** The store's id key, if its bank is encrypted: blob ids are HMACs under it. */
+  idKey?: Uint8Array;
 }
 
 export interface ReadChunk {
@@ -81,7 +83,7 @@ export function readCapacity(budget: number, sizes: ChunkSizes): number {
  * chunk is never copied. A file is opened without following a link, must be a regular file
  * once open, and is read through that one descriptor.
  */
-export function read({ files, out: shared, sizes, compression, budget }: ReadTask): ReadResult {
+export function read({ files, out: shared, sizes, compression, budget, idKey }: ReadTask): ReadResult {
   const capacity = readCapacity(budget, sizes);
   if (shared.byteLength < capacity) throw new RangeError(`read needs ${capacity} bytes of room`);
   const out = Buffer.from(shared);
@@ -141,7 +143,7 @@ export function read({ files, out: shared, sizes, compression, budget }: ReadTas
           length = cutLength(out, p, q, sizes, eof)
         ) {
           const raw = out.subarray(p, p + length);
-          const id = createHash('sha256').update(raw).digest('hex');
+          const id = blobId(raw, idKey);
           const encoded = encodeBlobSync(raw, compression);
           if (encoded.compression !== 'none') out.set(encoded.stored, cursor);
           else if (cursor !== p) out.copyWithin(cursor, p, p + length);

@@ -58,6 +58,8 @@ export interface RestoreTask {
   files: Record<number, RestoreFile>;
   shared: SharedFiles;
   overwrite: boolean;
+  /** The store's id key, if its bank is encrypted. */
+  idKey?: Uint8Array;
 }
 
 export interface RestoreResult {
@@ -77,7 +79,7 @@ const MADE = 2;
 const FAILED = 3;
 
 export function restore(task: RestoreTask): RestoreResult {
-  const { bytes, blobs, targets, files, shared, overwrite } = task;
+  const { bytes, blobs, targets, files, shared, overwrite, idKey } = task;
   /** File index → descriptor, least recently used first. */
   const open = new Map<number, number>();
   const finished: number[] = [];
@@ -91,7 +93,7 @@ export function restore(task: RestoreTask): RestoreResult {
       current = undefined;
       let raw: Uint8Array;
       try {
-        raw = decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length));
+        raw = decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length), idKey);
       } catch (error) {
         if (!(error instanceof HoardError && error.code === 'STORE_CORRUPT')) throw error;
         damaged.push({ id: blob.id, pack: blob.pack, problem: error.message });
