@@ -12,9 +12,11 @@
  * For each: initial backup (time, MB/s), the 1 % change, incremental backup, restore of the
  * latest (time, MB/s; the restored bytes are counted), repository size, and each step's peak
  * RSS (GNU time). Each step starts the tool afresh (start-up counts) after the page caches
- * are dropped, when this process may (root). The change is undone after each row, so every
- * row meets the same data and the same change. Before the rows, a cipher micro-benchmark
- * (cipher.ts).
+ * are dropped, when this process may (root). The change is undone after each group of rows,
+ * so every row meets the same data and the same change. The fs rows take each step in
+ * turn, so the rows compared are measured close together in time; the whole is repeated in
+ * rounds (every other round in reverse order) and the summary takes medians. Before the
+ * rows, a cipher micro-benchmark (cipher.ts).
  *
  * The summary divides each Hoard time and size by its peer restic's, and (b) by (a): what
  * encryption costs. Targets (reported, not enforced): encryption adds at most 10 % to the
@@ -25,9 +27,10 @@
  * their rows left out; a row that fails is reported with its error and the others still run.
  *
  * Environment: BENCH_DATA_MB scales the data set (default 1100, about 1.15 GB);
- * BENCH_DATA_ROWS=name,… runs only those rows; BENCH_DATA_ENCRYPTION overrides the mode of
- * the "password" rows (e.g. none, to try the harness on a build without encryption);
- * BENCH_NOTE is copied into the output (say what else ran on the machine).
+ * BENCH_DATA_ROUNDS (default 3); BENCH_DATA_ROWS=name,… runs only those rows;
+ * BENCH_DATA_ENCRYPTION overrides the mode of the "password" rows (e.g. none, to try the
+ * harness on a build without encryption); BENCH_NOTE is copied into the output (say what
+ * else ran on the machine).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -39,12 +42,13 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { cipherBench } from './cipher.js';
 import { change, generate } from './data-set.js';
-import { round } from './lib.js';
+import { median, round } from './lib.js';
 import { client, createBucket, listObjects, radosgw, removeBucket, type S3Server } from './s3.js';
 
 const scale = Number(process.env.BENCH_DATA_MB ?? 1100) / 1100;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PASSWORD_MODE = process.env.BENCH_DATA_ENCRYPTION ?? 'password';
+const ROUNDS = Math.max(1, Number(process.env.BENCH_DATA_ROUNDS ?? 3));
 const ONLY = process.env.BENCH_DATA_ROWS?.split(',').map((s) => s.trim());
 
 const log = (line: string) => process.stderr.write(`bench:data: ${line}\n`);
@@ -138,11 +142,14 @@ await writeFile(
   JSON.stringify({ name: 'bench', resources: [{ type: 'fs.directory', id: 'data', path: data }] }),
 );
 
+/** Each row's bucket has a name of its own: a bucket just removed may linger in radosgw. */
+let buckets = 0;
+
 /** fs.directory into a bank of its own, in a home of its own. */
 function hoardRow(name: string, destination: 'fs' | 's3', encryption: string, server?: S3Server): Row {
   const home = join(work, name);
   const bankPath = join(home, 'bank');
-  const bucket = `bench-${name}-${process.pid}`;
+  const bucket = `bench-${name}-${process.pid}-${++buckets}`;
   const s3 = server ? client(server) : undefined;
   const cli = `node ${MAIN} --home ${home}`;
   let checkpoint = '';
@@ -196,7 +203,7 @@ function hoardRow(name: string, destination: 'fs' | 's3', encryption: string, se
 
 function resticRow(destination: 'fs' | 's3', server?: S3Server): Row {
   const name = destination === 'fs' ? 'restic-local' : 'restic-s3';
-  const bucket = `bench-${name}-${process.pid}`;
+  const bucket = `bench-${name}-${process.pid}-${++buckets}`;
   const repo = join(work, name);
   const env: Record<string, string> = {
     RESTIC_PASSWORD: 'correct horse battery staple',
@@ -294,79 +301,160 @@ const set = await generate(data, scale);
 const MB = set.bytes / 1e6;
 
 const missing: Record<string, string> = {};
-const rows: Row[] = [hoardRow('hoard-fs', 'fs', 'none'), hoardRow('hoard-fs-password', 'fs', PASSWORD_MODE)];
-if (have('restic')) rows.push(resticRow('fs'));
-else missing['restic-local'] = missing['restic-s3'] = 'restic not installed (apt-get install restic)';
-if (have('zstd')) rows.push(tarRow());
-else missing['tar-zstd'] = 'zstd not installed (apt-get install zstd)';
-const wantS3 = !ONLY || ONLY.some((n) => n.includes('s3'));
-const server = wantS3 ? radosgw(log) : { missing: 'not asked for (BENCH_DATA_ROWS)' };
+if (!have('restic'))
+  missing['restic-local'] = missing['restic-s3'] = 'restic not installed (apt-get install restic)';
+if (!have('zstd')) missing['tar-zstd'] = 'zstd not installed (apt-get install zstd)';
+const wanted = (name: string) => (!ONLY || ONLY.includes(name)) && !missing[name];
+const server = ['hoard-s3-password', 'restic-s3'].some(wanted)
+  ? radosgw(log)
+  : { missing: 'not asked for (BENCH_DATA_ROWS)' };
 if ('missing' in server) {
   missing['hoard-s3-password'] = server.missing;
-  if (have('restic')) missing['restic-s3'] = server.missing;
-} else {
-  rows.push(hoardRow('hoard-s3-password', 's3', PASSWORD_MODE, server));
-  if (have('restic')) rows.push(resticRow('s3', server));
+  missing['restic-s3'] ??= server.missing;
 }
 for (const [name, why] of Object.entries(missing)) log(`${name} left out: ${why}`);
 
+/**
+ * A round's rows in groups. A group's rows take each step in turn (all initial backups, the
+ * change, all incrementals, all restores), so that the rows compared are measured close
+ * together in time on a machine whose load varies. The s3 rows are groups of one: two
+ * repositories would not fit together in radosgw's 2 GiB memstore.
+ */
+function groups(): Row[][] {
+  const fs = [
+    hoardRow('hoard-fs', 'fs', 'none'),
+    hoardRow('hoard-fs-password', 'fs', PASSWORD_MODE),
+    ...(missing['restic-local'] ? [] : [resticRow('fs')]),
+    ...(missing['tar-zstd'] ? [] : [tarRow()]),
+  ];
+  const s3 =
+    'missing' in server
+      ? []
+      : [hoardRow('hoard-s3-password', 's3', PASSWORD_MODE, server), resticRow('s3', server)];
+  return [fs, ...s3.map((row) => [row])]
+    .map((group) => group.filter((row) => wanted(row.name)))
+    .filter((group) => group.length > 0);
+}
+
+interface Run {
+  initial?: Step;
+  repoBytesAfterInitial?: number;
+  incremental?: Step;
+  restore?: Step;
+  restoredBytes?: number;
+  restoredBytesExpected?: number;
+  repoBytes?: number;
+  plaintextInRepository?: boolean;
+  error?: string;
+}
+
 const probe = await plaintextProbe();
 let changed: { bytes: number; files: number; dataSetBytesAfter: number } | undefined;
-const results: Record<string, Record<string, unknown>> = {};
-for (const row of rows.filter((r) => !ONLY || ONLY.includes(r.name))) {
-  const result: Record<string, unknown> = {
-    tool: row.tool,
-    destination: row.destination,
-    encryption: row.encryption,
-  };
-  results[row.name] = result;
-  let undo: (() => Promise<void>) | undefined;
-  try {
-    await row.setup();
-    result.initial = row.backup('initial');
-    result.repoBytesAfterInitial = await row.size();
-    const c = await change(data, scale);
-    undo = c.undo;
-    changed ??= { bytes: c.bytes, files: c.files, dataSetBytesAfter: await du(data) };
-    if (row.incremental) result.incremental = row.backup('incremental');
-    const target = join(work, `${row.name}-restore`);
-    result.restore = row.restore(target);
-    result.restoredBytes = await du(target);
-    result.restoredBytesExpected = row.incremental ? changed.dataSetBytesAfter : set.bytes;
-    await rm(target, { recursive: true, force: true });
-    result.repoBytes = await row.size();
-    if (row.objects) {
-      log(`${row.name}: looking for plaintext in the repository`);
-      result.plaintextInRepository = await contains(row.objects(), probe);
+const runs = new Map<string, { row: Row; runs: Run[] }>();
+
+async function runGroup(rows: Row[], round: number): Promise<void> {
+  const state = rows.map((row) => {
+    const run: Run = {};
+    const entry = runs.get(row.name) ?? { row, runs: [] };
+    entry.runs.push(run);
+    runs.set(row.name, entry);
+    return { row, run };
+  });
+  /** One step of every row still going; a row that fails is reported and stops there. */
+  const each = async (step: (row: Row, run: Run) => Promise<void>) => {
+    for (const { row, run } of state) {
+      if (run.error !== undefined) continue;
+      try {
+        await step(row, run);
+      } catch (error) {
+        run.error = (error as Error).message;
+        log(`${row.name} failed: ${run.error}`);
+      }
     }
-  } catch (error) {
-    result.error = (error as Error).message;
-    log(`${row.name} failed: ${result.error}`);
+  };
+  await each((row) => row.setup());
+  await each(async (row, run) => {
+    run.initial = row.backup(`round ${round}, initial`);
+    run.repoBytesAfterInitial = await row.size();
+  });
+  const c = await change(data, scale);
+  try {
+    changed ??= { bytes: c.bytes, files: c.files, dataSetBytesAfter: await du(data) };
+    await each(async (row, run) => {
+      if (row.incremental) run.incremental = row.backup(`round ${round}, incremental`);
+    });
+    await each(async (row, run) => {
+      const target = join(work, `${row.name}-restore`);
+      run.restore = row.restore(target);
+      run.restoredBytes = await du(target);
+      run.restoredBytesExpected = row.incremental ? changed!.dataSetBytesAfter : set.bytes;
+      await rm(target, { recursive: true, force: true });
+    });
+    await each(async (row, run) => {
+      run.repoBytes = await row.size();
+      if (row.objects && round === 1) {
+        log(`${row.name}: looking for plaintext in the repository`);
+        run.plaintextInRepository = await contains(row.objects(), probe);
+      }
+    });
   } finally {
-    await undo?.();
-    await row.teardown();
+    await c.undo();
+    for (const { row } of state) await row.teardown();
   }
+}
+
+for (let round = 1; round <= ROUNDS; round++) {
+  // Every other round in the opposite order, so that no row always goes first.
+  const list = groups();
+  if (round % 2 === 0) for (const group of list.reverse()) group.reverse();
+  for (const group of list) await runGroup(group, round);
 }
 machine.cachesDropped = cachesDropped;
 machine.loadAverage.end = loadavg().map((x) => round(x, 2));
 
-interface Done {
+/** A row's median step over the rounds (a row that failed in any round has none). */
+interface Medians {
   initial: Step;
-  incremental?: Step;
+  incremental: Step | null;
   restore: Step;
   repoBytes: number;
-  error?: string;
 }
-const done = (name: string) => {
-  const r = results[name] as Done | undefined;
-  return r && !r.error ? r : undefined;
-};
+function medianStep(steps: Step[]): Step {
+  const rss = steps.map((s) => s.peakRssMiB).filter((x): x is number => x !== null);
+  return {
+    seconds: round(median(steps.map((s) => s.seconds)), 2),
+    peakRssMiB: rss.length ? round(median(rss), 1) : null,
+  };
+}
+const medians = new Map<string, Medians>();
+const results: Record<string, unknown> = {};
+for (const [name, { row, runs: list }] of runs) {
+  const ok = list.filter((r) => r.error === undefined);
+  const failed = list.find((r) => r.error !== undefined);
+  results[name] = {
+    tool: row.tool,
+    destination: row.destination,
+    encryption: row.encryption,
+    ...(failed ? { error: failed.error } : {}),
+    runs: list,
+  };
+  if (failed || ok.length === 0) continue;
+  const m: Medians = {
+    initial: medianStep(ok.map((r) => r.initial!)),
+    incremental: row.incremental ? medianStep(ok.map((r) => r.incremental!)) : null,
+    restore: medianStep(ok.map((r) => r.restore!)),
+    repoBytes: Math.round(median(ok.map((r) => r.repoBytes!))),
+  };
+  medians.set(name, m);
+  Object.assign(results[name] as object, { median: m });
+}
+
 const ratio = (a: number | undefined, b: number | undefined, digits = 2) =>
   a !== undefined && b !== undefined ? round(a / b, digits) : null;
-/** Each time and size of `row` divided by `peer`'s. */
+/** Each time and size of `rowName` divided by `peerName`'s (medians). */
 function versus(rowName: string, peerName: string) {
-  const row = done(rowName);
-  const peer = done(peerName);
+  const row = medians.get(rowName);
+  const peer = medians.get(peerName);
   if (!row || !peer) return null;
   return {
     initialTime: ratio(row.initial.seconds, peer.initial.seconds),
@@ -375,25 +463,32 @@ function versus(rowName: string, peerName: string) {
     repoSize: ratio(row.repoBytes, peer.repoBytes, 3),
   };
 }
+const spread = (xs: number[]) => (xs.length > 1 ? `${Math.min(...xs)}–${Math.max(...xs)}` : null);
 
 const table = Object.fromEntries(
-  Object.keys(results).map((name) => {
-    const r = done(name);
-    if (!r) return [name, { error: results[name]!.error ?? 'did not run' }];
+  [...runs].map(([name, { runs: list }]) => {
+    const m = medians.get(name);
+    if (!m) return [name, { error: list.find((r) => r.error)?.error ?? 'did not run' }];
     return [
       name,
       {
-        initialSeconds: r.initial.seconds,
-        initialMBps: round(MB / r.initial.seconds, 1),
-        incrementalSeconds: r.incremental?.seconds ?? null,
-        restoreSeconds: r.restore.seconds,
-        restoreMBps: round(MB / r.restore.seconds, 1),
-        repoBytes: r.repoBytes,
+        initialSeconds: m.initial.seconds,
+        initialMBps: round(MB / m.initial.seconds, 1),
+        incrementalSeconds: m.incremental?.seconds ?? null,
+        restoreSeconds: m.restore.seconds,
+        restoreMBps: round(MB / m.restore.seconds, 1),
+        repoBytes: m.repoBytes,
         peakRssMiB: Math.max(
-          r.initial.peakRssMiB ?? 0,
-          r.incremental?.peakRssMiB ?? 0,
-          r.restore.peakRssMiB ?? 0,
+          m.initial.peakRssMiB ?? 0,
+          m.incremental?.peakRssMiB ?? 0,
+          m.restore.peakRssMiB ?? 0,
         ),
+        secondsOverRounds: {
+          initial: spread(list.map((r) => r.initial!.seconds)),
+          incremental: spread(list.flatMap((r) => (r.incremental ? [r.incremental.seconds] : []))),
+          restore: spread(list.map((r) => r.restore!.seconds)),
+        },
+        restoredAll: list.every((r) => r.restoredBytes === r.restoredBytesExpected),
       },
     ];
   }),
@@ -403,9 +498,10 @@ const fsNone = versus('hoard-fs', 'restic-local');
 const fsPassword = versus('hoard-fs-password', 'restic-local');
 const s3Password = versus('hoard-s3-password', 'restic-s3');
 const encryptionCost = versus('hoard-fs-password', 'hoard-fs');
+/** Whether the plaintext probe was absent from the row's repository (first round). */
 const encrypted = (name: string) => {
-  const r = results[name];
-  return r && typeof r.plaintextInRepository === 'boolean' ? !r.plaintextInRepository : null;
+  const found = runs.get(name)?.runs[0]?.plaintextInRepository;
+  return typeof found === 'boolean' ? !found : null;
 };
 
 type Target = { target: string; value: number | null; limit: number; met: boolean | null };
@@ -439,11 +535,13 @@ console.log(
   JSON.stringify(
     {
       machine,
+      rounds: ROUNDS,
       cipher,
       dataSet: { ...set, scale: round(scale, 3), change: changed ?? null },
       missing,
       results,
       summary: {
+        of: `medians over ${ROUNDS} round(s); MB/s = data set bytes ÷ seconds`,
         table,
         encryptionInEffect: {
           'hoard-fs': encrypted('hoard-fs'),
