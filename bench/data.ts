@@ -11,7 +11,7 @@
  *   tar-zstd            `tar | zstd -1` and back, a floor for the fs rows (no incremental)
  * For each: initial backup (time, MB/s), the 1 % change, incremental backup, restore of the
  * latest (time, MB/s; the restored bytes are counted), repository size, and each step's peak
- * RSS (GNU time). Each step starts the tool afresh (start-up counts) after the page caches
+ * RSS and CPU seconds (GNU time). Each step starts the tool afresh (start-up counts) after the page caches
  * are dropped, when this process may (root). The change is undone after each group of rows,
  * so every row meets the same data and the same change. The fs rows take each step in
  * turn, so the rows compared are measured close together in time; the whole is repeated in
@@ -56,6 +56,8 @@ const log = (line: string) => process.stderr.write(`bench:data: ${line}\n`);
 interface Step {
   seconds: number;
   peakRssMiB: number | null;
+  /** User + system CPU seconds of the command and its children (GNU time): less bent by other load than `seconds`. */
+  cpuSeconds: number | null;
 }
 
 /** One tool into one destination, from an empty repository to a restore. */
@@ -93,7 +95,7 @@ function timed(label: string, script: string, env: Record<string, string> = {}):
   dropCaches();
   log(label);
   const start = performance.now();
-  const args = hasTime ? ['/usr/bin/time', '-f', '%M', 'sh', '-c', script] : ['sh', '-c', script];
+  const args = hasTime ? ['/usr/bin/time', '-f', '%M %U %S', 'sh', '-c', script] : ['sh', '-c', script];
   const r = spawnSync(args[0]!, args.slice(1), {
     env: { ...process.env, ...env },
     encoding: 'utf8',
@@ -101,8 +103,15 @@ function timed(label: string, script: string, env: Record<string, string> = {}):
   });
   const seconds = (performance.now() - start) / 1000;
   if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status}): ${r.stderr.slice(-2000).trim()}`);
-  const kb = hasTime ? Number(r.stderr.trim().split('\n').pop()) : Number.NaN;
-  return { seconds: round(seconds, 2), peakRssMiB: Number.isFinite(kb) ? round(kb / 1024, 1) : null };
+  const [kb, user, system] = hasTime
+    ? (r.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number)
+    : [Number.NaN, Number.NaN, Number.NaN];
+  const cpu = (user ?? Number.NaN) + (system ?? Number.NaN);
+  return {
+    seconds: round(seconds, 2),
+    peakRssMiB: kb !== undefined && Number.isFinite(kb) ? round(kb / 1024, 1) : null,
+    cpuSeconds: Number.isFinite(cpu) ? round(cpu, 2) : null,
+  };
 }
 
 function have(tool: string): boolean {
@@ -421,9 +430,11 @@ interface Medians {
 }
 function medianStep(steps: Step[]): Step {
   const rss = steps.map((s) => s.peakRssMiB).filter((x): x is number => x !== null);
+  const cpu = steps.map((s) => s.cpuSeconds).filter((x): x is number => x !== null);
   return {
     seconds: round(median(steps.map((s) => s.seconds)), 2),
     peakRssMiB: rss.length ? round(median(rss), 1) : null,
+    cpuSeconds: cpu.length ? round(median(cpu), 2) : null,
   };
 }
 const medians = new Map<string, Medians>();
@@ -461,6 +472,12 @@ function versus(rowName: string, peerName: string) {
     incrementalTime: ratio(row.incremental?.seconds, peer.incremental?.seconds),
     restoreTime: ratio(row.restore.seconds, peer.restore.seconds),
     repoSize: ratio(row.repoBytes, peer.repoBytes, 3),
+    initialCpu: ratio(row.initial.cpuSeconds ?? undefined, peer.initial.cpuSeconds ?? undefined),
+    incrementalCpu: ratio(
+      row.incremental?.cpuSeconds ?? undefined,
+      peer.incremental?.cpuSeconds ?? undefined,
+    ),
+    restoreCpu: ratio(row.restore.cpuSeconds ?? undefined, peer.restore.cpuSeconds ?? undefined),
   };
 }
 const spread = (xs: number[]) => (xs.length > 1 ? `${Math.min(...xs)}–${Math.max(...xs)}` : null);
@@ -478,6 +495,11 @@ const table = Object.fromEntries(
         restoreSeconds: m.restore.seconds,
         restoreMBps: round(MB / m.restore.seconds, 1),
         repoBytes: m.repoBytes,
+        cpuSeconds: {
+          initial: m.initial.cpuSeconds,
+          incremental: m.incremental?.cpuSeconds ?? null,
+          restore: m.restore.cpuSeconds,
+        },
         peakRssMiB: Math.max(
           m.initial.peakRssMiB ?? 0,
           m.incremental?.peakRssMiB ?? 0,
@@ -515,6 +537,11 @@ const targets: Target[] = [
   target(
     'encryption adds at most 10 % to the initial backup: (b) ÷ (a) time',
     encryptionCost?.initialTime,
+    1.1,
+  ),
+  target(
+    'the same in CPU seconds (user + system; less bent by other load on the machine)',
+    encryptionCost?.initialCpu,
     1.1,
   ),
 ];
