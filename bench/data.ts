@@ -1,100 +1,121 @@
 /**
- * `npm run bench:data`: the data path against restic and `tar | zstd`, in the same run.
+ * `npm run bench:data`: the data path, Hoard against restic on the same destination, in one run.
  *
- * A seeded data set (default about 1.1 GiB: 18 000 small text-like files, 2 000 mid-size
- * random files, 4 large random files), then a 1 % change (files rewritten, one large file
- * edited in the middle, a few files added). For Hoard (fs.directory into the local fs
- * bank), restic (local repository) and tar | zstd: initial backup MB/s, incremental backup
- * time, restore MB/s, repository size, peak RSS. Page caches are dropped before each
- * timed step when this process may (root); the JSON says whether they were.
+ * One seeded data set (data-set.ts: text, random, and large files that mix both inside them)
+ * goes into, each from an empty repository:
+ *   hoard-fs            fs.directory into an fs bank, encryption = none          (a)
+ *   hoard-fs-password   the same, encryption = password                          (b)
+ *   hoard-s3-password   into an s3 bank on radosgw (loopback), encryption = password (c)
+ *   restic-local        restic into a local repository (the peer of a and b)
+ *   restic-s3           restic into its own bucket on the same radosgw (the peer of c)
+ *   tar-zstd            `tar | zstd -1` and back, a floor for the fs rows (no incremental)
+ * For each: initial backup (time, MB/s), the 1 % change, incremental backup, restore of the
+ * latest (time, MB/s; the restored bytes are counted), repository size, and each step's peak
+ * RSS and CPU seconds (GNU time). Each step starts the tool afresh (start-up counts) after the page caches
+ * are dropped, when this process may (root). The change is undone after each group of rows,
+ * so every row meets the same data and the same change. The fs rows take each step in
+ * turn, so the rows compared are measured close together in time; the whole is repeated in
+ * rounds (every other round in reverse order) and the summary takes medians. Before the
+ * rows, a cipher micro-benchmark (cipher.ts).
  *
- * Needs `restic` and GNU `time` (`apt-get install restic time zstd`); missing tools are
- * reported and their rows left out. BENCH_DATA_MB scales the data set.
+ * The summary divides each Hoard time and size by its peer restic's, and (b) by (a): what
+ * encryption costs. Targets (reported, not enforced): encryption adds at most 10 % to the
+ * backup time; Hoard at least restic's speed for backup, incremental and restore on both
+ * destinations; repository no larger than restic's.
+ *
+ * JSON on stdout, progress on stderr. Missing tools (restic, zstd, radosgw) are reported and
+ * their rows left out; a row that fails is reported with its error and the others still run.
+ *
+ * Environment: BENCH_DATA_MB scales the data set (default 1100, about 1.15 GB);
+ * BENCH_DATA_ROUNDS (default 3); BENCH_DATA_ROWS=name,… runs only those rows;
+ * BENCH_DATA_ENCRYPTION overrides the mode of the "password" rows (e.g. none, to try the
+ * harness on a build without encryption); BENCH_NOTE is copied into the output (say what
+ * else ran on the machine).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createCipheriv } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { round, seeded } from './lib.js';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { cipherBench } from './cipher.js';
+import { change, generate } from './data-set.js';
+import { median, round } from './lib.js';
+import { client, createBucket, listObjects, radosgw, removeBucket, type S3Server } from './s3.js';
 
 const scale = Number(process.env.BENCH_DATA_MB ?? 1100) / 1100;
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const PASSWORD_MODE = process.env.BENCH_DATA_ENCRYPTION ?? 'password';
+const ROUNDS = Math.max(1, Number(process.env.BENCH_DATA_ROUNDS ?? 3));
+const ONLY = process.env.BENCH_DATA_ROWS?.split(',').map((s) => s.trim());
 
-/** Seeded random bytes: AES-CTR over zeros, fast and the same on every machine. */
-function randomStream(seed: number): (n: number) => Buffer {
-  const key = Buffer.alloc(16);
-  key.writeUInt32LE(seed);
-  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
-  return (n) => cipher.update(Buffer.alloc(n));
+const log = (line: string) => process.stderr.write(`bench:data: ${line}\n`);
+
+interface Step {
+  seconds: number;
+  peakRssMiB: number | null;
+  /** User + system CPU seconds of the command and its children (GNU time): less bent by other load than `seconds`. */
+  cpuSeconds: number | null;
 }
 
-const WORDS =
-  'the of and to in is that for it as was with be by on not he this are or his from at which but have an they you were her she there'.split(
-    ' ',
-  );
+/** One tool into one destination, from an empty repository to a restore. */
+interface Row {
+  name: string;
+  tool: string;
+  destination: 'fs' | 's3';
+  encryption: string;
+  /** False for tar | zstd: it has no incremental backup. */
+  incremental: boolean;
+  /** Creates the empty repository (not timed). */
+  setup(): Promise<void>;
+  backup(label: string): Step;
+  restore(target: string): Step;
+  size(): Promise<number>;
+  /** The repository's objects, for the plaintext check (Hoard rows only). */
+  objects?(): AsyncIterable<Buffer>;
+  teardown(): Promise<void>;
+}
 
-function textBytes(rnd: () => number, n: number): Buffer {
-  const parts: string[] = [];
-  let len = 0;
-  while (len < n) {
-    const w = WORDS[Math.floor(rnd() * WORDS.length)]!;
-    parts.push(w);
-    len += w.length + 1;
+const hasTime = existsSync('/usr/bin/time');
+let cachesDropped = false;
+
+function dropCaches(): void {
+  try {
+    execFileSync('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' });
+    cachesDropped = true;
+  } catch {
+    cachesDropped = false;
   }
-  return Buffer.from(parts.join(' ').slice(0, n));
 }
 
-async function generate(root: string): Promise<{ files: number; bytes: number }> {
-  const rnd = seeded(42);
-  const random = randomStream(42);
-  let files = 0;
-  let bytes = 0;
-  const put = async (rel: string, data: Buffer) => {
-    const abs = join(root, rel);
-    await mkdir(join(abs, '..'), { recursive: true });
-    await writeFile(abs, data);
-    files++;
-    bytes += data.length;
+/** Runs a command (through sh), timed; peak RSS of the command from GNU time when present. */
+function timed(label: string, script: string, env: Record<string, string> = {}): Step {
+  dropCaches();
+  log(label);
+  const start = performance.now();
+  const args = hasTime ? ['/usr/bin/time', '-f', '%M %U %S', 'sh', '-c', script] : ['sh', '-c', script];
+  const r = spawnSync(args[0]!, args.slice(1), {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  const seconds = (performance.now() - start) / 1000;
+  if (r.status !== 0) throw new Error(`${label} failed (exit ${r.status}): ${r.stderr.slice(-2000).trim()}`);
+  const [kb, user, system] = hasTime
+    ? (r.stderr.trim().split('\n').pop() ?? '').split(' ').map(Number)
+    : [Number.NaN, Number.NaN, Number.NaN];
+  const cpu = (user ?? Number.NaN) + (system ?? Number.NaN);
+  return {
+    seconds: round(seconds, 2),
+    peakRssMiB: kb !== undefined && Number.isFinite(kb) ? round(kb / 1024, 1) : null,
+    cpuSeconds: Number.isFinite(cpu) ? round(cpu, 2) : null,
   };
-  for (let i = 0; i < Math.round(18_000 * scale); i++)
-    await put(`small/d${i % 100}/f${i}.txt`, textBytes(rnd, 1024 + Math.floor(rnd() * 15 * 1024)));
-  for (let i = 0; i < Math.round(2_000 * scale); i++)
-    await put(`mid/d${i % 20}/f${i}.bin`, random(64 * 1024 + Math.floor(rnd() * 448 * 1024)));
-  for (let i = 0; i < 4; i++) {
-    const size = Math.round(100 * 1024 * 1024 * scale);
-    const handle = await open(join(root, `large-${i}.bin`), 'w');
-    for (let done = 0; done < size; done += 4 << 20)
-      await handle.write(random(Math.min(4 << 20, size - done)));
-    await handle.close();
-    files++;
-    bytes += size;
-  }
-  return { files, bytes };
 }
 
-/** The 1 % change: rewrite 1 % of the small and mid files, edit a large file mid-way, add a few. */
-async function change(root: string): Promise<number> {
-  const rnd = seeded(7);
-  const random = randomStream(7);
-  let changed = 0;
-  for (let i = 0; i < Math.round(180 * scale); i++) {
-    const n = Math.floor(rnd() * Math.round(18_000 * scale));
-    await writeFile(join(root, `small/d${n % 100}/f${n}.txt`), textBytes(rnd, 4096));
-    changed += 4096;
-  }
-  for (let i = 0; i < Math.round(20 * scale); i++) {
-    const n = Math.floor(rnd() * Math.round(2_000 * scale));
-    await writeFile(join(root, `mid/d${n % 20}/f${n}.bin`), random(256 * 1024));
-    changed += 256 * 1024;
-  }
-  const handle = await open(join(root, 'large-0.bin'), 'r+');
-  await handle.write(random(1 << 20), 0, 1 << 20, Math.round(50 * 1024 * 1024 * scale));
-  await handle.close();
-  for (let i = 0; i < 10; i++) await writeFile(join(root, `added-${i}.bin`), random(512 * 1024));
-  return changed + (1 << 20) + 10 * 512 * 1024;
+function have(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 }
 
 async function du(path: string): Promise<number> {
@@ -106,172 +127,460 @@ async function du(path: string): Promise<number> {
   return total;
 }
 
-let cachesDropped = false;
-function dropCaches(): void {
-  try {
-    execFileSync('sh', ['-c', 'sync && echo 3 > /proc/sys/vm/drop_caches'], { stdio: 'ignore' });
-    cachesDropped = true;
-  } catch {
-    cachesDropped = false;
+async function* filesUnder(path: string): AsyncIterable<Buffer> {
+  for (const rel of await readdir(path, { recursive: true })) {
+    const abs = join(path, rel);
+    if ((await stat(abs)).isFile()) yield await readFile(abs);
   }
 }
 
-const hasTime = existsSync('/usr/bin/time');
-
-/** Runs a command (through sh), timed; peak RSS of the command from GNU time when present. */
-function timed(
-  label: string,
-  script: string,
-  env: Record<string, string> = {},
-): { seconds: number; peakRssMiB: number | null } {
-  dropCaches();
-  process.stderr.write(`bench:data: ${label}\n`);
-  const start = performance.now();
-  const args = hasTime ? ['/usr/bin/time', '-f', '%M', 'sh', '-c', script] : ['sh', '-c', script];
-  const r = spawnSync(args[0]!, args.slice(1), {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  const seconds = (performance.now() - start) / 1000;
-  if (r.status !== 0) throw new Error(`${label} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const kb = hasTime ? Number(r.stderr.trim().split('\n').pop()) : Number.NaN;
-  return { seconds: round(seconds, 2), peakRssMiB: Number.isFinite(kb) ? round(kb / 1024, 1) : null };
-}
-
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+async function* objectsIn(s3: S3Client, bucket: string): AsyncIterable<Buffer> {
+  for (const o of await listObjects(s3, bucket)) {
+    const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.key }));
+    yield Buffer.from(await got.Body!.transformToByteArray());
+  }
 }
 
 const work = await mkdtemp(join(tmpdir(), 'hoard-bench-data-'));
 const data = join(work, 'data');
-process.stderr.write(`bench:data: generating the data set in ${data}\n`);
-const set = await generate(data);
+const passwordFile = join(work, 'password');
+await writeFile(passwordFile, 'correct horse battery staple\n', { mode: 0o600 });
+const plan = join(work, 'plan.json');
+await writeFile(
+  plan,
+  JSON.stringify({ name: 'bench', resources: [{ type: 'fs.directory', id: 'data', path: data }] }),
+);
+
+/** Each row's bucket has a name of its own: a bucket just removed may linger in radosgw. */
+let buckets = 0;
+
+/** fs.directory into a bank of its own, in a home of its own. */
+function hoardRow(name: string, destination: 'fs' | 's3', encryption: string, server?: S3Server): Row {
+  const home = join(work, name);
+  const bankPath = join(home, 'bank');
+  const bucket = `bench-${name}-${process.pid}-${++buckets}`;
+  const s3 = server ? client(server) : undefined;
+  const cli = `node ${MAIN} --home ${home}`;
+  let checkpoint = '';
+  let n = 0;
+  return {
+    name,
+    tool: 'hoard',
+    destination,
+    encryption,
+    incremental: true,
+    async setup() {
+      const bank =
+        destination === 'fs'
+          ? `[fs]\npath = ${bankPath}\n`
+          : `[s3]\nbucket = ${bucket}\nendpoint = ${server!.endpoint}\naccess_key_id = ${server!.accessKeyId}\nsecret_access_key = ${server!.secretAccessKey}\n`;
+      const keys = encryption === 'password' ? `[encryption]\npassword_file = ${passwordFile}\n` : '';
+      await mkdir(join(home, 'providers'), { recursive: true });
+      await writeFile(
+        join(home, 'providers', `${name}.conf`),
+        `[provider]\nname = ${name}\nid = ${randomUUID()}\nbank = ${destination}\nplugin = fs.directory\nencryption = ${encryption}\n${bank}${keys}`,
+      );
+      if (s3) await createBucket(s3, bucket);
+    },
+    backup(label) {
+      const out = join(home, `protect-${++n}.json`);
+      const step = timed(
+        `${name}: ${label} backup`,
+        `${cli} protect ${plan} --provider ${name} --json > ${out}`,
+      );
+      checkpoint = JSON.parse(execFileSync('cat', [out], { encoding: 'utf8' })).checkpoint.id;
+      return step;
+    },
+    restore(target) {
+      return timed(
+        `${name}: restore`,
+        `${cli} restore ${checkpoint} --provider ${name} --target ${target} --json > /dev/null`,
+      );
+    },
+    async size() {
+      return s3 ? (await listObjects(s3, bucket)).reduce((t, o) => t + o.size, 0) : du(bankPath);
+    },
+    objects() {
+      return s3 ? objectsIn(s3, bucket) : filesUnder(bankPath);
+    },
+    async teardown() {
+      if (s3) await removeBucket(s3, bucket).catch((e) => log(`${name}: removing ${bucket}: ${e}`));
+      await rm(home, { recursive: true, force: true });
+    },
+  };
+}
+
+function resticRow(destination: 'fs' | 's3', server?: S3Server): Row {
+  const name = destination === 'fs' ? 'restic-local' : 'restic-s3';
+  const bucket = `bench-${name}-${process.pid}-${++buckets}`;
+  const repo = join(work, name);
+  const env: Record<string, string> = {
+    RESTIC_PASSWORD: 'correct horse battery staple',
+    RESTIC_REPOSITORY: server ? `s3:${server.endpoint}/${bucket}` : repo,
+    RESTIC_CACHE_DIR: join(work, `${name}-cache`),
+    ...(server
+      ? { AWS_ACCESS_KEY_ID: server.accessKeyId, AWS_SECRET_ACCESS_KEY: server.secretAccessKey }
+      : {}),
+  };
+  const s3 = server ? client(server) : undefined;
+  return {
+    name,
+    tool: 'restic',
+    destination,
+    encryption: 'password (always)',
+    incremental: true,
+    async setup() {
+      // Version 2: compressed (zstd, "auto"), as Hoard's banks are.
+      execFileSync('restic', ['init', '--repository-version', '2'], {
+        env: { ...process.env, ...env },
+        stdio: 'ignore',
+      });
+    },
+    backup: (label) => timed(`${name}: ${label} backup`, `restic backup --quiet ${data}`, env),
+    restore: (target) => timed(`${name}: restore`, `restic restore --quiet latest --target ${target}`, env),
+    async size() {
+      return s3 ? (await listObjects(s3, bucket)).reduce((t, o) => t + o.size, 0) : du(repo);
+    },
+    async teardown() {
+      if (s3) await removeBucket(s3, bucket).catch((e) => log(`${name}: removing ${bucket}: ${e}`));
+      await rm(repo, { recursive: true, force: true });
+      await rm(env.RESTIC_CACHE_DIR!, { recursive: true, force: true });
+    },
+  };
+}
+
+function tarRow(): Row {
+  const archive = join(work, 'data.tar.zst');
+  return {
+    name: 'tar-zstd',
+    tool: 'tar | zstd -1 -T0',
+    destination: 'fs',
+    encryption: 'none',
+    incremental: false,
+    async setup() {},
+    backup: () => timed('tar-zstd: tar | zstd', `tar -C ${data} -cf - . | zstd -q -1 -T0 -o ${archive}`),
+    restore: (target) =>
+      timed(
+        'tar-zstd: zstd -d | tar -x',
+        `mkdir -p ${target} && zstd -q -dc ${archive} | tar -C ${target} -xf -`,
+      ),
+    size: async () => (await stat(archive)).size,
+    teardown: () => rm(archive, { force: true }),
+  };
+}
+
+/** 64 bytes from the middle of an incompressible file: found verbatim in a repository only if it is stored unencrypted. */
+async function plaintextProbe(): Promise<Buffer> {
+  return (await readFile(join(data, 'mid/d0/f0.bin'))).subarray(4096, 4096 + 64);
+}
+
+async function contains(objects: AsyncIterable<Buffer>, probe: Buffer): Promise<boolean> {
+  for await (const o of objects) if (o.includes(probe)) return true;
+  return false;
+}
+
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? null,
+  memoryGiB: round(totalmem() / 2 ** 30, 1),
+  node: process.version,
+  hoardCommit: gitHead(),
+  cachesDropped: false,
+  loadAverage: { start: loadavg().map((x) => round(x, 2)), end: [] as number[] },
+  note: process.env.BENCH_NOTE ?? null,
+};
+
+function gitHead(): string | null {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return null;
+  }
+}
+
+log('cipher micro-benchmark (AES-256-GCM, ChaCha20-Poly1305, 64 KiB segments)');
+const cipher = cipherBench();
+
+log(`generating the data set in ${data}`);
+const set = await generate(data, scale);
 const MB = set.bytes / 1e6;
+
+const missing: Record<string, string> = {};
+if (!have('restic'))
+  missing['restic-local'] = missing['restic-s3'] = 'restic not installed (apt-get install restic)';
+if (!have('zstd')) missing['tar-zstd'] = 'zstd not installed (apt-get install zstd)';
+const wanted = (name: string) => (!ONLY || ONLY.includes(name)) && !missing[name];
+const server = ['hoard-s3-password', 'restic-s3'].some(wanted)
+  ? radosgw(log)
+  : { missing: 'not asked for (BENCH_DATA_ROWS)' };
+if ('missing' in server) {
+  missing['hoard-s3-password'] = server.missing;
+  missing['restic-s3'] ??= server.missing;
+}
+for (const [name, why] of Object.entries(missing)) log(`${name} left out: ${why}`);
+
+/**
+ * A round's rows in groups. A group's rows take each step in turn (all initial backups, the
+ * change, all incrementals, all restores), so that the rows compared are measured close
+ * together in time on a machine whose load varies. The s3 rows are groups of one: two
+ * repositories would not fit together in radosgw's 2 GiB memstore.
+ */
+function groups(): Row[][] {
+  const fs = [
+    hoardRow('hoard-fs', 'fs', 'none'),
+    hoardRow('hoard-fs-password', 'fs', PASSWORD_MODE),
+    ...(missing['restic-local'] ? [] : [resticRow('fs')]),
+    ...(missing['tar-zstd'] ? [] : [tarRow()]),
+  ];
+  const s3 =
+    'missing' in server
+      ? []
+      : [hoardRow('hoard-s3-password', 's3', PASSWORD_MODE, server), resticRow('s3', server)];
+  return [fs, ...s3.map((row) => [row])]
+    .map((group) => group.filter((row) => wanted(row.name)))
+    .filter((group) => group.length > 0);
+}
+
+interface Run {
+  initial?: Step;
+  repoBytesAfterInitial?: number;
+  incremental?: Step;
+  restore?: Step;
+  restoredBytes?: number;
+  restoredBytesExpected?: number;
+  repoBytes?: number;
+  plaintextInRepository?: boolean;
+  error?: string;
+}
+
+const probe = await plaintextProbe();
+let changed: { bytes: number; files: number; dataSetBytesAfter: number } | undefined;
+const runs = new Map<string, { row: Row; runs: Run[] }>();
+
+async function runGroup(rows: Row[], round: number): Promise<void> {
+  const state = rows.map((row) => {
+    const run: Run = {};
+    const entry = runs.get(row.name) ?? { row, runs: [] };
+    entry.runs.push(run);
+    runs.set(row.name, entry);
+    return { row, run };
+  });
+  /** One step of every row still going; a row that fails is reported and stops there. */
+  const each = async (step: (row: Row, run: Run) => Promise<void>) => {
+    for (const { row, run } of state) {
+      if (run.error !== undefined) continue;
+      try {
+        await step(row, run);
+      } catch (error) {
+        run.error = (error as Error).message;
+        log(`${row.name} failed: ${run.error}`);
+      }
+    }
+  };
+  await each((row) => row.setup());
+  await each(async (row, run) => {
+    run.initial = row.backup(`round ${round}, initial`);
+    run.repoBytesAfterInitial = await row.size();
+  });
+  const c = await change(data, scale);
+  try {
+    changed ??= { bytes: c.bytes, files: c.files, dataSetBytesAfter: await du(data) };
+    await each(async (row, run) => {
+      if (row.incremental) run.incremental = row.backup(`round ${round}, incremental`);
+    });
+    await each(async (row, run) => {
+      const target = join(work, `${row.name}-restore`);
+      run.restore = row.restore(target);
+      run.restoredBytes = await du(target);
+      run.restoredBytesExpected = row.incremental ? changed!.dataSetBytesAfter : set.bytes;
+      await rm(target, { recursive: true, force: true });
+    });
+    await each(async (row, run) => {
+      run.repoBytes = await row.size();
+      if (row.objects && round === 1) {
+        log(`${row.name}: looking for plaintext in the repository`);
+        run.plaintextInRepository = await contains(row.objects(), probe);
+      }
+    });
+  } finally {
+    await c.undo();
+    for (const { row } of state) await row.teardown();
+  }
+}
+
+for (let round = 1; round <= ROUNDS; round++) {
+  // Every other round in the opposite order, so that no row always goes first.
+  const list = groups();
+  if (round % 2 === 0) for (const group of list.reverse()) group.reverse();
+  for (const group of list) await runGroup(group, round);
+}
+machine.cachesDropped = cachesDropped;
+machine.loadAverage.end = loadavg().map((x) => round(x, 2));
+
+/** A row's median step over the rounds (a row that failed in any round has none). */
+interface Medians {
+  initial: Step;
+  incremental: Step | null;
+  restore: Step;
+  repoBytes: number;
+}
+function medianStep(steps: Step[]): Step {
+  const rss = steps.map((s) => s.peakRssMiB).filter((x): x is number => x !== null);
+  const cpu = steps.map((s) => s.cpuSeconds).filter((x): x is number => x !== null);
+  return {
+    seconds: round(median(steps.map((s) => s.seconds)), 2),
+    peakRssMiB: rss.length ? round(median(rss), 1) : null,
+    cpuSeconds: cpu.length ? round(median(cpu), 2) : null,
+  };
+}
+const medians = new Map<string, Medians>();
 const results: Record<string, unknown> = {};
-
-// Hoard
-{
-  const home = join(work, 'hoard-home');
-  const plan = join(work, 'plan.json');
-  await writeFile(
-    plan,
-    JSON.stringify({ name: 'bench', resources: [{ type: 'fs.directory', id: 'data', path: data }] }),
-  );
-  const cli = `node ${MAIN} --home ${home}`;
-  const first = timed('hoard initial backup', `${cli} protect ${plan} --json > ${work}/hoard-1.json`);
-  const size1 = await du(join(home, 'banks/local/store'));
-  results.hoard = { initial: first, repoBytesAfterInitial: size1 };
-}
-// restic
-const resticOk = have('restic');
-if (resticOk) {
-  const env = {
-    RESTIC_PASSWORD: 'bench',
-    RESTIC_REPOSITORY: join(work, 'restic-repo'),
-    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+for (const [name, { row, runs: list }] of runs) {
+  const ok = list.filter((r) => r.error === undefined);
+  const failed = list.find((r) => r.error !== undefined);
+  results[name] = {
+    tool: row.tool,
+    destination: row.destination,
+    encryption: row.encryption,
+    ...(failed ? { error: failed.error } : {}),
+    runs: list,
   };
-  execFileSync('restic', ['init'], { env: { ...process.env, ...env }, stdio: 'ignore' });
-  const first = timed('restic initial backup', `restic backup --quiet ${data}`, env);
-  results.restic = {
-    version: execFileSync('restic', ['version'], { encoding: 'utf8' }).trim(),
-    initial: first,
-    repoBytesAfterInitial: await du(env.RESTIC_REPOSITORY),
+  if (failed || ok.length === 0) continue;
+  const m: Medians = {
+    initial: medianStep(ok.map((r) => r.initial!)),
+    incremental: row.incremental ? medianStep(ok.map((r) => r.incremental!)) : null,
+    restore: medianStep(ok.map((r) => r.restore!)),
+    repoBytes: Math.round(median(ok.map((r) => r.repoBytes!))),
   };
-}
-// tar | zstd
-const tarOk = have('zstd');
-if (tarOk) {
-  const first = timed('tar | zstd', `tar -C ${data} -cf - . | zstd -q -1 -T0 -o ${work}/data.tar.zst`);
-  results.tarZstd = { initial: first, bytes: (await stat(join(work, 'data.tar.zst'))).size };
+  medians.set(name, m);
+  Object.assign(results[name] as object, { median: m });
 }
 
-const changedBytes = await change(data);
-{
-  const home = join(work, 'hoard-home');
-  const plan = join(work, 'plan.json');
-  const cli = `node ${MAIN} --home ${home}`;
-  const second = timed('hoard incremental backup', `${cli} protect ${plan} --json > ${work}/hoard-2.json`);
-  const id = JSON.parse(execFileSync('cat', [`${work}/hoard-2.json`], { encoding: 'utf8' })).checkpoint.id;
-  const restored = timed(
-    'hoard restore',
-    `${cli} restore ${id} --target ${work}/hoard-restore --json > /dev/null`,
-  );
-  const h = results.hoard as Record<string, unknown>;
-  Object.assign(h, {
-    incremental: second,
-    restore: restored,
-    repoBytes: await du(join(home, 'banks/local/store')),
-  });
-}
-if (resticOk) {
-  const env = {
-    RESTIC_PASSWORD: 'bench',
-    RESTIC_REPOSITORY: join(work, 'restic-repo'),
-    RESTIC_CACHE_DIR: join(work, 'restic-cache'),
+const ratio = (a: number | undefined, b: number | undefined, digits = 2) =>
+  a !== undefined && b !== undefined ? round(a / b, digits) : null;
+/** Each time and size of `rowName` divided by `peerName`'s (medians). */
+function versus(rowName: string, peerName: string) {
+  const row = medians.get(rowName);
+  const peer = medians.get(peerName);
+  if (!row || !peer) return null;
+  return {
+    initialTime: ratio(row.initial.seconds, peer.initial.seconds),
+    incrementalTime: ratio(row.incremental?.seconds, peer.incremental?.seconds),
+    restoreTime: ratio(row.restore.seconds, peer.restore.seconds),
+    repoSize: ratio(row.repoBytes, peer.repoBytes, 3),
+    initialCpu: ratio(row.initial.cpuSeconds ?? undefined, peer.initial.cpuSeconds ?? undefined),
+    incrementalCpu: ratio(
+      row.incremental?.cpuSeconds ?? undefined,
+      peer.incremental?.cpuSeconds ?? undefined,
+    ),
+    restoreCpu: ratio(row.restore.cpuSeconds ?? undefined, peer.restore.cpuSeconds ?? undefined),
   };
-  const second = timed('restic incremental backup', `restic backup --quiet ${data}`, env);
-  const restored = timed(
-    'restic restore',
-    `restic restore --quiet latest --target ${work}/restic-restore`,
-    env,
-  );
-  Object.assign(results.restic as Record<string, unknown>, {
-    incremental: second,
-    restore: restored,
-    repoBytes: await du(env.RESTIC_REPOSITORY),
-  });
 }
-if (tarOk) {
-  const restored = timed(
-    'zstd -d | tar -x',
-    `mkdir -p ${work}/tar-restore && zstd -q -dc ${work}/data.tar.zst | tar -C ${work}/tar-restore -xf -`,
+const spread = (xs: number[]) => (xs.length > 1 ? `${Math.min(...xs)}–${Math.max(...xs)}` : null);
+
+const table = Object.fromEntries(
+  [...runs].map(([name, { runs: list }]) => {
+    const m = medians.get(name);
+    if (!m) return [name, { error: list.find((r) => r.error)?.error ?? 'did not run' }];
+    return [
+      name,
+      {
+        initialSeconds: m.initial.seconds,
+        initialMBps: round(MB / m.initial.seconds, 1),
+        incrementalSeconds: m.incremental?.seconds ?? null,
+        restoreSeconds: m.restore.seconds,
+        restoreMBps: round(MB / m.restore.seconds, 1),
+        repoBytes: m.repoBytes,
+        cpuSeconds: {
+          initial: m.initial.cpuSeconds,
+          incremental: m.incremental?.cpuSeconds ?? null,
+          restore: m.restore.cpuSeconds,
+        },
+        peakRssMiB: Math.max(
+          m.initial.peakRssMiB ?? 0,
+          m.incremental?.peakRssMiB ?? 0,
+          m.restore.peakRssMiB ?? 0,
+        ),
+        secondsOverRounds: {
+          initial: spread(list.map((r) => r.initial!.seconds)),
+          incremental: spread(list.flatMap((r) => (r.incremental ? [r.incremental.seconds] : []))),
+          restore: spread(list.map((r) => r.restore!.seconds)),
+        },
+        restoredAll: list.every((r) => r.restoredBytes === r.restoredBytesExpected),
+      },
+    ];
+  }),
+);
+
+const fsNone = versus('hoard-fs', 'restic-local');
+const fsPassword = versus('hoard-fs-password', 'restic-local');
+const s3Password = versus('hoard-s3-password', 'restic-s3');
+const encryptionCost = versus('hoard-fs-password', 'hoard-fs');
+/** Whether the plaintext probe was absent from the row's repository (first round). */
+const encrypted = (name: string) => {
+  const found = runs.get(name)?.runs[0]?.plaintextInRepository;
+  return typeof found === 'boolean' ? !found : null;
+};
+
+type Target = { target: string; value: number | null; limit: number; met: boolean | null };
+const target = (what: string, value: number | null | undefined, limit: number): Target => ({
+  target: what,
+  value: value ?? null,
+  limit,
+  met: value === null || value === undefined ? null : value <= limit,
+});
+const targets: Target[] = [
+  target(
+    'encryption adds at most 10 % to the initial backup: (b) ÷ (a) time',
+    encryptionCost?.initialTime,
+    1.1,
+  ),
+  target(
+    'the same in CPU seconds (user + system; less bent by other load on the machine)',
+    encryptionCost?.initialCpu,
+    1.1,
+  ),
+];
+for (const [label, v] of [
+  ['fs, unencrypted (a) ÷ restic local', fsNone],
+  ['fs, password (b) ÷ restic local', fsPassword],
+  ['s3, password (c) ÷ restic s3', s3Password],
+] as const) {
+  targets.push(
+    target(`${label}: initial backup time`, v?.initialTime, 1),
+    target(`${label}: incremental backup time`, v?.incrementalTime, 1),
+    target(`${label}: restore time`, v?.restoreTime, 1),
+    target(`${label}: repository size`, v?.repoSize, 1),
   );
-  Object.assign(results.tarZstd as Record<string, unknown>, { restore: restored });
 }
 
-type Row = { initial: { seconds: number }; incremental?: { seconds: number }; restore: { seconds: number } };
-const rate = (r: Row | undefined, step: 'initial' | 'restore') => (r ? round(MB / r[step].seconds, 1) : null);
-const hoard = results.hoard as Row & { repoBytes: number };
-const restic = results.restic as (Row & { repoBytes: number }) | undefined;
 console.log(
   JSON.stringify(
     {
-      machine: {
-        cpus: cpus().length,
-        memoryGiB: round(totalmem() / 2 ** 30, 1),
-        node: process.version,
-        cachesDropped,
-      },
-      dataSet: { files: set.files, bytes: set.bytes, changedBytes },
+      machine,
+      rounds: ROUNDS,
+      cipher,
+      dataSet: { ...set, scale: round(scale, 3), change: changed ?? null },
+      missing,
       results,
       summary: {
-        initialMBps: {
-          hoard: rate(hoard, 'initial'),
-          restic: rate(restic, 'initial'),
-          tarZstd: rate(results.tarZstd as Row | undefined, 'initial'),
+        of: `medians over ${ROUNDS} round(s); MB/s = data set bytes ÷ seconds`,
+        table,
+        encryptionInEffect: {
+          'hoard-fs': encrypted('hoard-fs'),
+          'hoard-fs-password': encrypted('hoard-fs-password'),
+          'hoard-s3-password': encrypted('hoard-s3-password'),
         },
-        restoreMBps: {
-          hoard: rate(hoard, 'restore'),
-          restic: rate(restic, 'restore'),
-          tarZstd: rate(results.tarZstd as Row | undefined, 'restore'),
+        hoardOverRestic: {
+          fs: { peer: 'restic-local', 'hoard-fs': fsNone, 'hoard-fs-password': fsPassword },
+          s3: { peer: 'restic-s3', 'hoard-s3-password': s3Password },
         },
-        incrementalSeconds: {
-          hoard: hoard.incremental?.seconds,
-          restic: restic?.incremental?.seconds ?? null,
-        },
-        repoBytes: { hoard: hoard.repoBytes, restic: restic?.repoBytes ?? null },
-        ratios: restic
-          ? {
-              initialSpeedHoardOverRestic: round(restic.initial.seconds / hoard.initial.seconds, 2),
-              restoreSpeedHoardOverRestic: round(restic.restore.seconds / hoard.restore.seconds, 2),
-              incrementalTimeHoardOverRestic: round(
-                hoard.incremental!.seconds / restic.incremental!.seconds,
-                2,
-              ),
-              repoSizeHoardOverRestic: round(hoard.repoBytes / restic.repoBytes, 3),
-            }
-          : 'restic not installed (apt-get install restic)',
+        encryptionCost: encryptionCost && { ...encryptionCost, of: 'hoard-fs-password ÷ hoard-fs' },
+        targets,
       },
     },
     null,
