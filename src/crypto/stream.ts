@@ -183,22 +183,29 @@ export async function* sealStream(
 ): AsyncIterable<Buffer> {
   const { header, key } = format.seal();
   yield header;
+  // At most one segment's bytes are held back (the last segment is only known at the end),
+  // copied, since the source may reuse its buffers; the rest is sealed straight from the piece.
   let pending = Buffer.alloc(0);
   let counter = 0;
   for await (const piece of source) {
     const bytes = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
-    pending = pending.length === 0 ? Buffer.from(bytes) : Buffer.concat([pending, bytes]);
-    // Keep at least one byte back: the last segment is only known at the end.
-    let at = 0;
     const out: Buffer[] = [];
-    while (pending.length - at > SEGMENT) {
-      out.push(...sealSegment(key, counter++, false, pending.subarray(at, at + SEGMENT)));
+    let at = 0;
+    if (pending.length > 0) {
+      const need = SEGMENT - pending.length;
+      if (bytes.length <= need) {
+        pending = Buffer.concat([pending, bytes]);
+        continue;
+      }
+      out.push(...sealSegment(key, counter++, false, Buffer.concat([pending, bytes.subarray(0, need)])));
+      at = need;
+    }
+    while (bytes.length - at > SEGMENT) {
+      out.push(...sealSegment(key, counter++, false, bytes.subarray(at, at + SEGMENT)));
       at += SEGMENT;
     }
-    if (at > 0) {
-      pending = pending.subarray(at);
-      yield Buffer.concat(out);
-    }
+    pending = Buffer.from(bytes.subarray(at));
+    if (out.length > 0) yield Buffer.concat(out);
   }
   yield Buffer.concat(sealSegment(key, counter, true, pending));
 }
@@ -208,27 +215,37 @@ export async function* openStream(
   format: ObjectFormat,
   source: AsyncIterable<Uint8Array>,
 ): AsyncIterable<Buffer> {
+  // As in sealStream: one sealed segment at most is held back (copied), the rest opened in place.
   let pending = Buffer.alloc(0);
   let key: SegmentKey | undefined;
   let counter = 0;
   for await (const piece of source) {
-    pending = pending.length === 0 ? Buffer.from(piece) : Buffer.concat([pending, piece]);
+    let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     if (key === undefined) {
+      pending = Buffer.concat([pending, bytes]);
       const header = format.open(pending);
       if (header === undefined) continue;
       key = header.key;
-      pending = pending.subarray(header.length);
+      bytes = pending.subarray(header.length);
+      pending = Buffer.alloc(0);
     }
-    let at = 0;
     const out: Buffer[] = [];
-    while (pending.length - at > SEALED_SEGMENT) {
-      out.push(openSegment(key, counter++, false, pending.subarray(at, at + SEALED_SEGMENT)));
+    let at = 0;
+    if (pending.length > 0) {
+      const need = SEALED_SEGMENT - pending.length;
+      if (bytes.length <= need) {
+        pending = Buffer.concat([pending, bytes]);
+        continue;
+      }
+      out.push(openSegment(key, counter++, false, Buffer.concat([pending, bytes.subarray(0, need)])));
+      at = need;
+    }
+    while (bytes.length - at > SEALED_SEGMENT) {
+      out.push(openSegment(key, counter++, false, bytes.subarray(at, at + SEALED_SEGMENT)));
       at += SEALED_SEGMENT;
     }
-    if (at > 0) {
-      pending = pending.subarray(at);
-      yield Buffer.concat(out);
-    }
+    pending = Buffer.from(bytes.subarray(at));
+    if (out.length > 0) yield Buffer.concat(out);
   }
   if (key === undefined) throw new SealError('it is shorter than an encrypted object header');
   yield openSegment(key, counter, true, pending);
@@ -254,7 +271,12 @@ export function sealedRange(
  * returns their plaintext. `endsObject`: the bytes reach the stored object's end, so the
  * last of them is the object's last segment.
  */
-export function openSegments(key: SegmentKey, first: number, sealed: Uint8Array, endsObject: boolean): Buffer {
+export function openSegments(
+  key: SegmentKey,
+  first: number,
+  sealed: Uint8Array,
+  endsObject: boolean,
+): Buffer {
   const parts: Buffer[] = [];
   for (let at = 0, counter = first; at < sealed.length; at += SEALED_SEGMENT, counter++) {
     const piece = sealed.subarray(at, at + SEALED_SEGMENT);

@@ -1,0 +1,96 @@
+/** The sealed-object format (src/crypto/stream.ts) on its own: streams cut anywhere, every edge size, tampering. */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { newIdentity, openWith, parseIdentity, parseRecipient, sealTo } from '../../src/crypto/age.js';
+import {
+  hencFormat,
+  type ObjectFormat,
+  openBuffer,
+  openStream,
+  SealError,
+  sealBuffer,
+  sealStream,
+} from '../../src/crypto/stream.js';
+
+const SIZES = [0, 1, 65535, 65536, 65537, 2 * 65536, 2 * 65536 + 1, 300_000];
+
+/** `bytes` in pieces of random sizes (some empty), each piece a reused buffer overwritten after it is taken. */
+async function* pieces(bytes: Buffer, seed: number): AsyncIterable<Buffer> {
+  let state = seed;
+  const next = () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state;
+  };
+  const scratch = Buffer.alloc(200_000);
+  for (let at = 0; at < bytes.length; ) {
+    const n = Math.min(bytes.length - at, next() % 3 === 0 ? 0 : next() % 150_000);
+    bytes.copy(scratch, 0, at, at + n);
+    yield scratch.subarray(0, n);
+    scratch.fill(0xee); // the source reuses its buffer: a sealer must not keep a view of it
+    at += n;
+  }
+}
+
+async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of source) parts.push(Buffer.from(part));
+  return Buffer.concat(parts);
+}
+
+const formats: [string, () => { seal: ObjectFormat; open: ObjectFormat }][] = [
+  [
+    'HENC (AES-256-GCM)',
+    () => {
+      const key = randomBytes(32);
+      return { seal: hencFormat(key, 'a/b'), open: hencFormat(key, 'a/b') };
+    },
+  ],
+  [
+    'age (ChaCha20-Poly1305)',
+    () => {
+      const made = newIdentity();
+      return { seal: sealTo(parseRecipient(made.recipient)), open: openWith(parseIdentity(made.identity)) };
+    },
+  ],
+];
+
+for (const [name, make] of formats) {
+  describe(`sealed objects, ${name}`, () => {
+    it('a stream cut anywhere seals and opens to the same bytes as a buffer', async () => {
+      for (const size of SIZES) {
+        const plain = randomBytes(size);
+        const { seal, open } = make();
+        for (const seed of [1, 2, 3]) {
+          const sealed = await collect(sealStream(seal, pieces(plain, seed)));
+          assert.ok(openBuffer(open, sealed).equals(plain), `size ${size}, seed ${seed}`);
+          assert.ok((await collect(openStream(open, pieces(sealed, seed + 10)))).equals(plain));
+        }
+        assert.ok(openBuffer(open, sealBuffer(seal, plain)).equals(plain));
+      }
+    });
+
+    it('a changed byte anywhere, a cut at a segment boundary or an appended segment fails', async () => {
+      const plain = randomBytes(3 * 65536 + 100);
+      const { seal, open } = make();
+      const sealed = sealBuffer(seal, plain);
+      for (const at of [0, 10, sealed.length >> 1, sealed.length - 1]) {
+        const bad = Buffer.from(sealed);
+        bad[at] = bad[at]! ^ 1;
+        assert.throws(() => openBuffer(open, bad), SealError, `byte ${at}`);
+      }
+      const header = sealed.length - (3 * 65552 + 116);
+      assert.throws(() => openBuffer(open, sealed.subarray(0, header + 2 * 65552)), SealError, 'cut');
+      assert.throws(
+        () => openBuffer(open, Buffer.concat([sealed, sealed.subarray(header, header + 65552)])),
+        SealError,
+      );
+    });
+  });
+}
+
+it('HENC binds the object name: sealed as one key, it does not open as another', () => {
+  const key = randomBytes(32);
+  const sealed = sealBuffer(hencFormat(key, 'checkpoints/a/meta.json'), Buffer.from('{}'));
+  assert.throws(() => openBuffer(hencFormat(key, 'checkpoints/b/meta.json'), sealed), SealError);
+});
