@@ -115,14 +115,9 @@ export async function unlock(
     } catch (error) {
       throw corrupt(where, keyFileKey(id), (error as Error).message);
     }
-    if (secrets === undefined) continue;
-    if (secrets.repository !== record.id) {
-      throw corrupt(
-        where,
-        keyFileKey(id),
-        `it belongs to repository ${secrets.repository}, not ${record.id}`,
-      );
-    }
+    // A key of another repository: left by a creation that died before its record was
+    // written (the repository was then made again). It opens nothing here.
+    if (secrets === undefined || secrets.repository !== record.id) continue;
     return { secrets, keyId: id };
   }
   throw new HoardError(

@@ -176,6 +176,65 @@ export function plainLength(storedLength: number, headerLength: number): number 
   return body - segmentsOf(body) * TAG;
 }
 
+/**
+ * Bytes held back between pieces of a stream: at most one segment, kept as the pieces came
+ * (each copied, since a source may reuse its buffers) and joined once when full, so that a
+ * stream of many small pieces costs no more copying than one of large ones.
+ */
+class Held {
+  private parts: Buffer[] = [];
+  length = 0;
+
+  add(bytes: Uint8Array): void {
+    if (bytes.length === 0) return;
+    this.parts.push(Buffer.from(bytes));
+    this.length += bytes.length;
+  }
+
+  /** The held bytes followed by `more` (not copied until joined here), and nothing held after. */
+  take(more?: Uint8Array): Buffer {
+    const joined = Buffer.concat(more ? [...this.parts, more] : this.parts);
+    this.parts = [];
+    this.length = 0;
+    return joined;
+  }
+}
+
+/**
+ * Cuts a stream into units of `size` bytes for `each`, holding back the last (at most `size`
+ * bytes, at least one if any came) for `last`: the end of a stream is only known at its end.
+ * Units are sealed or opened in place where a piece holds them whole.
+ */
+async function* units(
+  source: AsyncIterable<Uint8Array | string>,
+  size: number,
+  each: (unit: Uint8Array) => Buffer[],
+  last: (unit: Buffer) => Buffer[],
+): AsyncIterable<Buffer> {
+  const held = new Held();
+  for await (const piece of source) {
+    const bytes: Uint8Array = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
+    const out: Buffer[] = [];
+    let at = 0;
+    if (held.length > 0) {
+      const need = size - held.length;
+      if (bytes.length <= need) {
+        held.add(bytes);
+        continue;
+      }
+      out.push(...each(held.take(bytes.subarray(0, need))));
+      at = need;
+    }
+    while (bytes.length - at > size) {
+      out.push(...each(bytes.subarray(at, at + size)));
+      at += size;
+    }
+    held.add(bytes.subarray(at));
+    if (out.length > 0) yield Buffer.concat(out);
+  }
+  yield Buffer.concat(last(held.take()));
+}
+
 /** Seals a stream of plaintext as it comes, a segment at a time, holding back one segment to know the last. */
 export async function* sealStream(
   format: ObjectFormat,
@@ -183,31 +242,13 @@ export async function* sealStream(
 ): AsyncIterable<Buffer> {
   const { header, key } = format.seal();
   yield header;
-  // At most one segment's bytes are held back (the last segment is only known at the end),
-  // copied, since the source may reuse its buffers; the rest is sealed straight from the piece.
-  let pending = Buffer.alloc(0);
   let counter = 0;
-  for await (const piece of source) {
-    const bytes = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
-    const out: Buffer[] = [];
-    let at = 0;
-    if (pending.length > 0) {
-      const need = SEGMENT - pending.length;
-      if (bytes.length <= need) {
-        pending = Buffer.concat([pending, bytes]);
-        continue;
-      }
-      out.push(...sealSegment(key, counter++, false, Buffer.concat([pending, bytes.subarray(0, need)])));
-      at = need;
-    }
-    while (bytes.length - at > SEGMENT) {
-      out.push(...sealSegment(key, counter++, false, bytes.subarray(at, at + SEGMENT)));
-      at += SEGMENT;
-    }
-    pending = Buffer.from(bytes.subarray(at));
-    if (out.length > 0) yield Buffer.concat(out);
-  }
-  yield Buffer.concat(sealSegment(key, counter, true, pending));
+  yield* units(
+    source,
+    SEGMENT,
+    (plain) => sealSegment(key, counter++, false, plain),
+    (plain) => sealSegment(key, counter, true, plain),
+  );
 }
 
 /** Opens a stream of a stored object as it comes; throws SealError at the first segment that fails. */
@@ -215,40 +256,32 @@ export async function* openStream(
   format: ObjectFormat,
   source: AsyncIterable<Uint8Array>,
 ): AsyncIterable<Buffer> {
-  // As in sealStream: one sealed segment at most is held back (copied), the rest opened in place.
-  let pending = Buffer.alloc(0);
-  let key: SegmentKey | undefined;
-  let counter = 0;
-  for await (const piece of source) {
-    let bytes = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-    if (key === undefined) {
-      pending = Buffer.concat([pending, bytes]);
-      const header = format.open(pending);
-      if (header === undefined) continue;
-      key = header.key;
-      bytes = pending.subarray(header.length);
-      pending = Buffer.alloc(0);
-    }
-    const out: Buffer[] = [];
-    let at = 0;
-    if (pending.length > 0) {
-      const need = SEALED_SEGMENT - pending.length;
-      if (bytes.length <= need) {
-        pending = Buffer.concat([pending, bytes]);
-        continue;
-      }
-      out.push(openSegment(key, counter++, false, Buffer.concat([pending, bytes.subarray(0, need)])));
-      at = need;
-    }
-    while (bytes.length - at > SEALED_SEGMENT) {
-      out.push(openSegment(key, counter++, false, bytes.subarray(at, at + SEALED_SEGMENT)));
-      at += SEALED_SEGMENT;
-    }
-    pending = Buffer.from(bytes.subarray(at));
-    if (out.length > 0) yield Buffer.concat(out);
+  // The header's length is known once enough of it is read: peek, then open the rest.
+  const reader = source[Symbol.asyncIterator]();
+  let first = Buffer.alloc(0);
+  let header: { length: number; key: SegmentKey } | undefined;
+  while (header === undefined) {
+    const next = await reader.next();
+    if (next.done) throw new SealError('it is shorter than an encrypted object header');
+    first = Buffer.concat([first, next.value]);
+    header = format.open(first);
   }
-  if (key === undefined) throw new SealError('it is shorter than an encrypted object header');
-  yield openSegment(key, counter, true, pending);
+  const key = header.key;
+  const rest = (async function* () {
+    yield first.subarray(header!.length);
+    for (;;) {
+      const next = await reader.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  })();
+  let counter = 0;
+  yield* units(
+    rest,
+    SEALED_SEGMENT,
+    (sealed) => [openSegment(key, counter++, false, sealed)],
+    (sealed) => [openSegment(key, counter, true, sealed)],
+  );
 }
 
 /** Where the sealed segments that hold plaintext bytes [offset, offset + length) lie in the stored object. */

@@ -3,12 +3,13 @@
  * on encrypted memory and fs banks, and what lands in the medium is sealed.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type EncryptionSettings, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { newIdentity } from '../../src/crypto/age.js';
+import { newSecrets, sealSecrets } from '../../src/crypto/keys.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 
 process.env.HOARD_KDF_N ??= '1024';
@@ -172,5 +173,23 @@ describe('MemoryBank, password mode, first use', () => {
     assert.equal(await bank.contentKeys(), undefined);
     assert.deepEqual(await bank.list(''), []);
     assert.equal(bank.keyring() !== undefined && (await bank.keyring()!.list('keys/')).length, 0);
+  });
+});
+
+describe('FsBank, password mode, a creation that died', () => {
+  it('a key file left without its record does not stop the repository made next', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-enc-bank-'));
+    try {
+      // What a process killed between the key file and the record leaves.
+      const orphan = await sealSecrets(newSecrets(), 'pw');
+      await mkdir(join(root, 'keys'), { recursive: true });
+      await writeFile(join(root, 'keys', '0000000000000000.json'), JSON.stringify(orphan));
+      const bank = new FsBank(root, { encryption: password('pw') });
+      await bank.put('k', 'v');
+      const again = new FsBank(root, { encryption: password('pw') });
+      assert.equal((await again.get('k')).toString(), 'v');
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
