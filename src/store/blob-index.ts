@@ -147,15 +147,19 @@ export class BlobIndex {
    */
   private async readIndex(pack: string): Promise<PackIndex | undefined> {
     const key = indexKey(pack);
-    let bytes: Buffer;
+    let bytes: Buffer | undefined;
+    let unauthentic: HoardError | undefined;
     try {
       bytes = await this.bank.get(key);
     } catch (error) {
       if (error instanceof HoardError && error.code === 'BANK_NOT_FOUND') return undefined;
-      throw error;
+      // Encrypted, and it fails authentication: damaged like an index that does not parse.
+      if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
+      unauthentic = error;
     }
     try {
-      const index = decodeIndex(key, pack, bytes);
+      if (unauthentic) throw unauthentic;
+      const index = decodeIndex(key, pack, bytes!);
       this.unreadable.delete(pack);
       return index;
     } catch (damage) {

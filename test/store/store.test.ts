@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Bank, MemoryBank } from '../../src/bank/index.js';
+import { type Bank, type FsBank, MemoryBank } from '../../src/bank/index.js';
 import { Chunker, ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
 import { asStream, banks, collect, KiB, MiB, pieces, rejectsWith, seeded } from './helpers.js';
 
@@ -326,6 +328,28 @@ describe('content store: options and edge cases', () => {
 });
 
 describe('content store on an encrypted bank', () => {
+  it('reads through an index object that fails authentication (rebuilt from its pack), and a writer still writes', async () => {
+    const { bank, done } = await banks.find((b) => b.name === 'FsBank, password mode')!.make();
+    try {
+      const data = seeded('index', 300 * KiB);
+      const writer = await new ContentStore(bank, SMALL).openWriter('w');
+      const written = await writer.write(data);
+      await writer.close();
+      const [key] = await bank.list('store/index/');
+      const path = join((bank as FsBank).root, key!);
+      const bytes = await readFile(path);
+      bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 1;
+      await writeFile(path, bytes);
+      const store = new ContentStore(bank, SMALL);
+      assert.ok((await collect(store.readBlobs(written.blobs))).equals(data));
+      const again = await store.openWriter('again');
+      assert.equal((await again.write(data)).newBytes, 0, 'its blobs are still known: nothing written twice');
+      await again.close();
+    } finally {
+      await done();
+    }
+  });
+
   it('names blobs by HMAC under the repository key and cuts with its own gear table', async () => {
     const fixture = banks.find((b) => b.name === 'FsBank, password mode')!;
     const plain = await banks.find((b) => b.name === 'FsBank')!.make();
