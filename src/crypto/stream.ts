@@ -210,6 +210,8 @@ async function* units(
   size: number,
   each: (unit: Uint8Array) => Buffer[],
   last: (unit: Buffer) => Buffer[],
+  /** Join a piece's results into one buffer (fewer, larger writes) or give them as they are (no copy). */
+  join: boolean,
 ): AsyncIterable<Buffer> {
   const held = new Held();
   for await (const piece of source) {
@@ -230,9 +232,14 @@ async function* units(
       at += size;
     }
     held.add(bytes.subarray(at));
-    if (out.length > 0) yield Buffer.concat(out);
+    if (out.length > 0) {
+      if (join) yield Buffer.concat(out);
+      else yield* out;
+    }
   }
-  yield Buffer.concat(last(held.take()));
+  const end = last(held.take());
+  if (join) yield Buffer.concat(end);
+  else yield* end;
 }
 
 /** Seals a stream of plaintext as it comes, a segment at a time, holding back one segment to know the last. */
@@ -248,6 +255,7 @@ export async function* sealStream(
     SEGMENT,
     (plain) => sealSegment(key, counter++, false, plain),
     (plain) => sealSegment(key, counter, true, plain),
+    true,
   );
 }
 
@@ -281,6 +289,7 @@ export async function* openStream(
     SEALED_SEGMENT,
     (sealed) => [openSegment(key, counter++, false, sealed)],
     (sealed) => [openSegment(key, counter, true, sealed)],
+    false,
   );
 }
 
