@@ -3,7 +3,12 @@ import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { HoardError } from '../errors.js';
-import { readCheckpoint } from '../flows/checkpoints.js';
+import {
+  CHECKPOINT_ID,
+  checkpointsWithPrefix,
+  listCheckpoints,
+  readCheckpoint,
+} from '../flows/checkpoints.js';
 import { findProvider, loadProviders, type Provider, type ProviderProblem } from '../providers/provider.js';
 
 export interface GlobalOptions {
@@ -55,6 +60,61 @@ export class CliContext {
     throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in any provider`);
   }
 
+  /**
+   * A CHECKPOINT argument (SPEC §8) as a provider and a full id: a full id, a unique prefix
+   * (of the ids in the provider named, else in every provider), or `latest`, the newest
+   * `available` checkpoint (of `plan` if given). CHECKPOINT_NOT_FOUND if none; USAGE naming
+   * the candidates if a prefix names several.
+   */
+  async checkpoint(ref: string, options: { provider?: string | undefined; plan?: string | undefined } = {}) {
+    if (CHECKPOINT_ID.test(ref)) return { provider: await this.providerOf(ref, options.provider), id: ref };
+    const providers = options.provider
+      ? [await this.provider(options.provider)]
+      : (await this.providers()).providers;
+    if (ref === 'latest') {
+      let found: { provider: Provider; id: string } | undefined;
+      for (const provider of providers) {
+        const [newest] = (
+          await listCheckpoints(provider, {
+            status: 'available',
+            limit: 1,
+            ...(options.plan ? { plan: options.plan } : {}),
+          })
+        ).checkpoints;
+        if (newest && (!found || newest.id > found.id)) found = { provider, id: newest.id };
+      }
+      if (found) return found;
+      const of = options.plan ? ` of plan ${options.plan}` : '';
+      throw new HoardError(
+        'CHECKPOINT_NOT_FOUND',
+        `"latest": no available checkpoint${of} in ${where(providers)}`,
+      );
+    }
+    const matches = new Map<string, Provider>();
+    for (const provider of providers) {
+      for (const id of await checkpointsWithPrefix(provider, ref))
+        if (!matches.has(id)) matches.set(id, provider);
+    }
+    if (matches.size === 1) {
+      const [id, provider] = [...matches][0]!;
+      return { provider, id };
+    }
+    if (matches.size === 0) {
+      throw new HoardError(
+        'CHECKPOINT_NOT_FOUND',
+        `no checkpoint id starts with ${ref} in ${where(providers)}`,
+        {
+          details: { checkpoint: ref },
+        },
+      );
+    }
+    throw new HoardError(
+      'USAGE',
+      `${ref} is the start of ${matches.size === 10 ? '10 or more' : matches.size} checkpoint ids (${[...matches.keys()].slice(0, 5).join(', ')}${matches.size > 5 ? ', …' : ''}): give more of it`,
+      { details: { checkpoint: ref, candidates: [...matches.keys()] } },
+    );
+  }
+
   /** Prints `value` as the one JSON document on stdout, or `human()` as text. */
   print(value: unknown, human: () => string): void {
     process.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
@@ -83,4 +143,8 @@ function checkHome(home: string, from: string): void {
       details: { home, from },
     });
   }
+}
+
+function where(providers: readonly Provider[]): string {
+  return providers.length === 1 ? `provider ${providers[0]!.name}` : 'any provider';
 }

@@ -23,6 +23,43 @@ export function positiveIntOrZero(value: string): number {
  * else — a typo, a newline or another control character — is CHECKPOINT_NOT_FOUND naming
  * the argument, shown escaped so the message stays one line.
  */
+/** The start of a checkpoint id, at least 6 characters (SPEC §8): `20261123T09`, `20261123T094512345Z-3f`. */
+export const CHECKPOINT_PREFIX = /^\d{6}(\d{0,2}|\d{2}T\d{0,9}|\d{2}T\d{9}Z(-[0-9a-f]{0,8})?)$/;
+
+/**
+ * A `--since`/`--until` value: an ISO time, or a duration back from now (`90m`, `12h`, `7d`,
+ * `2w`), as an ISO time; USAGE naming the option otherwise.
+ */
+export function timeArgument(name: string): (value: string) => string {
+  return (value) => {
+    const back = /^(\d+)([mhdw])$/.exec(value);
+    if (back) {
+      const unit = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }[
+        back[2] as 'm' | 'h' | 'd' | 'w'
+      ];
+      return new Date(Date.now() - Number(back[1]) * unit).toISOString();
+    }
+    if (/^\d{4}-\d{2}-\d{2}/.test(value) && !Number.isNaN(Date.parse(value)))
+      return new Date(value).toISOString();
+    throw new HoardError(
+      'USAGE',
+      `${name}: ${JSON.stringify(value)} is neither an ISO time (2026-12-01, 2026-12-01T09:30:00Z) nor a duration back from now (90m, 12h, 7d, 2w)`,
+    );
+  };
+}
+
+/** A CHECKPOINT argument (SPEC §8): a full id, a prefix of at least 6 characters, or `latest`. */
+export function checkpointReference(name: string): (value: string) => string {
+  return (value) => {
+    if (CHECKPOINT_ID.test(value) || value === 'latest' || CHECKPOINT_PREFIX.test(value)) return value;
+    throw new HoardError(
+      'CHECKPOINT_NOT_FOUND',
+      `argument ${name}: ${JSON.stringify(value)} is not a checkpoint id (they look like 20261123T094512345Z-3fa9c1d2), a unique prefix of one (at least 6 characters) or "latest"`,
+      { details: { argument: name, checkpoint: value } },
+    );
+  };
+}
+
 export function checkpointArgument(name: string): (value: string) => string {
   return (value) => {
     if (CHECKPOINT_ID.test(value)) return value;

@@ -57,3 +57,22 @@ export function discardCheckpoint(
 ): Promise<{ keys: number; plans: string[] }> {
   return new CheckpointStore(provider.bank).discard(id);
 }
+
+/**
+ * The ids of the provider's checkpoints (not deleted) that start with `prefix`, at most
+ * `limit`: one listing of the time index, which needs no record read.
+ */
+export async function checkpointsWithPrefix(
+  provider: Provider,
+  prefix: string,
+  limit = 10,
+): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const key of await provider.bank.list(`index/time/${prefix}`, { limit: limit * 4 })) {
+    const id = key.slice('index/time/'.length).split('.')[0]!;
+    if (id.startsWith(prefix) && !key.slice('index/time/'.length + id.length).startsWith('.deleted.'))
+      ids.add(id);
+    if (ids.size >= limit) break;
+  }
+  return [...ids];
+}

@@ -3,6 +3,7 @@ import { HoardError } from '../../errors.js';
 import { deleteCheckpoint } from '../../flows/checkpoint-ops.js';
 import { checkpointView, type OperationResult, operationSucceeded } from '../../flows/checkpoint-view.js';
 import {
+  CHECKPOINT_ID,
   CHECKPOINT_STATUSES,
   type CheckpointStatus,
   discardCheckpoint,
@@ -13,7 +14,13 @@ import {
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatCheckpoint, formatResult } from '../format.js';
-import { checkpointArgument, interruptible, positiveInt } from '../util.js';
+import {
+  checkpointArgument,
+  checkpointReference,
+  interruptible,
+  positiveInt,
+  timeArgument,
+} from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const checkpoints = program.command('checkpoints').description('List, show and delete checkpoints');
@@ -23,8 +30,16 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .description('List checkpoints, newest first')
     .option('--plan <name>', 'only this plan')
     .option('--status <status>', `only this status (${CHECKPOINT_STATUSES.join(', ')})`)
-    .option('--since <time>', 'created at or after this ISO time')
-    .option('--until <time>', 'created before this ISO time')
+    .option(
+      '--since <time>',
+      'created at or after this ISO time or duration back from now (90m, 12h, 7d)',
+      timeArgument('--since'),
+    )
+    .option(
+      '--until <time>',
+      'created before this ISO time or duration back from now',
+      timeArgument('--until'),
+    )
     .option('--limit <n>', 'at most this many (default 100)', positiveInt)
     .option(
       '--marker <id>',
@@ -66,12 +81,17 @@ export function register(program: Command, context: (cmd: Command) => CliContext
   checkpoints
     .command('show')
     .description('Show one checkpoint and its resources')
-    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
+    .argument(
+      '<checkpoint>',
+      'checkpoint id, unique prefix (6+ characters) or "latest"',
+      checkpointReference('CHECKPOINT'),
+    )
+    .option('--plan <name>', 'with "latest": the newest available checkpoint of this plan')
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText('after', '\nExample:\n  hoard checkpoints show 20261123T094512345Z-3fa9c1d2 --json')
-    .action(async (id: string, opts: { provider?: string }, cmd: Command) => {
+    .action(async (ref: string, opts: { provider?: string; plan?: string }, cmd: Command) => {
       const ctx = context(cmd);
-      const provider = await ctx.providerOf(id, opts.provider);
+      const { provider, id } = await ctx.checkpoint(ref, opts);
       const checkpoint = checkpointView(await getCheckpoint(provider, id));
       ctx.print({ checkpoint }, () => formatCheckpoint(checkpoint));
     });
@@ -79,7 +99,12 @@ export function register(program: Command, context: (cmd: Command) => CliContext
   checkpoints
     .command('delete')
     .description("Delete a checkpoint: runs the plugins' delete hooks, then removes every key of it")
-    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
+    .argument(
+      '<checkpoint>',
+      'checkpoint id, unique prefix (6+ characters) or "latest"',
+      checkpointReference('CHECKPOINT'),
+    )
+    .option('--plan <name>', 'with "latest": the newest available checkpoint of this plan')
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .option(
       '--force',
@@ -96,35 +121,39 @@ Examples:
   hoard checkpoints delete 20261123T094512345Z-3fa9c1d2
   hoard checkpoints delete 20261123T094512345Z-3fa9c1d2 --force   # its meta.json is damaged`,
     )
-    .action(async (id: string, opts: { provider?: string; force?: boolean }, cmd: Command) => {
-      const ctx = context(cmd);
-      if (opts.force) {
-        const provider = await holderOf(ctx, id, opts.provider);
-        const discarded = await discardCheckpoint(provider, id);
-        ctx.print({ discarded: { id, provider: provider.name, ...discarded } }, () =>
-          [
-            `removed damaged checkpoint ${id} from provider ${provider.name} (${discarded.keys} keys; its plugins' delete hooks did not run)`,
-            'run "hoard gc" to collect the data only it used',
-          ].join('\n'),
-        );
-        return;
-      }
-      let provider: Provider;
-      let result: OperationResult;
-      try {
-        provider = await ctx.providerOf(id, opts.provider);
-        result = await interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
-      } catch (error) {
-        if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
-        throw new HoardError(
-          'CHECKPOINT_CORRUPT',
-          `${error.message}; "hoard checkpoints delete ${id} --force" removes it without its plugins' delete hooks`,
-          { ...(error.details ? { details: error.details } : {}), cause: error },
-        );
-      }
-      ctx.print(result, () => formatResult(result));
-      if (!operationSucceeded('delete', result)) process.exitCode = 1;
-    });
+    .action(
+      async (ref: string, opts: { provider?: string; plan?: string; force?: boolean }, cmd: Command) => {
+        const ctx = context(cmd);
+        // A prefix or "latest" is looked up in the index, which a damaged record keeps.
+        const id = CHECKPOINT_ID.test(ref) ? ref : (await ctx.checkpoint(ref, opts)).id;
+        if (opts.force) {
+          const provider = await holderOf(ctx, id, opts.provider);
+          const discarded = await discardCheckpoint(provider, id);
+          ctx.print({ discarded: { id, provider: provider.name, ...discarded } }, () =>
+            [
+              `removed damaged checkpoint ${id} from provider ${provider.name} (${discarded.keys} keys; its plugins' delete hooks did not run)`,
+              'run "hoard gc" to collect the data only it used',
+            ].join('\n'),
+          );
+          return;
+        }
+        let provider: Provider;
+        let result: OperationResult;
+        try {
+          provider = await ctx.providerOf(id, opts.provider);
+          result = await interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
+        } catch (error) {
+          if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
+          throw new HoardError(
+            'CHECKPOINT_CORRUPT',
+            `${error.message}; "hoard checkpoints delete ${id} --force" removes it without its plugins' delete hooks`,
+            { ...(error.details ? { details: error.details } : {}), cause: error },
+          );
+        }
+        ctx.print(result, () => formatResult(result));
+        if (!operationSucceeded('delete', result)) process.exitCode = 1;
+      },
+    );
 }
 
 /** The provider whose bank holds a record for `id`, readable or not (for --force). */

@@ -3,19 +3,24 @@ import { copyCheckpoint } from '../../flows/checkpoint-ops.js';
 import { operationSucceeded } from '../../flows/checkpoint-view.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
-import { checkpointArgument, interruptible } from '../util.js';
+import { checkpointReference, interruptible } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
     .command('copy')
     .description("Copy a checkpoint into another provider's bank")
-    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
+    .argument(
+      '<checkpoint>',
+      'checkpoint id, unique prefix (6+ characters) or "latest"',
+      checkpointReference('CHECKPOINT'),
+    )
+    .option('--plan <name>', 'with "latest": the newest available checkpoint of this plan')
     .requiredOption('--to <provider>', 'target provider name or id')
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText('after', '\nExample:\n  hoard copy 20261123T094512345Z-3fa9c1d2 --to offsite')
-    .action(async (id: string, opts: { to: string; provider?: string }, cmd: Command) => {
+    .action(async (ref: string, opts: { to: string; provider?: string; plan?: string }, cmd: Command) => {
       const ctx = context(cmd);
-      const from = await ctx.providerOf(id, opts.provider);
+      const { provider: from, id } = await ctx.checkpoint(ref, opts);
       const to = await ctx.provider(opts.to);
       const result = await interruptible((signal) => copyCheckpoint(id, from, to, { signal }));
       ctx.print(result, () => formatResult(result));

@@ -8,13 +8,18 @@ import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { checkpointArgument, collect, interruptible } from '../util.js';
+import { checkpointReference, collect, interruptible } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
     .command('restore')
     .description('Restore a checkpoint')
-    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
+    .argument(
+      '<checkpoint>',
+      'checkpoint id, unique prefix (6+ characters) or "latest"',
+      checkpointReference('CHECKPOINT'),
+    )
+    .option('--plan <name>', 'with "latest": the newest available checkpoint of this plan')
     .option('--target <path>', 'where to restore, when exactly one resource takes a target')
     .option(
       '--param <key=value>',
@@ -31,12 +36,14 @@ export function register(program: Command, context: (cmd: Command) => CliContext
 Examples:
   hoard restore 20261123T094512345Z-3fa9c1d2 --target /tmp/restored
   hoard restore 20261123T094512345Z-3fa9c1d2 --param 'fs.directory#uploads.target=/restore/u' --param 'sqlite.database#db.target=/restore/db.sqlite'
-  hoard restore 20261123T094512345Z-3fa9c1d2 --params restore.yaml --overwrite`,
+  hoard restore 20261123T094512345Z-3fa9c1d2 --params restore.yaml --overwrite
+  hoard restore latest --plan quickstart --target /tmp/restored
+  hoard restore 20261123T0945 --target /tmp/restored      # a unique prefix`,
     )
-    .action(async (id: string, opts: RestoreFlags, cmd: Command) => {
+    .action(async (ref: string, opts: RestoreFlags, cmd: Command) => {
       const ctx = context(cmd);
       const parameters = opts.params ? await readParams(opts.params) : {};
-      const provider = await ctx.providerOf(id, opts.provider);
+      const { provider, id } = await ctx.checkpoint(ref, opts);
       const progress = new Progress(`restore ${id}`);
       const result = await interruptible(async (signal) =>
         restore(id, provider, {
@@ -55,23 +62,30 @@ Examples:
   program
     .command('verify')
     .description('Check that a checkpoint can be restored (each plugin verifies its data)')
-    .argument('<checkpoint>', 'checkpoint id', checkpointArgument('CHECKPOINT'))
+    .argument(
+      '<checkpoint>',
+      'checkpoint id, unique prefix (6+ characters) or "latest"',
+      checkpointReference('CHECKPOINT'),
+    )
+    .option('--plan <name>', 'with "latest": the newest available checkpoint of this plan')
     .option('--param <key=value>', 'verify parameter (repeatable)', collect, [])
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText(
       'after',
-      '\nExample:\n  hoard verify 20261123T094512345Z-3fa9c1d2 --json\n\nExit status: 0 verified, 1 damage found.',
+      '\nExamples:\n  hoard verify 20261123T094512345Z-3fa9c1d2 --json\n  hoard verify latest --plan quickstart\n\nExit status: 0 verified, 1 damage found.',
     )
-    .action(async (id: string, opts: { param: string[]; provider?: string }, cmd: Command) => {
-      const ctx = context(cmd);
-      const provider = await ctx.providerOf(id, opts.provider);
-      const progress = new Progress(`verify ${id}`);
-      const result = await interruptible((signal) =>
-        verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
-      ).finally(() => progress.finish());
-      ctx.print(result, () => formatResult(result));
-      if (!operationSucceeded('verify', result)) process.exitCode = 1;
-    });
+    .action(
+      async (ref: string, opts: { param: string[]; provider?: string; plan?: string }, cmd: Command) => {
+        const ctx = context(cmd);
+        const { provider, id } = await ctx.checkpoint(ref, opts);
+        const progress = new Progress(`verify ${id}`);
+        const result = await interruptible((signal) =>
+          verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
+        ).finally(() => progress.finish());
+        ctx.print(result, () => formatResult(result));
+        if (!operationSucceeded('verify', result)) process.exitCode = 1;
+      },
+    );
 }
 
 interface RestoreFlags {
