@@ -11,27 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { hoard } from './helpers.js';
+import { files, hoard, oneLine } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const PROVIDER_ID = '5d0b6c2e-8a1f-4c3d-9e7f-0a1b2c3d4e5f';
 
-/** Every file under `dir` with its bytes, to show that a refused command wrote nothing. */
-async function tree(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const path = join(entry.parentPath, entry.name);
-    out.set(path, (await readFile(path)).toString('base64'));
-  }
-  return out;
-}
-
-function oneLine(r: { code: number | null; stderr: string }, exit: number, message: RegExp): void {
-  assert.equal(r.code, exit, r.stderr);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0]!, message);
+/** Every file under `dir` with its bytes as base64 (comparable with deepEqual). */
+async function treeOf(dir: string): Promise<Map<string, string>> {
+  return new Map([...(await files(dir))].map(([path, bytes]) => [path, bytes.toString('base64')]));
 }
 
 describe('an encrypted provider through the CLI', () => {
@@ -87,7 +74,7 @@ resources:
     const p = await run(['protect', await plan(), '--provider', 'vault', '--json']);
     assert.equal(p.code, 0, p.stderr);
     id = JSON.parse(p.stdout).checkpoint.id;
-    for (const [path, bytes] of await tree(bank)) {
+    for (const [path, bytes] of await treeOf(bank)) {
       if (path.includes(`${join(bank, 'keys')}`)) continue;
       const raw = Buffer.from(bytes, 'base64');
       assert.ok(!raw.includes(Buffer.from('SECRET-MARKER')), `${path} holds plaintext`);
@@ -106,7 +93,7 @@ resources:
   });
 
   it('a wrong password is one line, exit 2, and writes nothing', async () => {
-    const before = await tree(bank);
+    const before = await treeOf(bank);
     const wrong = { HOARD_PASSWORD: 'wrong' };
     await writeFile(join(home, 'wrong.pass'), 'wrong\n');
     await provider('vault', ['encryption = password', '[encryption]', 'password_file = ../wrong.pass']);
@@ -123,7 +110,7 @@ resources:
           /the password opens none of the 1 key of the bank of provider "vault"/,
         );
       }
-      assert.deepEqual(await tree(bank), before, 'the bank is as it was');
+      assert.deepEqual(await treeOf(bank), before, 'the bank is as it was');
     } finally {
       await provider('vault', ['encryption = password', '[encryption]', 'password_file = ../vault.pass']);
     }
@@ -153,7 +140,7 @@ resources:
   });
 
   it('a flipped byte in a pack: verify names it, restore writes no bytes that failed authentication', async () => {
-    const packs = [...(await tree(join(bank, 'store', 'packs'))).keys()];
+    const packs = [...(await treeOf(join(bank, 'store', 'packs'))).keys()];
     assert.equal(packs.length, 1);
     const pack = packs[0]!;
     const good = await readFile(pack);
@@ -241,7 +228,7 @@ resources:
     );
     assert.notDeepEqual(a, b);
     assert.notDeepEqual(b, c);
-    for (const [path, bytes] of await tree(join(home, 'vault2-bank'))) {
+    for (const [path, bytes] of await treeOf(join(home, 'vault2-bank'))) {
       assert.ok(
         !Buffer.from(bytes, 'base64').includes(Buffer.from('SECRET-MARKER')),
         `${path} holds plaintext`,
@@ -261,7 +248,7 @@ resources:
       });
     const meta = JSON.parse(open(`checkpoints/${id}/meta.json`).toString('utf8'));
     assert.equal(meta.id, id);
-    const packs = [...(await tree(join(bank, 'store', 'packs'))).keys()];
+    const packs = [...(await treeOf(join(bank, 'store', 'packs'))).keys()];
     const pack = open(packs[0]!.slice(bank.length + 1));
     // Opened, it is a plain pack (store-format.md): its footer hashes to its id.
     const n = pack.readUInt32BE(pack.length - 48);
@@ -270,7 +257,7 @@ resources:
   });
 
   it('hoard key adds, lists, changes and removes passwords without touching data', async () => {
-    const data = [...(await tree(join(bank, 'store'))).entries()];
+    const data = [...(await treeOf(join(bank, 'store'))).entries()];
     await writeFile(join(home, 'second.pass'), 'second\n');
     const added = await run([
       'key',
@@ -308,6 +295,6 @@ resources:
     const gone = await run(['key', 'remove', third, '--provider', 'vault']);
     assert.equal(gone.code, 0, gone.stderr);
     oneLine(await run(['key', 'remove', second, '--provider', 'vault']), 2, /has one key only/);
-    assert.deepEqual([...(await tree(join(bank, 'store'))).entries()], data, 'no data rewritten');
+    assert.deepEqual([...(await treeOf(join(bank, 'store'))).entries()], data, 'no data rewritten');
   });
 });

@@ -11,26 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { hoard } from './helpers.js';
+import { files, hoard, oneLine } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const AGE = spawnSync('age', ['--version']).status === 0;
-
-async function files(dir: string): Promise<Map<string, Buffer>> {
-  const out = new Map<string, Buffer>();
-  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile())
-      out.set(join(entry.parentPath, entry.name), await readFile(join(entry.parentPath, entry.name)));
-  }
-  return out;
-}
-
-function oneLine(r: { code: number | null; stderr: string }, exit: number, message: RegExp): void {
-  assert.equal(r.code, exit, r.stderr);
-  const lines = r.stderr.trim().split('\n');
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`);
-  assert.match(lines[0]!, message);
-}
 
 describe('public-key mode through the CLI', () => {
   let home = '';
