@@ -61,6 +61,19 @@ describe('checkpoint references', () => {
     assert.match(missing.stderr, /no checkpoint id starts with 199901/);
   });
 
+  it('checkpoints list prints a header and aligned columns', async () => {
+    const r = await run(['checkpoints', 'list']);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trimEnd().split('\n');
+    assert.match(lines[0]!, /^ID +STATUS +PLAN +CREATED$/);
+    assert.equal(lines.length, 4);
+    const column = (line: string, word: string) => line.indexOf(word);
+    for (const line of lines.slice(1)) {
+      assert.equal(column(line, 'available'), column(lines[0]!, 'STATUS'), line);
+      assert.equal(line.search(/\d{4}-\d{2}-\d{2}T/), column(lines[0]!, 'CREATED'), line);
+    }
+  });
+
   it('--since and --until take an ISO time or a duration back from now', async () => {
     const listed = async (...args: string[]) => {
       const r = await run(['checkpoints', 'list', ...args, '--json']);

@@ -72,7 +72,10 @@ export function register(program: Command, context: (cmd: Command) => CliContext
         page.checkpoints.length === 0
           ? 'no checkpoints'
           : [
-              ...page.checkpoints.map((c) => `${c.id}  ${c.status.padEnd(14)}  ${c.plan}  ${c.createdAt}`),
+              ...table(
+                ['ID', 'STATUS', 'PLAN', 'CREATED'],
+                page.checkpoints.map((c) => [c.id, c.status, c.plan, c.createdAt]),
+              ),
               ...(page.next ? [`more: --marker ${page.next}`] : []),
             ].join('\n'),
       );
@@ -174,4 +177,12 @@ interface ListFlags {
   limit?: number;
   marker?: string;
   provider: string;
+}
+
+/** Rows under a header, each column as wide as its widest cell (the last one not padded). */
+function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ');
+  return [line(header), ...rows.map(line)];
 }
