@@ -51,8 +51,8 @@ export interface KeyFile {
 }
 
 /**
- * scrypt's cost for new keys: N = 2^16, r = 8 (64 MiB, about 0.2 s here), the level restic
- * and age choose for interactive use. HOARD_KDF_N lowers it for tests; a key file records
+ * scrypt's cost for new keys: N = 2^16, r = 8 (64 MiB, about 0.3 s here): paid once per
+ * process that opens the bank. HOARD_KDF_N lowers it for tests; a key file records
  * the cost it was made with, so it opens whatever the setting is later.
  */
 function kdfCost(): number {

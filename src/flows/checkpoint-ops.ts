@@ -379,8 +379,10 @@ async function copyBlobs(
  * are two encrypted repositories (each names blobs by HMAC under its own key).
  */
 async function renamesBlobs(from: Provider, to: Provider): Promise<boolean> {
-  const [a, b] = await Promise.all([from.bank.contentKeys(), to.bank.contentKeys({ create: true })]);
-  if (a === undefined && b === undefined) return false;
+  // Read only: prepareCopy asks this before anything is written. An encrypted target that is
+  // still empty has no keys yet; the ones its first write makes are new, so they differ too.
+  const [a, b] = await Promise.all([from.bank.contentKeys(), to.bank.contentKeys()]);
+  if (a === undefined && b === undefined) return to.encryption !== 'none' && from.encryption === 'none';
   return a === undefined || b === undefined || !a.idKey.equals(b.idKey);
 }
 
