@@ -29,9 +29,13 @@ export class SqliteCatalog extends SqlCatalog {
     this.path = resolve(path);
     try {
       mkdirSync(dirname(this.path), { recursive: true });
+      const busyTimeout = Math.max(0, Math.trunc(options.busyTimeout ?? 5000));
       this.db = new Database(this.path);
-      this.db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeout ?? 5000))}`);
-      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`busy_timeout = ${busyTimeout}`);
+      // Turning a fresh file to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+      // once there (the busy handler is not asked), so several processes opening a new catalog
+      // together would fail: wait for the others as busy_timeout would.
+      whileBusy(busyTimeout, () => this.db.pragma('journal_mode = WAL'));
       this.db.pragma('foreign_keys = ON');
     } catch (error) {
       throw new HoardError(
@@ -102,6 +106,21 @@ export class SqliteCatalog extends SqlCatalog {
       this.statements.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/** Runs `step` again while SQLite answers SQLITE_BUSY, for at most `timeoutMs`. */
+function whileBusy<T>(timeoutMs: number, step: () => T): T {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      return step();
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (typeof code !== 'string' || !code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      Atomics.wait(pause, 0, 0, wait); // the constructor is synchronous: a short blocking pause
+    }
   }
 }
 
