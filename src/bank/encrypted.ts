@@ -36,6 +36,7 @@ import {
   repositoryRecord,
   secretsJson,
 } from '../crypto/keys.js';
+import { SEAL_INLINE_BELOW, sealParts } from '../crypto/seal-pool.js';
 import {
   hencFormat,
   type ObjectFormat,
@@ -58,7 +59,7 @@ import type {
   StoreListOptions,
   SweepReport,
 } from './store.js';
-import type { ObjectInfo } from './types.js';
+import { type ObjectInfo, Parts } from './types.js';
 
 export type EncryptionMode = 'none' | 'password' | 'public-key';
 
@@ -376,7 +377,13 @@ export class EncryptingStore implements BankStore {
   async put(key: string, data: StoreData): Promise<void> {
     const format = await this.format(key, true);
     if (format === undefined) return this.inner.put(key, data);
-    await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
+    if (data instanceof Parts || (Buffer.isBuffer(data) && data.length >= SEAL_INLINE_BELOW)) {
+      const sealed = await sealParts(format, data instanceof Parts ? data.pieces : [data]);
+      await this.inner.put(key, sealed.bytes);
+      sealed.release(); // only after a put that succeeded: a failed request may still be sending it
+    } else {
+      await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
+    }
     if (Buffer.isBuffer(data)) await this.remember(key, data);
   }
 

@@ -14,3 +14,4 @@ export type {
   PutData,
   SectionOptions,
 } from './types.js';
+export { Parts } from './types.js';

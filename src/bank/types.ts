@@ -6,6 +6,19 @@ import type { SweepReport } from './store.js';
 /** What `put` stores: bytes, a string (stored as UTF-8), or a stream of bytes that is read once. */
 export type PutData = Buffer | Uint8Array | string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
 
+/**
+ * An object given as pieces all in memory at once (a pack's blobs), read as a stream by
+ * banks that stream, and sealed whole by an encrypting bank without joining the pieces first.
+ * A bank must not keep the pieces after its put has resolved.
+ */
+export class Parts implements AsyncIterable<Uint8Array> {
+  constructor(readonly pieces: readonly Uint8Array[]) {}
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    yield* this.pieces;
+  }
+}
+
 export interface ObjectInfo {
   size: number;
   /** When the object was last written, in ms since the epoch. */

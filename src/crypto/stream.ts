@@ -134,12 +134,73 @@ function headerOf(format: ObjectFormat, stored: Uint8Array): { length: number; k
 /** The whole object sealed: header and segments. */
 export function sealBuffer(format: ObjectFormat, plain: Uint8Array): Buffer {
   const { header, key } = format.seal();
-  const parts: Buffer[] = [header];
-  const count = Math.max(1, Math.ceil(plain.length / SEGMENT));
-  for (let i = 0; i < count; i++) {
-    parts.push(...sealSegment(key, i, i === count - 1, plain.subarray(i * SEGMENT, (i + 1) * SEGMENT)));
+  const out = Buffer.allocUnsafe(sealedLength(plain.length, header.length));
+  sealPartsInto(key, header, [plain], out);
+  return out;
+}
+
+/** The length of an object whose plaintext is `length` bytes, sealed after a `headerLength`-byte header. */
+export function sealedLength(length: number, headerLength: number): number {
+  return headerLength + length + Math.max(1, Math.ceil(length / SEGMENT)) * TAG;
+}
+
+/**
+ * Writes `header`, then the plaintext that `parts` hold back to back sealed segment by
+ * segment, into `out` (exactly `sealedLength` bytes). A segment inside one part is sealed
+ * where it lies; one across parts is gathered first. The only other copy is the ciphertext's,
+ * into `out`: node:crypto has no update into a given buffer. Runs on worker threads too
+ * (seal-worker.ts).
+ */
+export function sealPartsInto(
+  key: SegmentKey,
+  header: Uint8Array,
+  parts: readonly Uint8Array[],
+  out: Uint8Array,
+): void {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  if (out.length !== sealedLength(total, header.length)) {
+    throw new RangeError(
+      `sealing ${total} bytes takes ${sealedLength(total, header.length)}, not ${out.length}`,
+    );
   }
-  return Buffer.concat(parts);
+  out.set(header, 0);
+  let pos = header.length;
+  const count = Math.max(1, Math.ceil(total / SEGMENT));
+  let k = 0; // the part being read, from `at`
+  let at = 0;
+  let gather: Buffer | undefined;
+  for (let i = 0; i < count; i++) {
+    const size = Math.min(SEGMENT, total - i * SEGMENT);
+    while (k < parts.length && at === parts[k]!.length) {
+      k++;
+      at = 0;
+    }
+    let plain: Uint8Array;
+    if (size === 0 || parts[k]!.length - at >= size) {
+      plain = size === 0 ? new Uint8Array(0) : parts[k]!.subarray(at, at + size);
+      at += size;
+    } else {
+      gather ??= Buffer.allocUnsafe(SEGMENT);
+      let filled = 0;
+      while (filled < size) {
+        const part = parts[k]!;
+        const take = Math.min(size - filled, part.length - at);
+        gather.set(part.subarray(at, at + take), filled);
+        filled += take;
+        at += take;
+        if (at === part.length) {
+          k++;
+          at = 0;
+        }
+      }
+      plain = gather.subarray(0, size);
+    }
+    for (const sealed of sealSegment(key, i, i === count - 1, plain)) {
+      out.set(sealed, pos);
+      pos += sealed.length;
+    }
+  }
 }
 
 /** The plaintext of a whole stored object; SealError if any of it fails authentication. */

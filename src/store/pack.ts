@@ -4,6 +4,7 @@
  * index can be rebuilt from the pack alone.
  */
 import { createHash } from 'node:crypto';
+import { Parts } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 
 export type Compression = 'none' | 'deflate' | 'zstd';
@@ -111,9 +112,9 @@ export class PackBuilder {
   }
 }
 
-/** Parts as the bank's put takes a stream, so a pack is never copied into one buffer. */
-export async function* partsStream(parts: readonly Buffer[]): AsyncGenerator<Buffer> {
-  yield* parts;
+/** Parts as the bank's put takes them, so a pack is never copied into one buffer. */
+export function partsStream(parts: readonly Buffer[]): Parts {
+  return new Parts(parts);
 }
 
 function encodeEntries(blobs: readonly BlobEntry[]): Buffer {

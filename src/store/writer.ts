@@ -261,9 +261,11 @@ export class Writer implements StoreWriter {
       this.usable();
     }
     this.usable();
-    // Two arenas at most, one filling and one uploading, reused pack after pack.
+    // Two arenas at most, one filling and one uploading, reused pack after pack; shared
+    // memory, so that an encrypting bank's sealing thread reads a pack where it lies.
     if (copy && this.open.arena === undefined)
-      this.open.arena = this.arenas.pop() ?? Buffer.allocUnsafeSlow(this.options.packSize + ARENA_SLACK);
+      this.open.arena =
+        this.arenas.pop() ?? Buffer.from(new SharedArrayBuffer(this.options.packSize + ARENA_SLACK));
     this.open.add(id, stored, rawLength, compression, copy);
     if (this.open.size >= this.options.packSize && this.upload === undefined) this.startUpload();
   }
