@@ -378,9 +378,7 @@ export class EncryptingStore implements BankStore {
     const format = await this.format(key, true);
     if (format === undefined) return this.inner.put(key, data);
     if (data instanceof Parts || (Buffer.isBuffer(data) && data.length >= SEAL_INLINE_BELOW)) {
-      const sealed = await sealParts(format, data instanceof Parts ? data.pieces : [data]);
-      await this.inner.put(key, sealed.bytes);
-      sealed.release(); // only after a put that succeeded: a failed request may still be sending it
+      await this.inner.put(key, await sealParts(format, data instanceof Parts ? data.pieces : [data]));
     } else {
       await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
     }

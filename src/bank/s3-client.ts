@@ -3,6 +3,8 @@
  * server's clock read from every response's `Date`, and SDK errors turned into one HoardError
  * that names the endpoint, bucket and key.
  */
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
 
@@ -105,7 +107,12 @@ export class S3Connection {
       // understood by older S3-compatible servers, radosgw 16 among them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+      requestHandler: {
+        connectionTimeout: 10_000,
+        requestTimeout: 120_000,
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50, noDelay: true }),
+        httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, noDelay: true }),
+      },
     };
     if (options.endpoint !== undefined) config.endpoint = options.endpoint;
     if (options.credentials) config.credentials = options.credentials;
@@ -117,11 +124,13 @@ export class S3Connection {
           const result = await next(args);
           answered();
           clock.observe(dateHeader((result.response as { headers?: unknown }).headers), sentAt, Date.now());
+          trace(args.request, result.response, sentAt);
           return result;
         } catch (error) {
           const response = (error as { $response?: { headers?: unknown } }).$response;
           if (response) answered();
           clock.observe(dateHeader(response?.headers), sentAt, Date.now());
+          trace(args.request, response, sentAt);
           throw error;
         }
       },
@@ -129,6 +138,30 @@ export class S3Connection {
     );
     return { sdk, client };
   }
+}
+
+/**
+ * HOARD_S3_TRACE=1: one line per request on stderr (when it ended, in ms since the process
+ * started; method, key, status, bytes sent, milliseconds it took), to see what an operation asks of the server. Never headers: they carry the
+ * signature.
+ */
+const TRACING = process.env.HOARD_S3_TRACE === '1';
+
+function trace(request: unknown, response: unknown, sentAt: number): void {
+  if (!TRACING) return;
+  const req = request as { method?: string; path?: string; query?: Record<string, unknown>; body?: unknown };
+  const status = (response as { statusCode?: number } | undefined)?.statusCode ?? '-';
+  const body = req.body as { length?: number; byteLength?: number } | undefined;
+  const bytes =
+    typeof body?.byteLength === 'number'
+      ? body.byteLength
+      : typeof body?.length === 'number'
+        ? body.length
+        : 0;
+  const query = Object.keys(req.query ?? {}).join('&');
+  process.stderr.write(
+    `s3: +${Math.round(performance.now())} ms ${req.method} ${req.path}${query ? `?${query}` : ''} ${status} ${bytes} B ${Date.now() - sentAt} ms\n`,
+  );
 }
 
 function dateHeader(headers: unknown): string | undefined {

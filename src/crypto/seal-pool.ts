@@ -3,9 +3,9 @@
  * packs cost it the cipher, a copy of every byte and the garbage collection of a fresh buffer
  * per pack (measured: the main thread became the bottleneck and an encrypted protect used
  * 40 % more CPU than a plain one). Here the plaintext is shared with a worker (parts over
- * SharedArrayBuffers are not copied), the worker seals into a shared output buffer, and the
- * output buffers are reused pack after pack. Small objects are sealed on the calling thread,
- * where the round trip would cost more than the cipher.
+ * SharedArrayBuffers are not copied) and the sealed object is moved back, not copied. It is
+ * an ordinary ArrayBuffer, not shared memory, since the AWS SDK refuses to hash shared memory.
+ * Small objects are sealed on the calling thread, where the round trip would cost more.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
@@ -15,11 +15,8 @@ import { type ObjectFormat, sealedLength, sealPartsInto } from './stream.js';
 
 /** Objects with less plaintext than this are sealed on the calling thread. */
 export const SEAL_INLINE_BELOW = 1024 * 1024;
-/** Output buffers kept for reuse: one pack uploading while the next is sealed, and a prune's. */
-const SPARE_OUTPUTS = 4;
 
 let pool: Piscina | undefined;
-const spare: SharedArrayBuffer[] = [];
 
 function shared(): Piscina {
   pool ??= new Piscina({
@@ -32,57 +29,25 @@ function shared(): Piscina {
   return pool;
 }
 
-export interface Sealed {
-  /** The sealed object. Valid until `release`. */
-  bytes: Buffer;
-  /**
-   * Gives the memory back for the next object: call it only once nothing reads `bytes`
-   * any more (after a put that succeeded; after a failed one, drop it instead, since a
-   * request may still be sending it).
-   */
-  release(): void;
-}
-
 /** The object whose plaintext `parts` hold back to back, sealed in `format`. */
-export async function sealParts(format: ObjectFormat, parts: readonly Uint8Array[]): Promise<Sealed> {
+export async function sealParts(format: ObjectFormat, parts: readonly Uint8Array[]): Promise<Buffer> {
   let total = 0;
   for (const part of parts) total += part.length;
   const { header, key } = format.seal();
-  const length = sealedLength(total, header.length);
   if (total < SEAL_INLINE_BELOW) {
-    const bytes = Buffer.allocUnsafe(length);
+    const bytes = Buffer.allocUnsafe(sealedLength(total, header.length));
     sealPartsInto(key, header, parts, bytes);
-    return { bytes, release() {} };
+    return bytes;
   }
-  const memory = takeOutput(length);
-  const out = new Uint8Array(memory, 0, length);
-  const task: SealTask = { cipher: key.cipher, key: key.key, header, parts: sharedParts(parts), out };
+  const task: SealTask = { cipher: key.cipher, key: key.key, header, parts: sharedParts(parts) };
   try {
-    await shared().run(task);
+    return Buffer.from((await shared().run(task)) as ArrayBuffer);
   } catch (error) {
     throw new HoardError('INTERNAL', `the sealing worker thread failed: ${(error as Error).message}`, {
       cause: error,
     });
   }
-  let released = false;
-  return {
-    bytes: Buffer.from(memory, 0, length),
-    release() {
-      if (released) return;
-      released = true;
-      if (spare.length < SPARE_OUTPUTS) spare.push(memory);
-    },
-  };
 }
-
-/** A spare output buffer large enough, or a new one (rounded up, so packs of any size reuse it). */
-function takeOutput(length: number): SharedArrayBuffer {
-  const at = spare.findIndex((memory) => memory.byteLength >= length);
-  if (at >= 0) return spare.splice(at, 1)[0]!;
-  const MiB = 1024 * 1024;
-  return new SharedArrayBuffer(Math.ceil(length / MiB) * MiB);
-}
-
 /**
  * The parts as views a worker shares: those over SharedArrayBuffers as they are, the others
  * copied once into one shared buffer (posting a view would copy its whole ArrayBuffer).

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { Bank } from '../../src/bank/index.js';
+import { type Bank, Parts } from '../../src/bank/index.js';
 import { HoardError } from '../../src/errors.js';
 
 /** A bank under test, with a lease clock the test moves by hand. */
@@ -118,6 +118,29 @@ export function bankConformance(name: string, make: MakeFixture): void {
         assert.deepEqual(await bank.get('u'), Buffer.from([9, 8, 7]));
         assert.equal((await bank.get('s')).toString('utf8'), 'héllo');
         assert.equal((await bank.get('empty')).length, 0);
+      }),
+    );
+
+    it(
+      'stores an object given as Parts (some over shared memory, as a pack is) and reads it back whole',
+      withBank(async ({ bank }) => {
+        // Large enough that an encrypting bank seals it on a worker thread (seal-pool.ts).
+        const shared = Buffer.from(new SharedArrayBuffer(1536 * 1024));
+        for (let i = 0; i < shared.length; i++) shared[i] = (i * 7 + (i >> 12)) & 0xff;
+        const pieces = [
+          shared.subarray(0, 70_000),
+          Buffer.from('between'),
+          shared.subarray(70_000),
+          Buffer.alloc(3, 1),
+        ];
+        await bank.put('pack', new Parts(pieces));
+        assert.ok((await bank.get('pack')).equals(Buffer.concat(pieces)));
+        await bank.put('small', new Parts([Buffer.from('a'), shared.subarray(0, 10)]));
+        assert.ok(
+          (await bank.get('small')).equals(Buffer.concat([Buffer.from('a'), shared.subarray(0, 10)])),
+        );
+        await bank.put('none', new Parts([]));
+        assert.equal((await bank.get('none')).length, 0);
       }),
     );
 

@@ -137,7 +137,9 @@ function s3Tests(server: S3Server): void {
     });
 
     it('sweep aborts multipart uploads a crash left, once older than asked', async () => {
-      const bank = new S3Bank(options({ prefix: 'sweep-uploads' }));
+      // A clock a few seconds ahead: the server's own is known to a second (its Date headers),
+      // so an upload made just now might not yet count as older than 0 ms by it.
+      const bank = new S3Bank(options({ prefix: 'sweep-uploads', now: () => Date.now() + 5000 }));
       await adminClient(server).send(
         new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'sweep-uploads/packs/abandoned' }),
       );

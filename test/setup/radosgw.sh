@@ -112,7 +112,9 @@ mon_data = $DIR/mon/a
 [osd.0]
 osd_data = $DIR/osd/0
 [client.rgw.hoard]
-rgw_frontends = beast endpoint=127.0.0.1:$PORT
+# tcp_nodelay: without it beast sends an answer's body after a Nagle wait for the client's
+# delayed ACK, 40-50 ms per small request (measured: an incremental protect 3.1 s, 2.1 s with it).
+rgw_frontends = beast endpoint=127.0.0.1:$PORT tcp_nodelay=1
 rgw_data = $DIR/rgw
 rgw_dns_name = 127.0.0.1
 EOF
