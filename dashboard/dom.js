@@ -89,3 +89,28 @@ export function badge(status, attrs = {}) {
     value,
   );
 }
+
+/** Bytes in binary units, three significant digits: "512 B", "1.21 MiB", "932 GiB" (as the CLI). */
+export function bytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${n} B`;
+  return `${value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2)} ${units[unit]}`;
+}
+
+/**
+ * A checkpoint's or resource's statistics (SPEC §13) in one phrase; a dash for a checkpoint
+ * protected before they were recorded.
+ */
+export function statsText(stats) {
+  if (!stats) return '—';
+  const ms = stats.durationMs;
+  const took = ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+  if (!stats.files && !stats.bytes && !stats.newBytes && !stats.storedBytes) return `in ${took}`;
+  return `${stats.files} file${stats.files === 1 ? '' : 's'}, ${bytes(stats.bytes)} (${bytes(stats.newBytes)} new, ${bytes(stats.storedBytes)} stored) in ${took}`;
+}

@@ -4,7 +4,7 @@
  * (`status`, `task`, `progress`, `end`); if the stream breaks, the view polls the log.
  */
 import { eventsUrl } from './api.js';
-import { badge, duration, h, replace, time } from './dom.js';
+import { badge, duration, h, replace, statsText, time } from './dom.js';
 import { drawGraph, EDGE_COLOURS, EDGE_MEANINGS } from './graph.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
@@ -162,6 +162,24 @@ export async function operationView(ctx, id) {
       ['Ended', time(log.endedAt)],
       ['Duration', duration(log.startedAt, log.endedAt) || '—'],
     ];
+    // A protect's statistics, in total and per resource (SPEC §13).
+    if (checkpoint?.stats) {
+      rows.push([
+        'Checkpoint size',
+        h(
+          'span',
+          { 'data-testid': 'operation-stats', 'data-bytes': String(checkpoint.stats.bytes) },
+          statsText(checkpoint.stats),
+        ),
+      ]);
+      for (const r of checkpoint.resources ?? []) {
+        if (r.stats)
+          rows.push([
+            h('code', {}, `${r.type}#${r.id}`),
+            h('span', { 'data-testid': 'resource-stats' }, statsText(r.stats)),
+          ]);
+      }
+    }
     if (log.scheduledOperationId) {
       const runs = `#/operations?${new URLSearchParams({ scheduledOperation: log.scheduledOperationId })}`;
       rows.push(
@@ -196,6 +214,8 @@ export async function operationView(ctx, id) {
         endedAt: t.endedAt ?? null,
         error: t.error,
         cause: t.cause,
+        stdout: t.stdout,
+        stderr: t.stderr,
       });
     }
     render();
@@ -460,8 +480,22 @@ function taskRow(t) {
     h('td', { class: 'when' }, time(t.endedAt, true)),
     h('td', {}, duration(t.startedAt, t.endedAt)),
     h('td', {}, progress),
-    h('td', { class: 'error-text' }, error),
+    h('td', { class: 'error-text' }, error, output(t)),
   );
+}
+
+/** What the hook's command wrote (exec.task: the last 64 KiB of each stream), folded away. */
+function output(t) {
+  return ['stdout', 'stderr']
+    .filter((stream) => t[stream])
+    .map((stream) =>
+      h(
+        'details',
+        { class: 'output', 'data-testid': `task-${stream}` },
+        h('summary', {}, stream),
+        h('pre', { class: 'log' }, t[stream]),
+      ),
+    );
 }
 
 /** `{fraction, detail?}` (what the server sends) or `{done, total?, unit?}` (docs/api.md). */

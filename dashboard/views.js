@@ -4,7 +4,7 @@
  * context and the route's query (filters, the paging `marker`, and `limit`, the page size,
  * which defaults to the server's 100).
  */
-import { badge, h, replace, time } from './dom.js';
+import { badge, bytes, h, replace, statsText, time } from './dom.js';
 import { choice, field, input, parseJson, problemBox, submitting } from './forms.js';
 
 const CHECKPOINT_STATUSES = [
@@ -271,7 +271,7 @@ export async function checkpointsView(ctx, query) {
     ),
     table(
       'checkpoints-table',
-      ['Checkpoint', 'Plan', 'Status', 'Created', 'Actions'],
+      ['Checkpoint', 'Plan', 'Status', 'Created', 'Size', 'Actions'],
       checkpoints.map((cp) =>
         h(
           'tr',
@@ -280,6 +280,14 @@ export async function checkpointsView(ctx, query) {
           h('td', {}, cp.planName ?? cp.plan ?? ''),
           h('td', {}, badge(cp.status, { 'data-testid': 'checkpoint-status' })),
           h('td', {}, time(cp.createdAt)),
+          h(
+            'td',
+            {
+              'data-testid': 'checkpoint-size',
+              ...(cp.stats ? { 'data-bytes': String(cp.stats.bytes), title: statsText(cp.stats) } : {}),
+            },
+            cp.stats ? bytes(cp.stats.bytes) : h('span', { class: 'muted' }, '—'),
+          ),
           h(
             'td',
             { class: 'actions' },

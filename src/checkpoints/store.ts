@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { Bank, Lease } from '../bank/index.js';
 import { type ErrorInfo, HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
+import type { ResourceStats } from '../plugins/sdk.js';
 import type { Resource } from '../resources/resource.js';
 import {
   CHECKPOINT_ID,
@@ -25,6 +26,8 @@ export interface ResourceStatus {
   id: string;
   status: 'protecting' | 'available' | 'error';
   error?: ErrorInfo;
+  /** What its protect did (absent in records written before statistics, and for failed runs' unrun resources). */
+  stats?: ResourceStats;
 }
 
 export interface CheckpointMeta {
@@ -45,6 +48,11 @@ export interface CheckpointMeta {
   /** Operation log ids, oldest first. */
   operations: string[];
   error?: ErrorInfo;
+  /**
+   * The protect's statistics: the resources' summed, `durationMs` the protect's wall time.
+   * Absent in records written before statistics were kept.
+   */
+  stats?: ResourceStats;
 }
 
 export interface CheckpointSummary {

@@ -1,17 +1,76 @@
 /** Human-readable renderings of results. */
 import type { ErrorInfo } from '../errors.js';
 import type { CheckpointView, OperationResult } from '../flows/checkpoint-view.js';
+import type { OperationLog } from '../flows/operation.js';
+import type { ResourceStats } from '../plugins/sdk.js';
+
+/** Lines of a hook's output shown in human output; `--json` has the whole kept end (64 KiB). */
+const OUTPUT_LINES = 20;
 
 export function formatCheckpoint(c: CheckpointView): string {
   const lines = [
     `checkpoint ${c.id}  ${c.status}  (plan ${c.plan}, provider ${c.provider.name}, created ${c.createdAt})`,
   ];
   const width = Math.max(...c.resources.map((r) => `${r.type}#${r.id}`.length), 8);
+  const statusWidth = Math.max(...c.resources.map((r) => r.status.length), 0);
   for (const r of c.resources) {
-    lines.push(`  ${`${r.type}#${r.id}`.padEnd(width)}  ${r.status}${r.error ? `  ${r.error.message}` : ''}`);
+    lines.push(
+      `  ${`${r.type}#${r.id}`.padEnd(width)}  ${r.status.padEnd(statusWidth)}  ${formatStats(r.stats)}${r.error ? `  ${r.error.message}` : ''}`,
+    );
   }
+  lines.push(`  ${'total'.padEnd(width)}  ${''.padEnd(statusWidth)}  ${formatStats(c.stats)}`);
   if (c.error) lines.push(`  error: ${c.error.message}`);
   return lines.join('\n');
+}
+
+/**
+ * `3 files, 1.2 MiB (400 KiB new, 120 KiB stored) in 2.1 s`; only the time for a resource that
+ * holds no data (an exec.task), `-` for a checkpoint protected before statistics were kept.
+ */
+export function formatStats(stats: ResourceStats | undefined): string {
+  if (!stats) return '-';
+  const time = `in ${formatDuration(stats.durationMs)}`;
+  if (stats.files === 0 && stats.bytes === 0 && stats.newBytes === 0 && stats.storedBytes === 0) return time;
+  const files = `${stats.files} file${stats.files === 1 ? '' : 's'}`;
+  return `${files}, ${formatBytes(stats.bytes)} (${formatBytes(stats.newBytes)} new, ${formatBytes(stats.storedBytes)} stored) ${time}`;
+}
+
+/** Bytes in binary units, three significant digits: `512 B`, `1.21 MiB`, `932 GiB`. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${bytes} B`;
+  const shown = value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
+  return `${shown} ${units[unit]}`;
+}
+
+function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** The output hooks' commands wrote (exec.task), the last lines of each stream. */
+export function formatOutputs(op: OperationLog): string[] {
+  const lines: string[] = [];
+  for (const t of op.tasks) {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const text = t[stream];
+      if (!text) continue;
+      const all = text.replace(/\n$/, '').split('\n');
+      const shown = all.slice(-OUTPUT_LINES);
+      const cut = all.length > shown.length ? ` (last ${shown.length} lines; --json has up to 64 KiB)` : '';
+      lines.push(`  ${stream} of ${t.resource} ${t.hook}${cut}:`);
+      for (const line of shown) lines.push(`    ${line}`);
+    }
+  }
+  return lines;
 }
 
 export function formatResult(result: OperationResult): string {
@@ -31,6 +90,7 @@ export function formatResult(result: OperationResult): string {
       lines.push(`  not run (upstream failed): ${upstream.map((t) => `${t.resource} ${t.hook}`).join(', ')}`);
     }
     for (const line of op.log) lines.push(`  log: ${line}`);
+    lines.push(...formatOutputs(op));
   }
   const gc = result.gc;
   if (gc) {

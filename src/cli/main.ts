@@ -17,6 +17,7 @@ import * as prune from './commands/prune.js';
 import * as repair from './commands/repair.js';
 import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
+import * as stats from './commands/stats.js';
 import * as tokens from './commands/tokens.js';
 import { CliContext, type GlobalOptions } from './context.js';
 import { interruptedBy } from './util.js';
@@ -75,6 +76,7 @@ for (const command of [
   prune,
   key,
   serve,
+  stats,
   tokens,
 ])
   command.register(program, context);

@@ -5,7 +5,7 @@ import type { Parameters } from '../plugins/params.js';
 import { parametersFor } from '../plugins/params.js';
 import type { PluginRegistry } from '../plugins/registry.js';
 import { validate } from '../plugins/schema.js';
-import type { OperationKind, OperationParameters } from '../plugins/sdk.js';
+import type { OperationKind, OperationParameters, ResourceStats } from '../plugins/sdk.js';
 import type { ResourceGraph } from '../resources/graph.js';
 import { resourceKey } from '../resources/resource.js';
 import type { PruneReport } from '../store/index.js';
@@ -19,8 +19,10 @@ export interface CheckpointView {
   provider: { id: string; name: string };
   createdAt: string;
   updatedAt: string;
-  resources: { type: string; id: string; status: string; error?: ErrorInfo }[];
+  resources: { type: string; id: string; status: string; error?: ErrorInfo; stats?: ResourceStats }[];
   error?: ErrorInfo;
+  /** SPEC §13; absent for checkpoints protected before statistics were recorded. */
+  stats?: ResourceStats;
 }
 
 export interface OperationResult {
@@ -59,6 +61,7 @@ export function checkpointView(meta: CheckpointMeta): CheckpointView {
     resources: meta.resources.map((r) => ({ ...r })),
   };
   if (meta.error) view.error = meta.error;
+  if (meta.stats) view.stats = meta.stats;
   return view;
 }
 

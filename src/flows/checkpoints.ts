@@ -3,7 +3,7 @@
  * checkpoints/ store themselves: each function is one store call on a provider's bank, named
  * for what the caller wants. The ids, statuses and record types they need come from here too.
  */
-import { CHECKPOINT_ID, metaKey } from '../checkpoints/keys.js';
+import { CHECKPOINT_ID, metaKey, operationKey } from '../checkpoints/keys.js';
 import { CHECKPOINT_STATUSES, type CheckpointStatus } from '../checkpoints/status.js';
 import {
   type CheckpointMeta,
@@ -11,7 +11,10 @@ import {
   type CheckpointSummary,
   type ListFilter,
 } from '../checkpoints/store.js';
+import type { ResourceStats } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
+import { mapLimit } from '../store/index.js';
+import type { OperationLog } from './operation.js';
 
 export type { CheckpointMeta, CheckpointStatus, CheckpointSummary, ListFilter };
 export { CHECKPOINT_ID, CHECKPOINT_STATUSES };
@@ -24,12 +27,66 @@ export function listCheckpoints(
   return new CheckpointStore(provider.bank).list(filter);
 }
 
+/** Records read at once when a listing shows statistics. */
+const READ_CONCURRENCY = 16;
+
+/**
+ * The summaries with each checkpoint's total `stats` from its record (SPEC §13), read
+ * `READ_CONCURRENCY` at a time: a read per checkpoint of the page, which the listing itself
+ * does not need. A checkpoint whose record has no stats (older ones) or cannot be read gets
+ * none; when the first record cannot be read for another reason than its own damage (an
+ * encrypted bank opened without its password), none is tried and none gets stats.
+ */
+export async function withStats(
+  provider: Provider,
+  summaries: readonly CheckpointSummary[],
+): Promise<(CheckpointSummary & { stats?: ResourceStats })[]> {
+  const store = new CheckpointStore(provider.bank);
+  const read = async (id: string) => (await store.read(id)).stats;
+  const [first, ...rest] = summaries;
+  if (first === undefined) return [];
+  let firstStats: ResourceStats | undefined;
+  try {
+    firstStats = await read(first.id);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code !== 'CHECKPOINT_NOT_FOUND' && code !== 'CHECKPOINT_CORRUPT')
+      return summaries.map((s) => ({ ...s }));
+  }
+  const others = await mapLimit(rest, READ_CONCURRENCY, (s) => read(s.id).catch(() => undefined));
+  return summaries.map((s, i) => {
+    const stats = i === 0 ? firstStats : others[i - 1];
+    return stats ? { ...s, stats } : { ...s };
+  });
+}
+
 /**
  * The record, with a working status whose process is gone turned into its failure status
  * (and stored so); CHECKPOINT_NOT_FOUND or CHECKPOINT_CORRUPT as `readCheckpoint`.
  */
 export function getCheckpoint(provider: Provider, id: string): Promise<CheckpointMeta> {
   return new CheckpointStore(provider.bank).get(id);
+}
+
+/**
+ * The log of the protect that made the checkpoint (its tasks, with what exec.task's commands
+ * wrote), from the bank; undefined if it has none or it cannot be read.
+ */
+export async function protectLog(
+  provider: Provider,
+  meta: CheckpointMeta,
+): Promise<OperationLog | undefined> {
+  for (const op of meta.operations) {
+    try {
+      const log = JSON.parse(
+        (await provider.bank.get(operationKey(meta.id, op))).toString('utf8'),
+      ) as OperationLog;
+      if (log.kind === 'protect' && Array.isArray(log.tasks)) return log;
+    } catch {
+      // a log that is gone or damaged tells nothing
+    }
+  }
+  return undefined;
 }
 
 /** The record as stored, nothing written; CHECKPOINT_NOT_FOUND if none, CHECKPOINT_CORRUPT if damaged. */

@@ -19,11 +19,13 @@ import type {
   OperationKind,
   OperationParameters,
   PollOptions,
+  ResourceStats,
 } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import type { ResourceGraph } from '../resources/graph.js';
 import { ContentStore } from '../store/index.js';
-import { buildHookGraph, type HookGraph, type HookTask, toTaskGraph } from './hook-graph.js';
+import { CountingBank } from './counting-bank.js';
+import { buildHookGraph, type HookGraph, type HookTask, hookTaskId, toTaskGraph } from './hook-graph.js';
 
 export type OperationStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -37,6 +39,9 @@ export interface TaskLog {
   /** For `upstream_failed`: the task that failed first (`type#id:hook`). */
   cause?: string;
   error?: ErrorInfo;
+  /** The end (last 64 KiB) of the output of the command the hook ran (exec.task), if it wrote any. */
+  stdout?: string;
+  stderr?: string;
 }
 
 export interface ResourceLog {
@@ -44,6 +49,8 @@ export interface ResourceLog {
   id: string;
   status: 'succeeded' | 'failed' | 'skipped' | 'cancelled';
   error?: ErrorInfo;
+  /** Protect: what the plugin reported, what its section took, and how long its hooks ran. */
+  stats?: ResourceStats;
 }
 
 /** The record of one run (SPEC §1 "operation log"). */
@@ -231,6 +238,16 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   const writable = input.kind === 'protect' || input.kind === 'delete' || input.blobIds !== undefined;
   const lines: string[] = [];
   const startedAt = new Date().toISOString();
+  const stats = new Map<string, ResourceStats>();
+  const outputs = new Map<string, { stdout?: string; stderr?: string }>();
+  const statsOf = (resource: string): ResourceStats => {
+    let own = stats.get(resource);
+    if (own === undefined) {
+      own = { files: 0, bytes: 0, newBytes: 0, storedBytes: 0, durationMs: 0 };
+      stats.set(resource, own);
+    }
+    return own;
+  };
   // Who is told when the store must wait for a garbage collection: the hook that last asked for it.
   let waiting: ((message: string) => void) | undefined;
   const store = input.store ?? operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`);
@@ -242,7 +259,13 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
     const node = input.graph.get(task.resource)!;
     const params = input.parameters.get(task.resource) ?? { parameters: {}, protectParameters: {} };
-    const section = input.bank.section(`resources/${encodeSegment(task.resource)}`, { readOnly: !writable });
+    const plain = input.bank.section(`resources/${encodeSegment(task.resource)}`, { readOnly: !writable });
+    const section =
+      input.kind === 'protect'
+        ? new CountingBank(plain, (bytes) => {
+            statsOf(task.resource).storedBytes += bytes;
+          })
+        : plain;
     const ctx: HookContext = {
       operation: input.kind,
       hook: task.hook,
@@ -269,6 +292,31 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
       progress: (fraction, detail) => ectx.progress(fraction, detail),
       poll: (check, options) => poll(ectx, task, check, options),
       log: (message) => lines.push(`${task.resource} ${task.hook}: ${message}`),
+      reportStats: (reported) => {
+        if (input.kind !== 'protect') return;
+        const own = statsOf(task.resource);
+        for (const field of ['files', 'bytes', 'newBytes', 'storedBytes'] as const) {
+          const value = (reported as Partial<ResourceStats> | undefined)?.[field];
+          if (value === undefined) continue;
+          if (!Number.isSafeInteger(value) || value < 0) {
+            const plugin = pluginOf(input.registry, node.resource.type);
+            throw new HoardError(
+              'HOOK_FAILED',
+              `${task.resource} ${task.hook}: plugin "${plugin}" reported stats.${field} = ${describeValue(value)}; it must be a whole number >= 0`,
+              { details: { resource: task.resource, hook: task.hook, plugin } },
+            );
+          }
+          own[field] += value;
+        }
+      },
+      keepOutput: (output) => {
+        const kept: { stdout?: string; stderr?: string } = {};
+        for (const stream of ['stdout', 'stderr'] as const) {
+          const text = output?.[stream];
+          if (typeof text === 'string' && text !== '') kept[stream] = lastBytes(text, OUTPUT_BYTES);
+        }
+        outputs.set(hookTaskId(task.resource, task.hook), kept);
+      },
     };
     try {
       await task.impl!(ctx);
@@ -300,10 +348,22 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   }
   try {
     const result = await run.result;
-    return operationLog(input, result, byTask, startedAt, lines);
+    return operationLog(input, result, byTask, startedAt, lines, { stats, outputs });
   } finally {
     if (input.store === undefined) await store.release().catch(() => {});
   }
+}
+
+/** How much of each of a hook's output streams the operation log keeps: the end of it. */
+export const OUTPUT_BYTES = 64 * 1024;
+
+/** The last `limit` bytes of `text` in UTF-8, not starting inside a character. */
+function lastBytes(text: string, limit: number): string {
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length <= limit) return text;
+  let start = bytes.length - limit;
+  while (start < bytes.length && ((bytes[start] ?? 0) & 0xc0) === 0x80) start++;
+  return bytes.subarray(start).toString('utf8');
 }
 
 /** Who hears that an operation's store waits for a garbage collection: the run using it. */
@@ -329,6 +389,10 @@ function operationLog(
   byTask: Map<string, HookTask>,
   startedAt: string,
   lines: string[],
+  reported: {
+    stats: Map<string, ResourceStats>;
+    outputs: Map<string, { stdout?: string; stderr?: string }>;
+  },
 ): OperationLog {
   const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
   const tasks: TaskLog[] = result.tasks.map((t) => {
@@ -343,8 +407,16 @@ function operationLog(
     };
     if (t.cause) log.cause = t.cause;
     if (t.state === 'failed' || t.state === 'cancelled') log.error = hookError(t.error, data);
+    Object.assign(log, reported.outputs.get(t.id));
     return log;
   });
+  // A hook's time as the engine saw it; a hook that did not run took none.
+  const ran = new Map<string, number>();
+  for (const t of result.tasks) {
+    const data = byTask.get(t.id)!;
+    const ms = t.startedAt !== undefined && t.endedAt !== undefined ? t.endedAt - t.startedAt : 0;
+    ran.set(data.resource, (ran.get(data.resource) ?? 0) + Math.max(0, Math.round(ms)));
+  }
   const resources: ResourceLog[] = input.graph.nodes.map((node) => {
     const own = tasks.filter((t) => t.resource === node.key);
     const failed = own.find((t) => t.status === 'failed') ?? own.find((t) => t.status === 'upstream_failed');
@@ -360,6 +432,16 @@ function operationLog(
         } satisfies ErrorInfo);
     } else if (own.some((t) => t.status === 'cancelled')) entry.status = 'cancelled';
     else if (own.every((t) => t.status === 'skipped')) entry.status = 'skipped';
+    if (input.kind === 'protect' && input.recover === undefined) {
+      const counted = reported.stats.get(node.key);
+      entry.stats = {
+        files: counted?.files ?? 0,
+        bytes: counted?.bytes ?? 0,
+        newBytes: counted?.newBytes ?? 0,
+        storedBytes: counted?.storedBytes ?? 0,
+        durationMs: ran.get(node.key) ?? 0,
+      };
+    }
     return entry;
   });
   const log: OperationLog = {

@@ -25,7 +25,7 @@ import { checkPlan, type Plan } from '../plans/plan.js';
 import { describeValue } from '../plugins/contract.js';
 import { type Parameters, parametersFor } from '../plugins/params.js';
 import { validate } from '../plugins/schema.js';
-import type { OperationParameters } from '../plugins/sdk.js';
+import type { OperationParameters, ResourceStats } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { discoverGraph, ResourceGraph } from '../resources/graph.js';
 import { checkpointView, type OperationResult, operationParameters } from './checkpoint-view.js';
@@ -159,8 +159,10 @@ export async function protect(
           id: r.id,
           status: r.status === 'succeeded' || r.status === 'skipped' ? 'available' : 'error',
           ...(r.error ? { error: r.error } : {}),
+          ...(r.stats ? { stats: r.stats } : {}),
         })),
         operations: [operation.id],
+        stats: totalStats(operation),
         ...(operation.error ? { error: operation.error } : {}),
       });
       await provider.bank.delete(`${PENDING}${id}`);
@@ -169,6 +171,21 @@ export async function protect(
       await contentStore.release().catch(() => {});
     }
   }
+}
+
+/** The resources' statistics summed; `durationMs` is the run's wall time (hooks overlap). */
+function totalStats(operation: OperationLog): ResourceStats {
+  const total: ResourceStats = { files: 0, bytes: 0, newBytes: 0, storedBytes: 0, durationMs: 0 };
+  for (const r of operation.resources) {
+    if (!r.stats) continue;
+    total.files += r.stats.files;
+    total.bytes += r.stats.bytes;
+    total.newBytes += r.stats.newBytes;
+    total.storedBytes += r.stats.storedBytes;
+  }
+  const ended = operation.endedAt ? Date.parse(operation.endedAt) : Date.now();
+  total.durationMs = Math.max(0, ended - Date.parse(operation.startedAt));
+  return total;
 }
 
 /** The checkpoint's own section of a bank (`checkpoints/<id>/…`). */

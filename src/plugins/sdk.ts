@@ -72,6 +72,34 @@ export interface HookContext {
   poll<T>(check: (signal: AbortSignal) => Promise<T | undefined>, options: PollOptions): Promise<T>;
   /** A line for the operation log (never put secrets in it). */
   log(message: string): void;
+  /**
+   * Protect: adds to this resource's statistics (`checkpoints show`, `list`, SPEC §13). Each
+   * call adds its numbers to what earlier calls, from any hook of the resource, reported.
+   * Hoard measures `durationMs` itself, and adds to `storedBytes` the bytes written into the
+   * resource's bank section; a plugin reports what it added to the content store
+   * (`StoreWriter.close().bytesWritten`). Ignored outside protect.
+   */
+  reportStats(stats: Partial<Omit<ResourceStats, 'durationMs'>>): void;
+  /**
+   * Keeps a command's output with this hook's record in the operation log (`stdout`,
+   * `stderr`), the last 64 KiB of each; a later call replaces an earlier one. Like `log`,
+   * never pass secrets.
+   */
+  keepOutput(output: { stdout?: string; stderr?: string }): void;
+}
+
+/** What one protect did for one resource, or (summed) for the whole checkpoint (SPEC §13). */
+export interface ResourceStats {
+  /** Files (or databases, dumps …) the resource's content is: the logical content. */
+  files: number;
+  /** Bytes of that logical content. */
+  bytes: number;
+  /** Bytes this protect added to the bank before compression: not deduplicated against what was there. */
+  newBytes: number;
+  /** Bytes this protect added to the bank as stored (compressed; encryption's few bytes per object aside). */
+  storedBytes: number;
+  /** Milliseconds the resource's hooks ran, added up (a checkpoint's total: the protect's wall time). */
+  durationMs: number;
 }
 
 export type Hook = (ctx: HookContext) => Promise<void> | void;

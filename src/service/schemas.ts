@@ -173,3 +173,81 @@ export const eventsQuery = {
   additionalProperties: false,
   properties: { access_token: { type: 'string' } },
 } as const;
+
+/** SPEC §13: what a protect did, per resource and in total. Absent for checkpoints protected before. */
+const STATS = {
+  type: 'object',
+  description:
+    'files and bytes: the logical content; newBytes: what the protect added to the bank before compression (not deduplicated); storedBytes: what it added as stored; durationMs: the resource hooks’ time added up (in total: the protect’s wall time)',
+  required: ['files', 'bytes', 'newBytes', 'storedBytes', 'durationMs'],
+  properties: {
+    files: { type: 'integer' },
+    bytes: { type: 'integer' },
+    newBytes: { type: 'integer' },
+    storedBytes: { type: 'integer' },
+    durationMs: { type: 'integer' },
+  },
+} as const;
+
+/** Responses are described, not trimmed: every object lets through fields not listed here. */
+const OPEN = { type: 'object', additionalProperties: true } as const;
+
+const CHECKPOINT = {
+  ...OPEN,
+  properties: {
+    id: CHECKPOINT_ID,
+    status: { type: 'string', enum: STATUSES },
+    plan: { type: 'string' },
+    createdAt: { type: 'string' },
+    resources: {
+      type: 'array',
+      items: { ...OPEN, properties: { type: { type: 'string' }, id: { type: 'string' }, stats: STATS } },
+    },
+    stats: STATS,
+  },
+} as const;
+
+const TASK_OUTPUT = {
+  type: 'string',
+  description: 'the end (last 64 KiB) of what the hook’s command wrote (exec.task); absent if nothing',
+} as const;
+
+/** The log of the protect that made a checkpoint; its tasks carry their commands' output. */
+const PROTECT_LOG = {
+  ...OPEN,
+  properties: {
+    id: { type: 'string' },
+    kind: { type: 'string' },
+    status: { type: 'string' },
+    tasks: {
+      type: 'array',
+      items: {
+        ...OPEN,
+        properties: {
+          resource: { type: 'string' },
+          hook: { type: 'string' },
+          status: { type: 'string' },
+          stdout: TASK_OUTPUT,
+          stderr: TASK_OUTPUT,
+        },
+      },
+    },
+  },
+} as const;
+
+export const checkpointListResponse = {
+  200: {
+    ...OPEN,
+    properties: {
+      checkpoints: {
+        type: 'array',
+        items: { ...OPEN, properties: { id: CHECKPOINT_ID, plan: { type: 'string' }, stats: STATS } },
+      },
+      next: { type: 'string', nullable: true },
+    },
+  },
+} as const;
+
+export const checkpointShowResponse = {
+  200: { ...OPEN, properties: { checkpoint: CHECKPOINT, operation: PROTECT_LOG } },
+} as const;

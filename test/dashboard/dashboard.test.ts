@@ -279,6 +279,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
     ]);
     assert.equal(await page.locator('[data-testid="task-row"][data-status="succeeded"]').count(), 4);
     const checkpointId = (await page.getByTestId('operation-checkpoint').locator('a').textContent())!.trim();
+    assert.match((await page.getByTestId('operation-stats').textContent())!, /^4 files, 293 KiB /);
 
     // The new checkpoint is listed as available; restore it into a new directory.
     await page.getByTestId('nav-checkpoints').click();
@@ -286,6 +287,15 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS }, () => {
       `[data-testid="checkpoint-row"][data-checkpoint-id="${checkpointId}"][data-status="available"]`,
     );
     await checkpoint.waitFor();
+    // Its size: the protect's logical bytes (SPEC §13), as the CLI writes them.
+    const logical = Object.values(FILES).reduce((n, b) => n + b.length, 0);
+    const size = checkpoint.getByTestId('checkpoint-size');
+    assert.equal(await size.getAttribute('data-bytes'), String(logical));
+    assert.equal((await size.textContent())?.trim(), `${(logical / 1024).toFixed(0)} KiB`);
+    assert.match(
+      (await size.getAttribute('title'))!,
+      /^4 files, 293 KiB \(293 KiB new, [\d.]+ KiB stored\) in /,
+    );
     const target = join(dir, 'restored');
     await page.getByTestId('restore-target').fill(target);
     await checkpoint.getByTestId('restore-button').click();

@@ -200,6 +200,8 @@ function hookContext(resource: Resource, bank: Bank, signal: AbortSignal, lines:
     progress: () => {},
     poll: () => Promise.reject(new Error('no poll in this test')),
     log: (line) => lines.push(line),
+    reportStats: () => {},
+    keepOutput: () => {},
   };
 }
 

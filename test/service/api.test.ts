@@ -336,9 +336,36 @@ describe('protect, restore, verify and delete through the API', () => {
     const listed = list.body.checkpoints.find((c: { id: string }) => c.id === checkpointId);
     assert.equal(listed.status, 'available');
     assert.equal(listed.planName, 'files');
+    // SPEC §13: the list and the checkpoint carry the protect's statistics.
+    assert.ok(listed.stats.files >= 1 && listed.stats.bytes > 0, JSON.stringify(listed.stats));
 
     const shown = await server.call(alice, 'GET', `/v1/acme/providers/local/checkpoints/${checkpointId}`);
     assert.equal(shown.body.checkpoint.id, checkpointId);
+    assert.deepEqual(shown.body.checkpoint.stats, listed.stats);
+    const resource = shown.body.checkpoint.resources[0];
+    assert.deepEqual(Object.keys(resource.stats).sort(), [
+      'bytes',
+      'durationMs',
+      'files',
+      'newBytes',
+      'storedBytes',
+    ]);
+    assert.equal(resource.stats.bytes, listed.stats.bytes);
+    assert.ok(resource.status, 'fields the response schema does not list still come through');
+    assert.equal(shown.body.operation.kind, 'protect');
+    assert.ok(shown.body.operation.tasks.length >= 4);
+    const openapi = await server.call(alice, 'GET', '/openapi.json');
+    const showSchema =
+      openapi.body.paths['/v1/{project}/providers/{providerId}/checkpoints/{checkpointId}'].get.responses[
+        '200'
+      ].content['application/json'].schema;
+    assert.deepEqual(showSchema.properties.checkpoint.properties.stats.required, [
+      'files',
+      'bytes',
+      'newBytes',
+      'storedBytes',
+      'durationMs',
+    ]);
 
     // Another project sees none of it.
     assertError(await server.call(bob, 'GET', `/v1/globex/plans/${plan.id}`), 404, 'NOT_FOUND');

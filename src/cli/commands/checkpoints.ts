@@ -10,10 +10,12 @@ import {
   getCheckpoint,
   holdsCheckpointRecord,
   listCheckpoints,
+  protectLog,
+  withStats,
 } from '../../flows/checkpoints.js';
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
-import { formatCheckpoint, formatResult } from '../format.js';
+import { formatBytes, formatCheckpoint, formatOutputs, formatResult } from '../format.js';
 import {
   checkpointArgument,
   checkpointReference,
@@ -27,7 +29,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
 
   checkpoints
     .command('list')
-    .description('List checkpoints, newest first')
+    .description('List checkpoints, newest first, with the size of their content (SIZE; "-" if not recorded)')
     .option('--plan <name>', 'only this plan')
     .option('--status <status>', `only this status (${CHECKPOINT_STATUSES.join(', ')})`)
     .option(
@@ -68,13 +70,20 @@ export function register(program: Command, context: (cmd: Command) => CliContext
         ...(opts.limit ? { limit: opts.limit } : {}),
         ...(opts.marker ? { marker: opts.marker } : {}),
       });
-      ctx.print(page, () =>
-        page.checkpoints.length === 0
+      const listed = { checkpoints: await withStats(provider, page.checkpoints), next: page.next };
+      ctx.print(listed, () =>
+        listed.checkpoints.length === 0
           ? 'no checkpoints'
           : [
               ...table(
-                ['ID', 'STATUS', 'PLAN', 'CREATED'],
-                page.checkpoints.map((c) => [c.id, c.status, c.plan, c.createdAt]),
+                ['ID', 'STATUS', 'PLAN', 'CREATED', 'SIZE'],
+                listed.checkpoints.map((c) => [
+                  c.id,
+                  c.status,
+                  c.plan,
+                  c.createdAt,
+                  c.stats ? formatBytes(c.stats.bytes) : '-',
+                ]),
               ),
               ...(page.next ? [`more: --marker ${page.next}`] : []),
             ].join('\n'),
@@ -83,7 +92,9 @@ export function register(program: Command, context: (cmd: Command) => CliContext
 
   checkpoints
     .command('show')
-    .description('Show one checkpoint and its resources')
+    .description(
+      "Show one checkpoint: its resources with their statistics, and its protect's log (with the output of exec.task's commands)",
+    )
     .argument(
       '<checkpoint>',
       'checkpoint id, unique prefix (6+ characters) or "latest"',
@@ -95,8 +106,13 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .action(async (ref: string, opts: { provider?: string; plan?: string }, cmd: Command) => {
       const ctx = context(cmd);
       const { provider, id } = await ctx.checkpoint(ref, opts);
-      const checkpoint = checkpointView(await getCheckpoint(provider, id));
-      ctx.print({ checkpoint }, () => formatCheckpoint(checkpoint));
+      const meta = await getCheckpoint(provider, id);
+      const checkpoint = checkpointView(meta);
+      // The protect's log: its hooks' times, errors and commands' output.
+      const operation = await protectLog(provider, meta);
+      ctx.print({ checkpoint, ...(operation ? { operation } : {}) }, () =>
+        [formatCheckpoint(checkpoint), ...(operation ? formatOutputs(operation) : [])].join('\n'),
+      );
     });
 
   checkpoints

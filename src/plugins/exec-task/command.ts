@@ -167,7 +167,7 @@ export async function runCommand(command: string, options: CommandOptions = {}):
  * The last `limit` bytes of a stream. Holds less than twice `limit` whatever the stream's
  * length, and copies what it keeps so the stream's (larger) read buffers can be freed.
  */
-class OutputTail {
+export class OutputTail {
   private chunks: Buffer[] = [];
   private size = 0;
   private seen = 0;

@@ -5,7 +5,26 @@
  */
 import { deepMerge } from '../params.js';
 import type { HookContext, HookName, JsonSchema, Operation, PluginFactory } from '../sdk.js';
-import { runCommand } from './command.js';
+import { OutputTail, runCommand } from './command.js';
+
+/** Bytes of the end of each of a command's output streams kept in the operation log. */
+export const OUTPUT_BYTES = 64 * 1024;
+
+/** Values of `env` this short are not hidden in output (they would blank out ordinary words). */
+const SHORTEST_SECRET = 6;
+
+/**
+ * The output with every value of the plan's `env` (where secrets are passed) replaced by
+ * `***`, as nothing else of `env` is ever shown.
+ */
+function redact(text: string, env: Record<string, string>): string {
+  let out = text;
+  const values = Object.values(env)
+    .filter((v) => v.length >= SHORTEST_SECRET)
+    .sort((a, b) => b.length - a.length);
+  for (const value of values) out = out.split(value).join('***');
+  return out;
+}
 
 /** The longest `timeout`: a week, well inside what a timer can wait (about 24 days). */
 export const MAX_TIMEOUT_SECONDS = 7 * 86_400;
@@ -91,7 +110,17 @@ export const execTaskPlugin: PluginFactory = () => ({
       const command = commands[hook];
       if (!command) continue;
       (op[METHODS[hook]] as (ctx: HookContext) => Promise<void>) = async (ctx) => {
-        await runCommand(command, {
+        // The end of each stream goes into the operation log, whether the command succeeds or not.
+        const stdout = new OutputTail(OUTPUT_BYTES);
+        const stderr = new OutputTail(OUTPUT_BYTES);
+        try {
+          await run(ctx, stdout, stderr);
+        } finally {
+          ctx.keepOutput({ stdout: redact(stdout.text(), env), stderr: redact(stderr.text(), env) });
+        }
+      };
+      const run = (ctx: HookContext, stdout: OutputTail, stderr: OutputTail) =>
+        runCommand(command, {
           env: {
             ...env,
             HOARD_OPERATION: kind,
@@ -104,8 +133,8 @@ export const execTaskPlugin: PluginFactory = () => ({
           ...(cwd ? { cwd } : {}),
           ...(commands.timeout ? { timeoutMs: commands.timeout * 1000 } : {}),
           signal: ctx.signal,
+          onOutput: (stream, chunk) => (stream === 'stdout' ? stdout : stderr).push(chunk),
         });
-      };
     }
     return op;
   },

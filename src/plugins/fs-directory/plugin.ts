@@ -55,6 +55,13 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
         ctx.log(
           `${stats.files} files (${stats.filesReused} unchanged, ${stats.hardLinks} hard links), ${stats.dirs} directories, ${stats.symlinks} links; ${stats.bytesRead} bytes read, ${stats.bytesNew} new`,
         );
+        // The manifest and the other objects of its section Hoard counts into storedBytes itself.
+        ctx.reportStats({
+          files: stats.files,
+          bytes: stats.bytes,
+          newBytes: stats.bytesNew,
+          storedBytes: stats.bytesStored,
+        });
       };
     } else if (kind === 'restore') {
       op.onMain = async (ctx) => {

@@ -23,8 +23,10 @@ export interface SnapshotStats {
   bytes: number;
   /** Bytes read from files that changed since the previous checkpoint. */
   bytesRead: number;
-  /** Bytes of new blobs written to the store. */
+  /** Bytes of new blobs written to the store (before compression). */
   bytesNew: number;
+  /** Bytes of the packs those blobs went into (compressed, with the packs' framing). */
+  bytesStored: number;
   filesReused: number;
   /** Files that are hard links to an earlier file of the tree (counted in `files` too). */
   hardLinks: number;
@@ -78,6 +80,7 @@ export async function snapshot(
       bytes: 0,
       bytesRead: 0,
       bytesNew: 0,
+      bytesStored: 0,
       filesReused: 0,
       hardLinks: 0,
     };
@@ -236,7 +239,7 @@ export async function snapshot(
     } finally {
       await Promise.allSettled(pending);
     }
-    await writer.close();
+    stats.bytesStored = (await writer.close()).bytesWritten;
     for (const [first, { others }] of groups) {
       for (const other of others) {
         const { size, ino, mode, mtimeNs, blobs } = first;

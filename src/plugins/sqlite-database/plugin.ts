@@ -162,6 +162,8 @@ async function protect(ctx: HookContext, source: string, busyTimeoutMs: number):
       journalMode: copied.journalMode,
     };
     await ctx.bank.put(INFO_KEY, `${JSON.stringify(info, null, 2)}\n`);
+    // A whole new copy every time (not deduplicated); the bytes stored Hoard counts itself.
+    ctx.reportStats({ files: 1, bytes: size, newBytes: size });
     report(1, 'done');
     ctx.log(`copied ${source}: ${pageCount} pages of ${pageSize} bytes, ${info.journalMode} mode`);
   } finally {

@@ -13,13 +13,22 @@ import {
   getCheckpoint,
   indexedCheckpoint,
   listCheckpoints,
+  protectLog,
+  withStats,
 } from '../../flows/checkpoints.js';
 import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound, withoutStacks } from '../http-errors.js';
 import { operationAccepted } from '../operation-log-view.js';
 import { deleteWork, protectWork } from '../operations.js';
-import { checkpointParams, checkpointQuery, protectBody, providerParams } from '../schemas.js';
+import {
+  checkpointListResponse,
+  checkpointParams,
+  checkpointQuery,
+  checkpointShowResponse,
+  protectBody,
+  providerParams,
+} from '../schemas.js';
 
 /** The checkpoint and its plan, if the project owns it; else 404. */
 export async function ownedCheckpoint(
@@ -73,9 +82,10 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     {
       schema: {
         tags,
-        summary: "The project's checkpoints in a provider, newest first",
+        summary: "The project's checkpoints in a provider, newest first, each with its stats",
         params: providerParams,
         querystring: checkpointQuery,
+        response: checkpointListResponse,
       },
     },
     async (request) => {
@@ -103,7 +113,8 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
       const merged = pages
         .flatMap((p) => p.checkpoints)
         .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-      const items = merged.slice(0, limit);
+      // The page's records give their stats: a read per checkpoint shown, not per one listed.
+      const items = await withStats(provider, merged.slice(0, limit));
       const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
       const names = new Map(plans.map((p) => [p.id, p.name]));
       return {
@@ -142,7 +153,15 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
 
   app.get<{ Params: { project: string; providerId: string; checkpointId: string } }>(
     '/v1/:project/providers/:providerId/checkpoints/:checkpointId',
-    { schema: { tags, summary: 'Show a checkpoint', params: checkpointParams } },
+    {
+      schema: {
+        tags,
+        summary:
+          "Show a checkpoint: its resources with their stats, and its protect's log with the hooks' output",
+        params: checkpointParams,
+        response: checkpointShowResponse,
+      },
+    },
     async (request) => {
       const provider = providerOf(ctx, request.params.providerId);
       const { meta, plan } = await ownedCheckpoint(
@@ -151,6 +170,7 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
         provider,
         request.params.checkpointId,
       );
+      const operation = await protectLog(provider, meta);
       return {
         checkpoint: withoutStacks({
           ...checkpointView(meta),
@@ -158,6 +178,7 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
           graph: meta.graph,
           operations: meta.operations,
         }),
+        ...(operation ? { operation: withoutStacks(operation) } : {}),
       };
     },
   );
