@@ -49,3 +49,41 @@ function chain(error: ErrorInfo | undefined): string {
     ? `${error.message} (caused by: ${chain(error.cause)})`
     : error.message;
 }
+
+/**
+ * Rows under a header, each column as wide as its widest cell; the columns in `right` are
+ * aligned right (numbers), the last one is not padded.
+ */
+export function columns(header: string[], rows: string[][], options: { right?: number[] } = {}): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        options.right?.includes(i)
+          ? cell.padStart(widths[i]!)
+          : i === cells.length - 1
+            ? cell
+            : cell.padEnd(widths[i]!),
+      )
+      .join('  ');
+  return [line(header), ...rows.map(line)];
+}
+
+/** 1536 → "1.5 KiB". */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/** 1234 → "1.2s". */
+export function formatDuration(ms: number): string {
+  return ms < 60_000
+    ? `${(ms / 1000).toFixed(1)}s`
+    : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`;
+}
