@@ -191,7 +191,8 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     {
       schema: {
         tags,
-        summary: "A checkpoint's resources: status, statistics when recorded, and what `resources/{resource}` shows",
+        summary:
+          "A checkpoint's resources: status, statistics when recorded, and what `resources/{resource}` shows",
         params: checkpointParams,
       },
     },
