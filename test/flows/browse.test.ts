@@ -4,7 +4,7 @@
  * packs its files need.
  */
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, link, lstat, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
@@ -212,6 +212,12 @@ describe('partial restore', () => {
       'other/big.bin': 18 * 1024 * 1024,
     });
     await writeFile(join(src, 'top.txt'), 'top');
+    // One file under three names; a restore of y/ alone must keep y/2 and y/3 one file.
+    await mkdir(join(src, 'x'));
+    await mkdir(join(src, 'y'));
+    await writeFile(join(src, 'x/1'), 'linked');
+    await link(join(src, 'x/1'), join(src, 'y/2'));
+    await link(join(src, 'x/1'), join(src, 'y/3'));
     await chmod(join(src, 'keep'), 0o711);
     await chmod(join(src, 'keep/sub'), 0o700);
     const r = await protect(
@@ -254,6 +260,17 @@ describe('partial restore', () => {
       'keep/sub',
       'keep/sub/b.bin',
     ]);
+  });
+
+  it('hard links whose first path is left out stay one file among those restored', async () => {
+    const target = join(fx.dir, 'r6');
+    const r = await restore(id, fx.provider, { parameters: { [key]: { target } }, include: ['y'] });
+    assert.equal(r.operation?.status, 'succeeded', JSON.stringify(r.operation?.tasks));
+    assert.deepEqual((await readdir(target, { recursive: true })).sort(), ['y', 'y/2', 'y/3']);
+    const [two, three] = [await lstat(join(target, 'y/2')), await lstat(join(target, 'y/3'))];
+    assert.equal(two.ino, three.ino);
+    assert.equal(two.nlink, 2);
+    assert.equal(await readFile(join(target, 'y/3'), 'utf8'), 'linked');
   });
 
   it('a path not in the checkpoint is PATH_NOT_FOUND naming it, before anything is written', async () => {

@@ -60,8 +60,9 @@ export function listAt(entries: readonly Entry[], path: string, recursive: boole
 /**
  * A partial restore's entries: each included path with everything below it, and the
  * directories above it (so they get their recorded modes and times). PATH_NOT_FOUND naming
- * the first path the manifest does not hold. A hard link whose first path is left out becomes
- * a copy (its entry repeats that file's blobs).
+ * the first path the manifest does not hold. When a hard-linked file's first path is left out,
+ * its first included link is written from the blobs (its entry repeats them) and the other
+ * included links are linked to that one.
  */
 export function selectIncluded(
   entries: readonly Entry[],
@@ -83,8 +84,13 @@ export function selectIncluded(
     (e) => wanted.has(e.path) || roots.some((r) => e.path === r || e.path.startsWith(`${r}/`)),
   );
   const kept = new Set(selected.map((e) => e.path));
+  /** A left-out first path → the first of its links that is restored, which takes its place. */
+  const promoted = new Map<string, string>();
   return selected.map((e) => {
     if (e.hardLink === undefined || kept.has(e.hardLink)) return e;
+    const first = promoted.get(e.hardLink);
+    if (first !== undefined) return { ...e, hardLink: first };
+    promoted.set(e.hardLink, e.path);
     const { hardLink: _, ...copy } = e;
     return copy;
   });
