@@ -137,10 +137,15 @@ export interface ResourceDiff {
    * data differs or not. `unknown`: its plugin cannot tell without restoring both.
    */
   status: 'added' | 'removed' | 'changed' | 'unchanged' | 'unknown';
-  /** Resources with entries (files): paths only in B, only in A, and in both but different. */
-  added?: string[];
-  removed?: string[];
-  modified?: string[];
+  /**
+   * How it was compared: `entries` path by path (files), `fingerprint` by its plugin's,
+   * `objects` by its stored objects' bytes; null for a resource in one checkpoint only.
+   */
+  compared: 'entries' | 'fingerprint' | 'objects' | null;
+  /** Paths only in B, only in A, and in both but different; always empty unless `compared` is `entries`. */
+  added: string[];
+  removed: string[];
+  modified: string[];
 }
 
 export interface CheckpointDiff {
@@ -169,10 +174,12 @@ export async function diffCheckpoints(
   const keysB = metaB.resources.map(resourceKey);
   const resources: ResourceDiff[] = [];
   const stats = { added: 0, removed: 0, modified: 0 };
-  for (const key of keysB) if (!keysA.includes(key)) resources.push({ resource: key, status: 'added' });
+  const none = () => ({ added: [], removed: [], modified: [] });
+  for (const key of keysB)
+    if (!keysA.includes(key)) resources.push({ resource: key, status: 'added', compared: null, ...none() });
   for (const key of keysA) {
     if (!keysB.includes(key)) {
-      resources.push({ resource: key, status: 'removed' });
+      resources.push({ resource: key, status: 'removed', compared: null, ...none() });
       continue;
     }
     const browserA = browserOf(a.provider, typeOf(key));
@@ -190,10 +197,11 @@ export async function diffCheckpoints(
       stats.removed += diff.removed.length;
       stats.modified += diff.modified.length;
       const same = diff.added.length + diff.removed.length + diff.modified.length === 0;
-      resources.push({ resource: key, status: same ? 'unchanged' : 'changed', ...diff });
+      resources.push({ resource: key, status: same ? 'unchanged' : 'changed', compared: 'entries', ...diff });
       continue;
     }
     let status: ResourceDiff['status'];
+    let compared: ResourceDiff['compared'] = 'fingerprint';
     if (browserA?.fingerprint && browserB?.fingerprint) {
       const [left, right] = await Promise.all([
         open(a, metaA, (ctx) => call(a.provider, key, 'fingerprint', () => browserA.fingerprint!(ctx))),
@@ -208,13 +216,14 @@ export async function diffCheckpoints(
     } else if (browserA || browserB) {
       status = 'unknown'; // it browses, but says nothing of its data's identity
     } else {
+      compared = 'objects';
       const [left, right] = await Promise.all([
         sectionDigest(resourceSection(a.provider, metaA.id, key)),
         sectionDigest(resourceSection(b.provider, metaB.id, key)),
       ]);
       status = left === right ? 'unchanged' : 'changed';
     }
-    resources.push({ resource: key, status });
+    resources.push({ resource: key, status, compared, ...none() });
   }
   const side = (p: Provider, m: CheckpointMeta) => ({ id: m.id, plan: m.plan, provider: p.name });
   return { from: side(a.provider, metaA), to: side(b.provider, metaB), resources, stats };

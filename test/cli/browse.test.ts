@@ -122,6 +122,7 @@ describe('ls, diff and restore --include through the CLI', () => {
       {
         resource: 'fs.directory#notes',
         status: 'changed',
+        compared: 'entries',
         added: ['new.txt'],
         removed: ['docs/deep/x.bin'],
         modified: ['a.txt'],

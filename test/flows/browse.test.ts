@@ -73,6 +73,7 @@ resources:
   - {type: fs.directory, id: files, path: ${src}}
   - {type: sqlite.database, id: db, path: ${join(fx.dir, 'app.db')}}
   - {type: test.kv, id: kv, value: ${value}}
+  - {type: noop, id: n}
 `;
     const first = await protect(plan(yaml('one')), fx.provider);
     assert.equal(first.checkpoint.status, 'available', JSON.stringify(first.operation?.tasks));
@@ -96,6 +97,7 @@ resources:
         ['fs.directory#files', 'available', 'entries'],
         ['sqlite.database#db', 'available', 'info'],
         ['test.kv#kv', 'available', 'info'],
+        ['noop#n', 'available', null],
       ],
     );
     assert.equal(listing.resources[0]!.stats, undefined);
@@ -183,11 +185,14 @@ resources:
     // a.txt's content changed; same.txt only got a new mtime, which is no modification.
     assert.deepEqual(files.modified, ['a.txt']);
     assert.deepEqual(diff.stats, { added: 1, removed: 1, modified: 1 });
+    const empty = { added: [], removed: [], modified: [] };
     assert.deepEqual(
       diff.resources.filter((r) => r.resource !== 'fs.directory#files'),
       [
-        { resource: 'sqlite.database#db', status: 'unchanged' },
-        { resource: 'test.kv#kv', status: 'changed' },
+        { resource: 'sqlite.database#db', status: 'unchanged', compared: 'fingerprint', ...empty },
+        { resource: 'test.kv#kv', status: 'changed', compared: 'fingerprint', ...empty },
+        // A plugin without browse: its stored objects are compared (noop stores none).
+        { resource: 'noop#n', status: 'unchanged', compared: 'objects', ...empty },
       ],
     );
     const none = await diffCheckpoints({ provider: fx.provider, id: b }, { provider: fx.provider, id: b });

@@ -44,16 +44,16 @@ Examples:
 function formatDiff(diff: CheckpointDiff): string {
   const lines = [`from ${diff.from.id} to ${diff.to.id}`];
   for (const r of diff.resources) {
-    if (r.added === undefined) {
+    if (r.compared !== 'entries') {
       lines.push(`${r.resource}: ${r.status}`);
       continue;
     }
-    const counts = `${r.added.length} added, ${r.removed!.length} removed, ${r.modified!.length} modified`;
+    const counts = `${r.added.length} added, ${r.removed.length} removed, ${r.modified.length} modified`;
     lines.push(`${r.resource}: ${r.status === 'unchanged' ? 'unchanged' : counts}`);
     const marked = [
       ...r.added.map((p) => ['+', p] as const),
-      ...r.removed!.map((p) => ['-', p] as const),
-      ...r.modified!.map((p) => ['M', p] as const),
+      ...r.removed.map((p) => ['-', p] as const),
+      ...r.modified.map((p) => ['M', p] as const),
     ].sort((x, y) => (x[1] < y[1] ? -1 : x[1] > y[1] ? 1 : 0));
     for (const [mark, path] of marked) lines.push(`${mark} ${path}`);
   }
