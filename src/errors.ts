@@ -163,6 +163,16 @@ export const ERRORS = {
   },
   KEY_NOT_FOUND: { exit: 2, http: 404, meaning: 'The bank has no key with that id (see hoard key list).' },
   CHECKPOINT_NOT_FOUND: { exit: 2, http: 404, meaning: 'No checkpoint has that id (or it is not an id).' },
+  PATH_NOT_FOUND: {
+    exit: 2,
+    http: 404,
+    meaning: 'A path given to ls or restore --include is not in the checkpoint (the path is named).',
+  },
+  RESOURCE_NOT_FOUND: {
+    exit: 2,
+    http: 404,
+    meaning: 'The checkpoint has no resource of that type#id (the message names those it has).',
+  },
   CHECKPOINT_STATE: {
     exit: 2,
     http: 409,

@@ -49,7 +49,7 @@ export function formatBytes(bytes: number): string {
   return `${shown} ${units[unit]}`;
 }
 
-function formatDuration(ms: number): string {
+export function formatDuration(ms: number): string {
   if (ms < 1000) return `${ms} ms`;
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
   const minutes = Math.floor(ms / 60_000);
@@ -108,4 +108,23 @@ function chain(error: ErrorInfo | undefined): string {
   return error.cause && !error.message.includes(error.cause.message)
     ? `${error.message} (caused by: ${chain(error.cause)})`
     : error.message;
+}
+
+/**
+ * Rows under a header, each column as wide as its widest cell; the columns in `right` are
+ * aligned right (numbers), the last one is not padded.
+ */
+export function columns(header: string[], rows: string[][], options: { right?: number[] } = {}): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        options.right?.includes(i)
+          ? cell.padStart(widths[i]!)
+          : i === cells.length - 1
+            ? cell
+            : cell.padEnd(widths[i]!),
+      )
+      .join('  ');
+  return [line(header), ...rows.map(line)];
 }

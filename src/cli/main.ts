@@ -8,9 +8,11 @@ import { Command, CommanderError } from 'commander';
 import { EXIT, errorInfo, errorSpec, HoardError } from '../errors.js';
 import * as checkpoints from './commands/checkpoints.js';
 import * as copy from './commands/copy.js';
+import * as diff from './commands/diff.js';
 import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
 import * as key from './commands/key.js';
+import * as ls from './commands/ls.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
 import * as prune from './commands/prune.js';
@@ -69,6 +71,8 @@ for (const command of [
   restore,
   copy,
   checkpoints,
+  ls,
+  diff,
   providers,
   graph,
   gc,

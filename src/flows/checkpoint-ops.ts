@@ -12,13 +12,17 @@ import type { OperationParameters } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
 import { ContentStore, type PruneReport } from '../store/index.js';
+import { checkIncludes } from './browse.js';
 import {
   applyAssignments,
   checkpointView,
   type OperationResult,
   operationParameters,
 } from './checkpoint-view.js';
-import { operationHookGraph, operationStore, runInProvider } from './operation.js';
+import { operationHookGraph, operationStore, requireReadable, runInProvider } from './operation.js';
+
+export { requireReadable };
+
 import { checkpointSection, type RunOptions, recoverOwed, withWorkLease } from './protect.js';
 import { checkpointReferences, proveReferences, referencedBlobs, referenceKeys } from './references.js';
 
@@ -31,6 +35,12 @@ export interface RestoreOptions extends RunOptions {
   target?: string;
   /** Allow restoring over existing data. */
   overwrite?: boolean;
+  /**
+   * Restore only these paths (`--include`): sets `include` of the one resource whose plugin
+   * lists entries (fs.directory); a path not in the checkpoint is PATH_NOT_FOUND, before
+   * anything runs.
+   */
+  include?: readonly string[];
 }
 
 export async function restore(
@@ -63,8 +73,12 @@ export interface PreparedOperation {
  * target applies to exactly one resource, every parameter fits its plugin's schema) without
  * running anything, so a server can refuse bad input before it accepts the work.
  */
-export function prepareRestore(id: string, provider: Provider, options: RestoreOptions = {}) {
-  return prepare('restore', id, provider, options, (graph, given) => {
+export async function prepareRestore(
+  id: string,
+  provider: Provider,
+  options: RestoreOptions = {},
+): Promise<PreparedOperation> {
+  const prepared = await prepare('restore', id, provider, options, (graph, given) => {
     const params = applyAssignments(given, options.assignments ?? [], graph);
     const targets = graph.nodes.filter((n) => provider.registry.handler(n.resource.type).spec.restoreTarget);
     if (options.target !== undefined) {
@@ -82,8 +96,31 @@ export function prepareRestore(id: string, provider: Provider, options: RestoreO
       params[key] = { ...params[key], target: options.target };
     }
     if (options.overwrite) for (const t of targets) params[t.key] = { ...params[t.key], overwrite: true };
+    if (options.include !== undefined) {
+      const partial = graph.nodes.filter(
+        (n) => provider.registry.handler(n.resource.type).spec.browse?.entries,
+      );
+      if (partial.length !== 1) {
+        throw new HoardError(
+          'USAGE',
+          `--include needs exactly one resource whose files can be chosen; checkpoint ${id} has ${partial.length}${
+            partial.length
+              ? ` (${partial.map((t) => t.key).join(', ')}): use --param 'TYPE#ID.include=["PATH"]'`
+              : ''
+          }`,
+        );
+      }
+      const key = partial[0]!.key;
+      params[key] = { ...params[key], include: [...options.include] };
+    }
     return params;
   });
+  // Every included path must be in the checkpoint: said now, naming it, not half-way through.
+  const include = new Map<string, string[]>();
+  for (const [key, { parameters }] of prepared.parameters)
+    if (Array.isArray(parameters.include)) include.set(key, parameters.include as string[]);
+  if (include.size > 0) await checkIncludes(provider, prepared.meta, include);
+  return prepared;
 }
 
 /** Checks a verify of checkpoint `id` as `verify` would, without running anything. */
@@ -432,16 +469,4 @@ function renamed(blobIds: ReadonlyMap<string, string>, old: string): string {
   const id = blobIds.get(old);
   if (id === undefined) throw new HoardError('INTERNAL', `blob ${old} was not copied`);
   return id;
-}
-
-/**
- * ENCRYPTION_WRITE_ONLY unless this process can read the provider's bank (a public-key bank
- * opened with only the recipient cannot): said before anything runs.
- */
-export async function requireReadable(provider: Provider, what: string): Promise<void> {
-  if (await provider.bank.readsAll()) return;
-  throw new HoardError(
-    'ENCRYPTION_WRITE_ONLY',
-    `provider "${provider.name}" holds only the recipient here (public-key mode): ${what} needs [encryption] identity_file`,
-  );
 }

@@ -519,3 +519,15 @@ async function poll<T>(
     await ectx.sleep(Math.min(intervalMs, left));
   }
 }
+
+/**
+ * ENCRYPTION_WRITE_ONLY unless this process can read the provider's bank (a public-key bank
+ * opened with only the recipient cannot): said before anything runs.
+ */
+export async function requireReadable(provider: Provider, what: string): Promise<void> {
+  if (await provider.bank.readsAll()) return;
+  throw new HoardError(
+    'ENCRYPTION_WRITE_ONLY',
+    `provider "${provider.name}" holds only the recipient here (public-key mode): ${what} needs [encryption] identity_file`,
+  );
+}

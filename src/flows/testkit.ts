@@ -10,10 +10,15 @@
  * below flows; plugin authors import it from `hoard` (src/index.ts), as before.
  */
 import { MemoryBank } from '../bank/index.js';
+import { encodeSegment } from '../checkpoints/keys.js';
+import { HoardError } from '../errors.js';
 import type { Parameters } from '../plugins/params.js';
+import { parametersFor } from '../plugins/params.js';
 import { PluginRegistry } from '../plugins/registry.js';
-import type { OperationKind, ProtectionPlugin } from '../plugins/sdk.js';
+import type { BrowseContext, OperationKind, ProtectionPlugin } from '../plugins/sdk.js';
 import { buildGraph, discoverGraph, type GraphInput } from '../resources/graph.js';
+import { resourceKey } from '../resources/resource.js';
+import { ContentStore } from '../store/index.js';
 import { operationParameters } from './checkpoint-view.js';
 import { type OperationLog, runOperation } from './operation.js';
 
@@ -60,5 +65,33 @@ export class PluginHarness {
       bank: this.bank.section(`checkpoints/${id}/`),
       rootBank: this.bank,
     });
+  }
+
+  /**
+   * The read-only context `hoard ls` and `hoard diff` give a type's `browse` methods, for
+   * `resource` (`type#id`) in the checkpoint the runs wrote: to test them after `run('protect')`.
+   */
+  browseContext(resource: string): BrowseContext {
+    const input = this.options.resources.find((r) => resourceKey(r.resource) === resource);
+    if (!input) {
+      throw new HoardError('RESOURCE_NOT_FOUND', `harness: no resource ${resource}`, {
+        details: { resource },
+      });
+    }
+    const id = this.options.checkpointId ?? '20260101T000000000Z-00000000';
+    const bank = this.bank;
+    let store: ContentStore | undefined;
+    // No lease: a test's in-memory bank has no collector to keep away.
+    return {
+      checkpoint: { id, plan: 'harness', provider: 'test' },
+      resource: input.resource,
+      protectParameters: parametersFor(this.options.parameters ?? {}, input.resource),
+      bank: bank.section(`checkpoints/${id}/resources/${encodeSegment(resource)}`, { readOnly: true }),
+      get store() {
+        store ??= new ContentStore(bank);
+        return store;
+      },
+      signal: new AbortController().signal,
+    };
   }
 }

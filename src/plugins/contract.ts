@@ -41,6 +41,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 const SCHEMAS = ['resource', 'options', 'restore', 'verify', 'savedInfo'];
 const PROTECTABLE_METHODS = ['listResources', 'showResource', 'getDependentResources'];
+const BROWSE_METHODS = ['entries', 'info', 'fingerprint'];
 
 /** What is wrong with a value that should be a ProtectionPlugin (a factory's result). */
 export function pluginProblem(value: unknown): string | undefined {
@@ -87,6 +88,14 @@ function typeProblem(spec: unknown): string | undefined {
   }
   if (spec.restoreTarget !== undefined && typeof spec.restoreTarget !== 'boolean')
     return `restoreTarget is ${describeValue(spec.restoreTarget)}, not a boolean`;
+  if (spec.browse !== undefined) {
+    if (!isRecord(spec.browse)) return `browse is ${describeValue(spec.browse)}, not an object`;
+    for (const name of BROWSE_METHODS) {
+      const method = spec.browse[name];
+      if (method !== undefined && typeof method !== 'function')
+        return `browse.${name} is ${describeValue(method)}, not a function`;
+    }
+  }
   return undefined;
 }
 

@@ -133,6 +133,63 @@ export interface ResourceTypeSpec {
   protectable?: Omit<Protectable, 'type'>;
   /** This type has a restore `target` (so `hoard restore --target` may set it). */
   restoreTarget?: boolean;
+  /**
+   * Optional: how `hoard ls`, `hoard diff`, `restore --include` and the API look inside a
+   * checkpoint of this type without restoring it. Without it, `ls` shows the resource's status
+   * only and `diff` compares its stored objects byte for byte.
+   */
+  browse?: ResourceBrowser;
+}
+
+/** What a browse call gets: one resource of one checkpoint, read-only. */
+export interface BrowseContext {
+  checkpoint: { id: string; plan: string; provider: string };
+  resource: Resource;
+  /** The protect-time parameters saved in the checkpoint. */
+  protectParameters: Record<string, unknown>;
+  /** This resource's own section of the checkpoint, read-only. */
+  bank: Bank;
+  /** The provider's content store; a shared lease is taken at its first use and given up after the call. */
+  readonly store: ContentStore;
+  signal: AbortSignal;
+}
+
+/** One entry of a file-like resource, as `hoard ls CHECKPOINT RESOURCE` shows it (SPEC §13). */
+export interface BrowseEntry {
+  /** Relative to the resource's root, `/`-separated. */
+  path: string;
+  type: 'file' | 'dir' | 'symlink';
+  /** Bytes: a file's size, a link's target length, 0 for a directory. */
+  size: number;
+  /** Permission bits, `mode & 0o7777`. */
+  mode: number;
+  /** ISO 8601 modification time. */
+  mtime: string;
+  /** Symbolic links: the link's text. */
+  target?: string;
+  /**
+   * Opaque, never shown: equal for two entries exactly when their contents are (a hash of the
+   * chunk ids, say). `hoard diff` compares it instead of reading contents.
+   */
+  digest?: string;
+}
+
+/** The browse capability of a resource type; every method is optional. */
+export interface ResourceBrowser {
+  /**
+   * The entries at `path` ('' = the root): a directory's children (with `recursive`, every
+   * entry below it), or the one entry a file or link path names; sorted by path. A path the
+   * checkpoint does not hold is PATH_NOT_FOUND naming it. `restore --include` checks its paths
+   * with this too, before anything runs.
+   */
+  entries?(ctx: BrowseContext, request: { path: string; recursive: boolean }): Promise<BrowseEntry[]>;
+  /** What the checkpoint says of the resource (its saved info: tables and row counts, sizes …). */
+  info?(ctx: BrowseContext): Promise<Record<string, unknown>>;
+  /**
+   * A string equal in two checkpoints exactly when the resource's data is the same (a dump's
+   * checksum, say), for `hoard diff` of a resource without entries; undefined if it cannot tell.
+   */
+  fingerprint?(ctx: BrowseContext): Promise<string | undefined>;
 }
 
 export interface ProtectionPlugin {

@@ -38,6 +38,35 @@ export const checkpointParams = {
   properties: { project: PROJECT, providerId: PROVIDER, checkpointId: CHECKPOINT_ID },
 } as const;
 
+/** A resource of a checkpoint: `type#id` (`#` sent as %23), or an id alone when one resource has it. */
+export const checkpointResourceParams = {
+  type: 'object',
+  required: ['project', 'providerId', 'checkpointId', 'resource'],
+  properties: {
+    project: PROJECT,
+    providerId: PROVIDER,
+    checkpointId: CHECKPOINT_ID,
+    resource: { type: 'string', minLength: 1, maxLength: 1024 },
+  },
+} as const;
+
+export const browseQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** A path inside the resource ('' or absent: its root). */
+    path: { type: 'string', maxLength: 4096 },
+    recursive: { type: 'boolean' },
+  },
+} as const;
+
+export const diffQuery = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['from'],
+  properties: { from: CHECKPOINT_ID },
+} as const;
+
 export const page = {
   limit: { type: 'integer', minimum: 1, maximum: 1000 },
   marker: { type: 'string', minLength: 1, maxLength: 64 },

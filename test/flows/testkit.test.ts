@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { definePlugin, type HookContext, PluginHarness } from '../../src/index.js';
+import { type BrowseContext, definePlugin, type HookContext, PluginHarness } from '../../src/index.js';
 
 /** A plugin that stores a greeting during protect and checks it on restore. */
 const greeter = definePlugin(() => ({
@@ -57,6 +57,32 @@ describe('plugin SDK test kit', () => {
     const restore = await harness.run('restore', { greeting: { target: '/tmp/x' } });
     assert.equal(restore.status, 'succeeded', JSON.stringify(restore.tasks.find((t) => t.error)));
     assert.ok(restore.log.includes('greeting#child main: restored hi to /tmp/x'));
+  });
+
+  it("gives a type's browse methods the context ls gives them, read-only", async () => {
+    const plugin = await greeter({});
+    const withBrowse = {
+      ...plugin,
+      types: [
+        {
+          ...plugin.types[0]!,
+          browse: {
+            info: async (ctx: BrowseContext) => ({ text: (await ctx.bank.get('greeting.txt')).toString() }),
+          },
+        },
+      ],
+    };
+    const harness = new PluginHarness({
+      plugins: [withBrowse],
+      resources: [{ resource: { type: 'greeting', id: 'one' }, children: [] }],
+      parameters: { greeting: { text: 'hello' } },
+    });
+    assert.equal((await harness.run('protect')).status, 'succeeded');
+    const ctx = harness.browseContext('greeting#one');
+    assert.deepEqual(ctx.protectParameters, { text: 'hello' });
+    assert.deepEqual(await withBrowse.types[0]!.browse.info(ctx), { text: 'hello' });
+    await assert.rejects(ctx.bank.put('x', 'y'), /read-only/);
+    assert.throws(() => harness.browseContext('greeting#two'), /no resource greeting#two/);
   });
 
   it('reports a hook that throws with resource, hook and cause', async () => {

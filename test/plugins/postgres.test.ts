@@ -295,8 +295,14 @@ describe('postgres plugin (against a real server)', () => {
     assert.equal(info.sha256, createHash('sha256').update(dump).digest('hex'));
     assert.equal(info.snapshot, true);
     assert.equal(info.tableCount, EXPECTED_TABLES);
-    const customers = info.tables.find((t: { name: string }) => t.name === 'customers');
+    const { estimatedRows, ...customers } = info.tables.find((t: { name: string }) => t.name === 'customers');
     assert.deepEqual(customers, { schema: 'public', name: 'customers', rows: 5000 });
+    // The planner's estimate, free to read, is there once the table was analysed.
+    assert.ok(estimatedRows === undefined || Number.isInteger(estimatedRows));
+    // hoard ls shows that info; diff cannot tell from a dump (it carries its own time).
+    const browse = plugin.types.find((t) => t.type === 'postgres.database')!.browse!;
+    assert.deepEqual(await browse.info!({ bank: section } as never), info);
+    assert.equal(await browse.fingerprint!({ bank: section } as never), undefined);
 
     const serverSection = harness.bank.section(resourcePrefix(CHECKPOINT, 'postgres.server#local'));
     assert.match((await serverSection.get('globals.sql')).toString(), /CREATE ROLE/);

@@ -28,6 +28,12 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       [],
     )
     .option('--params <file>', 'restore parameters file (YAML or JSON, same shape as plan parameters)')
+    .option(
+      '--include <path>',
+      'restore only this path of the file resource (a directory with everything below it; repeatable)',
+      collect,
+      [],
+    )
     .option('--overwrite', 'allow restoring over existing data')
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText(
@@ -38,7 +44,13 @@ Examples:
   hoard restore 20261123T094512345Z-3fa9c1d2 --param 'fs.directory#uploads.target=/restore/u' --param 'sqlite.database#db.target=/restore/db.sqlite'
   hoard restore 20261123T094512345Z-3fa9c1d2 --params restore.yaml --overwrite
   hoard restore latest --plan quickstart --target /tmp/restored
-  hoard restore 20261123T0945 --target /tmp/restored      # a unique prefix`,
+  hoard restore 20261123T0945 --target /tmp/restored      # a unique prefix
+  hoard restore latest --plan quickstart --target /tmp/r --include docs --include notes/todo.md
+  hoard restore 20261123T0945 --param 'fs.directory#notes.target=/tmp/r' --param 'fs.directory#notes.include=["docs"]'
+
+--include restores only those paths (and the directories above them, with their modes and
+times) of the one file resource; with several, use the parameter form. A path the checkpoint
+does not hold is exit 2, naming it, before anything is written; "hoard ls" shows the paths.`,
     )
     .action(async (ref: string, opts: RestoreFlags, cmd: Command) => {
       const ctx = context(cmd);
@@ -53,6 +65,7 @@ Examples:
           assignments: opts.param,
           ...(opts.target !== undefined ? { target: opts.target } : {}),
           ...(opts.overwrite ? { overwrite: true } : {}),
+          ...(opts.include.length > 0 ? { include: opts.include } : {}),
         }),
       ).finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
@@ -93,6 +106,7 @@ interface RestoreFlags {
   param: string[];
   params?: string;
   overwrite?: boolean;
+  include: string[];
   provider?: string;
 }
 

@@ -5,11 +5,24 @@
  */
 import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import type { JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import { fsDirectoryBrowser } from './browse.js';
 import { renameManifest } from './manifest.js';
 import { poolThreads } from './pool.js';
 import { restoreTree } from './restore.js';
 import { snapshot } from './snapshot.js';
 import { verifyTree } from './verify.js';
+
+const restoreSchema: JsonSchema = {
+  ...targetRestoreSchema,
+  properties: {
+    ...(targetRestoreSchema.properties as Record<string, JsonSchema>),
+    /**
+     * Restore only these paths (relative to the protected root; a directory with everything
+     * below it), and the directories above them with their modes and times. Default: all.
+     */
+    include: { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+  },
+};
 
 const optionsSchema: JsonSchema = {
   type: 'object',
@@ -36,9 +49,10 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
       schemas: {
         resource: pathResourceSchema,
         options: optionsSchema,
-        restore: targetRestoreSchema,
+        restore: restoreSchema,
         verify: { type: 'object', additionalProperties: false, properties: {} },
       },
+      browse: fsDirectoryBrowser,
     },
   ],
   operation(kind, resource, { parameters, protectParameters }) {
@@ -65,9 +79,15 @@ export const fsDirectoryPlugin: PluginFactory = () => ({
       };
     } else if (kind === 'restore') {
       op.onMain = async (ctx) => {
-        const stats = await restoreTree(ctx, parameters.target as string, parameters.overwrite === true);
+        const include = parameters.include as string[] | undefined;
+        const stats = await restoreTree(
+          ctx,
+          parameters.target as string,
+          parameters.overwrite === true,
+          include,
+        );
         ctx.log(
-          `restored ${stats.files} files, ${stats.dirs} directories, ${stats.symlinks} links into ${parameters.target}`,
+          `restored ${stats.files} files, ${stats.dirs} directories, ${stats.symlinks} links into ${parameters.target}${include ? ` (only ${include.join(', ')})` : ''}`,
         );
       };
     } else if (kind === 'verify') {

@@ -15,6 +15,7 @@ import { lstat, mkdir, readdir, rm, symlink, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
+import { selectIncluded } from './browse.js';
 import { Damage, type DamagedFile, damageError, damageLines } from './damage.js';
 import { type Entry, INFO, manifestName, type RootDir, readManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
@@ -31,11 +32,16 @@ export async function restoreTree(
   ctx: HookContext,
   target: string,
   overwrite: boolean,
+  include?: readonly string[],
 ): Promise<RestoreStats> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const root = resolve(target);
-  const entries = await readManifest(ctx.bank, manifestName(ctx));
-  checkNesting(entries, where);
+  const manifest = await readManifest(ctx.bank, manifestName(ctx));
+  checkNesting(manifest, where);
+  // A partial restore: only the packs holding the chosen files' blobs are read (restoreFiles).
+  const entries = include
+    ? selectIncluded(manifest, include, `${where} in checkpoint ${ctx.checkpoint.id}`)
+    : manifest;
   await prepareRoot(root, overwrite, where);
   const stats: RestoreStats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 };
 

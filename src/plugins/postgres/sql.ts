@@ -183,6 +183,8 @@ export interface TableInfo {
   name: string;
   /** Exact row count, when counted. */
   rows?: number;
+  /** The planner's estimate (`pg_class.reltuples`), when the table was ever analysed: free to read. */
+  estimatedRows?: number;
 }
 
 /**
@@ -190,8 +192,8 @@ export interface TableInfo {
  * Extension members are left out: pg_dump does not dump them, `CREATE EXTENSION` makes them.
  */
 export async function listTables(client: pg.Client, countRows: boolean): Promise<TableInfo[]> {
-  const { rows } = await client.query<{ schema: string; name: string }>(
-    `SELECT n.nspname AS schema, c.relname AS name
+  const { rows } = await client.query<{ schema: string; name: string; estimate: string | null }>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.reltuples::bigint AS estimate
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -200,7 +202,13 @@ export async function listTables(client: pg.Client, countRows: boolean): Promise
                          WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
       ORDER BY 1, 2`,
   );
-  const tables: TableInfo[] = rows.map((r) => ({ schema: r.schema, name: r.name }));
+  const tables: TableInfo[] = rows.map((r) => {
+    const table: TableInfo = { schema: r.schema, name: r.name };
+    // The planner's estimate costs nothing; -1 means never vacuumed or analysed (PostgreSQL 14+).
+    const estimate = r.estimate === null ? -1 : Number(r.estimate);
+    if (estimate >= 0) table.estimatedRows = estimate;
+    return table;
+  });
   if (!countRows) return tables;
   // As pg_dump does: fail rather than count only the rows a policy lets us see.
   await client.query('SET row_security = off');

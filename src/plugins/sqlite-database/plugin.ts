@@ -5,7 +5,9 @@
  *
  * Stored in the resource's bank section:
  * - `database.sqlite`: the copy, streamed in (never whole in memory);
- * - `info.json`: `{path, size, sha256, pageCount, pageSize, sqliteVersion, journalMode}`.
+ * - `info.json`: `{path, size, sha256, pageCount, pageSize, sqliteVersion, journalMode, tables}`,
+ *   `tables` being `[{name, rows}]`, counted in the copy (not the source) at protect time, so
+ *   that `hoard ls` shows them without reading the copy back.
  *
  * The SQLite work (backup, integrity_check) runs in a worker thread: it is synchronous
  * native code that can take minutes on a large database, and on the main thread it would
@@ -22,6 +24,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import Database from 'better-sqlite3';
 import { HoardError } from '../../errors.js';
 import { resourceKey } from '../../resources/resource.js';
+import { infoBrowser } from '../saved-info.js';
 import { validate } from '../schema.js';
 import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import type { HookContext, JsonSchema, Operation, PluginFactory } from '../sdk.js';
@@ -55,6 +58,15 @@ const savedInfoSchema: JsonSchema = {
     pageSize: { type: 'integer', minimum: 512, maximum: 65536 },
     sqliteVersion: { type: 'string' },
     journalMode: { type: 'string' },
+    tableCount: { type: 'integer', minimum: 0 },
+    tables: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name'],
+        properties: { name: { type: 'string' }, rows: { type: 'integer', minimum: 0 } },
+      },
+    },
   },
 };
 
@@ -69,6 +81,15 @@ export interface SqliteSavedInfo {
   sqliteVersion: string;
   /** As the copying connection saw it: `wal` for WAL databases, `delete` for rollback-journal ones. */
   journalMode: string;
+  /** The copy's tables (not SQLite's own) and their rows; absent in checkpoints taken before they were kept. */
+  tableCount?: number;
+  tables?: TableRows[];
+}
+
+export interface TableRows {
+  name: string;
+  /** Absent for a virtual table whose module this SQLite lacks. */
+  rows?: number;
 }
 
 export const sqliteDatabasePlugin: PluginFactory = () => ({
@@ -85,6 +106,8 @@ export const sqliteDatabasePlugin: PluginFactory = () => ({
         verify: { type: 'object', additionalProperties: false, properties: {} },
         savedInfo: savedInfoSchema,
       },
+      // The copy is the same bytes exactly when the database is: its sha256 answers diff.
+      browse: infoBrowser({ exact: true }),
     },
   ],
   operation(kind, resource, { parameters, protectParameters }) {
@@ -160,6 +183,8 @@ async function protect(ctx: HookContext, source: string, busyTimeoutMs: number):
       pageSize,
       sqliteVersion: copied.sqliteVersion,
       journalMode: copied.journalMode,
+      tableCount: copied.tables.length,
+      tables: copied.tables,
     };
     await ctx.bank.put(INFO_KEY, `${JSON.stringify(info, null, 2)}\n`);
     // A whole new copy every time (not deduplicated); the bytes stored Hoard counts itself.
@@ -444,6 +469,7 @@ interface BackupResult {
   sqliteVersion: string;
   /** A read-only connection could not read the database (e.g. a hot journal to roll back). */
   readWrite: boolean;
+  tables: TableRows[];
 }
 
 interface CheckResult {
@@ -494,6 +520,8 @@ async function backupJob(
   progress: (fraction: number) => void,
 ): Promise<BackupResult> {
   let readWrite = false;
+  let journalMode: string;
+  let sqliteVersion: string;
   let db = openRead(job.source, true, job.busyTimeoutMs);
   try {
     try {
@@ -508,8 +536,8 @@ async function backupJob(
       readWrite = true;
       beginRead(db);
     }
-    const journalMode = String(db.pragma('journal_mode', { simple: true }));
-    const sqliteVersion = String(db.prepare('SELECT sqlite_version()').pluck().get());
+    journalMode = String(db.pragma('journal_mode', { simple: true }));
+    sqliteVersion = String(db.prepare('SELECT sqlite_version()').pluck().get());
     // Inside the read transaction every step sees the same snapshot, so writers elsewhere
     // neither restart the backup nor make the copy inconsistent.
     await db.backup(job.dest, {
@@ -519,7 +547,37 @@ async function backupJob(
       },
     });
     db.exec('COMMIT');
-    return { journalMode, sqliteVersion, readWrite };
+  } finally {
+    db.close();
+  }
+  return { journalMode, sqliteVersion, readWrite, tables: countRows(job.dest) };
+}
+
+/** The tables of the copy and their rows: one count per table, in the copy, not the source. */
+function countRows(file: string): TableRows[] {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const names = db
+      .prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+      )
+      .pluck()
+      .all() as string[];
+    return names.map((name) => {
+      try {
+        return {
+          name,
+          rows: Number(
+            db
+              .prepare(`SELECT count(*) FROM "${name.replaceAll('"', '""')}"`)
+              .pluck()
+              .get(),
+          ),
+        };
+      } catch {
+        return { name }; // a virtual table whose module this SQLite lacks: no count, not a failure
+      }
+    });
   } finally {
     db.close();
   }

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { PlanRecord } from '../../catalog/index.js';
 import { HoardError } from '../../errors.js';
+import { browseResource, diffCheckpoints, listResources } from '../../flows/browse.js';
 import { checkpointView } from '../../flows/checkpoint-view.js';
 import {
   type CheckpointMeta,
@@ -22,10 +23,13 @@ import { notFound, withoutStacks } from '../http-errors.js';
 import { operationAccepted } from '../operation-log-view.js';
 import { deleteWork, protectWork } from '../operations.js';
 import {
+  browseQuery,
   checkpointListResponse,
   checkpointParams,
   checkpointQuery,
+  checkpointResourceParams,
   checkpointShowResponse,
+  diffQuery,
   protectBody,
   providerParams,
 } from '../schemas.js';
@@ -195,6 +199,70 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
         deleteWork(meta.id, provider),
       );
       return operationAccepted(reply, log);
+    },
+  );
+
+  app.get<{ Params: { project: string; providerId: string; checkpointId: string } }>(
+    '/v1/:project/providers/:providerId/checkpoints/:checkpointId/resources',
+    {
+      schema: {
+        tags,
+        summary:
+          "A checkpoint's resources: status, statistics when recorded, and what `resources/{resource}` shows",
+        params: checkpointParams,
+      },
+    },
+    async (request) => {
+      const provider = providerOf(ctx, request.params.providerId);
+      const { meta } = await ownedCheckpoint(ctx, projectOf(request), provider, request.params.checkpointId);
+      return withoutStacks(await listResources(provider, meta.id));
+    },
+  );
+
+  app.get<{
+    Params: { project: string; providerId: string; checkpointId: string; resource: string };
+    Querystring: { path?: string; recursive?: boolean };
+  }>(
+    '/v1/:project/providers/:providerId/checkpoints/:checkpointId/resources/:resource',
+    {
+      schema: {
+        tags,
+        summary:
+          "What a checkpoint holds of one resource: a file resource's entries at `path` (`recursive`: all below it), or another's saved info (as `hoard ls`)",
+        params: checkpointResourceParams,
+        querystring: browseQuery,
+      },
+    },
+    async (request) => {
+      const provider = providerOf(ctx, request.params.providerId);
+      const { meta } = await ownedCheckpoint(ctx, projectOf(request), provider, request.params.checkpointId);
+      const { path, recursive } = request.query;
+      return browseResource(provider, meta.id, request.params.resource, {
+        ...(path !== undefined ? { path } : {}),
+        ...(recursive ? { recursive: true } : {}),
+      });
+    },
+  );
+
+  app.get<{
+    Params: { project: string; providerId: string; checkpointId: string };
+    Querystring: { from: string };
+  }>(
+    '/v1/:project/providers/:providerId/checkpoints/:checkpointId/diff',
+    {
+      schema: {
+        tags,
+        summary: 'What changed from checkpoint `from` to this one, per resource (as `hoard diff`)',
+        params: checkpointParams,
+        querystring: diffQuery,
+      },
+    },
+    async (request) => {
+      const project = projectOf(request);
+      const provider = providerOf(ctx, request.params.providerId);
+      const { meta: to } = await ownedCheckpoint(ctx, project, provider, request.params.checkpointId);
+      const { meta: from } = await ownedCheckpoint(ctx, project, provider, request.query.from);
+      return diffCheckpoints({ provider, id: from.id }, { provider, id: to.id });
     },
   );
 }
