@@ -1,6 +1,7 @@
 /** Human-readable renderings of results. */
 import type { ErrorInfo } from '../errors.js';
 import type { CheckpointView, OperationResult } from '../flows/checkpoint-view.js';
+import { withoutResource } from '../flows/operation.js';
 
 export function formatCheckpoint(c: CheckpointView): string {
   const lines = [
@@ -8,7 +9,10 @@ export function formatCheckpoint(c: CheckpointView): string {
   ];
   const width = Math.max(...c.resources.map((r) => `${r.type}#${r.id}`.length), 8);
   for (const r of c.resources) {
-    lines.push(`  ${`${r.type}#${r.id}`.padEnd(width)}  ${r.status}${r.error ? `  ${r.error.message}` : ''}`);
+    const key = `${r.type}#${r.id}`;
+    lines.push(
+      `  ${key.padEnd(width)}  ${r.status}${r.error ? `  ${r.error.message.startsWith(`${key} `) ? r.error.message.slice(key.length + 1) : r.error.message}` : ''}`,
+    );
   }
   if (c.error) lines.push(`  error: ${c.error.message}`);
   return lines.join('\n');
@@ -24,7 +28,9 @@ export function formatResult(result: OperationResult): string {
     );
     for (const t of op.tasks) {
       if (t.status === 'failed' || t.status === 'cancelled')
-        lines.push(`  ${t.status}: ${t.resource} ${t.hook}: ${chain(t.error)}`);
+        lines.push(
+          `  ${t.status}: ${t.resource} ${t.hook}: ${withoutResource(chain(t.error), t.resource, t.hook)}`,
+        );
     }
     const upstream = op.tasks.filter((t) => t.status === 'upstream_failed');
     if (upstream.length) {

@@ -11,6 +11,7 @@ import * as copy from './commands/copy.js';
 import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
 import * as key from './commands/key.js';
+import * as plugins from './commands/plugins.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
 import * as prune from './commands/prune.js';
@@ -69,6 +70,7 @@ for (const command of [
   copy,
   checkpoints,
   providers,
+  plugins,
   graph,
   gc,
   repair,
