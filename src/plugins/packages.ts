@@ -86,14 +86,15 @@ function npm(dir: string, args: string[], what: string): Promise<void> {
       cwd: dir,
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, npm_config_update_notifier: 'false' },
-      timeout: timeoutMs,
-      killSignal: 'SIGTERM',
     });
+    // Not spawn's `timeout` option: its timer outlives a spawn that failed, holding the process.
+    const timer = setTimeout(() => child.kill('SIGTERM'), timeoutMs);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-20_000);
     });
     child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
       fail(
         new HoardError(
           'PLUGIN_INSTALL_FAILED',
@@ -105,6 +106,7 @@ function npm(dir: string, args: string[], what: string): Promise<void> {
       );
     });
     child.on('close', (code, signal) => {
+      clearTimeout(timer);
       if (code === 0) return done();
       const tail = stderr
         .split('\n')
@@ -130,11 +132,11 @@ function npm(dir: string, args: string[], what: string): Promise<void> {
  * tarball, relative to `cwd`) becomes absolute; anything else (a registry name with an
  * optional version or tag, a URL) is npm's to read.
  */
-function absoluteSpec(spec: string, cwd: string): string {
-  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) && !/^[a-z]:[\\/]/i.test(spec)) return spec; // file:, https:, git+…
+function absoluteSpec(spec: string, cwd: string): { target: string; path: boolean } {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(spec) && !/^[a-z]:[\\/]/i.test(spec)) return { target: spec, path: false }; // file:, https:, git+…
   const path = resolve(cwd, spec);
-  if (spec.startsWith('.') || isAbsolute(spec) || existsSync(path)) return path;
-  return spec;
+  if (spec.startsWith('.') || isAbsolute(spec) || existsSync(path)) return { target: path, path: true };
+  return { target: spec, path: false };
 }
 
 /**
@@ -149,8 +151,8 @@ export async function installPlugin(
 ): Promise<InstalledPlugin> {
   if (spec.trim() === '' || spec.startsWith('-'))
     throw new HoardError('USAGE', `plugins install: "${spec}" is not a package, tarball or folder`);
-  const target = absoluteSpec(spec, cwd);
-  if (target !== spec && !existsSync(target)) {
+  const { target, path } = absoluteSpec(spec, cwd);
+  if (path && !existsSync(target)) {
     throw new HoardError(
       'PLUGIN_INSTALL_FAILED',
       `plugins install ${spec}: there is no file or folder ${target}`,

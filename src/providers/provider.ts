@@ -357,7 +357,12 @@ export function findProvider(
 ): Provider {
   const found = providers.find((p) => p.name === nameOrId || p.id === nameOrId);
   if (found) return found;
-  const broken = problems.map((p) => ` (${p.file} did not load: ${p.message})`).join('');
+  const broken = problems
+    .map(
+      (p) =>
+        ` (${p.file} did not load: ${p.message.startsWith(`${p.file}: `) ? p.message.slice(p.file.length + 2) : p.message})`,
+    )
+    .join('');
   throw new HoardError(
     'PROVIDER_UNKNOWN',
     `no provider "${nameOrId}"; there are: ${providers.map((p) => p.name).join(', ')}${broken}`,
