@@ -88,7 +88,35 @@ export const ERRORS = {
     meaning: 'A provider file is broken; the message names file and line.',
   },
   PROVIDER_UNKNOWN: { exit: 2, http: 404, meaning: 'No provider has that name or id.' },
-  PLUGIN_UNKNOWN: { exit: 2, http: 400, meaning: "No plugin of the provider handles the resource's type." },
+  PLUGIN_UNKNOWN: {
+    exit: 2,
+    http: 400,
+    meaning:
+      "No plugin of the provider handles the resource's type, or a provider names a plugin that is neither built in nor installed (hoard plugins install).",
+  },
+  PLUGIN_INVALID: {
+    exit: 2,
+    http: 400,
+    meaning:
+      'A plugin package or module exports no plugin factory (a default or "plugin" export that is a function), or a module that fails to import.',
+  },
+  PLUGIN_SDK_MISMATCH: {
+    exit: 2,
+    http: 400,
+    meaning:
+      'A plugin was built for another major version of the plugin SDK (its sdkVersion); the message names the package, the version it wants and the one it got.',
+  },
+  PLUGIN_NOT_INSTALLED: {
+    exit: 2,
+    http: 404,
+    meaning: 'No plugin package of that name is installed in HOME/plugins (see hoard plugins list).',
+  },
+  PLUGIN_INSTALL_FAILED: {
+    exit: 1,
+    http: 502,
+    meaning:
+      "npm failed to install or remove a plugin package (not found, no network, a broken package); the message ends with the end of npm's stderr.",
+  },
   USAGE: { exit: 2, http: 400, meaning: 'Bad usage: a missing, extra or malformed argument or option.' },
   // Banks and leases
   BANK_KEY_INVALID: { exit: 2, http: 400, meaning: 'A bank key, prefix or lease name is not valid.' },

@@ -1,7 +1,7 @@
 /** Human-readable renderings of results. */
 import type { ErrorInfo } from '../errors.js';
 import type { CheckpointView, OperationResult } from '../flows/checkpoint-view.js';
-import type { OperationLog } from '../flows/operation.js';
+import { type OperationLog, withoutResource } from '../flows/operation.js';
 import type { ResourceStats } from '../plugins/sdk.js';
 
 /** Lines of a hook's output shown in human output; `--json` has the whole kept end (64 KiB). */
@@ -14,8 +14,9 @@ export function formatCheckpoint(c: CheckpointView): string {
   const width = Math.max(...c.resources.map((r) => `${r.type}#${r.id}`.length), 8);
   const statusWidth = Math.max(...c.resources.map((r) => r.status.length), 0);
   for (const r of c.resources) {
+    const key = `${r.type}#${r.id}`;
     lines.push(
-      `  ${`${r.type}#${r.id}`.padEnd(width)}  ${r.status.padEnd(statusWidth)}  ${formatStats(r.stats)}${r.error ? `  ${r.error.message}` : ''}`,
+      `  ${key.padEnd(width)}  ${r.status.padEnd(statusWidth)}  ${formatStats(r.stats)}${r.error ? `  ${r.error.message.startsWith(`${key} `) ? r.error.message.slice(key.length + 1) : r.error.message}` : ''}`,
     );
   }
   lines.push(`  ${'total'.padEnd(width)}  ${''.padEnd(statusWidth)}  ${formatStats(c.stats)}`);
@@ -83,7 +84,9 @@ export function formatResult(result: OperationResult): string {
     );
     for (const t of op.tasks) {
       if (t.status === 'failed' || t.status === 'cancelled')
-        lines.push(`  ${t.status}: ${t.resource} ${t.hook}: ${chain(t.error)}`);
+        lines.push(
+          `  ${t.status}: ${t.resource} ${t.hook}: ${withoutResource(chain(t.error), t.resource, t.hook)}`,
+        );
     }
     const upstream = op.tasks.filter((t) => t.status === 'upstream_failed');
     if (upstream.length) {

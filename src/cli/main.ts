@@ -13,6 +13,7 @@ import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
 import * as key from './commands/key.js';
 import * as ls from './commands/ls.js';
+import * as plugins from './commands/plugins.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
 import * as prune from './commands/prune.js';
@@ -74,6 +75,7 @@ for (const command of [
   ls,
   diff,
   providers,
+  plugins,
   graph,
   gc,
   repair,

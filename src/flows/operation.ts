@@ -486,6 +486,16 @@ function pluginOf(registry: PluginRegistry, type: string): string | undefined {
   }
 }
 
+/**
+ * `message` without the `type#id hook: ` (or `type#id: `) that hook errors start with, for a
+ * line that names the resource itself: so that it is named once.
+ */
+export function withoutResource(message: string, resource: string, hook?: string): string {
+  for (const prefix of [...(hook ? [`${resource} ${hook}: `] : []), `${resource}: `])
+    if (message.startsWith(prefix)) return message.slice(prefix.length);
+  return message;
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -20,7 +20,7 @@ import { buildGraph, discoverGraph, type GraphInput } from '../resources/graph.j
 import { resourceKey } from '../resources/resource.js';
 import { ContentStore } from '../store/index.js';
 import { operationParameters } from './checkpoint-view.js';
-import { type OperationLog, runOperation } from './operation.js';
+import { type OperationLog, runOperation, withoutResource } from './operation.js';
 
 export interface HarnessOptions {
   plugins: ProtectionPlugin[];
@@ -48,7 +48,11 @@ export class PluginHarness {
     for (const plugin of options.plugins) this.registry.add(plugin);
   }
 
-  /** Runs one operation; `parameters` are that operation's (restore, verify …) parameters. */
+  /**
+   * Runs one operation; `parameters` are that operation's (restore, verify …) parameters. The
+   * log's lines are what hooks wrote with `ctx.log`, then one line per failed hook with its
+   * error: `type#id hook failed: CODE message`.
+   */
   async run(kind: OperationKind, parameters: Parameters = {}): Promise<OperationLog> {
     const graph = this.options.discover
       ? await discoverGraph(this.options.resources, this.registry.protectables(), { source: 'harness' })
@@ -56,7 +60,7 @@ export class PluginHarness {
     const saved = this.options.parameters ?? {};
     const given = kind === 'protect' ? saved : parameters;
     const id = this.options.checkpointId ?? '20260101T000000000Z-00000000';
-    return runOperation({
+    const log = await runOperation({
       kind,
       checkpoint: { id, plan: 'harness', provider: 'test' },
       graph,
@@ -65,6 +69,15 @@ export class PluginHarness {
       bank: this.bank.section(`checkpoints/${id}/`),
       rootBank: this.bank,
     });
+    // The log records each failed hook's error after the lines hooks wrote, in the order they ended.
+    const failed = log.tasks
+      .filter((t) => t.status === 'failed' && t.error)
+      .sort((a, b) => (a.endedAt ?? '').localeCompare(b.endedAt ?? ''));
+    for (const t of failed)
+      log.log.push(
+        `${t.resource} ${t.hook} failed: ${t.error!.code ? `${t.error!.code} ` : ''}${withoutResource(t.error!.message, t.resource, t.hook)}`,
+      );
+    return log;
   }
 
   /**

@@ -39,6 +39,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+const SEMVER = /^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$/;
+
+/**
+ * Why a plugin built for SDK `wanted` cannot run on SDK `running`: a different major (or, before
+ * 1.0, a different minor, as semver has it); undefined when it can, or when it declares none.
+ */
+export function sdkMismatch(wanted: string | undefined, running: string): string | undefined {
+  if (wanted === undefined) return undefined;
+  const [wMajor, wMinor] = wanted.split('.').map(Number);
+  const [rMajor, rMinor] = running.split('.').map(Number);
+  if (wMajor !== rMajor || (wMajor === 0 && wMinor !== rMinor))
+    return `it was built for plugin SDK ${wanted}, and this Hoard has SDK ${running}`;
+  return undefined;
+}
+
 const SCHEMAS = ['resource', 'options', 'restore', 'verify', 'savedInfo'];
 const PROTECTABLE_METHODS = ['listResources', 'showResource', 'getDependentResources'];
 const BROWSE_METHODS = ['entries', 'info', 'fingerprint'];
@@ -53,6 +68,11 @@ export function pluginProblem(value: unknown): string | undefined {
     if (typeof value.operation !== 'function')
       return `its operation is ${describeValue(value.operation)}, not a function`;
     if (!Array.isArray(value.types)) return `its types are ${describeValue(value.types)}, not an array`;
+    if (
+      value.sdkVersion !== undefined &&
+      !(typeof value.sdkVersion === 'string' && SEMVER.test(value.sdkVersion))
+    )
+      return `its sdkVersion is ${describeValue(value.sdkVersion)}, not a version such as "1.0.0"`;
     for (const [i, spec] of value.types.entries()) {
       const problem = typeProblem(spec);
       if (problem)

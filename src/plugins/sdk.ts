@@ -7,6 +7,13 @@ import type { Protectable } from '../resources/protectable.js';
 import type { Resource } from '../resources/resource.js';
 import type { ContentStore } from '../store/index.js';
 
+/**
+ * The version of the plugin contract this Hoard implements (semver). Its major changes when a
+ * plugin written for the previous one may no longer work; a plugin declares the version it was
+ * built for in `sdkVersion`, and Hoard refuses to load one of another major (PLUGIN_SDK_MISMATCH).
+ */
+export const SDK_VERSION = '1.0.0';
+
 export type OperationKind = 'protect' | 'restore' | 'verify' | 'copy' | 'delete';
 export const OPERATION_KINDS: readonly OperationKind[] = ['protect', 'restore', 'verify', 'copy', 'delete'];
 
@@ -193,8 +200,18 @@ export interface ResourceBrowser {
 }
 
 export interface ProtectionPlugin {
-  /** The name a provider file uses in `plugin =`, e.g. `exec.task`. */
+  /**
+   * The plugin's name, e.g. `exec.task`: it names the plugin in messages and logs, and the
+   * provider file's section that holds its settings (`[exec.task]`).
+   */
   name: string;
+  /**
+   * The SDK version this plugin was built for, as a literal (`'1.0.0'`, not `SDK_VERSION`,
+   * which is the running Hoard's). A plugin loaded from a package or module whose major
+   * differs from {@link SDK_VERSION} is refused at load time; one that declares none is loaded
+   * as it is.
+   */
+  sdkVersion?: string;
   description?: string;
   types: readonly ResourceTypeSpec[];
   /**
@@ -211,7 +228,12 @@ export interface OperationParameters {
   protectParameters: Record<string, unknown>;
 }
 
-/** Settings from the provider file's section named after the plugin (`[exec.task]`). */
+/**
+ * Settings from the provider file's section named after the plugin's `name` (`[exec.task]`).
+ * To learn that name, Hoard may call a package's factory once without settings first: a
+ * factory should give its plugin without settings (check them in `operation()` or a hook)
+ * and do nothing else.
+ */
 export type PluginSettings = Record<string, string | string[]>;
 
 /** What an npm package or module path named in `plugin =` exports (default export or `plugin`). */

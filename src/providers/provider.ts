@@ -135,7 +135,18 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
   }
   const registry = new PluginRegistry(name);
   for (const plugin of plugins) {
-    registry.add(await loadPlugin(plugin, conf[plugin] ?? {}, BUILTIN_PLUGINS, dirname(file)));
+    try {
+      registry.add(
+        await loadPlugin(plugin, (section) => conf[section], BUILTIN_PLUGINS, dirname(file), { home }),
+      );
+    } catch (error) {
+      // Name the file once: the message names the plugin already.
+      if (!(error instanceof HoardError) || error.message.startsWith(file)) throw error;
+      throw new HoardError(error.code, `${file}: ${error.message}`, {
+        details: { file, ...(error.details ?? {}) },
+        cause: error.cause,
+      });
+    }
   }
   const encryption = encryptionSettings(conf, file, name, id, home);
   const settings: Record<string, ConfSection> = {};
@@ -346,7 +357,12 @@ export function findProvider(
 ): Provider {
   const found = providers.find((p) => p.name === nameOrId || p.id === nameOrId);
   if (found) return found;
-  const broken = problems.map((p) => ` (${p.file} did not load: ${p.message})`).join('');
+  const broken = problems
+    .map(
+      (p) =>
+        ` (${p.file} did not load: ${p.message.startsWith(`${p.file}: `) ? p.message.slice(p.file.length + 2) : p.message})`,
+    )
+    .join('');
   throw new HoardError(
     'PROVIDER_UNKNOWN',
     `no provider "${nameOrId}"; there are: ${providers.map((p) => p.name).join(', ')}${broken}`,
