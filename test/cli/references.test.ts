@@ -65,12 +65,13 @@ describe('checkpoint references', () => {
     const r = await run(['checkpoints', 'list']);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^ID +STATUS +PLAN +CREATED$/);
+    assert.match(lines[0]!, /^ID +STATUS +PLAN +CREATED +SIZE$/);
     assert.equal(lines.length, 4);
     const column = (line: string, word: string) => line.indexOf(word);
     for (const line of lines.slice(1)) {
       assert.equal(column(line, 'available'), column(lines[0]!, 'STATUS'), line);
       assert.equal(line.search(/\d{4}-\d{2}-\d{2}T/), column(lines[0]!, 'CREATED'), line);
+      assert.equal(line.search(/(\d+(\.\d+)? (B|KiB|MiB)|-)$/), column(lines[0]!, 'SIZE'), line);
     }
   });
 
