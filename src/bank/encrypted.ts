@@ -378,7 +378,9 @@ export class EncryptingStore implements BankStore {
     const format = await this.format(key, true);
     if (format === undefined) return this.inner.put(key, data);
     if (data instanceof Parts || (Buffer.isBuffer(data) && data.length >= SEAL_INLINE_BELOW)) {
-      await this.inner.put(key, await sealParts(format, data instanceof Parts ? data.pieces : [data]));
+      const sealed = await sealParts(format, data instanceof Parts ? data.pieces : [data]);
+      await this.inner.put(key, sealed.bytes);
+      sealed.release(); // only after a put that succeeded: see Sealed.release
     } else {
       await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
     }

@@ -1,4 +1,4 @@
-/** The worker side of seal-pool.ts: seals one object's parts into a buffer moved back to the caller. */
+/** The worker side of seal-pool.ts: seals one object's parts into a buffer moved here and back. */
 import { Piscina } from 'piscina';
 import { type SegmentKey, sealedLength, sealPartsInto } from './stream.js';
 
@@ -8,13 +8,15 @@ export interface SealTask {
   header: Uint8Array;
   /** Views over SharedArrayBuffers: shared with the caller, never copied. */
   parts: Uint8Array[];
+  /** Where the sealed object goes, from its start; moved here and back, never copied. */
+  out: ArrayBuffer;
 }
 
-/** The sealed object, in an ArrayBuffer of its own that is moved (not copied) to the caller. */
+/** Seals into `task.out` and moves it back. */
 export default function seal(task: SealTask): ArrayBuffer {
   let total = 0;
   for (const part of task.parts) total += part.length;
-  const out = new Uint8Array(sealedLength(total, task.header.length));
+  const out = new Uint8Array(task.out, 0, sealedLength(total, task.header.length));
   sealPartsInto({ cipher: task.cipher, key: Buffer.from(task.key) }, task.header, task.parts, out);
-  return Piscina.move(out.buffer) as unknown as ArrayBuffer;
+  return Piscina.move(task.out) as unknown as ArrayBuffer;
 }

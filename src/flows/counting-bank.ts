@@ -4,15 +4,16 @@
  * plugin counting. Sections made from it count into the same total.
  */
 import type { Readable } from 'node:stream';
-import type {
-  AcquireLeaseOptions,
-  Bank,
-  Lease,
-  LeaseInfo,
-  ListOptions,
-  ObjectInfo,
-  PutData,
-  SectionOptions,
+import {
+  type AcquireLeaseOptions,
+  type Bank,
+  type Lease,
+  type LeaseInfo,
+  type ListOptions,
+  type ObjectInfo,
+  Parts,
+  type PutData,
+  type SectionOptions,
 } from '../bank/index.js';
 
 export class CountingBank implements Bank {
@@ -37,6 +38,10 @@ export class CountingBank implements Bank {
       counted = data;
     } else if (data instanceof Uint8Array) {
       bytes = data.length;
+      counted = data;
+    } else if (data instanceof Parts) {
+      // Passed on as Parts, so that an encrypting bank still seals them whole.
+      for (const piece of data.pieces) bytes += piece.length;
       counted = data;
     } else {
       const source = data as AsyncIterable<Uint8Array | string>;
