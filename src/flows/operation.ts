@@ -375,10 +375,13 @@ const waitListeners = new WeakMap<ContentStore, (message: string) => void>();
  * hook first uses it, and keeps it until `release()`, so no collection can run while the
  * operation reads or refers to blobs.
  */
-export function operationStore(bank: Bank, owner: string): ContentStore {
+export function operationStore(bank: Bank, owner: string, bankType?: string): ContentStore {
   const store: ContentStore = new ContentStore(bank, {
     holdAs: owner,
     onWait: (message) => waitListeners.get(store)?.(message),
+    // An object store answers each request after a round trip: more packs in flight hide it
+    // (measured on radosgw: 1 GB protected in 19.9 s with one upload at a time, 15.9 s with 4).
+    ...(bankType === 's3' && !process.env.HOARD_STORE_UPLOADS ? { uploads: 4 } : {}),
   });
   return store;
 }

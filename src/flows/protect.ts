@@ -127,7 +127,7 @@ export async function protect(
   async function protectCheckpoint(signal: AbortSignal): Promise<OperationResult> {
     // Held from the first use of the store until the final status is written: no collector
     // can remove what this protect wrote or deduplicated against before it is referenced.
-    const contentStore = operationStore(provider.bank, `protect ${id}`);
+    const contentStore = operationStore(provider.bank, `protect ${id}`, provider.bankType);
     try {
       const operation = await runInProvider(provider, id, plan.name, {
         kind: 'protect',

@@ -11,6 +11,12 @@ export interface StoreOptions {
   /** A pack is closed once it holds this many bytes. At most 1 GiB. Default 16 MiB. */
   packSize?: number;
   /**
+   * Packs a writer uploads at once while the next fills (each holds its pack in memory).
+   * 1 to 16. Default `HOARD_STORE_UPLOADS`, else 2: an object store's answer takes long
+   * enough per request that one upload at a time leaves the protect waiting on it.
+   */
+  uploads?: number;
+  /**
    * 'auto' (default) or 'zstd': compress every blob whole with zstd level 3 and keep it
    * compressed only if that made it smaller (judged per blob, never from a sample).
    * 'deflate': the same with deflate level 1 (the earlier format). 'none': every blob as it
@@ -49,6 +55,7 @@ export type CompressionMode = 'auto' | 'zstd' | 'none' | 'deflate';
 export interface ResolvedOptions {
   averageChunkSize: number;
   packSize: number;
+  uploads: number;
   compression: CompressionMode;
   cacheSize: number;
   leaseTtlMs: number;
@@ -74,6 +81,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   const {
     averageChunkSize = MIB,
     packSize = 16 * MIB,
+    uploads = Number(process.env.HOARD_STORE_UPLOADS) || 2,
     compression = 'auto',
     cacheSize = 64 * MIB,
     leaseTtlMs = Number(process.env.HOARD_LEASE_TTL_MS) || 30_000,
@@ -89,6 +97,9 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   }
   if (!Number.isSafeInteger(packSize) || packSize < 1 || packSize > 1024 * MIB) {
     throw invalid(`packSize must be a whole number of bytes from 1 to ${1024 * MIB}, got ${packSize}`);
+  }
+  if (!Number.isSafeInteger(uploads) || uploads < 1 || uploads > 16) {
+    throw invalid(`uploads must be a whole number from 1 to 16, got ${uploads}`);
   }
   if (!['auto', 'zstd', 'none', 'deflate'].includes(compression)) {
     throw invalid(`compression must be "auto", "zstd", "none" or "deflate", got "${String(compression)}"`);
@@ -108,6 +119,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   return {
     averageChunkSize,
     packSize,
+    uploads,
     compression,
     cacheSize,
     leaseTtlMs,

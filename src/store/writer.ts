@@ -34,7 +34,7 @@ export interface StoreWriter {
    * is one blob), names each by SHA-256 (hex), stores the blobs the store does not already have
    * (also dedups within this writer and across concurrent write() calls), and returns the blob
    * ids in order. Safe to call concurrently. Memory bounded: the chunk being cut, the open pack
-   * and at most one pack being uploaded. Each piece of a stream is copied before the next is
+   * and at most `uploads` packs being uploaded. Each piece of a stream is copied before the next is
    * asked for, so a source may hand out the same buffer again and again.
    */
   write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult>;
@@ -79,7 +79,8 @@ export class Writer implements StoreWriter {
   /** Blobs this writer has taken on: in the open pack, being uploaded or uploaded. */
   private readonly known = new Set<string>();
   private open = new PackBuilder();
-  private upload: Promise<void> | undefined;
+  /** Packs being uploaded, at most `options.uploads`. */
+  private readonly uploading = new Set<Promise<void>>();
   private failure: unknown;
   private readonly writes = new Set<Promise<unknown>>();
   /** Pack memory for putEncoded() blobs, free for the next pack. */
@@ -148,10 +149,10 @@ export class Writer implements StoreWriter {
     this.state = 'closing';
     try {
       await Promise.allSettled(this.writes);
-      while (this.upload) await this.upload;
+      await this.uploaded();
       if (this.failure === undefined && this.open.count > 0) {
         this.startUpload();
-        while (this.upload) await this.upload;
+        await this.uploaded();
       }
       if (this.failure !== undefined) throw this.failure;
       // Proves the lease held throughout: a prune that started meanwhile would have seen it.
@@ -171,7 +172,7 @@ export class Writer implements StoreWriter {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     this.open = new PackBuilder();
-    while (this.upload) await this.upload;
+    await this.uploaded();
     await this.lease.end();
   }
 
@@ -254,32 +255,40 @@ export class Writer implements StoreWriter {
 
   /** Adds a claimed blob to the open pack; `copy`: into the pack's own memory, not as a view of `stored`. */
   private async place({ id, stored, rawLength, compression }: EncodedBlob, copy = false): Promise<void> {
-    // A full pack waits for the upload in flight: at most one pack uploads while one fills.
+    // A full pack waits for an upload to end: at most `uploads` packs upload while one fills.
     while (this.open.size >= this.options.packSize) {
-      if (this.upload === undefined) this.startUpload();
-      else await this.upload;
+      if (this.uploading.size < this.options.uploads) this.startUpload();
+      else await Promise.race(this.uploading);
       this.usable();
     }
     this.usable();
-    // Two arenas at most, one filling and one uploading, reused pack after pack; shared
+    // An arena per pack filling or uploading, reused pack after pack; shared
     // memory, so that an encrypting bank's sealing thread reads a pack where it lies.
     if (copy && this.open.arena === undefined)
       this.open.arena =
         this.arenas.pop() ?? Buffer.from(new SharedArrayBuffer(this.options.packSize + ARENA_SLACK));
     this.open.add(id, stored, rawLength, compression, copy);
-    if (this.open.size >= this.options.packSize && this.upload === undefined) this.startUpload();
+    if (this.open.size >= this.options.packSize && this.uploading.size < this.options.uploads) {
+      this.startUpload();
+    }
   }
 
   private startUpload(): void {
     const builder = this.open;
     this.open = new PackBuilder();
-    this.upload = this.put(builder)
+    const upload: Promise<void> = this.put(builder)
       .catch((error: unknown) => {
         this.failure ??= error;
       })
       .finally(() => {
-        this.upload = undefined;
+        this.uploading.delete(upload);
       });
+    this.uploading.add(upload);
+  }
+
+  /** Waits until no pack is being uploaded. */
+  private async uploaded(): Promise<void> {
+    while (this.uploading.size > 0) await Promise.all(this.uploading);
   }
 
   /** The pack, then its index: an index never names a pack that is not stored. */

@@ -293,6 +293,53 @@ describe('content store: options and edge cases', () => {
     assert.throws(() => new ContentStore(new MemoryBank(), { packSize: 0 }), /packSize/);
   });
 
+  for (const uploads of [1, 3]) {
+    it(`uploads at most ${uploads} pack(s) at once while the next fills, and close waits for them all`, async () => {
+      const bank = new MemoryBank();
+      let inFlight = 0;
+      let most = 0;
+      let open = false;
+      const held: (() => void)[] = [];
+      const letGo = () => {
+        for (const go of held.splice(0)) go();
+      };
+      // Pack puts wait until `uploads` of them are in flight at once (or the writer is done).
+      const gate = (target: Bank, at: string): Bank =>
+        new Proxy(target, {
+          get(inner, property) {
+            // biome-ignore lint/suspicious/noExplicitAny: a stand-in for any of the bank's methods
+            const value: any = Reflect.get(inner, property, inner);
+            if (property === 'section') {
+              return (prefix: string, ...rest: unknown[]) =>
+                gate(value.call(inner, prefix, ...rest), `${at}${prefix}/`);
+            }
+            if (property !== 'put') return typeof value === 'function' ? value.bind(inner) : value;
+            return async (key: string, data: unknown) => {
+              if (!`${at}${key}`.startsWith('store/packs/')) return value.call(inner, key, data);
+              inFlight++;
+              most = Math.max(most, inFlight);
+              const turn = new Promise<void>((go) => held.push(go));
+              if (open || inFlight >= uploads) letGo();
+              await turn;
+              inFlight--;
+              return value.call(inner, key, data);
+            };
+          },
+        });
+      const gated = gate(bank, '');
+      const store = new ContentStore(gated, { ...SMALL, uploads });
+      const writer = await store.openWriter('uploads');
+      const data = randomBytes(2 * MiB);
+      const { blobs } = await writer.write(data);
+      open = true;
+      letGo();
+      const closed = await writer.close();
+      assert.ok(closed.packsWritten >= 6, `${closed.packsWritten} packs`);
+      assert.equal(most, uploads, 'as many uploads at once as allowed, never more');
+      assert.ok((await collect(new ContentStore(bank, SMALL).readBlobs(blobs))).equals(data));
+    });
+  }
+
   it('fails close when a pack could not be stored, so no checkpoint refers to lost blobs', async () => {
     const bank = new MemoryBank();
     const failing = new Proxy(bank, {
