@@ -319,7 +319,7 @@ async function withBrowseContext<T>(
     protectParameters: parametersFor(meta.parameters, resource),
     bank: resourceSection(provider, meta.id, key),
     get store() {
-      store ??= operationStore(provider.bank, `browse ${meta.id}`, provider.bankType);
+      store ??= operationStore(provider.bank, `browse ${meta.id}`);
       return store;
     },
     signal: signal ?? new AbortController().signal,

@@ -312,7 +312,7 @@ export async function copyCheckpoint(
     });
     // Both stores are held until the copy's final status is written: no collector may move
     // what is being read, nor remove what was written or deduplicated against.
-    const fromStore = operationStore(from.bank, `copy ${id} to ${to.name}`, from.bankType);
+    const fromStore = operationStore(from.bank, `copy ${id} to ${to.name}`);
     const toStore = operationStore(to.bank, `copy ${id} from ${from.name}`, to.bankType);
     try {
       const fromSection = checkpointSection(from.bank, id);

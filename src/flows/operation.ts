@@ -93,8 +93,6 @@ export interface OperationInput {
   bank: Bank;
   /** The provider's whole bank (where the content store lives). */
   rootBank: Bank;
-  /** Its type (`fs`, `s3`): how the content store reads and writes it. */
-  bankType?: string;
   /** Protect: the plan's previous available checkpoint, for `ctx.previous`. */
   previousCheckpoint?: string;
   /**
@@ -223,7 +221,7 @@ export function runInProvider(
   provider: Provider,
   id: string,
   plan: string,
-  input: Omit<OperationInput, 'checkpoint' | 'registry' | 'bank' | 'rootBank' | 'bankType'>,
+  input: Omit<OperationInput, 'checkpoint' | 'registry' | 'bank' | 'rootBank'>,
 ): Promise<OperationLog> {
   return runOperation({
     ...input,
@@ -231,7 +229,6 @@ export function runInProvider(
     registry: provider.registry,
     bank: provider.bank.section(checkpointPrefix(id)),
     rootBank: provider.bank,
-    bankType: provider.bankType,
   });
 }
 
@@ -253,8 +250,7 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   };
   // Who is told when the store must wait for a garbage collection: the hook that last asked for it.
   let waiting: ((message: string) => void) | undefined;
-  const store =
-    input.store ?? operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`, input.bankType);
+  const store = input.store ?? operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`);
   waitListeners.set(store, (message) => {
     lines.push(`content store: ${message}`);
     waiting?.(message);
@@ -386,7 +382,6 @@ export function operationStore(bank: Bank, owner: string, bankType?: string): Co
     // An object store answers each request after a round trip: more packs in flight hide it
     // (measured on radosgw: 1 GB protected in 19.9 s with one upload at a time, 15.9 s with 4).
     ...(bankType === 's3' && !process.env.HOARD_STORE_UPLOADS ? { uploads: 4 } : {}),
-    ...(bankType === 's3' ? { prefetch: 2 } : {}),
   });
   return store;
 }

@@ -34,7 +34,7 @@ export async function repair(provider: Provider, options: RepairOptions = {}): P
   const dryRun = options.dryRun === true;
   await requireReadable(provider, 'repair');
   // Read under a shared lease: no prune moves a pack while it is checked.
-  const reading = operationStore(provider.bank, `${PROCESS_OWNER} repair`, provider.bankType);
+  const reading = operationStore(provider.bank, `${PROCESS_OWNER} repair`);
   let check: CheckReport;
   try {
     check = await reading.check({

@@ -39,12 +39,6 @@ export interface BatchOptions {
    * out. Without it, the first such blob throws STORE_CORRUPT.
    */
   damaged?: (blobs: Location[], why: HoardError) => void;
-  /**
-   * Packs fetched whole, this many ahead of the one being read (0: each streamed in turn).
-   * For a bank whose every read waits a round trip (S3): the next packs arrive while this
-   * one is decoded. Each costs a pack's size in memory.
-   */
-  prefetch?: number;
 }
 
 /**
@@ -56,7 +50,7 @@ export async function* readBatches(
   bank: Bank,
   index: BlobIndex,
   locations: Iterable<Location>,
-  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [], prefetch = 0 }: BatchOptions = {},
+  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [] }: BatchOptions = {},
 ): AsyncGenerator<BlobBatch> {
   const report = (blobs: Location[], why: HoardError) => {
     if (damaged === undefined) throw why;
@@ -88,33 +82,12 @@ export async function* readBatches(
   let retried = false;
   while (byPack.size > 0) {
     const moved: Location[] = [];
-    const packs = [...byPack.keys()];
-    /** Whole packs being fetched ahead (`prefetch`), an error kept as the value. */
-    const ahead = new Map<string, Promise<Buffer | HoardError>>();
-    for (const [i, pack] of packs.entries()) {
-      const run = byPack.get(pack)!;
+    for (const [pack, run] of byPack) {
       run.sort((a, b) => a.offset - b.offset);
-      let stream: Readable | undefined;
-      let pieces: AsyncIterable<Buffer> | Iterable<Buffer>;
+      let stream: Readable;
       try {
-        if (prefetch > 0) {
-          for (const next of packs.slice(i, i + 1 + prefetch)) {
-            if (!ahead.has(next)) ahead.set(next, fetchPack(bank, next));
-          }
-          const whole = await ahead.get(pack)!;
-          ahead.delete(pack);
-          if (whole instanceof HoardError) throw whole;
-          pieces = [whole];
-        } else {
-          stream = await bank.getStream(packKey(pack));
-          pieces = stream as AsyncIterable<Buffer>;
-        }
+        stream = await bank.getStream(packKey(pack));
       } catch (error) {
-        if (error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT') {
-          // Fetched whole, an encrypted pack that fails authentication anywhere is not trusted.
-          report(run, unauthentic(run[0]!, error));
-          continue;
-        }
         if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
         if (!retried) moved.push(...run);
         else report(run, missingPack(pack, error));
@@ -126,7 +99,7 @@ export async function* readBatches(
       let into: Uint8Array | undefined;
       let filled = 0;
       try {
-        for await (const piece of pieces) {
+        for await (const piece of stream as AsyncIterable<Buffer>) {
           let at = 0;
           while (k < run.length && at < piece.length) {
             const blob = run[k]!;
@@ -164,7 +137,7 @@ export async function* readBatches(
         k = run.length;
         report(lost, unauthentic(lost[0]!, error));
       } finally {
-        stream?.destroy();
+        stream.destroy();
       }
       if (into !== undefined) {
         // The pack ended inside this blob: take it back out of its batch (the last one in it).
@@ -195,16 +168,6 @@ export async function* readBatches(
     byPack = groupByPack(relocated);
   }
   if (batch !== undefined && batch.blobs.length > 0) yield finish(batch);
-}
-
-/** A whole pack, or the HoardError that reading it gave (so that no rejection goes unseen). */
-async function fetchPack(bank: Bank, pack: string): Promise<Buffer | HoardError> {
-  try {
-    return await bank.get(packKey(pack));
-  } catch (error) {
-    if (error instanceof HoardError) return error;
-    return new HoardError('INTERNAL', `reading pack ${pack}: ${(error as Error).message}`, { cause: error });
-  }
 }
 
 interface OpenBatch {

@@ -17,11 +17,6 @@ export interface StoreOptions {
    */
   uploads?: number;
   /**
-   * When reading many blobs at once (a restore, a verify), packs fetched whole this many
-   * ahead of the one being decoded; 0 to 8. Default 0: each pack streamed in turn, as suits a disk.
-   */
-  prefetch?: number;
-  /**
    * 'auto' (default) or 'zstd': compress every blob whole with zstd level 3 and keep it
    * compressed only if that made it smaller (judged per blob, never from a sample).
    * 'deflate': the same with deflate level 1 (the earlier format). 'none': every blob as it
@@ -61,7 +56,6 @@ export interface ResolvedOptions {
   averageChunkSize: number;
   packSize: number;
   uploads: number;
-  prefetch: number;
   compression: CompressionMode;
   cacheSize: number;
   leaseTtlMs: number;
@@ -88,7 +82,6 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     averageChunkSize = MIB,
     packSize = 16 * MIB,
     uploads = Number(process.env.HOARD_STORE_UPLOADS) || 2,
-    prefetch = 0,
     compression = 'auto',
     cacheSize = 64 * MIB,
     leaseTtlMs = Number(process.env.HOARD_LEASE_TTL_MS) || 30_000,
@@ -107,9 +100,6 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   }
   if (!Number.isSafeInteger(uploads) || uploads < 1 || uploads > 16) {
     throw invalid(`uploads must be a whole number from 1 to 16, got ${uploads}`);
-  }
-  if (!Number.isSafeInteger(prefetch) || prefetch < 0 || prefetch > 8) {
-    throw invalid(`prefetch must be a whole number from 0 to 8, got ${prefetch}`);
   }
   if (!['auto', 'zstd', 'none', 'deflate'].includes(compression)) {
     throw invalid(`compression must be "auto", "zstd", "none" or "deflate", got "${String(compression)}"`);
@@ -130,7 +120,6 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     averageChunkSize,
     packSize,
     uploads,
-    prefetch,
     compression,
     cacheSize,
     leaseTtlMs,

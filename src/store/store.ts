@@ -167,14 +167,12 @@ export class ContentStore {
   /**
    * The stored bytes of many blobs, each distinct one once, in batches of shared memory for
    * worker threads to decode and check with `decodeBlobSync`; each pack is read once.
-   * Memory: one batch being filled plus the batches the caller holds (and the store's
-   * `prefetch` packs).
+   * Memory: one batch being filled plus the batches the caller holds.
    */
   async *readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
     await this.ready();
     const idKey = this.options.naming.idKey;
-    const prefetch = options?.prefetch ?? this.options.prefetch;
-    for await (const batch of readBatches(this.bank, this.index, locations, { ...options, prefetch })) {
+    for await (const batch of readBatches(this.bank, this.index, locations, options)) {
       yield idKey ? { ...batch, idKey } : batch;
     }
   }
