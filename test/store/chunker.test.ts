@@ -129,21 +129,6 @@ describe('chunker: FastCDC boundaries', () => {
     const changed = [...ends(after)].filter((end) => !old.has(end));
     assert.ok(changed.length <= 2, `${changed.length} boundaries moved`);
   });
-
-  it('is fast (chunking throughput, logged)', (t) => {
-    const data = randomBytes(64 * MiB);
-    for (const avg of [64 * KiB, MiB]) {
-      const chunker = new Chunker(avg);
-      lengths(chunker, [data.subarray(0, 8 * MiB)]);
-      const started = process.hrtime.bigint();
-      const got = lengths(chunker, pieces(data, [MiB]));
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const mean = Math.round(data.length / got.length);
-      t.diagnostic(
-        `FastCDC avg ${avg / KiB} KiB: ${(data.length / MiB / seconds).toFixed(0)} MiB/s, ${got.length} chunks, mean ${mean} bytes`,
-      );
-    }
-  });
 });
 
 /** The first chunk lengths of `seeded('hoard chunker vector', 1 MiB)` at 16 KiB average. */
