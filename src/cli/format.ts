@@ -12,11 +12,14 @@ export function formatCheckpoint(c: CheckpointView): string {
     `checkpoint ${c.id}  ${c.status}  (plan ${c.plan}, provider ${c.provider.name}, created ${c.createdAt})`,
   ];
   const width = Math.max(...c.resources.map((r) => `${r.type}#${r.id}`.length), 8);
-  const statusWidth = Math.max(...c.resources.map((r) => r.status.length), 0);
+  // A resource's status is what its protect got; once the checkpoint is deleted, so is its data.
+  const statusOf = (r: CheckpointView['resources'][number]) =>
+    c.status === 'deleted' ? 'deleted' : r.status;
+  const statusWidth = Math.max(...c.resources.map((r) => statusOf(r).length), 0);
   for (const r of c.resources) {
     const key = `${r.type}#${r.id}`;
     lines.push(
-      `  ${key.padEnd(width)}  ${r.status.padEnd(statusWidth)}  ${formatStats(r.stats)}${r.error ? `  ${r.error.message.startsWith(`${key} `) ? r.error.message.slice(key.length + 1) : r.error.message}` : ''}`,
+      `  ${key.padEnd(width)}  ${statusOf(r).padEnd(statusWidth)}  ${formatStats(r.stats)}${r.error ? `  ${r.error.message.startsWith(`${key} `) ? r.error.message.slice(key.length + 1) : r.error.message}` : ''}`,
     );
   }
   lines.push(`  ${'total'.padEnd(width)}  ${''.padEnd(statusWidth)}  ${formatStats(c.stats)}`);
@@ -78,9 +81,9 @@ export function formatResult(result: OperationResult): string {
   const lines = [formatCheckpoint(result.checkpoint)];
   const op = result.operation;
   if (op) {
-    const seconds = op.endedAt ? (Date.parse(op.endedAt) - Date.parse(op.startedAt)) / 1000 : 0;
+    const ms = op.endedAt ? Date.parse(op.endedAt) - Date.parse(op.startedAt) : 0;
     lines.push(
-      `${op.kind} ${op.status} in ${seconds.toFixed(2)}s (${op.tasks.length} hooks, operation ${op.id})`,
+      `${op.kind} ${op.status} in ${formatDuration(ms)} (${op.tasks.length} hooks, operation ${op.id})`,
     );
     for (const t of op.tasks) {
       if (t.status === 'failed' || t.status === 'cancelled')

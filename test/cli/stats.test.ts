@@ -91,6 +91,14 @@ describe('hoard CLI: statistics', () => {
     assert.match(human.stdout, /dedup ratio\s+(1\.9\d|2\.00)x/);
     const list = await hoard(['--home', home, 'checkpoints', 'list']);
     assert.match(list.stdout.trim().split('\n')[1]!, /\s195 KiB$/);
+
+    // A delete shows its resources as deleted (not as their protect left them), and its hooks' time.
+    const deleted = await hoard(['--home', home, 'checkpoints', 'delete', first.checkpoint.id]);
+    assert.equal(deleted.code, 0, deleted.stderr);
+    assert.match(deleted.stdout, /^checkpoint \S+ {2}deleted/m);
+    assert.match(deleted.stdout, /^ {2}fs\.directory#data {2}deleted {2}2 files/m);
+    assert.doesNotMatch(deleted.stdout, /available/);
+    assert.match(deleted.stdout, /^delete succeeded in \d+(\.\d)? (ms|s) \(\d+ hooks/m);
   });
 
   it('hoard stats for an unknown provider is one line, exit 2', async () => {
