@@ -61,19 +61,44 @@ export class Progress {
     const now = Date.now();
     if (now - this.lastDraw < 100) return;
     this.lastDraw = now;
-    const elapsed = (now - this.started) / 1000;
-    const parts = [
-      `${this.label}: ${this.done}/${Math.max(this.total, this.done)} hooks, ${elapsed.toFixed(1)}s`,
-    ];
+    const running = [...this.running.values()].slice(0, 2);
     let eta = 0;
-    for (const r of [...this.running.values()].slice(0, 2)) {
-      const pct = r.fraction > 0 ? ` ${Math.round(r.fraction * 100)}%` : '';
-      parts.push(`${r.label}${pct}${r.detail ? ` (${r.detail})` : ''}`);
+    for (const r of running) {
       if (r.fraction > 0.01) eta = Math.max(eta, ((now - r.startedAt) / r.fraction) * (1 - r.fraction));
     }
-    if (eta > 0) parts.push(`ETA ${Math.ceil(eta / 1000)}s`);
-    process.stderr.write(`\r\x1b[2K${parts.join(' — ').slice(0, (process.stderr.columns ?? 100) - 1)}`);
+    const line = progressLine({
+      label: this.label,
+      done: this.done,
+      total: Math.max(this.total, this.done),
+      elapsedMs: now - this.started,
+      etaMs: eta,
+      running: running.map((r) => {
+        const pct = r.fraction > 0 ? ` ${Math.round(r.fraction * 100)}%` : '';
+        return `${r.label}${pct}${r.detail ? ` (${r.detail})` : ''}`;
+      }),
+      columns: process.stderr.columns ?? 100,
+    });
+    process.stderr.write(`\r\x1b[2K${line}`);
   }
+}
+
+/**
+ * One progress line, at most `columns - 1` characters: the counts, the elapsed time and the
+ * ETA first, so that a narrow terminal cuts what is running, never the estimate.
+ */
+export function progressLine(p: {
+  label: string;
+  done: number;
+  total: number;
+  elapsedMs: number;
+  etaMs: number;
+  running: string[];
+  columns: number;
+}): string {
+  const head = `${p.label}: ${p.done}/${p.total} hooks, ${(p.elapsedMs / 1000).toFixed(1)}s${
+    p.etaMs > 0 ? `, ETA ${Math.ceil(p.etaMs / 1000)}s` : ''
+  }`;
+  return [head, ...p.running].join(' — ').slice(0, Math.max(p.columns - 1, head.length));
 }
 
 /** Bytes done of a known total on stderr (a terminal only): rate and ETA, redrawn at most ten times a second. */

@@ -142,6 +142,8 @@ export async function snapshot(
     // Pass 2: the changed files, a few read tasks at a time; their blobs go into packs in
     // task order, so a pack holds neighbouring files (a restore reads it once).
     const total = toRead.reduce((n, f) => n + f.entry.size!, 0);
+    const readingSince = Date.now();
+    let filesRead = 0;
     const vanished = new Set<Entry>();
     const queue = tasks(toRead);
     const pending: Promise<{ item: Item; result: ReadResult; out: SharedArrayBuffer }>[] = [];
@@ -229,10 +231,13 @@ export async function snapshot(
         room.push(out); // putEncoded() has copied what it keeps
         // Files the task had no room for go next.
         if (result.files.length < item.length) queue.unshift(item.slice(result.files.length));
+        filesRead += result.files.length;
         if (total > 0) {
+          const seconds = (Date.now() - readingSince) / 1000;
+          const rate = seconds > 0 ? ` at ${Math.round(stats.bytesRead / 1e6 / seconds)} MB/s` : '';
           ctx.progress(
             Math.min(1, stats.bytesRead / total),
-            `${Math.round(stats.bytesRead / 1e6)} of ${Math.round(total / 1e6)} MB`,
+            `${Math.round(stats.bytesRead / 1e6)} of ${Math.round(total / 1e6)} MB${rate}, ${filesRead} of ${toRead.length} files`,
           );
         }
       }
