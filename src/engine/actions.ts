@@ -20,7 +20,9 @@ import { HoardError } from '../errors.js';
 import { TaskGraph } from './graph.js';
 import type { RetryPolicy, Semaphore, TaskContext, TaskSpec } from './types.js';
 
+/** One action: what it runs and the engine options of its task (see `TaskSpec`). */
 export interface ActionOptions<D = unknown> {
+  /** The work; absent: an action that only orders others (it succeeds at once). */
   run?: (ctx: TaskContext<D>) => unknown;
   /** Ends the action `skipped` the moment it is ready, with this reason (rsbackup's "nothing to do"). */
   skip?: string;
@@ -34,6 +36,7 @@ export interface ActionOptions<D = unknown> {
   data?: D;
 }
 
+/** How one relation orders its actions. */
 export interface RelationOptions {
   /** B runs after A whatever A's outcome (rsbackup's "even if A fails"). */
   evenIfFails?: boolean;
@@ -62,6 +65,10 @@ const CAPS = /^[A-Z][A-Z0-9_]*$/;
 // rsbackup writes `(even if backup/ fails)`, naming the left side by its kind.
 const EVEN_IF = /\s*[(,]?\s*even if (\S+) fails\s*\)?\s*$/i;
 
+/**
+ * A list of actions named by paths and the relations between their kinds (rsbackup's
+ * "Concurrency" page); `toGraph()` gives the task graph the engine runs.
+ */
 export class ActionList<D = unknown> {
   private readonly actions: ActionEntry<D>[] = [];
   private readonly paths = new Set<string>();

@@ -14,15 +14,24 @@ import type { ContentStore } from '../store/index.js';
  */
 export const SDK_VERSION = '1.0.0';
 
+/** The operations a plugin takes part in; a checkpoint is made by `protect`, the others work on one. */
 export type OperationKind = 'protect' | 'restore' | 'verify' | 'copy' | 'delete';
+/** Every {@link OperationKind}, in the order the CLI lists them. */
 export const OPERATION_KINDS: readonly OperationKind[] = ['protect', 'restore', 'verify', 'copy', 'delete'];
 
+/**
+ * The four hooks of an operation, per resource, in their order: prepareBegin (parents before
+ * children), prepareFinish (children before parents; runs whenever prepareBegin succeeded),
+ * main, complete (children before parents).
+ */
 export type HookName = 'prepareBegin' | 'prepareFinish' | 'main' | 'complete';
+/** Every {@link HookName}, in hook order. */
 export const HOOK_NAMES: readonly HookName[] = ['prepareBegin', 'prepareFinish', 'main', 'complete'];
 
 /** A JSON Schema (draft 2020-12 / 07 subset that Ajv understands). */
 export type JsonSchema = Record<string, unknown>;
 
+/** A hook that failed in this operation, as `HookContext.failures` lists them. */
 export interface HookFailure {
   /** `type#id` of the resource whose hook failed. */
   resource: string;
@@ -30,6 +39,7 @@ export interface HookFailure {
   message: string;
 }
 
+/** How `HookContext.poll` waits for something outside Hoard (a snapshot, a job) to be ready. */
 export interface PollOptions {
   /** Milliseconds between checks. Default 1000. */
   intervalMs?: number;
@@ -39,6 +49,7 @@ export interface PollOptions {
   what: string;
 }
 
+/** What a hook is given: where it runs, its parameters and bank, and how to report back. */
 export interface HookContext {
   operation: OperationKind;
   hook: HookName;
@@ -109,6 +120,7 @@ export interface ResourceStats {
   durationMs: number;
 }
 
+/** One hook: it succeeds by returning, and fails by throwing (a HoardError keeps its code). */
 export type Hook = (ctx: HookContext) => Promise<void> | void;
 
 /** What a plugin returns for one resource and one operation kind. Every hook is optional. */
@@ -126,6 +138,7 @@ export interface Operation {
   timeoutMs?: number;
 }
 
+/** One resource type a plugin handles: its schemas, and optionally discovery and browsing. */
 export interface ResourceTypeSpec {
   type: string;
   /** Schemas for this type: `resource` validates the plan entry's extra fields (e.g. `path`). */
@@ -199,6 +212,7 @@ export interface ResourceBrowser {
   fingerprint?(ctx: BrowseContext): Promise<string | undefined>;
 }
 
+/** A protection plugin: what a plugin package exports (made with `definePlugin`). */
 export interface ProtectionPlugin {
   /**
    * The plugin's name, e.g. `exec.task`: it names the plugin in messages and logs, and the
@@ -221,6 +235,7 @@ export interface ProtectionPlugin {
   operation(kind: OperationKind, resource: Resource, parameters: OperationParameters): Operation | undefined;
 }
 
+/** The parameters `ProtectionPlugin.operation` gets for one resource. */
 export interface OperationParameters {
   /** This operation's parameters for the resource (validated). */
   parameters: Record<string, unknown>;
