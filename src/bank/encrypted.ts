@@ -36,7 +36,7 @@ import {
   repositoryRecord,
   secretsJson,
 } from '../crypto/keys.js';
-import { SEAL_INLINE_BELOW, sealParts } from '../crypto/seal-pool.js';
+import { sealParts } from '../crypto/seal-pool.js';
 import {
   hencFormat,
   type ObjectFormat,
@@ -377,12 +377,12 @@ export class EncryptingStore implements BankStore {
   async put(key: string, data: StoreData): Promise<void> {
     const format = await this.format(key, true);
     if (format === undefined) return this.inner.put(key, data);
-    if (data instanceof Parts || (Buffer.isBuffer(data) && data.length >= SEAL_INLINE_BELOW)) {
+    if (data instanceof Parts || Buffer.isBuffer(data)) {
       const sealed = await sealParts(format, data instanceof Parts ? data.pieces : [data]);
       await this.inner.put(key, sealed.bytes);
       sealed.release(); // only after a put that succeeded: see Sealed.release
     } else {
-      await this.inner.put(key, Buffer.isBuffer(data) ? sealBuffer(format, data) : sealStream(format, data));
+      await this.inner.put(key, sealStream(format, data));
     }
     if (Buffer.isBuffer(data)) await this.remember(key, data);
   }

@@ -13,10 +13,10 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { HoardError } from '../errors.js';
 import type { SealTask } from './seal-worker.js';
-import { type ObjectFormat, sealedLength, sealPartsInto } from './stream.js';
+import { lengthOf, type ObjectFormat, sealedLength, sealedParts } from './stream.js';
 
 /** Objects with less plaintext than this are sealed on the calling thread. */
-export const SEAL_INLINE_BELOW = 1024 * 1024;
+const SEAL_INLINE_BELOW = 1024 * 1024;
 /** Output buffers kept for reuse: packs upload one or two at a time, plus a prune's. */
 const SPARE_OUTPUTS = 4;
 const MiB = 1024 * 1024;
@@ -48,15 +48,10 @@ export interface Sealed {
 
 /** The object whose plaintext `parts` hold back to back, sealed in `format`. */
 export async function sealParts(format: ObjectFormat, parts: readonly Uint8Array[]): Promise<Sealed> {
-  let total = 0;
-  for (const part of parts) total += part.length;
+  const total = lengthOf(parts);
   const { header, key } = format.seal();
   const length = sealedLength(total, header.length);
-  if (total < SEAL_INLINE_BELOW) {
-    const bytes = Buffer.allocUnsafe(length);
-    sealPartsInto(key, header, parts, bytes);
-    return { bytes, release() {} };
-  }
+  if (total < SEAL_INLINE_BELOW) return { bytes: sealedParts(key, header, parts), release() {} };
   const at = spare.findIndex((memory) => memory.byteLength >= length);
   const out = at >= 0 ? spare.splice(at, 1)[0]! : new ArrayBuffer(Math.ceil(length / MiB) * MiB);
   const task: SealTask = { cipher: key.cipher, key: key.key, header, parts: sharedParts(parts), out };

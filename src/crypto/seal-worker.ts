@@ -1,6 +1,6 @@
 /** The worker side of seal-pool.ts: seals one object's parts into a buffer moved here and back. */
 import { Piscina } from 'piscina';
-import { type SegmentKey, sealedLength, sealPartsInto } from './stream.js';
+import { lengthOf, type SegmentKey, sealedLength, sealPartsInto } from './stream.js';
 
 export interface SealTask {
   cipher: SegmentKey['cipher'];
@@ -14,9 +14,7 @@ export interface SealTask {
 
 /** Seals into `task.out` and moves it back. */
 export default function seal(task: SealTask): ArrayBuffer {
-  let total = 0;
-  for (const part of task.parts) total += part.length;
-  const out = new Uint8Array(task.out, 0, sealedLength(total, task.header.length));
+  const out = new Uint8Array(task.out, 0, sealedLength(lengthOf(task.parts), task.header.length));
   sealPartsInto({ cipher: task.cipher, key: Buffer.from(task.key) }, task.header, task.parts, out);
   return Piscina.move(task.out) as unknown as ArrayBuffer;
 }

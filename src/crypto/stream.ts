@@ -134,9 +134,21 @@ function headerOf(format: ObjectFormat, stored: Uint8Array): { length: number; k
 /** The whole object sealed: header and segments. */
 export function sealBuffer(format: ObjectFormat, plain: Uint8Array): Buffer {
   const { header, key } = format.seal();
-  const out = Buffer.allocUnsafe(sealedLength(plain.length, header.length));
-  sealPartsInto(key, header, [plain], out);
+  return sealedParts(key, header, [plain]);
+}
+
+/** `header` and the plaintext `parts` hold back to back, sealed, in a new buffer. */
+export function sealedParts(key: SegmentKey, header: Uint8Array, parts: readonly Uint8Array[]): Buffer {
+  const out = Buffer.allocUnsafe(sealedLength(lengthOf(parts), header.length));
+  sealPartsInto(key, header, parts, out);
   return out;
+}
+
+/** The bytes `parts` hold together. */
+export function lengthOf(parts: readonly Uint8Array[]): number {
+  let total = 0;
+  for (const part of parts) total += part.length;
+  return total;
 }
 
 /** The length of an object whose plaintext is `length` bytes, sealed after a `headerLength`-byte header. */
@@ -157,8 +169,7 @@ export function sealPartsInto(
   parts: readonly Uint8Array[],
   out: Uint8Array,
 ): void {
-  let total = 0;
-  for (const part of parts) total += part.length;
+  const total = lengthOf(parts);
   if (out.length !== sealedLength(total, header.length)) {
     throw new RangeError(
       `sealing ${total} bytes takes ${sealedLength(total, header.length)}, not ${out.length}`,
