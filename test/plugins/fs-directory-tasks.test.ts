@@ -188,6 +188,35 @@ describe('fs.directory tasks', () => {
     assert.ok(zeros.files[0]!.bytes <= bound, `${zeros.files[0]!.bytes} bytes in one task`);
   });
 
+  it('read compresses only the chunks the store lacks, and keeps the others raw in place', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-known-'));
+    const sizes = chunkSizes(64 * 1024);
+    const budget = 4 * 1024 * 1024;
+    const out = new SharedArrayBuffer(readCapacity(budget, sizes));
+    const abs = join(dir, 'text');
+    // Compressible, and varied enough to cut into many chunks.
+    const lines = Array.from({ length: 40_000 }, (_, i) => `line ${i} of ${i * 7919} words\n`);
+    await writeFile(abs, lines.join(''));
+    const all = read({ files: [{ abs, from: 0 }], out, sizes, compression: 'zstd', budget });
+    assert.ok(all.chunks.length >= 4, `${all.chunks.length} chunks`);
+    assert.ok(all.chunks.every((c) => c.compression === 'zstd'));
+    const known = all.chunks.filter((_, i) => i % 2 === 0).map((c) => c.id);
+    const again = read({ files: [{ abs, from: 0, known }], out, sizes, compression: 'zstd', budget });
+    const whole = await readFile(abs);
+    let offset = 0;
+    const bytes = Buffer.from(out);
+    for (const chunk of again.chunks) {
+      const raw = whole.subarray(offset, offset + chunk.rawLength);
+      offset += chunk.rawLength;
+      assert.equal(chunk.id, blobId(raw));
+      if (known.includes(chunk.id)) {
+        assert.equal(chunk.compression, 'none');
+        assert.ok(bytes.subarray(chunk.at, chunk.at + chunk.length).equals(raw));
+      } else assert.equal(chunk.compression, 'zstd');
+    }
+    assert.equal(offset, whole.length);
+  });
+
   it('restores many files that share their blobs within a small limit of open files', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-fds-'));
     const data = join(dir, 'data');

@@ -116,7 +116,7 @@ export async function snapshot(
       groups.delete(first);
     };
     const known = await knownBlobs(previous, entries);
-    const toRead: { entry: Entry; abs: string }[] = [];
+    const toRead: { entry: Entry; abs: string; known?: string[] }[] = [];
     for (const entry of entries) {
       if (entry.hardLink !== undefined) continue; // takes its first path's content below
       if (entry.type === 'dir') stats.dirs++;
@@ -134,7 +134,9 @@ export async function snapshot(
           stats.filesReused++;
         } else {
           entry.blobs = [];
-          toRead.push({ entry, abs: join(base, entry.path) });
+          // A changed file mostly keeps its chunks: the reader need not compress those again.
+          const kept = before?.type === 'file' ? (before.blobs ?? []).filter((id) => known.has(id)) : [];
+          toRead.push({ entry, abs: join(base, entry.path), ...(kept.length > 0 ? { known: kept } : {}) });
         }
       }
     }
@@ -160,6 +162,7 @@ export async function snapshot(
             abs: f.abs,
             from: f.from,
             ...(f.expect ? { expect: f.expect } : {}),
+            ...(f.known ? { known: f.known } : {}),
           }));
           const out = room.pop() ?? new SharedArrayBuffer(readCapacity(TASK_BYTES, sizes));
           pending.push(
@@ -219,7 +222,8 @@ export async function snapshot(
           // The rest of a large file is the next task; a file's pieces are read in order.
           if (!file.done) {
             const { dev, ino } = file.identity;
-            queue.unshift([{ entry, abs, from: file.next, restarts, expect: { dev, ino } }]);
+            const rest = { entry, abs, from: file.next, restarts, expect: { dev, ino } };
+            queue.unshift([{ ...rest, ...(item[i]!.known ? { known: item[i]!.known } : {}) }]);
           }
           // The file may have grown or shrunk since the walk: record what was stored.
           else {
@@ -335,21 +339,29 @@ async function walkTree(
  * Files for one read task, each with where to read on from, the file its earlier pieces came
  * from, and how often it was started again because it was replaced while being read.
  */
-type Item = { entry: Entry; abs: string; from: number; restarts: number; expect?: Identity }[];
+type Item = {
+  entry: Entry;
+  abs: string;
+  from: number;
+  restarts: number;
+  expect?: Identity;
+  /** Blobs of the file's previous version that the store has (see ReadTask). */
+  known?: string[];
+}[];
 
 /** Files in walk order, grouped into tasks of about TASK_BYTES; a larger file is a task alone. */
-function tasks(files: { entry: Entry; abs: string }[]): Item[] {
+function tasks(files: { entry: Entry; abs: string; known?: string[] }[]): Item[] {
   const items: Item[] = [];
   let current: Item = [];
   let bytes = 0;
-  for (const { entry, abs } of files) {
+  for (const { entry, abs, known } of files) {
     const size = entry.size ?? 0;
     if (current.length > 0 && (bytes + size > TASK_BYTES || current.length >= TASK_FILES)) {
       items.push(current);
       current = [];
       bytes = 0;
     }
-    current.push({ entry, abs, from: 0, restarts: 0 });
+    current.push({ entry, abs, from: 0, restarts: 0, ...(known ? { known } : {}) });
     bytes += size;
   }
   if (current.length > 0) items.push(current);

@@ -19,9 +19,12 @@ export interface Identity {
 export interface ReadTask {
   /**
    * Files to read from `from` on. `expect`: the file the earlier pieces came from; if the path
-   * now holds another one, the result says `replaced` and nothing of it is read.
+   * now holds another one, the result says `replaced` and nothing of it is read. `known`: ids
+   * of blobs the store already has (the file's chunks in the previous checkpoint): such a chunk
+   * is hashed but not compressed, since the writer will not store it again (an edit inside a
+   * large file would otherwise compress the whole file anew).
    */
-  files: { abs: string; from: number; expect?: Identity }[];
+  files: { abs: string; from: number; expect?: Identity; known?: string[] }[];
   /** Where the stored bytes go; at least `readCapacity(budget, sizes)` bytes, reused from task to task. */
   out: SharedArrayBuffer;
   sizes: ChunkSizes;
@@ -95,6 +98,7 @@ export function read({ files, out: shared, sizes, compression, budget, idKey }: 
   for (const file of files) {
     if (full() && results.length > 0) break;
     const first = chunks.length;
+    const known = file.known && file.known.length > 0 ? new Set(file.known) : undefined;
     const skip = (why: 'vanished' | 'replaced') => {
       results.push({ first, count: 0, bytes: 0, done: true, next: file.from, [why]: true });
     };
@@ -144,7 +148,11 @@ export function read({ files, out: shared, sizes, compression, budget, idKey }: 
         ) {
           const raw = out.subarray(p, p + length);
           const id = blobId(raw, idKey);
-          const encoded = encodeBlobSync(raw, compression);
+          // A chunk the store has keeps its raw bytes: the writer deduplicates it (or, should the
+          // store have lost it since, stores it uncompressed, which is still correct).
+          const encoded = known?.has(id)
+            ? { stored: raw, compression: 'none' as const }
+            : encodeBlobSync(raw, compression);
           if (encoded.compression !== 'none') out.set(encoded.stored, cursor);
           else if (cursor !== p) out.copyWithin(cursor, p, p + length);
           chunks.push({
