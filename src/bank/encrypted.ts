@@ -55,6 +55,7 @@ import type {
   AcquireResult,
   BankStore,
   LeaseRecord,
+  ReadOptions,
   StoreData,
   StoreListOptions,
   SweepReport,
@@ -439,10 +440,10 @@ export class EncryptingStore implements BankStore {
     return this.settings.mode === 'public-key' && file ? file.replace(/\.json$/, '.cache') : undefined;
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
+  async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
     const kept = await this.recallWriteOnly(key);
     if (kept) return kept;
-    const stored = await this.inner.get(key);
+    const stored = await this.inner.get(key, options);
     if (stored === undefined) return undefined;
     const format = await this.format(key, false);
     if (format === undefined) return stored;

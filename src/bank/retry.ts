@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoardError } from '../errors.js';
-import type { BankStore, StoreData, StoreListOptions, SweepReport } from './store.js';
+import type { BankStore, ReadOptions, StoreData, StoreListOptions, SweepReport } from './store.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included. Default 8. */
@@ -74,8 +74,8 @@ export class RetryingStore implements BankStore {
     return this.policy.run(() => this.store.put(key, data));
   }
 
-  get(key: string) {
-    return this.policy.run(() => this.store.get(key));
+  get(key: string, options?: ReadOptions) {
+    return this.policy.run(() => this.store.get(key, options));
   }
 
   getStream(key: string) {

@@ -44,6 +44,11 @@ export interface S3BankOptions {
   /** Encrypt what is stored (encrypted.ts). Default: no encryption, and no check for it. */
   encryption?: EncryptionSettings;
   /**
+   * Where this machine keeps its copy of the content store's index objects (bank/cache.ts), so
+   * that a run does not GET every one of them again. Default: no cache.
+   */
+  cacheDir?: string;
+  /**
    * The clock leases expire by, in ms since the epoch. Default: this machine's clock moved by
    * the server clock's offset, read from the `Date` of the server's answers, so that every
    * client judges expiry by one clock.
@@ -93,7 +98,8 @@ export class S3Bank extends BankView {
   constructor(options: S3BankOptions) {
     const store = new S3Store(options);
     const encryption = options.encryption ? { encryption: options.encryption } : {};
-    super(decorate(store, { retry: store.policy, ...encryption }), '', options.readOnly ?? false);
+    const cache = options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir };
+    super(decorate(store, { retry: store.policy, ...encryption, ...cache }), '', options.readOnly ?? false);
     this.bucket = options.bucket;
     this.endpoint = options.endpoint;
   }

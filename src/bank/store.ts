@@ -23,6 +23,15 @@ export function leaseLive(record: LeaseRecord, now: number): boolean {
 
 export type AcquireResult = { acquired: true; expiresAt: number } | { acquired: false; holder: LeaseRecord };
 
+/** See `Bank.get`. */
+export interface ReadOptions {
+  /**
+   * The caller accepts this machine's cached copy of the object, where the bank keeps one
+   * (cache.ts: the content store's index objects of a remote bank). Default false: read the bank.
+   */
+  cached?: boolean;
+}
+
 export interface StoreListOptions {
   marker: string | undefined;
   desc: boolean;
@@ -39,7 +48,7 @@ export interface BankStore {
   readonly now: () => number;
   /** BANK_KEY_CONFLICT if the key is under an object or has objects under it. */
   put(key: string, data: StoreData): Promise<void>;
-  get(key: string): Promise<Buffer | undefined>;
+  get(key: string, options?: ReadOptions): Promise<Buffer | undefined>;
   getStream(key: string): Promise<Readable | undefined>;
   /** See `Bank.getRange`; `offset` and `length` are checked already, `length` > 0. */
   getRange(key: string, offset: number, length: number): Promise<Buffer | undefined>;

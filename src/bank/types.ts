@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { KeyStore } from '../crypto/keyring.js';
 import type { ContentKeys } from './encrypted.js';
-import type { SweepReport } from './store.js';
+import type { ReadOptions, SweepReport } from './store.js';
 
 /** What `put` stores: bytes, a string (stored as UTF-8), or a stream of bytes that is read once. */
 export type PutData = Buffer | Uint8Array | string | AsyncIterable<Uint8Array> | NodeJS.ReadableStream;
@@ -87,8 +87,11 @@ export interface Bank {
    * BANK_KEY_CONFLICT if `key` is under another object or has objects under it.
    */
   put(key: string, data: PutData): Promise<void>;
-  /** The whole object; BANK_NOT_FOUND if there is none. */
-  get(key: string): Promise<Buffer>;
+  /**
+   * The whole object; BANK_NOT_FOUND if there is none. `options.cached`: a copy kept on this
+   * machine will do (only immutable objects are kept; see bank/cache.ts).
+   */
+  get(key: string, options?: ReadOptions): Promise<Buffer>;
   /** The object as a stream of its bytes as of the call; BANK_NOT_FOUND if there is none. */
   getStream(key: string): Promise<Readable>;
   /**

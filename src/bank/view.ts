@@ -4,7 +4,7 @@ import type { KeyStore } from '../crypto/keyring.js';
 import { HoardError } from '../errors.js';
 import type { ContentKeys } from './encrypted.js';
 import { relativeKey, resolveKey } from './keys.js';
-import { type BankStore, leaseLive, type SweepReport, toStoreData } from './store.js';
+import { type BankStore, leaseLive, type ReadOptions, type SweepReport, toStoreData } from './store.js';
 import type {
   AcquireLeaseOptions,
   Bank,
@@ -41,9 +41,9 @@ export class BankView implements Bank {
     }
   }
 
-  async get(key: string): Promise<Buffer> {
+  async get(key: string, options?: ReadOptions): Promise<Buffer> {
     const full = resolveKey(this.prefix, key);
-    return (await this.store.get(full)) ?? notFound(full);
+    return (await this.store.get(full, options)) ?? notFound(full);
   }
 
   async getStream(key: string): Promise<Readable> {

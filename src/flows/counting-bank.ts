@@ -13,6 +13,7 @@ import {
   type ObjectInfo,
   Parts,
   type PutData,
+  type ReadOptions,
   type SectionOptions,
 } from '../bank/index.js';
 
@@ -56,8 +57,8 @@ export class CountingBank implements Bank {
     this.onStored(bytes);
   }
 
-  get(key: string): Promise<Buffer> {
-    return this.inner.get(key);
+  get(key: string, options?: ReadOptions): Promise<Buffer> {
+    return this.inner.get(key, options);
   }
   getStream(key: string): Promise<Readable> {
     return this.inner.getStream(key);

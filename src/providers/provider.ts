@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { type Bank, type EncryptionMode, type EncryptionSettings, FsBank, S3Bank } from '../bank/index.js';
@@ -157,7 +158,14 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
     name,
     description: single('description', false) ?? '',
     bankType,
-    bank: openBank(bankType, conf[bankType] ?? {}, file, join(home, 'banks', name), encryption),
+    bank: openBank(
+      bankType,
+      conf[bankType] ?? {},
+      file,
+      join(home, 'banks', name),
+      encryption,
+      join(home, 'cache', id),
+    ),
     encryption: encryption.mode,
     ...(encryption.password ? { password: encryption.password } : {}),
     registry,
@@ -269,6 +277,8 @@ function openBank(
   file: string,
   defaultPath: string,
   encryption: EncryptionSettings,
+  /** `<home>/cache/<provider id>`: a remote bank's local copies (bank/cache.ts) go below it. */
+  cacheRoot: string,
 ): Bank {
   if (type === 'fs') {
     const path = settings.path ?? defaultPath;
@@ -278,7 +288,7 @@ function openBank(
       });
     return new FsBank(path, { encryption });
   }
-  if (type === 's3') return openS3Bank(settings, file, encryption);
+  if (type === 's3') return openS3Bank(settings, file, encryption, cacheRoot);
   throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs, s3)`, {
     details: { file, bank: type },
   });
@@ -299,7 +309,12 @@ const S3_SETTINGS = [
  * us-east-1), `access_key_id` and `secret_access_key` (absent: the AWS SDK's environment and
  * profile chain), `force_path_style` (default true when `endpoint` is set).
  */
-function openS3Bank(settings: ConfSection, file: string, encryption: EncryptionSettings): Bank {
+function openS3Bank(
+  settings: ConfSection,
+  file: string,
+  encryption: EncryptionSettings,
+  cacheRoot: string,
+): Bank {
   const invalid = (problem: string, key?: string) =>
     new HoardError('PROVIDER_INVALID', `${file}: [s3] ${problem}`, {
       details: { file, ...(key ? { key } : {}) },
@@ -340,6 +355,14 @@ function openS3Bank(settings: ConfSection, file: string, encryption: EncryptionS
         : {}),
       ...(pathStyle === undefined ? {} : { forcePathStyle: pathStyle === 'true' }),
       encryption,
+      // One folder per bucket and prefix: a provider pointed at another bucket starts afresh.
+      cacheDir: join(
+        cacheRoot,
+        createHash('sha256')
+          .update(`${endpoint ?? 'aws'}\n${bucket}\n${prefix ?? ''}`)
+          .digest('hex')
+          .slice(0, 16),
+      ),
     });
   } catch (error) {
     if (error instanceof HoardError && error.code === 'BANK_ARGUMENT_INVALID') {

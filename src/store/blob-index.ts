@@ -42,9 +42,13 @@ export class BlobIndex {
     await this.firstLoad;
   }
 
-  /** Reads what changed since the last load. Each call lists anew, after any refresh in flight. */
-  refresh(): Promise<void> {
-    const next = this.refreshing.catch(() => {}).then(() => this.load());
+  /**
+   * Reads what changed since the last load. Each call lists anew, after any refresh in flight.
+   * `fromBank`: read every index object again from the bank itself, not from what this process
+   * holds or this machine's cache keeps (bank/cache.ts): what a check of the repository needs.
+   */
+  refresh(options: { fromBank?: boolean } = {}): Promise<void> {
+    const next = this.refreshing.catch(() => {}).then(() => this.load(options.fromBank === true));
     this.refreshing = next;
     return next;
   }
@@ -114,14 +118,14 @@ export class BlobIndex {
     return { packs: this.packs.size, blobs: this.blobs.size, bytes };
   }
 
-  private async load(): Promise<void> {
+  private async load(fromBank: boolean): Promise<void> {
     const present = new Set<string>();
     const toRead: string[] = [];
     for (const key of await this.bank.list(INDEX)) {
       const pack = packOfIndexKey(key);
       if (pack === undefined) continue;
       present.add(pack);
-      if (!this.packs.has(pack)) toRead.push(pack);
+      if (fromBank || !this.packs.has(pack)) toRead.push(pack);
     }
     const damaged = new Set<string>();
     for (const key of await this.bank.list(DAMAGED)) {
@@ -134,7 +138,10 @@ export class BlobIndex {
     if (damageChanged) this.reindex();
     const gone = [...this.packs.keys()].filter((pack) => !present.has(pack));
     for (const pack of this.unreadable.keys()) if (!present.has(pack)) this.unreadable.delete(pack);
-    const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack));
+    if (fromBank) this.rebuilt.clear();
+    const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack, !fromBank));
+    // Each pack as the bank has it now (one that could not be read is left out).
+    if (fromBank) this.remove(toRead);
     for (const index of read) if (index) this.add(index);
     this.remove(gone);
     this.loadedOnce = true;
@@ -143,9 +150,17 @@ export class BlobIndex {
   /**
    * One index object; a damaged one is rebuilt from its pack's trailer, or skipped (and kept in
    * `unreadable`) if that fails too, so that one bad object does not stop every restore.
-   * Undefined if it vanished while being read.
+   * Undefined if it vanished while being read. `cached`: this machine's copy will do; if that
+   * copy does not open, the bank's is read before the object is called damaged.
    */
-  private async readIndex(pack: string): Promise<PackIndex | undefined> {
+  private async readIndex(pack: string, cached: boolean): Promise<PackIndex | undefined> {
+    if (cached) {
+      try {
+        return decodeIndex(indexKey(pack), pack, await this.bank.get(indexKey(pack), { cached: true }));
+      } catch {
+        // Gone, unreadable or damaged: the bank's answer below is the one that counts.
+      }
+    }
     const key = indexKey(pack);
     let bytes: Buffer | undefined;
     let unauthentic: HoardError | undefined;

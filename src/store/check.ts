@@ -56,7 +56,8 @@ export async function checkStore(
   options: CheckOptions = {},
   idKey?: Uint8Array,
 ): Promise<CheckReport> {
-  await index.refresh();
+  // The bank's own index objects, not this machine's copies: damage there must show.
+  await index.refresh({ fromBank: true });
   const report: CheckReport = {
     packs: 0,
     bytes: 0,

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { HOST_KEY } from '../../src/bank/holder.js';
 import { S3Bank, type S3BankOptions } from '../../src/bank/index.js';
+import { ContentStore } from '../../src/store/index.js';
 import { MAIN } from '../cli/helpers.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 import { s3ErrorBody, startProxy } from './s3-proxy.js';
@@ -190,6 +192,74 @@ function s3Tests(server: S3Server): void {
         assert.ok((await local.leaseInfo('job'))!.expiresAt > Date.now() + ahead - 2_000);
       } finally {
         await proxy.close();
+      }
+    });
+  });
+
+  describe("S3Bank: this machine's copy of the index objects (bank/cache.ts)", () => {
+    const encryption = { mode: 'password' as const, where: 'the cache test', password: async () => 'pw' };
+    /** A content store in an encrypted S3 bank reached through a proxy that counts requests. */
+    async function cachedStore(prefix: string, cacheDir: string | undefined, endpoint: string) {
+      const bank = new S3Bank(options({ prefix, endpoint, encryption, ...(cacheDir ? { cacheDir } : {}) }));
+      return { bank, store: new ContentStore(bank) };
+    }
+
+    it('a second run reads no index object from S3, a damaged or stale copy is never used, and a check reads the bank', async () => {
+      const proxy = await startProxy(server.endpoint);
+      const dir = await mkdtemp(join(tmpdir(), 'hoard-s3-cache-'));
+      const cacheDir = join(dir, 'cache');
+      try {
+        const first = await cachedStore('cache', cacheDir, proxy.endpoint);
+        const writer = await first.store.openWriter('test');
+        const { blobs } = await writer.write(Buffer.from('some content worth keeping '.repeat(2000)));
+        await writer.close();
+        const id = blobs[0]!;
+        const copies = await readdir(cacheDir);
+        assert.equal(copies.length, 1, 'the writer keeps a copy of the index object it stored');
+        // The copy is the sealed object: nothing of the index in the clear on this disk.
+        assert.ok(!(await readFile(join(cacheDir, copies[0]!))).includes(Buffer.from(id)));
+
+        const indexGets = () => proxy.requests.filter((r) => /^GET \/[^?]*\/store\/index\//.test(r)).length;
+        const before = indexGets();
+        const second = await cachedStore('cache', cacheDir, proxy.endpoint);
+        assert.ok(await second.store.hasBlob(id));
+        assert.equal(indexGets(), before, 'the index was loaded from the copy');
+        const uncached = await cachedStore('cache', undefined, proxy.endpoint);
+        assert.ok(await uncached.store.hasBlob(id));
+        assert.equal(indexGets(), before + 1, 'without a cache the object is read from S3');
+
+        // A copy damaged on this disk is dropped and read again from the bank.
+        const file = join(cacheDir, copies[0]!);
+        const bytes = await readFile(file);
+        bytes[bytes.length - 1]! ^= 0xff;
+        await writeFile(file, bytes);
+        const third = await cachedStore('cache', cacheDir, proxy.endpoint);
+        assert.ok(await third.store.hasBlob(id));
+        assert.equal(indexGets(), before + 2);
+        assert.ok(!(await readFile(file)).equals(bytes), "the copy was replaced by the bank's");
+        // A copy with a sound checksum that does not open (another repository's, say) is not
+        // taken for damage in the bank: the bank's object is read and the pack is not rebuilt.
+        const foreign = Buffer.from('not a sealed index object');
+        await writeFile(file, Buffer.concat([createHash('sha256').update(foreign).digest(), foreign]));
+        const fourth = await cachedStore('cache', cacheDir, proxy.endpoint);
+        assert.ok(await fourth.store.hasBlob(id));
+        assert.equal(indexGets(), before + 3);
+
+        // A check reads every index object from the bank, whatever this machine keeps.
+        const checked = await cachedStore('cache', cacheDir, proxy.endpoint);
+        const report = await checked.store.check();
+        assert.deepEqual(report.damaged, []);
+        assert.equal(indexGets(), before + 4);
+
+        // Gone from the bank (another machine pruned it): the listing says so, and the copy goes.
+        const key = (await uncached.bank.list('store/index/'))[0]!;
+        await uncached.bank.delete(key);
+        const fifth = await cachedStore('cache', cacheDir, proxy.endpoint);
+        assert.equal(await fifth.store.hasBlob(id), false);
+        assert.deepEqual(await readdir(cacheDir), []);
+      } finally {
+        await proxy.close();
+        await rm(dir, { recursive: true, force: true });
       }
     });
   });
