@@ -12,6 +12,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
+  CONTINUATION_SLOTS,
+  Continuation,
   type RestoreFile,
   read,
   readCapacity,
@@ -186,6 +188,70 @@ describe('fs.directory tasks', () => {
     assert.equal(zeros.files[0]!.done, false);
     const bound = 4 * budget + 4 * 1024 * 1024;
     assert.ok(zeros.files[0]!.bytes <= bound, `${zeros.files[0]!.bytes} bytes in one task`);
+  });
+
+  it('read says where a file it cannot finish goes on before it hashes, and that nothing goes on otherwise', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-continuation-'));
+    const sizes = chunkSizes(64 * 1024);
+    const budget = 256 * 1024;
+    const out = new SharedArrayBuffer(readCapacity(budget, sizes));
+    await writeFile(join(dir, 'small'), random(3, 10_000));
+    await writeFile(join(dir, 'big'), random(4, 2 * 1024 * 1024));
+    const files = [
+      { abs: join(dir, 'small'), from: 0 },
+      { abs: join(dir, 'big'), from: 0 },
+    ];
+    const continuation = new SharedArrayBuffer(8 * CONTINUATION_SLOTS);
+    const result = read({ files, out, sizes, compression: 'none', budget, continuation });
+    const state = new BigInt64Array(continuation);
+    const values = new BigUint64Array(continuation);
+    assert.equal(state[0], Continuation.CONTINUES);
+    const big = result.files[1]!;
+    assert.equal(big.done, false);
+    assert.deepEqual(
+      [values[1], values[2]!.toString(), values[3]!.toString(), values[4]],
+      [BigInt(big.next), big.identity!.dev, big.identity!.ino, 1n],
+    );
+    // The pieces, each started where the previous one said, cut the file as one read would.
+    const whole = read({
+      files: [{ abs: join(dir, 'big'), from: 0 }],
+      out: new SharedArrayBuffer(readCapacity(4 * 1024 * 1024, sizes)),
+      sizes,
+      compression: 'none',
+      budget: 4 * 1024 * 1024,
+    });
+    const ids: string[] = result.chunks.slice(big.first, big.first + big.count).map((c) => c.id);
+    for (let from = big.next, done = false; !done; ) {
+      const next = new SharedArrayBuffer(8 * CONTINUATION_SLOTS);
+      const piece = read({
+        files: [{ abs: join(dir, 'big'), from }],
+        out,
+        sizes,
+        compression: 'none',
+        budget,
+        continuation: next,
+      });
+      ids.push(...piece.chunks.map((c) => c.id));
+      done = piece.files[0]!.done;
+      assert.equal(new BigInt64Array(next)[0], done ? Continuation.SETTLED : Continuation.CONTINUES);
+      if (!done) assert.equal(new BigUint64Array(next)[1], BigInt(piece.files[0]!.next));
+      from = piece.files[0]!.next;
+    }
+    assert.deepEqual(
+      ids,
+      whole.chunks.map((c) => c.id),
+    );
+    // A task that finishes its files, or meets one that vanished, settles without a continuation.
+    const settled = new SharedArrayBuffer(8 * CONTINUATION_SLOTS);
+    read({
+      files: [{ abs: join(dir, 'gone'), from: 0 }],
+      out,
+      sizes,
+      compression: 'none',
+      budget,
+      continuation: settled,
+    });
+    assert.equal(new BigInt64Array(settled)[0], Continuation.SETTLED);
   });
 
   it('read compresses only the chunks the store lacks, and keeps the others raw in place', async () => {

@@ -13,7 +13,13 @@ import type { HookContext } from '../sdk.js';
 import { type Entry, INFO, type RootDir, readManifest, writeManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
 import type { Identity } from './tasks/read.js';
-import { type ReadResult, readCapacity, type WalkedEntry } from './worker.js';
+import {
+  CONTINUATION_SLOTS,
+  Continuation,
+  type ReadResult,
+  readCapacity,
+  type WalkedEntry,
+} from './worker.js';
 
 export interface SnapshotStats {
   files: number;
@@ -148,7 +154,7 @@ export async function snapshot(
     let filesRead = 0;
     const vanished = new Set<Entry>();
     const queue = tasks(toRead);
-    const pending: Promise<{ item: Item; result: ReadResult; out: SharedArrayBuffer }>[] = [];
+    const pending: InFlight[] = [];
     const { averageChunkSize, compression, gear, idKey } = await ctx.store.encoding();
     const sizes = chunkSizes(averageChunkSize, gear);
     // Each task lays its blobs out in one of these; it comes back here once they are in packs.
@@ -165,22 +171,39 @@ export async function snapshot(
             ...(f.known ? { known: f.known } : {}),
           }));
           const out = room.pop() ?? new SharedArrayBuffer(readCapacity(TASK_BYTES, sizes));
-          pending.push(
-            run('read', {
-              files,
-              out,
-              sizes,
-              compression,
-              budget: TASK_BYTES,
-              ...(idKey ? { idKey } : {}),
-            }).then((result) => ({
-              item,
-              result,
-              out,
-            })),
-          );
+          const continuation = new SharedArrayBuffer(8 * CONTINUATION_SLOTS);
+          const done = run('read', {
+            files,
+            out,
+            sizes,
+            compression,
+            budget: TASK_BYTES,
+            continuation,
+            ...(idKey ? { idKey } : {}),
+          });
+          const slots = new BigInt64Array(continuation);
+          pending.push({ item, done, out, slots, said: whenSaid(slots), continued: false });
         }
-        const { item, result, out } = await pending.shift()!;
+        // A task whose last file goes on says where as soon as it has cut its piece: the next
+        // piece starts on another thread while this one still hashes and compresses.
+        const head = pending[0]!;
+        const listening = pending.filter((task) => task.said !== undefined);
+        const woke = await Promise.race([
+          head.done.then(() => undefined),
+          ...listening.map((task) => task.said!.then(() => task)),
+        ]);
+        if (woke !== undefined) {
+          woke.said = undefined;
+          const next = continuationOf(woke);
+          if (next !== undefined) {
+            queue.unshift([next]);
+            woke.continued = true;
+          }
+          continue;
+        }
+        pending.shift();
+        const { item, out, continued } = head;
+        const result = await head.done;
         ctx.signal.throwIfAborted();
         raise(result.problem, where);
         const bytes = Buffer.from(out);
@@ -219,11 +242,14 @@ export async function snapshot(
             entry.blobs!.push(chunk.id);
           }
           stats.bytesRead += file.bytes;
-          // The rest of a large file is the next task; a file's pieces are read in order.
+          // The rest of a large file is the next task (queued already if the task said so
+          // early); a file's pieces are put in packs in order, as the tasks were started.
           if (!file.done) {
-            const { dev, ino } = file.identity;
-            const rest = { entry, abs, from: file.next, restarts, expect: { dev, ino } };
-            queue.unshift([{ ...rest, ...(item[i]!.known ? { known: item[i]!.known } : {}) }]);
+            if (!continued) {
+              const { dev, ino } = file.identity;
+              const rest = { entry, abs, from: file.next, restarts, expect: { dev, ino } };
+              queue.unshift([{ ...rest, ...(item[i]!.known ? { known: item[i]!.known } : {}) }]);
+            }
           }
           // The file may have grown or shrunk since the walk: record what was stored.
           else {
@@ -246,7 +272,7 @@ export async function snapshot(
         }
       }
     } finally {
-      await Promise.allSettled(pending);
+      await Promise.allSettled(pending.map((task) => task.done));
     }
     stats.bytesStored = (await writer.close()).bytesWritten;
     for (const [first, { others }] of groups) {
@@ -333,6 +359,49 @@ async function walkTree(
     skipped.push(...result.skipped);
   }
   return { entries, skipped, linkKeys };
+}
+
+/** A read task started and not yet put in packs. */
+interface InFlight {
+  item: Item;
+  done: Promise<ReadResult>;
+  out: SharedArrayBuffer;
+  /** The task's `ReadTask.continuation`, and when it has written it (undefined once seen). */
+  slots: BigInt64Array;
+  said: Promise<void> | undefined;
+  /** The piece after this task's last file is queued already. */
+  continued: boolean;
+}
+
+/** Resolves once the task has written its continuation's state. */
+function whenSaid(slots: BigInt64Array): Promise<void> {
+  // Atomics.waitAsync is in Node 20, not in TypeScript's ES2023 library.
+  const waitAsync = (
+    Atomics as unknown as {
+      waitAsync(
+        array: BigInt64Array,
+        index: number,
+        value: bigint,
+      ): { async: false; value: string } | { async: true; value: Promise<string> };
+    }
+  ).waitAsync;
+  const wait = waitAsync(slots, 0, Continuation.PENDING);
+  return wait.async ? wait.value.then(() => {}) : Promise.resolve();
+}
+
+/** The piece that continues the task's last file, if the task said it goes on. */
+function continuationOf(task: InFlight): Item[number] | undefined {
+  if (Atomics.load(task.slots, 0) !== Continuation.CONTINUES) return undefined;
+  const values = new BigUint64Array(task.slots.buffer);
+  const file = task.item[Number(values[4])]!;
+  return {
+    entry: file.entry,
+    abs: file.abs,
+    from: Number(values[1]),
+    restarts: file.restarts,
+    expect: { dev: values[2]!.toString(), ino: values[3]!.toString() },
+    ...(file.known ? { known: file.known } : {}),
+  };
 }
 
 /**

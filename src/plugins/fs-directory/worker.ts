@@ -8,7 +8,14 @@
  */
 export { type CheckTask, check } from './tasks/check.js';
 export type { DamagedBlob, Problem } from './tasks/common.js';
-export { type ReadResult, type ReadTask, read, readCapacity } from './tasks/read.js';
+export {
+  CONTINUATION_SLOTS,
+  Continuation,
+  type ReadResult,
+  type ReadTask,
+  read,
+  readCapacity,
+} from './tasks/read.js';
 export { nanosecondTimes, type TimesTask, times } from './tasks/times.js';
 export { type WalkedEntry, type WalkResult, type WalkTask, walk } from './tasks/walk.js';
 export {

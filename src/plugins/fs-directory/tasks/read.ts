@@ -1,6 +1,12 @@
 /**
  * Protect, in a worker thread: files read into shared memory, cut there into chunks (FastCDC,
  * the store's sizes), each hashed and encoded in place, for the main thread to put in packs.
+ *
+ * In two phases, so that one large file is not read at one core's speed: first the task's
+ * files are read and cut (fast, and the only part that must follow the file in order), and
+ * where the last file goes on past this task, where its next piece starts is published in
+ * `continuation` at once; the main thread starts that piece on another thread while this one
+ * hashes, compresses and lays out the chunks it cut (the slow part).
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { encodeBlobSync } from '../../../store/blob.js';
@@ -29,14 +35,24 @@ export interface ReadTask {
   out: SharedArrayBuffer;
   sizes: ChunkSizes;
   compression: CompressionMode;
-  /**
-   * Stop taking on files (or stop inside one, at a chunk boundary) once this many stored bytes
-   * are out, or four times as many bytes have been read (data that compresses very well).
-   */
+  /** Stop taking on files (or stop inside one, at a chunk boundary) once this many bytes are read. */
   budget: number;
   /** The store's id key, if its bank is encrypted: blob ids are HMACs under it. */
   idKey?: Uint8Array;
+  /**
+   * Where the task says early that its last file goes on (see `Continuation`): CONTINUATION_SLOTS
+   * 64-bit slots, the first 0 until the task writes it.
+   */
+  continuation?: SharedArrayBuffer;
 }
+
+/**
+ * The slots of `ReadTask.continuation`: [state, next, dev, ino, file]. `state` goes from 0 to
+ * CONTINUES (the task's `file`th file goes on from `next`, and is the file `dev`/`ino`) or to
+ * SETTLED (none does: wait for the result), and is notified (Atomics) once written.
+ */
+export const Continuation = { PENDING: 0n, CONTINUES: 1n, SETTLED: 2n } as const;
+export const CONTINUATION_SLOTS = 5;
 
 export interface ReadChunk {
   id: string;
@@ -84,20 +100,56 @@ export function readCapacity(budget: number, sizes: ChunkSizes): number {
  * Reads the files, cuts, hashes and encodes their chunks, and lays the stored bytes out back
  * to back in `out`. Bytes are read straight into that memory and cut there: an uncompressed
  * chunk is never copied. A file is opened without following a link, must be a regular file
- * once open, and is read through that one descriptor.
+ * once open, and is read through that one descriptor. A task stops taking on files once
+ * `budget` bytes are read (inside a file, at a chunk boundary).
  */
-export function read({ files, out: shared, sizes, compression, budget, idKey }: ReadTask): ReadResult {
+export function read(task: ReadTask): ReadResult {
+  const slots = task.continuation ? new BigInt64Array(task.continuation) : undefined;
+  try {
+    return readTask(task, slots);
+  } finally {
+    // Whatever happened, a main thread waiting for the continuation is woken.
+    if (slots && Atomics.load(slots, 0) === Continuation.PENDING) publish(slots, Continuation.SETTLED);
+  }
+}
+
+function publish(slots: BigInt64Array, state: bigint, next = 0, identity?: Identity, file = 0): void {
+  if (identity) {
+    // Unsigned: an inode number may use all 64 bits. (The state is signed: Atomics waits on those.)
+    const values = new BigUint64Array(slots.buffer);
+    values[1] = BigInt(next);
+    values[2] = BigInt(identity.dev);
+    values[3] = BigInt(identity.ino);
+    values[4] = BigInt(file);
+  }
+  Atomics.store(slots, 0, state);
+  Atomics.notify(slots, 0);
+}
+
+/** A chunk cut in phase one: where its raw bytes are in `out`. */
+interface Cut {
+  rawAt: number;
+  rawLength: number;
+  known: Set<string> | undefined;
+}
+
+function readTask(
+  { files, out: shared, sizes, compression, budget, idKey }: ReadTask,
+  slots: BigInt64Array | undefined,
+): ReadResult {
   const capacity = readCapacity(budget, sizes);
   if (shared.byteLength < capacity) throw new RangeError(`read needs ${capacity} bytes of room`);
   const out = Buffer.from(shared);
-  const chunks: ReadChunk[] = [];
+  const cuts: Cut[] = [];
   const results: ReadFile[] = [];
-  let cursor = 0;
-  let taken = 0;
-  const full = () => cursor >= budget || taken >= 4 * budget;
+  let problem: Problem | undefined;
+  /** Phase one's end of the raw bytes kept in `out`: chunks lie back to back below it. */
+  let end = 0;
+
+  // Phase one: read and cut.
   for (const file of files) {
-    if (full() && results.length > 0) break;
-    const first = chunks.length;
+    if (end >= budget && results.length > 0) break;
+    const first = cuts.length;
     const known = file.known && file.known.length > 0 ? new Set(file.known) : undefined;
     const skip = (why: 'vanished' | 'replaced') => {
       results.push({ first, count: 0, bytes: 0, done: true, next: file.from, [why]: true });
@@ -111,7 +163,8 @@ export function read({ files, out: shared, sizes, compression, budget, idKey }: 
         skip('vanished');
         continue;
       }
-      return { chunks, files: results, problem: ioProblem(`cannot read ${file.abs}`, error) };
+      problem = ioProblem(`cannot read ${file.abs}`, error);
+      break;
     }
     try {
       const st = fstatSync(fd, { bigint: true });
@@ -130,9 +183,9 @@ export function read({ files, out: shared, sizes, compression, budget, idKey }: 
         continue;
       }
       let position = file.from;
-      /** The bytes read but not yet cut: out[p, q); p is always `cursor` between reads. */
-      let p = cursor;
-      let q = cursor;
+      /** The bytes read but not yet cut: out[p, q). */
+      let p = end;
+      let q = end;
       let eof = false;
       for (;;) {
         while (!eof && q - p < sizes.max) {
@@ -146,50 +199,60 @@ export function read({ files, out: shared, sizes, compression, budget, idKey }: 
           length > 0;
           length = cutLength(out, p, q, sizes, eof)
         ) {
-          const raw = out.subarray(p, p + length);
-          const id = blobId(raw, idKey);
-          // A chunk the store has keeps its raw bytes: the writer deduplicates it (or, should the
-          // store have lost it since, stores it uncompressed, which is still correct).
-          const encoded = known?.has(id)
-            ? { stored: raw, compression: 'none' as const }
-            : encodeBlobSync(raw, compression);
-          if (encoded.compression !== 'none') out.set(encoded.stored, cursor);
-          else if (cursor !== p) out.copyWithin(cursor, p, p + length);
-          chunks.push({
-            id,
-            at: cursor,
-            length: encoded.stored.length,
-            rawLength: length,
-            compression: encoded.compression,
-          });
-          cursor += encoded.stored.length;
-          taken += length;
+          cuts.push({ rawAt: p, rawLength: length, known });
           p += length;
         }
-        if (cursor !== p) {
-          // Compression left a gap: close it so the next read lands after the stored bytes.
-          out.copyWithin(cursor, p, q);
-          q -= p - cursor;
-          p = cursor;
-        }
-        const bytes = position - file.from - (q - p);
-        const count = chunks.length - first;
+        const bytes = p - end;
+        const count = cuts.length - first;
         if (eof && p === q) {
           results.push({ first, count, bytes, done: true, next: position, identity });
           break;
         }
-        if (full()) {
-          // Out of room: the uncut bytes are read again by the task that continues the file.
+        if (p >= budget) {
+          // Out of room: the uncut bytes are read again by the piece that continues the file.
           results.push({ first, count, bytes, done: false, next: file.from + bytes, identity });
           break;
         }
       }
+      end = p;
     } catch (error) {
-      return { chunks, files: results, problem: ioProblem(`cannot read ${file.abs}`, error) };
+      problem = ioProblem(`cannot read ${file.abs}`, error);
+      break;
     } finally {
       closeSync(fd);
     }
-    if (!results[results.length - 1]!.done) break;
+    const last = results[results.length - 1]!;
+    if (!last.done) {
+      if (slots) publish(slots, Continuation.CONTINUES, last.next, last.identity, results.length - 1);
+      break;
+    }
+  }
+  if (slots && Atomics.load(slots, 0) === Continuation.PENDING) publish(slots, Continuation.SETTLED);
+  if (problem) return { chunks: [], files: results, problem };
+
+  // Phase two: hash and encode each chunk, moving the stored bytes down to close the gaps
+  // compression leaves (a chunk's stored bytes never reach past its raw ones: no overlap with
+  // chunks not yet encoded).
+  const chunks: ReadChunk[] = [];
+  let cursor = 0;
+  for (const { rawAt, rawLength, known } of cuts) {
+    const raw = out.subarray(rawAt, rawAt + rawLength);
+    const id = blobId(raw, idKey);
+    // A chunk the store has keeps its raw bytes: the writer deduplicates it (or, should the
+    // store have lost it since, stores it uncompressed, which is still correct).
+    const encoded = known?.has(id)
+      ? { stored: raw, compression: 'none' as const }
+      : encodeBlobSync(raw, compression);
+    if (encoded.compression !== 'none') out.set(encoded.stored, cursor);
+    else if (cursor !== rawAt) out.copyWithin(cursor, rawAt, rawAt + rawLength);
+    chunks.push({
+      id,
+      at: cursor,
+      length: encoded.stored.length,
+      rawLength,
+      compression: encoded.compression,
+    });
+    cursor += encoded.stored.length;
   }
   return { chunks, files: results };
 }
