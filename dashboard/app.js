@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The dashboard's shell: log in, the navigation, and a hash router (`#/plans`, `#/schedules`,
  * `#/checkpoints?provider=…`, `#/operations/<id>` …) that renders one view at a time.
@@ -7,13 +8,19 @@
  */
 import { ApiError, api, clearSession, loadSession, saveSession } from './api.js';
 import { h, replace } from './dom.js';
-import { operationView } from './operation.js';
-import { schedulesView } from './schedules.js';
-import { checkpointsView, operationsView, plansView, providersView, route } from './views.js';
+import { route } from './ui.js';
+import { checkpointsView } from './views/checkpoints.js';
+import { operationView } from './views/operation.js';
+import { operationsView } from './views/operations.js';
+import { plansView } from './views/plans.js';
+import { providersView } from './views/providers.js';
+import { schedulesView } from './views/schedules.js';
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const banner = document.getElementById('banner');
+/** @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const main = byId('main');
+const nav = byId('nav');
+const banner = byId('banner');
 
 const VIEWS = {
   plans: plansView,

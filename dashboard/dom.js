@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Building DOM without markup strings: every piece of data becomes a text node or an
  * attribute value, so nothing the server sends is ever parsed as HTML.

@@ -1,14 +1,14 @@
+// @ts-check
 /**
  * One operation: its status, its hook graph with each task coloured by its live state, and
  * a table of tasks. Live state comes from the operation's server-sent events
  * (`status`, `task`, `progress`, `end`); if the stream breaks, the view polls the log.
  */
-import { eventsUrl } from './api.js';
-import { badge, duration, h, replace, statsText, time } from './dom.js';
-import { drawGraph, EDGE_COLOURS, EDGE_MEANINGS } from './graph.js';
+import { eventsUrl } from '../api.js';
+import { badge, duration, h, replace, statsText, time } from '../dom.js';
+import { drawGraph, EDGE_COLOURS, EDGE_MEANINGS } from '../graph.js';
+import { TASK_STATUSES, TASK_DONE as TASK_TERMINAL, OPERATION_DONE as TERMINAL } from '../statuses.js';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
-const TASK_TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'upstream_failed', 'cancelled']);
 const POLL_MS = 1000;
 
 /** Renders operation `id` into ctx.main and follows it until it ends or the view is left. */
@@ -509,7 +509,6 @@ function progressText(p) {
 }
 
 function legend() {
-  const statuses = ['pending', 'running', 'succeeded', 'failed', 'upstream_failed', 'skipped', 'cancelled'];
   return h(
     'div',
     { class: 'legend' },
@@ -528,7 +527,7 @@ function legend() {
     h(
       'ul',
       { 'aria-label': 'Task states' },
-      statuses.map((st) => h('li', {}, badge(st))),
+      TASK_STATUSES.map((st) => h('li', {}, badge(st))),
     ),
   );
 }
