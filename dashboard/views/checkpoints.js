@@ -1,8 +1,11 @@
 // @ts-check
-/** The checkpoints of a provider, filtered by plan and status, with their actions. */
+/**
+ * The checkpoints of a provider, filtered by plan and status; each opens its own page
+ * (views/checkpoint.js: browse and restore), and can be verified or deleted from here.
+ */
 import { badge, bytes, h, replace, statsText, time } from '../dom.js';
 import { CHECKPOINT_STATUSES, DELETABLE } from '../statuses.js';
-import { filterSelect, heading, pager, pair, route, table } from '../ui.js';
+import { checkpointRoute, filterSelect, heading, pager, pair, route, table } from '../ui.js';
 
 /** @typedef {import('../types.js').Ctx} Ctx */
 
@@ -32,15 +35,6 @@ export async function checkpointsView(ctx, query) {
 
   const filters = { provider: provider.id, plan: planId, status };
   const refilter = (change) => ctx.go(route('checkpoints', { ...filters, ...change }));
-  const target = h('input', {
-    id: 'restore-target',
-    type: 'text',
-    'data-testid': 'restore-target',
-    placeholder: '/path/to/restore/into',
-    autocomplete: 'off',
-    'aria-describedby': 'restore-target-help',
-  });
-
   const operate = (button, segments, body, method = 'POST') =>
     ctx.action(button, async () => ctx.openOperation(await ctx.call(method, segments, body ? { body } : {})));
 
@@ -72,17 +66,6 @@ export async function checkpointsView(ctx, query) {
         (v) => refilter({ status: v }),
       ),
     ),
-    h(
-      'p',
-      { class: 'field' },
-      h('label', { for: 'restore-target' }, 'Restore into'),
-      target,
-      h(
-        'span',
-        { id: 'restore-target-help', class: 'muted' },
-        'A directory for the checkpoint’s one resource that takes a target; leave empty to use the plan’s restore parameters.',
-      ),
-    ),
     table(
       'checkpoints-table',
       ['Checkpoint', 'Plan', 'Status', 'Created', 'Size', 'Actions'],
@@ -90,7 +73,15 @@ export async function checkpointsView(ctx, query) {
         h(
           'tr',
           { 'data-testid': 'checkpoint-row', 'data-checkpoint-id': cp.id, 'data-status': cp.status },
-          h('th', { scope: 'row' }, h('code', {}, cp.id)),
+          h(
+            'th',
+            { scope: 'row' },
+            h(
+              'a',
+              { href: checkpointRoute(provider.id, cp.id), 'data-testid': 'checkpoint-link' },
+              h('code', {}, cp.id),
+            ),
+          ),
           h('td', {}, cp.planName ?? cp.plan ?? ''),
           h('td', {}, badge(cp.status, { 'data-testid': 'checkpoint-status' })),
           h('td', {}, time(cp.createdAt)),
@@ -106,20 +97,14 @@ export async function checkpointsView(ctx, query) {
             'td',
             { class: 'actions' },
             h(
-              'button',
+              'a',
               {
-                type: 'button',
-                'data-testid': 'restore-button',
-                disabled: cp.status !== 'available',
-                'aria-label': `Restore checkpoint ${cp.id}`,
-                onclick: (e) => {
-                  const path = target.value.trim();
-                  const body = { providerId: provider.id, checkpointId: cp.id };
-                  if (path) body.target = path;
-                  operate(e.currentTarget, ['restores'], body);
-                },
+                class: 'button',
+                href: checkpointRoute(provider.id, cp.id),
+                'data-testid': 'open-button',
+                'aria-label': `Open checkpoint ${cp.id}: browse and restore`,
               },
-              'Restore',
+              'Browse & restore',
             ),
             h(
               'button',

@@ -7,7 +7,13 @@
 import { eventsUrl } from '../api.js';
 import { badge, duration, h, replace, statsText, time } from '../dom.js';
 import { drawGraph, EDGE_COLOURS, EDGE_MEANINGS } from '../graph.js';
-import { TASK_STATUSES, TASK_DONE as TASK_TERMINAL, OPERATION_DONE as TERMINAL } from '../statuses.js';
+import {
+  CANCELLABLE,
+  TASK_STATUSES,
+  TASK_DONE as TASK_TERMINAL,
+  OPERATION_DONE as TERMINAL,
+} from '../statuses.js';
+import { checkpointRoute, providerNamer } from '../ui.js';
 
 const POLL_MS = 1000;
 
@@ -35,6 +41,30 @@ export async function operationView(ctx, id) {
   let drawnFromTasks = false;
   let planName;
   let scheduleName;
+  /** @type {(id: string | null | undefined) => string} */
+  let providerName = (p) => p ?? '—';
+
+  // Cancel (POST …/operation_logs/{id}/cancel): the run's hooks are cancelled and owed
+  // teardowns still run; the answer is the log, and a 409 (it had ended) goes to the banner.
+  const cancel = h(
+    'button',
+    {
+      type: 'button',
+      class: 'danger',
+      'data-testid': 'cancel-button',
+      hidden: true,
+      onclick: (/** @type {MouseEvent} */ e) => {
+        const button = /** @type {HTMLButtonElement} */ (e.currentTarget);
+        if (!confirm(`Cancel operation ${id}? Running hooks are stopped; owed teardowns still run.`)) return;
+        ctx.action(button, async () => {
+          const res = await ctx.call('POST', ['operation_logs', id, 'cancel']);
+          applyLog(unwrap(res));
+          live.textContent = TERMINAL.has(log.status) ? '' : '(cancelling)';
+        });
+      },
+    },
+    'Cancel',
+  );
 
   const status = h('span', { role: 'status', 'aria-live': 'polite' });
   const live = h('span', { class: 'muted', 'data-testid': 'live-state' });
@@ -57,7 +87,7 @@ export async function operationView(ctx, id) {
   replace(
     ctx.main,
     h('h2', {}, `Operation `, h('code', {}, id)),
-    h('p', { class: 'summary' }, 'Status: ', status, ' ', live),
+    h('p', { class: 'summary' }, 'Status: ', status, ' ', live, ' ', cancel),
     details,
     problem,
     retention,
@@ -73,20 +103,24 @@ export async function operationView(ctx, id) {
       { 'aria-labelledby': 'tasks-heading' },
       h('h3', { id: 'tasks-heading' }, 'Tasks'),
       h(
-        'table',
-        { 'data-testid': 'task-table' },
+        'div',
+        { class: 'table-box' },
         h(
-          'thead',
-          {},
+          'table',
+          { 'data-testid': 'task-table' },
           h(
-            'tr',
+            'thead',
             {},
-            ['Task', 'Status', 'Started', 'Ended', 'Duration', 'Progress', 'Error'].map((c) =>
-              h('th', { scope: 'col' }, c),
+            h(
+              'tr',
+              {},
+              ['Task', 'Status', 'Started', 'Ended', 'Duration', 'Progress', 'Error'].map((c) =>
+                h('th', { scope: 'col' }, c),
+              ),
             ),
           ),
+          taskRows,
         ),
-        taskRows,
       ),
     ),
     logLines,
@@ -113,6 +147,7 @@ export async function operationView(ctx, id) {
 
   function renderAll() {
     replace(status, badge(log.status, { 'data-testid': 'operation-status' }));
+    cancel.hidden = !CANCELLABLE.has(log.status);
     renderDetails();
     const err = log.error ?? log.result?.operation?.error;
     const first = log.result?.operation?.firstFailure;
@@ -141,7 +176,7 @@ export async function operationView(ctx, id) {
     const rows = [
       ['Kind', log.kind],
       ['Plan', log.planId ? (planName ?? h('code', {}, log.planId)) : '—'],
-      ['Provider', log.providerId ?? '—'],
+      ['Provider', h('span', { 'data-testid': 'operation-provider' }, providerName(log.providerId))],
       [
         'Checkpoint',
         log.checkpointId
@@ -150,7 +185,7 @@ export async function operationView(ctx, id) {
               { 'data-testid': 'operation-checkpoint' },
               h(
                 'a',
-                { href: `#/checkpoints?${new URLSearchParams({ provider: log.providerId ?? '' })}` },
+                { href: checkpointRoute(log.providerId ?? 'local', log.checkpointId) },
                 log.checkpointId,
               ),
               checkpoint?.status ? [' ', badge(checkpoint.status)] : [],
@@ -252,6 +287,14 @@ export async function operationView(ctx, id) {
       () => {}, // a deleted plan: the id stays
     );
   }
+
+  ctx.call('GET', ['providers']).then(
+    (res) => {
+      providerName = providerNamer(res?.providers ?? []);
+      render();
+    },
+    () => {}, // the id stays
+  );
 
   if (log.scheduledOperationId) {
     ctx.call('GET', ['scheduled_operations', log.scheduledOperationId]).then(
@@ -430,35 +473,39 @@ function renderRetention(section, value) {
     section,
     heading,
     h(
-      'table',
-      { 'data-testid': 'retention-table' },
+      'div',
+      { class: 'table-box' },
       h(
-        'thead',
-        {},
+        'table',
+        { 'data-testid': 'retention-table' },
         h(
-          'tr',
+          'thead',
           {},
-          ['Checkpoint', 'Decision', 'Reasons'].map((c) => h('th', { scope: 'col' }, c)),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        value.decisions.map((d) => {
-          const decision = d.keep ? 'kept' : d.deleted ? 'deleted' : d.error ? 'not deleted' : 'to delete';
-          return h(
+          h(
             'tr',
-            { 'data-testid': 'retention-row', 'data-checkpoint-id': d.id, 'data-decision': decision },
-            h('th', { scope: 'row' }, h('code', {}, d.id)),
-            h('td', { 'data-testid': 'retention-decision' }, decision),
-            h(
-              'td',
-              {},
-              (d.reasons ?? []).join('; '),
-              d.error ? h('div', { class: 'error-text' }, d.error) : null,
-            ),
-          );
-        }),
+            {},
+            ['Checkpoint', 'Decision', 'Reasons'].map((c) => h('th', { scope: 'col' }, c)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          value.decisions.map((d) => {
+            const decision = d.keep ? 'kept' : d.deleted ? 'deleted' : d.error ? 'not deleted' : 'to delete';
+            return h(
+              'tr',
+              { 'data-testid': 'retention-row', 'data-checkpoint-id': d.id, 'data-decision': decision },
+              h('th', { scope: 'row' }, h('code', {}, d.id)),
+              h('td', { 'data-testid': 'retention-decision' }, decision),
+              h(
+                'td',
+                {},
+                (d.reasons ?? []).join('; '),
+                d.error ? h('div', { class: 'error-text' }, d.error) : null,
+              ),
+            );
+          }),
+        ),
       ),
     ),
   );

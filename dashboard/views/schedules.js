@@ -403,13 +403,13 @@ function scheduleForm(ctx, reload) {
   };
 }
 
-/** The fire times as the server gives them (ISO, UTC). */
+/** The fire times the server gives (ISO, UTC), shown in the viewer's zone; `datetime` keeps the ISO. */
 function fireList(fires) {
   if (!fires?.length) return h('span', { class: 'muted' }, 'never again');
   return h(
     'ol',
     { class: 'fires' },
-    fires.map((iso) => h('li', { 'data-testid': 'next-fire' }, h('time', { datetime: iso }, iso))),
+    fires.map((iso) => h('li', { 'data-testid': 'next-fire' }, time(iso))),
   );
 }
 
