@@ -42,7 +42,8 @@ export function problems(schema, value, where) {
   if (Array.isArray(value)) {
     if (schema.minItems !== undefined && value.length < schema.minItems)
       out.push(`${where}: expected at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`);
-    if (schema.items) value.forEach((item, i) => out.push(...problems(schema.items, item, `${where}[${i}]`)));
+    if (schema.items)
+      for (const [i, item] of value.entries()) out.push(...problems(schema.items, item, `${where}[${i}]`));
   }
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const object = /** @type {Record<string, unknown>} */ (value);
