@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * The dashboard's only door to the server: the session (project and bearer token, kept in
  * sessionStorage so it ends with the tab) and `api()`, which sends the token on every call
@@ -29,6 +30,8 @@ export class ApiError extends Error {
   /**
    * @param {number} status HTTP status (0 when the server could not be reached)
    * @param {string} code the error's stable code (`UNAUTHENTICATED`, `NOT_FOUND`, …)
+   * @param {string} message
+   * @param {any} [details] the error body's `details`
    */
   constructor(status, code, message, details) {
     super(message);
@@ -53,6 +56,11 @@ export function v1Path(project, segments, query = {}) {
 /**
  * Calls the API as `session`. Resolves to the parsed JSON body (undefined for 204); rejects
  * with ApiError for any non-2xx answer, and with status 0 when the server is unreachable.
+ * @param {{project: string, token: string}} session
+ * @param {string} method
+ * @param {(string | number)[]} segments path segments after `/v1/{project}`
+ * @param {import('./types.js').CallOptions} [options]
+ * @returns {Promise<any>}
  */
 export async function api(session, method, segments, { query, body } = {}) {
   const headers = { authorization: `Bearer ${session.token}`, accept: 'application/json' };

@@ -1,21 +1,32 @@
+// @ts-check
 /**
- * The dashboard's shell: log in, the navigation, and a hash router (`#/plans`, `#/schedules`,
- * `#/checkpoints?provider=…`, `#/operations/<id>` …) that renders one view at a time.
+ * The dashboard's shell: log in, the navigation, and a hash router (`#/overview`, `#/plans`,
+ * `#/schedules`, `#/checkpoints?provider=…`, `#/checkpoints/<provider>/<id>`,
+ * `#/operations/<id>` …) that renders one view at a time; each view is a module of views/.
  * A 401 from anywhere ends the session and returns to the login form. Once a view is drawn,
  * `#main` carries `data-shown` = the route (`location.hash`) it was drawn for, so a script or
  * test can wait for the view of the current route rather than read the one it replaces.
  */
 import { ApiError, api, clearSession, loadSession, saveSession } from './api.js';
-import { h, replace } from './dom.js';
-import { operationView } from './operation.js';
-import { schedulesView } from './schedules.js';
-import { checkpointsView, operationsView, plansView, providersView, route } from './views.js';
+import { h, replace, viewerZone } from './dom.js';
+import { route } from './ui.js';
+import { checkpointView } from './views/checkpoint.js';
+import { checkpointsView } from './views/checkpoints.js';
+import { operationView } from './views/operation.js';
+import { operationsView } from './views/operations.js';
+import { overviewView } from './views/overview.js';
+import { plansView } from './views/plans.js';
+import { providersView } from './views/providers.js';
+import { schedulesView } from './views/schedules.js';
 
-const main = document.getElementById('main');
-const nav = document.getElementById('nav');
-const banner = document.getElementById('banner');
+/** @param {string} id */
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const main = byId('main');
+const nav = byId('nav');
+const banner = byId('banner');
 
 const VIEWS = {
+  overview: overviewView,
   plans: plansView,
   schedules: schedulesView,
   providers: providersView,
@@ -23,6 +34,7 @@ const VIEWS = {
   operations: operationsView,
 };
 const NAV = [
+  ['overview', 'Overview'],
   ['plans', 'Plans'],
   ['schedules', 'Schedules'],
   ['providers', 'Providers'],
@@ -102,7 +114,7 @@ function renderLogin(message) {
           // Any cheap call proves the token and the project.
           await api(session, 'GET', ['providers']);
           saveSession(session.project, session.token);
-          if (!location.hash || location.hash === '#/') location.hash = '#/plans';
+          if (!location.hash || location.hash === '#/') location.hash = '#/overview';
           else render();
         } catch (err) {
           error.textContent =
@@ -158,6 +170,12 @@ function renderNav(session, current) {
     ),
     h(
       'span',
+      { class: 'zone', 'data-testid': 'viewer-zone', title: 'Every time on these pages is in this zone' },
+      'Times in ',
+      viewerZone(),
+    ),
+    h(
+      'span',
       { class: 'who' },
       'Project ',
       h('strong', { 'data-testid': 'current-project' }, session.project),
@@ -188,7 +206,7 @@ async function render() {
   }
   const [path, qs] = location.hash.replace(/^#\/?/, '').split('?');
   const parts = (path ?? '').split('/').filter(Boolean);
-  const name = parts[0] ?? 'plans';
+  const name = parts[0] ?? 'overview';
   const query = new URLSearchParams(qs ?? '');
   const mine = generation;
 
@@ -237,8 +255,10 @@ async function render() {
   replace(main, h('p', { class: 'muted', 'aria-busy': 'true' }, 'Loading…'));
   try {
     if (name === 'operations' && parts[1]) await operationView(ctx, decodeURIComponent(parts[1]));
+    else if (name === 'checkpoints' && parts[1] && parts[2])
+      await checkpointView(ctx, decodeURIComponent(parts[1]), decodeURIComponent(parts[2]));
     else if (VIEWS[name]) await VIEWS[name](ctx, query);
-    else ctx.go(route('plans'));
+    else ctx.go(route('overview'));
   } catch (error) {
     if (ctx.alive()) {
       replace(main, h('p', { class: 'muted' }, 'This view could not be loaded.'));

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Building DOM without markup strings: every piece of data becomes a text node or an
  * attribute value, so nothing the server sends is ever parsed as HTML.
@@ -51,7 +52,17 @@ export function replace(el, ...children) {
   return el;
 }
 
-/** A local, readable time (only the time of day when `short`) with the exact ISO time as its tooltip. */
+/** The viewer's time zone (IANA name, e.g. `Europe/Paris`): every time shown is in it. */
+export function viewerZone() {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/**
+ * A time in the viewer's zone, with the zone's short name ("7 Dec 2026, 09:15:03 CET"; only the
+ * time of day, to the millisecond, when `short`), the exact ISO time as its tooltip and `datetime`.
+ * @param {string | null | undefined} iso
+ * @param {boolean} [short]
+ */
 export function time(iso, short = false) {
   if (!iso) return h('span', { class: 'muted' }, '—');
   const date = new Date(iso);
@@ -63,8 +74,16 @@ export function time(iso, short = false) {
         second: '2-digit',
         fractionalSecondDigits: 3,
       })
-    : date.toLocaleString();
-  return h('time', { datetime: iso, title: iso }, text);
+    : date.toLocaleString(undefined, {
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        timeZoneName: 'short',
+      });
+  return h('time', { datetime: iso, title: `${iso} (${viewerZone()})` }, text);
 }
 
 /** "830 ms", "4.2 s", "3 min 05 s", "2 h 07 min". */

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Pieces of the forms that create things (plans, triggers, scheduled operations): labelled
  * controls, and a problem box next to each form that shows what the server said was wrong

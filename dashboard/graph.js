@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Draws an operation's hook graph as SVG, laid out by dagre. Nodes are tasks
  * (`type#id:hook`); edges keep the hook graph's colours (SPEC §2). A node's fill follows its

@@ -6,19 +6,27 @@
  * the forms, watches the scheduled runs prune, and restores what retention kept.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import {
+  assertSameFiles,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  hoard,
+  NO_CHROMIUM,
+  serve,
+  stop,
+  viewShown,
+  WAIT_MS,
+  writeFiles,
+} from './harness.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const CHROMIUM = '/usr/bin/chromium';
 const PROJECT = 'e2e';
 /** Browser-side expressions (the test is compiled without the DOM library). */
 const SESSION = `sessionStorage.getItem('hoard.session')`;
@@ -26,10 +34,6 @@ const ALL_NODES_SUCCEEDED = `(() => {
   const nodes = [...document.querySelectorAll('[data-testid="graph-node"]')];
   return nodes.length > 0 && nodes.every((n) => n.dataset.status === 'succeeded');
 })()`;
-/** Longest wait for anything the browser or the server does. */
-const WAIT_MS = 60_000;
-/** The scheduler's tick in the served process (a trigger may fire every second). */
-const TICK_MS = '200';
 
 /** The files the plan protects: path under the data directory → content. */
 const FILES: Record<string, Buffer> = {
@@ -45,97 +49,6 @@ const SCHEDULED_FILES: Record<string, Buffer> = {
   'data/blob.bin': randomBytes(50_000),
   'data/empty': Buffer.alloc(0),
 };
-
-async function writeFiles(root: string, files: Record<string, Buffer>): Promise<void> {
-  for (const [path, bytes] of Object.entries(files)) {
-    await mkdir(join(root, path, '..'), { recursive: true });
-    await writeFile(join(root, path), bytes);
-  }
-}
-
-async function assertSameFiles(root: string, files: Record<string, Buffer>): Promise<void> {
-  for (const [path, bytes] of Object.entries(files)) {
-    const restored = await readFile(join(root, path));
-    assert.ok(restored.equals(bytes), `${path}: restored bytes differ from the original`);
-  }
-}
-
-/** Runs the CLI to completion; rejects with its stderr on a non-zero exit. */
-function hoard(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`hoard ${args.join(' ')} exited ${code}: ${stderr}`)),
-    ),
-  );
-}
-
-/** Starts `hoard serve --port 0 --json` and resolves with the URL it prints once it listens. */
-function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HOARD_SCHEDULER_TICK_MS: TICK_MS },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`hoard serve did not print its URL within ${WAIT_MS} ms; stderr: ${stderr}`));
-    }, WAIT_MS);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hoard serve exited ${code} before listening: ${stderr}`));
-    });
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      const url = listeningUrl(stdout);
-      if (url) {
-        clearTimeout(timer);
-        child.removeAllListeners('exit');
-        resolve({ child, url });
-      }
-    });
-  });
-}
-
-/** The `url` of the JSON document `serve --json` prints (one line or pretty-printed), once complete. */
-function listeningUrl(stdout: string): string | undefined {
-  for (const text of [stdout, ...stdout.split('\n')]) {
-    try {
-      const { url } = JSON.parse(text) as { url?: unknown };
-      if (typeof url === 'string') return url;
-    } catch {
-      // not (yet) a whole JSON document
-    }
-  }
-  return undefined;
-}
-
-function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-// Without Chromium the suite is skipped (test/setup/chromium.sh says so in npm test's first
-// lines), except under CI=true, where it must run and fails saying what to install.
-const NO_CHROMIUM =
-  !existsSync(CHROMIUM) && process.env.CI !== 'true'
-    ? `no Chromium at ${CHROMIUM}: 'apt-get install chromium' to run these tests`
-    : false;
 
 describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM }, () => {
   let dir: string;
@@ -180,15 +93,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+      args: CHROMIUM_ARGS,
     });
   });
 
@@ -215,19 +120,6 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
     await page.getByTestId('login-project').fill(PROJECT);
     await page.getByTestId('login-token').fill(secret);
     await page.getByTestId('login-submit').click();
-  }
-
-  /**
-   * Waits until the route is `hash` (a string: exactly; a RegExp: matching) and the router has
-   * drawn its view (`#main[data-shown]` is the current route). Until then the page may still
-   * show the view being replaced: a hash change is handled after the click that caused it.
-   */
-  async function viewShown(page: Page, hash: string | RegExp): Promise<void> {
-    const test =
-      typeof hash === 'string'
-        ? `location.hash === ${JSON.stringify(hash)}`
-        : `new RegExp(${JSON.stringify(hash.source)}).test(location.hash)`;
-    await page.waitForFunction(`${test} && document.getElementById('main').dataset.shown === location.hash`);
   }
 
   /** Waits for the operation view to show a final status and returns it. */
@@ -257,6 +149,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
     );
     const { page, errors } = await open();
     await logIn(page, created.secret);
+    await page.getByTestId('nav-plans').click();
     await page.locator(`[data-testid="plan-row"][data-plan-id="${planId}"]`).waitFor();
     await hoard(['--home', home, 'tokens', 'revoke', created.token.id]);
     await page.getByTestId('nav-providers').click();
@@ -269,6 +162,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
   it('protects a plan, shows every hook succeeded, and restores the checkpoint byte for byte', async () => {
     const { page, errors } = await open();
     await logIn(page, token);
+    await page.getByTestId('nav-plans').click();
 
     // Protect, then follow the operation until its graph is all green.
     const row = page.locator(`[data-testid="plan-row"][data-plan-id="${planId}"]`);
@@ -303,9 +197,13 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
       (await size.getAttribute('title'))!,
       /^4 files, 293 KiB \(293 KiB new, [\d.]+ KiB stored\) in /,
     );
+    // Its page restores it: one target field, for its one resource.
+    await checkpoint.getByTestId('checkpoint-link').click();
+    await viewShown(page, /^#\/checkpoints\/[^/]+\/[^/]+$/);
+    assert.equal(await page.getByTestId('restore-target').count(), 1);
     const target = join(dir, 'restored');
     await page.getByTestId('restore-target').fill(target);
-    await checkpoint.getByTestId('restore-button').click();
+    await page.getByTestId('restore-submit').click();
     assert.equal(await finalStatus(page), 'succeeded');
     // The graph is fetched after the status is drawn: wait for it rather than count no nodes.
     await page.waitForFunction(ALL_NODES_SUCCEEDED);
@@ -399,6 +297,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
     assert.equal(res.status, 201, await res.clone().text());
     const { page, errors } = await open();
     await logIn(page, token);
+    await page.getByTestId('nav-plans').click();
     const row = page.locator('[data-testid="plan-row"][data-plan-name="e2e-doomed"]');
     const dialogs: string[] = [];
     page.once('dialog', (dialog) => {
@@ -477,15 +376,18 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
     const { page, errors } = await open();
     await logIn(page, token);
 
-    // A plan from the form: first a type no provider handles (the server's message shows), then a good one.
-    await page.getByTestId('new-plan').locator('summary').click();
+    // A plan from the form's advanced JSON: first a type the provider does not handle (named
+    // before anything is sent), then a good one.
+    await page.getByTestId('nav-plans').click();
+    await page.getByTestId('new-plan').locator('> summary').click();
     await page.getByTestId('plan-name').fill('e2e-scheduled');
     await page.getByTestId('plan-description').fill('made in the dashboard');
+    await page.getByTestId('plan-advanced').locator('summary').click();
     await page.getByTestId('plan-resources').fill('[{"type": "fs.nothing", "id": "x"}]');
     await page.getByTestId('plan-submit').click();
     const planProblem = page.getByTestId('plan-form-error');
     await planProblem.waitFor();
-    assert.match((await planProblem.textContent())!, /PLUGIN_UNKNOWN.*unknown resource type "fs.nothing"/);
+    assert.match((await planProblem.textContent())!, /PLAN_INVALID.*unknown resource type "fs.nothing"/);
     await page
       .getByTestId('plan-resources')
       .fill(JSON.stringify([{ type: 'fs.directory', id: 'files', path: source }]));
@@ -505,7 +407,7 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
     const fires = await page
       .getByTestId('trigger-created')
       .getByTestId('next-fire')
-      .evaluateAll((els) => els.map((el) => el.textContent));
+      .evaluateAll((els) => els.map((el) => el.querySelector('time')?.getAttribute('datetime')));
     assert.equal(fires.length, 5);
     for (let i = 1; i < fires.length; i++)
       assert.equal(Date.parse(fires[i]!) - Date.parse(fires[i - 1]!), 1000, `fires: ${fires.join(', ')}`);
@@ -610,9 +512,11 @@ describe('the dashboard in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM 
     await page.goto(`${url}/#/checkpoints?plan=${newPlanId}&status=available`);
     const row = page.locator(`[data-testid="checkpoint-row"][data-checkpoint-id="${newest}"]`);
     await row.waitFor();
+    await row.getByTestId('open-button').click();
+    await viewShown(page, new RegExp(`^#/checkpoints/[^/]+/${newest}$`));
     const target = join(dir, 'restored-scheduled');
     await page.getByTestId('restore-target').fill(target);
-    await row.getByTestId('restore-button').click();
+    await page.getByTestId('restore-submit').click();
     assert.equal(await finalStatus(page), 'succeeded');
     await assertSameFiles(target, SCHEDULED_FILES);
     assert.deepEqual(errors, []);

@@ -1,12 +1,13 @@
+// @ts-check
 /**
  * Schedules: time triggers (a cron pattern in a time zone) and the scheduled operations a
  * trigger fires — a protect of a plan, or a retention_protect that protects it and then
  * prunes its checkpoints by a retention policy (every policy `hoard prune --policy` takes).
  * The lists are redrawn in place after each change, so the forms keep what was typed.
  */
-import { h, replace, time } from './dom.js';
-import { choice, field, input, numberOf, problemBox, setOptions, submitting } from './forms.js';
-import { heading, route, table } from './views.js';
+import { h, replace, time } from '../dom.js';
+import { choice, field, input, numberOf, problemBox, setOptions, submitting } from '../forms.js';
+import { heading, route, table } from '../ui.js';
 
 const OPERATION_TYPES = ['protect', 'retention_protect'];
 const POLICY_KINDS = [
@@ -17,7 +18,10 @@ const POLICY_KINDS = [
   ['decay', 'one per ever longer window (decay)'],
 ];
 const KEEP_FIELDS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'];
-/** rsbackup's policies: [field, label, hint, input attributes]; empty fields take rsbackup's defaults. */
+/**
+ * rsbackup's policies: [field, label, hint, input attributes]; empty fields take rsbackup's defaults.
+ * @type {Record<string, [string, string, string, Record<string, string | number>][]>}
+ */
 const RSBACKUP_FIELDS = {
   age: [
     ['minBackups', 'Min backups', 'never fewer than this (default 1)', { min: 1, step: 1, placeholder: '1' }],
@@ -399,13 +403,13 @@ function scheduleForm(ctx, reload) {
   };
 }
 
-/** The fire times as the server gives them (ISO, UTC). */
+/** The fire times the server gives (ISO, UTC), shown in the viewer's zone; `datetime` keeps the ISO. */
 function fireList(fires) {
   if (!fires?.length) return h('span', { class: 'muted' }, 'never again');
   return h(
     'ol',
     { class: 'fires' },
-    fires.map((iso) => h('li', { 'data-testid': 'next-fire' }, h('time', { datetime: iso }, iso))),
+    fires.map((iso) => h('li', { 'data-testid': 'next-fire' }, time(iso))),
   );
 }
 

@@ -1,14 +1,20 @@
+// @ts-check
 /**
  * One operation: its status, its hook graph with each task coloured by its live state, and
  * a table of tasks. Live state comes from the operation's server-sent events
  * (`status`, `task`, `progress`, `end`); if the stream breaks, the view polls the log.
  */
-import { eventsUrl } from './api.js';
-import { badge, duration, h, replace, statsText, time } from './dom.js';
-import { drawGraph, EDGE_COLOURS, EDGE_MEANINGS } from './graph.js';
+import { eventsUrl } from '../api.js';
+import { badge, duration, h, replace, statsText, time } from '../dom.js';
+import { drawGraph, EDGE_COLOURS, EDGE_MEANINGS } from '../graph.js';
+import {
+  CANCELLABLE,
+  TASK_STATUSES,
+  TASK_DONE as TASK_TERMINAL,
+  OPERATION_DONE as TERMINAL,
+} from '../statuses.js';
+import { checkpointRoute, providerNamer } from '../ui.js';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
-const TASK_TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'upstream_failed', 'cancelled']);
 const POLL_MS = 1000;
 
 /** Renders operation `id` into ctx.main and follows it until it ends or the view is left. */
@@ -35,6 +41,30 @@ export async function operationView(ctx, id) {
   let drawnFromTasks = false;
   let planName;
   let scheduleName;
+  /** @type {(id: string | null | undefined) => string} */
+  let providerName = (p) => p ?? '—';
+
+  // Cancel (POST …/operation_logs/{id}/cancel): the run's hooks are cancelled and owed
+  // teardowns still run; the answer is the log, and a 409 (it had ended) goes to the banner.
+  const cancel = h(
+    'button',
+    {
+      type: 'button',
+      class: 'danger',
+      'data-testid': 'cancel-button',
+      hidden: true,
+      onclick: (/** @type {MouseEvent} */ e) => {
+        const button = /** @type {HTMLButtonElement} */ (e.currentTarget);
+        if (!confirm(`Cancel operation ${id}? Running hooks are stopped; owed teardowns still run.`)) return;
+        ctx.action(button, async () => {
+          const res = await ctx.call('POST', ['operation_logs', id, 'cancel']);
+          applyLog(unwrap(res));
+          live.textContent = TERMINAL.has(log.status) ? '' : '(cancelling)';
+        });
+      },
+    },
+    'Cancel',
+  );
 
   const status = h('span', { role: 'status', 'aria-live': 'polite' });
   const live = h('span', { class: 'muted', 'data-testid': 'live-state' });
@@ -57,7 +87,7 @@ export async function operationView(ctx, id) {
   replace(
     ctx.main,
     h('h2', {}, `Operation `, h('code', {}, id)),
-    h('p', { class: 'summary' }, 'Status: ', status, ' ', live),
+    h('p', { class: 'summary' }, 'Status: ', status, ' ', live, ' ', cancel),
     details,
     problem,
     retention,
@@ -73,20 +103,24 @@ export async function operationView(ctx, id) {
       { 'aria-labelledby': 'tasks-heading' },
       h('h3', { id: 'tasks-heading' }, 'Tasks'),
       h(
-        'table',
-        { 'data-testid': 'task-table' },
+        'div',
+        { class: 'table-box' },
         h(
-          'thead',
-          {},
+          'table',
+          { 'data-testid': 'task-table' },
           h(
-            'tr',
+            'thead',
             {},
-            ['Task', 'Status', 'Started', 'Ended', 'Duration', 'Progress', 'Error'].map((c) =>
-              h('th', { scope: 'col' }, c),
+            h(
+              'tr',
+              {},
+              ['Task', 'Status', 'Started', 'Ended', 'Duration', 'Progress', 'Error'].map((c) =>
+                h('th', { scope: 'col' }, c),
+              ),
             ),
           ),
+          taskRows,
         ),
-        taskRows,
       ),
     ),
     logLines,
@@ -113,6 +147,7 @@ export async function operationView(ctx, id) {
 
   function renderAll() {
     replace(status, badge(log.status, { 'data-testid': 'operation-status' }));
+    cancel.hidden = !CANCELLABLE.has(log.status);
     renderDetails();
     const err = log.error ?? log.result?.operation?.error;
     const first = log.result?.operation?.firstFailure;
@@ -141,7 +176,7 @@ export async function operationView(ctx, id) {
     const rows = [
       ['Kind', log.kind],
       ['Plan', log.planId ? (planName ?? h('code', {}, log.planId)) : '—'],
-      ['Provider', log.providerId ?? '—'],
+      ['Provider', h('span', { 'data-testid': 'operation-provider' }, providerName(log.providerId))],
       [
         'Checkpoint',
         log.checkpointId
@@ -150,7 +185,7 @@ export async function operationView(ctx, id) {
               { 'data-testid': 'operation-checkpoint' },
               h(
                 'a',
-                { href: `#/checkpoints?${new URLSearchParams({ provider: log.providerId ?? '' })}` },
+                { href: checkpointRoute(log.providerId ?? 'local', log.checkpointId) },
                 log.checkpointId,
               ),
               checkpoint?.status ? [' ', badge(checkpoint.status)] : [],
@@ -252,6 +287,14 @@ export async function operationView(ctx, id) {
       () => {}, // a deleted plan: the id stays
     );
   }
+
+  ctx.call('GET', ['providers']).then(
+    (res) => {
+      providerName = providerNamer(res?.providers ?? []);
+      render();
+    },
+    () => {}, // the id stays
+  );
 
   if (log.scheduledOperationId) {
     ctx.call('GET', ['scheduled_operations', log.scheduledOperationId]).then(
@@ -430,35 +473,39 @@ function renderRetention(section, value) {
     section,
     heading,
     h(
-      'table',
-      { 'data-testid': 'retention-table' },
+      'div',
+      { class: 'table-box' },
       h(
-        'thead',
-        {},
+        'table',
+        { 'data-testid': 'retention-table' },
         h(
-          'tr',
+          'thead',
           {},
-          ['Checkpoint', 'Decision', 'Reasons'].map((c) => h('th', { scope: 'col' }, c)),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        value.decisions.map((d) => {
-          const decision = d.keep ? 'kept' : d.deleted ? 'deleted' : d.error ? 'not deleted' : 'to delete';
-          return h(
+          h(
             'tr',
-            { 'data-testid': 'retention-row', 'data-checkpoint-id': d.id, 'data-decision': decision },
-            h('th', { scope: 'row' }, h('code', {}, d.id)),
-            h('td', { 'data-testid': 'retention-decision' }, decision),
-            h(
-              'td',
-              {},
-              (d.reasons ?? []).join('; '),
-              d.error ? h('div', { class: 'error-text' }, d.error) : null,
-            ),
-          );
-        }),
+            {},
+            ['Checkpoint', 'Decision', 'Reasons'].map((c) => h('th', { scope: 'col' }, c)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          value.decisions.map((d) => {
+            const decision = d.keep ? 'kept' : d.deleted ? 'deleted' : d.error ? 'not deleted' : 'to delete';
+            return h(
+              'tr',
+              { 'data-testid': 'retention-row', 'data-checkpoint-id': d.id, 'data-decision': decision },
+              h('th', { scope: 'row' }, h('code', {}, d.id)),
+              h('td', { 'data-testid': 'retention-decision' }, decision),
+              h(
+                'td',
+                {},
+                (d.reasons ?? []).join('; '),
+                d.error ? h('div', { class: 'error-text' }, d.error) : null,
+              ),
+            );
+          }),
+        ),
       ),
     ),
   );
@@ -509,7 +556,6 @@ function progressText(p) {
 }
 
 function legend() {
-  const statuses = ['pending', 'running', 'succeeded', 'failed', 'upstream_failed', 'skipped', 'cancelled'];
   return h(
     'div',
     { class: 'legend' },
@@ -528,7 +574,7 @@ function legend() {
     h(
       'ul',
       { 'aria-label': 'Task states' },
-      statuses.map((st) => h('li', {}, badge(st))),
+      TASK_STATUSES.map((st) => h('li', {}, badge(st))),
     ),
   );
 }

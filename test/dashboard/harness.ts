@@ -1,0 +1,132 @@
+/**
+ * What the dashboard's browser tests share: a real `hoard serve` process, the CLI, files to
+ * protect and compare, Debian's Chromium, and the wait for a route's view to be drawn.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const CHROMIUM = '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+/** Longest wait for anything the browser or the server does. */
+export const WAIT_MS = 60_000;
+/** The scheduler's tick in the served process (a trigger may fire every second). */
+const TICK_MS = '200';
+
+export async function writeFiles(root: string, files: Record<string, Buffer>): Promise<void> {
+  for (const [path, bytes] of Object.entries(files)) {
+    await mkdir(join(root, path, '..'), { recursive: true });
+    await writeFile(join(root, path), bytes);
+  }
+}
+
+export async function assertSameFiles(root: string, files: Record<string, Buffer>): Promise<void> {
+  for (const [path, bytes] of Object.entries(files)) {
+    const restored = await readFile(join(root, path));
+    assert.ok(restored.equals(bytes), `${path}: restored bytes differ from the original`);
+  }
+}
+
+/** Runs the CLI to completion; rejects with its stderr on a non-zero exit. */
+export function hoard(args: string[]): Promise<string> {
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) =>
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`hoard ${args.join(' ')} exited ${code}: ${stderr}`)),
+    ),
+  );
+}
+
+/** Starts `hoard serve --port 0 --json` and resolves with the URL it prints once it listens. */
+export function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, HOARD_SCHEDULER_TICK_MS: TICK_MS },
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`hoard serve did not print its URL within ${WAIT_MS} ms; stderr: ${stderr}`));
+    }, WAIT_MS);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`hoard serve exited ${code} before listening: ${stderr}`));
+    });
+    child.stdout!.on('data', (d) => {
+      stdout += d;
+      const url = listeningUrl(stdout);
+      if (url) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({ child, url });
+      }
+    });
+  });
+}
+
+/** The `url` of the JSON document `serve --json` prints (one line or pretty-printed), once complete. */
+function listeningUrl(stdout: string): string | undefined {
+  for (const text of [stdout, ...stdout.split('\n')]) {
+    try {
+      const { url } = JSON.parse(text) as { url?: unknown };
+      if (typeof url === 'string') return url;
+    } catch {
+      // not (yet) a whole JSON document
+    }
+  }
+  return undefined;
+}
+
+export function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+// Without Chromium the suite is skipped (test/setup/chromium.sh says so in npm test's first
+// lines), except under CI=true, where it must run and fails saying what to install.
+export const NO_CHROMIUM =
+  !existsSync(CHROMIUM) && process.env.CI !== 'true'
+    ? `no Chromium at ${CHROMIUM}: 'apt-get install chromium' to run these tests`
+    : false;
+
+/**
+ * Waits until the route is `hash` (a string: exactly; a RegExp: matching) and the router has
+ * drawn its view (`#main[data-shown]` is the current route). Until then the page may still
+ * show the view being replaced: a hash change is handled after the click that caused it.
+ */
+export async function viewShown(page: Page, hash: string | RegExp): Promise<void> {
+  const test =
+    typeof hash === 'string'
+      ? `location.hash === ${JSON.stringify(hash)}`
+      : `new RegExp(${JSON.stringify(hash.source)}).test(location.hash)`;
+  await page.waitForFunction(`${test} && document.getElementById('main').dataset.shown === location.hash`);
+}

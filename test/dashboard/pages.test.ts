@@ -1,0 +1,456 @@
+/**
+ * The dashboard's pages for an operator coming from Kopia's UI, in Chromium against a real
+ * `hoard serve`: the overview (last success and failure, next run, storage per plan), a
+ * checkpoint's page (resources with stats, the file browser, a restore of the whole
+ * checkpoint and of chosen files, verify, delete), the Cancel button of a running operation,
+ * the plan form built from the plugins' schemas, times in the viewer's zone, and every page at
+ * 420 px without a page-wide horizontal scroll (screenshots of each into /tmp/dash-shots/).
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import {
+  assertSameFiles,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  hoard,
+  NO_CHROMIUM,
+  serve,
+  stop,
+  viewShown,
+  WAIT_MS,
+  writeFiles,
+} from './harness.js';
+
+const PROJECT = 'pages';
+const SHOTS = process.env.HOARD_DASHBOARD_SHOTS ?? '/tmp/dash-shots';
+const FILES: Record<string, Buffer> = {
+  'readme.txt': Buffer.from('hello\n'),
+  'docs/a.md': Buffer.from('# a\n'),
+  'docs/deep/b.md': Buffer.from('# b\n'.repeat(1000)),
+  'photos/cat.jpg': Buffer.alloc(70_000, 7),
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: API bodies, checked field by field below
+type Json = Record<string, any>;
+
+describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO_CHROMIUM }, () => {
+  let dir: string;
+  let home: string;
+  let data: string;
+  let token: string;
+  let adminToken: string;
+  let server: ChildProcess | undefined;
+  let url: string;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  let plan: Json;
+  let failing: Json;
+  let checkpoint: Json;
+  let protectEnded: string;
+
+  async function call(method: string, path: string, body?: unknown, secret = token): Promise<Json> {
+    const res = await fetch(`${url}/v1/${PROJECT}/${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${secret}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+    return text ? (JSON.parse(text) as Json) : {};
+  }
+
+  /** Polls an operation log until it ends. */
+  async function settled(id: string): Promise<Json> {
+    for (const started = Date.now(); Date.now() - started < WAIT_MS; ) {
+      const { operationLog } = await call('GET', `operation_logs/${id}`);
+      if (!['queued', 'running'].includes(operationLog.status)) return operationLog;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`operation ${id} did not end within ${WAIT_MS} ms`);
+  }
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}`);
+    dir = await mkdtemp(join(tmpdir(), 'hoard-pages-'));
+    home = join(dir, 'home');
+    data = join(dir, 'data');
+    await writeFiles(data, FILES);
+    await mkdir(SHOTS, { recursive: true });
+    token = JSON.parse(
+      await hoard(['--home', home, 'tokens', 'create', '--project', PROJECT, '--json']),
+    ).secret;
+    adminToken = JSON.parse(
+      await hoard(['--home', home, 'tokens', 'create', '--project', PROJECT, '--admin', '--json']),
+    ).secret;
+    ({ child: server, url } = await serve(home));
+
+    // A plan with one good checkpoint, and a plan whose protect failed.
+    plan = (
+      await call('POST', 'plans', {
+        name: 'site',
+        resources: [{ type: 'fs.directory', id: 'files', path: data }],
+      })
+    ).plan;
+    const protect = await call('POST', 'providers/local/checkpoints', { planId: plan.id });
+    const done = await settled(protect.operationLog.id);
+    protectEnded = done.endedAt;
+    assert.equal(done.status, 'succeeded', JSON.stringify(done.error));
+    checkpoint = (await call('GET', `providers/local/checkpoints/${done.checkpointId}`)).checkpoint;
+    failing = (
+      await call('POST', 'plans', {
+        name: 'broken',
+        resources: [{ type: 'fs.directory', id: 'gone', path: join(dir, 'no-such-dir') }],
+      })
+    ).plan;
+    const failed = await settled(
+      (await call('POST', 'providers/local/checkpoints', { planId: failing.id })).operationLog.id,
+    );
+    assert.equal(failed.status, 'failed');
+    // A schedule for the good plan on a trigger that does not fire while the tests run.
+    const trigger = (
+      await call('POST', 'triggers', {
+        name: 'leap-day',
+        type: 'time',
+        properties: { pattern: '0 3 29 2 *' },
+      })
+    ).trigger;
+    await call('POST', 'scheduled_operations', {
+      name: 'nightly-site',
+      operationType: 'protect',
+      triggerId: trigger.id,
+      operationDefinition: { planId: plan.id },
+    });
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    for (const context of contexts) await context.close().catch(() => {});
+    await browser?.close().catch(() => {});
+    await stop(server);
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A logged-in tab in `timezoneId` at `width` px; fails the test on any uncaught page error. */
+  async function open(
+    hash: string,
+    { width = 1280, timezoneId = 'Europe/Paris', secret = token } = {},
+  ): Promise<{ page: Page; errors: string[] }> {
+    const context = await browser!.newContext({
+      viewport: { width, height: 900 },
+      timezoneId,
+      locale: 'en-GB',
+    });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${url}/${hash}`);
+    await page.getByTestId('login-project').fill(PROJECT);
+    await page.getByTestId('login-token').fill(secret);
+    await page.getByTestId('login-submit').click();
+    await viewShown(page, hash || '#/overview');
+    return { page, errors };
+  }
+
+  /** Waits for the operation view to show a final status and returns it. */
+  async function finalStatus(page: Page): Promise<string> {
+    await page.waitForURL(/#\/operations\/.+/);
+    const status = page.locator(
+      '[data-testid="operation-status"]:is([data-status="succeeded"], [data-status="failed"], [data-status="skipped"], [data-status="cancelled"])',
+    );
+    await status.waitFor();
+    return (await status.getAttribute('data-status'))!;
+  }
+
+  it('the overview shows per plan its last success and failure, next run and storage used', async () => {
+    const { page, errors } = await open('');
+    const row = page.locator(`[data-testid="overview-row"][data-plan-id="${plan.id}"]`);
+    // Last success: when its protect ended; storage: its checkpoint's stored bytes, as the API lists them.
+    assert.equal(await row.getByTestId('last-success').getAttribute('data-at'), protectEnded);
+    const listed = await call('GET', `providers/local/checkpoints?planId=${plan.id}`);
+    assert.equal(
+      await row.getByTestId('storage').getAttribute('data-bytes'),
+      String(listed.checkpoints[0].stats.storedBytes),
+    );
+    assert.ok(listed.checkpoints[0].stats.storedBytes > 0);
+    assert.equal((await row.getByTestId('checkpoint-count').textContent())?.trim(), '1');
+    assert.match((await row.getByTestId('last-failure').textContent())!, /none/);
+    // Next run: the trigger's next fire (29 February, 03:00 UTC) by its schedule's name.
+    const next = await row.getByTestId('next-run').getAttribute('data-at');
+    assert.match(next!, /-02-29T03:00:00/);
+    assert.match((await row.getByTestId('next-run').textContent())!, /nightly-site/);
+
+    const broken = page.locator(`[data-testid="overview-row"][data-plan-id="${failing.id}"]`);
+    assert.match((await broken.getByTestId('last-success').textContent())!, /never/);
+    assert.match((await broken.getByTestId('last-failure').textContent())!, /no-such-dir/);
+    assert.match((await broken.getByTestId('next-run').textContent())!, /not scheduled/);
+    await page.screenshot({ path: join(SHOTS, 'overview-desktop.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  });
+
+  it('times are in the viewer’s zone, with the zone named', async () => {
+    const hash = `#/checkpoints/local/${checkpoint.id}`;
+    for (const timezoneId of ['Asia/Tokyo', 'America/New_York']) {
+      const { page, errors } = await open(hash, { timezoneId });
+      assert.equal((await page.getByTestId('viewer-zone').textContent())?.trim(), `Times in ${timezoneId}`);
+      const created = page.locator(
+        `[data-testid="checkpoint-details"] time[datetime="${checkpoint.createdAt}"]`,
+      );
+      const expected = new Date(checkpoint.createdAt).toLocaleString('en-GB', {
+        timeZone: timezoneId,
+        year: 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit',
+        second: '2-digit',
+        timeZoneName: 'short',
+      });
+      assert.equal((await created.textContent())?.trim(), expected);
+      assert.match(expected, timezoneId === 'Asia/Tokyo' ? /GMT\+9$/ : /GMT-[45]$|E[SD]T$/);
+      assert.deepEqual(errors, []);
+    }
+  });
+
+  it('a checkpoint’s page shows its resources with their stats and browses its files', async () => {
+    const { page, errors } = await open(`#/checkpoints/local/${checkpoint.id}`);
+    assert.equal((await page.getByTestId('checkpoint-provider').textContent())?.trim(), 'local');
+    const resource = page.locator('[data-testid="resource-row"][data-resource="fs.directory#files"]');
+    assert.equal((await resource.getByTestId('resource-files').textContent())?.trim(), '4');
+    const logical = Object.values(FILES).reduce((n, b) => n + b.length, 0);
+    assert.equal(await resource.getByTestId('resource-bytes').getAttribute('data-bytes'), String(logical));
+
+    await resource.getByTestId('browse-button').click();
+    const names = () =>
+      page.getByTestId('entry-row').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-path')));
+    await page.getByTestId('entry-row').first().waitFor();
+    assert.deepEqual(await names(), ['docs', 'photos', 'readme.txt']);
+    await page.locator('[data-testid="entry-row"][data-path="docs"]').getByTestId('entry-open').click();
+    await page.locator('[data-testid="entry-row"][data-path="docs/deep"]').waitFor();
+    assert.deepEqual(await names(), ['docs/deep', 'docs/a.md']);
+    const size = page.locator('[data-testid="entry-row"][data-path="docs/a.md"] td[data-bytes]');
+    assert.equal(await size.getAttribute('data-bytes'), String(FILES['docs/a.md']!.length));
+    // The breadcrumb leads back to the root.
+    await page.getByTestId('crumb').first().click();
+    await page.locator('[data-testid="entry-row"][data-path="readme.txt"]').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'checkpoint-desktop.png'), fullPage: true });
+    assert.deepEqual(errors, []);
+  });
+
+  it('restores only the files chosen in the browser, then the whole checkpoint', async () => {
+    const { page, errors } = await open(`#/checkpoints/local/${checkpoint.id}`);
+    await page.getByTestId('browse-button').click();
+    await page.locator('[data-testid="entry-row"][data-path="docs"]').getByTestId('entry-open').click();
+    await page
+      .locator('[data-testid="entry-row"][data-path="docs/deep"]')
+      .getByTestId('entry-select')
+      .check();
+    assert.deepEqual(
+      await page.getByTestId('chosen-path').evaluateAll((els) => els.map((e) => e.textContent)),
+      ['fs.directory#files docs/deep'],
+    );
+    assert.equal(
+      (await page.getByTestId('restore-submit').textContent())?.trim(),
+      'Restore the chosen paths',
+    );
+    const partial = join(dir, 'partial');
+    await page.getByTestId('restore-target').fill(partial);
+    await page.getByTestId('restore-submit').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    await assertSameFiles(partial, { 'docs/deep/b.md': FILES['docs/deep/b.md']! });
+    assert.deepEqual((await readdir(partial)).sort(), ['docs']);
+    assert.deepEqual((await readdir(join(partial, 'docs'))).sort(), ['deep']);
+
+    // The whole checkpoint: its one target field, nothing chosen.
+    await page.goto(`${url}/#/checkpoints/local/${checkpoint.id}`);
+    await viewShown(page, `#/checkpoints/local/${checkpoint.id}`);
+    assert.equal((await page.getByTestId('restore-submit').textContent())?.trim(), 'Restore');
+    const whole = join(dir, 'whole');
+    await page.getByTestId('restore-target').fill(whole);
+    await page.getByTestId('restore-submit').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    await assertSameFiles(whole, FILES);
+    assert.deepEqual(errors, []);
+  });
+
+  it('a target field is required for each resource whose restore schema requires one', async () => {
+    const { page, errors } = await open(`#/checkpoints/local/${checkpoint.id}`);
+    let posted = 0;
+    await page.route('**/v1/*/restores', (route) => {
+      posted++;
+      return route.continue();
+    });
+    await page.getByTestId('restore-submit').click();
+    const invalid = await page
+      .getByTestId('restore-target')
+      .evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing);
+    assert.equal(invalid, true);
+    assert.equal(posted, 0);
+    assert.equal(page.url().includes('#/operations/'), false);
+    assert.deepEqual(errors, []);
+  });
+
+  it('verifies and deletes a checkpoint from its page', async () => {
+    const protect = await call('POST', 'providers/local/checkpoints', { planId: plan.id });
+    const id = (await settled(protect.operationLog.id)).checkpointId;
+    const { page, errors } = await open(`#/checkpoints/local/${id}`);
+    await page.getByTestId('verify-button').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    assert.equal((await page.getByTestId('operation-provider').textContent())?.trim(), 'local');
+    await page.getByTestId('operation-checkpoint').locator('a').click();
+    await viewShown(page, new RegExp(`^#/checkpoints/[^/]+/${id}$`));
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByTestId('delete-button').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    const gone = await fetch(`${url}/v1/${PROJECT}/providers/local/checkpoints/${id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(gone.status, 404, 'a deleted checkpoint is gone');
+    assert.deepEqual(errors, []);
+  });
+
+  it('Cancel on a running operation posts …/operation_logs/{id}/cancel and shows the answer', async () => {
+    // A run that takes a while (an admin may run commands), cancelled in the page. The API's
+    // cancel endpoint is built on another branch: the request is intercepted and answered here.
+    const slow = (
+      await call(
+        'POST',
+        'plans',
+        {
+          name: 'slow',
+          resources: [{ type: 'exec.task', id: 'wait' }],
+          parameters: { 'exec.task': { protect: { main: 'sleep 15' } } },
+        },
+        adminToken,
+      )
+    ).plan;
+    const run = (await call('POST', 'providers/local/checkpoints', { planId: slow.id }, adminToken))
+      .operationLog;
+    const { page, errors } = await open(`#/operations/${run.id}`, { secret: adminToken });
+    const requests: { method: string; path: string }[] = [];
+    let answer: { status: number; body: unknown } = { status: 409, body: {} };
+    await page.route('**/operation_logs/*/cancel', (route) => {
+      const request = route.request();
+      requests.push({ method: request.method(), path: new URL(request.url()).pathname });
+      return route.fulfill({
+        status: answer.status,
+        contentType: 'application/json',
+        body: JSON.stringify(answer.body),
+      });
+    });
+    const cancel = page.getByTestId('cancel-button');
+    await page.locator('[data-testid="operation-status"][data-status="running"]').waitFor();
+    await cancel.waitFor();
+    page.on('dialog', (dialog) => void dialog.accept());
+
+    // The server says it has ended meanwhile: 409, its message in the banner.
+    answer = {
+      status: 409,
+      body: { error: { code: 'CHECKPOINT_STATE', message: `operation ${run.id} is not running` } },
+    };
+    await cancel.click();
+    await page.getByTestId('error-banner').waitFor();
+    assert.match((await page.getByTestId('error-banner').textContent())!, /not running/);
+
+    // Cancelled: the log it answers with is shown, and the button goes.
+    answer = {
+      status: 200,
+      body: { operationLog: { ...run, status: 'cancelled', endedAt: new Date().toISOString() } },
+    };
+    await cancel.click();
+    await page.locator('[data-testid="operation-status"][data-status="cancelled"]').waitFor();
+    await cancel.waitFor({ state: 'hidden' });
+    assert.deepEqual(requests, [
+      { method: 'POST', path: `/v1/${PROJECT}/operation_logs/${run.id}/cancel` },
+      { method: 'POST', path: `/v1/${PROJECT}/operation_logs/${run.id}/cancel` },
+    ]);
+    assert.deepEqual(errors, []);
+    await settled(run.id);
+  });
+
+  it('the plan form builds a plan from its types’ fields and names a wrong one before sending', async () => {
+    const { page, errors } = await open('#/plans');
+    let posted = 0;
+    await page.route('**/v1/*/plans', (route) => {
+      if (route.request().method() === 'POST') posted++;
+      return route.continue();
+    });
+    await page.getByTestId('new-plan').locator('> summary').click();
+    await page.getByTestId('plan-name').fill('from-fields');
+    const first = page.getByTestId('plan-resource').nth(0);
+    await first.getByTestId('resource-type').selectOption('fs.directory');
+    await first.getByTestId('resource-id').fill('site');
+    await first.locator('input[data-testid$="-path"]').fill(data);
+    await page.getByTestId('add-resource').click();
+    const second = page.getByTestId('plan-resource').nth(1);
+    await second.getByTestId('resource-type').selectOption('fs.directory');
+    await second.getByTestId('resource-id').fill('photos');
+    await second.locator('input[data-testid$="-path"]').fill(join(data, 'photos'));
+    await first.getByTestId('resource-children').fill('photos, nothing');
+    const options = page.locator('[data-testid="plan-parameters-of"][data-type="fs.directory"]');
+    await options.getByTestId('param-fs.directory-exclude').fill('*.tmp\n/cache/');
+    await options.getByTestId('param-fs.directory-concurrency').fill('0');
+    await page.getByTestId('plan-submit').click();
+    const problem = page.getByTestId('plan-form-error');
+    await problem.waitFor();
+    const text = (await problem.textContent())!;
+    assert.match(text, /child "nothing" is not a resource of this plan/);
+    assert.match(text, /parameters\.fs\.directory\.concurrency: expected at least 1, got 0/);
+    assert.equal(posted, 0, 'nothing is sent while the form has problems');
+    await page.screenshot({ path: join(SHOTS, 'plan-form-desktop.png'), fullPage: true });
+
+    await first.getByTestId('resource-children').fill('photos');
+    await options.getByTestId('param-fs.directory-concurrency').fill('2');
+    await page.getByTestId('plan-submit').click();
+    await page.locator('[data-testid="plan-row"][data-plan-name="from-fields"]').waitFor();
+    const made = (await call('GET', 'plans?limit=1000')).plans.find((p: Json) => p.name === 'from-fields');
+    assert.deepEqual(made.resources, [
+      { type: 'fs.directory', id: 'site', path: data, children: ['photos'] },
+      { type: 'fs.directory', id: 'photos', path: join(data, 'photos') },
+    ]);
+    assert.deepEqual(made.parameters, { 'fs.directory': { exclude: ['*.tmp', '/cache/'], concurrency: 2 } });
+    assert.equal(posted, 1);
+    assert.deepEqual(errors, []);
+  });
+
+  it('every page fits 420 px without a page-wide horizontal scroll', async () => {
+    const pages: [string, string][] = [
+      ['overview', '#/overview'],
+      ['plans', '#/plans'],
+      ['schedules', '#/schedules'],
+      ['providers', '#/providers'],
+      ['checkpoints', '#/checkpoints'],
+      ['checkpoint', `#/checkpoints/local/${checkpoint.id}`],
+      ['operations', '#/operations'],
+      ['operation', `#/operations/${(await call('GET', 'operation_logs?limit=1')).operationLogs[0].id}`],
+    ];
+    for (const [name, hash] of pages) {
+      for (const width of [420, 1280]) {
+        const { page, errors } = await open(hash, { width });
+        if (name === 'checkpoint') {
+          await page.getByTestId('browse-button').click();
+          await page.getByTestId('entry-row').first().waitFor();
+        }
+        const overflow = await page.evaluate('document.documentElement.scrollWidth');
+        await page.screenshot({
+          path: join(SHOTS, `${name}-${width === 420 ? '420' : 'desktop'}.png`),
+          fullPage: true,
+        });
+        assert.ok((overflow as number) <= width, `${name} at ${width} px is ${overflow} px wide`);
+        assert.deepEqual(errors, []);
+        await page.context().close();
+      }
+    }
+  });
+});
