@@ -15,8 +15,8 @@
  */
 import { resolve } from 'node:path';
 import { infoBrowser } from '../saved-info.js';
-import { pathResourceSchema, targetRestoreSchema } from '../schemas.js';
-import type { Operation, PluginFactory } from '../sdk.js';
+import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../schemas.js';
+import { definePlugin, defineType } from '../sdk.js';
 import { protect } from './protect.js';
 import { restore } from './restore.js';
 import { optionsSchema, savedInfoSchema } from './schemas.js';
@@ -26,37 +26,34 @@ export type { SqliteSavedInfo, TableRows } from './schemas.js';
 
 const DEFAULT_BUSY_TIMEOUT_S = 10;
 
-export const sqliteDatabasePlugin: PluginFactory = () => ({
+export const sqliteDatabasePlugin = definePlugin(() => ({
   name: 'sqlite.database',
   description: 'A SQLite database file: a consistent online copy (backup API), even while it is written',
   types: [
-    {
+    defineType({
       type: 'sqlite.database',
       restoreTarget: true,
       schemas: {
         resource: pathResourceSchema,
         options: optionsSchema,
         restore: targetRestoreSchema,
-        verify: { type: 'object', additionalProperties: false, properties: {} },
+        verify: noParametersSchema,
         savedInfo: savedInfoSchema,
       },
       // The copy is the same bytes exactly when the database is: its sha256 answers diff.
       browse: infoBrowser({ exact: true }),
-    },
+      operations: {
+        protect: (resource, { parameters }) => {
+          const busyTimeout = parameters.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_S;
+          const source = resolve(resource.extra?.path ?? resource.id);
+          return { onMain: (ctx) => protect(ctx, source, Math.round(busyTimeout * 1000)) };
+        },
+        restore: (_resource, { parameters }) => ({
+          onMain: (ctx) => restore(ctx, resolve(parameters.target), parameters.overwrite === true),
+        }),
+        verify: () => ({ onMain: (ctx) => verify(ctx) }),
+        // delete: the checkpoint's keys are all there is, and Hoard removes them
+      },
+    }),
   ],
-  operation(kind, resource, { parameters, protectParameters }) {
-    const path = typeof resource.extra?.path === 'string' ? resource.extra.path : resource.id;
-    const op: Operation = {};
-    if (kind === 'protect') {
-      const busyTimeout = (protectParameters.busyTimeout as number | undefined) ?? DEFAULT_BUSY_TIMEOUT_S;
-      op.onMain = (ctx) => protect(ctx, resolve(path), Math.round(busyTimeout * 1000));
-    } else if (kind === 'restore') {
-      op.onMain = (ctx) => restore(ctx, resolve(parameters.target as string), parameters.overwrite === true);
-    } else if (kind === 'verify') {
-      op.onMain = (ctx) => verify(ctx);
-    } else {
-      return undefined; // delete: the checkpoint's keys are all there is, and Hoard removes them
-    }
-    return op;
-  },
-});
+}));

@@ -1,37 +1,27 @@
 /** `sqlite.database`'s schemas and the saved info they describe. */
-import type { JsonSchema } from '../sdk.js';
+import { Type } from '@sinclair/typebox';
 
-export const optionsSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+export const optionsSchema = Type.Object(
+  {
     /** Seconds to wait for a writer's lock before giving up on starting the copy. Default 10. */
-    busyTimeout: { type: 'number', exclusiveMinimum: 0 },
+    busyTimeout: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   },
-};
+  { additionalProperties: false },
+);
 
-export const savedInfoSchema: JsonSchema = {
-  type: 'object',
-  required: ['path', 'size', 'sha256', 'pageCount', 'pageSize', 'sqliteVersion', 'journalMode'],
-  properties: {
-    path: { type: 'string' },
-    size: { type: 'integer', minimum: 0 },
-    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    pageCount: { type: 'integer', minimum: 0 },
-    pageSize: { type: 'integer', minimum: 512, maximum: 65536 },
-    sqliteVersion: { type: 'string' },
-    journalMode: { type: 'string' },
-    tableCount: { type: 'integer', minimum: 0 },
-    tables: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['name'],
-        properties: { name: { type: 'string' }, rows: { type: 'integer', minimum: 0 } },
-      },
-    },
-  },
-};
+export const savedInfoSchema = Type.Object({
+  path: Type.String(),
+  size: Type.Integer({ minimum: 0 }),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  pageCount: Type.Integer({ minimum: 0 }),
+  pageSize: Type.Integer({ minimum: 512, maximum: 65536 }),
+  sqliteVersion: Type.String(),
+  journalMode: Type.String(),
+  tableCount: Type.Optional(Type.Integer({ minimum: 0 })),
+  tables: Type.Optional(
+    Type.Array(Type.Object({ name: Type.String(), rows: Type.Optional(Type.Integer({ minimum: 0 })) })),
+  ),
+});
 
 export interface SqliteSavedInfo {
   /** The absolute path of the source database. */
