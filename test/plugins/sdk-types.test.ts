@@ -9,8 +9,8 @@ import { describe, it } from 'node:test';
 import {
   definePlugin,
   defineType,
-  type HookContext,
   HoardError,
+  type HookContext,
   type Operation,
   PluginHarness,
   type Static,
@@ -167,7 +167,9 @@ describe('definePlugin with typed operations', () => {
     await assert.rejects(
       h.run('restore', { 'typed.thing#a': { target: 5 } }),
       (error: unknown) =>
-        error instanceof HoardError && error.code === 'PARAMS_INVALID' && /target must be a string/.test(error.message),
+        error instanceof HoardError &&
+        error.code === 'PARAMS_INVALID' &&
+        /target must be a string/.test(error.message),
     );
     assert.deepEqual(seen, ['protect a depth undefined']);
   });
