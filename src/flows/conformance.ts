@@ -95,7 +95,6 @@ export async function pluginConformance(
         continue;
       }
       try {
-        if (process.env.HOARD_CONFORMANCE_TRACE) process.stderr.write(`conformance: ${check}\n`);
         await kit.run(check);
         results.push({ check, status: 'passed' });
       } catch (error) {
