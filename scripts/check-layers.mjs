@@ -27,7 +27,8 @@ import ts from 'typescript';
 export const ALLOWED = {
   cli: ['service', 'flows', 'catalog', 'plans', 'providers', 'plugins', 'engine', 'errors'],
   service: ['flows', 'catalog', 'plans', 'providers', 'resources', 'plugins', 'engine', 'bank', 'errors'],
-  index: ['flows', 'plugins', 'resources', 'bank', 'errors'],
+  index: ['flows', 'plugins', 'resources', 'store', 'bank', 'errors'],
+  testkit: ['flows', 'bank'],
   flows: [
     'plans',
     'providers',

@@ -2,12 +2,24 @@
  * Hoard's public API for plugin authors and embedders. The engine has its own entry point,
  * `hoard/engine`.
  */
+
+/** TypeBox, to write a type's schemas so that its parameters are typed (`Type.Object(…)`). */
+export { type Static, type TSchema, Type } from '@sinclair/typebox';
 export type { Bank, Lease } from './bank/index.js';
 export { FsBank, MemoryBank } from './bank/index.js';
 export { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from './errors.js';
 export type { OperationLog, TaskLog } from './flows/operation.js';
 export { type HarnessOptions, PluginHarness } from './flows/testkit.js';
+export {
+  type CommandOptions,
+  type CommandResult,
+  OutputTail,
+  runCommand,
+} from './plugins/exec-task/command.js';
 export { deepMerge, type Parameters, parametersFor } from './plugins/params.js';
+export { lastLines } from './plugins/process-util.js';
 export * from './plugins/sdk.js';
 export type { Protectable } from './resources/protectable.js';
 export { parseResourceKey, type Resource, resourceKey } from './resources/resource.js';
+/** The content store `ctx.store` is (docs/store-format.md), and what writing to it returns. */
+export { type CloseResult, ContentStore, type StoreWriter, type WriteResult } from './store/index.js';

@@ -20,7 +20,7 @@ import { buildGraph, discoverGraph, type GraphInput } from '../resources/graph.j
 import { resourceKey } from '../resources/resource.js';
 import { ContentStore } from '../store/index.js';
 import { operationParameters } from './checkpoint-view.js';
-import { type OperationLog, runOperation, withoutResource } from './operation.js';
+import { type OperationInput, type OperationLog, runOperation, withoutResource } from './operation.js';
 
 export interface HarnessOptions {
   plugins: ProtectionPlugin[];
@@ -35,6 +35,14 @@ export interface HarnessOptions {
    * each run, as a protect does; default false (the graph is `resources` as given).
    */
   discover?: boolean;
+}
+
+/** How one `PluginHarness.run` runs. */
+export interface RunOptions {
+  /** Cancels the run as `hoard` does on SIGINT: running hooks' signals abort, teardowns still run. */
+  signal?: AbortSignal;
+  /** Every engine event of the run (a hook's state, its progress), with the hook task it is about. */
+  onEvent?: OperationInput['onEvent'];
 }
 
 export class PluginHarness {
@@ -53,7 +61,11 @@ export class PluginHarness {
    * log's lines are what hooks wrote with `ctx.log`, then one line per failed hook with its
    * error: `type#id hook failed: CODE message`.
    */
-  async run(kind: OperationKind, parameters: Parameters = {}): Promise<OperationLog> {
+  async run(
+    kind: OperationKind,
+    parameters: Parameters = {},
+    options: RunOptions = {},
+  ): Promise<OperationLog> {
     const graph = this.options.discover
       ? await discoverGraph(this.options.resources, this.registry.protectables(), { source: 'harness' })
       : buildGraph(this.options.resources, 'harness');
@@ -68,6 +80,8 @@ export class PluginHarness {
       parameters: operationParameters(kind, graph, this.registry, given, saved, 'harness'),
       bank: this.bank.section(`checkpoints/${id}/`),
       rootBank: this.bank,
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });
     // The log records each failed hook's error after the lines hooks wrote, in the order they ended.
     const failed = log.tasks

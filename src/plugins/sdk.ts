@@ -2,7 +2,9 @@
  * The plugin SDK: what a protection plugin implements and what its hooks receive. Third
  * parties import these types from `hoard` and ship plugins as npm packages.
  */
+import type { Static, TSchema } from '@sinclair/typebox';
 import type { Bank } from '../bank/index.js';
+import { HoardError } from '../errors.js';
 import type { Protectable } from '../resources/protectable.js';
 import type { Resource } from '../resources/resource.js';
 import type { ContentStore } from '../store/index.js';
@@ -28,8 +30,53 @@ export type HookName = 'prepareBegin' | 'prepareFinish' | 'main' | 'complete';
 /** Every {@link HookName}, in hook order. */
 export const HOOK_NAMES: readonly HookName[] = ['prepareBegin', 'prepareFinish', 'main', 'complete'];
 
-/** A JSON Schema (draft 2020-12 / 07 subset that Ajv understands). */
+/**
+ * A JSON Schema (draft 2020-12 / 07 subset that Ajv understands). A TypeBox schema
+ * (`Type.Object(…)`, re-exported from `hoard`) is one too, and gives its parameters a type.
+ */
 export type JsonSchema = Record<string, unknown>;
+
+/** Parameters whose schema gives no type (a plain JSON Schema object, or none). */
+export type UntypedParameters = Record<string, unknown>;
+
+/**
+ * The TypeScript type of the values `schema` accepts: `Static<schema>` for a TypeBox schema,
+ * `Record<string, unknown>` for a plain JSON Schema object or none.
+ */
+export type FromSchema<S> = S extends TSchema ? Static<S> : UntypedParameters;
+
+/** A type's schemas (SPEC §5); each optional, each a JSON Schema or a TypeBox schema. */
+export interface TypeSchemas {
+  /** The plan entry's extra fields (`path`, `url` …): a resource's `extra`. */
+  resource?: JsonSchema;
+  /** Protect parameters (the plan's `parameters`, saved in the checkpoint). */
+  options?: JsonSchema;
+  /** Restore parameters (`target`, `overwrite` …). */
+  restore?: JsonSchema;
+  /** Verify parameters. */
+  verify?: JsonSchema;
+  /** What protect records about the resource in its own bank section (Hoard only publishes it). */
+  savedInfo?: JsonSchema;
+}
+
+/**
+ * The parameters operation `K` gets for a type with schemas `S`, validated by the matching
+ * schema: `options` for protect, `restore`, `verify`; copy and delete get the operation's
+ * parameters unvalidated.
+ */
+export type ParametersOf<S extends TypeSchemas, K extends OperationKind> = K extends 'protect'
+  ? FromSchema<S['options']>
+  : K extends 'restore'
+    ? FromSchema<S['restore']>
+    : K extends 'verify'
+      ? FromSchema<S['verify']>
+      : UntypedParameters;
+
+/** A resource of a type with schemas `S`: its `extra` fields typed by the `resource` schema. */
+export type TypedResource<S extends TypeSchemas = TypeSchemas> = Omit<Resource, 'extra'> & {
+  /** The plan entry's other fields, validated by `schemas.resource` (absent when it has none). */
+  extra?: FromSchema<S['resource']>;
+};
 
 /** A hook that failed in this operation, as `HookContext.failures` lists them. */
 export interface HookFailure {
@@ -49,16 +96,20 @@ export interface PollOptions {
   what: string;
 }
 
-/** What a hook is given: where it runs, its parameters and bank, and how to report back. */
-export interface HookContext {
+/**
+ * What a hook is given: where it runs, its parameters and bank, and how to report back.
+ * `P` is this operation's parameters, `PP` the protect-time ones (typed by the type's schemas
+ * when the Operation comes from a type's `operations`, see {@link TypeOperations}).
+ */
+export interface HookContext<P = UntypedParameters, PP = UntypedParameters> {
   operation: OperationKind;
   hook: HookName;
   checkpoint: { id: string; plan: string; provider: string };
   resource: Resource;
   /** This operation's parameters for the resource: `type`, then `type#id` merged over it, validated. */
-  parameters: Record<string, unknown>;
+  parameters: P;
   /** The protect-time parameters saved in the checkpoint (for restore, verify, copy, delete). */
-  protectParameters: Record<string, unknown>;
+  protectParameters: PP;
   /** This resource's own section of the checkpoint in the bank; read-only outside protect and delete. */
   bank: Bank;
   /**
@@ -121,14 +172,19 @@ export interface ResourceStats {
 }
 
 /** One hook: it succeeds by returning, and fails by throwing (a HoardError keeps its code). */
-export type Hook = (ctx: HookContext) => Promise<void> | void;
+export type Hook<P = UntypedParameters, PP = UntypedParameters> = (
+  ctx: HookContext<P, PP>,
+) => Promise<void> | void;
 
-/** What a plugin returns for one resource and one operation kind. Every hook is optional. */
-export interface Operation {
-  onPrepareBegin?: Hook;
-  onPrepareFinish?: Hook;
-  onMain?: Hook;
-  onComplete?: Hook;
+/**
+ * What a plugin returns for one resource and one operation kind. Every hook is optional.
+ * The keys typed `never` are the usual misspellings: an Operation with one does not compile.
+ */
+export interface Operation<P = UntypedParameters, PP = UntypedParameters> {
+  onPrepareBegin?(ctx: HookContext<P, PP>): Promise<void> | void;
+  onPrepareFinish?(ctx: HookContext<P, PP>): Promise<void> | void;
+  onMain?(ctx: HookContext<P, PP>): Promise<void> | void;
+  onComplete?(ctx: HookContext<P, PP>): Promise<void> | void;
   /**
    * Hooks that, like prepareFinish, run whenever this resource's prepareBegin succeeded,
    * even after a failure below them (e.g. a cleanup in complete).
@@ -136,19 +192,46 @@ export interface Operation {
   alwaysRun?: readonly ('main' | 'complete')[];
   /** Per-hook timeout in milliseconds; past it the hook's signal aborts and it fails with HOOK_TIMEOUT. */
   timeoutMs?: number;
+  /** Misspelling of `timeoutMs` (milliseconds). */
+  timeout?: never;
+  /** Misspelling of `onPrepareBegin`. */
+  prepareBegin?: never;
+  /** Misspelling of `onPrepareFinish`. */
+  prepareFinish?: never;
+  /** Misspelling of `onMain`. */
+  main?: never;
+  /** Misspelling of `onComplete`. */
+  complete?: never;
 }
 
-/** One resource type a plugin handles: its schemas, and optionally discovery and browsing. */
-export interface ResourceTypeSpec {
+/**
+ * A type's operations, one method per operation kind, each typed by the type's schemas: its
+ * `resource.extra`, `parameters` and the hooks' `ctx.parameters` are what the schemas say
+ * (with TypeBox schemas). Leave a kind out when the type has nothing to do for it (delete
+ * and copy: Hoard removes or copies the section itself).
+ */
+export type TypeOperations<S extends TypeSchemas = TypeSchemas> = {
+  [K in OperationKind]?: (
+    resource: TypedResource<S>,
+    parameters: OperationParameters<ParametersOf<S, K>, FromSchema<S['options']>>,
+  ) => Operation<ParametersOf<S, K>, FromSchema<S['options']>> | undefined;
+};
+
+/**
+ * One resource type a plugin handles: its schemas, and optionally its operations, discovery
+ * and browsing. Make one with {@link defineType} to have its operations typed by its schemas.
+ */
+export interface ResourceTypeSpec<S extends TypeSchemas = TypeSchemas> {
   type: string;
   /** Schemas for this type: `resource` validates the plan entry's extra fields (e.g. `path`). */
-  schemas?: {
-    resource?: JsonSchema;
-    options?: JsonSchema;
-    restore?: JsonSchema;
-    verify?: JsonSchema;
-    savedInfo?: JsonSchema;
-  };
+  schemas?: S;
+  /** Misspelling of `schemas`. */
+  schema?: never;
+  /**
+   * This type's operations, typed by `schemas` (with {@link definePlugin}, which turns them
+   * into the plugin's `operation()`). A plugin gives either these or its own `operation()`.
+   */
+  operations?: TypeOperations<S>;
   /** How resources of this type are found and what they depend on. */
   protectable?: Omit<Protectable, 'type'>;
   /** This type has a restore `target` (so `hoard restore --target` may set it). */
@@ -230,18 +313,34 @@ export interface ProtectionPlugin {
   types: readonly ResourceTypeSpec[];
   /**
    * The Operation for `resource` and `kind`, or undefined when the plugin has nothing to do.
-   * Hooks it leaves out cost nothing at run time.
+   * Hooks it leaves out cost nothing at run time. {@link definePlugin} makes it from the
+   * types' `operations` when the plugin gives none.
    */
   operation(kind: OperationKind, resource: Resource, parameters: OperationParameters): Operation | undefined;
 }
 
-/** The parameters `ProtectionPlugin.operation` gets for one resource. */
-export interface OperationParameters {
+/** The parameters `ProtectionPlugin.operation` (or a type's `operations`) gets for one resource. */
+export interface OperationParameters<P = UntypedParameters, PP = UntypedParameters> {
   /** This operation's parameters for the resource (validated). */
-  parameters: Record<string, unknown>;
+  parameters: P;
   /** The protect-time parameters (for protect, the same object). */
-  protectParameters: Record<string, unknown>;
+  protectParameters: PP;
 }
+
+/**
+ * What a {@link definePlugin} factory returns: a {@link ProtectionPlugin} whose `operation()`
+ * may be left out when every type gives its `operations`.
+ */
+export interface PluginDefinition extends Omit<ProtectionPlugin, 'operation'> {
+  operation?: ProtectionPlugin['operation'];
+  /** Misspelling of `types`. */
+  type?: never;
+  /** Misspelling of `operation` (or of a type's `operations`). */
+  operations?: never;
+}
+
+/** `T` with every key that `Shape` does not have typed `never`: an object literal with one does not compile. */
+export type Exact<T, Shape> = T & { [K in Exclude<keyof T, keyof Shape>]: never };
 
 /**
  * Settings from the provider file's section named after the plugin's `name` (`[exec.task]`).
@@ -254,7 +353,53 @@ export type PluginSettings = Record<string, string | string[]>;
 /** What an npm package or module path named in `plugin =` exports (default export or `plugin`). */
 export type PluginFactory = (settings: PluginSettings) => ProtectionPlugin | Promise<ProtectionPlugin>;
 
-/** Identity helper that gives a plugin object its type. */
-export function definePlugin(factory: PluginFactory): PluginFactory {
-  return factory;
+/**
+ * Gives a resource type its type: `schemas` (TypeBox's `Type.Object(…)`, or plain JSON Schema
+ * objects, which type as `Record<string, unknown>`) type its `operations`' resource, parameters
+ * and hook contexts. An unknown key (`schema`, `operation`) does not compile.
+ */
+export function defineType<const S extends TypeSchemas>(spec: ResourceTypeSpec<S>): ResourceTypeSpec<S> {
+  return spec;
+}
+
+/**
+ * Makes a plugin factory. The plugin it returns gets its `operation()` from its types'
+ * `operations` when it gives none of its own (one that gives both is refused when loaded). An
+ * unknown top-level key (`timeout`, `schemas`) does not compile.
+ */
+export function definePlugin<const D extends PluginDefinition>(
+  factory: (settings: PluginSettings) => Exact<D, PluginDefinition> | Promise<Exact<D, PluginDefinition>>,
+): PluginFactory {
+  return (settings) => {
+    const made = factory(settings);
+    return made instanceof Promise ? made.then(withOperation) : withOperation(made);
+  };
+}
+
+/** The plugin `definition` describes, with an `operation()` that calls its types' `operations`. */
+function withOperation(definition: PluginDefinition): ProtectionPlugin {
+  // Anything not an object with types is left for the loader to refuse, naming the plugin.
+  if (typeof definition !== 'object' || definition === null || !Array.isArray(definition.types))
+    return definition as ProtectionPlugin;
+  const typed = definition.types.filter(
+    (t) => typeof t === 'object' && t !== null && t.operations !== undefined,
+  );
+  if (definition.operation !== undefined) {
+    if (typed.length > 0) {
+      throw new HoardError(
+        'PROVIDER_INVALID',
+        `plugin "${String(definition.name)}" gives both operation() and operations on type ${typed.map((t) => `"${t.type}"`).join(', ')}: give one`,
+        { details: { plugin: String(definition.name) } },
+      );
+    }
+    return definition as ProtectionPlugin;
+  }
+  const byType = new Map(typed.map((t) => [t.type, t.operations as TypeOperations]));
+  return {
+    ...definition,
+    operation(kind, resource, parameters) {
+      const make = byType.get(resource.type)?.[kind];
+      return make ? (make(resource, parameters) as Operation | undefined) : undefined;
+    },
+  };
 }

@@ -3,8 +3,17 @@
  * the commands for every operation; they are saved in the checkpoint, so restore and
  * verify use them, and restore-time parameters of the same shape override them.
  */
+import { type Static, Type } from '@sinclair/typebox';
 import { deepMerge } from '../params.js';
-import type { HookContext, HookName, JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import {
+  definePlugin,
+  defineType,
+  type HookContext,
+  type HookName,
+  type Operation,
+  type OperationKind,
+  type OperationParameters,
+} from '../sdk.js';
 import { OutputTail, runCommand } from './command.js';
 
 /** Bytes of the end of each of a command's output streams kept in the operation log. */
@@ -29,45 +38,49 @@ function redact(text: string, env: Record<string, string>): string {
 /** The longest `timeout`: a week, well inside what a timer can wait (about 24 days). */
 export const MAX_TIMEOUT_SECONDS = 7 * 86_400;
 
-const hooksSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    prepareBegin: { type: 'string' },
-    prepareFinish: { type: 'string' },
-    main: { type: 'string' },
-    complete: { type: 'string' },
+const hooksSchema = Type.Object(
+  {
+    prepareBegin: Type.Optional(Type.String()),
+    prepareFinish: Type.Optional(Type.String()),
+    main: Type.Optional(Type.String()),
+    complete: Type.Optional(Type.String()),
     /** Seconds each command of this operation may run; then its process group is killed. */
-    timeout: {
-      type: 'number',
-      exclusiveMinimum: 0,
-      maximum: MAX_TIMEOUT_SECONDS,
-      description: `seconds each command may run: a finite number more than 0 and at most ${MAX_TIMEOUT_SECONDS} (7 days)`,
-    },
+    timeout: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: MAX_TIMEOUT_SECONDS,
+        description: `seconds each command may run: a finite number more than 0 and at most ${MAX_TIMEOUT_SECONDS} (7 days)`,
+      }),
+    ),
     /**
      * Hooks that run whenever prepareBegin succeeded, even after a failure below them: put a
      * thaw in `complete` and list it here to keep the application frozen while the
      * children's main hooks copy data, and thawed whatever happens.
      */
-    alwaysRun: { type: 'array', items: { enum: ['main', 'complete'] }, uniqueItems: true },
+    alwaysRun: Type.Optional(
+      Type.Array(Type.Union([Type.Literal('main'), Type.Literal('complete')]), { uniqueItems: true }),
+    ),
   },
-};
+  { additionalProperties: false },
+);
 
-const parametersSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
-    protect: hooksSchema,
-    restore: hooksSchema,
-    verify: hooksSchema,
-    copy: hooksSchema,
-    delete: hooksSchema,
+const parametersSchema = Type.Object(
+  {
+    protect: Type.Optional(hooksSchema),
+    restore: Type.Optional(hooksSchema),
+    verify: Type.Optional(hooksSchema),
+    copy: Type.Optional(hooksSchema),
+    delete: Type.Optional(hooksSchema),
     /** Extra environment for every command. */
-    env: { type: 'object', additionalProperties: { type: 'string' } },
+    env: Type.Optional(Type.Record(Type.String(), Type.String())),
     /** Working directory of every command. */
-    cwd: { type: 'string' },
+    cwd: Type.Optional(Type.String()),
   },
-};
+  { additionalProperties: false },
+);
+
+/** The commands of every operation, their environment and working directory. */
+type ExecParameters = Static<typeof parametersSchema>;
 
 const METHODS: Record<HookName, keyof Operation> = {
   prepareBegin: 'onPrepareBegin',
@@ -76,66 +89,74 @@ const METHODS: Record<HookName, keyof Operation> = {
   complete: 'onComplete',
 };
 
-interface Commands {
-  prepareBegin?: string;
-  prepareFinish?: string;
-  main?: string;
-  complete?: string;
-  timeout?: number;
-  alwaysRun?: ('main' | 'complete')[];
+/**
+ * The Operation of `kind`: the plan's commands (saved as protect parameters) with this
+ * operation's parameters merged over them. Copy and delete parameters are not validated by
+ * any schema, so what they hold is checked as it is used.
+ */
+function commandsOperation(
+  kind: OperationKind,
+  { parameters, protectParameters }: OperationParameters<Partial<ExecParameters>, ExecParameters>,
+): Operation {
+  const merged = deepMerge(protectParameters, parameters) as ExecParameters;
+  const commands = merged[kind] ?? {};
+  const env = merged.env ?? {};
+  const cwd = merged.cwd;
+  const op: Operation = {};
+  if (commands.alwaysRun?.length) op.alwaysRun = commands.alwaysRun;
+  for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
+    const command = commands[hook];
+    if (!command) continue;
+    (op[METHODS[hook]] as (ctx: HookContext) => Promise<void>) = async (ctx) => {
+      // The end of each stream goes into the operation log, whether the command succeeds or not.
+      const stdout = new OutputTail(OUTPUT_BYTES);
+      const stderr = new OutputTail(OUTPUT_BYTES);
+      try {
+        await run(ctx, stdout, stderr);
+      } finally {
+        ctx.keepOutput({ stdout: redact(stdout.text(), env), stderr: redact(stderr.text(), env) });
+      }
+    };
+    const run = (ctx: HookContext, stdout: OutputTail, stderr: OutputTail) =>
+      runCommand(command, {
+        env: {
+          ...env,
+          HOARD_OPERATION: kind,
+          HOARD_HOOK: hook,
+          HOARD_RESOURCE_TYPE: ctx.resource.type,
+          HOARD_RESOURCE_ID: ctx.resource.id,
+          HOARD_CHECKPOINT_ID: ctx.checkpoint.id,
+          HOARD_PLAN: ctx.checkpoint.plan,
+        },
+        ...(cwd ? { cwd } : {}),
+        ...(commands.timeout ? { timeoutMs: commands.timeout * 1000 } : {}),
+        signal: ctx.signal,
+        onOutput: (stream, chunk) => (stream === 'stdout' ? stdout : stderr).push(chunk),
+      });
+  }
+  return op;
 }
 
-export const execTaskPlugin: PluginFactory = () => ({
+export const execTaskPlugin = definePlugin(() => ({
   name: 'exec.task',
   description: 'Runs your commands for each operation and hook (freeze, thaw, dump, …)',
   types: [
-    {
+    defineType({
       type: 'exec.task',
       schemas: {
-        resource: { type: 'object', additionalProperties: false, properties: {} },
+        resource: Type.Object({}, { additionalProperties: false }),
         options: parametersSchema,
         restore: parametersSchema,
         verify: parametersSchema,
       },
-    },
+      // Every operation runs the commands given for it (delete and copy too).
+      operations: {
+        protect: (_resource, parameters) => commandsOperation('protect', parameters),
+        restore: (_resource, parameters) => commandsOperation('restore', parameters),
+        verify: (_resource, parameters) => commandsOperation('verify', parameters),
+        copy: (_resource, parameters) => commandsOperation('copy', parameters),
+        delete: (_resource, parameters) => commandsOperation('delete', parameters),
+      },
+    }),
   ],
-  operation(kind, _resource, { parameters, protectParameters }) {
-    const merged = deepMerge(protectParameters, parameters) as Record<string, unknown>;
-    const commands = (merged[kind] ?? {}) as Commands;
-    const env = (merged.env ?? {}) as Record<string, string>;
-    const cwd = merged.cwd as string | undefined;
-    const op: Operation = {};
-    if (commands.alwaysRun?.length) op.alwaysRun = commands.alwaysRun;
-    for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
-      const command = commands[hook];
-      if (!command) continue;
-      (op[METHODS[hook]] as (ctx: HookContext) => Promise<void>) = async (ctx) => {
-        // The end of each stream goes into the operation log, whether the command succeeds or not.
-        const stdout = new OutputTail(OUTPUT_BYTES);
-        const stderr = new OutputTail(OUTPUT_BYTES);
-        try {
-          await run(ctx, stdout, stderr);
-        } finally {
-          ctx.keepOutput({ stdout: redact(stdout.text(), env), stderr: redact(stderr.text(), env) });
-        }
-      };
-      const run = (ctx: HookContext, stdout: OutputTail, stderr: OutputTail) =>
-        runCommand(command, {
-          env: {
-            ...env,
-            HOARD_OPERATION: kind,
-            HOARD_HOOK: hook,
-            HOARD_RESOURCE_TYPE: ctx.resource.type,
-            HOARD_RESOURCE_ID: ctx.resource.id,
-            HOARD_CHECKPOINT_ID: ctx.checkpoint.id,
-            HOARD_PLAN: ctx.checkpoint.plan,
-          },
-          ...(cwd ? { cwd } : {}),
-          ...(commands.timeout ? { timeoutMs: commands.timeout * 1000 } : {}),
-          signal: ctx.signal,
-          onOutput: (stream, chunk) => (stream === 'stdout' ? stdout : stderr).push(chunk),
-        });
-    }
-    return op;
-  },
-});
+}));

@@ -1,4 +1,5 @@
-import type { Operation, PluginFactory } from '../sdk.js';
+import { Type } from '@sinclair/typebox';
+import { definePlugin, defineType, type Operation } from '../sdk.js';
 
 const nothing = async (): Promise<void> => {};
 const operation: Operation = {
@@ -7,21 +8,22 @@ const operation: Operation = {
   onMain: nothing,
   onComplete: nothing,
 };
+const every = () => operation;
 
 /** Resources of type `noop`: every hook of every operation does nothing. For tests and benchmarks. */
-export const noopPlugin: PluginFactory = () => ({
+export const noopPlugin = definePlugin(() => ({
   name: 'noop',
   description: 'Every hook is a no-op (tests and benchmarks)',
   types: [
-    {
+    defineType({
       type: 'noop',
       schemas: {
-        resource: { type: 'object', additionalProperties: true },
-        options: { type: 'object' },
-        restore: { type: 'object' },
-        verify: { type: 'object' },
+        resource: Type.Object({}, { additionalProperties: true }),
+        options: Type.Object({}),
+        restore: Type.Object({}),
+        verify: Type.Object({}),
       },
-    },
+      operations: { protect: every, restore: every, verify: every, copy: every, delete: every },
+    }),
   ],
-  operation: () => operation,
-});
+}));

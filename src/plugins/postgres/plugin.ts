@@ -7,10 +7,12 @@
  * Connection URIs may hold passwords: they are masked in every message and log line, and
  * reach the client tools through `PGPASSWORD`, not their command lines.
  */
+import { Type } from '@sinclair/typebox';
 import type { Resource } from '../../resources/resource.js';
 import { infoBrowser } from '../saved-info.js';
 import { validate } from '../schema.js';
-import type { JsonSchema, Operation, PluginFactory } from '../sdk.js';
+import { noParametersSchema } from '../schemas.js';
+import { definePlugin, defineType } from '../sdk.js';
 import { protectDatabase, protectServer, type ToolSettings } from './dump.js';
 import { restoreDatabase, verifyDatabase } from './restore.js';
 import { listDatabases, withClient } from './sql.js';
@@ -19,93 +21,73 @@ import { defaultUrl, maskUrl, withDatabase } from './url.js';
 export const SERVER_TYPE = 'postgres.server';
 export const DATABASE_TYPE = 'postgres.database';
 
-const resourceSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+const resourceSchema = Type.Object(
+  {
     /** A libpq connection URI; default: the PG* environment, as node-postgres reads it. */
-    url: { type: 'string', pattern: '^postgres(ql)?://' },
+    url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
   },
-};
+  { additionalProperties: false },
+);
 
-const serverOptionsSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+const serverOptionsSchema = Type.Object(
+  {
     /** Keep roles and tablespaces (`pg_dumpall --globals-only`) as `globals.sql`. Default true. */
-    globals: { type: 'boolean' },
+    globals: Type.Optional(Type.Boolean()),
   },
-};
+  { additionalProperties: false },
+);
 
-const databaseOptionsSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  properties: {
+const databaseOptionsSchema = Type.Object(
+  {
     /** Count every table's rows in the dump's snapshot, so verify can compare them. Default false (a full scan). */
-    countRows: { type: 'boolean' },
+    countRows: Type.Optional(Type.Boolean()),
     /** pg_dump's compression level, 0 (none) to 9. Default: pg_dump's. */
-    compression: { type: 'integer', minimum: 0, maximum: 9 },
+    compression: Type.Optional(Type.Integer({ minimum: 0, maximum: 9 })),
   },
-};
+  { additionalProperties: false },
+);
 
-const databaseRestoreSchema: JsonSchema = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['target'],
-  properties: {
+const databaseRestoreSchema = Type.Object(
+  {
     /** The database to restore into, on the database's server; refused if it exists unless overwrite. */
-    target: { type: 'string', minLength: 1, maxLength: 63 },
+    target: Type.String({ minLength: 1, maxLength: 63 }),
     /** Replace an existing target (it is dropped only once the restore succeeded). */
-    overwrite: { type: 'boolean' },
+    overwrite: Type.Optional(Type.Boolean()),
   },
-};
+  { additionalProperties: false },
+);
 
-const emptySchema: JsonSchema = { type: 'object', additionalProperties: false, properties: {} };
+const databaseInfoSchema = Type.Object({
+  format: Type.Optional(Type.Literal('custom')),
+  database: Type.String(),
+  serverVersion: Type.String(),
+  serverVersionNum: Type.Optional(Type.Integer()),
+  databaseSize: Type.Optional(Type.Integer()),
+  encoding: Type.Optional(Type.String()),
+  collate: Type.Optional(Type.String()),
+  ctype: Type.Optional(Type.String()),
+  size: Type.Integer(),
+  sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+  snapshot: Type.Optional(Type.Boolean()),
+  tableCount: Type.Integer(),
+  tables: Type.Array(
+    Type.Object({
+      schema: Type.String(),
+      name: Type.String(),
+      rows: Type.Optional(Type.Integer()),
+      estimatedRows: Type.Optional(Type.Integer()),
+    }),
+  ),
+  dumpedAt: Type.Optional(Type.String()),
+});
 
-const databaseInfoSchema: JsonSchema = {
-  type: 'object',
-  required: ['database', 'serverVersion', 'size', 'sha256', 'tableCount', 'tables'],
-  properties: {
-    format: { const: 'custom' },
-    database: { type: 'string' },
-    serverVersion: { type: 'string' },
-    serverVersionNum: { type: 'integer' },
-    databaseSize: { type: 'integer' },
-    encoding: { type: 'string' },
-    collate: { type: 'string' },
-    ctype: { type: 'string' },
-    size: { type: 'integer' },
-    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    snapshot: { type: 'boolean' },
-    tableCount: { type: 'integer' },
-    tables: {
-      type: 'array',
-      items: {
-        type: 'object',
-        required: ['schema', 'name'],
-        properties: {
-          schema: { type: 'string' },
-          name: { type: 'string' },
-          rows: { type: 'integer' },
-          estimatedRows: { type: 'integer' },
-        },
-      },
-    },
-    dumpedAt: { type: 'string' },
-  },
-};
-
-const serverInfoSchema: JsonSchema = {
-  type: 'object',
-  required: ['serverVersion', 'databases', 'globals'],
-  properties: {
-    serverVersion: { type: 'string' },
-    databases: { type: 'array', items: { type: 'string' } },
-    globals: { type: 'boolean' },
-    rolePasswords: { type: 'boolean' },
-    globalsSha256: { type: 'string' },
-  },
-};
+const serverInfoSchema = Type.Object({
+  serverVersion: Type.String(),
+  databases: Type.Array(Type.String()),
+  globals: Type.Boolean(),
+  rolePasswords: Type.Optional(Type.Boolean()),
+  globalsSha256: Type.Optional(Type.String()),
+});
 
 /**
  * The resource's connection URI, its fields validated (plans validate them too, but
@@ -119,7 +101,7 @@ function urlOf(resource: Resource): string {
   return resource.type === DATABASE_TYPE ? defaultUrl(resource.id) : defaultUrl();
 }
 
-export const postgresPlugin: PluginFactory = (settings) => {
+export const postgresPlugin = definePlugin((settings) => {
   const tools: ToolSettings = {
     bindir: typeof settings.bindir === 'string' && settings.bindir !== '' ? settings.bindir : undefined,
   };
@@ -128,13 +110,13 @@ export const postgresPlugin: PluginFactory = (settings) => {
     description:
       'PostgreSQL: a server discovers its databases; each is dumped with pg_dump -Fc into the bank',
     types: [
-      {
+      defineType({
         type: SERVER_TYPE,
         schemas: {
           resource: resourceSchema,
           options: serverOptionsSchema,
-          restore: emptySchema,
-          verify: emptySchema,
+          restore: noParametersSchema,
+          verify: noParametersSchema,
           savedInfo: serverInfoSchema,
         },
         browse: infoBrowser({ exact: false }),
@@ -155,69 +137,60 @@ export const postgresPlugin: PluginFactory = (settings) => {
             }));
           },
         },
-      },
-      {
+        // Globals are kept for an operator to replay by hand: recreating roles over a live
+        // server is not something to do unasked. So a server has only a protect.
+        operations: {
+          protect: (_server, { parameters }) => ({
+            onMain: async (ctx) => {
+              await protectServer(ctx, urlOf(ctx.resource), { globals: parameters.globals !== false }, tools);
+            },
+          }),
+        },
+      }),
+      defineType({
         type: DATABASE_TYPE,
         restoreTarget: true,
         schemas: {
           resource: resourceSchema,
           options: databaseOptionsSchema,
           restore: databaseRestoreSchema,
-          verify: emptySchema,
+          verify: noParametersSchema,
           savedInfo: databaseInfoSchema,
         },
         // A pg_dump archive carries the time it was made: two dumps of the same data differ, so
         // diff cannot tell from the archive's sha256 and says "unknown".
         browse: infoBrowser({ exact: false }),
         protectable: { parentTypes: [SERVER_TYPE] },
-      },
-    ],
-    operation(kind, resource, { parameters, protectParameters }) {
-      const op: Operation = {};
-      if (resource.type === SERVER_TYPE) {
-        // Globals are kept for an operator to replay by hand: recreating roles over a live
-        // server is not something to do unasked.
-        if (kind !== 'protect') return undefined;
-        op.onMain = async (ctx) => {
-          await protectServer(
-            ctx,
-            urlOf(ctx.resource),
-            { globals: protectParameters.globals !== false },
-            tools,
-          );
-        };
-        return op;
-      }
-      if (kind === 'protect') {
-        op.onMain = async (ctx) => {
-          await protectDatabase(
-            ctx,
-            urlOf(ctx.resource),
-            {
-              countRows: protectParameters.countRows === true,
-              compression: protectParameters.compression as number | undefined,
+        operations: {
+          protect: (_database, { parameters }) => ({
+            onMain: async (ctx) => {
+              await protectDatabase(
+                ctx,
+                urlOf(ctx.resource),
+                { countRows: parameters.countRows === true, compression: parameters.compression },
+                tools,
+              );
             },
-            tools,
-          );
-        };
-      } else if (kind === 'restore') {
-        op.onMain = async (ctx) => {
-          await restoreDatabase(
-            ctx,
-            urlOf(ctx.resource),
-            parameters.target as string,
-            parameters.overwrite === true,
-            tools,
-          );
-        };
-      } else if (kind === 'verify') {
-        op.onMain = async (ctx) => {
-          await verifyDatabase(ctx, urlOf(ctx.resource), tools);
-        };
-      } else {
-        return undefined; // copy and delete: the checkpoint's keys are all there is
-      }
-      return op;
-    },
+          }),
+          restore: (_database, { parameters }) => ({
+            onMain: async (ctx) => {
+              await restoreDatabase(
+                ctx,
+                urlOf(ctx.resource),
+                parameters.target,
+                parameters.overwrite === true,
+                tools,
+              );
+            },
+          }),
+          verify: () => ({
+            onMain: async (ctx) => {
+              await verifyDatabase(ctx, urlOf(ctx.resource), tools);
+            },
+          }),
+          // copy and delete: the checkpoint's keys are all there is
+        },
+      }),
+    ],
   };
-};
+});

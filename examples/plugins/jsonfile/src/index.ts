@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { definePlugin, type HookContext, type JsonSchema } from 'hoard';
+import { definePlugin, defineType, type HookContext, Type } from 'hoard';
 
 /** What protect saves with the file: the plugin's `savedInfo` schema describes it. */
 export interface SavedInfo {
@@ -21,17 +21,17 @@ export interface SavedInfo {
   entries: number;
 }
 
-const savedInfo: JsonSchema = {
-  type: 'object',
-  required: ['path', 'size', 'sha256', 'entries'],
-  additionalProperties: false,
-  properties: {
-    path: { type: 'string' },
-    size: { type: 'integer', minimum: 0 },
-    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    entries: { type: 'integer', minimum: 0 },
+// Schemas written with TypeBox (re-exported by hoard) are JSON Schemas that also give types:
+// the operations below read `resource.extra.path` and `parameters.target` typed.
+const savedInfo = Type.Object(
+  {
+    path: Type.String(),
+    size: Type.Integer({ minimum: 0 }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    entries: Type.Integer({ minimum: 0 }),
   },
-};
+  { additionalProperties: false },
+);
 
 const DATA = 'document.json';
 const INFO = 'info.json';
@@ -45,37 +45,34 @@ export default definePlugin((settings) => {
     sdkVersion: '1.0.0',
     description: 'A JSON file: checked on protect and verify, restored atomically',
     types: [
-      {
+      defineType({
         type: 'json.file',
         // `hoard restore --target PATH` may set this type's target.
         restoreTarget: true,
         schemas: {
-          resource: {
-            type: 'object',
-            additionalProperties: false,
-            properties: { path: { type: 'string', minLength: 1 } },
-          },
-          restore: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['target'],
-            // `hoard restore --overwrite` arrives here as `overwrite: true`.
-            properties: { target: { type: 'string', minLength: 1 }, overwrite: { type: 'boolean' } },
-          },
+          resource: Type.Object(
+            { path: Type.Optional(Type.String({ minLength: 1 })) },
+            { additionalProperties: false },
+          ),
+          // `hoard restore --overwrite` arrives here as `overwrite: true`.
+          restore: Type.Object(
+            { target: Type.String({ minLength: 1 }), overwrite: Type.Optional(Type.Boolean()) },
+            { additionalProperties: false },
+          ),
           savedInfo,
         },
-      },
+        operations: {
+          protect: (resource) => ({
+            onMain: (ctx) => protect(ctx, resource.extra?.path ?? resource.id, maxBytes),
+          }),
+          verify: () => ({ onMain: async (ctx) => void (await check(ctx)) }),
+          restore: (_resource, { parameters }) => ({
+            onMain: (ctx) => restore(ctx, parameters.target, parameters.overwrite === true),
+          }),
+          // copy and delete: Hoard copies and deletes the section itself
+        },
+      }),
     ],
-    operation(kind, resource, { parameters }) {
-      const path = typeof resource.extra?.path === 'string' ? resource.extra.path : resource.id;
-      if (kind === 'protect') return { onMain: (ctx) => protect(ctx, path, maxBytes) };
-      if (kind === 'verify') return { onMain: async (ctx) => void (await check(ctx)) };
-      if (kind === 'restore') {
-        const target = String(parameters.target);
-        return { onMain: (ctx) => restore(ctx, target, parameters.overwrite === true) };
-      }
-      return undefined; // copy and delete: Hoard copies and deletes the section itself
-    },
   };
 });
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { PluginHarness, SDK_VERSION } from 'hoard';
+import { pluginConformance } from 'hoard/testkit';
 import jsonFile from '../src/index.js';
 
 async function fixture(content = '{"port": 8080, "debug": false}\n') {
@@ -62,7 +63,10 @@ describe('hoard-plugin-jsonfile', () => {
     const verify = await h.run('verify');
     assert.equal(verify.status, 'failed');
     const failed = verify.tasks.find((t) => t.status === 'failed')!;
-    assert.match(failed.error!.message, /^json\.file#settings main: the stored copy of .* does not match its checksum/);
+    assert.match(
+      failed.error!.message,
+      /^json\.file#settings main: the stored copy of .* does not match its checksum/,
+    );
   });
 
   it('refuses a file that is not JSON, and one over max_bytes, naming the file', async () => {
@@ -72,6 +76,27 @@ describe('hoard-plugin-jsonfile', () => {
 
     const big = await fixture();
     const tooBig = await (await harness(big.path, { max_bytes: '10' })).run('protect');
-    assert.match(tooBig.tasks.find((t) => t.error)!.error!.message, /is 31 bytes, more than max_bytes \(10\)/);
+    assert.match(
+      tooBig.tasks.find((t) => t.error)!.error!.message,
+      /is 31 bytes, more than max_bytes \(10\)/,
+    );
+  });
+
+  it("passes Hoard's conformance kit", async () => {
+    const { dir, path } = await fixture();
+    let n = 0;
+    const results = await pluginConformance(await jsonFile({}), {
+      resource: { type: 'json.file', id: 'settings', extra: { path } },
+      source: () => readFile(path, 'utf8'),
+      target: async () => ({ target: join(dir, `restored-${n++}.json`) }),
+      restored: (target) => readFile(String(target.target), 'utf8'),
+      fill: (target) => writeFile(String(target.target), 'old'),
+      // The document, not info.json: a flipped byte in the saved path would go unnoticed.
+      corrupt: (keys) => keys.find((k) => k.key.endsWith('/document.json'))!.key,
+    });
+    assert.deepEqual(
+      results.filter((r) => r.status !== 'passed'),
+      [],
+    );
   });
 });
