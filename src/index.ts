@@ -3,8 +3,6 @@
  * `hoard/engine`.
  */
 
-/** TypeBox, to write a type's schemas so that its parameters are typed (`Type.Object(…)`). */
-export { type Static, type TSchema, Type } from '@sinclair/typebox';
 export type { Bank, Lease } from './bank/index.js';
 export { FsBank, MemoryBank } from './bank/index.js';
 export { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from './errors.js';
@@ -19,6 +17,8 @@ export {
 export { deepMerge, type Parameters, parametersFor } from './plugins/params.js';
 export { lastLines } from './plugins/process-util.js';
 export * from './plugins/sdk.js';
+/** TypeBox, to write a type's schemas so that its parameters are typed (`Type.Object(…)`). */
+export { type Static, type TSchema, Type } from './plugins/typebox.js';
 export type { Protectable } from './resources/protectable.js';
 export { parseResourceKey, type Resource, resourceKey } from './resources/resource.js';
 /** The content store `ctx.store` is (docs/store-format.md), and what writing to it returns. */

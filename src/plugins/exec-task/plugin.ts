@@ -3,7 +3,7 @@
  * the commands for every operation; they are saved in the checkpoint, so restore and
  * verify use them, and restore-time parameters of the same shape override them.
  */
-import { type Static, Type } from '@sinclair/typebox';
+
 import { deepMerge } from '../params.js';
 import {
   definePlugin,
@@ -14,6 +14,7 @@ import {
   type OperationKind,
   type OperationParameters,
 } from '../sdk.js';
+import { type Static, Type } from '../typebox.js';
 import { OutputTail, runCommand } from './command.js';
 
 /** Bytes of the end of each of a command's output streams kept in the operation log. */

@@ -3,9 +3,10 @@
  * checkpoints in the provider's content store (SPEC §6). The on-disk format is in
  * docs/fs-directory-format.md.
  */
-import { Type } from '@sinclair/typebox';
+
 import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
+import { Type } from '../typebox.js';
 import { fsDirectoryBrowser } from './browse.js';
 import { renameManifest } from './manifest.js';
 import { poolThreads } from './pool.js';

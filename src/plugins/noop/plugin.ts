@@ -1,5 +1,5 @@
-import { Type } from '@sinclair/typebox';
 import { definePlugin, defineType, type Operation } from '../sdk.js';
+import { Type } from '../typebox.js';
 
 const nothing = async (): Promise<void> => {};
 const operation: Operation = {

@@ -7,12 +7,13 @@
  * Connection URIs may hold passwords: they are masked in every message and log line, and
  * reach the client tools through `PGPASSWORD`, not their command lines.
  */
-import { Type } from '@sinclair/typebox';
+
 import type { Resource } from '../../resources/resource.js';
 import { infoBrowser } from '../saved-info.js';
 import { validate } from '../schema.js';
 import { noParametersSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
+import { Type } from '../typebox.js';
 import { protectDatabase, protectServer, type ToolSettings } from './dump.js';
 import { restoreDatabase, verifyDatabase } from './restore.js';
 import { listDatabases, withClient } from './sql.js';
