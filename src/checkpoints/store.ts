@@ -33,7 +33,10 @@ export interface ResourceStatus {
 export interface CheckpointMeta {
   version: 1;
   id: string;
+  /** The plan's key: a plan file's name (CLI), or the catalog id of a service plan. */
   plan: string;
+  /** The plan's name when `plan` is a service plan's id (absent in CLI checkpoints and older ones). */
+  planName?: string;
   provider: { id: string; name: string };
   status: CheckpointStatus;
   createdAt: string;

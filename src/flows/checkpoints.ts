@@ -30,34 +30,42 @@ export function listCheckpoints(
 /** Records read at once when a listing shows statistics. */
 const READ_CONCURRENCY = 16;
 
+/** What a listing adds to an index entry from the checkpoint's record. */
+export type ListedCheckpoint = CheckpointSummary & { planName?: string; stats?: ResourceStats };
+
 /**
- * The summaries with each checkpoint's total `stats` from its record (SPEC §13), read
- * `READ_CONCURRENCY` at a time: a read per checkpoint of the page, which the listing itself
- * does not need. A checkpoint whose record has no stats (older ones) or cannot be read gets
- * none; when the first record cannot be read for another reason than its own damage (an
- * encrypted bank opened without its password), none is tried and none gets stats.
+ * The summaries with each checkpoint's total `stats` (SPEC §13) and, for a service plan's
+ * checkpoint, its `planName`, from its record, read `READ_CONCURRENCY` at a time: a read per
+ * checkpoint of the page, which the listing itself does not need. A checkpoint whose record
+ * has neither (older ones) or cannot be read gets none; when the first record cannot be read
+ * for another reason than its own damage (an encrypted bank opened without its password),
+ * none is tried and none gets them.
  */
 export async function withStats(
   provider: Provider,
   summaries: readonly CheckpointSummary[],
-): Promise<(CheckpointSummary & { stats?: ResourceStats })[]> {
+): Promise<ListedCheckpoint[]> {
   const store = new CheckpointStore(provider.bank);
-  const read = async (id: string) => (await store.read(id)).stats;
+  type Details = Pick<CheckpointMeta, 'planName' | 'stats'>;
+  const read = async (id: string): Promise<Details> => {
+    const meta = await store.read(id);
+    return {
+      ...(meta.planName ? { planName: meta.planName } : {}),
+      ...(meta.stats ? { stats: meta.stats } : {}),
+    };
+  };
   const [first, ...rest] = summaries;
   if (first === undefined) return [];
-  let firstStats: ResourceStats | undefined;
+  let firstDetails: Details | undefined;
   try {
-    firstStats = await read(first.id);
+    firstDetails = await read(first.id);
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (code !== 'CHECKPOINT_NOT_FOUND' && code !== 'CHECKPOINT_CORRUPT')
       return summaries.map((s) => ({ ...s }));
   }
   const others = await mapLimit(rest, READ_CONCURRENCY, (s) => read(s.id).catch(() => undefined));
-  return summaries.map((s, i) => {
-    const stats = i === 0 ? firstStats : others[i - 1];
-    return stats ? { ...s, stats } : { ...s };
-  });
+  return summaries.map((s, i) => ({ ...s, ...(i === 0 ? firstDetails : others[i - 1]) }));
 }
 
 /**

@@ -80,7 +80,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
                 listed.checkpoints.map((c) => [
                   c.id,
                   c.status,
-                  c.plan,
+                  c.planName ?? c.plan,
                   c.createdAt,
                   c.stats ? formatBytes(c.stats.bytes) : '-',
                 ]),

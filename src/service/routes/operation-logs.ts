@@ -17,6 +17,7 @@ import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
 import { operationAccepted, operationLogView } from '../operation-log-view.js';
 import { copyWork, restoreWork, verifyWork } from '../operations.js';
+import { ownedCheckpoint } from '../ownership.js';
 import { toPlan } from '../plans.js';
 import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
 import type { LiveEvent } from '../runner.js';
@@ -30,7 +31,6 @@ import {
   restoreBody,
   verifyBody,
 } from '../schemas.js';
-import { ownedCheckpoint } from './checkpoints.js';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'skipped']);
 
@@ -119,7 +119,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         const body = request.body;
         checkOperationAllowed(request.token, body);
         const provider = providerOf(ctx, body.providerId);
-        const { meta, plan } = await ownedCheckpoint(ctx, project, provider, body.checkpointId);
+        const { meta, owner } = await ownedCheckpoint(ctx, request, provider, body.checkpointId);
         await c.check(body, provider, ctx, request.token);
         const work = c.work(body, provider, ctx);
         const parameters: Record<string, unknown> = { ...body };
@@ -127,7 +127,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
           {
             project,
             kind: c.kind,
-            planId: plan.id,
+            planId: owner?.plan.id ?? null,
             providerId: provider.id,
             checkpointId: meta.id,
             parameters,
