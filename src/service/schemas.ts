@@ -190,7 +190,7 @@ export const operationLogQuery = {
   properties: {
     ...page,
     kind: { type: 'string', enum: KINDS },
-    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'skipped'] },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'] },
     planId: UUID,
     checkpointId: CHECKPOINT_ID,
     scheduledOperationId: UUID,

@@ -165,6 +165,12 @@ export abstract class SqlCatalog implements Catalog {
   failStale(olderThan: string, error: ErrorInfo): Promise<OperationLogRecord[]> {
     return logs.failStale(this.#sql, olderThan, error);
   }
+  requestCancel(project: ProjectScope, id: string): Promise<OperationLogRecord | undefined> {
+    return logs.requestCancel(this.#sql, project, id);
+  }
+  cancelRequested(ids: readonly string[]): Promise<string[]> {
+    return logs.cancelRequested(this.#sql, ids);
+  }
   operationCounts(): Promise<{ kind: OperationKind; status: OperationLogStatus; count: number }[]> {
     return logs.operationCounts(this.#sql);
   }

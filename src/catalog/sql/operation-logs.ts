@@ -42,7 +42,14 @@ const KINDS: readonly OperationKind[] = [
   'delete',
   'retention_protect',
 ];
-const STATUSES: readonly OperationLogStatus[] = ['queued', 'running', 'succeeded', 'failed', 'skipped'];
+const STATUSES: readonly OperationLogStatus[] = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+];
 /** Ids per statement in `heartbeat`, well under either database's parameter limit. */
 const BATCH = 500;
 
@@ -71,6 +78,7 @@ export async function createOperationLog(db: SqlDb, input: NewOperationLog): Pro
     endedAt: null,
     owner: input.owner ?? null,
     heartbeatAt: null,
+    cancelRequestedAt: null,
   };
   await db.run(
     `INSERT INTO operation_logs (id, project, kind, status, plan_id, provider_id, checkpoint_id,
@@ -162,6 +170,38 @@ export async function heartbeat(db: SqlDb, ids: readonly string[]): Promise<void
   }
 }
 
+export async function requestCancel(
+  db: SqlDb,
+  project: ProjectScope,
+  id: string,
+): Promise<OperationLogRecord | undefined> {
+  if (!isId(id)) return undefined;
+  const where = scope(project)
+    .and('id = ?', id.toLowerCase())
+    .and("status IN ('queued', 'running')")
+    .and('cancel_requested_at IS NULL');
+  const [row] = await db.all(`UPDATE operation_logs SET cancel_requested_at = ?${where} RETURNING *`, [
+    now(),
+    ...where.params,
+  ]);
+  return row && operationLogOf(row);
+}
+
+export async function cancelRequested(db: SqlDb, ids: readonly string[]): Promise<string[]> {
+  const valid = [...new Set(ids.filter(isId).map((id) => id.toLowerCase()))];
+  const out: string[] = [];
+  for (let i = 0; i < valid.length; i += BATCH) {
+    const batch = valid.slice(i, i + BATCH);
+    const rows = await db.all(
+      `SELECT id FROM operation_logs WHERE id IN (${marks(batch.length)})
+         AND status IN ('queued', 'running') AND cancel_requested_at IS NOT NULL`,
+      batch,
+    );
+    out.push(...rows.map((row) => row.id as string));
+  }
+  return out.sort(byCodeUnits);
+}
+
 export async function failStale(
   db: SqlDb,
   olderThan: string,
@@ -210,5 +250,6 @@ function operationLogOf(row: Row): OperationLogRecord {
     endedAt: maybeTime(row.ended_at),
     owner: (row.owner as string | null) ?? null,
     heartbeatAt: maybeTime(row.heartbeat_at),
+    cancelRequestedAt: maybeTime(row.cancel_requested_at),
   };
 }
