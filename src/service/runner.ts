@@ -5,8 +5,8 @@
  * two servers never both finish one log. While a log runs here its heartbeat is renewed;
  * a server that finds a stale one marks it failed. A cancellation asked in the catalog (by
  * any server, or `hoard operations cancel`) is seen within `cancelPollMs` and aborts the
- * work's signal: hooks are aborted, owed teardowns still run, and the log ends `cancelled`. Live task states and progress go to
- * subscribers (the API's server-sent events).
+ * work's signal: hooks are aborted, owed teardowns still run, and the log ends `cancelled`.
+ * Live task states and progress go to subscribers (the API's server-sent events).
  */
 import { hostname } from 'node:os';
 import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus } from '../catalog/index.js';
