@@ -153,6 +153,20 @@ describe('cancelling a running operation', () => {
     );
     assert.equal(checkpoint.body.checkpoint.status, 'error');
 
+    const listed = await hoard([
+      '--home',
+      server.home,
+      'operations',
+      'list',
+      '--status',
+      'cancelled',
+      '--json',
+    ]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const logs = JSON.parse(listed.stdout).operationLogs;
+    assert.ok(logs.some((l: Json) => l.id === logId && l.kind === 'protect' && l.project === 'acme'));
+    assert.ok(logs.every((l: Json) => l.status === 'cancelled' && !('heartbeatAt' in l)));
+
     const second = await hoard(['--home', server.home, 'operations', 'cancel', logId]);
     assert.equal(second.code, 2, second.stderr);
     assert.match(second.stderr, /OPERATION_NOT_RUNNING|is cancelled: only a queued or running operation/);
