@@ -45,10 +45,12 @@ const SERVICE_PLAN_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3
  * names the plan as it was last protected). A checkpoint whose record has no stats or cannot
  * be read gets none; when the first record read fails for another reason than its own
  * damage (an encrypted bank opened without its password), no other is tried.
+ * `planNames: false` skips the plan names (a caller that knows them: the service's catalog).
  */
 export async function withStats(
   provider: Provider,
   summaries: readonly CheckpointSummary[],
+  options: { planNames?: boolean } = {},
 ): Promise<ListedCheckpoint[]> {
   const store = new CheckpointStore(provider.bank);
   const indexed = await store.indexedStats(summaries.map((s) => s.id));
@@ -63,7 +65,7 @@ export async function withStats(
   // Records to read: those without indexed stats, and the newest of each service plan.
   const toRead = new Set(summaries.filter((s) => !indexed.has(s.id)).map((s) => s.id));
   const newestOfPlan = new Map<string, string>();
-  for (const s of summaries)
+  for (const s of options.planNames === false ? [] : summaries)
     if (SERVICE_PLAN_KEY.test(s.plan) && !newestOfPlan.has(s.plan)) newestOfPlan.set(s.plan, s.id);
   for (const id of newestOfPlan.values()) toRead.add(id);
   const details = new Map<string, Details>();

@@ -66,6 +66,11 @@ describe('listing checkpoints with their stats', () => {
       assert.deepEqual(c.stats, meta.stats, c.id);
       assert.equal(c.planName, c.plan === SERVICE_PLAN ? 'nightly' : undefined, c.id);
     }
+    // A caller that knows the names (the service, from its catalog) reads no record.
+    reads.length = 0;
+    const unnamed = await withStats(provider, page.checkpoints, { planNames: false });
+    assert.deepEqual(reads, []);
+    assert.ok(unnamed.every((c) => c.stats !== undefined && c.planName === undefined));
     // A CLI plan's page reads nothing at all.
     const onlyCli = await listCheckpoints(f.provider, { plan: 'files' });
     reads.length = 0;

@@ -75,8 +75,9 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
       const merged = pages
         .flatMap((p) => p.checkpoints)
         .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-      // The page's records give their stats: a read per checkpoint shown, not per one listed.
-      const items = await withStats(provider, merged.slice(0, limit));
+      // Stats from the stats index; plan names from the catalog (from records only for `all`,
+      // which may show checkpoints of plans no project here has).
+      const items = await withStats(provider, merged.slice(0, limit), { planNames: all === true });
       const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
       return {
         checkpoints: items.map((c) => ({
