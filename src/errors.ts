@@ -236,6 +236,18 @@ export const ERRORS = {
     http: 503,
     meaning: 'The server running an operation stopped before it finished (operation logs).',
   },
+  OPERATION_CANCELLED: {
+    exit: 1,
+    http: 409,
+    meaning:
+      'An operation was cancelled on request (POST …/operation_logs/{id}/cancel, hoard operations cancel); owed teardowns still ran (operation logs).',
+  },
+  OPERATION_NOT_RUNNING: {
+    exit: 2,
+    http: 409,
+    meaning:
+      'A cancel of an operation that has already ended, or whose cancellation was already asked; details.status says which.',
+  },
   // Content store
   STORE_CORRUPT: {
     exit: 3,

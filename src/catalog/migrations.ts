@@ -142,6 +142,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `),
   },
+  {
+    version: 3,
+    description: 'an operation log records when its cancellation was asked (the owner aborts it)',
+    sql: portable(`
+      ALTER TABLE operation_logs ADD COLUMN cancel_requested_at {TIME};
+    `),
+  },
 ];
 
 /** The version a fully migrated catalog is at. */

@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { HoardError } from '../errors.js';
 import { LATEST_VERSION, MIGRATIONS, tooNew, VERSION_TABLE } from './migrations.js';
-import { type Row, SqlCatalog, type SqlValue, type Violation } from './sql.js';
+import { type Row, SqlCatalog, type SqlValue, type Violation } from './sql/catalog.js';
 
 export interface PostgresCatalogOptions {
   /**

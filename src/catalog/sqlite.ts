@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { HoardError } from '../errors.js';
 import { LATEST_VERSION, MIGRATIONS, tooNew, VERSION_TABLE } from './migrations.js';
-import { type Row, SqlCatalog, type SqlValue, type Violation } from './sql.js';
+import { type Row, SqlCatalog, type SqlValue, type Violation } from './sql/catalog.js';
 
 export interface SqliteCatalogOptions {
   /** Milliseconds a statement waits for another connection's write lock. Default 5000. */

@@ -89,7 +89,8 @@ export interface ScheduledOperationRecord {
 
 export type OperationKind = 'protect' | 'restore' | 'verify' | 'copy' | 'delete' | 'retention_protect';
 
-export type OperationLogStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped';
+/** `cancelled`: stopped on request (POST …/operation_logs/{id}/cancel, `hoard operations cancel`). */
+export type OperationLogStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
 
 export interface OperationLogRecord {
   id: string;
@@ -114,6 +115,8 @@ export interface OperationLogRecord {
   owner: string | null;
   /** Renewed by the owner while it runs; a stale one means the owner died. */
   heartbeatAt: string | null;
+  /** When its cancellation was asked; the server running it then aborts it (teardowns still run). */
+  cancelRequestedAt: string | null;
 }
 
 export interface OperationLogFilter extends ListOptions {
@@ -239,6 +242,14 @@ export interface Catalog {
    * one, createdAt) is older than `olderThan`; returns them.
    */
   failStale(olderThan: string, error: ErrorInfo): Promise<OperationLogRecord[]>;
+  /**
+   * Asks for a queued or running log to be cancelled (compare-and-swap: once). Returns the
+   * log, or undefined when there is none in scope, it has ended, or its cancellation was
+   * already asked (`getOperationLog` tells which).
+   */
+  requestCancel(project: ProjectScope, id: string): Promise<OperationLogRecord | undefined>;
+  /** Of these logs, the ids of those still queued or running whose cancellation was asked. */
+  cancelRequested(ids: readonly string[]): Promise<string[]>;
   /** Counts by kind and status, for /metrics. */
   operationCounts(): Promise<{ kind: OperationKind; status: OperationLogStatus; count: number }[]>;
 }

@@ -7,6 +7,9 @@
  *   checkpoints/<id>/journal/<seq>.jsonl          the protect run's engine journal, in batches
  *   index/time/<id>.<status>.<plan>               one empty object per checkpoint, newest id last
  *   index/plan/<plan>/<id>.<status>               the same, per plan
+ *   index/stats/<id>.<files>.<bytes>.<newBytes>.<storedBytes>.<durationMs>
+ *                                                 the record's total stats, for listings
+ *                                                 (banks without encryption only)
  *
  * Index entries carry everything a listing shows in their key, so listing is one prefix
  * scan and no read per checkpoint.
@@ -62,6 +65,11 @@ export const timeIndexKey = (id: string, status: string, plan: string) =>
 export const planIndexPrefix = (plan: string) => `index/plan/${plan}/`;
 export const planIndexKey = (id: string, status: string, plan: string) =>
   `${planIndexPrefix(plan)}${id}.${status}`;
+export const STATS_INDEX = 'index/stats/';
+export const statsIndexKey = (
+  id: string,
+  s: { files: number; bytes: number; newBytes: number; storedBytes: number; durationMs: number },
+) => `${STATS_INDEX}${id}.${s.files}.${s.bytes}.${s.newBytes}.${s.storedBytes}.${s.durationMs}`;
 export const checkpointLease = (id: string) => `checkpoint-${id}`;
 export const metaLease = (id: string) => `meta-${id}`;
 

@@ -17,6 +17,8 @@ import {
   metaLease,
   planIndexKey,
   planIndexPrefix,
+  STATS_INDEX,
+  statsIndexKey,
   timeIndexKey,
 } from './keys.js';
 import { assertTransition, CHECKPOINT_STATUSES, type CheckpointStatus } from './status.js';
@@ -33,7 +35,10 @@ export interface ResourceStatus {
 export interface CheckpointMeta {
   version: 1;
   id: string;
+  /** The plan's key: a plan file's name (CLI), or the catalog id of a service plan. */
   plan: string;
+  /** The plan's name when `plan` is a service plan's id (absent in CLI checkpoints and older ones). */
+  planName?: string;
   provider: { id: string; name: string };
   status: CheckpointStatus;
   createdAt: string;
@@ -101,6 +106,7 @@ export class CheckpointStore {
   async create(meta: CheckpointMeta): Promise<void> {
     await this.bank.put(metaKey(meta.id), JSON.stringify(meta, null, 2));
     await this.writeIndex(meta.id, meta.plan, meta.status);
+    if (meta.stats) await this.writeStatsIndex(meta.id, meta.stats);
   }
 
   /**
@@ -194,6 +200,8 @@ export class CheckpointStore {
       if (to !== 'deleted' && to !== meta.status) await this.writeIndex(id, meta.plan, to);
       await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
       if (to !== meta.status) await this.removeIndex(id, meta.plan, meta.status);
+      // After the record: a crash before it leaves no entry, and a listing reads the record.
+      if (patch.stats && to !== 'deleted') await this.writeStatsIndex(id, patch.stats);
       return next;
     } finally {
       await this.bank.releaseLease(lock).catch(() => {});
@@ -275,7 +283,47 @@ export class CheckpointStore {
       await Promise.all(rest.map((k) => this.bank.delete(k)));
     }
     for (const status of CHECKPOINT_STATUSES) await this.removeIndex(id, plan, status);
+    for (const key of await this.bank.list(`${STATS_INDEX}${id}.`)) await this.bank.delete(key);
     await this.bank.delete(metaKey(id));
+  }
+
+  /**
+   * The total stats of the checkpoints `ids` that have a stats index entry, from one
+   * ascending scan of `index/stats/` over their id range (no record read): ids with none
+   * (records written before the entry was kept, protects still running, encrypted banks)
+   * are left out. The scan stops after `max(4 × ids, 400)` keys, so a page of a plan whose
+   * checkpoints are far apart among many others' costs a bounded listing; ids it did not
+   * reach are left out too.
+   */
+  async indexedStats(ids: readonly string[]): Promise<Map<string, ResourceStats>> {
+    const out = new Map<string, ResourceStats>();
+    if (ids.length === 0) return out;
+    const wanted = new Set(ids);
+    const sorted = [...wanted].sort();
+    const oldest = sorted[0]!;
+    const newest = sorted[sorted.length - 1]!;
+    const cap = Math.max(4 * wanted.size, 400);
+    let marker = `${STATS_INDEX}${oldest}`;
+    for (let scanned = 0; scanned < cap; ) {
+      const keys = await this.bank.list(STATS_INDEX, { marker, limit: Math.min(1000, cap - scanned) });
+      if (keys.length === 0) break;
+      scanned += keys.length;
+      for (const key of keys) {
+        const [id, ...numbers] = key.slice(STATS_INDEX.length).split('.');
+        if (id! > newest) return out;
+        const [files, bytes, newBytes, storedBytes, durationMs] = numbers.map(Number);
+        if (wanted.has(id!) && numbers.length === 5 && numbers.every((n) => /^\d+$/.test(n)))
+          out.set(id!, {
+            files: files!,
+            bytes: bytes!,
+            newBytes: newBytes!,
+            storedBytes: storedBytes!,
+            durationMs: durationMs!,
+          });
+      }
+      marker = keys[keys.length - 1]!;
+    }
+    return out;
   }
 
   /**
@@ -321,6 +369,18 @@ export class CheckpointStore {
   /** Writes the index entries of a record that lost them (a crash between the record and its index). */
   async reindex(meta: CheckpointMeta): Promise<void> {
     if (meta.status !== 'deleted') await this.writeIndex(meta.id, meta.plan, meta.status);
+    if (meta.status !== 'deleted' && meta.stats) await this.writeStatsIndex(meta.id, meta.stats);
+  }
+
+  /**
+   * The stats entry of a checkpoint, in a bank without encryption only: its key shows file
+   * counts and sizes, which an encrypted bank keeps inside the record (SPEC §11).
+   */
+  private async writeStatsIndex(id: string, stats: ResourceStats): Promise<void> {
+    if (this.bank.keyring() !== undefined) return;
+    const values = [stats.files, stats.bytes, stats.newBytes, stats.storedBytes, stats.durationMs];
+    if (!values.every((n) => Number.isSafeInteger(n) && n >= 0)) return;
+    await this.bank.put(statsIndexKey(id, stats), '');
   }
 
   private async writeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {

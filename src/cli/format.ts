@@ -9,7 +9,7 @@ const OUTPUT_LINES = 20;
 
 export function formatCheckpoint(c: CheckpointView): string {
   const lines = [
-    `checkpoint ${c.id}  ${c.status}  (plan ${c.plan}, provider ${c.provider.name}, created ${c.createdAt})`,
+    `checkpoint ${c.id}  ${c.status}  (plan ${c.planName ? `${c.planName} [id ${c.plan}]` : c.plan}, provider ${c.provider.name}, created ${c.createdAt})`,
   ];
   const width = Math.max(...c.resources.map((r) => `${r.type}#${r.id}`.length), 8);
   // A resource's status is what its protect got; once the checkpoint is deleted, so is its data.

@@ -13,6 +13,7 @@ import * as gc from './commands/gc.js';
 import * as graph from './commands/graph.js';
 import * as key from './commands/key.js';
 import * as ls from './commands/ls.js';
+import * as operations from './commands/operations.js';
 import * as plugins from './commands/plugins.js';
 import * as protect from './commands/protect.js';
 import * as providers from './commands/providers.js';
@@ -84,6 +85,7 @@ for (const command of [
   serve,
   stats,
   tokens,
+  operations,
 ])
   command.register(program, context);
 for (const cmd of program.commands) cmd.exitOverride();

@@ -15,7 +15,10 @@ import type { OperationLog } from './operation.js';
 export interface CheckpointView {
   id: string;
   status: string;
+  /** The plan's key: a plan file's name, or a service plan's catalog id. */
   plan: string;
+  /** The plan's name, when `plan` is a service plan's id and the record names it. */
+  planName?: string;
   provider: { id: string; name: string };
   createdAt: string;
   updatedAt: string;
@@ -55,6 +58,7 @@ export function checkpointView(meta: CheckpointMeta): CheckpointView {
     id: meta.id,
     status: meta.status,
     plan: meta.plan,
+    ...(meta.planName ? { planName: meta.planName } : {}),
     provider: meta.provider,
     createdAt: meta.createdAt,
     updatedAt: meta.updatedAt,

@@ -30,33 +30,65 @@ export function listCheckpoints(
 /** Records read at once when a listing shows statistics. */
 const READ_CONCURRENCY = 16;
 
+/** What a listing adds to an index entry. */
+export type ListedCheckpoint = CheckpointSummary & { planName?: string; stats?: ResourceStats };
+
+/** A service plan's key in a bank: its catalog id (a UUIDv7). */
+const SERVICE_PLAN_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
 /**
- * The summaries with each checkpoint's total `stats` from its record (SPEC §13), read
- * `READ_CONCURRENCY` at a time: a read per checkpoint of the page, which the listing itself
- * does not need. A checkpoint whose record has no stats (older ones) or cannot be read gets
- * none; when the first record cannot be read for another reason than its own damage (an
- * encrypted bank opened without its password), none is tried and none gets stats.
+ * The summaries with each checkpoint's total `stats` (SPEC §13) and, for a service plan's
+ * checkpoints, the plan's `planName`. Stats come from the stats index (one scan, no record
+ * read); a checkpoint without an entry there (written before it was kept, still protecting,
+ * in an encrypted bank) has its record read instead, `READ_CONCURRENCY` at a time. The plan
+ * name is read from one record per service plan of the page (its newest checkpoint's, which
+ * names the plan as it was last protected). A checkpoint whose record has no stats or cannot
+ * be read gets none; when the first record read fails for another reason than its own
+ * damage (an encrypted bank opened without its password), no other is tried.
+ * `planNames: false` skips the plan names (a caller that knows them: the service's catalog).
  */
 export async function withStats(
   provider: Provider,
   summaries: readonly CheckpointSummary[],
-): Promise<(CheckpointSummary & { stats?: ResourceStats })[]> {
+  options: { planNames?: boolean } = {},
+): Promise<ListedCheckpoint[]> {
   const store = new CheckpointStore(provider.bank);
-  const read = async (id: string) => (await store.read(id)).stats;
-  const [first, ...rest] = summaries;
-  if (first === undefined) return [];
-  let firstStats: ResourceStats | undefined;
-  try {
-    firstStats = await read(first.id);
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code !== 'CHECKPOINT_NOT_FOUND' && code !== 'CHECKPOINT_CORRUPT')
-      return summaries.map((s) => ({ ...s }));
+  const indexed = await store.indexedStats(summaries.map((s) => s.id));
+  type Details = Pick<CheckpointMeta, 'planName' | 'stats'>;
+  const read = async (id: string): Promise<Details> => {
+    const meta = await store.read(id);
+    return {
+      ...(meta.planName ? { planName: meta.planName } : {}),
+      ...(meta.stats ? { stats: meta.stats } : {}),
+    };
+  };
+  // Records to read: those without indexed stats, and the newest of each service plan.
+  const toRead = new Set(summaries.filter((s) => !indexed.has(s.id)).map((s) => s.id));
+  const newestOfPlan = new Map<string, string>();
+  for (const s of options.planNames === false ? [] : summaries)
+    if (SERVICE_PLAN_KEY.test(s.plan) && !newestOfPlan.has(s.plan)) newestOfPlan.set(s.plan, s.id);
+  for (const id of newestOfPlan.values()) toRead.add(id);
+  const details = new Map<string, Details>();
+  const [first, ...rest] = [...toRead];
+  if (first !== undefined) {
+    let readable = true;
+    try {
+      details.set(first, await read(first));
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      readable = code === 'CHECKPOINT_NOT_FOUND' || code === 'CHECKPOINT_CORRUPT';
+    }
+    if (readable) {
+      const others = await mapLimit(rest, READ_CONCURRENCY, (id) => read(id).catch(() => undefined));
+      rest.forEach((id, i) => {
+        if (others[i]) details.set(id, others[i]);
+      });
+    }
   }
-  const others = await mapLimit(rest, READ_CONCURRENCY, (s) => read(s.id).catch(() => undefined));
-  return summaries.map((s, i) => {
-    const stats = i === 0 ? firstStats : others[i - 1];
-    return stats ? { ...s, stats } : { ...s };
+  return summaries.map((s) => {
+    const stats = indexed.get(s.id) ?? details.get(s.id)?.stats;
+    const planName = details.get(newestOfPlan.get(s.plan) ?? '')?.planName ?? details.get(s.id)?.planName;
+    return { ...s, ...(planName ? { planName } : {}), ...(stats ? { stats } : {}) };
   });
 }
 

@@ -92,6 +92,7 @@ export async function protect(
     version: 1,
     id,
     plan: plan.name,
+    ...(plan.displayName && plan.displayName !== plan.name ? { planName: plan.displayName } : {}),
     provider: { id: provider.id, name: provider.name },
     status: 'protecting',
     createdAt: now,

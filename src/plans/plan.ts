@@ -14,7 +14,13 @@ import { type Resource, resourceKey } from '../resources/resource.js';
 import { parseYaml } from './yaml.js';
 
 export interface Plan {
+  /** The plan's key in a bank: a plan file's name, or a service plan's catalog id. */
   name: string;
+  /**
+   * What people call the plan when `name` is not it (a service plan, filed under its id):
+   * recorded in each checkpoint as `planName`, so the CLI shows it too.
+   */
+  displayName?: string;
   /** Provider name or id; default `local`. */
   provider: string;
   description?: string;

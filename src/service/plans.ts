@@ -17,7 +17,7 @@ export interface PlanInput {
   parameters?: Record<string, unknown>;
 }
 
-/** The plan as the flows take it; `name` is the plan's id (the bank's plan key). */
+/** The plan as the flows take it; `name` is the plan's id (the bank's plan key), `displayName` its name. */
 export function toPlan(
   record: Pick<PlanRecord, 'id' | 'name' | 'provider' | 'resources' | 'parameters'>,
 ): Plan {
@@ -27,7 +27,7 @@ export function toPlan(
     resources: record.resources,
     parameters: record.parameters,
   };
-  return parsePlan(JSON.stringify(document), `plan "${record.name}"`);
+  return { ...parsePlan(JSON.stringify(document), `plan "${record.name}"`), displayName: record.name };
 }
 
 /**

@@ -3,8 +3,10 @@
  * retention) in this process, with an operation log in the catalog for each: `queued` when
  * accepted, `running`, then `succeeded` or `failed` — every change a compare-and-swap, so
  * two servers never both finish one log. While a log runs here its heartbeat is renewed;
- * a server that finds a stale one marks it failed. Live task states and progress go to
- * subscribers (the API's server-sent events).
+ * a server that finds a stale one marks it failed. A cancellation asked in the catalog (by
+ * any server, or `hoard operations cancel`) is seen within `cancelPollMs` and aborts the
+ * work's signal: hooks are aborted, owed teardowns still run, and the log ends `cancelled`.
+ * Live task states and progress go to subscribers (the API's server-sent events).
  */
 import { hostname } from 'node:os';
 import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus } from '../catalog/index.js';
@@ -49,11 +51,15 @@ interface Active {
   listeners: Set<(event: LiveEvent) => void>;
   tasks: Map<string, LiveTask>;
   done: Promise<void>;
+  /** Set when a cancellation was asked: the log then ends `cancelled` unless the work succeeded. */
+  cancelled: boolean;
 }
 
 export interface RunnerOptions {
   /** Milliseconds between heartbeats (default 10 s); stale after four missed. */
   heartbeatMs?: number;
+  /** Milliseconds between looks in the catalog for cancellations asked of running logs (default 1 s). */
+  cancelPollMs?: number;
   /** Called when an operation ends (metrics). */
   onFinished?: (log: OperationLogRecord) => void;
   /** Where internal faults are written (default stderr). */
@@ -63,6 +69,7 @@ export interface RunnerOptions {
 export class OperationRunner {
   private readonly active = new Map<string, Active>();
   private readonly heartbeat: NodeJS.Timeout;
+  private readonly cancelPoll: NodeJS.Timeout;
   private closing = false;
 
   constructor(
@@ -72,6 +79,8 @@ export class OperationRunner {
     const every = options.heartbeatMs ?? 10_000;
     this.heartbeat = setInterval(() => void this.beat(every), every);
     this.heartbeat.unref();
+    this.cancelPoll = setInterval(() => void this.pollCancels(), options.cancelPollMs ?? 1000);
+    this.cancelPoll.unref();
   }
 
   /** Creates the log (`queued`) and starts `work`; returns at once with the log. */
@@ -84,6 +93,7 @@ export class OperationRunner {
       listeners: new Set(),
       tasks: new Map(),
       done: Promise.resolve(),
+      cancelled: false,
     };
     this.active.set(log.id, active);
     active.done = this.run(log, active, work).finally(() => this.active.delete(log.id));
@@ -104,6 +114,25 @@ export class OperationRunner {
     return active ? [...active.tasks.values()] : undefined;
   }
 
+  /**
+   * Aborts a log running in this process (its owed teardowns still run); false when it does
+   * not run here. Callers record the request in the catalog first (`requestCancel`), so a
+   * log running in another server is stopped by that server's poll.
+   */
+  cancel(id: string): boolean {
+    const active = this.active.get(id);
+    if (!active) return false;
+    if (!active.cancelled) {
+      active.cancelled = true;
+      active.controller.abort(
+        new HoardError('OPERATION_CANCELLED', `operation ${id} was cancelled on request`, {
+          details: { operationLog: id },
+        }),
+      );
+    }
+    return true;
+  }
+
   get running(): number {
     return this.active.size;
   }
@@ -118,6 +147,7 @@ export class OperationRunner {
     await all();
     clearTimeout(timer);
     clearInterval(this.heartbeat);
+    clearInterval(this.cancelPoll);
   }
 
   private async run(log: OperationLogRecord, active: Active, work: Work): Promise<void> {
@@ -164,8 +194,20 @@ export class OperationRunner {
       if (!(error instanceof HoardError)) this.logError(`operation ${log.id} (${log.kind}) failed`, error);
       outcome = { ok: false, result: null, error: publicError(info) };
     }
+    // Cancelled, unless the work had succeeded before the abort reached it.
+    const cancelled = active.cancelled && !outcome.ok;
+    if (cancelled) {
+      outcome = {
+        ...outcome,
+        error: {
+          name: 'HoardError',
+          code: 'OPERATION_CANCELLED' satisfies ErrorCode,
+          message: `cancelled on request; ${outcome.error ? `it stopped with: ${outcome.error.message}` : 'owed teardowns ran'}`,
+        },
+      };
+    }
     const final = await this.move(log.id, ['running'], {
-      status: outcome.ok ? 'succeeded' : 'failed',
+      status: cancelled ? 'cancelled' : outcome.ok ? 'succeeded' : 'failed',
       result: outcome.result === undefined ? null : withoutStacks(outcome.result),
       endedAt: now(),
       ...(outcome.checkpointId ? { checkpointId: outcome.checkpointId } : {}),
@@ -186,6 +228,15 @@ export class OperationRunner {
     } catch (error) {
       this.logError(`could not update operation log ${id}`, error);
       return undefined;
+    }
+  }
+
+  private async pollCancels(): Promise<void> {
+    if (this.active.size === 0) return;
+    try {
+      for (const id of await this.catalog.cancelRequested([...this.active.keys()])) this.cancel(id);
+    } catch (error) {
+      this.logError('looking for cancellations failed', error);
     }
   }
 

@@ -79,7 +79,13 @@ export const checkpointQuery = {
   type: 'object',
   additionalProperties: false,
   // The marker is a checkpoint id: anything else would silently give the first page, or none.
-  properties: { ...page, marker: CHECKPOINT_ID, planId: UUID, status: { type: 'string', enum: STATUSES } },
+  properties: {
+    ...page,
+    marker: CHECKPOINT_ID,
+    planId: UUID,
+    status: { type: 'string', enum: STATUSES },
+    all: { type: 'boolean', description: 'admin tokens only: every checkpoint of the bank, whoever owns it' },
+  },
 } as const;
 
 export const planBody = {
@@ -184,7 +190,7 @@ export const operationLogQuery = {
   properties: {
     ...page,
     kind: { type: 'string', enum: KINDS },
-    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'skipped'] },
+    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'] },
     planId: UUID,
     checkpointId: CHECKPOINT_ID,
     scheduledOperationId: UUID,
@@ -221,12 +227,32 @@ const STATS = {
 /** Responses are described, not trimmed: every object lets through fields not listed here. */
 const OPEN = { type: 'object', additionalProperties: true } as const;
 
+/** Whose a checkpoint is (docs/api.md, "Whose checkpoints"). */
+const OWNER_FIELDS = {
+  plan: {
+    type: 'string',
+    description: "the plan's key in the bank: a service plan's id, or a plan file's name (hoard protect)",
+  },
+  planId: { type: 'string', nullable: true, description: 'the catalog plan it belongs to; null if none' },
+  planName: { type: 'string', nullable: true, description: "the plan's name" },
+  project: {
+    type: 'string',
+    nullable: true,
+    description: 'the project that owns it; null: no project (only admins see it)',
+  },
+  origin: {
+    type: 'string',
+    enum: ['service', 'cli'],
+    description: 'service: made by the API or a schedule; cli: by `hoard protect` of a plan file',
+  },
+} as const;
+
 const CHECKPOINT = {
   ...OPEN,
   properties: {
     id: CHECKPOINT_ID,
     status: { type: 'string', enum: STATUSES },
-    plan: { type: 'string' },
+    ...OWNER_FIELDS,
     createdAt: { type: 'string' },
     resources: {
       type: 'array',
@@ -270,7 +296,7 @@ export const checkpointListResponse = {
     properties: {
       checkpoints: {
         type: 'array',
-        items: { ...OPEN, properties: { id: CHECKPOINT_ID, plan: { type: 'string' }, stats: STATS } },
+        items: { ...OPEN, properties: { id: CHECKPOINT_ID, ...OWNER_FIELDS, stats: STATS } },
       },
       next: { type: 'string', nullable: true },
     },

@@ -643,6 +643,7 @@ export function catalogConformance(name: string, open: () => Promise<CatalogFixt
             endedAt: null,
             owner: 'host:123',
             heartbeatAt: null,
+            cancelRequestedAt: null,
           },
         );
         assert.deepStrictEqual(await catalog.getOperationLog('a', log.id), log);
@@ -764,6 +765,36 @@ export function catalogConformance(name: string, open: () => Promise<CatalogFixt
         }
         assert.equal((await catalog.getOperationLog(null, done.id))?.heartbeatAt, null);
         assert.equal((await catalog.getOperationLog(null, untouched.id))?.heartbeatAt, null);
+      });
+
+      it('requestCancel asks once, in scope, only while queued or running; cancelRequested finds those asked', async () => {
+        const queued = await catalog.createOperationLog({ project: 'a', kind: 'protect' });
+        const running = await catalog.createOperationLog({ project: 'a', kind: 'verify', status: 'running' });
+        const done = await catalog.createOperationLog({ project: 'a', kind: 'protect', status: 'succeeded' });
+        const other = await catalog.createOperationLog({ project: 'b', kind: 'protect', status: 'running' });
+        const before = new Date().toISOString();
+        const asked = await catalog.requestCancel('a', running.id);
+        assert.equal(asked?.id, running.id);
+        assert.equal(asked?.status, 'running', 'asking does not change the status; the owner does');
+        assert.ok(
+          asked?.cancelRequestedAt && asked.cancelRequestedAt >= before,
+          asked?.cancelRequestedAt ?? '',
+        );
+        assert.deepStrictEqual(await catalog.getOperationLog('a', running.id), asked);
+        assert.equal(await catalog.requestCancel('a', running.id), undefined, 'a second ask');
+        assert.equal(await catalog.requestCancel('a', done.id), undefined, 'an ended log');
+        assert.equal(await catalog.requestCancel('a', other.id), undefined, "another project's log");
+        assert.equal(await catalog.requestCancel('a', 'not-an-id'), undefined);
+        assert.equal((await catalog.getOperationLog(null, other.id))?.cancelRequestedAt, null);
+        assert.equal((await catalog.requestCancel(null, queued.id))?.id, queued.id, 'an admin, any project');
+        assert.deepEqual(
+          await catalog.cancelRequested([queued.id, running.id, done.id, other.id, 'not-an-id']),
+          [queued.id, running.id].sort(),
+        );
+        // Once it ends cancelled, it is no longer one to stop.
+        const ended = await catalog.updateOperationLog(running.id, ['running'], { status: 'cancelled' });
+        assert.equal(ended?.status, 'cancelled');
+        assert.deepEqual(await catalog.cancelRequested([queued.id, running.id]), [queued.id]);
       });
 
       it('failStale fails queued and running logs whose heartbeat, or creation, is older than the cutoff', async () => {

@@ -30,7 +30,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
   checkpoints
     .command('list')
     .description('List checkpoints, newest first, with the size of their content (SIZE; "-" if not recorded)')
-    .option('--plan <name>', 'only this plan')
+    .option('--plan <name>', "only this plan: a plan file's name, or a service plan's id")
     .option('--status <status>', `only this status (${CHECKPOINT_STATUSES.join(', ')})`)
     .option(
       '--since <time>',
@@ -51,7 +51,13 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .option('--provider <id>', 'provider (default local)', 'local')
     .addHelpText(
       'after',
-      '\nExamples:\n  hoard checkpoints list --plan shop-nightly --limit 20\n  hoard checkpoints list --status error --json',
+      `
+PLAN is the plan's name; for a checkpoint made by hoard serve, --json also has "plan", the
+plan's id, which the bank files it under (and --plan takes).
+
+Examples:
+  hoard checkpoints list --plan shop-nightly --limit 20
+  hoard checkpoints list --status error --json`,
     )
     .action(async (opts: ListFlags, cmd: Command) => {
       const ctx = context(cmd);
@@ -80,7 +86,7 @@ export function register(program: Command, context: (cmd: Command) => CliContext
                 listed.checkpoints.map((c) => [
                   c.id,
                   c.status,
-                  c.plan,
+                  c.planName ?? c.plan,
                   c.createdAt,
                   c.stats ? formatBytes(c.stats.bytes) : '-',
                 ]),

@@ -1,27 +1,19 @@
 /**
- * Checkpoints per provider (Karbor: POST = protect). A project sees a checkpoint only if
- * its plan is one of the project's plans (deleted ones included); anything else is 404.
+ * Checkpoints per provider (Karbor: POST = protect). A project sees the checkpoints of its
+ * plans (deleted ones included) and those `hoard protect` made of a plan file named like one
+ * of its plans on this provider (ownership.ts); anything else is 404. An admin token sees
+ * every checkpoint of the bank, and `?all=true` lists them all.
  */
 import type { FastifyInstance } from 'fastify';
-import type { PlanRecord } from '../../catalog/index.js';
-import { HoardError } from '../../errors.js';
 import { browseResource, diffCheckpoints, listResources } from '../../flows/browse.js';
 import { checkpointView } from '../../flows/checkpoint-view.js';
-import {
-  type CheckpointMeta,
-  type CheckpointStatus,
-  type CheckpointSummary,
-  getCheckpoint,
-  indexedCheckpoint,
-  listCheckpoints,
-  protectLog,
-  withStats,
-} from '../../flows/checkpoints.js';
-import type { Provider } from '../../providers/provider.js';
+import { type CheckpointStatus, listCheckpoints, protectLog, withStats } from '../../flows/checkpoints.js';
+import { requireAdmin } from '../auth.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound, withoutStacks } from '../http-errors.js';
 import { operationAccepted } from '../operation-log-view.js';
 import { deleteWork, protectWork } from '../operations.js';
+import { Ownership, ownedCheckpoint, ownerFields } from '../ownership.js';
 import {
   browseQuery,
   checkpointListResponse,
@@ -34,53 +26,18 @@ import {
   providerParams,
 } from '../schemas.js';
 
-/** The checkpoint and its plan, if the project owns it; else 404. */
-export async function ownedCheckpoint(
-  ctx: ServiceContext,
-  project: string,
-  provider: Provider,
-  id: string,
-): Promise<{ meta: CheckpointMeta; plan: PlanRecord }> {
-  let meta: CheckpointMeta;
-  try {
-    meta = await getCheckpoint(provider, id);
-  } catch (error) {
-    if (error instanceof HoardError && error.code === 'CHECKPOINT_NOT_FOUND')
-      throw notFound(`checkpoint ${id} in provider ${provider.name}`);
-    // A damaged record names no plan; its index entries do. Only its own project learns of it.
-    if (error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT') {
-      const plans = (await indexedCheckpoint(provider, id)).map((c) => c.plan);
-      for (const plan of plans)
-        if (await ctx.catalog.getPlan(project, plan, { includeDeleted: true })) throw error;
-      throw notFound(`checkpoint ${id} in provider ${provider.name}`);
-    }
-    throw error;
-  }
-  const plan = await ctx.catalog.getPlan(project, meta.plan, { includeDeleted: true });
-  if (!plan) throw notFound(`checkpoint ${id} in provider ${provider.name}`);
-  return { meta, plan };
-}
-
-async function projectPlans(ctx: ServiceContext, project: string): Promise<PlanRecord[]> {
-  const plans: PlanRecord[] = [];
-  for (let marker: string | undefined; ; ) {
-    const page = await ctx.catalog.listPlans(project, {
-      limit: 1000,
-      includeDeleted: true,
-      ...(marker ? { marker } : {}),
-    });
-    plans.push(...page.items);
-    if (!page.next) return plans;
-    marker = page.next;
-  }
-}
-
 export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): void {
   const tags = ['checkpoints'];
 
   app.get<{
     Params: { project: string; providerId: string };
-    Querystring: { planId?: string; status?: CheckpointStatus; limit?: number; marker?: string };
+    Querystring: {
+      planId?: string;
+      status?: CheckpointStatus;
+      limit?: number;
+      marker?: string;
+      all?: boolean;
+    };
   }>(
     '/v1/:project/providers/:providerId/checkpoints',
     {
@@ -95,37 +52,38 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     async (request) => {
       const project = projectOf(request);
       const provider = providerOf(ctx, request.params.providerId);
-      const { planId, status, marker } = request.query;
+      const { planId, status, marker, all } = request.query;
       const limit = request.query.limit ?? 100;
-      let plans: PlanRecord[];
-      if (planId) {
-        const plan = await ctx.catalog.getPlan(project, planId, { includeDeleted: true });
-        if (!plan) throw notFound(`plan ${planId}`);
-        plans = [plan];
-      } else plans = await projectPlans(ctx, project);
-      // One index scan per plan (no read per checkpoint), merged newest first.
-      const pages = await Promise.all(
-        plans.map((p) =>
-          listCheckpoints(provider, {
-            plan: p.id,
-            limit,
-            ...(status ? { status } : {}),
-            ...(marker ? { marker } : {}),
-          }),
-        ),
-      );
+      if (all) requireAdmin(request);
+      if (planId && !(await ctx.catalog.getPlan(project, planId, { includeDeleted: true })))
+        throw notFound(`plan ${planId}`);
+      const ownership = await Ownership.load(ctx, provider);
+      const filter = {
+        limit,
+        ...(status ? { status } : {}),
+        ...(marker ? { marker } : {}),
+      };
+      // One index scan per plan key the project owns (its plans' ids, the plan names of the
+      // CLI's checkpoints it owns), or one of the whole bank for `all`; no read per checkpoint.
+      const pages = all
+        ? [await listCheckpoints(provider, filter)]
+        : await Promise.all(
+            ownership
+              .keysOf(project, planId)
+              .map(({ key }) => listCheckpoints(provider, { ...filter, plan: key })),
+          );
       const merged = pages
         .flatMap((p) => p.checkpoints)
         .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
-      // The page's records give their stats: a read per checkpoint shown, not per one listed.
-      const items = await withStats(provider, merged.slice(0, limit));
+      // Stats from the stats index; plan names from the catalog (from records only for `all`,
+      // which may show checkpoints of plans no project here has).
+      const items = await withStats(provider, merged.slice(0, limit), { planNames: all === true });
       const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
-      const names = new Map(plans.map((p) => [p.id, p.name]));
       return {
-        checkpoints: items.map((c: CheckpointSummary) => ({
+        checkpoints: items.map((c) => ({
           ...c,
           providerId: provider.id,
-          planName: names.get(c.plan) ?? null,
+          ...ownerFields(c.plan, ownership.ownerOf(c.plan), c.planName),
         })),
         next: more && items.length ? items[items.length - 1]!.id : null,
       };
@@ -168,17 +126,12 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     },
     async (request) => {
       const provider = providerOf(ctx, request.params.providerId);
-      const { meta, plan } = await ownedCheckpoint(
-        ctx,
-        projectOf(request),
-        provider,
-        request.params.checkpointId,
-      );
+      const { meta, owner } = await ownedCheckpoint(ctx, request, provider, request.params.checkpointId);
       const operation = await protectLog(provider, meta);
       return {
         checkpoint: withoutStacks({
           ...checkpointView(meta),
-          planName: plan.name,
+          ...ownerFields(meta.plan, owner, meta.planName),
           graph: meta.graph,
           operations: meta.operations,
         }),
@@ -193,9 +146,15 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     async (request, reply) => {
       const project = projectOf(request);
       const provider = providerOf(ctx, request.params.providerId);
-      const { meta, plan } = await ownedCheckpoint(ctx, project, provider, request.params.checkpointId);
+      const { meta, owner } = await ownedCheckpoint(ctx, request, provider, request.params.checkpointId);
       const log = await ctx.runner.submit(
-        { project, kind: 'delete', planId: plan.id, providerId: provider.id, checkpointId: meta.id },
+        {
+          project,
+          kind: 'delete',
+          planId: owner?.plan.id ?? null,
+          providerId: provider.id,
+          checkpointId: meta.id,
+        },
         deleteWork(meta.id, provider),
       );
       return operationAccepted(reply, log);
@@ -214,7 +173,7 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     },
     async (request) => {
       const provider = providerOf(ctx, request.params.providerId);
-      const { meta } = await ownedCheckpoint(ctx, projectOf(request), provider, request.params.checkpointId);
+      const { meta } = await ownedCheckpoint(ctx, request, provider, request.params.checkpointId);
       return withoutStacks(await listResources(provider, meta.id));
     },
   );
@@ -235,7 +194,7 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
     },
     async (request) => {
       const provider = providerOf(ctx, request.params.providerId);
-      const { meta } = await ownedCheckpoint(ctx, projectOf(request), provider, request.params.checkpointId);
+      const { meta } = await ownedCheckpoint(ctx, request, provider, request.params.checkpointId);
       const { path, recursive } = request.query;
       return browseResource(provider, meta.id, request.params.resource, {
         ...(path !== undefined ? { path } : {}),
@@ -258,10 +217,9 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
       },
     },
     async (request) => {
-      const project = projectOf(request);
       const provider = providerOf(ctx, request.params.providerId);
-      const { meta: to } = await ownedCheckpoint(ctx, project, provider, request.params.checkpointId);
-      const { meta: from } = await ownedCheckpoint(ctx, project, provider, request.query.from);
+      const { meta: to } = await ownedCheckpoint(ctx, request, provider, request.params.checkpointId);
+      const { meta: from } = await ownedCheckpoint(ctx, request, provider, request.query.from);
       return diffCheckpoints({ provider, id: from.id }, { provider, id: to.id });
     },
   );

@@ -9,6 +9,7 @@ import type {
   OperationLogRecord,
   TokenRecord,
 } from '../../catalog/index.js';
+import { HoardError } from '../../errors.js';
 import { prepareCopy, prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
 import { readCheckpoint } from '../../flows/checkpoints.js';
 import { checkpointHookGraph, hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
@@ -17,6 +18,7 @@ import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
 import { operationAccepted, operationLogView } from '../operation-log-view.js';
 import { copyWork, restoreWork, verifyWork } from '../operations.js';
+import { ownedCheckpoint } from '../ownership.js';
 import { toPlan } from '../plans.js';
 import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
 import type { LiveEvent } from '../runner.js';
@@ -30,9 +32,8 @@ import {
   restoreBody,
   verifyBody,
 } from '../schemas.js';
-import { ownedCheckpoint } from './checkpoints.js';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'skipped']);
+const TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
 
 interface OperationBody {
   providerId: string;
@@ -119,7 +120,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         const body = request.body;
         checkOperationAllowed(request.token, body);
         const provider = providerOf(ctx, body.providerId);
-        const { meta, plan } = await ownedCheckpoint(ctx, project, provider, body.checkpointId);
+        const { meta, owner } = await ownedCheckpoint(ctx, request, provider, body.checkpointId);
         await c.check(body, provider, ctx, request.token);
         const work = c.work(body, provider, ctx);
         const parameters: Record<string, unknown> = { ...body };
@@ -127,7 +128,7 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
           {
             project,
             kind: c.kind,
-            planId: plan.id,
+            planId: owner?.plan.id ?? null,
             providerId: provider.id,
             checkpointId: meta.id,
             parameters,
@@ -183,6 +184,38 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
     async (request) => {
       const log = await getLog(projectOf(request), request.params.id);
       return { operationLog: operationLogView(log, ctx.runner.liveTasks(log.id)) };
+    },
+  );
+
+  app.post<{ Params: { project: string; id: string } }>(
+    '/v1/:project/operation_logs/:id/cancel',
+    {
+      schema: {
+        tags,
+        summary:
+          'Cancel a queued or running operation (202): its hooks are aborted, owed teardowns still run, and it ends `cancelled`',
+        params: idParams,
+      },
+    },
+    async (request, reply) => {
+      const project = projectOf(request);
+      const log = await getLog(project, request.params.id);
+      const asked = await ctx.catalog.requestCancel(project, log.id);
+      if (!asked) {
+        const now = (await ctx.catalog.getOperationLog(project, log.id)) ?? log;
+        const already = now.cancelRequestedAt !== null && !TERMINAL.has(now.status);
+        throw new HoardError(
+          'OPERATION_NOT_RUNNING',
+          already
+            ? `operation log ${log.id} is being cancelled already (asked at ${now.cancelRequestedAt})`
+            : `operation log ${log.id} is ${now.status}: only a queued or running operation can be cancelled`,
+          { details: { operationLog: log.id, status: already ? 'cancelling' : now.status } },
+        );
+      }
+      // Here at once; a server elsewhere running it sees the request within a second.
+      ctx.runner.cancel(asked.id);
+      reply.code(202).header('location', `/v1/${asked.project}/operation_logs/${asked.id}`);
+      return { operationLog: operationLogView(asked, ctx.runner.liveTasks(asked.id)) };
     },
   );
 
