@@ -26,7 +26,7 @@ export const OPERATION_KINDS = ['protect', 'restore', 'verify', 'copy', 'delete'
 export const PROTECT_KINDS = new Set(['protect', 'retention_protect']);
 
 /** Operation log statuses (the API's `status` filter). */
-export const OPERATION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'skipped'];
+export const OPERATION_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'];
 
 /** An operation in one of these statuses has ended (`cancelled`: stopped on request). */
 export const OPERATION_DONE = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
