@@ -151,7 +151,10 @@ if (have('restic')) {
 const results: Record<string, Step[]> = {};
 const load = { start: loadavg() };
 for (let n = 1; n <= ROUNDS; n++) {
-  for (const row of n % 2 ? rows : [...rows].reverse()) (results[row.name] ??= []).push(await row.run(n));
+  for (const row of n % 2 ? rows : [...rows].reverse()) {
+    const step = await row.run(n);
+    results[row.name] = [...(results[row.name] ?? []), step];
+  }
 }
 const medianOf = (name: string): Step | undefined => {
   const steps = results[name];
