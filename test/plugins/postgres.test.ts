@@ -15,6 +15,7 @@ import { resourcePrefix } from '../../src/checkpoints/keys.js';
 import type { OperationLog } from '../../src/flows/operation.js';
 import { PluginHarness } from '../../src/flows/testkit.js';
 import { postgresPlugin } from '../../src/plugins/postgres/plugin.js';
+import { withClient } from '../../src/plugins/postgres/sql.js';
 import {
   databaseOf,
   defaultUrl,
@@ -376,6 +377,26 @@ describe('postgres plugin (against a real server)', () => {
       await databasesLike('hoard\\_verify\\_%'),
       scratchBefore.filter((d) => d.startsWith('hoard_verify_')),
     );
+  });
+
+  it('a connection aborted at any moment, even while node-postgres is still loading, settles at once', async () => {
+    for (const ms of [0, 1, 2, 5, 10, 20, 50]) {
+      const abort = new AbortController();
+      const began = Date.now();
+      const work = withClient(ADMIN_URL, abort.signal, 'the abort test', async (client) => {
+        await client.query('SELECT pg_sleep(10)');
+      });
+      setTimeout(() => abort.abort(new Error('stop')), ms);
+      const outcome = await Promise.race([
+        work.then(
+          () => 'finished',
+          () => 'rejected',
+        ),
+        delay(5_000).then(() => 'still running'),
+      ]);
+      assert.equal(outcome, 'rejected', `aborted after ${ms} ms`);
+      assert.ok(Date.now() - began < 5_000);
+    }
   });
 
   it('reports a database that does not exist by name, never with the password', async () => {

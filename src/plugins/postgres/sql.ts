@@ -33,6 +33,9 @@ export async function withClient<T>(
   if (signal.aborted) throw abortReason(signal, what);
   const secrets = secretsOf(url);
   const { Client } = await loadPg();
+  // Checked again after that wait, with no other before the listener is added below: an
+  // abort in between would otherwise be missed, and the query run to its end.
+  if (signal.aborted) throw abortReason(signal, what);
   const client = new Client({
     connectionString: url,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
@@ -47,11 +50,21 @@ export async function withClient<T>(
   }
   // A dropped connection also fails the query in flight, which is where it is reported.
   client.on('error', () => {});
-  const onAbort = () => void client.end().catch(() => {});
+  // Closing the connection fails the query in flight; a connect in progress is raced, since
+  // node-postgres may not settle it once the client is ended.
+  let stopped: (reason: unknown) => void = () => {};
+  const whenAborted = new Promise<never>((_, reject) => {
+    stopped = reject;
+  });
+  whenAborted.catch(() => {});
+  const onAbort = () => {
+    stopped(abortReason(signal, what));
+    void client.end().catch(() => {});
+  };
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     try {
-      await client.connect();
+      await Promise.race([client.connect(), whenAborted]);
     } catch (error) {
       if (signal.aborted) throw abortReason(signal, what);
       throw pgError(`${what}: could not connect to ${maskUrl(url)}`, error, secrets, { connecting: true });
