@@ -3,11 +3,24 @@
  * `hoard/engine`.
  */
 
-export type { Bank, Lease } from './bank/index.js';
+export type {
+  AcquireLeaseOptions,
+  Bank,
+  FsBankOptions,
+  Lease,
+  LeaseInfo,
+  ListOptions,
+  MemoryBankOptions,
+  ObjectInfo,
+  PutData,
+  ReadOptions,
+  SectionOptions,
+} from './bank/index.js';
 export { FsBank, MemoryBank } from './bank/index.js';
+export type { SweepReport } from './bank/store.js';
 export { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from './errors.js';
-export type { OperationLog, TaskLog } from './flows/operation.js';
-export { type HarnessOptions, PluginHarness } from './flows/testkit.js';
+export type { OperationLog, OperationStatus, ResourceLog, TaskLog } from './flows/operation.js';
+export { type HarnessOptions, PluginHarness, type RunOptions as HarnessRunOptions } from './flows/testkit.js';
 export {
   type CommandOptions,
   type CommandResult,
@@ -19,7 +32,25 @@ export { lastLines } from './plugins/process-util.js';
 export * from './plugins/sdk.js';
 /** TypeBox, to write a type's schemas so that its parameters are typed (`Type.Object(…)`). */
 export { type Static, type TSchema, Type } from './plugins/typebox.js';
+export type { GraphInput } from './resources/graph.js';
 export type { Protectable } from './resources/protectable.js';
 export { parseResourceKey, type Resource, resourceKey } from './resources/resource.js';
 /** The content store `ctx.store` is (docs/store-format.md), and what writing to it returns. */
-export { type CloseResult, ContentStore, type StoreWriter, type WriteResult } from './store/index.js';
+export {
+  type BatchOptions,
+  type BlobBatch,
+  type BlobLocation,
+  type CheckOptions,
+  type CheckReport,
+  type CloseResult,
+  type CompressionMode,
+  ContentStore,
+  type EncodedBlob,
+  type PackIndex,
+  type PruneOptions,
+  type PruneReport,
+  type References,
+  type StoreOptions,
+  type StoreWriter,
+  type WriteResult,
+} from './store/index.js';
