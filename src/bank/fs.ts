@@ -31,11 +31,20 @@ import type { ObjectInfo } from './types.js';
 import { BankView } from './view.js';
 
 export interface FsBankOptions {
-  /** The clock leases expire by, in ms since the epoch. Default `Date.now`. */
+  /**
+   * The clock leases expire by, in ms since the epoch.
+   * @default Date.now
+   */
   now?: () => number;
-  /** Refuse every write with BANK_READ_ONLY. Default false. */
+  /**
+   * Refuse every write with BANK_READ_ONLY.
+   * @default false
+   */
   readOnly?: boolean;
-  /** Encrypt what is stored (encrypted.ts). Default: no encryption, and no check for it. */
+  /**
+   * Encrypt what is stored (encrypted.ts).
+   * @default no encryption, and no check for it
+   */
   encryption?: EncryptionSettings;
 }
 

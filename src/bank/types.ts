@@ -26,18 +26,28 @@ export interface ObjectInfo {
 }
 
 export interface ListOptions {
-  /** At most this many keys. Default: no limit. */
+  /**
+   * At most this many keys.
+   * @default Infinity (no limit)
+   */
   limit?: number;
-  /** Only keys strictly after this one in `order`; it need not exist. Default: from the first key. */
+  /**
+   * Only keys strictly after this one in `order`; it need not exist.
+   * @default from the first key
+   */
   marker?: string;
-  /** By the key string: 'asc' (default) or 'desc'. */
+  /**
+   * By the key string: 'asc' or 'desc'.
+   * @default 'asc'
+   */
   order?: 'asc' | 'desc';
 }
 
 export interface SectionOptions {
   /**
    * Refuse every write through this section and the sections made from it. A section of a
-   * read-only bank or section is read-only whatever this says. Default false.
+   * read-only bank or section is read-only whatever this says.
+   * @default false
    */
   readOnly?: boolean;
 }

@@ -25,14 +25,22 @@ import { type OperationInput, type OperationLog, runOperation, withoutResource }
 export interface HarnessOptions {
   plugins: ProtectionPlugin[];
   resources: GraphInput[];
-  /** Plan parameters (protect) — saved and passed to later operations as protect-time parameters. */
+  /**
+   * Plan parameters (protect) — saved and passed to later operations as protect-time parameters.
+   * @default {}
+   */
   parameters?: Parameters;
-  /** The bank the checkpoint lives in; a fresh MemoryBank by default, reused across `run` calls. */
+  /**
+   * The bank the checkpoint lives in, reused across `run` calls.
+   * @default a fresh MemoryBank
+   */
   bank?: MemoryBank;
+  /** The checkpoint's id. @default a new id */
   checkpointId?: string;
   /**
    * Ask the plugins' protectables for the dependents of `resources` (recursively) before
-   * each run, as a protect does; default false (the graph is `resources` as given).
+   * each run, as a protect does; false: the graph is `resources` as given.
+   * @default false
    */
   discover?: boolean;
 }

@@ -88,7 +88,10 @@ export interface HookFailure {
 
 /** How `HookContext.poll` waits for something outside Hoard (a snapshot, a job) to be ready. */
 export interface PollOptions {
-  /** Milliseconds between checks. Default 1000. */
+  /**
+   * Milliseconds between checks.
+   * @default 1000
+   */
   intervalMs?: number;
   /** Give up after this many milliseconds with HOOK_TIMEOUT. Required: polling never waits forever. */
   timeoutMs: number;

@@ -6,14 +6,19 @@ export interface StoreOptions {
    * Average chunk size in bytes (FastCDC normalised chunking; min = avg/4, max = avg*4). A power
    * of two from 256 B to 64 MiB. Default 1 MiB. Stores written with different sizes still read
    * each other's blobs; they only deduplicate less against each other.
+   * @default 1048576
    */
   averageChunkSize?: number;
-  /** A pack is closed once it holds this many bytes. At most 1 GiB. Default 16 MiB. */
+  /**
+   * A pack is closed once it holds this many bytes. At most 1 GiB. Default 16 MiB.
+   * @default 16777216
+   */
   packSize?: number;
   /**
    * Packs a writer uploads at once while the next fills (each holds its pack in memory).
    * 1 to 16. Default `HOARD_STORE_UPLOADS`, else 2: an object store's answer takes long
    * enough per request that one upload at a time leaves the protect waiting on it.
+   * @default HOARD_STORE_UPLOADS, else 2
    */
   uploads?: number;
   /**
@@ -21,21 +26,25 @@ export interface StoreOptions {
    * compressed only if that made it smaller (judged per blob, never from a sample).
    * 'deflate': the same with deflate level 1 (the earlier format). 'none': every blob as it
    * is. Readers need no option: each blob records how it was stored.
+   * @default 'auto'
    */
   compression?: CompressionMode;
   /**
    * Bytes of whole packs kept in memory after a read, so that reading many blobs of one pack
    * fetches it once. A pack larger than this is streamed instead. Default 64 MiB; 0 streams always.
+   * @default 67108864
    */
   cacheSize?: number;
   /**
    * Time to live of the store's leases (shared and prune), renewed every third of it. Default
    * `HOARD_LEASE_TTL_MS`, else 30 s: the same as a checkpoint's work lease.
+   * @default HOARD_LEASE_TTL_MS, else 30000
    */
   leaseTtlMs?: number;
   /**
    * How long taking a shared lease (a writer, or `holdAs`) waits for a running prune to
    * finish before STORE_BUSY, in ms. Default `HOARD_STORE_WAIT` (seconds), else 10 minutes.
+   * @default HOARD_STORE_WAIT × 1000, else 600000
    */
   waitMs?: number;
   /** Told why the store is being waited for (once per wait), for progress and logs. */
@@ -46,7 +55,10 @@ export interface StoreOptions {
    * at the store and its end (for a protect, until its checkpoint's final status is written).
    */
   holdAs?: string;
-  /** The clock lease expiry is compared with; it must be the bank's. Default `Date.now`. */
+  /**
+   * The clock lease expiry is compared with; it must be the bank's.
+   * @default Date.now
+   */
   now?: () => number;
 }
 
