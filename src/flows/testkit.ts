@@ -35,7 +35,7 @@ export interface HarnessOptions {
    * @default a fresh MemoryBank
    */
   bank?: MemoryBank;
-  /** The checkpoint's id. @default a new id */
+  /** The checkpoint's id. @default '20260101T000000000Z-00000000' */
   checkpointId?: string;
   /**
    * Ask the plugins' protectables for the dependents of `resources` (recursively) before
