@@ -16,6 +16,18 @@ export interface PruneResult {
   decisions: (Decision & { createdAt: string; status: string; deleted?: boolean; error?: string })[];
 }
 
+/**
+ * The checkpoints the prune was to delete and did not (none in a dry run): what makes a prune
+ * fail, for the CLI (exit 1) and the service (RETENTION_INCOMPLETE) alike.
+ */
+export function pruneShortfall(result: PruneResult): string[] {
+  if (result.dryRun) return [];
+  return [
+    ...result.retried.filter((r) => !r.deleted).map((r) => r.id),
+    ...result.decisions.filter((d) => !d.keep && !d.deleted).map((d) => d.id),
+  ];
+}
+
 export async function prunePlan(
   plan: string,
   provider: Provider,

@@ -7,7 +7,7 @@ import type { ErrorCode } from '../errors.js';
 import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../flows/checkpoint-ops.js';
 import { type OperationResult, operationSucceeded } from '../flows/checkpoint-view.js';
 import { protect } from '../flows/protect.js';
-import { prunePlan } from '../flows/prune.js';
+import { prunePlan, pruneShortfall } from '../flows/prune.js';
 import type { Policy } from '../flows/retention.js';
 import type { OperationKind } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
@@ -101,7 +101,7 @@ export function retentionProtectWork(plan: PlanRecord, provider: Provider, polic
       };
     }
     const retention = await prunePlan(plan.id, provider, policy, { signal: ctx.signal });
-    const failures = retention.decisions.filter((d) => d.error);
+    const failures = pruneShortfall(retention);
     return {
       ok: failures.length === 0,
       result: { ...protected_, retention },
@@ -111,7 +111,7 @@ export function retentionProtectWork(plan: PlanRecord, provider: Provider, polic
             error: {
               name: 'HoardError',
               code: 'RETENTION_INCOMPLETE' satisfies ErrorCode,
-              message: `retention could not delete ${failures.map((f) => f.id).join(', ')}`,
+              message: `retention could not delete ${failures.join(', ')}`,
             },
           }
         : {}),
