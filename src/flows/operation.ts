@@ -420,8 +420,16 @@ function operationLog(
     const ms = t.startedAt !== undefined && t.endedAt !== undefined ? t.endedAt - t.startedAt : 0;
     ran.set(data.resource, (ran.get(data.resource) ?? 0) + Math.max(0, Math.round(ms)));
   }
+  // Each resource's hooks, grouped in one pass (a filter per resource was quadratic: 1.1 s of
+  // a 10,000-resource protect).
+  const byResource = new Map<string, TaskLog[]>();
+  for (const t of tasks) {
+    const own = byResource.get(t.resource);
+    if (own) own.push(t);
+    else byResource.set(t.resource, [t]);
+  }
   const resources: ResourceLog[] = input.graph.nodes.map((node) => {
-    const own = tasks.filter((t) => t.resource === node.key);
+    const own = byResource.get(node.key) ?? [];
     const failed = own.find((t) => t.status === 'failed') ?? own.find((t) => t.status === 'upstream_failed');
     const entry: ResourceLog = { type: node.resource.type, id: node.resource.id, status: 'succeeded' };
     if (failed) {
