@@ -19,7 +19,6 @@ import { formatBytes, formatCheckpoint, formatOutputs, formatResult } from '../f
 import {
   checkpointArgument,
   checkpointReference,
-  interruptible,
   positiveInt,
   timeArgument,
 } from '../util.js';
@@ -160,7 +159,7 @@ Examples:
         let result: OperationResult;
         try {
           provider = await ctx.providerOf(id, opts.provider);
-          result = await interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
+          result = await ctx.interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
         } catch (error) {
           if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
           throw new HoardError(
@@ -170,7 +169,7 @@ Examples:
           );
         }
         ctx.print(result, () => formatResult(result));
-        if (!operationSucceeded('delete', result)) process.exitCode = 1;
+        if (!operationSucceeded('delete', result)) ctx.exitCode = 1;
       },
     );
 }

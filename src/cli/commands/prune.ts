@@ -4,7 +4,7 @@ import { prunePlan } from '../../flows/prune.js';
 import { validatePolicy } from '../../flows/retention.js';
 import { parseYaml } from '../../plans/yaml.js';
 import type { CliContext } from '../context.js';
-import { interruptible, positiveInt } from '../util.js';
+import { positiveInt } from '../util.js';
 
 interface PruneFlags {
   provider: string;
@@ -60,7 +60,7 @@ Examples:
       const ctx = context(cmd);
       const policy = validatePolicy(policyFrom(opts), '--policy');
       const provider = await ctx.provider(opts.provider);
-      const result = await interruptible((signal) =>
+      const result = await ctx.interruptible((signal) =>
         prunePlan(plan, provider, policy, { dryRun: opts.dryRun === true, signal }),
       );
       ctx.print(result, () => {
@@ -77,7 +77,7 @@ Examples:
       });
       const undeleted = (d: { deleted?: boolean }) => !result.dryRun && !d.deleted;
       if (result.decisions.some((d) => !d.keep && undeleted(d)) || result.retried.some(undeleted))
-        process.exitCode = 1;
+        ctx.exitCode = 1;
     });
 }
 
