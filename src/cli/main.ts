@@ -28,7 +28,7 @@ import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
 import * as stats from './commands/stats.js';
 import * as tokens from './commands/tokens.js';
-import { type CliIo, CliContext, type GlobalOptions, processIo } from './context.js';
+import { CliContext, type CliIo, type GlobalOptions, processIo } from './context.js';
 
 const COMMANDS = [
   protect,
@@ -124,7 +124,9 @@ function report(error: unknown, wantsJson: boolean, io: CliIo): number {
   // Not a user's mistake: keep everything for the bug report.
   const info = errorInfo(error);
   if (wantsJson)
-    io.stdout.write(`${JSON.stringify({ error: { code: 'INTERNAL', message: info.message, details: info } })}\n`);
+    io.stdout.write(
+      `${JSON.stringify({ error: { code: 'INTERNAL', message: info.message, details: info } })}\n`,
+    );
   io.stderr.write(`hoard: internal error: ${info.message}\n${info.stack ?? ''}\n`);
   return EXIT.FAILED;
 }

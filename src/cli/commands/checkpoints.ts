@@ -16,12 +16,7 @@ import {
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, formatCheckpoint, formatOutputs, formatResult } from '../format.js';
-import {
-  checkpointArgument,
-  checkpointReference,
-  positiveInt,
-  timeArgument,
-} from '../util.js';
+import { checkpointArgument, checkpointReference, positiveInt, timeArgument } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const checkpoints = program.command('checkpoints').description('List, show and delete checkpoints');

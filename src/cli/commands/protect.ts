@@ -29,13 +29,15 @@ Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad i
       const provider = await ctx.provider(opts.provider ?? plan.provider);
       const progress = new Progress(ctx, `protect ${plan.name}`);
       progress.setTotal(plan.resources.length * 4);
-      const result = await ctx.interruptible((signal) =>
-        protect(plan, provider, {
-          signal,
-          onEvent: progress.onEvent,
-          ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
-        }),
-      ).finally(() => progress.finish());
+      const result = await ctx
+        .interruptible((signal) =>
+          protect(plan, provider, {
+            signal,
+            onEvent: progress.onEvent,
+            ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+          }),
+        )
+        .finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
       if (!operationSucceeded('protect', result)) ctx.exitCode = 1;
     });

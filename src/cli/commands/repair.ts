@@ -30,9 +30,11 @@ Examples:
       const ctx = context(cmd);
       const provider = await ctx.provider(opts.provider);
       const progress = new ByteProgress(ctx, 'reading every pack');
-      const report = await ctx.interruptible((signal) =>
-        repair(provider, { dryRun: opts.dryRun === true, signal, onProgress: progress.update }),
-      ).finally(() => progress.finish());
+      const report = await ctx
+        .interruptible((signal) =>
+          repair(provider, { dryRun: opts.dryRun === true, signal, onProgress: progress.update }),
+        )
+        .finally(() => progress.finish());
       ctx.print({ repair: report }, () => {
         const { check, prune, affected } = report;
         const would = report.dryRun ? 'would ' : '';

@@ -57,17 +57,19 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
       const parameters = opts.params ? await readParams(ctx.path(opts.params)) : {};
       const { provider, id } = await ctx.checkpoint(ref, opts);
       const progress = new Progress(ctx, `restore ${id}`);
-      const result = await ctx.interruptible(async (signal) =>
-        restore(id, provider, {
-          signal,
-          onEvent: progress.onEvent,
-          parameters,
-          assignments: opts.param,
-          ...(opts.target !== undefined ? { target: ctx.path(opts.target) } : {}),
-          ...(opts.overwrite ? { overwrite: true } : {}),
-          ...(opts.include.length > 0 ? { include: opts.include } : {}),
-        }),
-      ).finally(() => progress.finish());
+      const result = await ctx
+        .interruptible(async (signal) =>
+          restore(id, provider, {
+            signal,
+            onEvent: progress.onEvent,
+            parameters,
+            assignments: opts.param,
+            ...(opts.target !== undefined ? { target: ctx.path(opts.target) } : {}),
+            ...(opts.overwrite ? { overwrite: true } : {}),
+            ...(opts.include.length > 0 ? { include: opts.include } : {}),
+          }),
+        )
+        .finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
       if (!operationSucceeded('restore', result)) ctx.exitCode = 1;
     });
@@ -92,9 +94,11 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
         const ctx = context(cmd);
         const { provider, id } = await ctx.checkpoint(ref, opts);
         const progress = new Progress(ctx, `verify ${id}`);
-        const result = await ctx.interruptible((signal) =>
-          verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
-        ).finally(() => progress.finish());
+        const result = await ctx
+          .interruptible((signal) =>
+            verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
+          )
+          .finally(() => progress.finish());
         ctx.print(result, () => formatResult(result));
         if (!operationSucceeded('verify', result)) ctx.exitCode = 1;
       },
