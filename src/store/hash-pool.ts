@@ -61,8 +61,14 @@ export class HashPool {
   private seq = 0;
   private closed = false;
 
-  /** `size` workers (0: hash everything on the calling thread). */
-  constructor(readonly size: number = defaultSize()) {
+  /**
+   * `size` workers (0: hash everything on the calling thread), each running `worker`
+   * (default hash-worker.js; a test passes one that can be made to die).
+   */
+  constructor(
+    readonly size: number = defaultSize(),
+    private readonly worker: URL = WORKER_URL,
+  ) {
     this.slots = new Array<Slot | undefined>(Math.max(0, Math.floor(size))).fill(undefined);
   }
 
@@ -139,7 +145,7 @@ export class HashPool {
   }
 
   private spawn(i: number): Slot {
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(this.worker);
     worker.unref();
     const slot: Slot = { worker, pending: new Map(), load: 0 };
     worker.on('message', (answer: { seq: number; ids?: string[]; error?: string; buffer?: ArrayBuffer }) => {

@@ -1,0 +1,13 @@
+/**
+ * A hash worker (src/store/hash-worker.ts) that dies, exit code 3, when asked to hash exactly
+ * DIE_AT bytes: for hash-pool.test.ts to meet a worker's death through the pool's public
+ * surface. Its listener is registered here, before the real worker's (imported after this
+ * module by dying-hash-worker-main.ts), so it sees each request first.
+ */
+import { parentPort } from 'node:worker_threads';
+
+export const DIE_AT = 3_333_333;
+
+parentPort?.on('message', (request: { ranges: number[] }) => {
+  if (request.ranges.length === 2 && request.ranges[1] === DIE_AT) process.exit(3);
+});
