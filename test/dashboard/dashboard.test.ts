@@ -6,18 +6,16 @@
  * the forms, watches the scheduled runs prune, and restores what retention kept.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { ROOT, hoard as run, spawnHoard } from '../cli/helpers.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHROMIUM = '/usr/bin/chromium';
 const PROJECT = 'e2e';
 /** Browser-side expressions (the test is compiled without the DOM library). */
@@ -60,26 +58,18 @@ async function assertSameFiles(root: string, files: Record<string, Buffer>): Pro
   }
 }
 
-/** Runs the CLI to completion; rejects with its stderr on a non-zero exit. */
-function hoard(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`hoard ${args.join(' ')} exited ${code}: ${stderr}`)),
-    ),
-  );
+/** Runs the CLI to completion (in-process); rejects with its stderr on a non-zero exit. */
+async function hoard(args: string[]): Promise<string> {
+  const ran = await run(args, {}, ROOT);
+  if (ran.code !== 0) throw new Error(`hoard ${args.join(' ')} exited ${ran.code}: ${ran.stderr}`);
+  return ran.stdout;
 }
 
 /** Starts `hoard serve --port 0 --json` and resolves with the URL it prints once it listens. */
 function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
+  const { child } = spawnHoard(['--home', home, 'serve', '--port', '0', '--json'], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HOARD_SCHEDULER_TICK_MS: TICK_MS },
+    env: { HOARD_SCHEDULER_TICK_MS: TICK_MS },
   });
   let stdout = '';
   let stderr = '';
