@@ -1,8 +1,9 @@
 /**
  * A hash worker (src/store/hash-worker.ts) that dies, exit code 3, when asked to hash exactly
  * DIE_AT bytes: for hash-pool.test.ts to meet a worker's death through the pool's public
- * surface. Its listener is registered here, before the real worker's (imported after this
- * module by dying-hash-worker-main.ts), so it sees each request first.
+ * surface. The test's worker imports this module, then the real worker, so this listener sees
+ * each request first. Loaded in the main thread (as the test runner does with every file of
+ * test/), it does nothing.
  */
 import { parentPort } from 'node:worker_threads';
 

@@ -5,6 +5,9 @@ import type { HoardError } from '../../src/errors.js';
 import { HashPool, INLINE_BELOW } from '../../src/store/hash-pool.js';
 import { PackBuilder, packId, readPackEntries } from '../../src/store/pack.js';
 import { DIE_AT } from './dying-hash-worker.js';
+
+const HASH_WORKER = new URL('../../src/store/hash-worker.js', import.meta.url);
+
 import { seeded } from './helpers.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -58,7 +61,11 @@ describe('content store: hash pool', () => {
   });
 
   it('fails the requests of a worker that dies, and starts a new one for the next request', async () => {
-    const pool = new HashPool(1, new URL('./dying-hash-worker-main.js', import.meta.url));
+    // The dying listener first, then the real worker's: the dying one sees each request first.
+    const imports = [new URL('./dying-hash-worker.js', import.meta.url), HASH_WORKER]
+      .map((url) => `import ${JSON.stringify(url.href)};`)
+      .join('\n');
+    const pool = new HashPool(1, new URL(`data:text/javascript,${encodeURIComponent(imports)}`));
     try {
       const sound = seeded('sound', 1 << 20);
       const expected = sha(sound); // before: the buffer moves to the worker
