@@ -1,7 +1,7 @@
 /** What every command needs: the home directory, the providers, and how to print. */
 import { statSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { constants, homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
 import { HoardError } from '../errors.js';
 import {
   CHECKPOINT_ID,
@@ -16,24 +16,84 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
+/** Where the CLI prints to: a process's stdout or stderr, or a test's collector. */
+export interface Output {
+  write(text: string): unknown;
+  /** A terminal: progress is drawn only there. */
+  isTTY?: boolean;
+  /** The terminal's width, for the progress line. */
+  columns?: number;
+}
+
+/**
+ * The world one `main` call sees. The bin passes this process's (`processIo()`); a test passes
+ * collectors and its own environment, and calls `main` in-process.
+ */
+export interface CliIo {
+  stdout: Output;
+  stderr: Output;
+  /**
+   * What the CLI itself reads (HOARD_HOME, HOARD_NEW_PASSWORD, CI, HOARD_SCHEDULER_TICK_MS,
+   * HOARD_HEARTBEAT_MS). The layers below read `process.env` (HOARD_PASSWORD, HOARD_KDF_N,
+   * HOARD_LEASE_TTL_MS …), so a caller that wants those changed sets them there.
+   */
+  env: NodeJS.ProcessEnv;
+  /** Relative paths given on the command line (plans, --target, --params, --home) are resolved against it. */
+  cwd: string;
+  /** Read by `hoard key add` for a password typed at a terminal. */
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  /**
+   * Ends the process at once: the second Ctrl-C of a command or of `hoard serve`. The bin
+   * passes `process.exit`; `main` never calls it otherwise.
+   */
+  exit(code: number): void;
+}
+
+/** This process's streams, environment, directory and exit. */
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    stdin: process.stdin,
+    exit: (code) => process.exit(code),
+  };
+}
+
 export class CliContext {
   private loaded: Promise<{ providers: Provider[]; problems: ProviderProblem[] }> | undefined;
   readonly home: string;
   readonly json: boolean;
+  /** The exit status a command chose for a run that completed (1: the operation failed; 3: data lost). */
+  exitCode = 0;
 
-  constructor(options: GlobalOptions) {
-    this.home = resolve(options.home ?? process.env.HOARD_HOME ?? join(homedir(), '.hoard'));
+  constructor(
+    options: GlobalOptions,
+    readonly io: CliIo,
+  ) {
+    this.home = resolve(io.cwd, options.home ?? io.env.HOARD_HOME ?? join(homedir(), '.hoard'));
     this.json = options.json === true;
-    checkHome(
-      this.home,
-      options.home !== undefined ? '--home' : process.env.HOARD_HOME ? 'HOARD_HOME' : 'home',
-    );
+    checkHome(this.home, options.home !== undefined ? '--home' : io.env.HOARD_HOME ? 'HOARD_HOME' : 'home');
+  }
+
+  /**
+   * A path from the command line, relative to `io.cwd`. Left as given when that is this
+   * process's directory, so messages name the file as the user wrote it.
+   */
+  path(given: string): string {
+    return isAbsolute(given) || this.io.cwd === process.cwd() ? given : resolve(this.io.cwd, given);
+  }
+
+  /** Whether progress may be drawn: on a terminal, outside CI. */
+  get drawsProgress(): boolean {
+    return this.io.stderr.isTTY === true && this.io.env.CI !== 'true';
   }
 
   /** Loads the providers once; a broken provider file is a warning on stderr, not a failure. */
   providers(): Promise<{ providers: Provider[]; problems: ProviderProblem[] }> {
     this.loaded ??= loadProviders(this.home).then((result) => {
-      for (const problem of result.problems) process.stderr.write(`warning: ${problem.message}\n`);
+      for (const problem of result.problems) this.io.stderr.write(`warning: ${problem.message}\n`);
       return result;
     });
     return this.loaded;
@@ -117,7 +177,33 @@ export class CliContext {
 
   /** Prints `value` as the one JSON document on stdout, or `human()` as text. */
   print(value: unknown, human: () => string): void {
-    process.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+    this.io.stdout.write(this.json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+  }
+
+  /** The signal that cut this run short, if one did: `main` then returns 128 + its number (130 for Ctrl-C). */
+  interrupted: 'SIGINT' | 'SIGTERM' | undefined;
+
+  /**
+   * Runs `work` with a signal that the first Ctrl-C (or SIGTERM) aborts, so hooks are
+   * cancelled and owed teardowns still run; a second Ctrl-C exits at once (`io.exit`).
+   */
+  async interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
+      this.interrupted ??= name;
+      if (++interrupts > 1) this.io.exit(128 + constants.signals[name]);
+      this.io.stderr.write(`\n${name}: cancelling; running teardowns (press Ctrl-C again to exit now)\n`);
+      controller.abort(new Error(`interrupted by ${name}`));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      return await work(controller.signal);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
   }
 }
 

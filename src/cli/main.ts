@@ -2,8 +2,14 @@
 /**
  * `hoard`: parses the command line, runs one command, and maps an error to its exit status
  * through the one table of codes (ERRORS in errors.ts, docs/errors.md).
+ *
+ * `main(argv, io)` is the whole CLI as a function: it prints only through `io`, returns the
+ * exit status and never exits the process, so tests call it in-process. Run as a program
+ * (the bin), this file passes it `process.argv` and this process's streams.
  */
+import { realpathSync } from 'node:fs';
 import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { EXIT, errorInfo, errorSpec, HoardError } from '../errors.js';
 import * as checkpoints from './commands/checkpoints.js';
@@ -23,52 +29,9 @@ import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
 import * as stats from './commands/stats.js';
 import * as tokens from './commands/tokens.js';
-import { CliContext, type GlobalOptions } from './context.js';
-import { interruptedBy } from './util.js';
+import { CliContext, type CliIo, type GlobalOptions, processIo } from './context.js';
 
-// `hoard … | head` closes the pipe early: that is not an error worth a stack trace.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw error;
-  });
-}
-
-// A promise nobody waits for (a plugin's background work, say) must not kill a protect half
-// way, leaving a checkpoint for recovery: say so, and carry on.
-process.on('unhandledRejection', (reason) => {
-  const message = reason instanceof Error ? reason.message : String(reason);
-  process.stderr.write(
-    `hoard: warning: a promise failed with nothing waiting for it (a plugin's background work?): ${message}\n`,
-  );
-});
-
-const program = new Command('hoard')
-  .description(
-    'Protect applications made of interdependent resources into checkpoints that restore, verify and survive crashes',
-  )
-  .option('--home <dir>', 'Hoard home directory (providers, banks); also HOARD_HOME; default ~/.hoard')
-  .option('--json', 'print exactly one JSON document on stdout')
-  .showHelpAfterError('(run with --help for usage and examples)')
-  .exitOverride()
-  .addHelpText(
-    'after',
-    `
-Examples:
-  hoard protect examples/quickstart/plan.yaml
-  hoard checkpoints list --plan quickstart
-  hoard restore CHECKPOINT --target /tmp/restored
-  hoard graph examples/quickstart/plan.yaml --format mermaid`,
-  );
-
-let json = false;
-const context = (cmd: Command): CliContext => {
-  const options = cmd.optsWithGlobals<GlobalOptions>();
-  json = options.json === true;
-  return new CliContext(options);
-};
-
-for (const command of [
+const COMMANDS = [
   protect,
   restore,
   copy,
@@ -86,21 +49,61 @@ for (const command of [
   stats,
   tokens,
   operations,
-])
-  command.register(program, context);
-for (const cmd of program.commands) cmd.exitOverride();
-for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride();
+];
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  process.exitCode = report(error);
+/**
+ * Runs one `hoard` command line: `argv` is what follows the program's name
+ * (`['protect', 'plan.yaml', '--json']`). Resolves to the exit status (docs/errors.md):
+ * errors become one line on stderr (and the JSON error body on stdout with `--json`), never a
+ * rejection.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let ctx: CliContext | undefined;
+  const program = new Command('hoard')
+    .description(
+      'Protect applications made of interdependent resources into checkpoints that restore, verify and survive crashes',
+    )
+    .option('--home <dir>', 'Hoard home directory (providers, banks); also HOARD_HOME; default ~/.hoard')
+    .option('--json', 'print exactly one JSON document on stdout')
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+      getOutHelpWidth: () => io.stdout.columns ?? 80,
+      getErrHelpWidth: () => io.stderr.columns ?? 80,
+    })
+    .showHelpAfterError('(run with --help for usage and examples)')
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+Examples:
+  hoard protect examples/quickstart/plan.yaml
+  hoard checkpoints list --plan quickstart
+  hoard restore CHECKPOINT --target /tmp/restored
+  hoard graph examples/quickstart/plan.yaml --format mermaid`,
+    );
+  const context = (cmd: Command): CliContext => {
+    ctx = new CliContext(cmd.optsWithGlobals<GlobalOptions>(), io);
+    return ctx;
+  };
+  for (const command of COMMANDS) command.register(program, context);
+  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride();
+
+  let code: number;
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    code = ctx?.exitCode ?? 0;
+  } catch (error) {
+    const wantsJson = ctx?.json === true || argv.includes('--json');
+    code = report(error, wantsJson, io);
+  }
+  // A run cut short by Ctrl-C (or SIGTERM) says so, whatever it printed: 128 + the signal's number.
+  const signal = ctx?.interrupted;
+  return signal ? 128 + constants.signals[signal] : code;
 }
-// A run cut short by Ctrl-C (or SIGTERM) says so, whatever it printed: 128 + the signal's number.
-const signal = interruptedBy();
-if (signal) process.exitCode = 128 + constants.signals[signal];
 
-function report(error: unknown): number {
+function report(error: unknown, wantsJson: boolean, io: CliIo): number {
   if (error instanceof CommanderError) {
     if (
       error.exitCode === 0 ||
@@ -108,25 +111,54 @@ function report(error: unknown): number {
       error.code === 'commander.version'
     )
       return 0;
-    if (json || process.argv.includes('--json')) {
-      process.stdout.write(
+    if (wantsJson) {
+      io.stdout.write(
         `${JSON.stringify({ error: { code: 'USAGE', message: error.message.replace(/^error: /, '') } })}\n`,
       );
     }
     return EXIT.USAGE;
   }
-  const wantsJson = json || process.argv.includes('--json');
   if (error instanceof HoardError) {
-    if (wantsJson) process.stdout.write(`${JSON.stringify(error.toJSON())}\n`);
-    process.stderr.write(`hoard: ${error.message}\n`);
+    if (wantsJson) io.stdout.write(`${JSON.stringify(error.toJSON())}\n`);
+    io.stderr.write(`hoard: ${error.message}\n`);
     return errorSpec(error.code).exit;
   }
   // Not a user's mistake: keep everything for the bug report.
   const info = errorInfo(error);
   if (wantsJson)
-    process.stdout.write(
+    io.stdout.write(
       `${JSON.stringify({ error: { code: 'INTERNAL', message: info.message, details: info } })}\n`,
     );
-  process.stderr.write(`hoard: internal error: ${info.message}\n${info.stack ?? ''}\n`);
+  io.stderr.write(`hoard: internal error: ${info.message}\n${info.stack ?? ''}\n`);
   return EXIT.FAILED;
+}
+
+/** Whether this module is the program being run (`node main.js`, or the `hoard` link to it). */
+function isProgram(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return realpathSync(script) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+}
+
+if (isProgram()) {
+  // `hoard … | head` closes the pipe early: that is not an error worth a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
+  // A promise nobody waits for (a plugin's background work, say) must not kill a protect half
+  // way, leaving a checkpoint for recovery: say so, and carry on.
+  process.on('unhandledRejection', (reason) => {
+    const message = reason instanceof Error ? reason.message : String(reason);
+    process.stderr.write(
+      `hoard: warning: a promise failed with nothing waiting for it (a plugin's background work?): ${message}\n`,
+    );
+  });
+  process.exitCode = await main(process.argv.slice(2));
 }

@@ -5,6 +5,7 @@
  */
 import type { EngineEvent } from '../engine/index.js';
 import type { HookTask } from '../flows/hook-graph.js';
+import type { CliContext, Output } from './context.js';
 
 interface Running {
   label: string;
@@ -20,9 +21,14 @@ export class Progress {
   private readonly started = Date.now();
   private lastDraw = 0;
   private readonly enabled: boolean;
+  private readonly out: Output;
 
-  constructor(private readonly label: string) {
-    this.enabled = process.stderr.isTTY === true && process.env.CI !== 'true';
+  constructor(
+    ctx: CliContext,
+    private readonly label: string,
+  ) {
+    this.enabled = ctx.drawsProgress;
+    this.out = ctx.io.stderr;
   }
 
   setTotal(total: number): void {
@@ -54,7 +60,7 @@ export class Progress {
   };
 
   finish(): void {
-    if (this.enabled && this.lastDraw) process.stderr.write('\r\x1b[2K');
+    if (this.enabled && this.lastDraw) this.out.write('\r\x1b[2K');
   }
 
   private draw(): void {
@@ -76,9 +82,9 @@ export class Progress {
         const pct = r.fraction > 0 ? ` ${Math.round(r.fraction * 100)}%` : '';
         return `${r.label}${pct}${r.detail ? ` (${r.detail})` : ''}`;
       }),
-      columns: process.stderr.columns ?? 100,
+      columns: this.out.columns ?? 100,
     });
-    process.stderr.write(`\r\x1b[2K${line}`);
+    this.out.write(`\r\x1b[2K${line}`);
   }
 }
 
@@ -105,9 +111,16 @@ export function progressLine(p: {
 export class ByteProgress {
   private readonly started = Date.now();
   private lastDraw = 0;
-  private readonly enabled = process.stderr.isTTY === true && process.env.CI !== 'true';
+  private readonly enabled: boolean;
+  private readonly out: Output;
 
-  constructor(private readonly label: string) {}
+  constructor(
+    ctx: CliContext,
+    private readonly label: string,
+  ) {
+    this.enabled = ctx.drawsProgress;
+    this.out = ctx.io.stderr;
+  }
 
   update = (done: number, total: number): void => {
     if (!this.enabled) return;
@@ -118,12 +131,12 @@ export class ByteProgress {
     const rate = seconds > 0 ? done / seconds : 0;
     const eta = rate > 0 && total > done ? ` — ETA ${Math.ceil((total - done) / rate)}s` : '';
     const mb = (n: number) => (n / 1e6).toFixed(n < 1e7 ? 1 : 0);
-    process.stderr.write(
+    this.out.write(
       `\r\x1b[2K${this.label}: ${mb(done)} of ${mb(total)} MB, ${mb(rate)} MB/s, ${seconds.toFixed(1)}s${eta}`,
     );
   };
 
   finish(): void {
-    if (this.enabled && this.lastDraw) process.stderr.write('\r\x1b[2K');
+    if (this.enabled && this.lastDraw) this.out.write('\r\x1b[2K');
   }
 }

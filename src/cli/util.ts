@@ -1,4 +1,3 @@
-import { constants } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { HoardError } from '../errors.js';
 import { CHECKPOINT_ID } from '../flows/checkpoints.js';
@@ -74,34 +73,4 @@ export function checkpointArgument(name: string): (value: string) => string {
 /** Commander reducer for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-let interrupted: 'SIGINT' | 'SIGTERM' | undefined;
-
-/** The signal that cut a run short, if one did: the CLI then exits 128 + its number (130 for Ctrl-C). */
-export function interruptedBy(): 'SIGINT' | 'SIGTERM' | undefined {
-  return interrupted;
-}
-
-/**
- * Runs `work` with a signal that the first Ctrl-C (or SIGTERM) aborts, so hooks are
- * cancelled and owed teardowns still run; a second Ctrl-C exits at once.
- */
-export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (name: 'SIGINT' | 'SIGTERM') => {
-    interrupted ??= name;
-    if (++interrupts > 1) process.exit(128 + constants.signals[name]);
-    process.stderr.write(`\n${name}: cancelling; running teardowns (press Ctrl-C again to exit now)\n`);
-    controller.abort(new Error(`interrupted by ${name}`));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  try {
-    return await work(controller.signal);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
 }

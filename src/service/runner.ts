@@ -60,6 +60,8 @@ export interface RunnerOptions {
   heartbeatMs?: number;
   /** Milliseconds between looks in the catalog for cancellations asked of running logs (default 1 s). */
   cancelPollMs?: number;
+  /** The `owner` of the logs this runner creates (default SERVER_OWNER, `host:pid`). */
+  owner?: string;
   /** Called when an operation ends (metrics). */
   onFinished?: (log: OperationLogRecord) => void;
   /** Where internal faults are written (default stderr). */
@@ -87,7 +89,11 @@ export class OperationRunner {
   async submit(input: NewOperationLog, work: Work): Promise<OperationLogRecord> {
     if (this.closing)
       throw new HoardError('CATALOG_UNAVAILABLE', 'the server is shutting down; try again later');
-    const log = await this.catalog.createOperationLog({ ...input, status: 'queued', owner: SERVER_OWNER });
+    const log = await this.catalog.createOperationLog({
+      ...input,
+      status: 'queued',
+      owner: this.options.owner ?? SERVER_OWNER,
+    });
     const active: Active = {
       controller: new AbortController(),
       listeners: new Set(),

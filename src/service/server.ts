@@ -39,6 +39,16 @@ export interface ServiceOptions {
   /** Scheduler tick in ms (default 1000); 0 = no scheduler. */
   tickMs?: number;
   heartbeatMs?: number;
+  /**
+   * The scheduler's clock (default: the system's). A test passes one it moves itself, with a
+   * `tickMs` longer than the test, and calls `scheduler.tick()` when it has moved it.
+   */
+  now?: () => Date;
+  /**
+   * This server in the catalog: the `owner` of the operation logs it runs and the fires it
+   * claims (default `host:pid`). Two services in one process need one each.
+   */
+  owner?: string;
   /** Fastify's request log (default off). */
   logRequests?: boolean;
 }
@@ -60,6 +70,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   providers = options.providers.map((p) => metrics.instrument(p));
   const runner = new OperationRunner(catalog, {
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
+    ...(options.owner ? { owner: options.owner } : {}),
     onFinished: (log) => metrics.finished(log),
     logError,
   });
@@ -172,7 +183,14 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   scheduler =
     options.tickMs === 0
       ? undefined
-      : new Scheduler({ catalog, launch: context.launchScheduled, tickMs: options.tickMs ?? 1000, logError });
+      : new Scheduler({
+          catalog,
+          launch: context.launchScheduled,
+          tickMs: options.tickMs ?? 1000,
+          logError,
+          ...(options.now ? { now: options.now } : {}),
+          ...(options.owner ? { owner: options.owner } : {}),
+        });
   scheduler?.start();
 
   return {

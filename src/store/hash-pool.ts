@@ -8,6 +8,13 @@
  * Answers come back per request, so callers keep their own order. Idle workers do not keep
  * the process alive. A worker that dies fails its requests (never silently) and is replaced
  * on the next request.
+ *
+ * Why not piscina, as fs.directory's file work and sealing use: per request it costs more than
+ * a hash of a chunk takes. `npm run bench:hash-pool` (the same hashing on piscina, as many
+ * threads, the buffer moved there and back, 4 requests in flight; 2 cores, under load,
+ * 2026-12): 1 MiB requests 1486 MiB/s here against 1214 on piscina (-18%), 128 KiB requests
+ * 8646 against 4908 a second (-43%). Chunks average 1 MiB and many are smaller, and the
+ * store's writer hashes every one of them, so piscina would slow every protect.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -54,8 +61,14 @@ export class HashPool {
   private seq = 0;
   private closed = false;
 
-  /** `size` workers (0: hash everything on the calling thread). */
-  constructor(readonly size: number = defaultSize()) {
+  /**
+   * `size` workers (0: hash everything on the calling thread), each running `worker`
+   * (default hash-worker.js; a test passes one that can be made to die).
+   */
+  constructor(
+    readonly size: number = defaultSize(),
+    private readonly worker: URL = WORKER_URL,
+  ) {
     this.slots = new Array<Slot | undefined>(Math.max(0, Math.floor(size))).fill(undefined);
   }
 
@@ -132,7 +145,7 @@ export class HashPool {
   }
 
   private spawn(i: number): Slot {
-    const worker = new Worker(WORKER_URL);
+    const worker = new Worker(this.worker);
     worker.unref();
     const slot: Slot = { worker, pending: new Map(), load: 0 };
     worker.on('message', (answer: { seq: number; ids?: string[]; error?: string; buffer?: ArrayBuffer }) => {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { LRUCache } from 'lru-cache';
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { decodeBlob } from './blob.js';
@@ -13,8 +14,8 @@ import { packSize } from './pack.js';
  * the blobs wanted, a run of neighbouring blobs in one pass.
  */
 export class BlobReader {
-  private readonly cache = new Map<string, Buffer>();
-  private cached = 0;
+  /** Whole packs by id, at most `cacheSize` bytes of them. */
+  private readonly cache: LRUCache<string, Buffer>;
   private readonly fetching = new Map<string, Promise<Buffer>>();
 
   constructor(
@@ -23,7 +24,14 @@ export class BlobReader {
     private readonly cacheSize: number,
     /** How blobs are named (the store sets it once it has read its bank's keys). */
     private readonly naming: Naming,
-  ) {}
+  ) {
+    // lru-cache wants sizes of at least 1: an empty pack counts 1, a cache of 0 bytes holds nothing.
+    this.cache = new LRUCache({
+      maxSize: Math.max(1, cacheSize),
+      maxEntrySize: Math.max(1, cacheSize),
+      sizeCalculation: (bytes) => Math.max(1, bytes.length),
+    });
+  }
 
   async readBlob(id: string): Promise<Buffer> {
     for await (const blob of this.blobs([id])) return blob;
@@ -107,11 +115,7 @@ export class BlobReader {
 
   private async whole(pack: string): Promise<Buffer> {
     const hit = this.cache.get(pack);
-    if (hit !== undefined) {
-      this.cache.delete(pack);
-      this.cache.set(pack, hit);
-      return hit;
-    }
+    if (hit !== undefined) return hit;
     let fetching = this.fetching.get(pack);
     if (fetching === undefined) {
       fetching = this.bank.get(packKey(pack)).finally(() => this.fetching.delete(pack));
@@ -124,14 +128,8 @@ export class BlobReader {
   }
 
   private remember(pack: string, bytes: Buffer): void {
-    if (bytes.length > this.cacheSize || this.cache.has(pack)) return;
-    for (const [old, oldBytes] of this.cache) {
-      if (this.cached + bytes.length <= this.cacheSize) break;
-      this.cache.delete(old);
-      this.cached -= oldBytes.length;
-    }
-    this.cache.set(pack, bytes);
-    this.cached += bytes.length;
+    if (this.cacheSize > 0 && bytes.length <= this.cacheSize && !this.cache.has(pack))
+      this.cache.set(pack, bytes);
   }
 }
 

@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import {
   CreateMultipartUploadCommand,
   GetObjectCommand,
@@ -24,7 +23,7 @@ import {
 import { HOST_KEY } from '../../src/bank/holder.js';
 import { S3Bank, type S3BankOptions } from '../../src/bank/index.js';
 import { ContentStore } from '../../src/store/index.js';
-import { MAIN } from '../cli/helpers.js';
+import { hoard, ROOT } from '../cli/helpers.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 import { s3ErrorBody, startProxy } from './s3-proxy.js';
 import { adminClient, freshBucket, removeBucket, type S3Server, SKIP_REASON, s3Server } from './s3-server.js';
@@ -483,8 +482,6 @@ function s3Tests(server: S3Server): void {
   });
 
   describe('an s3 provider through the CLI', () => {
-    const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
     /**
      * A home whose provider `s3test` has the bank `[s3]` settings `s3`; with `passwordFile`,
      * password encryption, the password read from that file.
@@ -529,17 +526,9 @@ function s3Tests(server: S3Server): void {
       ...more,
     });
 
-    async function cli(args: string[], dir: string) {
-      const child = spawn(process.execPath, [MAIN, '--home', dir, ...args], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-      return { code, stdout, stderr };
+    /** `hoard --home DIR ARGS…` in-process, from the repository's root. */
+    function cli(args: string[], dir: string) {
+      return hoard(['--home', dir, ...args], {}, ROOT);
     }
 
     function oneLine(r: { code: number | null; stderr: string }, exit: number, message: RegExp): void {

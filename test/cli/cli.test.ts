@@ -1,51 +1,30 @@
 /**
- * End to end through the CLI, as a user runs it: a real `hoard` process, a plan of
- * exec.task resources whose commands append to a log, the built-in local provider.
+ * End to end through the CLI, as a user runs it: `hoard` called in-process (main(argv, io)),
+ * and a real process where only one shows the behaviour (two processes at once, Ctrl-C,
+ * SIGKILL, the README's quickstart); a plan of exec.task resources whose commands append to
+ * a log, the built-in local provider.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { hoardProcess, type Ran, ROOT, hoard as run, spawnHoard } from './helpers.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  // biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON output, checked field by field by the tests
-  json: any;
-}
-
+/** A real `hoard --home HOME ARGS…` process, run from the repository's root. */
 function start(args: string[], home: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [MAIN, '--home', home, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawnHoard(['--home', home, ...args], { cwd: ROOT, env }).child;
 }
 
+/** `hoard --home HOME ARGS…` in-process, from the repository's root. */
 function hoard(args: string[], home: string, env: Record<string, string> = {}): Promise<Ran> {
-  const child = start(args, home, env);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve) =>
-    child.on('close', (code) => {
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {
-        json = undefined;
-      }
-      resolve({ code, stdout, stderr, json });
-    }),
-  );
+  return run(['--home', home, ...args], env, ROOT);
+}
+
+/** `hoard --home HOME ARGS…` as a real process. */
+function spawned(args: string[], home: string, env: Record<string, string> = {}): Promise<Ran> {
+  return hoardProcess(['--home', home, ...args], { cwd: ROOT, env });
 }
 
 /** A home directory and a plan: app (parent) with children db and files; each hook logs itself. */
@@ -458,9 +437,10 @@ describe('hoard CLI: bad input is one clear line and exit 2', () => {
 describe('hoard CLI: concurrency and crashes', () => {
   it('two protects of one plan at once both end consistent', async () => {
     const { home, plan } = await setup();
+    // Two processes: each its own lease owner, as two operators' commands would be.
     const [a, b] = await Promise.all([
-      hoard(['protect', plan, '--json'], home),
-      hoard(['protect', plan, '--json'], home),
+      spawned(['protect', plan, '--json'], home),
+      spawned(['protect', plan, '--json'], home),
     ]);
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
@@ -549,7 +529,7 @@ describe('the quickstart example', () => {
     const dir = await mkdtemp(join(tmpdir(), 'hoard-quickstart-'));
     const home = join(dir, 'home');
     execFileSync(process.execPath, ['examples/quickstart/init.mjs'], { cwd: ROOT });
-    const p = await hoard(['protect', 'examples/quickstart/plan.yaml', '--json'], home);
+    const p = await spawned(['protect', 'examples/quickstart/plan.yaml', '--json'], home);
     assert.equal(p.code, 0, p.stderr);
     assert.equal(p.json.checkpoint.status, 'available');
     const hook = (resource: string, name: string) =>
@@ -562,13 +542,13 @@ describe('the quickstart example', () => {
       assert.ok(hook(child, 'main').endedAt <= hook('exec.task#app', 'complete').startedAt);
     }
     const id = p.json.checkpoint.id;
-    const refused = await hoard(['restore', id, '--target', join(dir, 'x')], home);
+    const refused = await spawned(['restore', id, '--target', join(dir, 'x')], home);
     assert.equal(refused.code, 2);
     assert.match(
       refused.stderr,
       /--target needs exactly one resource that takes a target; checkpoint \S+ has 2/,
     );
-    const r = await hoard(
+    const r = await spawned(
       [
         'restore',
         id,
@@ -593,8 +573,8 @@ describe('the quickstart example', () => {
       JSON.parse(rows).map((r: { item: string }) => r.item),
       ['milk', 'bread', 'coffee'],
     );
-    assert.equal((await hoard(['verify', id], home)).code, 0);
-    assert.equal((await hoard(['checkpoints', 'delete', id], home)).code, 0);
-    assert.equal((await hoard(['verify', id], home)).code, 2);
+    assert.equal((await spawned(['verify', id], home)).code, 0);
+    assert.equal((await spawned(['checkpoints', 'delete', id], home)).code, 0);
+    assert.equal((await spawned(['verify', id], home)).code, 2);
   });
 });

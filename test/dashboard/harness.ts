@@ -3,15 +3,13 @@
  * protect and compare, Debian's Chromium, and the wait for a route's view to be drawn.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { ROOT, hoard as run, spawnHoard } from '../cli/helpers.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const CHROMIUM = '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
@@ -41,26 +39,18 @@ export async function assertSameFiles(root: string, files: Record<string, Buffer
   }
 }
 
-/** Runs the CLI to completion; rejects with its stderr on a non-zero exit. */
-export function hoard(args: string[]): Promise<string> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`hoard ${args.join(' ')} exited ${code}: ${stderr}`)),
-    ),
-  );
+/** Runs the CLI to completion (in-process); rejects with its stderr on a non-zero exit. */
+export async function hoard(args: string[]): Promise<string> {
+  const ran = await run(args, {}, ROOT);
+  if (ran.code !== 0) throw new Error(`hoard ${args.join(' ')} exited ${ran.code}: ${ran.stderr}`);
+  return ran.stdout;
 }
 
 /** Starts `hoard serve --port 0 --json` and resolves with the URL it prints once it listens. */
 export function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
+  const { child } = spawnHoard(['--home', home, 'serve', '--port', '0', '--json'], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, HOARD_SCHEDULER_TICK_MS: TICK_MS },
+    env: { HOARD_SCHEDULER_TICK_MS: TICK_MS },
   });
   let stdout = '';
   let stderr = '';

@@ -4,18 +4,15 @@
  * that says the app was frozen (and the db's freeze started), and a lease whose holder is
  * gone; then the test runs the next protect in-process against the same bank.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FsBank } from '../../src/bank/index.js';
 import { BUILTIN_PLUGINS } from '../../src/plugins/builtins.js';
 import { PluginRegistry } from '../../src/plugins/registry.js';
 import type { ProtectionPlugin } from '../../src/plugins/sdk.js';
 import { LOCAL_PROVIDER_ID, type Provider } from '../../src/providers/provider.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { spawnHoard } from '../cli/helpers.js';
 
 export interface DeadProtect {
   dir: string;
@@ -49,12 +46,9 @@ parameters:
 `,
   );
   const lines = async () => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
-  const child = spawn(process.execPath, [MAIN, '--home', home, 'protect', plan], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const { child, done } = spawnHoard(['--home', home, 'protect', plan]);
   let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const closed = new Promise((resolve) => child.on('close', resolve));
+  child.stderr!.on('data', (d) => (stderr += d));
   const deadline = Date.now() + 20_000;
   while (!(await lines()).includes('freeze db')) {
     if (child.exitCode !== null || Date.now() > deadline)
@@ -62,7 +56,7 @@ parameters:
     await new Promise((r) => setTimeout(r, 25));
   }
   child.kill('SIGKILL');
-  await closed;
+  await done;
   const bankPath = join(home, 'banks', 'local');
   const markers = await new FsBank(bankPath).list('index/pending/');
   if (markers.length !== 1) throw new Error(`expected one pending marker, found ${markers.join(', ')}`);

@@ -9,7 +9,6 @@ import { link, mkdir, mkdtemp, readdir, readFile, rename, stat, writeFile } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import {
   CONTINUATION_SLOTS,
@@ -23,8 +22,7 @@ import {
 } from '../../src/plugins/fs-directory/worker.js';
 import { blobId } from '../../src/store/blob.js';
 import { chunkSizes } from '../../src/store/chunker.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { MAIN } from '../cli/helpers.js';
 
 function random(seed: number, size: number): Buffer {
   return createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(size));

@@ -32,7 +32,13 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: { tickMs?: number; pathRoots?: string[]; providerFiles?: Record<string, string> } = {},
+  options: {
+    tickMs?: number;
+    /** The scheduler's clock (ServiceOptions.now). */
+    now?: () => Date;
+    pathRoots?: string[];
+    providerFiles?: Record<string, string>;
+  } = {},
 ): Promise<TestServer> {
   const dir = await mkdtemp(join(tmpdir(), 'hoard-serve-'));
   const home = join(dir, 'home');
@@ -48,6 +54,7 @@ export async function startServer(
     providers,
     problems,
     tickMs: options.tickMs ?? 0,
+    ...(options.now ? { now: options.now } : {}),
     ...(options.pathRoots ? { pathRoots: options.pathRoots } : {}),
   });
   const url = await service.app.listen({ port: 0, host: '127.0.0.1' });

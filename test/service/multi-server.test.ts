@@ -4,29 +4,30 @@
  * - schedulers on separate connections, on a controlled clock, all ticking at the same
  *   instant for every fire (the race two `hoard serve` processes only meet by chance): each
  *   fire runs once, and missed fires after downtime are one skipped record and one run;
- * - two real `hoard serve` processes and a per-second schedule: every fire is accounted for
- *   exactly once (run or recorded skipped), each serves the other's records, and when the
- *   one that was running the schedule stops, the other carries on;
- * - a server killed outright in the middle of an operation: the other marks its log failed
+ * - two services (in-process, each its own connections and owner) and a per-second schedule
+ *   on a controlled clock: every fire is accounted for exactly once, each serves the other's
+ *   records, and when the one that was running the schedule stops, the other carries on;
+ * - two real `hoard serve` processes, one killed outright in the middle of an operation: the other marks its log failed
  *   once its heartbeat is stale, and a client following the log's events there sees the end.
  *
  * Nothing here skips: no PostgreSQL server fails the test, saying so.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { PostgresCatalog, type ScheduledOperationRecord } from '../../src/catalog/index.js';
+import { openCatalog, PostgresCatalog, type ScheduledOperationRecord } from '../../src/catalog/index.js';
+import { loadProviders } from '../../src/providers/provider.js';
 import { Scheduler } from '../../src/service/scheduler.js';
+import { createService } from '../../src/service/server.js';
+import { hoard, spawnHoard } from '../cli/helpers.js';
 import type { Json } from './helpers.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const ADMIN_URL = process.env.HOARD_TEST_PG_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
 const DATABASE = `hoard_test_catalog_${randomBytes(4).toString('hex')}`;
 /** Longest wait for something a server does (a loaded 2-core CI machine included). */
@@ -143,33 +144,15 @@ describe('schedulers of several servers on one PostgreSQL catalog (controlled cl
   });
 });
 
-function run(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-}
-
 interface Server {
   child: ChildProcess;
   url: string;
   stderr: () => string;
 }
 
-/** Starts `hoard serve --port 0 --json` and resolves with its URL once it listens. */
+/** Starts `hoard serve --port 0 --json` as a real process and resolves with its URL once it listens. */
 function serve(home: string, env: Record<string, string>): Promise<Server> {
-  const child = spawn(process.execPath, [MAIN, '--home', home, 'serve', '--port', '0', '--json'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const { child, done } = spawnHoard(['--home', home, 'serve', '--port', '0', '--json'], { env });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
@@ -180,7 +163,7 @@ function serve(home: string, env: Record<string, string>): Promise<Server> {
         resolve({ child, url: JSON.parse(stdout).url, stderr: () => stderr });
       } catch {}
     });
-    child.on('close', (code) => reject(new Error(`hoard serve exited ${code}: ${stderr}`)));
+    void done.then(({ code }) => reject(new Error(`hoard serve exited ${code}: ${stderr}`)));
   });
 }
 
@@ -199,131 +182,162 @@ function firesOf(log: Json): number[] {
   return many ? Array.from({ length: Number(many[1]) }, (_, i) => at + i * 1000) : [at];
 }
 
-describe('two hoard serve processes sharing a PostgreSQL catalog', () => {
-  let home: string;
-  let env: Record<string, string>;
-  const servers: Server[] = [];
-
-  before(async () => {
-    home = join(await mkdtemp(join(tmpdir(), 'hoard-multi-')), 'home');
-    env = { HOARD_CATALOG_URL: catalogUrl(), HOARD_SCHEDULER_TICK_MS: '100' };
-  });
-  after(() => Promise.all(servers.map((s) => stop(s.child))));
-
+describe('two servers sharing a PostgreSQL catalog (controlled clock)', () => {
   it('account for each fire of a per-second schedule exactly once, and one carries on when the other stops', async () => {
-    const made = await run(['--home', home, 'tokens', 'create', '--project', 'shared', '--json'], env);
+    const home = join(await mkdtemp(join(tmpdir(), 'hoard-multi-')), 'home');
+    const env = { HOARD_CATALOG_URL: catalogUrl() };
+    const made = await hoard(['--home', home, 'tokens', 'create', '--project', 'shared', '--json'], env);
     assert.equal(made.code, 0, made.stderr);
-    const { secret, token } = JSON.parse(made.stdout);
+    const { secret, token } = made.json;
     assert.match(secret, /^hrd_/);
     assert.equal(token.project, 'shared');
-    const listed = await run(['--home', home, 'tokens', 'list', '--json'], env);
+    const listed = await hoard(['--home', home, 'tokens', 'list', '--json'], env);
     assert.doesNotMatch(listed.stdout, new RegExp(secret), 'secrets are never listed');
 
-    servers.push(...(await Promise.all([serve(home, env), serve(home, env)])));
-    const [a, b] = servers as [Server, Server];
-    const call = async (url: string, method: string, path: string, body?: unknown) => {
-      const r = await fetch(`${url}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${secret}`,
-          ...(body ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body ? { body: JSON.stringify(body) } : {}),
+    // Two services, each with its own catalog connections and its own name in the catalog, as
+    // two `hoard serve` would have; their schedulers tick when the test moves the clock.
+    let clock = Date.now();
+    const { providers } = await loadProviders(home);
+    const open = async (owner: string) => {
+      const catalog = await openCatalog(home, env);
+      const service = await createService({
+        catalog,
+        providers,
+        tickMs: 3_600_000,
+        now: () => new Date(clock),
+        owner,
       });
-      return { status: r.status, body: (await r.json()) as Json };
+      const url = await service.app.listen({ port: 0, host: '127.0.0.1' });
+      let closed: Promise<void> | undefined;
+      const close = () => (closed ??= service.close(5_000).then(() => catalog.close()));
+      return { owner, service, url, close };
     };
+    const a = await open('server A');
+    const b = await open('server B');
+    try {
+      const call = async (url: string, method: string, path: string, body?: unknown) => {
+        const r = await fetch(`${url}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${secret}`,
+            ...(body ? { 'content-type': 'application/json' } : {}),
+          },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        return { status: r.status, body: (await r.json()) as Json };
+      };
 
-    const plan = await call(a.url, 'POST', '/v1/shared/plans', {
-      name: 'tick',
-      resources: [{ type: 'noop', id: 'x' }],
-    });
-    assert.equal(plan.status, 201, JSON.stringify(plan.body));
-    const trigger = await call(b.url, 'POST', '/v1/shared/triggers', {
-      name: 'each second',
-      type: 'time',
-      properties: { pattern: '* * * * * *' },
-    });
-    assert.equal(trigger.status, 201, JSON.stringify(trigger.body));
-    const op = await call(a.url, 'POST', '/v1/shared/scheduled_operations', {
-      name: 'every second',
-      operationType: 'protect',
-      triggerId: trigger.body.trigger.id,
-      operationDefinition: { planId: plan.body.plan.id },
-    });
-    assert.equal(op.status, 201, JSON.stringify(op.body));
-    const id = op.body.scheduledOperation.id;
-    /** Every log of the schedule (all pages), as `server` lists it. */
-    const logs = async (server: Server): Promise<Json[]> => {
-      const all: Json[] = [];
-      for (let marker = ''; ; ) {
-        const page = await call(
-          server.url,
-          'GET',
-          `/v1/shared/operation_logs?scheduledOperationId=${id}&limit=1000${marker ? `&marker=${marker}` : ''}`,
+      const plan = await call(a.url, 'POST', '/v1/shared/plans', {
+        name: 'tick',
+        resources: [{ type: 'noop', id: 'x' }],
+      });
+      assert.equal(plan.status, 201, JSON.stringify(plan.body));
+      const trigger = await call(b.url, 'POST', '/v1/shared/triggers', {
+        name: 'each second',
+        type: 'time',
+        properties: { pattern: '* * * * * *' },
+      });
+      assert.equal(trigger.status, 201, JSON.stringify(trigger.body));
+      const op = await call(a.url, 'POST', '/v1/shared/scheduled_operations', {
+        name: 'every second',
+        operationType: 'protect',
+        triggerId: trigger.body.trigger.id,
+        operationDefinition: { planId: plan.body.plan.id },
+      });
+      assert.equal(op.status, 201, JSON.stringify(op.body));
+      const id = op.body.scheduledOperation.id;
+      /** Every log of the schedule (all pages), as the server at `url` lists it. */
+      const logs = async (url: string): Promise<Json[]> => {
+        const all: Json[] = [];
+        for (let marker = ''; ; ) {
+          const page = await call(
+            url,
+            'GET',
+            `/v1/shared/operation_logs?scheduledOperationId=${id}&limit=1000${marker ? `&marker=${marker}` : ''}`,
+          );
+          assert.equal(page.status, 200, JSON.stringify(page.body));
+          all.push(...page.body.operationLogs);
+          if (!page.body.next) return all;
+          marker = page.body.next;
+        }
+      };
+      const succeeded = (list: Json[]) => list.filter((l) => l.status === 'succeeded');
+      const start = Math.ceil(Date.now() / 1000) * 1000;
+      /** Moves the clock to `second`, both (running) schedulers tick at that instant, and the fire's run ends. */
+      const second = async (n: number, running: (typeof a)[]) => {
+        clock = start + n * 1000 + 50;
+        await Promise.all(running.map((s) => s.service.scheduler!.tick()));
+        const fire = new Date(start + n * 1000).toISOString();
+        await until(`the run of second ${n}`, async () =>
+          succeeded(await logs(running[0]!.url)).some((l) => l.fireAt === fire) ? true : undefined,
         );
-        assert.equal(page.status, 200, JSON.stringify(page.body));
-        all.push(...page.body.operationLogs);
-        if (!page.body.next) return all;
-        marker = page.body.next;
-      }
-    };
-    const succeeded = (list: Json[]) => list.filter((l) => l.status === 'succeeded');
+      };
 
-    // Both serving: a few runs, the same records from either.
-    await until('3 scheduled runs', async () =>
-      (await logs(a)).filter((l) => l.status === 'succeeded').length >= 3 ? true : undefined,
-    );
-    const fromA = await logs(a);
-    const fromB = await logs(b);
-    assert.deepEqual(
-      fromB.map((l) => l.id),
-      fromA.map((l) => l.id),
-    );
-
-    // Stop the server that ran the newest fire: the other takes over the next ones.
-    const newest = succeeded(fromA)[0];
-    const [gone, survivor] = newest.owner.endsWith(`:${a.child.pid}`) ? [a, b] : [b, a];
-    assert.ok(newest.owner.endsWith(`:${gone.child.pid}`), `owner ${newest.owner}`);
-    await stop(gone.child);
-    const stoppedAt = Date.now();
-    await until('2 runs by the other server after the stop', async () => {
-      const after = succeeded(await logs(survivor)).filter(
-        (l) => l.owner.endsWith(`:${survivor.child.pid}`) && Date.parse(l.fireAt) > stoppedAt,
+      // Both serving: a few runs, the same records from either.
+      // Second 0 is the first whole second after the schedule was made: its first fire.
+      for (let n = 0; n <= 2; n++) await second(n, [a, b]);
+      const fromA = await logs(a.url);
+      const fromB = await logs(b.url);
+      assert.deepEqual(
+        fromB.map((l) => l.id),
+        fromA.map((l) => l.id),
       );
-      return after.length >= 2 ? true : undefined;
-    });
 
-    // Disabled: once the PATCH has answered, every run there will be is listed.
-    const disabled = await call(survivor.url, 'PATCH', `/v1/shared/scheduled_operations/${id}`, {
-      enabled: false,
-    });
-    assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
-    const final = await until('the last runs to finish', async () => {
-      const list = await logs(survivor);
-      return list.every((l) => ['succeeded', 'failed', 'skipped'].includes(l.status)) ? list : undefined;
-    });
+      // Stop the server that ran the newest fire: the other takes over the next ones.
+      const newest = succeeded(fromA)[0];
+      const [gone, survivor] = newest.owner === a.owner ? [a, b] : [b, a];
+      assert.equal(newest.owner, gone.owner);
+      await gone.close();
+      for (let n = 3; n <= 4; n++) await second(n, [survivor]);
+      const after = succeeded(await logs(survivor.url)).filter((l) => Date.parse(l.fireAt) >= start + 3000);
+      assert.deepEqual(
+        after.map((l) => l.owner),
+        [survivor.owner, survivor.owner],
+      );
 
-    const runs = final.filter((l) => l.status !== 'skipped');
-    for (const l of runs) assert.equal(l.status, 'succeeded', JSON.stringify(l.error));
-    assert.ok(
-      runs.every((l) => [a, b].some((s) => l.owner.endsWith(`:${s.child.pid}`))),
-      'every run was made by one of the two servers',
-    );
-    // Each second from the first fire to the last is one log's: run once, or counted skipped.
-    const fires = final.flatMap(firesOf).sort((x, y) => x - y);
-    assert.equal(new Set(fires).size, fires.length, `a fire accounted for twice: ${fires.join(', ')}`);
-    assert.equal(
-      fires.length,
-      (fires.at(-1)! - fires[0]!) / 1000 + 1,
-      `a fire is missing: ${fires.map((f) => new Date(f).toISOString()).join(', ')}`,
-    );
-    assert.doesNotMatch(a.stderr() + b.stderr(), /Error/, 'no faults logged');
+      // Disabled: once the PATCH has answered, no tick starts another run.
+      const disabled = await call(survivor.url, 'PATCH', `/v1/shared/scheduled_operations/${id}`, {
+        enabled: false,
+      });
+      assert.equal(disabled.status, 200, JSON.stringify(disabled.body));
+      clock = start + 5050;
+      await survivor.service.scheduler!.tick();
+      const final = await until('the last runs to finish', async () => {
+        const list = await logs(survivor.url);
+        return list.every((l) => ['succeeded', 'failed', 'skipped'].includes(l.status)) ? list : undefined;
+      });
+
+      const runs = final.filter((l) => l.status !== 'skipped');
+      for (const l of runs) assert.equal(l.status, 'succeeded', JSON.stringify(l.error));
+      assert.ok(
+        runs.every((l) => [a.owner, b.owner].includes(l.owner)),
+        'every run was made by one of the two servers',
+      );
+      // Each second from the first fire to the last is one log's, and nothing after the disable.
+      const fires = final.flatMap(firesOf).sort((x, y) => x - y);
+      assert.deepEqual(
+        fires,
+        [0, 1, 2, 3, 4].map((n) => start + n * 1000),
+        `fires: ${fires.map((f) => new Date(f).toISOString()).join(', ')}`,
+      );
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
+});
+
+describe('two hoard serve processes sharing a PostgreSQL catalog', () => {
+  const servers: Server[] = [];
+  after(() => Promise.all(servers.map((s) => stop(s.child))));
 
   it('a server killed mid-operation: the other fails its log once the heartbeat is stale, and its event stream ends', async () => {
     const killHome = join(await mkdtemp(join(tmpdir(), 'hoard-kill-')), 'home');
-    const killEnv = { ...env, HOARD_HEARTBEAT_MS: '200' };
-    const made = await run(
+    const killEnv = {
+      HOARD_CATALOG_URL: catalogUrl(),
+      HOARD_SCHEDULER_TICK_MS: '100',
+      HOARD_HEARTBEAT_MS: '200',
+    };
+    const made = await hoard(
       ['--home', killHome, 'tokens', 'create', '--project', 'ops', '--admin', '--json'],
       killEnv,
     );

@@ -237,8 +237,10 @@ describe('scheduler', () => {
 
 describe('retention_protect on a server', () => {
   let server: TestServer;
+  /** The scheduler's clock, moved by the test; its own ticks come once an hour. */
+  let clock = Date.now();
   before(async () => {
-    server = await startServer({ tickMs: 100 });
+    server = await startServer({ tickMs: 3_600_000, now: () => new Date(clock) });
   });
   after(() => server.close());
 
@@ -277,10 +279,17 @@ describe('retention_protect on a server', () => {
     const succeeded = async () =>
       (await server.call(token, 'GET', `/v1/r/operation_logs?scheduledOperationId=${id}&status=succeeded`))
         .body.operationLogs as Json[];
-    const until = Date.now() + 30_000;
-    while ((await succeeded()).length < 4) {
-      assert.ok(Date.now() < until, 'four scheduled runs within 30 s');
-      await delay(200);
+    // Four seconds on the scheduler's clock, a tick in each (and a second tick: nothing new is due).
+    const start = Math.ceil(Date.now() / 1000) * 1000;
+    for (let second = 1; second <= 4; second++) {
+      clock = start + second * 1000 + 50;
+      await server.service.scheduler!.tick();
+      await server.service.scheduler!.tick();
+      const until = Date.now() + 30_000;
+      while ((await succeeded()).length < second) {
+        assert.ok(Date.now() < until, `scheduled run ${second} within 30 s`);
+        await delay(20);
+      }
     }
     await server.call(token, 'PATCH', `/v1/r/scheduled_operations/${id}`, { enabled: false });
     const inUse = await server.call(token, 'DELETE', `/v1/r/plans/${plan.body.plan.id}`);
@@ -303,6 +312,11 @@ describe('retention_protect on a server', () => {
     }
     const runs = await succeeded();
     assert.equal(new Set(runs.map((r) => r.fireAt)).size, runs.length, 'one run per fire');
+    assert.deepEqual(
+      runs.map((r) => r.fireAt).sort(),
+      [1, 2, 3, 4].map((second) => new Date(start + second * 1000).toISOString()),
+      'each second that passed on the clock fired once',
+    );
     const last = runs[0];
     assert.equal(last.kind, 'retention_protect');
     assert.ok(last.result.retention.decisions.length >= 2);

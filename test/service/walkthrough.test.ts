@@ -4,16 +4,14 @@
  * retention_protect runs, prunes to two checkpoints, and the newest restores byte for byte.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { hoardProcess, ROOT, spawnHoard } from '../cli/helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'build', 'src', 'cli', 'main.js');
 const run = promisify(execFile);
 let server: ChildProcess | undefined;
 
@@ -31,16 +29,13 @@ it('the curl walkthrough runs end to end', { timeout: 90_000 }, async () => {
   await mkdir(join(data, 'docs'), { recursive: true });
   await writeFile(join(data, 'docs', 'a.md'), '# notes\n');
   await writeFile(join(data, 'b.bin'), Buffer.alloc(70_000, 3));
-  const env = { ...process.env, HOARD_HOME: home, HOARD_SCHEDULER_TICK_MS: '200' };
-  const { stdout } = await run(process.execPath, [MAIN, 'tokens', 'create', '--project', 'demo', '--json'], {
-    env,
-  });
-  const token = JSON.parse(stdout).secret as string;
+  const env = { HOARD_HOME: home, HOARD_SCHEDULER_TICK_MS: '200' };
+  const made = await hoardProcess(['tokens', 'create', '--project', 'demo', '--json'], { env });
+  assert.equal(made.code, 0, made.stderr);
+  const token = made.json.secret as string;
 
-  server = spawn(process.execPath, [MAIN, 'serve', '--port', '0', '--json'], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  ({ child: server } = spawnHoard(['serve', '--port', '0', '--json'], { env }));
+  server.stderr!.pipe(process.stderr);
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     server!.stdout!.on('data', (d) => {
@@ -54,7 +49,15 @@ it('the curl walkthrough runs end to end', { timeout: 90_000 }, async () => {
 
   const target = join(dir, 'restored');
   const walk = await run('bash', [join(ROOT, 'examples', 'service', 'walkthrough.sh')], {
-    env: { ...env, HOARD_URL: url, TOKEN: token, PROJECT: 'demo', DATA: data, TARGET: target },
+    env: {
+      ...process.env,
+      ...env,
+      HOARD_URL: url,
+      TOKEN: token,
+      PROJECT: 'demo',
+      DATA: data,
+      TARGET: target,
+    },
   });
   assert.match(walk.stdout, /available checkpoints: 2\n/, walk.stdout);
   assert.match(walk.stdout, /succeeded runs: [3-9]/);

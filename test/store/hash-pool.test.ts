@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import type { HoardError } from '../../src/errors.js';
 import { HashPool, INLINE_BELOW } from '../../src/store/hash-pool.js';
 import { PackBuilder, packId, readPackEntries } from '../../src/store/pack.js';
+import { DIE_AT } from './dying-hash-worker.js';
+
+const HASH_WORKER = new URL('../../src/store/hash-worker.js', import.meta.url);
+
 import { seeded } from './helpers.js';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -55,18 +60,28 @@ describe('content store: hash pool', () => {
     assert.equal((await new HashPool(0).hash(data)).id, expected);
   });
 
-  it('fails the requests of a worker that dies', async () => {
-    const pool = new HashPool(1);
-    const data = Buffer.from(new ArrayBuffer(8 << 20));
-    const pending = pool.hash(data);
-    // biome-ignore lint/suspicious/noExplicitAny: reaching into the pool to kill its worker
-    await (pool as any).slots[0].worker.terminate();
-    await assert.rejects(pending, /hashing worker thread stopped/);
-    // A new worker is started for the next request.
-    const again = seeded('again', 1 << 20);
-    const expected = sha(again); // before: the buffer moves to the worker
-    assert.equal((await pool.hash(again)).id, expected);
-    await pool.close();
+  it('fails the requests of a worker that dies, and starts a new one for the next request', async () => {
+    // The dying listener first, then the real worker's: the dying one sees each request first.
+    const imports = [new URL('./dying-hash-worker.js', import.meta.url), HASH_WORKER]
+      .map((url) => `import ${JSON.stringify(url.href)};`)
+      .join('\n');
+    const pool = new HashPool(1, new URL(`data:text/javascript,${encodeURIComponent(imports)}`));
+    try {
+      const sound = seeded('sound', 1 << 20);
+      const expected = sha(sound); // before: the buffer moves to the worker
+      assert.equal((await pool.hash(sound)).id, expected, 'the worker hashes like the real one');
+      const fatal = pool.hash(Buffer.from(new ArrayBuffer(DIE_AT)));
+      await assert.rejects(fatal, (error: HoardError) => {
+        assert.equal(error.code, 'INTERNAL');
+        assert.match(error.message, /hashing worker thread stopped: exit code 3/);
+        return true;
+      });
+      const again = seeded('again', 1 << 20);
+      const expectedAgain = sha(again);
+      assert.equal((await pool.hash(again)).id, expectedAgain);
+    } finally {
+      await pool.close();
+    }
   });
 });
 

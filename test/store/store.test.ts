@@ -435,3 +435,28 @@ describe('content store on an encrypted bank', () => {
     }
   });
 });
+
+describe('content store: the pack cache', () => {
+  it('keeps whole packs up to cacheSize bytes, the least recently used leaving first', async () => {
+    const bank = new MemoryBank();
+    // Three packs of one 100 KiB blob each (each writer closes its own pack).
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      const writer = await new ContentStore(bank, SMALL).openWriter(name);
+      ids.push((await writer.writeBlob(seeded(name, 100 * KiB))).id);
+      await writer.close();
+    }
+    const [a, b, c] = ids as [string, string, string];
+    const reader = new ContentStore(bank, { ...SMALL, cacheSize: 250 * KiB }); // two packs fit
+    const packOf = async (id: string) =>
+      `store/packs/${(await reader.locate([id])).get(id)!.pack.slice(0, 2)}/${(await reader.locate([id])).get(id)!.pack}`;
+    await reader.readBlob(a);
+    await reader.readBlob(b);
+    await reader.readBlob(a); // a is now the most recently used
+    await reader.readBlob(c); // makes room: b leaves, not a
+    for (const id of [a, b]) await bank.delete(await packOf(id));
+    assert.ok((await reader.readBlob(a)).equals(seeded('a', 100 * KiB)), 'a is read from the cache');
+    await rejectsWith(reader.readBlob(b), 'STORE_CORRUPT', /missing from the bank/);
+    assert.ok((await reader.readBlob(c)).equals(seeded('c', 100 * KiB)), 'c is still there and cached');
+  });
+});

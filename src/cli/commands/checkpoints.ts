@@ -16,13 +16,7 @@ import {
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, formatCheckpoint, formatOutputs, formatResult } from '../format.js';
-import {
-  checkpointArgument,
-  checkpointReference,
-  interruptible,
-  positiveInt,
-  timeArgument,
-} from '../util.js';
+import { checkpointArgument, checkpointReference, positiveInt, timeArgument } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const checkpoints = program.command('checkpoints').description('List, show and delete checkpoints');
@@ -166,7 +160,7 @@ Examples:
         let result: OperationResult;
         try {
           provider = await ctx.providerOf(id, opts.provider);
-          result = await interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
+          result = await ctx.interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
         } catch (error) {
           if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
           throw new HoardError(
@@ -176,7 +170,7 @@ Examples:
           );
         }
         ctx.print(result, () => formatResult(result));
-        if (!operationSucceeded('delete', result)) process.exitCode = 1;
+        if (!operationSucceeded('delete', result)) ctx.exitCode = 1;
       },
     );
 }

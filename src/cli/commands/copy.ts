@@ -3,7 +3,7 @@ import { copyCheckpoint } from '../../flows/checkpoint-ops.js';
 import { operationSucceeded } from '../../flows/checkpoint-view.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
-import { checkpointReference, interruptible } from '../util.js';
+import { checkpointReference } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -22,8 +22,8 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       const ctx = context(cmd);
       const { provider: from, id } = await ctx.checkpoint(ref, opts);
       const to = await ctx.provider(opts.to);
-      const result = await interruptible((signal) => copyCheckpoint(id, from, to, { signal }));
+      const result = await ctx.interruptible((signal) => copyCheckpoint(id, from, to, { signal }));
       ctx.print(result, () => formatResult(result));
-      if (!operationSucceeded('copy', result)) process.exitCode = 1;
+      if (!operationSucceeded('copy', result)) ctx.exitCode = 1;
     });
 }

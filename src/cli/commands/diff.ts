@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { type CheckpointDiff, diffCheckpoints } from '../../flows/browse.js';
 import type { CliContext } from '../context.js';
-import { checkpointReference, interruptible } from '../util.js';
+import { checkpointReference } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -36,7 +36,7 @@ Examples:
       const ctx = context(cmd);
       const a = await ctx.checkpoint(from, opts);
       const b = await ctx.checkpoint(to, opts);
-      const diff = await interruptible((signal) => diffCheckpoints(a, b, { signal }));
+      const diff = await ctx.interruptible((signal) => diffCheckpoints(a, b, { signal }));
       ctx.print(diff, () => formatDiff(diff));
     });
 }

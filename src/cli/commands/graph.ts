@@ -41,11 +41,11 @@ export function register(program: Command, context: (cmd: Command) => CliContext
         const format = (ctx.json ? 'json' : opts.format) as (typeof FORMATS)[number];
         if (!FORMATS.includes(format))
           throw new HoardError('USAGE', `--format must be one of ${FORMATS.join(', ')}`);
-        const plan = await loadPlan(planPath);
+        const plan = await loadPlan(ctx.path(planPath));
         const provider = await ctx.provider(opts.provider ?? plan.provider);
         const hooks = await planHookGraph(plan, provider, kind);
-        if (format === 'json') process.stdout.write(`${JSON.stringify(hookGraphJson(hooks), null, 2)}\n`);
-        else process.stdout.write(`${format === 'dot' ? toDot(hooks) : toMermaid(hooks)}\n`);
+        if (format === 'json') ctx.io.stdout.write(`${JSON.stringify(hookGraphJson(hooks), null, 2)}\n`);
+        else ctx.io.stdout.write(`${format === 'dot' ? toDot(hooks) : toMermaid(hooks)}\n`);
       },
     );
 }

@@ -65,7 +65,7 @@ Examples:
     .action(async (opts: { provider: string; newPasswordFile?: string }, cmd: Command) => {
       const ctx = context(cmd);
       const provider = await ctx.provider(opts.provider);
-      const id = await addProviderKey(provider, await newPassword(opts.newPasswordFile));
+      const id = await addProviderKey(provider, await newPassword(ctx, opts.newPasswordFile));
       ctx.print({ key: { id, added: true } }, () => `added key ${id}`);
     });
 
@@ -103,7 +103,7 @@ Examples:
       const made = newIdentity();
       try {
         await writeFile(
-          opts.out,
+          ctx.path(opts.out),
           `# created: ${new Date().toISOString()}\n# public key: ${made.recipient}\n${made.identity}\n`,
           { mode: 0o600, flag: 'wx' },
         );
@@ -133,7 +133,7 @@ Examples:
     .action(async (opts: { provider: string; newPasswordFile?: string }, cmd: Command) => {
       const ctx = context(cmd);
       const provider = await ctx.provider(opts.provider);
-      const changed = await changeProviderKey(provider, await newPassword(opts.newPasswordFile));
+      const changed = await changeProviderKey(provider, await newPassword(ctx, opts.newPasswordFile));
       ctx.print(
         { key: changed },
         () =>
@@ -143,11 +143,11 @@ Examples:
 }
 
 /** The new password: from the file, the environment, or asked twice on a terminal. */
-async function newPassword(file: string | undefined): Promise<string> {
+async function newPassword(ctx: CliContext, file: string | undefined): Promise<string> {
   if (file !== undefined) {
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await readFile(ctx.path(file), 'utf8');
     } catch (error) {
       throw new HoardError(
         'USAGE',
@@ -156,27 +156,28 @@ async function newPassword(file: string | undefined): Promise<string> {
     }
     return text.split(/\r?\n/)[0] ?? '';
   }
-  const fromEnv = process.env.HOARD_NEW_PASSWORD;
+  const fromEnv = ctx.io.env.HOARD_NEW_PASSWORD;
   if (fromEnv !== undefined) return fromEnv;
-  if (!process.stdin.isTTY) {
+  if (!ctx.io.stdin.isTTY) {
     throw new HoardError('USAGE', 'give the new password with --new-password-file or HOARD_NEW_PASSWORD');
   }
-  const first = await ask('new password: ');
-  const again = await ask('new password again: ');
+  const first = await ask(ctx, 'new password: ');
+  const again = await ask(ctx, 'new password again: ');
   if (first !== again) throw new HoardError('USAGE', 'the two passwords differ');
   return first;
 }
 
 /** One line from the terminal, not echoed. */
-function ask(prompt: string): Promise<string> {
+function ask(ctx: CliContext, prompt: string): Promise<string> {
+  const { stdin, stderr } = ctx.io;
   return new Promise((resolve) => {
-    const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-    process.stderr.write(prompt);
+    const rl = createInterface({ input: stdin, output: stderr as NodeJS.WritableStream, terminal: true });
+    stderr.write(prompt);
     // Echo nothing of what is typed.
     (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
     rl.question('', (answer) => {
       rl.close();
-      process.stderr.write('\n');
+      stderr.write('\n');
       resolve(answer);
     });
   });

@@ -7,7 +7,7 @@ import {
 } from '../../flows/browse.js';
 import type { CliContext } from '../context.js';
 import { columns, formatBytes, formatDuration } from '../format.js';
-import { checkpointReference, interruptible } from '../util.js';
+import { checkpointReference } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -59,7 +59,7 @@ Exit status: 2 for a checkpoint, resource or path the checkpoint does not hold (
           ctx.print(listing, () => formatListing(listing));
           return;
         }
-        const contents = await interruptible((signal) =>
+        const contents = await ctx.interruptible((signal) =>
           browseResource(provider, id, resource, {
             signal,
             ...(path !== undefined ? { path } : {}),

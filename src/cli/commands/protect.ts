@@ -5,7 +5,7 @@ import { loadPlan } from '../../plans/plan.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { interruptible, positiveInt } from '../util.js';
+import { positiveInt } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -25,18 +25,20 @@ Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad i
     )
     .action(async (planPath: string, opts: { provider?: string; concurrency?: number }, cmd: Command) => {
       const ctx = context(cmd);
-      const plan = await loadPlan(planPath);
+      const plan = await loadPlan(ctx.path(planPath));
       const provider = await ctx.provider(opts.provider ?? plan.provider);
-      const progress = new Progress(`protect ${plan.name}`);
+      const progress = new Progress(ctx, `protect ${plan.name}`);
       progress.setTotal(plan.resources.length * 4);
-      const result = await interruptible((signal) =>
-        protect(plan, provider, {
-          signal,
-          onEvent: progress.onEvent,
-          ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
-        }),
-      ).finally(() => progress.finish());
+      const result = await ctx
+        .interruptible((signal) =>
+          protect(plan, provider, {
+            signal,
+            onEvent: progress.onEvent,
+            ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+          }),
+        )
+        .finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
-      if (!operationSucceeded('protect', result)) process.exitCode = 1;
+      if (!operationSucceeded('protect', result)) ctx.exitCode = 1;
     });
 }

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import { prunePlan } from '../../flows/prune.js';
+import { prunePlan, pruneShortfall } from '../../flows/prune.js';
 import { validatePolicy } from '../../flows/retention.js';
 import { parseYaml } from '../../plans/yaml.js';
 import type { CliContext } from '../context.js';
-import { interruptible, positiveInt } from '../util.js';
+import { positiveInt } from '../util.js';
 
 interface PruneFlags {
   provider: string;
@@ -60,7 +60,7 @@ Examples:
       const ctx = context(cmd);
       const policy = validatePolicy(policyFrom(opts), '--policy');
       const provider = await ctx.provider(opts.provider);
-      const result = await interruptible((signal) =>
+      const result = await ctx.interruptible((signal) =>
         prunePlan(plan, provider, policy, { dryRun: opts.dryRun === true, signal }),
       );
       ctx.print(result, () => {
@@ -75,9 +75,7 @@ Examples:
         const lines = [...retried, ...decided];
         return lines.length === 0 ? `no checkpoints of plan ${plan}` : lines.join('\n');
       });
-      const undeleted = (d: { deleted?: boolean }) => !result.dryRun && !d.deleted;
-      if (result.decisions.some((d) => !d.keep && undeleted(d)) || result.retried.some(undeleted))
-        process.exitCode = 1;
+      if (pruneShortfall(result).length > 0) ctx.exitCode = 1;
     });
 }
 

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { repair } from '../../flows/repair.js';
 import type { CliContext } from '../context.js';
 import { ByteProgress } from '../progress.js';
-import { interruptible } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -30,10 +29,12 @@ Examples:
     .action(async (opts: { provider: string; dryRun?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
       const provider = await ctx.provider(opts.provider);
-      const progress = new ByteProgress('reading every pack');
-      const report = await interruptible((signal) =>
-        repair(provider, { dryRun: opts.dryRun === true, signal, onProgress: progress.update }),
-      ).finally(() => progress.finish());
+      const progress = new ByteProgress(ctx, 'reading every pack');
+      const report = await ctx
+        .interruptible((signal) =>
+          repair(provider, { dryRun: opts.dryRun === true, signal, onProgress: progress.update }),
+        )
+        .finally(() => progress.finish());
       ctx.print({ repair: report }, () => {
         const { check, prune, affected } = report;
         const would = report.dryRun ? 'would ' : '';
@@ -59,6 +60,6 @@ Examples:
         }
         return lines.join('\n');
       });
-      if (report.affected.length > 0) process.exitCode = 3;
+      if (report.affected.length > 0) ctx.exitCode = 3;
     });
 }

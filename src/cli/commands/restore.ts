@@ -8,7 +8,7 @@ import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { checkpointReference, collect, interruptible } from '../util.js';
+import { checkpointReference, collect } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -54,22 +54,24 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
     )
     .action(async (ref: string, opts: RestoreFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const parameters = opts.params ? await readParams(opts.params) : {};
+      const parameters = opts.params ? await readParams(ctx.path(opts.params)) : {};
       const { provider, id } = await ctx.checkpoint(ref, opts);
-      const progress = new Progress(`restore ${id}`);
-      const result = await interruptible(async (signal) =>
-        restore(id, provider, {
-          signal,
-          onEvent: progress.onEvent,
-          parameters,
-          assignments: opts.param,
-          ...(opts.target !== undefined ? { target: opts.target } : {}),
-          ...(opts.overwrite ? { overwrite: true } : {}),
-          ...(opts.include.length > 0 ? { include: opts.include } : {}),
-        }),
-      ).finally(() => progress.finish());
+      const progress = new Progress(ctx, `restore ${id}`);
+      const result = await ctx
+        .interruptible(async (signal) =>
+          restore(id, provider, {
+            signal,
+            onEvent: progress.onEvent,
+            parameters,
+            assignments: opts.param,
+            ...(opts.target !== undefined ? { target: ctx.path(opts.target) } : {}),
+            ...(opts.overwrite ? { overwrite: true } : {}),
+            ...(opts.include.length > 0 ? { include: opts.include } : {}),
+          }),
+        )
+        .finally(() => progress.finish());
       ctx.print(result, () => formatResult(result));
-      if (!operationSucceeded('restore', result)) process.exitCode = 1;
+      if (!operationSucceeded('restore', result)) ctx.exitCode = 1;
     });
 
   program
@@ -91,12 +93,14 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
       async (ref: string, opts: { param: string[]; provider?: string; plan?: string }, cmd: Command) => {
         const ctx = context(cmd);
         const { provider, id } = await ctx.checkpoint(ref, opts);
-        const progress = new Progress(`verify ${id}`);
-        const result = await interruptible((signal) =>
-          verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
-        ).finally(() => progress.finish());
+        const progress = new Progress(ctx, `verify ${id}`);
+        const result = await ctx
+          .interruptible((signal) =>
+            verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
+          )
+          .finally(() => progress.finish());
         ctx.print(result, () => formatResult(result));
-        if (!operationSucceeded('verify', result)) process.exitCode = 1;
+        if (!operationSucceeded('verify', result)) ctx.exitCode = 1;
       },
     );
 }

@@ -50,15 +50,15 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
           import('../../service/server.js'),
         ]);
         const catalog = await openCatalog(ctx.home);
-        const tickMs = Number(process.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
+        const tickMs = Number(ctx.io.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
         const service = await createService({
           catalog,
           providers,
           problems,
           tickMs,
-          ...(process.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(process.env.HOARD_HEARTBEAT_MS) } : {}),
+          ...(ctx.io.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(ctx.io.env.HOARD_HEARTBEAT_MS) } : {}),
           logRequests: opts.logRequests === true,
-          pathRoots: opts.pathRoot.map((p) => resolve(p)),
+          pathRoots: opts.pathRoot.map((p) => resolve(ctx.io.cwd, p)),
         });
         let address: string;
         try {
@@ -78,13 +78,17 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
         await new Promise<void>((resolve) => {
           let stopping = false;
           const stop = (signal: NodeJS.Signals) => {
-            if (stopping) process.exit(130);
+            if (stopping) ctx.io.exit(130);
             stopping = true;
-            process.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
+            ctx.io.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
             void service
               .close()
               .then(() => catalog.close())
-              .finally(resolve);
+              .finally(() => {
+                process.off('SIGINT', stop);
+                process.off('SIGTERM', stop);
+                resolve();
+              });
           };
           process.on('SIGINT', stop);
           process.on('SIGTERM', stop);
