@@ -24,6 +24,8 @@ export interface S3ClientOptions {
   /** Undefined: the SDK's chain (AWS_ACCESS_KEY_ID …, ~/.aws/credentials, instance roles). */
   credentials: S3Credentials | undefined;
   forcePathStyle: boolean;
+  /** A request that receives nothing for this long fails (TimeoutError: retried). */
+  idleTimeoutMs: number;
 }
 
 /**
@@ -109,7 +111,10 @@ export class S3Connection {
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: {
         connectionTimeout: 10_000,
-        requestTimeout: 120_000,
+        // An idle socket fails the request. (The SDK's `requestTimeout` bounds a request's whole
+        // time, which a large upload on a slow link may need, and on its own only logs a
+        // warning: a server that stopped answering left a protect waiting forever.)
+        socketTimeout: options.idleTimeoutMs,
         httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50, noDelay: true }),
         httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, noDelay: true }),
       },

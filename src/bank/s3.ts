@@ -56,6 +56,11 @@ export interface S3BankOptions {
   now?: () => number;
   /** Retries of transient failures (retry.ts). Default 8 tries over about 15 s. */
   retry?: RetryOptions;
+  /**
+   * A request that receives nothing from the server for this long fails, and is retried.
+   * @default 120000
+   */
+  idleTimeoutMs?: number;
   /** A stream is uploaded in parts of this many bytes (>= 5 MiB). Default 8 MiB. */
   partSize?: number;
 }
@@ -153,6 +158,7 @@ class S3Store implements BankStore {
         region,
         credentials: options.credentials,
         forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+        idleTimeoutMs: options.idleTimeoutMs ?? 120_000,
       },
       describe(options, region),
     );

@@ -11,6 +11,8 @@ export type Verdict =
   | 'forward'
   /** Close the connection without an answer (a reset). */
   | 'reset'
+  /** Never answer, keeping the connection open (a server that hangs). */
+  | 'hang'
   | { status: number; headers?: Record<string, string>; body?: string };
 
 export interface ProxyOptions {
@@ -41,6 +43,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
         req.socket.destroy();
         return;
       }
+      if (verdict === 'hang') return;
       if (verdict !== 'forward') {
         res.writeHead(verdict.status, { date: new Date().toUTCString(), ...verdict.headers });
         res.end(verdict.body ?? '');

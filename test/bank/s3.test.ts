@@ -310,6 +310,26 @@ function s3Tests(server: S3Server): void {
       await rejectsWith(wrong.get('k'), 'BANK_REFUSED', /signature does not match: check secret_access_key/);
     });
 
+    it('a server that stops answering fails the request after the idle timeout, retried, never a wait without end', async () => {
+      const proxy = await startProxy(server.endpoint, { onRequest: () => 'hang' });
+      try {
+        const bank = new S3Bank(
+          options({
+            prefix: 'hang',
+            endpoint: proxy.endpoint,
+            idleTimeoutMs: 500,
+            retry: { attempts: 2, initialDelayMs: 5 },
+          }),
+        );
+        const began = Date.now();
+        await rejectsWith(bank.get('anything'), 'BANK_UNAVAILABLE');
+        assert.ok(Date.now() - began < 10_000, `gave up after ${Date.now() - began} ms`);
+        assert.equal(proxy.requests.length, 2, 'each try timed out and the retry sent it again');
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('retries a 503 and a reset connection with backoff, and gives up with BANK_UNAVAILABLE', async () => {
       let failures = 0;
       const proxy = await startProxy(server.endpoint, {
