@@ -262,7 +262,9 @@ describe('two servers sharing a PostgreSQL catalog (controlled clock)', () => {
         }
       };
       const succeeded = (list: Json[]) => list.filter((l) => l.status === 'succeeded');
-      const start = Math.ceil(Date.now() / 1000) * 1000;
+      // From the schedule's own creation time (the scheduler's first `since`), not from the
+      // time now: a second may have turned between the two (it did under CI's load).
+      const start = Math.floor(Date.parse(op.body.scheduledOperation.createdAt) / 1000) * 1000 + 1000;
       /** Moves the clock to `second`, both (running) schedulers tick at that instant, and the fire's run ends. */
       const second = async (n: number, running: (typeof a)[]) => {
         clock = start + n * 1000 + 50;
