@@ -9,6 +9,7 @@ export { LATEST_VERSION } from './migrations.js';
 export { PostgresCatalog, type PostgresCatalogOptions } from './postgres.js';
 export { SqliteCatalog, type SqliteCatalogOptions } from './sqlite.js';
 export type * from './types.js';
+export { OPERATION_KINDS, OPERATION_LOG_ENDED, OPERATION_LOG_STATUSES } from './types.js';
 
 /** The SQLite catalog's file in the home directory. */
 export const CATALOG_FILE = 'catalog.sqlite';

@@ -87,10 +87,35 @@ export interface ScheduledOperationRecord {
   createdAt: string;
 }
 
-export type OperationKind = 'protect' | 'restore' | 'verify' | 'copy' | 'delete' | 'retention_protect';
+/** Every operation kind a log may have: the catalog's check, the CLI's and the API's filters. */
+export const OPERATION_KINDS = [
+  'protect',
+  'restore',
+  'verify',
+  'copy',
+  'delete',
+  'retention_protect',
+] as const;
+export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /** `cancelled`: stopped on request (POST …/operation_logs/{id}/cancel, `hoard operations cancel`). */
-export type OperationLogStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled';
+/** Every status a log may have, in the order a run goes through them. */
+export const OPERATION_LOG_STATUSES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+] as const;
+export type OperationLogStatus = (typeof OPERATION_LOG_STATUSES)[number];
+/** The statuses an operation ends in. */
+export const OPERATION_LOG_ENDED: ReadonlySet<OperationLogStatus> = new Set([
+  'succeeded',
+  'failed',
+  'skipped',
+  'cancelled',
+]);
 
 export interface OperationLogRecord {
   id: string;

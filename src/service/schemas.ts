@@ -3,6 +3,7 @@
  * against them (bodies strictly: no unknown fields, no type coercion) and @fastify/swagger
  * turns the same schemas into `/openapi.json`.
  */
+import { OPERATION_KINDS, OPERATION_LOG_STATUSES } from '../catalog/index.js';
 import { MAX_WINDOW_SECONDS } from './triggers.js';
 
 const PROJECT = { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } as const;
@@ -183,14 +184,14 @@ export const enabledBody = {
   properties: { enabled: { type: 'boolean' } },
 } as const;
 
-const KINDS = ['protect', 'restore', 'verify', 'copy', 'delete', 'retention_protect'];
+const KINDS = [...OPERATION_KINDS];
 export const operationLogQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
     ...page,
     kind: { type: 'string', enum: KINDS },
-    status: { type: 'string', enum: ['queued', 'running', 'succeeded', 'failed', 'skipped', 'cancelled'] },
+    status: { type: 'string', enum: [...OPERATION_LOG_STATUSES] },
     planId: UUID,
     checkpointId: CHECKPOINT_ID,
     scheduledOperationId: UUID,

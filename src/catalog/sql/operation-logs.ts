@@ -4,15 +4,17 @@
  */
 import type { ErrorInfo } from '../../errors.js';
 import { idTime, isId, newId } from '../ids.js';
-import type {
-  NewOperationLog,
-  OperationKind,
-  OperationLogFilter,
-  OperationLogPatch,
-  OperationLogRecord,
-  OperationLogStatus,
-  Page,
-  ProjectScope,
+import {
+  type NewOperationLog,
+  OPERATION_KINDS,
+  OPERATION_LOG_STATUSES,
+  type OperationKind,
+  type OperationLogFilter,
+  type OperationLogPatch,
+  type OperationLogRecord,
+  type OperationLogStatus,
+  type Page,
+  type ProjectScope,
 } from '../types.js';
 import {
   Assignments,
@@ -34,22 +36,8 @@ import {
   time,
 } from './base.js';
 
-const KINDS: readonly OperationKind[] = [
-  'protect',
-  'restore',
-  'verify',
-  'copy',
-  'delete',
-  'retention_protect',
-];
-const STATUSES: readonly OperationLogStatus[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'skipped',
-  'cancelled',
-];
+const KINDS: readonly OperationKind[] = OPERATION_KINDS;
+const STATUSES: readonly OperationLogStatus[] = OPERATION_LOG_STATUSES;
 /** Ids per statement in `heartbeat`, well under either database's parameter limit. */
 const BATCH = 500;
 

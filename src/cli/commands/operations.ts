@@ -5,20 +5,19 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
-import type { Catalog, OperationLogRecord, OperationLogStatus } from '../../catalog/index.js';
+import {
+  type Catalog,
+  OPERATION_LOG_ENDED,
+  OPERATION_LOG_STATUSES,
+  type OperationLogRecord,
+  type OperationLogStatus,
+} from '../../catalog/index.js';
 import { HoardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../util.js';
 
-const STATUSES: readonly OperationLogStatus[] = [
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'skipped',
-  'cancelled',
-];
-const ENDED = new Set<OperationLogStatus>(['succeeded', 'failed', 'skipped', 'cancelled']);
+const STATUSES: readonly OperationLogStatus[] = OPERATION_LOG_STATUSES;
+const ENDED = OPERATION_LOG_ENDED;
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const operations = program

@@ -3,11 +3,12 @@
  * logs themselves, their hook graph, and their live events as server-sent events.
  */
 import type { FastifyInstance } from 'fastify';
-import type {
-  OperationKind,
-  OperationLogFilter,
-  OperationLogRecord,
-  TokenRecord,
+import {
+  OPERATION_LOG_ENDED,
+  type OperationKind,
+  type OperationLogFilter,
+  type OperationLogRecord,
+  type TokenRecord,
 } from '../../catalog/index.js';
 import { HoardError } from '../../errors.js';
 import { prepareCopy, prepareRestore, prepareVerify } from '../../flows/checkpoint-ops.js';
@@ -33,7 +34,7 @@ import {
   verifyBody,
 } from '../schemas.js';
 
-const TERMINAL = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
+const TERMINAL: ReadonlySet<string> = OPERATION_LOG_ENDED;
 
 interface OperationBody {
   providerId: string;
