@@ -175,6 +175,7 @@ async function runPrepared(
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.transport ? { transport: options.transport } : {}),
   });
   await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
   const updated = await new CheckpointStore(provider.bank).update(id, {
@@ -205,7 +206,7 @@ export async function deleteCheckpoint(
   }
   return withWorkLease(store, id, options.signal, async (signal) => {
     // A protect that died owing teardowns (a thaw) has them run now, while its journal exists.
-    const recovery = await recoverOwed(store, provider, id);
+    const recovery = await recoverOwed(store, provider, id, options.transport);
     if (recovery?.retry) {
       throw new HoardError(
         'CHECKPOINT_STATE',
@@ -222,6 +223,7 @@ export async function deleteCheckpoint(
       parameters,
       signal,
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.transport ? { transport: options.transport } : {}),
     });
     if (operation.status !== 'succeeded') {
       await provider.bank.put(operationKey(id, operation.id), JSON.stringify(operation, null, 2));
@@ -345,6 +347,7 @@ export async function copyCheckpoint(
         signal,
         ...(blobIds ? { blobIds } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        ...(options.transport ? { transport: options.transport } : {}),
       });
       if (operation.status === 'succeeded') {
         try {

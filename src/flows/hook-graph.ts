@@ -22,6 +22,12 @@ export interface HookTask {
   /** The plugin's hook, if it implements one. */
   impl: Hook | undefined;
   timeoutMs: number | undefined;
+  /** The resource's host: its hooks are handed to a transport (SPEC §12); undefined runs here. */
+  host?: string;
+  /** The plugin declares this hook idempotent (it may run again after its agent died). */
+  idempotent?: boolean;
+  /** It runs whenever its resource's prepareBegin succeeded (prepareFinish, alwaysRun hooks). */
+  teardown?: boolean;
 }
 
 export interface HookEdge {
@@ -61,12 +67,18 @@ export function buildHookGraph(
     const setup = hookTaskId(node.key, 'prepareBegin');
     for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
       const impl = op?.[METHOD[hook]] as Hook | undefined;
-      const task: TaskSpec<HookTask> = {
-        id: hookTaskId(node.key, hook),
-        data: { resource: node.key, hook, impl, timeoutMs: op?.timeoutMs },
-      };
+      const data: HookTask = { resource: node.key, hook, impl, timeoutMs: op?.timeoutMs };
+      const task: TaskSpec<HookTask> = { id: hookTaskId(node.key, hook), data };
       const teardown = hook === 'prepareFinish' || (hook !== 'prepareBegin' && op?.alwaysRun?.includes(hook));
-      if (teardown) task.teardownOf = setup;
+      if (teardown) {
+        task.teardownOf = setup;
+        data.teardown = true;
+      }
+      if (node.resource.host !== undefined) {
+        data.host = node.resource.host;
+        const idempotent = op?.idempotent;
+        data.idempotent = idempotent === true || (Array.isArray(idempotent) && idempotent.includes(hook));
+      }
       tasks.push(task);
     }
     edge(node.key, 'prepareBegin', node.key, 'prepareFinish', 'indigo');

@@ -22,10 +22,12 @@ import type {
   ResourceStats,
 } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
-import type { ResourceGraph } from '../resources/graph.js';
+import { ResourceGraph } from '../resources/graph.js';
+import type { Resource } from '../resources/resource.js';
 import { ContentStore } from '../store/index.js';
 import { CountingBank } from './counting-bank.js';
 import { buildHookGraph, type HookGraph, type HookTask, hookTaskId, toTaskGraph } from './hook-graph.js';
+import type { HookRequest, HookTransport } from './transport.js';
 
 export type OperationStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -42,6 +44,10 @@ export interface TaskLog {
   /** The end (last 64 KiB) of the output of the command the hook ran (exec.task), if it wrote any. */
   stdout?: string;
   stderr?: string;
+  /** The resource's host, when an agent of it was to run the hook (SPEC §12). */
+  host?: string;
+  /** The agent that ran the hook (its member id), once one took it. */
+  agent?: string;
 }
 
 export interface ResourceLog {
@@ -91,6 +97,8 @@ export interface OperationInput {
   defaultTimeoutMs?: number;
   /** The checkpoint's section of the bank (`checkpoints/<id>/`). */
   bank: Bank;
+  /** The provider's id, by which an agent finds the same provider (default: `checkpoint.provider`). */
+  providerId?: string;
   /** The provider's whole bank (where the content store lives). */
   rootBank: Bank;
   /** Protect: the plan's previous available checkpoint, for `ctx.previous`. */
@@ -108,6 +116,11 @@ export interface OperationInput {
   signal?: AbortSignal;
   concurrency?: number;
   onEvent?: (event: EngineEvent, task: HookTask | undefined) => void;
+  /**
+   * Carries the hooks of resources with a `host` to that host's agents (SPEC §12). Without
+   * it such a hook fails AGENT_UNAVAILABLE: it is never run here instead of on its host.
+   */
+  transport?: HookTransport;
 }
 
 /** The hook graph of an operation (also what `hoard graph` draws). */
@@ -169,6 +182,8 @@ function operationOf(
     const timeoutMs = given.timeoutMs ?? input.defaultTimeoutMs;
     if (timeoutMs !== undefined) op.timeoutMs = timeoutMs;
     if (given.alwaysRun !== undefined) op.alwaysRun = [...given.alwaysRun];
+    if (given.idempotent !== undefined)
+      op.idempotent = typeof given.idempotent === 'boolean' ? given.idempotent : [...given.idempotent];
     for (const [method, hook] of METHODS) {
       const impl: unknown = given[method];
       const bad = hookProblem(method, impl);
@@ -186,6 +201,25 @@ function operationOf(
       error,
     );
   }
+}
+
+/**
+ * The plugin's `hook` for one resource, checked as an operation checks it (a hook that cannot
+ * be had fails with HOOK_FAILED saying why): what an agent runs for a host (SPEC §12).
+ * Undefined when the plugin does not implement it.
+ */
+export function resourceHook(
+  registry: PluginRegistry,
+  kind: OperationKind,
+  resource: Resource,
+  key: string,
+  parameters: OperationParameters,
+  hook: HookName,
+): Hook | undefined {
+  const graph = new ResourceGraph([{ key, resource, children: [], parents: [] }]);
+  const op = operationOf({ kind, graph, registry, parameters: new Map([[key, parameters]]) }, key);
+  const method = METHODS.find(([, name]) => name === hook)![0];
+  return op?.[method] as Hook | undefined;
 }
 
 function failingOperation(
@@ -226,6 +260,7 @@ export function runInProvider(
   return runOperation({
     ...input,
     checkpoint: { id, plan, provider: provider.name },
+    providerId: provider.id,
     registry: provider.registry,
     bank: provider.bank.section(checkpointPrefix(id)),
     rootBank: provider.bank,
@@ -256,84 +291,102 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
     waiting?.(message);
   });
 
-  const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
+  const runId = randomUUID();
+  // Which agent ran each remote hook (task id → member id), for the task records.
+  const agents = new Map<string, string>();
+  const failuresOf = (ectx: TaskContext<HookTask>): HookFailure[] =>
+    ectx.failures.map((f) => {
+      const t = byTask.get(f.task);
+      return { resource: t?.resource ?? f.task, hook: t?.hook ?? 'main', message: messageOf(f.error) };
+    });
+
+  const remote = async (task: HookTask, ectx: TaskContext<HookTask>): Promise<void> => {
     const node = input.graph.get(task.resource)!;
-    const params = input.parameters.get(task.resource) ?? { parameters: {}, protectParameters: {} };
-    const plain = input.bank.section(`resources/${encodeSegment(task.resource)}`, { readOnly: !writable });
-    const section =
-      input.kind === 'protect'
-        ? new CountingBank(plain, (bytes) => {
-            statsOf(task.resource).storedBytes += bytes;
-          })
-        : plain;
-    const ctx: HookContext = {
-      operation: input.kind,
-      hook: task.hook,
-      checkpoint: input.checkpoint,
-      resource: node.resource,
-      parameters: params.parameters,
-      protectParameters: params.protectParameters,
-      bank: section,
-      ...(input.blobIds ? { blobIds: input.blobIds } : {}),
-      previous: input.previousCheckpoint
-        ? input.rootBank.section(resourcePrefix(input.previousCheckpoint, task.resource), { readOnly: true })
-        : undefined,
-      get store(): ContentStore {
-        waiting = (message) => ectx.progress(0, message);
-        return store;
-      },
-      signal: ectx.signal,
-      get failures(): HookFailure[] {
-        return ectx.failures.map((f) => {
-          const t = byTask.get(f.task);
-          return { resource: t?.resource ?? f.task, hook: t?.hook ?? 'main', message: messageOf(f.error) };
-        });
-      },
-      progress: (fraction, detail) => ectx.progress(fraction, detail),
-      poll: (check, options) => poll(ectx, task, check, options),
-      log: (message) => lines.push(`${task.resource} ${task.hook}: ${message}`),
-      reportStats: (reported) => {
-        if (input.kind !== 'protect') return;
-        const own = statsOf(task.resource);
-        for (const field of ['files', 'bytes', 'newBytes', 'storedBytes'] as const) {
-          const value = (reported as Partial<ResourceStats> | undefined)?.[field];
-          if (value === undefined) continue;
-          if (!Number.isSafeInteger(value) || value < 0) {
-            const plugin = pluginOf(input.registry, node.resource.type);
-            throw new HoardError(
-              'HOOK_FAILED',
-              `${task.resource} ${task.hook}: plugin "${plugin}" reported stats.${field} = ${describeValue(value)}; it must be a whole number >= 0`,
-              { details: { resource: task.resource, hook: task.hook, plugin } },
-            );
-          }
-          own[field] += value;
-        }
-      },
-      keepOutput: (output) => {
-        const kept: { stdout?: string; stderr?: string } = {};
-        for (const stream of ['stdout', 'stderr'] as const) {
-          const text = output?.[stream];
-          if (typeof text === 'string' && text !== '') kept[stream] = lastBytes(text, OUTPUT_BYTES);
-        }
-        outputs.set(hookTaskId(task.resource, task.hook), kept);
-      },
-    };
-    try {
-      await task.impl!(ctx);
-    } catch (error) {
-      if (error instanceof HoardError && (error.code === 'HOOK_FAILED' || error.code === 'HOOK_TIMEOUT'))
-        throw error;
-      const plugin = pluginOf(input.registry, node.resource.type);
-      // Anything may be thrown; what is not an Error is the plugin's mistake, named as such.
-      const message =
-        error instanceof Error
-          ? error.message
-          : `plugin "${plugin}" ${threw(error)} (in its ${input.kind} operation)`;
-      throw new HoardError('HOOK_FAILED', `${task.resource} ${task.hook}: ${message}`, {
-        details: { resource: task.resource, hook: task.hook, operation: input.kind, plugin },
-        cause: error,
-      });
+    const host = task.host!;
+    if (!input.transport) {
+      throw new HoardError(
+        'AGENT_UNAVAILABLE',
+        `${task.resource} ${task.hook}: the resource runs on host "${host}", but HOARD_QUEUE_URL is not set, so no agent of it can be reached`,
+        { details: { resource: task.resource, hook: task.hook, host } },
+      );
     }
+    // An agent writes blobs under its own lease, which ends with its hook; this operation holds
+    // the store from before its first dispatch to its end, so no collection runs in between
+    // (docs/store-format.md, "What garbage collection may delete").
+    await store.hold();
+    const params = input.parameters.get(task.resource) ?? { parameters: {}, protectParameters: {} };
+    const id = hookTaskId(task.resource, task.hook);
+    const request: HookRequest = {
+      kind: input.kind,
+      checkpoint: input.checkpoint,
+      providerId: input.providerId ?? input.checkpoint.provider,
+      key: task.resource,
+      resource: node.resource,
+      hook: task.hook,
+      host,
+      parameters: params,
+      ...(input.previousCheckpoint ? { previousCheckpoint: input.previousCheckpoint } : {}),
+      ...(input.blobIds ? { blobIds: [...input.blobIds] } : {}),
+      failures: failuresOf(ectx),
+      task: id,
+      attempt: ectx.attempt,
+      run: input.kind === 'protect' ? 'protect' : `${input.kind}-${runId.slice(0, 8)}`,
+      idempotent: task.idempotent === true,
+      teardown: task.teardown === true,
+    };
+    const outcome = await input.transport.run(request, {
+      signal: ectx.signal,
+      progress: (fraction, detail) => ectx.progress(fraction, detail),
+      taken: (agent) => agents.set(id, agent),
+    });
+    if (outcome.agent) agents.set(id, outcome.agent);
+    for (const line of outcome.log) lines.push(`${task.resource} ${task.hook}: ${line}`);
+    if (outcome.output) outputs.set(id, outcome.output);
+    if (input.kind === 'protect' && outcome.stats) {
+      const own = statsOf(task.resource);
+      for (const field of ['files', 'bytes', 'newBytes', 'storedBytes'] as const) {
+        const value = outcome.stats[field];
+        if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) own[field] += value;
+      }
+    }
+  };
+
+  const graph = toTaskGraph(hooks, (task) => async (ectx: TaskContext<HookTask>) => {
+    if (task.host !== undefined) return remote(task, ectx);
+    const node = input.graph.get(task.resource)!;
+    await callHook(
+      {
+        kind: input.kind,
+        checkpoint: input.checkpoint,
+        registry: input.registry,
+        resource: node.resource,
+        key: task.resource,
+        hook: task.hook,
+        impl: task.impl!,
+        parameters: input.parameters.get(task.resource) ?? { parameters: {}, protectParameters: {} },
+        checkpointBank: input.bank,
+        rootBank: input.rootBank,
+        writable,
+        ...(input.previousCheckpoint ? { previousCheckpoint: input.previousCheckpoint } : {}),
+        ...(input.blobIds ? { blobIds: input.blobIds } : {}),
+        store: () => {
+          waiting = (message) => ectx.progress(0, message);
+          return store;
+        },
+        signal: ectx.signal,
+        failures: () => failuresOf(ectx),
+        now: () => ectx.now(),
+        sleep: (ms) => ectx.sleep(ms),
+      },
+      {
+        progress: (fraction, detail) => ectx.progress(fraction, detail),
+        log: (message) => lines.push(`${task.resource} ${task.hook}: ${message}`),
+        addStats: (field, value) => {
+          statsOf(task.resource)[field] += value;
+        },
+        keepOutput: (kept) => outputs.set(hookTaskId(task.resource, task.hook), kept),
+      },
+    );
   });
 
   const run = startRun(graph, {
@@ -348,9 +401,122 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   }
   try {
     const result = await run.result;
-    return operationLog(input, result, byTask, startedAt, lines, { stats, outputs });
+    return operationLog(input, result, byTask, startedAt, lines, { stats, outputs, agents }, runId);
   } finally {
     if (input.store === undefined) await store.release().catch(() => {});
+  }
+}
+
+/** One hook to run in this process: what its context is made of. */
+export interface HookCall {
+  kind: OperationKind;
+  checkpoint: { id: string; plan: string; provider: string };
+  registry: PluginRegistry;
+  resource: Resource;
+  /** `type#id` */
+  key: string;
+  hook: HookName;
+  impl: Hook;
+  parameters: OperationParameters;
+  /** The checkpoint's section of the bank (`checkpoints/<id>/`). */
+  checkpointBank: Bank;
+  /** The provider's whole bank. */
+  rootBank: Bank;
+  /** Whether the resource's section may be written (protect, delete, copy with renamed blobs). */
+  writable: boolean;
+  previousCheckpoint?: string;
+  blobIds?: ReadonlyMap<string, string>;
+  /** The content store, called when the hook first uses it. */
+  store: () => ContentStore;
+  signal: AbortSignal;
+  failures: () => HookFailure[];
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+/** Where one hook's reports go: the operation's records here, or an agent's job result. */
+export interface HookSink {
+  progress(fraction: number, detail?: string): void;
+  /** A `ctx.log` line, without the `type#id hook: ` prefix. */
+  log(message: string): void;
+  /** Statistics checked to be whole numbers >= 0 (protect only). */
+  addStats(field: 'files' | 'bytes' | 'newBytes' | 'storedBytes', value: number): void;
+  keepOutput(kept: { stdout?: string; stderr?: string }): void;
+}
+
+/**
+ * Runs one hook with its context, here: the same code whether the operation runs it in its own
+ * process or an agent runs it for a host (SPEC §12). A failure is HOOK_FAILED naming the
+ * resource, hook and plugin (HOOK_FAILED and HOOK_TIMEOUT thrown by the hook are kept).
+ */
+export async function callHook(call: HookCall, sink: HookSink): Promise<void> {
+  const { kind, key, hook } = call;
+  const plain = call.checkpointBank.section(`resources/${encodeSegment(key)}`, { readOnly: !call.writable });
+  const section =
+    kind === 'protect' ? new CountingBank(plain, (bytes) => sink.addStats('storedBytes', bytes)) : plain;
+  const pollTask = { resource: key, hook };
+  const ctx: HookContext = {
+    operation: kind,
+    hook,
+    checkpoint: call.checkpoint,
+    resource: call.resource,
+    parameters: call.parameters.parameters,
+    protectParameters: call.parameters.protectParameters,
+    bank: section,
+    ...(call.blobIds ? { blobIds: call.blobIds } : {}),
+    previous: call.previousCheckpoint
+      ? call.rootBank.section(resourcePrefix(call.previousCheckpoint, key), { readOnly: true })
+      : undefined,
+    get store(): ContentStore {
+      return call.store();
+    },
+    signal: call.signal,
+    get failures(): HookFailure[] {
+      return call.failures();
+    },
+    progress: (fraction, detail) => sink.progress(fraction, detail),
+    poll: (check, options) => poll(call, pollTask, check, options),
+    log: (message) => sink.log(message),
+    reportStats: (reported) => {
+      if (kind !== 'protect') return;
+      for (const field of ['files', 'bytes', 'newBytes', 'storedBytes'] as const) {
+        const value = (reported as Partial<ResourceStats> | undefined)?.[field];
+        if (value === undefined) continue;
+        if (!Number.isSafeInteger(value) || value < 0) {
+          const plugin = pluginOf(call.registry, call.resource.type);
+          throw new HoardError(
+            'HOOK_FAILED',
+            `${key} ${hook}: plugin "${plugin}" reported stats.${field} = ${describeValue(value)}; it must be a whole number >= 0`,
+            { details: { resource: key, hook, plugin } },
+          );
+        }
+        sink.addStats(field, value);
+      }
+    },
+    keepOutput: (output) => {
+      const kept: { stdout?: string; stderr?: string } = {};
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const text = output?.[stream];
+        if (typeof text === 'string' && text !== '') kept[stream] = lastBytes(text, OUTPUT_BYTES);
+      }
+      sink.keepOutput(kept);
+    },
+  };
+  try {
+    await call.impl(ctx);
+  } catch (error) {
+    if (error instanceof HoardError && (error.code === 'HOOK_FAILED' || error.code === 'HOOK_TIMEOUT'))
+      throw error;
+    const plugin = pluginOf(call.registry, call.resource.type);
+    // Anything may be thrown; what is not an Error is the plugin's mistake, named as such.
+    const message =
+      error instanceof Error
+        ? error.message
+        : `plugin "${plugin}" ${threw(error)} (in its ${kind} operation)`;
+    throw new HoardError('HOOK_FAILED', `${key} ${hook}: ${message}`, {
+      details: { resource: key, hook, operation: kind, plugin },
+      cause: error,
+    });
   }
 }
 
@@ -395,7 +561,9 @@ function operationLog(
   reported: {
     stats: Map<string, ResourceStats>;
     outputs: Map<string, { stdout?: string; stderr?: string }>;
+    agents: Map<string, string>;
   },
+  id: string,
 ): OperationLog {
   const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
   const tasks: TaskLog[] = result.tasks.map((t) => {
@@ -411,6 +579,9 @@ function operationLog(
     if (t.cause) log.cause = t.cause;
     if (t.state === 'failed' || t.state === 'cancelled') log.error = hookError(t.error, data);
     Object.assign(log, reported.outputs.get(t.id));
+    if (data.host !== undefined && data.impl) log.host = data.host;
+    const agent = reported.agents.get(t.id);
+    if (agent !== undefined) log.agent = agent;
     return log;
   });
   // A hook's time as the engine saw it; a hook that did not run took none.
@@ -456,7 +627,7 @@ function operationLog(
     return entry;
   });
   const log: OperationLog = {
-    id: randomUUID(),
+    id,
     kind: input.kind,
     status: result.status,
     checkpoint: input.checkpoint.id,
@@ -512,8 +683,8 @@ function messageOf(error: unknown): string {
 }
 
 async function poll<T>(
-  ectx: TaskContext<HookTask>,
-  task: HookTask,
+  ectx: { signal: AbortSignal; now(): number; sleep(ms: number): Promise<void> },
+  task: { resource: string; hook: HookName },
   check: (signal: AbortSignal) => Promise<T | undefined>,
   { intervalMs = 1000, timeoutMs, what }: PollOptions,
 ): Promise<T> {

@@ -32,6 +32,7 @@ import { checkpointView, type OperationResult, operationParameters } from './che
 import type { HookTask } from './hook-graph.js';
 import { type OperationLog, operationStore, runInProvider } from './operation.js';
 import { proveReferences } from './references.js';
+import type { HookTransport } from './transport.js';
 
 export interface RunOptions {
   signal?: AbortSignal;
@@ -44,6 +45,8 @@ export interface RunOptions {
    * checkpoint's data is proven and before its status becomes available.
    */
   beforeCommit?: () => Promise<void>;
+  /** Carries hooks of resources with a `host` to their agents (SPEC §12); see OperationInput. */
+  transport?: HookTransport;
 }
 
 const PENDING = 'index/pending/';
@@ -55,7 +58,7 @@ export async function protect(
 ): Promise<OperationResult> {
   checkPlan(plan, provider.registry);
   const store = new CheckpointStore(provider.bank);
-  const recoveries = await recoverAbandoned(store, provider);
+  const recoveries = await recoverAbandoned(store, provider, options.transport);
 
   // A discovery that fails (a server down, a plugin's mistake) is an operation that failed,
   // not a bad plan: the checkpoint is made, with the plan's own resources, and ends `error`.
@@ -140,6 +143,7 @@ export async function protect(
         signal,
         ...(options.concurrency ? { concurrency: options.concurrency } : {}),
         ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+        ...(options.transport ? { transport: options.transport } : {}),
       });
       if (operation.status === 'succeeded') {
         try {
@@ -272,7 +276,11 @@ export interface Recovery {
  * {@link RECOVERY_ATTEMPTS} protects in all try, and the last gives up. A damaged journal
  * or record is given up at once: retrying reads the same bytes.
  */
-export async function recoverAbandoned(store: CheckpointStore, provider: Provider): Promise<Recovery[]> {
+export async function recoverAbandoned(
+  store: CheckpointStore,
+  provider: Provider,
+  transport?: HookTransport,
+): Promise<Recovery[]> {
   const recoveries: Recovery[] = [];
   for (const key of await provider.bank.list(PENDING)) {
     const id = key.slice(PENDING.length);
@@ -286,7 +294,7 @@ export async function recoverAbandoned(store: CheckpointStore, provider: Provide
       continue; // another process is recovering it, or its lease cannot be read now
     }
     try {
-      recoveries.push(await recoverOne(store, provider, id, key));
+      recoveries.push(await recoverOne(store, provider, id, key, transport));
     } finally {
       await provider.bank.releaseLease(lease).catch(() => {});
     }
@@ -303,10 +311,11 @@ export async function recoverOwed(
   store: CheckpointStore,
   provider: Provider,
   id: string,
+  transport?: HookTransport,
 ): Promise<Recovery | undefined> {
   const marker = `${PENDING}${id}`;
   if (!(await provider.bank.exists(marker))) return undefined;
-  return recoverOne(store, provider, id, marker);
+  return recoverOne(store, provider, id, marker, transport);
 }
 
 /**
@@ -328,6 +337,7 @@ async function recoverOne(
   provider: Provider,
   id: string,
   marker: string,
+  transport: HookTransport | undefined,
 ): Promise<Recovery> {
   const startedAt = new Date().toISOString();
   let meta: CheckpointMeta | undefined;
@@ -385,6 +395,8 @@ async function recoverOne(
         defaultTimeoutMs: Number(process.env.HOARD_RECOVERY_HOOK_TIMEOUT_MS) || RECOVERY_HOOK_TIMEOUT_MS,
         journal: new BankJournal(provider.bank, journalPrefix(id)),
         recover: 'teardowns',
+        // Teardowns owed on a host go to that host's queue.
+        ...(transport ? { transport } : {}),
       });
     } catch (error) {
       const corrupt = codeOf(error) === 'JOURNAL_CORRUPT';

@@ -10,7 +10,7 @@ import { parametersFor } from '../plugins/params.js';
 import type { PluginRegistry } from '../plugins/registry.js';
 import { validate } from '../plugins/schema.js';
 import type { GraphInput } from '../resources/graph.js';
-import { type Resource, resourceKey } from '../resources/resource.js';
+import { HOST_NAME, type Resource, resourceKey } from '../resources/resource.js';
 import { parseYaml } from './yaml.js';
 
 export interface Plan {
@@ -50,6 +50,7 @@ const planSchema = {
           type: { type: 'string', minLength: 1, pattern: '^[^#]+$' },
           id: { type: 'string', minLength: 1 },
           name: { type: 'string' },
+          host: { type: 'string', pattern: HOST_NAME.source },
           children: { type: 'array', items: { type: 'string', minLength: 1 } },
         },
       },
@@ -82,7 +83,13 @@ export function parsePlan(text: string, source: string): Plan {
     name: string;
     provider?: string;
     description?: string;
-    resources: (Record<string, unknown> & { type: string; id: string; name?: string; children?: string[] })[];
+    resources: (Record<string, unknown> & {
+      type: string;
+      id: string;
+      name?: string;
+      host?: string;
+      children?: string[];
+    })[];
     parameters?: Parameters;
   };
 
@@ -91,9 +98,10 @@ export function parsePlan(text: string, source: string): Plan {
   const byId = new Map<string, string[]>();
   for (const [i, r] of value.resources.entries()) byId.set(r.id, [...(byId.get(r.id) ?? []), keys[i]!]);
   const resources: GraphInput[] = value.resources.map((entry, i) => {
-    const { type, id, name, children = [], ...extra } = entry;
+    const { type, id, name, host, children = [], ...extra } = entry;
     const resource: Resource = { type, id };
     if (name !== undefined) resource.name = name;
+    if (host !== undefined) resource.host = host;
     if (Object.keys(extra).length > 0) resource.extra = extra;
     const childKeys = children.map((ref) => {
       if (keys.includes(ref)) return ref;

@@ -129,7 +129,7 @@ export function operationProblem(value: unknown): string | undefined {
     return 'returned a Promise: operation() must return the Operation itself (it may not be async)';
   if (!isRecord(value))
     return `returned ${describeValue(value)}, not an Operation (an object of hooks) or undefined`;
-  const { timeoutMs, alwaysRun } = value;
+  const { timeoutMs, alwaysRun, idempotent } = value;
   if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs < 2 ** 31))
     return `returned an Operation whose timeoutMs is ${describeValue(timeoutMs)}, not a number of milliseconds > 0`;
   if (
@@ -137,8 +137,16 @@ export function operationProblem(value: unknown): string | undefined {
     !(Array.isArray(alwaysRun) && alwaysRun.every((h) => h === 'main' || h === 'complete'))
   )
     return `returned an Operation whose alwaysRun is ${describeValue(alwaysRun)}, not a list of "main" and "complete"`;
+  if (
+    idempotent !== undefined &&
+    typeof idempotent !== 'boolean' &&
+    !(Array.isArray(idempotent) && idempotent.every((h) => HOOKS.has(h)))
+  )
+    return `returned an Operation whose idempotent is ${describeValue(idempotent)}, not true, false or a list of hook names`;
   return undefined;
 }
+
+const HOOKS: ReadonlySet<unknown> = new Set(['prepareBegin', 'prepareFinish', 'main', 'complete']);
 
 /** What is wrong with one hook (`onMain` …) of an Operation; undefined for a function or none. */
 export function hookProblem(method: string, hook: unknown): string | undefined {

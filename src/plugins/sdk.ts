@@ -193,6 +193,13 @@ export interface Operation<P = UntypedParameters, PP = UntypedParameters> {
    * even after a failure below them (e.g. a cleanup in complete).
    */
   alwaysRun?: readonly ('main' | 'complete')[];
+  /**
+   * Hooks that may run again after an agent running them died (SPEC §12): running one twice
+   * leaves the same result as once (content-addressed data, say). Such a hook is delivered
+   * again to another agent of the host; any other one fails AGENT_LOST. `true`: every hook.
+   * Default none. Hooks that run in the coordinating process never run twice.
+   */
+  idempotent?: boolean | readonly HookName[];
   /** Per-hook timeout in milliseconds; past it the hook's signal aborts and it fails with HOOK_TIMEOUT. */
   timeoutMs?: number;
   /** Misspelling of `timeoutMs` (milliseconds). */

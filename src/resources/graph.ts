@@ -1,7 +1,7 @@
 import { TaskGraph } from '../engine/index.js';
 import { HoardError } from '../errors.js';
 import type { Protectable } from './protectable.js';
-import { type Resource, resourceKey } from './resource.js';
+import { HOST_NAME, type Resource, resourceKey } from './resource.js';
 
 export interface ResourceNode {
   key: string;
@@ -99,7 +99,12 @@ export async function discoverGraph(
       const childKey = resourceKey(child);
       if (!input.children.includes(childKey)) input.children.push(childKey);
       if (!inputs.has(childKey)) {
-        inputs.set(childKey, { resource: child, children: [] });
+        // A dependent runs where its parent does unless the protectable says otherwise.
+        const placed = child.host === undefined && input.resource.host !== undefined;
+        inputs.set(childKey, {
+          resource: placed ? { ...child, host: input.resource.host! } : child,
+          children: [],
+        });
         queue.push(childKey);
       }
     }
@@ -173,11 +178,13 @@ function resourcesProblem(found: unknown): string | undefined {
   for (const [i, r] of found.entries()) {
     const bad = (what: string) => `a list whose item ${i} ${what}`;
     if (typeof r !== 'object' || r === null || Array.isArray(r)) return bad('is not a resource {type, id}');
-    const { type, id, name, extra } = r as Record<string, unknown>;
+    const { type, id, name, host, extra } = r as Record<string, unknown>;
     if (typeof type !== 'string' || type === '' || type.includes('#'))
       return bad('has no type (a non-empty string without "#")');
     if (typeof id !== 'string' || id === '') return bad('has no id (a non-empty string)');
     if (name !== undefined && typeof name !== 'string') return bad('has a name that is not a string');
+    if (host !== undefined && (typeof host !== 'string' || !HOST_NAME.test(host)))
+      return bad('has a host that is not a host name (letters, digits, ".", "_", "-")');
     if (extra !== undefined && (typeof extra !== 'object' || extra === null || Array.isArray(extra)))
       return bad('has extra fields that are not an object');
   }

@@ -81,6 +81,15 @@ export class ContentStore {
   }
 
   /**
+   * Takes the shared lease of `holdAs` now, before any blob is touched (waiting for a running
+   * prune, up to `waitMs`): an operation whose agents write into the store holds it from
+   * before its first dispatch. Without `holdAs`, nothing.
+   */
+  async hold(): Promise<void> {
+    await this.ready();
+  }
+
+  /**
    * With `holdAs`: renews the shared lease now and says whether one is held; LEASE_LOST if it
    * was lost (a prune may have run since the store was first used). Without: false.
    */

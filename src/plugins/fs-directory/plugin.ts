@@ -56,6 +56,8 @@ export const fsDirectoryPlugin = definePlugin(() => ({
       browse: fsDirectoryBrowser,
       operations: {
         protect: (resource) => ({
+          // Content-addressed: a second run stores nothing new and writes the same manifest.
+          idempotent: ['main'],
           onMain: async (ctx) => {
             const stats = await snapshot(
               ctx,
@@ -85,6 +87,7 @@ export const fsDirectoryPlugin = definePlugin(() => ({
           },
         }),
         verify: () => ({
+          idempotent: ['main'],
           onMain: async (ctx) => {
             const { files, blobs } = await verifyTree(ctx);
             ctx.log(`verified ${blobs} blobs of ${files} files`);

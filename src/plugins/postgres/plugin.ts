@@ -142,6 +142,7 @@ export const postgresPlugin = definePlugin((settings) => {
         // server is not something to do unasked. So a server has only a protect.
         operations: {
           protect: (_server, { parameters }) => ({
+            idempotent: ['main'],
             onMain: async (ctx) => {
               await protectServer(ctx, urlOf(ctx.resource), { globals: parameters.globals !== false }, tools);
             },
@@ -163,7 +164,9 @@ export const postgresPlugin = definePlugin((settings) => {
         browse: infoBrowser({ exact: false }),
         protectable: { parentTypes: [SERVER_TYPE] },
         operations: {
+          // A second dump replaces the first in the resource's section: idempotent.
           protect: (_database, { parameters }) => ({
+            idempotent: ['main'],
             onMain: async (ctx) => {
               await protectDatabase(
                 ctx,
@@ -185,6 +188,7 @@ export const postgresPlugin = definePlugin((settings) => {
             },
           }),
           verify: () => ({
+            idempotent: ['main'],
             onMain: async (ctx) => {
               await verifyDatabase(ctx, urlOf(ctx.resource), tools);
             },

@@ -46,12 +46,16 @@ export const sqliteDatabasePlugin = definePlugin(() => ({
         protect: (resource, { parameters }) => {
           const busyTimeout = parameters.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_S;
           const source = resolve(resource.extra?.path ?? resource.id);
-          return { onMain: (ctx) => protect(ctx, source, Math.round(busyTimeout * 1000)) };
+          // A second copy replaces the first in the resource's section: idempotent.
+          return {
+            idempotent: ['main'],
+            onMain: (ctx) => protect(ctx, source, Math.round(busyTimeout * 1000)),
+          };
         },
         restore: (_resource, { parameters }) => ({
           onMain: (ctx) => restore(ctx, resolve(parameters.target), parameters.overwrite === true),
         }),
-        verify: () => ({ onMain: (ctx) => verify(ctx) }),
+        verify: () => ({ idempotent: ['main'], onMain: (ctx) => verify(ctx) }),
         // delete: the checkpoint's keys are all there is, and Hoard removes them
       },
     }),
