@@ -9,7 +9,9 @@ import {
   listCheckpoints,
   readCheckpoint,
 } from '../flows/checkpoints.js';
+import type { HookTransport } from '../flows/transport.js';
 import { findProvider, loadProviders, type Provider, type ProviderProblem } from '../providers/provider.js';
+import { queueSettings } from '../queue/connection.js';
 
 export interface GlobalOptions {
   home?: string;
@@ -88,6 +90,56 @@ export class CliContext {
   /** Whether progress may be drawn: on a terminal, outside CI. */
   get drawsProgress(): boolean {
     return this.io.stderr.isTTY === true && this.io.env.CI !== 'true';
+  }
+
+  private transport: Promise<HookTransport> | undefined;
+
+  /**
+   * What carries hooks of resources with a `host` to their agents (SPEC §12), as run options:
+   * `{transport}` when HOARD_QUEUE_URL is set, else nothing. The queue is connected when the
+   * first such hook runs (a plan without hosts never needs Redis), and closed by `close`.
+   * HOARD_AGENT_WAIT (seconds, default 60) bounds how long a hook waits for an agent.
+   */
+  hooks(): { transport?: HookTransport } {
+    const settings = queueSettings(this.io.env);
+    if (!settings) return {};
+    const agentWait = this.io.env.HOARD_AGENT_WAIT?.trim();
+    const seconds = agentWait ? Number(agentWait) : undefined;
+    if (seconds !== undefined && !(seconds > 0 && seconds <= 86_400)) {
+      throw new HoardError(
+        'QUEUE_INVALID',
+        'HOARD_AGENT_WAIT must be a number of seconds > 0 (at most 86400)',
+        {
+          details: { variable: 'HOARD_AGENT_WAIT' },
+        },
+      );
+    }
+    const lock = Number(this.io.env.HOARD_AGENT_LOCK_MS) || undefined;
+    const open = () => {
+      this.transport ??= import('../queue/hooks.js').then(({ QueueHookTransport }) =>
+        QueueHookTransport.open(settings, {
+          ...(seconds !== undefined ? { agentWaitMs: seconds * 1000 } : {}),
+          ...(lock !== undefined ? { lockMs: lock } : {}),
+        }),
+      );
+      this.transport.catch(() => {
+        this.transport = undefined;
+      });
+      return this.transport;
+    };
+    return {
+      transport: {
+        run: async (request, io) => (await open()).run(request, io),
+        close: async () => {},
+      },
+    };
+  }
+
+  /** Gives up what the command opened (the queue's connections). */
+  async close(): Promise<void> {
+    const transport = await this.transport?.catch(() => undefined);
+    this.transport = undefined;
+    await transport?.close();
   }
 
   /** Loads the providers once; a broken provider file is a warning on stderr, not a failure. */

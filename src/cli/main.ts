@@ -12,6 +12,7 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { EXIT, errorInfo, errorSpec, HoardError } from '../errors.js';
+import * as agent from './commands/agent.js';
 import * as checkpoints from './commands/checkpoints.js';
 import * as copy from './commands/copy.js';
 import * as diff from './commands/diff.js';
@@ -49,6 +50,7 @@ const COMMANDS = [
   stats,
   tokens,
   operations,
+  agent,
 ];
 
 /**
@@ -97,6 +99,8 @@ Examples:
   } catch (error) {
     const wantsJson = ctx?.json === true || argv.includes('--json');
     code = report(error, wantsJson, io);
+  } finally {
+    await ctx?.close();
   }
   // A run cut short by Ctrl-C (or SIGTERM) says so, whatever it printed: 128 + the signal's number.
   const signal = ctx?.interrupted;

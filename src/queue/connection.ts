@@ -91,3 +91,22 @@ export async function connectQueue(
   }
   return client;
 }
+
+/**
+ * Connection options for BullMQ's own connections (a Queue, Worker or QueueEvents opens and
+ * closes its own from these), from the same URL: host, port, database, user, password, TLS.
+ */
+export function connectionOptions(settings: QueueSettings): import('bullmq').RedisOptions {
+  const url = new URL(settings.url);
+  const db = url.pathname.replace(/^\//, '');
+  return {
+    host: url.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1',
+    port: url.port ? Number(url.port) : 6379,
+    ...(db ? { db: Number(db) } : {}),
+    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(200 * times, 2_000),
+  };
+}

@@ -160,7 +160,9 @@ Examples:
         let result: OperationResult;
         try {
           provider = await ctx.providerOf(id, opts.provider);
-          result = await ctx.interruptible((signal) => deleteCheckpoint(id, provider, { signal }));
+          result = await ctx.interruptible((signal) =>
+            deleteCheckpoint(id, provider, { signal, ...ctx.hooks() }),
+          );
         } catch (error) {
           if (!(error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT')) throw error;
           throw new HoardError(

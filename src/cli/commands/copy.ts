@@ -22,7 +22,9 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       const ctx = context(cmd);
       const { provider: from, id } = await ctx.checkpoint(ref, opts);
       const to = await ctx.provider(opts.to);
-      const result = await ctx.interruptible((signal) => copyCheckpoint(id, from, to, { signal }));
+      const result = await ctx.interruptible((signal) =>
+        copyCheckpoint(id, from, to, { signal, ...ctx.hooks() }),
+      );
       ctx.print(result, () => formatResult(result));
       if (!operationSucceeded('copy', result)) ctx.exitCode = 1;
     });

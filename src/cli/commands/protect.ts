@@ -33,6 +33,7 @@ Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad i
         .interruptible((signal) =>
           protect(plan, provider, {
             signal,
+            ...ctx.hooks(),
             onEvent: progress.onEvent,
             ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
           }),

@@ -60,6 +60,7 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
       const result = await ctx
         .interruptible(async (signal) =>
           restore(id, provider, {
+            ...ctx.hooks(),
             signal,
             onEvent: progress.onEvent,
             parameters,
@@ -96,7 +97,12 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
         const progress = new Progress(ctx, `verify ${id}`);
         const result = await ctx
           .interruptible((signal) =>
-            verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
+            verify(id, provider, {
+              signal,
+              onEvent: progress.onEvent,
+              assignments: opts.param,
+              ...ctx.hooks(),
+            }),
           )
           .finally(() => progress.finish());
         ctx.print(result, () => formatResult(result));
