@@ -61,6 +61,21 @@ const hooksSchema = Type.Object(
     alwaysRun: Type.Optional(
       Type.Array(Type.Union([Type.Literal('main'), Type.Literal('complete')]), { uniqueItems: true }),
     ),
+    /**
+     * Hooks whose commands may run again after the agent running them died (SPEC §12): list
+     * a hook here only when running its command twice does no harm. Default none.
+     */
+    idempotent: Type.Optional(
+      Type.Array(
+        Type.Union([
+          Type.Literal('prepareBegin'),
+          Type.Literal('prepareFinish'),
+          Type.Literal('main'),
+          Type.Literal('complete'),
+        ]),
+        { uniqueItems: true },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -105,6 +120,7 @@ function commandsOperation(
   const cwd = merged.cwd;
   const op: Operation = {};
   if (commands.alwaysRun?.length) op.alwaysRun = commands.alwaysRun;
+  if (commands.idempotent?.length) op.idempotent = commands.idempotent;
   for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
     const command = commands[hook];
     if (!command) continue;

@@ -1,0 +1,404 @@
+/**
+ * Hooks on agents (SPEC §12), against the real Redis: agents are real `hoard agent` processes,
+ * each with its own home (and the same provider file, whose bank they share), and each hook
+ * records which process ran it (`$PPID` of an exec.task command is the agent's pid).
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { EngineEvent } from '../../src/engine/index.js';
+import { protect } from '../../src/flows/protect.js';
+import { loadPlan } from '../../src/plans/plan.js';
+import { loadProviders } from '../../src/providers/provider.js';
+import { connectQueue } from '../../src/queue/connection.js';
+import { QueueHookTransport } from '../../src/queue/hooks.js';
+import { hoard, type Ran, spawnHoard } from '../cli/helpers.js';
+
+const REDIS = process.env.HOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PREFIX = `hoard-agents-${randomBytes(4).toString('hex')}`;
+const QUEUE = { HOARD_QUEUE_URL: REDIS, HOARD_QUEUE_PREFIX: PREFIX, HOARD_AGENT_LOCK_MS: '1500' };
+
+let root: string;
+let log: string;
+
+interface Running {
+  child: ChildProcess;
+  done: Promise<Ran>;
+  id: string;
+  pid: number;
+}
+const running: Running[] = [];
+
+async function home(name: string): Promise<string> {
+  const dir = join(root, 'homes', name);
+  await mkdir(join(dir, 'providers'), { recursive: true });
+  await writeFile(
+    join(dir, 'providers', 'shared.conf'),
+    [
+      '[provider]',
+      'name = shared',
+      'id = 6a1f0c52-8d3e-4b7a-9c21-0e5d4f3a2b10',
+      'bank = fs',
+      'plugin = exec.task',
+      'plugin = fs.directory',
+      '[fs]',
+      `path = ${join(root, 'bank')}`,
+      '',
+    ].join('\n'),
+  );
+  return dir;
+}
+
+/** `hoard agent --host HOST` in its own process and home; resolves once it serves. */
+async function startAgent(host: string, name: string): Promise<Running> {
+  const { child, done } = spawnHoard(['--json', 'agent', '--host', host], {
+    env: { ...QUEUE, HOARD_HOME: await home(name) },
+  });
+  let out = '';
+  const id = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`agent ${name} did not start`)), 20_000);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      try {
+        const doc = JSON.parse(out) as { agent: string };
+        clearTimeout(timer);
+        resolve(doc.agent);
+      } catch {}
+    });
+    void done.then((r) => reject(new Error(`agent ${name} exited ${r.code}: ${r.stderr}`)));
+  });
+  const agent = { child, done, id, pid: child.pid! };
+  running.push(agent);
+  return agent;
+}
+
+async function stopAgent(agent: Running, signal: NodeJS.Signals = 'SIGTERM'): Promise<Ran> {
+  agent.child.kill(signal);
+  return agent.done;
+}
+
+async function plan(name: string, text: string): Promise<string> {
+  const file = join(root, `${name}.yaml`);
+  await writeFile(file, text);
+  return file;
+}
+
+/** Lines of the shared log: `<resource> <hook> <pid>` (and whatever else a command wrote). */
+async function lines(): Promise<string[]> {
+  const text = await readFile(log, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean);
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const record = (what: string) => `echo "$HOARD_RESOURCE_ID ${what} $PPID" >> ${JSON.stringify(log)}`;
+
+describe('hooks on agents', { timeout: 120_000 }, () => {
+  let a: Running;
+  let b: Running;
+  /** Two agents of each of the hosts ki and kn, for the kill -9 cases. */
+  const pairs = new Map<string, [Running, Running]>();
+  let coordinator: string;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'hoard-agents-'));
+    log = join(root, 'hooks.log');
+    coordinator = await home('coordinator');
+    const started = await Promise.all(
+      ['a', 'b', 'ki', 'ki', 'kn', 'kn'].map((host, i) => startAgent(host, `agent-${host}-${i}`)),
+    );
+    [a, b] = started as [Running, Running];
+    pairs.set('ki', [started[2]!, started[3]!]);
+    pairs.set('kn', [started[4]!, started[5]!]);
+  });
+
+  after(async () => {
+    for (const agent of running) agent.child.kill('SIGKILL');
+    await Promise.all(running.map((r) => r.done));
+    const redis = await connectQueue({ url: REDIS, prefix: PREFIX });
+    const keys = await redis.keys(`${PREFIX}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    hoard(['--json', ...args], { ...QUEUE, HOARD_HOME: coordinator, ...env });
+
+  it('lists the agents up, with host, kind, version and plugins', async () => {
+    const r = await run(['agents', 'list']);
+    assert.equal(r.code, 0, r.stderr);
+    const mine = r.json.agents.filter((m: { host: string }) => m.host === 'a' || m.host === 'b');
+    assert.deepEqual(mine.map((m: { host: string }) => m.host).sort(), ['a', 'b']);
+    for (const m of mine) {
+      assert.equal(m.kind, 'agent');
+      assert.equal(m.concurrency, 1);
+      assert.equal(m.running, 0);
+      assert.ok(m.plugins.includes('exec.task') && m.plugins.includes('fs.directory'), m.plugins);
+      assert.match(m.version, /^\d+\.\d+\.\d+/);
+      assert.ok(Date.now() - Date.parse(m.lastHeartbeat) < 10_000);
+    }
+  });
+
+  it("runs each hook in its host's agent, in hook order across hosts, and records host and agent", async () => {
+    await rm(log, { force: true });
+    const file = await plan(
+      'cross',
+      `name: cross
+provider: shared
+resources:
+  - {type: exec.task, id: app, host: a, children: [files, here]}
+  - {type: exec.task, id: files, host: b}
+  - {type: exec.task, id: here}
+parameters:
+  exec.task:
+    protect: {prepareBegin: '${record('pb')}', prepareFinish: '${record('pf')}', main: 'echo main on $PPID'}
+`,
+    );
+    const r = await run(['protect', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.json.checkpoint.status, 'available');
+    const got = await lines();
+    const at = (entry: string) => {
+      const i = got.indexOf(entry);
+      assert.ok(i >= 0, `${entry} in ${got.join(' | ')}`);
+      return i;
+    };
+    // Each hook in its own host's process; the resource without a host here.
+    const appPb = at(`app pb ${a.pid}`);
+    const filesPb = at(`files pb ${b.pid}`);
+    const herePb = at(`here pb ${process.pid}`);
+    const filesPf = at(`files pf ${b.pid}`);
+    const herePf = at(`here pf ${process.pid}`);
+    const appPf = at(`app pf ${a.pid}`);
+    // A parent's prepareBegin before its children's (on another host), its prepareFinish after theirs.
+    assert.ok(appPb < filesPb && appPb < herePb, got.join(' | '));
+    assert.ok(filesPf < appPf && herePf < appPf, got.join(' | '));
+    const task = (resource: string, hook: string) =>
+      r.json.operation.tasks.find(
+        (t: { resource: string; hook: string }) => t.resource === resource && t.hook === hook,
+      );
+    assert.equal(task('exec.task#app', 'main').host, 'a');
+    assert.equal(task('exec.task#app', 'main').agent, a.id);
+    assert.equal(task('exec.task#app', 'main').stdout, `main on ${a.pid}\n`);
+    assert.equal(task('exec.task#files', 'prepareBegin').agent, b.id);
+    assert.equal(task('exec.task#here', 'main').host, undefined);
+    assert.equal(task('exec.task#here', 'main').agent, undefined);
+  });
+
+  it("writes an agent's data into the shared bank, restorable from the coordinator, with its statistics", async () => {
+    const data = join(root, 'data-b');
+    await mkdir(join(data, 'sub'), { recursive: true });
+    await writeFile(join(data, 'one.txt'), 'one\n'.repeat(1000));
+    await writeFile(join(data, 'sub', 'two.txt'), 'two');
+    const file = await plan(
+      'files',
+      `name: files
+provider: shared
+resources:
+  - {type: fs.directory, id: d, host: b, path: ${JSON.stringify(data)}}
+`,
+    );
+    const r = await run(['protect', file]);
+    assert.equal(r.code, 0, r.stderr);
+    const stats = r.json.checkpoint.resources[0].stats;
+    assert.equal(stats.files, 2);
+    assert.equal(stats.bytes, 4003);
+    assert.ok(stats.storedBytes > 0);
+    const main = r.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main');
+    assert.equal(main.agent, b.id);
+    // The coordinator proved the agent's blobs present before calling it available; a restore
+    // here (no host for the restore's own resource? it has one: on b) reads them back.
+    const target = join(root, 'restored');
+    const restored = await run(['restore', r.json.checkpoint.id, '--target', target]);
+    assert.equal(restored.code, 0, restored.stderr);
+    assert.equal(await readFile(join(target, 'sub', 'two.txt'), 'utf8'), 'two');
+    assert.equal(restored.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main').agent, b.id);
+  });
+
+  it("reports a remote hook's progress to the operation's events like a local one's", async () => {
+    const { providers } = await loadProviders(coordinator);
+    const provider = providers.find((p) => p.name === 'shared')!;
+    const file = await plan(
+      'progress',
+      `name: progress
+provider: shared
+resources:
+  - {type: exec.task, id: p, host: a}
+parameters:
+  exec.task: {protect: {main: 'true'}}
+`,
+    );
+    const transport = await QueueHookTransport.open({ url: REDIS, prefix: PREFIX });
+    const events: EngineEvent[] = [];
+    try {
+      const result = await protect(await loadPlan(file), provider, {
+        transport,
+        onEvent: (e) => events.push(e),
+      });
+      assert.equal(result.checkpoint.status, 'available');
+    } finally {
+      await transport.close();
+    }
+    const progress = events.filter((e) => e.type === 'progress' && e.task === 'exec.task#p:main');
+    assert.ok(
+      progress.some((e) => e.type === 'progress' && e.detail === `taken by ${a.id}`),
+      JSON.stringify(progress),
+    );
+  });
+
+  it('fails a hook no agent takes within HOARD_AGENT_WAIT with AGENT_UNAVAILABLE, and still runs the teardowns', async () => {
+    await rm(log, { force: true });
+    const file = await plan(
+      'nowhere',
+      `name: nowhere
+provider: shared
+resources:
+  - {type: exec.task, id: app, children: [far]}
+  - {type: exec.task, id: far, host: nowhere}
+parameters:
+  exec.task:
+    protect: {prepareBegin: '${record('pb')}', prepareFinish: '${record('pf')}', main: '${record('main')}'}
+`,
+    );
+    const started = Date.now();
+    const r = await run(['protect', file], { HOARD_AGENT_WAIT: '1' });
+    assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
+    assert.equal(r.code, 1, r.stderr);
+    const task = (resource: string, hook: string) =>
+      r.json.operation.tasks.find(
+        (t: { resource: string; hook: string }) => t.resource === resource && t.hook === hook,
+      );
+    const far = task('exec.task#far', 'prepareBegin');
+    assert.equal(far.status, 'failed');
+    assert.equal(far.error.code, 'AGENT_UNAVAILABLE');
+    assert.match(far.error.message, /no agent of host "nowhere" took it within 1 s/);
+    assert.equal(far.host, 'nowhere');
+    assert.equal(task('exec.task#app', 'prepareFinish').status, 'succeeded');
+    assert.equal(task('exec.task#app', 'main').status, 'upstream_failed');
+    assert.deepEqual(await lines(), [`app pb ${process.pid}`, `app pf ${process.pid}`]);
+  });
+
+  it('without HOARD_QUEUE_URL, never runs a hook of a resource with a host here: AGENT_UNAVAILABLE', async () => {
+    const file = await plan(
+      'noqueue',
+      `name: noqueue
+provider: shared
+resources:
+  - {type: exec.task, id: far, host: a}
+parameters:
+  exec.task: {protect: {main: 'echo ran here'}}
+`,
+    );
+    const r = await hoard(['--json', 'protect', file], { HOARD_HOME: coordinator, HOARD_QUEUE_URL: '' });
+    assert.equal(r.code, 1, r.stderr);
+    const main = r.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main');
+    assert.equal(main.error.code, 'AGENT_UNAVAILABLE');
+    assert.match(main.error.message, /HOARD_QUEUE_URL is not set/);
+    assert.equal(main.stdout, undefined);
+  });
+
+  it('cancels a remote hook on Ctrl-C of the CLI, and runs the teardowns owed on the hosts', async () => {
+    await rm(log, { force: true });
+    const file = await plan(
+      'cancel',
+      `name: cancel
+provider: shared
+resources:
+  - {type: exec.task, id: app, host: a, children: [slow]}
+  - {type: exec.task, id: slow, host: b}
+parameters:
+  exec.task:
+    protect: {prepareBegin: '${record('pb')}', prepareFinish: '${record('pf')}'}
+  exec.task#slow:
+    protect: {prepareBegin: '${record('pb')}; sleep 20; ${record('done')}'}
+`,
+    );
+    const { child, done } = spawnHoard(['--json', 'protect', file], {
+      env: { ...QUEUE, HOARD_HOME: coordinator },
+    });
+    await until("the child's remote prepareBegin to start", async () =>
+      (await lines()).includes(`slow pb ${b.pid}`) ? true : undefined,
+    );
+    const cancelledAt = Date.now();
+    child.kill('SIGINT');
+    const r = await done;
+    assert.ok(Date.now() - cancelledAt < 10_000, `took ${Date.now() - cancelledAt} ms`);
+    assert.equal(r.code, 130, r.stderr);
+    const task = (resource: string, hook: string) =>
+      r.json.operation.tasks.find(
+        (t: { resource: string; hook: string }) => t.resource === resource && t.hook === hook,
+      );
+    assert.equal(task('exec.task#slow', 'prepareBegin').status, 'cancelled');
+    assert.equal(task('exec.task#slow', 'prepareFinish').status, 'cancelled');
+    // The parent's prepareBegin succeeded on a: its prepareFinish is owed, and ran there.
+    assert.equal(task('exec.task#app', 'prepareFinish').status, 'succeeded');
+    assert.equal(task('exec.task#app', 'prepareFinish').agent, a.id);
+    assert.deepEqual(await lines(), [`app pb ${a.pid}`, `slow pb ${b.pid}`, `app pf ${a.pid}`]);
+    // The agent's command was stopped: agent b runs nothing now.
+    const idle = await until('agent b to be idle', async () => {
+      const list = await run(['agents', 'list']);
+      const me = list.json.agents.find((m: { id: string }) => m.id === b.id);
+      return me?.running === 0 ? me : undefined;
+    });
+    assert.equal(idle.running, 0);
+    assert.ok(!(await lines()).some((l) => l.startsWith('slow done')));
+  });
+
+  for (const idempotent of [true, false]) {
+    it(`after kill -9 of an agent mid-hook, ${idempotent ? 'delivers an idempotent hook again to another agent' : 'fails a hook that is not idempotent with AGENT_LOST'}`, async () => {
+      await rm(log, { force: true });
+      const host = `k${idempotent ? 'i' : 'n'}`;
+      const [k1, k2] = pairs.get(host)!;
+      const file = await plan(
+        `kill-${host}`,
+        `name: kill-${host}
+provider: shared
+resources:
+  - {type: exec.task, id: job, host: ${host}}
+parameters:
+  exec.task:
+    protect: {main: '${record('main')}; sleep 2; ${record('done')}'${idempotent ? ', idempotent: [main]' : ''}}
+`,
+      );
+      const protecting = run(['protect', file]);
+      const first = await until('the hook to start', async () => {
+        const line = (await lines()).find((l) => l.startsWith('job main '));
+        return line ? Number(line.split(' ')[2]) : undefined;
+      });
+      const victim = first === k1.pid ? k1 : k2;
+      const survivor = victim === k1 ? k2 : k1;
+      assert.equal(victim.pid, first);
+      victim.child.kill('SIGKILL');
+      const r = await protecting;
+      const main = r.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main');
+      const starts = (await lines()).filter((l) => l.startsWith('job main '));
+      if (idempotent) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(main.status, 'succeeded');
+        assert.equal(main.agent, survivor.id);
+        assert.deepEqual(starts, [`job main ${victim.pid}`, `job main ${survivor.pid}`]);
+        assert.ok((await lines()).includes(`job done ${survivor.pid}`));
+      } else {
+        assert.equal(r.code, 1, r.stderr);
+        assert.equal(main.status, 'failed');
+        assert.equal(main.error.code, 'AGENT_LOST');
+        assert.match(main.error.message, /not idempotent, so it is not run again/);
+        assert.deepEqual(starts, [`job main ${victim.pid}`]);
+      }
+      await stopAgent(survivor);
+    });
+  }
+});
