@@ -2,6 +2,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Catalog, ScheduledOperationRecord, TokenRecord } from '../catalog/index.js';
 import { findProvider, type Provider, type ProviderProblem } from '../providers/provider.js';
+import type { QueueSettings } from '../queue/connection.js';
 import { ApiError } from './http-errors.js';
 import type { Metrics } from './metrics.js';
 import type { HostPolicy } from './policy.js';
@@ -26,6 +27,8 @@ export interface ServiceContext {
   launchScheduled(operation: ScheduledOperationRecord, fireAt: Date): Promise<void>;
   /** Waits for this server's scheduler pass under way (see Scheduler.settle). */
   settleScheduler(): Promise<void>;
+  /** The queue of agents and workers (HOARD_QUEUE_URL), if the server has one. */
+  queue?: QueueSettings;
 }
 
 /** A provider by id or name; unknown is 404 listing the ones there are. */

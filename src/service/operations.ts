@@ -35,7 +35,7 @@ function outcome(kind: OperationKind, result: OperationResult): WorkOutcome {
 }
 
 function runOptions(ctx: RunContext) {
-  return { signal: ctx.signal, onEvent: ctx.onEvent };
+  return { signal: ctx.signal, onEvent: ctx.onEvent, ...(ctx.transport ? { transport: ctx.transport } : {}) };
 }
 
 export function protectWork(plan: PlanRecord, provider: Provider): Work {

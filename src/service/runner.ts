@@ -13,6 +13,7 @@ import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus }
 import type { EngineEvent } from '../engine/index.js';
 import { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from '../errors.js';
 import type { HookTask } from '../flows/hook-graph.js';
+import type { HookTransport } from '../flows/transport.js';
 import { publicError, withoutStacks } from './http-errors.js';
 
 export const SERVER_OWNER = `${hostname()}:${process.pid}`;
@@ -22,6 +23,8 @@ export interface RunContext {
   onEvent: (event: EngineEvent, task: HookTask | undefined) => void;
   /** Records the checkpoint the operation works on as soon as it is known. */
   onCheckpoint: (id: string) => void;
+  /** Carries hooks of resources with a `host` to their agents (SPEC §12), when the server has a queue. */
+  transport?: HookTransport;
 }
 
 /** What a piece of work reports: whether it succeeded, and the result to keep. */
@@ -66,6 +69,8 @@ export interface RunnerOptions {
   onFinished?: (log: OperationLogRecord) => void;
   /** Where internal faults are written (default stderr). */
   logError?: (message: string, error: unknown) => void;
+  /** Given to every piece of work (RunContext.transport). */
+  transport?: HookTransport;
 }
 
 export class OperationRunner {
@@ -166,6 +171,7 @@ export class OperationRunner {
     let outcome: WorkOutcome;
     try {
       outcome = await work({
+        ...(this.options.transport ? { transport: this.options.transport } : {}),
         signal: active.controller.signal,
         onEvent: (event, task) => {
           if (!task) return;

@@ -10,12 +10,15 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { Catalog, ScheduledOperationRecord } from '../catalog/index.js';
 import { HoardError } from '../errors.js';
 import { validatePolicy } from '../flows/retention.js';
+import type { HookTransport } from '../flows/transport.js';
 import type { Provider, ProviderProblem } from '../providers/provider.js';
+import type { QueueSettings } from '../queue/connection.js';
 import { registerAuth } from './auth.js';
 import { providerOf, type ServiceContext } from './context.js';
 import { ApiError, errorReply } from './http-errors.js';
 import { Metrics } from './metrics.js';
 import { protectWork, retentionProtectWork } from './operations.js';
+import { registerAgents } from './routes/agents.js';
 import { registerCheckpoints } from './routes/checkpoints.js';
 import { registerOperationLogs } from './routes/operation-logs.js';
 import { registerPlans } from './routes/plans.js';
@@ -51,6 +54,11 @@ export interface ServiceOptions {
   owner?: string;
   /** Fastify's request log (default off). */
   logRequests?: boolean;
+  /**
+   * The queue (HOARD_QUEUE_URL): hooks of resources with a `host` go to their agents through
+   * `transport`, and `GET /v1/{project}/agents` reads the registry there (SPEC §12).
+   */
+  queue?: { settings: QueueSettings; transport: HookTransport };
 }
 
 export interface Service {
@@ -73,6 +81,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     ...(options.owner ? { owner: options.owner } : {}),
     onFinished: (log) => metrics.finished(log),
     logError,
+    ...(options.queue ? { transport: options.queue.transport } : {}),
   });
   const closing = new AbortController();
   let scheduler: Scheduler | undefined;
@@ -86,6 +95,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
     closing: closing.signal,
     launchScheduled: (operation, fireAt) => launchScheduled(context, operation, fireAt),
     settleScheduler: async () => scheduler?.settle(),
+    ...(options.queue ? { queue: options.queue.settings } : {}),
   };
 
   const app = Fastify({
@@ -178,6 +188,7 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   registerCheckpoints(app, context);
   registerOperationLogs(app, context);
   registerSchedules(app, context);
+  registerAgents(app, context);
   await app.ready();
 
   scheduler =

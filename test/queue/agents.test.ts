@@ -259,6 +259,54 @@ parameters:
     );
   });
 
+  it('shows agents through GET /v1/{project}/agents: all to an admin, the hosts of its plans to a project', async () => {
+    const admin = (await run(['tokens', 'create', '--project', 'ops', '--admin'])).json.secret as string;
+    const project = (await run(['tokens', 'create', '--project', 'demo'])).json.secret as string;
+    const { child, done } = spawnHoard(['--json', 'serve', '--port', '0'], {
+      env: { ...QUEUE, HOARD_HOME: coordinator, HOARD_SCHEDULER_TICK_MS: '0' },
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (d) => {
+          out += d;
+          try {
+            resolve((JSON.parse(out) as { url: string }).url);
+          } catch {}
+        });
+        void done.then((r) => reject(new Error(`serve exited ${r.code}: ${r.stderr}`)));
+      });
+      const get = async (token: string) => {
+        const response = await fetch(`${url}/v1/demo/agents`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(response.status, 200);
+        return (await response.json()) as { agents: { id: string; host: string; kind: string }[] };
+      };
+      const all = await get(admin);
+      for (const agent of [a, b]) assert.ok(all.agents.some((m) => m.id === agent.id));
+      assert.deepEqual(await get(project), { agents: [], queue: true });
+      const created = await fetch(`${url}/v1/demo/plans`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${project}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name: 'on-a',
+          providerId: 'shared',
+          resources: [{ type: 'fs.directory', id: 'd', host: 'a', path: root }],
+        }),
+      });
+      assert.equal(created.status, 201, await created.text());
+      const mine = await get(project);
+      assert.deepEqual(
+        mine.agents.map((m) => [m.id, m.host, m.kind]),
+        [[a.id, 'a', 'agent']],
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await done;
+    }
+  });
+
   it('fails a hook no agent takes within HOARD_AGENT_WAIT with AGENT_UNAVAILABLE, and still runs the teardowns', async () => {
     await rm(log, { force: true });
     const file = await plan(

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
+import { queueSettings } from '../../queue/connection.js';
 import type { CliContext } from '../context.js';
 import { collect, positiveIntOrZero } from '../util.js';
 
@@ -51,6 +52,9 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
         ]);
         const catalog = await openCatalog(ctx.home);
         const tickMs = Number(ctx.io.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
+        // With HOARD_QUEUE_URL, hooks of resources with a host go to their agents (SPEC §12).
+        const queue = queueSettings(ctx.io.env);
+        const { transport } = ctx.hooks();
         const service = await createService({
           catalog,
           providers,
@@ -59,6 +63,7 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
           ...(ctx.io.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(ctx.io.env.HOARD_HEARTBEAT_MS) } : {}),
           logRequests: opts.logRequests === true,
           pathRoots: opts.pathRoot.map((p) => resolve(ctx.io.cwd, p)),
+          ...(queue && transport ? { queue: { settings: queue, transport } } : {}),
         });
         let address: string;
         try {
