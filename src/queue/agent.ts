@@ -155,9 +155,11 @@ export class Agent {
       return {
         ok: false,
         error: errorInfo(
-          new HoardError('TASK_CANCELLED', `${where}: the operation gave this hook up; not run`, {
-            details: { job: jobId },
-          }),
+          new HoardError(
+            'AGENT_UNAVAILABLE',
+            `${where}: the operation had given this hook up (cancelled, or no agent took it in time) before agent ${this.id} started it; not run`,
+            { details: { job: jobId, host: request.host } },
+          ),
         ),
       };
     }

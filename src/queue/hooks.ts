@@ -206,8 +206,10 @@ export class QueueHookTransport implements HookTransport {
         }
         await abandon();
         const removed = await host.queue.remove(jobId).catch(() => 0);
-        if (removed === 0 && (await host.queue.getJobState(jobId).catch(() => 'unknown')) === 'active') {
-          taken(); // an agent took it just now
+        if (removed === 0) {
+          // An agent took it just now (it may even have finished): the state says how it went.
+          taken();
+          void check();
           return;
         }
         fail(
