@@ -8,8 +8,9 @@
 set -euo pipefail
 export HOARD_QUEUE_URL=${HOARD_QUEUE_URL:-redis://127.0.0.1:6379}
 WORK=${WORK:-$(mktemp -d)}
-# HOARD: how to run hoard (default: the checkout's, through npx).
-hoard() { ${HOARD:-npx --no-install hoard} "$@"; }
+# HOARD: how to run hoard (default: this checkout's build, as `node build/src/cli/main.js`).
+HOARD=${HOARD:-node $(cd "$(dirname "$0")/../.." && pwd)/build/src/cli/main.js}
+hoard() { $HOARD "$@"; }
 
 # The same provider file in every machine's home; its bank is a path all of them reach
 # (on real machines: a shared file system, or an S3 bucket).
@@ -31,9 +32,9 @@ mkdir -p "$WORK/host-b/uploads" && echo hello > "$WORK/host-b/uploads/hello.txt"
 
 # Two agents, one per host, each in its own home. They run until stopped (SIGTERM: they
 # finish the hooks they run, then leave).
-(export HOARD_HOME=$WORK/host-a; exec ${HOARD:-npx --no-install hoard} agent --host a 2> "$WORK/agent-a.log") &
+(export HOARD_HOME=$WORK/host-a; exec $HOARD agent --host a 2> "$WORK/agent-a.log") &
 AGENT_A=$!
-(export HOARD_HOME=$WORK/host-b; exec ${HOARD:-npx --no-install hoard} agent --host b 2> "$WORK/agent-b.log") &
+(export HOARD_HOME=$WORK/host-b; exec $HOARD agent --host b 2> "$WORK/agent-b.log") &
 AGENT_B=$!
 trap 'kill $AGENT_A $AGENT_B 2>/dev/null; wait' EXIT
 

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { it } from 'node:test';
 import { promisify } from 'node:util';
 import { connectQueue } from '../../src/queue/connection.js';
-import { MAIN, ROOT } from '../cli/helpers.js';
+import { ROOT } from '../cli/helpers.js';
 
 const REDIS = process.env.HOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -30,8 +30,7 @@ it('the many-machines walk-through runs end to end', { timeout: 120_000 }, async
           WORK: work,
           HOARD_QUEUE_URL: REDIS,
           HOARD_QUEUE_PREFIX: prefix,
-          HOARD: `${process.execPath} ${MAIN}`,
-        },
+          },
       },
     );
     assert.match(walk.stdout, /protect succeeded/);
