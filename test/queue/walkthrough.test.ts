@@ -30,7 +30,7 @@ it('the many-machines walk-through runs end to end', { timeout: 120_000 }, async
           WORK: work,
           HOARD_QUEUE_URL: REDIS,
           HOARD_QUEUE_PREFIX: prefix,
-          },
+        },
       },
     );
     assert.match(walk.stdout, /protect succeeded/);
