@@ -566,7 +566,11 @@ export class Run<D = unknown> {
     const setup = this.g.setupOf[node.index]!;
     if (setup < 0) return false;
     const s = this.nodes[setup]!;
-    return s.state === 'succeeded' || (s.interrupted && s.state === 'cancelled');
+    return (
+      s.state === 'succeeded' ||
+      (s.interrupted && s.state === 'cancelled') ||
+      (s.state === 'failed' && owesTeardown(s.error))
+    );
   }
 
   private dropNotOwed(queue: ReadyQueue): void {
@@ -703,6 +707,13 @@ export class Run<D = unknown> {
       this.ready = this.newQueue();
     }
   }
+}
+
+/** See {@link TaskSpec.teardownOf}: a failure marked `owesTeardown: true` may have done the setup's work. */
+function owesTeardown(error: unknown): boolean {
+  return (
+    typeof error === 'object' && error !== null && (error as { owesTeardown?: unknown }).owesTeardown === true
+  );
 }
 
 /** Starts running `graph`; subscribe with `run.on` before awaiting `run.result`. */

@@ -74,7 +74,9 @@ export interface TaskSpec<D = unknown> {
    * Makes this task the teardown of the named setup task: it runs whenever that setup
    * succeeded, whatever happened to the tasks between them and even after cancellation.
    * Its other incoming edges only order it; a failure that reached it is still passed on
-   * to its own successors. An edge setup → teardown is implied.
+   * to its own successors. An edge setup → teardown is implied. A setup that fails with an
+   * error whose `owesTeardown` is `true` (it may have done its work before failing: the
+   * process running it died mid-way) owes its teardown too.
    */
   teardownOf?: string;
 }

@@ -56,6 +56,14 @@ export function hookJobId(request: Pick<HookRequest, 'checkpoint' | 'run' | 'tas
   return `${request.checkpoint.id}.${run}${encodeURIComponent(request.task)}.${request.attempt}`;
 }
 
+/**
+ * An agent died mid-hook: the hook may have done its work (a freeze), so a prepareBegin lost
+ * so still owes its teardown (the engine's `owesTeardown`), which goes to the host's queue.
+ */
+function owing(error: Error): Error {
+  return Object.assign(error, { owesTeardown: true });
+}
+
 export const startedKey = (prefix: string, jobId: string) => `${prefix}:hooks:started:${jobId}`;
 export const abandonedKey = (prefix: string, jobId: string) => `${prefix}:hooks:abandoned:${jobId}`;
 export const cancelChannel = (prefix: string) => `${prefix}:hooks:cancel`;
@@ -232,7 +240,12 @@ export class QueueHookTransport implements HookTransport {
           return;
         }
         if (result?.ok === true) finish(() => resolve(result.outcome));
-        else if (result?.ok === false) fail(errorFromInfo(result.error));
+        else if (result?.ok === false)
+          fail(
+            result.error.code === 'AGENT_LOST'
+              ? owing(errorFromInfo(result.error))
+              : errorFromInfo(result.error),
+          );
         else
           fail(
             new HoardError('AGENT_LOST', `${where}: the agent answered something unreadable`, { details }),
@@ -240,7 +253,7 @@ export class QueueHookTransport implements HookTransport {
       };
       const lost = (why: string) => {
         void abandon();
-        fail(new HoardError('AGENT_LOST', `${where}: ${why}`, { details }));
+        fail(owing(new HoardError('AGENT_LOST', `${where}: ${why}`, { details })));
       };
 
       const check = async () => {

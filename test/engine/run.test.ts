@@ -210,6 +210,31 @@ describe('engine: setup and teardown', () => {
     assert.equal(result.task('thaw')!.cause, 'freeze');
   });
 
+  it('a setup that failed with owesTeardown (it may have done its work) still gets its teardown', async () => {
+    const order: string[] = [];
+    const lost = Object.assign(new Error('the process running it died'), { owesTeardown: true });
+    const g = new TaskGraph()
+      .add({
+        id: 'freeze',
+        run: () => {
+          throw lost;
+        },
+      })
+      .add({ id: 'work', run: () => void order.push('work') })
+      .add({
+        id: 'thaw',
+        teardownOf: 'freeze',
+        run: (ctx) => void order.push(`thaw after ${ctx.failures[0]?.task}`),
+      })
+      .edge('freeze', 'work')
+      .edge('work', 'thaw');
+    const result = await runGraph(g);
+    assert.deepEqual(order, ['thaw after freeze']);
+    assert.equal(result.task('work')!.state, 'upstream_failed');
+    assert.equal(result.task('thaw')!.state, 'succeeded');
+    assert.equal(result.status, 'failed');
+  });
+
   it('a teardown whose setup was skipped is skipped', async () => {
     const g = new TaskGraph()
       .add({ id: 's', run: (ctx) => ctx.skip() })

@@ -406,10 +406,13 @@ parameters:
   });
 
   for (const idempotent of [true, false]) {
-    it(`after kill -9 of an agent mid-hook, ${idempotent ? 'delivers an idempotent hook again to another agent' : 'fails a hook that is not idempotent with AGENT_LOST'}`, async () => {
+    it(`after kill -9 of an agent mid-hook, ${idempotent ? 'delivers an idempotent hook again to another agent' : 'fails a prepareBegin that is not idempotent with AGENT_LOST, and runs its teardown on another agent of the host'}`, async () => {
       await rm(log, { force: true });
       const host = `k${idempotent ? 'i' : 'n'}`;
       const [k1, k2] = pairs.get(host)!;
+      // The idempotent case kills a main hook; the other a prepareBegin (a freeze), which
+      // may have done its work: its prepareFinish is owed and runs on the host.
+      const hook = idempotent ? 'main' : 'prepareBegin';
       const file = await plan(
         `kill-${host}`,
         `name: kill-${host}
@@ -418,12 +421,12 @@ resources:
   - {type: exec.task, id: job, host: ${host}}
 parameters:
   exec.task:
-    protect: {main: '${record('main')}; sleep 2; ${record('done')}'${idempotent ? ', idempotent: [main]' : ''}}
+    protect: {${hook}: '${record('start')}; sleep 2; ${record('done')}', prepareFinish: '${record('pf')}'${idempotent ? ', idempotent: [main]' : ''}}
 `,
       );
       const protecting = run(['protect', file]);
       const first = await until('the hook to start', async () => {
-        const line = (await lines()).find((l) => l.startsWith('job main '));
+        const line = (await lines()).find((l) => l.startsWith('job start '));
         return line ? Number(line.split(' ')[2]) : undefined;
       });
       const victim = first === k1.pid ? k1 : k2;
@@ -431,20 +434,25 @@ parameters:
       assert.equal(victim.pid, first);
       victim.child.kill('SIGKILL');
       const r = await protecting;
-      const main = r.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main');
-      const starts = (await lines()).filter((l) => l.startsWith('job main '));
+      const task = (name: string) => r.json.operation.tasks.find((t: { hook: string }) => t.hook === name);
+      const starts = (await lines()).filter((l) => l.startsWith('job start '));
       if (idempotent) {
         assert.equal(r.code, 0, r.stderr);
-        assert.equal(main.status, 'succeeded');
-        assert.equal(main.agent, survivor.id);
-        assert.deepEqual(starts, [`job main ${victim.pid}`, `job main ${survivor.pid}`]);
+        assert.equal(task('main').status, 'succeeded');
+        assert.equal(task('main').agent, survivor.id);
+        assert.deepEqual(starts, [`job start ${victim.pid}`, `job start ${survivor.pid}`]);
         assert.ok((await lines()).includes(`job done ${survivor.pid}`));
       } else {
         assert.equal(r.code, 1, r.stderr);
-        assert.equal(main.status, 'failed');
-        assert.equal(main.error.code, 'AGENT_LOST');
-        assert.match(main.error.message, /not idempotent, so it is not run again/);
-        assert.deepEqual(starts, [`job main ${victim.pid}`]);
+        const pb = task('prepareBegin');
+        assert.equal(pb.status, 'failed');
+        assert.equal(pb.error.code, 'AGENT_LOST');
+        assert.match(pb.error.message, /not idempotent, so it is not run again/);
+        assert.deepEqual(starts, [`job start ${victim.pid}`]);
+        assert.equal(task('prepareFinish').status, 'succeeded');
+        assert.equal(task('prepareFinish').agent, survivor.id);
+        assert.ok((await lines()).includes(`job pf ${survivor.pid}`));
+        assert.equal(task('main').status, 'upstream_failed');
       }
       await stopAgent(survivor);
     });
