@@ -39,6 +39,16 @@ parameters:
     bad('name: "bad name"\nresources: [{type: a, id: b}]\n', /name must match/);
   });
 
+  it("reads a resource's host apart from its type's fields, and rejects one that is not a host name", () => {
+    const plan = parsePlan(
+      'name: x\nresources: [{type: fs.directory, id: u, host: db-1.example, path: /u}]\n',
+      'x.yaml',
+    );
+    assert.equal(plan.resources[0]!.resource.host, 'db-1.example');
+    assert.deepEqual(plan.resources[0]!.resource.extra, { path: '/u' });
+    bad('name: x\nresources: [{type: a, id: b, host: "a:b"}]\n', /resources\.0\.host must match/);
+  });
+
   it('rejects two resources of one type#id, naming both entries', () => {
     bad(
       'name: x\nresources:\n  - {type: a, id: b}\n  - {type: c, id: d}\n  - {type: a, id: b, children: [d]}\n',

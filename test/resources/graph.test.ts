@@ -61,6 +61,45 @@ describe('resource graph', () => {
     assert.deepEqual(g.get('db#shared')!.parents.sort(), ['srv#s1', 'srv#s2']);
   });
 
+  it("gives discovered dependents their parent's host unless the protectable names one, and keeps it in the checkpoint's form", async () => {
+    const server: Protectable = {
+      type: 'srv',
+      getDependentResources: async (parent) => [
+        { type: 'db', id: `${parent.id}/app` },
+        { type: 'db', id: `${parent.id}/elsewhere`, host: 'h2' },
+      ],
+    };
+    const g = await discoverGraph(
+      [{ resource: { type: 'srv', id: 's1', host: 'h1' }, children: [] }],
+      new Map([['srv', server]]),
+    );
+    assert.equal(g.get('db#s1/app')!.resource.host, 'h1');
+    assert.equal(g.get('db#s1/elsewhere')!.resource.host, 'h2');
+    const json = g.toJSON();
+    assert.deepEqual(
+      json.resources.map((r) => [r.id, r.host]),
+      [
+        ['s1', 'h1'],
+        ['s1/app', 'h1'],
+        ['s1/elsewhere', 'h2'],
+      ],
+    );
+  });
+
+  it('refuses a discovered dependent whose host is not a host name', async () => {
+    const server: Protectable = {
+      type: 'srv',
+      getDependentResources: async () => [{ type: 'db', id: 'x', host: 'a:b' }],
+    };
+    await assert.rejects(
+      discoverGraph([{ resource: { type: 'srv', id: 's1' }, children: [] }], new Map([['srv', server]])),
+      (e: unknown) =>
+        e instanceof HoardError &&
+        e.code === 'DISCOVERY_FAILED' &&
+        /host that is not a host name/.test(e.message),
+    );
+  });
+
   it('round-trips through the form stored in a checkpoint', () => {
     const g = buildGraph(input({ A: ['B'], B: [] }), 'plan.yaml');
     const back = (globalThis as { structuredClone: <T>(v: T) => T }).structuredClone(g.toJSON());
