@@ -269,9 +269,8 @@ export class QueueHookTransport implements HookTransport {
             const job = await host.queue.getJob(jobId);
             lost(`the agent running it stopped (${job?.failedReason ?? 'failed'})`);
           } else if (state === 'active') {
-            taken();
             const locked = await this.redis.exists(`${prefix}:${hookQueueName(request.host)}:${jobId}:lock`);
-            if (locked) lockMissingSince = undefined;
+            if (locked) taken();
             else {
               lockMissingSince ??= Date.now();
               if (Date.now() - lockMissingSince > lockMs) {

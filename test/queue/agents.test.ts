@@ -111,15 +111,18 @@ describe('hooks on agents', { timeout: 120_000 }, () => {
   /** Two agents of each of the hosts ki and kn, for the kill -9 cases. */
   const pairs = new Map<string, [Running, Running]>();
   let coordinator: string;
+  /** The one agent of host solo. */
+  let solo: Running;
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'hoard-agents-'));
     log = join(root, 'hooks.log');
     coordinator = await home('coordinator');
     const started = await Promise.all(
-      ['a', 'b', 'ki', 'ki', 'kn', 'kn'].map((host, i) => startAgent(host, `agent-${host}-${i}`)),
+      ['a', 'b', 'ki', 'ki', 'kn', 'kn', 'solo'].map((host, i) => startAgent(host, `agent-${host}-${i}`)),
     );
     [a, b] = started as [Running, Running];
+    solo = started[6]!;
     pairs.set('ki', [started[2]!, started[3]!]);
     pairs.set('kn', [started[4]!, started[5]!]);
   });
@@ -457,4 +460,32 @@ parameters:
       await stopAgent(survivor);
     });
   }
+
+  it('notices an agent killed mid-hook when no other agent of its host is up: AGENT_LOST after about the lock', async () => {
+    await rm(log, { force: true });
+    const file = await plan(
+      'solo',
+      `name: solo
+provider: shared
+resources:
+  - {type: exec.task, id: job, host: solo}
+parameters:
+  exec.task:
+    protect: {main: '${record('start')}; sleep 20; ${record('done')}'}
+`,
+    );
+    const protecting = run(['protect', file]);
+    await until('the hook to start', async () =>
+      (await lines()).includes(`job start ${solo.pid}`) ? true : undefined,
+    );
+    const killedAt = Date.now();
+    solo.child.kill('SIGKILL');
+    const r = await protecting;
+    // The lock is 1.5 s here: noticed long before the hook (20 s) would have ended by itself.
+    assert.ok(Date.now() - killedAt < 10_000, `took ${Date.now() - killedAt} ms`);
+    assert.equal(r.code, 1, r.stderr);
+    const main = r.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main');
+    assert.equal(main.error.code, 'AGENT_LOST');
+    assert.match(main.error.message, /its lock expired/);
+  });
 });
