@@ -285,6 +285,11 @@ const PROTECT_LOG = {
           status: { type: 'string' },
           stdout: TASK_OUTPUT,
           stderr: TASK_OUTPUT,
+          host: {
+            type: 'string',
+            description: 'the resource’s host, when an agent of it was to run the hook',
+          },
+          agent: { type: 'string', description: 'the agent that ran the hook (its member id)' },
         },
       },
     },
