@@ -60,6 +60,24 @@ export function formatDuration(ms: number): string {
   return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
+/** Where hooks of resources with a host ran (SPEC §12): one line per such resource. */
+export function formatHosts(op: OperationLog): string[] {
+  const byResource = new Map<string, { host: string; agents: Set<string> }>();
+  for (const t of op.tasks) {
+    if (t.host === undefined) continue;
+    let entry = byResource.get(t.resource);
+    if (!entry) {
+      entry = { host: t.host, agents: new Set() };
+      byResource.set(t.resource, entry);
+    }
+    if (t.agent) entry.agents.add(t.agent);
+  }
+  return [...byResource].map(
+    ([resource, { host, agents }]) =>
+      `  ${resource} on host ${host} (${agents.size ? `agent ${[...agents].join(', ')}` : 'no agent ran its hooks'})`,
+  );
+}
+
 /** The output hooks' commands wrote (exec.task), the last lines of each stream. */
 export function formatOutputs(op: OperationLog): string[] {
   const lines: string[] = [];
@@ -95,6 +113,7 @@ export function formatResult(result: OperationResult): string {
     if (upstream.length) {
       lines.push(`  not run (upstream failed): ${upstream.map((t) => `${t.resource} ${t.hook}`).join(', ')}`);
     }
+    lines.push(...formatHosts(op));
     for (const line of op.log) lines.push(`  log: ${line}`);
     lines.push(...formatOutputs(op));
   }

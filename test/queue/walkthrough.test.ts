@@ -34,6 +34,8 @@ it('the many-machines walk-through runs end to end', { timeout: 120_000 }, async
       },
     );
     assert.match(walk.stdout, /protect succeeded/);
+    assert.match(walk.stdout, /^ {2}exec\.task#app on host a \(agent agent\.[^)]+\)$/m);
+    assert.match(walk.stdout, /^ {2}fs\.directory#uploads on host b \(agent agent\.[^)]+\)$/m);
     assert.match(walk.stdout, /stdout of exec\.task#app prepareBegin:\n\s+freeze on host a/);
     assert.match(walk.stdout, /^a\s+agent\s/m);
     assert.match(walk.stdout, /^b\s+agent\s/m);
