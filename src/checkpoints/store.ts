@@ -407,6 +407,25 @@ export class CheckpointStore {
   }
 
   /**
+   * Every index key of checkpoint `id` in both layouts: its time entries, and the plan entries
+   * of the plans they name.
+   */
+  async indexKeys(id: string): Promise<string[]> {
+    const [keys, legacy] = await Promise.all([
+      this.bank.list(indexEntryPrefix(TIME_INDEX, id)),
+      this.bank.list(`${LEGACY_TIME_INDEX}${id}.`),
+    ]);
+    const plans = new Set((await this.indexed(id)).map((s) => s.plan));
+    const out = [...keys, ...legacy];
+    for (const plan of plans) {
+      out.push(...(await this.bank.list(indexEntryPrefix(planIndexPrefix(plan), id))));
+      out.push(...(await this.bank.list(`${legacyPlanIndexPrefix(plan)}${id}.`)));
+    }
+    out.push(...(await this.bank.list(`${LEGACY_STATS_INDEX}${id}.`)));
+    return out;
+  }
+
+  /**
    * The ids (not deleted) that start with `prefix`, at most `limit`, oldest first: one listing
    * of each index layout, no record read.
    */
