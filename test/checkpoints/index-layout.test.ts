@@ -160,6 +160,30 @@ const kinds: Kind[] = [
   },
 ];
 
+describe('stats in index entries', () => {
+  it('a bank opened with encryption = none (every provider’s bank) carries them; an encrypted one does not', async () => {
+    process.env.HOARD_KDF_N ??= '1024';
+    const stats = { files: 7, bytes: 70, newBytes: 1, storedBytes: 2, durationMs: 3 };
+    const plain = new MemoryBank({ encryption: { mode: 'none', where: 'a test bank' } });
+    const sealed = new MemoryBank({
+      encryption: { mode: 'password', where: 'a test bank', password: async () => 'pw' },
+    });
+    for (const [bank, carried] of [
+      [plain, true],
+      [sealed, false],
+    ] as const) {
+      const store = new CheckpointStore(bank);
+      const id = newCheckpointId();
+      await store.create({ ...meta(id, 'p', 'available'), stats });
+      assert.deepEqual(await store.indexKeys(id), [
+        timeIndexKey(id, 'available', 'p', carried ? stats : undefined),
+        planIndexKey(id, 'available', 'p', carried ? stats : undefined),
+      ]);
+      assert.deepEqual((await store.list()).checkpoints[0]?.stats, carried ? stats : undefined);
+    }
+  });
+});
+
 describe('reversed ids and their key paths', () => {
   it('reverse the order of ids, are their own inverse, and put an id in its month, day and hour', () => {
     const a = '20261123T094512345Z-3fa9c1d2';
