@@ -93,14 +93,18 @@ export function reverseId(id: string): string {
   let out = '';
   const dash = id.indexOf('-');
   for (let i = 0; i < id.length; i++) {
-    const c = id.charCodeAt(i);
-    if (dash !== -1 && i > dash) {
-      const v = Number.parseInt(id[i]!, 16);
-      out += Number.isNaN(v) ? id[i] : (15 - v).toString(16);
-    } else out += c >= 48 && c <= 57 ? String.fromCharCode(105 - c) : id[i];
+    const c = id[i]!;
+    out += (dash !== -1 && i > dash ? REVERSE_HEX[c] : REVERSE_DIGIT[c]) ?? c;
   }
   return out;
 }
+
+const REVERSE_DIGIT: Record<string, string> = Object.fromEntries(
+  [...'0123456789'].map((d, i) => [d, String(9 - i)]),
+);
+const REVERSE_HEX: Record<string, string> = Object.fromEntries(
+  [...'0123456789abcdef'].map((x, i) => [x, (15 - i).toString(16)]),
+);
 
 /**
  * The key path, below an index prefix, of the entries of ids whose reversed form starts with
@@ -152,34 +156,53 @@ export function parseIndexEntry(
   name: string,
   withPlan: boolean,
 ): { id: string; status: string; plan?: string; stats?: IndexStats } | undefined {
-  const base = name.slice(name.lastIndexOf('/') + 1);
-  const dot = base.indexOf('.');
-  if (dot === -1) return undefined;
-  const id = reverseId(base.slice(0, dot));
-  if (!CHECKPOINT_ID.test(id) || name !== `${indexPath(base.slice(0, dot))}${base.slice(dot)}`)
+  // `MMMMMM/DD/HH/` then the reversed id, whose first characters the directories repeat.
+  const dot = name.indexOf('.', 13);
+  if (
+    dot !== 13 + 28 ||
+    name[6] !== '/' ||
+    name[9] !== '/' ||
+    name[12] !== '/' ||
+    !name.startsWith(name.slice(0, 6), 13) ||
+    !name.startsWith(name.slice(7, 9), 19) ||
+    !name.startsWith(name.slice(10, 12), 22)
+  )
     return undefined;
-  const rest = base.slice(dot + 1);
-  const end = withPlan ? rest.indexOf('.') : rest.length;
+  const id = reverseId(name.slice(13, dot));
+  if (!CHECKPOINT_ID.test(id)) return undefined;
+  const end = withPlan ? name.indexOf('.', dot + 1) : name.length;
   if (end === -1) return undefined;
-  const token = rest.slice(0, end);
-  const plus = token.indexOf('+');
-  const status = plus === -1 ? token : token.slice(0, plus);
+  const plus = name.indexOf('+', dot + 1);
+  const status = name.slice(dot + 1, plus === -1 || plus > end ? end : plus);
   let stats: IndexStats | undefined;
-  if (plus !== -1) {
-    const numbers = token.slice(plus + 1).split(',');
-    if (numbers.length !== 5 || !numbers.every((n) => /^\d+$/.test(n))) return undefined;
-    const [files, bytes, newBytes, storedBytes, durationMs] = numbers.map(Number) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
-    stats = { files, bytes, newBytes, storedBytes, durationMs };
+  if (plus !== -1 && plus < end) {
+    const numbers = name
+      .slice(plus + 1, end)
+      .split(',')
+      .map(wholeNumber);
+    if (numbers.length !== 5 || numbers.some((n) => n === undefined)) return undefined;
+    const [files, bytes, newBytes, storedBytes, durationMs] = numbers as number[];
+    stats = {
+      files: files!,
+      bytes: bytes!,
+      newBytes: newBytes!,
+      storedBytes: storedBytes!,
+      durationMs: durationMs!,
+    };
   }
-  const plan = withPlan ? rest.slice(end + 1) : undefined;
-  if (withPlan && !plan) return undefined;
-  return { id, status, ...(plan === undefined ? {} : { plan }), ...(stats ? { stats } : {}) };
+  if (!withPlan) return { id, status, ...(stats ? { stats } : {}) };
+  const plan = name.slice(end + 1);
+  return plan ? { id, status, plan, ...(stats ? { stats } : {}) } : undefined;
+}
+
+/** The number a string of decimal digits names, or undefined for anything else. */
+function wholeNumber(text: string): number | undefined {
+  if (text.length === 0 || text.length > 16) return undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+  }
+  return Number(text);
 }
 
 export const checkpointLease = (id: string) => `checkpoint-${id}`;

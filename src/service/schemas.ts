@@ -297,7 +297,18 @@ export const checkpointListResponse = {
     properties: {
       checkpoints: {
         type: 'array',
-        items: { ...OPEN, properties: { id: CHECKPOINT_ID, ...OWNER_FIELDS, stats: STATS } },
+        // Every field named, so the serializer takes none by its slow path for extra ones.
+        items: {
+          ...OPEN,
+          properties: {
+            id: CHECKPOINT_ID,
+            status: { type: 'string', enum: STATUSES },
+            createdAt: { type: 'string' },
+            ...OWNER_FIELDS,
+            providerId: { type: 'string' },
+            stats: STATS,
+          },
+        },
       },
       next: { type: 'string', nullable: true },
     },
