@@ -258,24 +258,23 @@ export class CheckpointStore {
       this.legacyEntries(filter.plan, start, limit),
     );
     const out: CheckpointSummary[] = [];
-    const seen = new Set<string>();
     let current = await entries.next();
     while (!current.done) {
-      const summary = current.value;
-      const following = await entries.next();
-      const after = following.done ? undefined : following.value;
-      current = following;
-      if (seen.has(summary.id)) continue;
-      if (since && summary.id < since) return { checkpoints: out, next: null };
-      seen.add(summary.id);
-      let effective = summary;
-      if (after?.id === summary.id && after.status === summary.status) {
-        // One status twice (a layout move or a stats rewrite cut short): the same thing said twice.
-        if (!effective.stats && after.stats) effective = { ...effective, stats: after.stats };
+      // Every entry of one id (they come together): usually one.
+      const group = [current.value];
+      for (;;) {
+        current = await entries.next();
+        if (current.done || current.value.id !== group[0]!.id) break;
+        group.push(current.value);
       }
-      // Two statuses for one id: a process died between writing the new and removing the old.
-      const doubled = after?.id === summary.id && after.status !== summary.status;
-      if (WORKING[summary.status] || doubled) {
+      const summary = group[0]!;
+      if (since && summary.id < since) return { checkpoints: out, next: null };
+      // One status more than once (a layout move or a stats rewrite cut short) says one thing;
+      // two statuses: a process died between writing the new entry and removing the old.
+      let effective: CheckpointSummary = { ...summary };
+      const stats = group.find((e) => e.stats)?.stats;
+      if (stats) effective.stats = stats;
+      if (WORKING[summary.status] || group.some((e) => e.status !== summary.status)) {
         const meta = await this.get(summary.id).catch(() => undefined);
         if (!meta || meta.status === 'deleted') continue;
         const { stats: _, ...rest } = summary;

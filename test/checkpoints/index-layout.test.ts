@@ -404,6 +404,16 @@ for (const kind of kinds) {
       const { bank: counted, counts } = counting(bank);
       assert.deepEqual(await listed(new CheckpointStore(counted)), mixed);
       assert.equal(counts.reads, 1, 'only a4, whose two statuses need its record');
+      // ... and, on top, a delete killed after its new entries: three entries, two statuses.
+      const killed = [timeIndexKey(a1.id, 'deleting', 'alpha'), planIndexKey(a1.id, 'deleting', 'alpha')];
+      for (const key of killed) await bank.put(key, '');
+      assert.deepEqual(await listed(store), mixed, 'the record (available) decides');
+      assert.deepEqual(await listed(store, { plan: 'alpha', status: 'available' }), [
+        [OLD.a4, 'alpha', 'available'],
+        [among, 'alpha', 'available'],
+        [OLD.a1, 'alpha', 'available'],
+      ]);
+      for (const key of killed) await bank.delete(key);
 
       for (const id of Object.values(OLD)) await store.moveLegacyIndex(id);
       for (const prefix of ['index/time/', 'index/plan/', 'index/stats/'])
