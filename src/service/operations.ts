@@ -51,7 +51,12 @@ export function protectWork(plan: PlanRecord, provider: Provider): Work {
 export function restoreWork(
   id: string,
   provider: Provider,
-  options: { target?: string; parameters?: Record<string, never>; overwrite?: boolean },
+  options: {
+    target?: string;
+    parameters?: Record<string, never>;
+    overwrite?: boolean;
+    resources?: string[];
+  },
 ): Work {
   return async (ctx) => {
     ctx.onCheckpoint(id);
@@ -60,10 +65,14 @@ export function restoreWork(
   };
 }
 
-export function verifyWork(id: string, provider: Provider, parameters?: Record<string, never>): Work {
+export function verifyWork(
+  id: string,
+  provider: Provider,
+  options: { parameters?: Record<string, never>; resources?: string[] },
+): Work {
   return async (ctx) => {
     ctx.onCheckpoint(id);
-    const result = await verify(id, provider, { ...runOptions(ctx), ...(parameters ? { parameters } : {}) });
+    const result = await verify(id, provider, { ...runOptions(ctx), ...options });
     return outcome('verify', result);
   };
 }

@@ -43,12 +43,18 @@ interface OperationBody {
   parameters?: Record<string, never>;
   overwrite?: boolean;
   toProviderId?: string;
+  resources?: string[];
 }
 
 const restoreOptions = (b: OperationBody) => ({
   ...(b.target !== undefined ? { target: b.target } : {}),
   ...(b.parameters ? { parameters: b.parameters } : {}),
   ...(b.overwrite ? { overwrite: true } : {}),
+  ...(b.resources ? { resources: b.resources } : {}),
+});
+const verifyOptions = (b: OperationBody) => ({
+  ...(b.parameters ? { parameters: b.parameters } : {}),
+  ...(b.resources ? { resources: b.resources } : {}),
 });
 
 /**
@@ -84,9 +90,9 @@ const COLLECTIONS: {
     one: 'verification',
     body: verifyBody,
     check: async (b, p) => {
-      await prepareVerify(b.checkpointId, p, b.parameters ? { parameters: b.parameters } : {});
+      await prepareVerify(b.checkpointId, p, verifyOptions(b));
     },
-    work: (b, p) => verifyWork(b.checkpointId, p, b.parameters),
+    work: (b, p) => verifyWork(b.checkpointId, p, verifyOptions(b)),
   },
   {
     path: 'copies',
