@@ -382,8 +382,6 @@ export function operationStore(bank: Bank, owner: string, bankType?: string): Co
     // An object store answers each request after a round trip: more packs in flight hide it
     // (measured on radosgw: 1 GB protected in 19.9 s with one upload at a time, 15.9 s with 4).
     ...(bankType === 's3' && !process.env.HOARD_STORE_UPLOADS ? { uploads: 4 } : {}),
-    // Reading too: a restore or verify fetches the next packs while it decodes one.
-    ...(bankType === 's3' && !process.env.HOARD_STORE_READ_AHEAD ? { readAhead: 2 } : {}),
   });
   return store;
 }

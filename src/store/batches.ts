@@ -39,14 +39,6 @@ export interface BatchOptions {
    * out. Without it, the first such blob throws STORE_CORRUPT.
    */
   damaged?: (blobs: Location[], why: HoardError) => void;
-  /**
-   * Packs fetched ahead while the current one is used, each into memory up to the last blob
-   * wanted of it (at most a pack's size each). Default 0: one pack at a time, as it is read.
-   * On an object store a pack's request waits a round trip and the server's time to first
-   * byte; fetching the next ones meanwhile hides that (restic's restorer fetches packs in
-   * parallel for the same reason).
-   */
-  readAhead?: number;
 }
 
 /**
@@ -58,7 +50,7 @@ export async function* readBatches(
   bank: Bank,
   index: BlobIndex,
   locations: Iterable<Location>,
-  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [], readAhead = 0 }: BatchOptions = {},
+  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [] }: BatchOptions = {},
 ): AsyncGenerator<BlobBatch> {
   const report = (blobs: Location[], why: HoardError) => {
     if (damaged === undefined) throw why;
@@ -88,189 +80,94 @@ export async function* readBatches(
 
   let byPack = groupByPack(locations);
   let retried = false;
-  /** Packs being fetched ahead of their turn (readAhead > 0). */
-  const ahead = new Map<string, Promise<PackStream>>();
-  const open = (pack: string, run: Location[]): Promise<PackStream> => {
-    let opened = ahead.get(pack);
-    if (opened === undefined) {
-      const stream = bank.getStream(packKey(pack));
-      opened = readAhead > 0 ? stream.then((s) => eager(s, wantedEnd(run))) : stream;
-      opened.catch(() => {}); // awaited in its turn; until then not an unhandled rejection
-      ahead.set(pack, opened);
-    }
-    return opened;
-  };
-  try {
-    while (byPack.size > 0) {
-      const moved: Location[] = [];
-      const packs = [...byPack.keys()];
-      for (const [p, [pack, run]] of [...byPack].entries()) {
-        run.sort((a, b) => a.offset - b.offset);
-        for (const next of packs.slice(p + 1, p + 1 + readAhead)) {
-          const nextRun = byPack.get(next)!;
-          nextRun.sort((a, b) => a.offset - b.offset);
-          void open(next, nextRun);
-        }
-        let stream: PackStream;
-        try {
-          stream = await open(pack, run);
-          ahead.delete(pack);
-        } catch (error) {
-          ahead.delete(pack);
-          if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
-          if (!retried) moved.push(...run);
-          else report(run, missingPack(pack, error));
-          continue;
-        }
-        // Each piece of the pack is copied straight to where its blobs go: one copy per byte.
-        let position = 0;
-        let k = 0;
-        let into: Uint8Array | undefined;
-        let filled = 0;
-        try {
-          for await (const piece of stream as AsyncIterable<Buffer>) {
-            let at = 0;
-            while (k < run.length && at < piece.length) {
-              const blob = run[k]!;
-              if (into === undefined) {
-                const skip = blob.offset - (position + at);
-                if (skip > 0) {
-                  at += Math.min(skip, piece.length - at);
-                  if (at === piece.length) break;
-                }
-                into = slot(blob);
-                filled = 0;
+  while (byPack.size > 0) {
+    const moved: Location[] = [];
+    for (const [pack, run] of byPack) {
+      run.sort((a, b) => a.offset - b.offset);
+      let stream: Readable;
+      try {
+        stream = await bank.getStream(packKey(pack));
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
+        if (!retried) moved.push(...run);
+        else report(run, missingPack(pack, error));
+        continue;
+      }
+      // Each piece of the pack is copied straight to where its blobs go: one copy per byte.
+      let position = 0;
+      let k = 0;
+      let into: Uint8Array | undefined;
+      let filled = 0;
+      try {
+        for await (const piece of stream as AsyncIterable<Buffer>) {
+          let at = 0;
+          while (k < run.length && at < piece.length) {
+            const blob = run[k]!;
+            if (into === undefined) {
+              const skip = blob.offset - (position + at);
+              if (skip > 0) {
+                at += Math.min(skip, piece.length - at);
+                if (at === piece.length) break;
               }
-              const take = Math.min(blob.length - filled, piece.length - at);
-              into.set(piece.subarray(at, at + take), filled);
-              filled += take;
-              at += take;
-              if (filled === blob.length) {
-                into = undefined;
-                k++;
-              }
+              into = slot(blob);
+              filled = 0;
             }
-            position += piece.length;
-            yield* ready.splice(0);
-            if (k === run.length) break;
+            const take = Math.min(blob.length - filled, piece.length - at);
+            into.set(piece.subarray(at, at + take), filled);
+            filled += take;
+            at += take;
+            if (filled === blob.length) {
+              into = undefined;
+              k++;
+            }
           }
-        } catch (error) {
-          if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
-          // An encrypted pack failed authentication here: the blobs not yet whole are not trusted.
-          if (into !== undefined) {
-            batch!.blobs.pop();
-            batch!.used -= run[k]!.length;
-            into = undefined;
-          }
-          const lost = run.slice(k);
-          k = run.length;
-          report(lost, unauthentic(lost[0]!, error));
-        } finally {
-          stream.destroy();
+          position += piece.length;
+          yield* ready.splice(0);
+          if (k === run.length) break;
         }
+      } catch (error) {
+        if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
+        // An encrypted pack failed authentication here: the blobs not yet whole are not trusted.
         if (into !== undefined) {
-          // The pack ended inside this blob: take it back out of its batch (the last one in it).
-          const blob = run[k++]!;
           batch!.blobs.pop();
-          batch!.used -= blob.length;
+          batch!.used -= run[k]!.length;
           into = undefined;
-          report([blob], truncated(blob, position));
         }
-        for (; k < run.length; k++) {
-          const blob = run[k]!;
-          // A zero-length blob at the very end needs no bytes.
-          if (blob.length === 0 && blob.offset <= position) slot(blob);
-          else report([blob], truncated(blob, position));
-        }
-        yield* ready.splice(0);
+        const lost = run.slice(k);
+        k = run.length;
+        report(lost, unauthentic(lost[0]!, error));
+      } finally {
+        stream.destroy();
       }
-      if (moved.length === 0) break;
-      // A prune may have rewritten the packs since the index was read: look again, once.
-      retried = true;
-      await index.refresh();
-      const relocated: Location[] = [];
-      for (const old of moved) {
-        const now = index.get(old.id);
-        if (now === undefined || now.pack === old.pack)
-          report([old], missingPack(old.pack, undefined, old.id));
-        else relocated.push(now);
+      if (into !== undefined) {
+        // The pack ended inside this blob: take it back out of its batch (the last one in it).
+        const blob = run[k++]!;
+        batch!.blobs.pop();
+        batch!.used -= blob.length;
+        into = undefined;
+        report([blob], truncated(blob, position));
       }
-      byPack = groupByPack(relocated);
+      for (; k < run.length; k++) {
+        const blob = run[k]!;
+        // A zero-length blob at the very end needs no bytes.
+        if (blob.length === 0 && blob.offset <= position) slot(blob);
+        else report([blob], truncated(blob, position));
+      }
+      yield* ready.splice(0);
     }
-  } finally {
-    // A reader that stopped early, or a pass that ended: packs fetched ahead are let go.
-    for (const opened of ahead.values())
-      void opened.then(
-        (s) => s.destroy(),
-        () => {},
-      );
+    if (moved.length === 0) break;
+    // A prune may have rewritten the packs since the index was read: look again, once.
+    retried = true;
+    await index.refresh();
+    const relocated: Location[] = [];
+    for (const old of moved) {
+      const now = index.get(old.id);
+      if (now === undefined || now.pack === old.pack) report([old], missingPack(old.pack, undefined, old.id));
+      else relocated.push(now);
+    }
+    byPack = groupByPack(relocated);
   }
   if (batch !== undefined && batch.blobs.length > 0) yield finish(batch);
-}
-
-/** A pack's bytes as they come: a bank's stream, or one read ahead into memory (`eager`). */
-type PackStream = AsyncIterable<Buffer> & { destroy(): void };
-
-/** Where the last blob wanted of a pack ends: nothing after it needs reading. */
-function wantedEnd(run: readonly Location[]): number {
-  let end = 0;
-  for (const blob of run) end = Math.max(end, blob.offset + blob.length);
-  return end;
-}
-
-/**
- * Reads `stream` from now on into memory, up to `until` bytes, and gives its pieces back in
- * order when iterated — then the error it met, at the point it met it, so an encrypted pack
- * that fails authentication half-way still yields the blobs before the damage, as a stream
- * read in its turn does.
- */
-function eager(stream: Readable, until: number): PackStream {
-  const pieces: Buffer[] = [];
-  let ended = false;
-  let failure: { error: unknown } | undefined;
-  let wake: (() => void) | undefined;
-  const notify = () => {
-    wake?.();
-    wake = undefined;
-  };
-  (async () => {
-    let read = 0;
-    try {
-      for await (const piece of stream as AsyncIterable<Buffer>) {
-        pieces.push(piece);
-        read += piece.length;
-        notify();
-        if (read >= until) break;
-      }
-    } catch (error) {
-      failure = { error };
-    } finally {
-      ended = true;
-      stream.destroy();
-      notify();
-    }
-  })();
-  return {
-    async *[Symbol.asyncIterator]() {
-      for (;;) {
-        if (pieces.length > 0) {
-          yield pieces.shift()!;
-          continue;
-        }
-        if (ended) {
-          if (failure) throw failure.error;
-          return;
-        }
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-        });
-      }
-    },
-    destroy: () => {
-      pieces.length = 0;
-      stream.destroy();
-    },
-  };
 }
 
 interface OpenBatch {

@@ -22,13 +22,6 @@ export interface StoreOptions {
    */
   uploads?: number;
   /**
-   * Packs fetched ahead while many blobs are read at once (a restore, a verify), each held in
-   * memory up to its last blob wanted. 0 to 16. Default `HOARD_STORE_READ_AHEAD`, else 0: a
-   * local disk gains nothing from it; an object store hides its round trips behind it.
-   * @default HOARD_STORE_READ_AHEAD, else 0
-   */
-  readAhead?: number;
-  /**
    * 'auto' (default) or 'zstd': compress every blob whole with zstd level 3 and keep it
    * compressed only if that made it smaller (judged per blob, never from a sample).
    * 'deflate': the same with deflate level 1 (the earlier format). 'none': every blob as it
@@ -75,7 +68,6 @@ export interface ResolvedOptions {
   averageChunkSize: number;
   packSize: number;
   uploads: number;
-  readAhead: number;
   compression: CompressionMode;
   cacheSize: number;
   leaseTtlMs: number;
@@ -102,7 +94,6 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     averageChunkSize = MIB,
     packSize = 16 * MIB,
     uploads = Number(process.env.HOARD_STORE_UPLOADS) || 2,
-    readAhead = Number(process.env.HOARD_STORE_READ_AHEAD) || 0,
     compression = 'auto',
     cacheSize = 64 * MIB,
     leaseTtlMs = Number(process.env.HOARD_LEASE_TTL_MS) || 30_000,
@@ -121,9 +112,6 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   }
   if (!Number.isSafeInteger(uploads) || uploads < 1 || uploads > 16) {
     throw invalid(`uploads must be a whole number from 1 to 16, got ${uploads}`);
-  }
-  if (!Number.isSafeInteger(readAhead) || readAhead < 0 || readAhead > 16) {
-    throw invalid(`readAhead must be a whole number from 0 to 16, got ${readAhead}`);
   }
   if (!['auto', 'zstd', 'none', 'deflate'].includes(compression)) {
     throw invalid(`compression must be "auto", "zstd", "none" or "deflate", got "${String(compression)}"`);
@@ -144,7 +132,6 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     averageChunkSize,
     packSize,
     uploads,
-    readAhead,
     compression,
     cacheSize,
     leaseTtlMs,

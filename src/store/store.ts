@@ -172,11 +172,7 @@ export class ContentStore {
   async *readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
     await this.ready();
     const idKey = this.options.naming.idKey;
-    const batches = readBatches(this.bank, this.index, locations, {
-      readAhead: this.options.readAhead,
-      ...options,
-    });
-    for await (const batch of batches) {
+    for await (const batch of readBatches(this.bank, this.index, locations, options)) {
       yield idKey ? { ...batch, idKey } : batch;
     }
   }

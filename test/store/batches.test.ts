@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { type Bank, MemoryBank } from '../../src/bank/index.js';
 import {
   type BlobBatch,
@@ -10,8 +10,8 @@ import {
 } from '../../src/store/index.js';
 import { KiB, MiB, rejectsWith, seeded } from './helpers.js';
 
-/** 16 KiB chunks, 256 KiB packs: a few MiB make several packs. Set per suite: packs read ahead or not. */
-let SMALL: StoreOptions = { averageChunkSize: 16 * KiB, packSize: 256 * KiB };
+/** 16 KiB chunks, 256 KiB packs: a few MiB make several packs. */
+const SMALL: StoreOptions = { averageChunkSize: 16 * KiB, packSize: 256 * KiB };
 
 /** `bank`, counting getStream() calls by key, sections included. */
 function counting(bank: Bank, streams: Map<string, number>): Bank {
@@ -51,176 +51,130 @@ async function drain(batches: AsyncIterable<BlobBatch>): Promise<BlobBatch[]> {
   return out;
 }
 
-for (const readAhead of [0, 2])
-  describe(`content store: reading in batches (${readAhead} packs read ahead)`, () => {
-    before(() => {
-      SMALL = { averageChunkSize: 16 * KiB, packSize: 256 * KiB, readAhead };
-    });
-
-    it('yields every distinct blob once, in shared memory, reading each pack once', async () => {
-      const streams = new Map<string, number>();
-      const bank = counting(new MemoryBank(), streams);
-      const { store, ids, distinct } = await filled(bank);
-      const locations = await store.locate(ids);
-      assert.equal(locations.size, distinct.size);
-      streams.clear();
-      const batches = await drain(store.readBatches(locations.values(), { batchBytes: 100 * KiB }));
-      const seen = new Map<string, number>();
-      for (const batch of batches) {
-        assert.ok(batch.bytes.buffer instanceof SharedArrayBuffer);
-        const sum = batch.blobs.reduce((n, b) => n + b.length, 0);
-        assert.equal(batch.bytes.length, sum);
-        assert.ok(sum <= 100 * KiB || batch.blobs.length === 1, `a batch of ${sum} bytes`);
-        for (const blob of batch.blobs) {
-          seen.set(blob.id, (seen.get(blob.id) ?? 0) + 1);
-          const raw = decodeBlobSync(blob, batch.bytes.subarray(blob.at, blob.at + blob.length));
-          assert.ok(Buffer.from(raw).equals(await store.readBlob(blob.id)), blob.id);
-        }
-      }
-      assert.deepEqual([...seen.keys()].sort(), [...distinct].sort());
-      assert.ok(
-        [...seen.values()].every((n) => n === 1),
-        'each blob once',
-      );
-      const packs = new Set([...locations.values()].map((l) => l.pack));
-      assert.equal(streams.size, packs.size);
-      assert.ok(
-        [...streams.values()].every((n) => n === 1),
-        'each pack streamed once',
-      );
-    });
-
-    it('fills memory handed back for reuse instead of making new memory', async () => {
-      const { store, ids } = await filled(new MemoryBank());
-      const reuse: SharedArrayBuffer[] = [];
-      const used = new Set<ArrayBufferLike>();
-      let batches = 0;
-      for await (const batch of store.readBatches((await store.locate(ids)).values(), {
-        batchBytes: 100 * KiB,
-        reuse,
-      })) {
-        batches++;
-        used.add(batch.bytes.buffer);
-        reuse.push(batch.bytes.buffer as SharedArrayBuffer); // done with it at once
-      }
-      // A piece of a pack can fill a few batches before they are handed out; after that, the
-      // same few buffers go round.
-      assert.ok(batches >= 10, `${batches} batches`);
-      assert.ok(used.size <= 4, `${used.size} buffers for ${batches} batches`);
-    });
-
-    it('reports blobs past the end of a cut-short pack, and reads the rest', async () => {
-      const bank = new MemoryBank();
-      const { store, ids } = await filled(bank);
-      const locations = await store.locate(ids);
-      const pack = [...locations.values()][0]!.pack;
-      const key = `store/packs/${pack.slice(0, 2)}/${pack}`;
-      const whole = await bank.get(key);
-      const inPack = [...locations.values()]
-        .filter((l) => l.pack === pack)
-        .sort((a, b) => a.offset - b.offset);
-      const cut = inPack[1]!.offset + 10; // inside the second blob of the pack
-      await bank.put(key, whole.subarray(0, cut));
-      const damaged: string[] = [];
-      const batches = await drain(
-        store.readBatches(locations.values(), {
-          damaged: (blobs, why) => {
-            assert.equal(why.code, 'STORE_CORRUPT');
-            assert.match(why.message, /the pack ends at byte/);
-            damaged.push(...blobs.map((b) => b.id));
-          },
-        }),
-      );
-      assert.deepEqual(
-        damaged.sort(),
-        inPack
-          .slice(1)
-          .map((l) => l.id)
-          .sort(),
-      );
-      const read = batches.flatMap((b) => b.blobs.map((blob) => blob.id));
-      assert.equal(read.length, locations.size - damaged.length);
-      assert.ok(read.includes(inPack[0]!.id));
-      for (const batch of batches)
-        for (const blob of batch.blobs)
-          decodeBlobSync(blob, batch.bytes.subarray(blob.at, blob.at + blob.length));
-      // Without a damaged() callback the first such blob throws.
-      await rejectsWith(drain(store.readBatches(locations.values())), 'STORE_CORRUPT', /pack ends at byte/);
-    });
-
-    it('names a missing pack, and a blob the store does not have', async () => {
-      const bank = new MemoryBank();
-      const { store, ids } = await filled(bank);
-      const locations = await store.locate(ids);
-      const pack = [...locations.values()][0]!.pack;
-      await bank.delete(`store/packs/${pack.slice(0, 2)}/${pack}`);
-      const error = await rejectsWith(
-        drain(store.readBatches(locations.values())),
-        'STORE_CORRUPT',
-        /is missing from the bank/,
-      );
-      assert.equal((error.details as { pack: string }).pack, pack);
-      await rejectsWith(store.locate(['0'.repeat(64)]), 'STORE_CORRUPT', /not in the content store's index/);
-      await rejectsWith(store.locate(['not a blob id']), 'STORE_ARGUMENT_INVALID');
-    });
-
-    it('finds blobs a prune moved to another pack since their locations were read', async () => {
-      const bank = new MemoryBank();
-      const writer = await new ContentStore(bank, SMALL).openWriter('a');
-      const kept = seeded('kept', 30 * KiB);
-      const keptBlobs = (await writer.write(kept)).blobs;
-      await writer.write(seeded('dropped', 200 * KiB));
-      await writer.close();
-      const reader = new ContentStore(bank, SMALL);
-      const stale: BlobLocation[] = [...(await reader.locate(keptBlobs)).values()];
-      const report = await new ContentStore(bank, SMALL).prune(async () => new Set(keptBlobs), {
-        owner: 'gc',
-      });
-      assert.equal(report.packsRewritten, 1, 'the shared pack was rewritten');
-      const batches = await drain(reader.readBatches(stale));
-      const got = batches.flatMap((batch) =>
-        batch.blobs.map((blob) =>
-          Buffer.from(decodeBlobSync(blob, batch.bytes.subarray(blob.at, blob.at + blob.length))),
-        ),
-      );
-      assert.ok(Buffer.concat(got).equals(kept));
-      assert.notEqual(batches[0]!.blobs[0]!.pack, stale[0]!.pack);
-    });
-  });
-
-describe('content store: reading packs ahead', () => {
-  it('asks for the next packs while the first is still being used, and reads each once', async () => {
+describe('content store: reading in batches', () => {
+  it('yields every distinct blob once, in shared memory, reading each pack once', async () => {
     const streams = new Map<string, number>();
     const bank = counting(new MemoryBank(), streams);
-    const { ids } = await filled(bank);
-    const reader = new ContentStore(bank, { ...SMALL, readAhead: 2 });
-    const locations = await reader.locate(ids);
-    const packs = new Set([...locations.values()].map((l) => l.pack));
-    assert.ok(packs.size >= 3, `${packs.size} packs`);
+    const { store, ids, distinct } = await filled(bank);
+    const locations = await store.locate(ids);
+    assert.equal(locations.size, distinct.size);
     streams.clear();
-    const batches = reader.readBatches(locations.values(), { batchBytes: 16 * KiB });
-    const first = await batches.next();
-    assert.equal(first.done, false);
-    // The first batch came from the first pack; the next two were asked for meanwhile.
-    assert.equal(streams.size, 3, [...streams.keys()].join(', '));
-    let blobs = first.value!.blobs.length;
-    for await (const batch of { [Symbol.asyncIterator]: () => batches }) blobs += batch.blobs.length;
-    assert.equal(blobs, locations.size);
-    assert.deepEqual([...new Set(streams.values())], [1], 'each pack read once');
+    const batches = await drain(store.readBatches(locations.values(), { batchBytes: 100 * KiB }));
+    const seen = new Map<string, number>();
+    for (const batch of batches) {
+      assert.ok(batch.bytes.buffer instanceof SharedArrayBuffer);
+      const sum = batch.blobs.reduce((n, b) => n + b.length, 0);
+      assert.equal(batch.bytes.length, sum);
+      assert.ok(sum <= 100 * KiB || batch.blobs.length === 1, `a batch of ${sum} bytes`);
+      for (const blob of batch.blobs) {
+        seen.set(blob.id, (seen.get(blob.id) ?? 0) + 1);
+        const raw = decodeBlobSync(blob, batch.bytes.subarray(blob.at, blob.at + blob.length));
+        assert.ok(Buffer.from(raw).equals(await store.readBlob(blob.id)), blob.id);
+      }
+    }
+    assert.deepEqual([...seen.keys()].sort(), [...distinct].sort());
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      'each blob once',
+    );
+    const packs = new Set([...locations.values()].map((l) => l.pack));
+    assert.equal(streams.size, packs.size);
+    assert.ok(
+      [...streams.values()].every((n) => n === 1),
+      'each pack streamed once',
+    );
   });
 
-  it('lets go of the packs read ahead when the reader stops early', async () => {
+  it('fills memory handed back for reuse instead of making new memory', async () => {
+    const { store, ids } = await filled(new MemoryBank());
+    const reuse: SharedArrayBuffer[] = [];
+    const used = new Set<ArrayBufferLike>();
+    let batches = 0;
+    for await (const batch of store.readBatches((await store.locate(ids)).values(), {
+      batchBytes: 100 * KiB,
+      reuse,
+    })) {
+      batches++;
+      used.add(batch.bytes.buffer);
+      reuse.push(batch.bytes.buffer as SharedArrayBuffer); // done with it at once
+    }
+    // A piece of a pack can fill a few batches before they are handed out; after that, the
+    // same few buffers go round.
+    assert.ok(batches >= 10, `${batches} batches`);
+    assert.ok(used.size <= 4, `${used.size} buffers for ${batches} batches`);
+  });
+
+  it('reports blobs past the end of a cut-short pack, and reads the rest', async () => {
     const bank = new MemoryBank();
-    const { ids } = await filled(bank);
-    const reader = new ContentStore(bank, { ...SMALL, readAhead: 4 });
-    const batches = reader.readBatches((await reader.locate(ids)).values(), { batchBytes: 16 * KiB });
-    await batches.next();
-    await batches.return(undefined);
-    // Nothing is left running: the next read starts afresh and gets everything.
-    const all = await drain(reader.readBatches((await reader.locate(ids)).values()));
-    assert.equal(
-      all.reduce((n, b) => n + b.blobs.length, 0),
-      new Set(ids).size,
+    const { store, ids } = await filled(bank);
+    const locations = await store.locate(ids);
+    const pack = [...locations.values()][0]!.pack;
+    const key = `store/packs/${pack.slice(0, 2)}/${pack}`;
+    const whole = await bank.get(key);
+    const inPack = [...locations.values()].filter((l) => l.pack === pack).sort((a, b) => a.offset - b.offset);
+    const cut = inPack[1]!.offset + 10; // inside the second blob of the pack
+    await bank.put(key, whole.subarray(0, cut));
+    const damaged: string[] = [];
+    const batches = await drain(
+      store.readBatches(locations.values(), {
+        damaged: (blobs, why) => {
+          assert.equal(why.code, 'STORE_CORRUPT');
+          assert.match(why.message, /the pack ends at byte/);
+          damaged.push(...blobs.map((b) => b.id));
+        },
+      }),
     );
+    assert.deepEqual(
+      damaged.sort(),
+      inPack
+        .slice(1)
+        .map((l) => l.id)
+        .sort(),
+    );
+    const read = batches.flatMap((b) => b.blobs.map((blob) => blob.id));
+    assert.equal(read.length, locations.size - damaged.length);
+    assert.ok(read.includes(inPack[0]!.id));
+    for (const batch of batches)
+      for (const blob of batch.blobs)
+        decodeBlobSync(blob, batch.bytes.subarray(blob.at, blob.at + blob.length));
+    // Without a damaged() callback the first such blob throws.
+    await rejectsWith(drain(store.readBatches(locations.values())), 'STORE_CORRUPT', /pack ends at byte/);
+  });
+
+  it('names a missing pack, and a blob the store does not have', async () => {
+    const bank = new MemoryBank();
+    const { store, ids } = await filled(bank);
+    const locations = await store.locate(ids);
+    const pack = [...locations.values()][0]!.pack;
+    await bank.delete(`store/packs/${pack.slice(0, 2)}/${pack}`);
+    const error = await rejectsWith(
+      drain(store.readBatches(locations.values())),
+      'STORE_CORRUPT',
+      /is missing from the bank/,
+    );
+    assert.equal((error.details as { pack: string }).pack, pack);
+    await rejectsWith(store.locate(['0'.repeat(64)]), 'STORE_CORRUPT', /not in the content store's index/);
+    await rejectsWith(store.locate(['not a blob id']), 'STORE_ARGUMENT_INVALID');
+  });
+
+  it('finds blobs a prune moved to another pack since their locations were read', async () => {
+    const bank = new MemoryBank();
+    const writer = await new ContentStore(bank, SMALL).openWriter('a');
+    const kept = seeded('kept', 30 * KiB);
+    const keptBlobs = (await writer.write(kept)).blobs;
+    await writer.write(seeded('dropped', 200 * KiB));
+    await writer.close();
+    const reader = new ContentStore(bank, SMALL);
+    const stale: BlobLocation[] = [...(await reader.locate(keptBlobs)).values()];
+    const report = await new ContentStore(bank, SMALL).prune(async () => new Set(keptBlobs), { owner: 'gc' });
+    assert.equal(report.packsRewritten, 1, 'the shared pack was rewritten');
+    const batches = await drain(reader.readBatches(stale));
+    const got = batches.flatMap((batch) =>
+      batch.blobs.map((blob) =>
+        Buffer.from(decodeBlobSync(blob, batch.bytes.subarray(blob.at, blob.at + blob.length))),
+      ),
+    );
+    assert.ok(Buffer.concat(got).equals(kept));
+    assert.notEqual(batches[0]!.blobs[0]!.pack, stale[0]!.pack);
   });
 });
