@@ -285,8 +285,8 @@ function s3Tests(server: S3Server): void {
         // Reading is fine.
         assert.equal((await bank.get('existing')).toString(), 'data');
         assert.deepEqual(await bank.list(''), ['existing']);
-        // Checked once per bank (two PUTs, a DELETE): the verdict is remembered.
-        assert.equal(proxy.requests.filter((r) => r.includes('.hoard-probe')).length, 3);
+        // Checked once per bank (a PUT, then both conditional PUTs at once, a DELETE): the verdict is remembered.
+        assert.equal(proxy.requests.filter((r) => r.includes('.hoard-probe')).length, 4);
       } finally {
         await proxy.close();
       }
