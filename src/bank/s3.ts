@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
@@ -453,7 +453,6 @@ class S3Store implements BankStore {
           Key: this.base + key,
           Body,
           ContentLength: Body.length,
-          ContentMD5: md5(Body),
         }),
       ),
     );
@@ -490,7 +489,6 @@ class S3Store implements BankStore {
                 PartNumber,
                 Body,
                 ContentLength: Body.length,
-                ContentMD5: md5(Body),
               }),
             ),
           ),
@@ -541,10 +539,6 @@ class S3Store implements BankStore {
 /** The last `limit` of ascending `keys`, newest first. */
 function newestFirst(keys: string[], limit: number): string[] {
   return keys.slice(Math.max(0, keys.length - limit)).reverse();
-}
-
-function md5(body: Buffer): string {
-  return createHash('md5').update(body).digest('base64');
 }
 
 /** Cuts a stream of chunks into parts of `size` bytes (the last one shorter, maybe empty). */
