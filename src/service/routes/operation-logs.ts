@@ -310,8 +310,8 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         }
       });
       timers.push(setInterval(() => !closed && res.write(': keep-alive\n\n'), 15_000));
-      // It may have ended between the first read and subscribing, or run in another server:
-      // then follow the catalog.
+      // It may have ended between the first read and subscribing, or run in another server, or
+      // in a worker (whose events stop if it dies): then follow the catalog.
       let last = first.status;
       const poll = async () => {
         const log = await ctx.catalog.getOperationLog(project, first.id);
@@ -321,7 +321,8 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         last = log.status;
       };
       await poll();
-      if (!unsubscribe && !closed) timers.push(setInterval(() => void poll().catch(close), 1000));
+      if ((!unsubscribe || ctx.runner.remote) && !closed)
+        timers.push(setInterval(() => void poll().catch(close), 1000));
     },
   );
 }
