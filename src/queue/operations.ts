@@ -86,7 +86,7 @@ export class OperationQueue {
 
   /** The ids of the operation logs whose jobs wait for a worker. */
   async waiting(): Promise<string[]> {
-    return this.queue.getRanges(WAITING);
+    return this.queue.getRanges(WAITING, 0, -1);
   }
 
   /** Calls `listener` with every live event any worker publishes (one subscription per queue). */
@@ -153,6 +153,7 @@ export class OperationConsumer {
         prefix: settings.prefix,
         concurrency: options.concurrency ?? 1,
         lockDuration: options.lockDurationMs ?? 30_000,
+        stalledInterval: Math.min(30_000, options.lockDurationMs ?? 30_000),
         // A redelivered job is harmless (the log's compare-and-swap refuses a second run), so
         // BullMQ need not fail a job that stalled more than once.
         maxStalledCount: 5,
@@ -166,7 +167,7 @@ export class OperationConsumer {
 
   /** The ids of the operation logs whose jobs wait for a worker. */
   waiting(): Promise<string[]> {
-    return this.queue.getRanges(WAITING);
+    return this.queue.getRanges(WAITING, 0, -1);
   }
 
   /** Publishes a live event of operation `logId` to every API server following the queue. */

@@ -36,6 +36,11 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Milliseconds between heartbeats, of the logs and of the registry record (default 10 s). */
   heartbeatMs?: number;
+  /**
+   * Milliseconds a job stays locked to this worker without renewal (default 30 000): the job
+   * of a worker that died is delivered again after it (and then does nothing: see above).
+   */
+  lockDurationMs?: number;
   /** Where internal faults are written (default stderr). */
   logError?: (message: string, error: unknown) => void;
 }
@@ -102,6 +107,7 @@ export class OperationWorker {
     consumer = await OperationConsumer.start(options.queue, {
       concurrency,
       run,
+      ...(options.lockDurationMs ? { lockDurationMs: options.lockDurationMs } : {}),
       onError: (error) => logError('queue', error),
     });
     const now = new Date().toISOString();

@@ -55,6 +55,9 @@ teardowns still run).`,
           queue: settings,
           concurrency: opts.concurrency,
           ...(ctx.io.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(ctx.io.env.HOARD_HEARTBEAT_MS) } : {}),
+          ...(ctx.io.env.HOARD_WORKER_LOCK_MS
+            ? { lockDurationMs: Number(ctx.io.env.HOARD_WORKER_LOCK_MS) }
+            : {}),
         });
       } catch (error) {
         await catalog.close();
