@@ -176,6 +176,11 @@ export class OperationConsumer {
     this.redis.publish(liveChannel(this.settings.prefix), JSON.stringify(message)).catch(() => {});
   }
 
+  /** Takes no more jobs; those taken go on. */
+  async pause(): Promise<void> {
+    await this.worker.pause(true).catch(() => {});
+  }
+
   /** Takes no more jobs and waits for the running ones (`force`: does not wait). */
   async close(force = false): Promise<void> {
     await this.worker.close(force).catch(() => {});

@@ -161,7 +161,10 @@ export class QueuedRunner implements Runner {
   private async beat(every: number): Promise<void> {
     try {
       const waiting = await this.queue.waiting();
-      for (const log of await keepAlive(this.catalog, waiting, every)) this.options.onFinished?.(log);
+      for (const log of await keepAlive(this.catalog, waiting, every)) {
+        this.options.onFinished?.(log);
+        this.deliver(log.id, { type: 'end', log }); // its worker died: no end will come from it
+      }
     } catch (error) {
       this.logError('heartbeat failed', error);
     }

@@ -134,8 +134,7 @@ export class OperationRunner implements Runner {
    * `listener` gets its live events from the start.
    */
   async start(log: OperationLogRecord, work: Work, listener?: (event: LiveEvent) => void): Promise<void> {
-    if (this.closing)
-      throw new HoardError('CATALOG_UNAVAILABLE', 'this worker is shutting down; the operation stays queued');
+    // Not refused while closing: its job is already taken, and close() waits for it too.
     const active = this.launch(log, work, true);
     if (listener) active.listeners.add(listener);
     await active.done;
@@ -198,7 +197,8 @@ export class OperationRunner implements Runner {
     const timer = setTimeout(() => {
       for (const a of this.active.values()) a.controller.abort(new Error('the server is shutting down'));
     }, graceMs);
-    await all();
+    // Work started meanwhile (`start`, a job taken just before a worker stopped taking) too.
+    while (this.active.size > 0) await all();
     clearTimeout(timer);
     clearInterval(this.heartbeat);
     clearInterval(this.cancelPoll);

@@ -149,8 +149,8 @@ export class OperationWorker {
   async close(graceMs = 30_000): Promise<void> {
     clearInterval(this.timer);
     await leave(this.consumer.connection, this.prefix, this.member.id).catch(() => {});
-    const consumerClosed = this.consumer.close();
+    await this.consumer.pause();
     await this.runner.close(graceMs);
-    await consumerClosed;
+    await this.consumer.close();
   }
 }
