@@ -148,6 +148,7 @@ export class QueuedRunner implements Runner {
         status: live.status,
       });
     }
+    if (live.type === 'end') this.options.onFinished?.(live.log); // the duration metric
     this.deliver(logId, live);
   }
 
