@@ -6,6 +6,7 @@
  * - 50 protects through the API: each runs exactly once (counted by their hooks' side effects,
  *   not only by statuses), on both workers; a job delivered again runs nothing;
  * - a scheduled operation fires in the server and runs on a worker;
+ * - restores (with their request's target), verifications and deletes run on workers too;
  * - a cancel through the API reaches the worker: the hook is aborted, the teardown runs, the
  *   API's event stream shows the worker's task events and the end;
  * - a worker killed with SIGKILL mid-operation: its log is failed as abandoned (not run again,
@@ -15,7 +16,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -249,6 +250,41 @@ describe('hoard serve --no-runner with two hoard worker processes', () => {
     for (const run of runs) assert.ok(workerPids.has(pidOf(run)), `run by a worker: ${run.owner}`);
     const ran = await lines(journal);
     for (const run of runs) assert.ok(ran.includes(run.checkpointId));
+  });
+
+  it('run restores, verifications and deletes too, rebuilt from their logs', async () => {
+    const data = join(dir, 'data');
+    await mkdir(join(data, 'sub'), { recursive: true });
+    await writeFile(join(data, 'a.txt'), 'alpha\n');
+    await writeFile(join(data, 'sub', 'b.bin'), Buffer.alloc(100_000, 7));
+    const plan = await createPlan('files', [{ type: 'fs.directory', id: 'files', path: data }], {});
+    const protected_ = await ended(await protect(plan.id));
+    assert.equal(protected_.status, 'succeeded', JSON.stringify(protected_));
+    const checkpointId = protected_.checkpointId;
+    const start = async (path: string, body: object) => {
+      const r = await call('POST', `/v1/ops/${path}`, { providerId: 'local', checkpointId, ...body });
+      assert.equal(r.status, 202, JSON.stringify(r.body));
+      return ended(r.body.operationLog.id);
+    };
+    const target = join(dir, 'restored');
+    const restored = await start('restores', { target });
+    assert.equal(restored.status, 'succeeded', JSON.stringify(restored));
+    assert.equal(await readFile(join(target, 'a.txt'), 'utf8'), 'alpha\n');
+    assert.deepEqual(await readFile(join(target, 'sub', 'b.bin')), Buffer.alloc(100_000, 7));
+    // The request's own parameters travel in the log: without overwrite, a second restore
+    // over it is refused by the worker.
+    const again = await start('restores', { target });
+    assert.equal(again.status, 'failed', JSON.stringify(again));
+    const verified = await start('verifications', {});
+    assert.equal(verified.status, 'succeeded', JSON.stringify(verified));
+    const deleted = await call('DELETE', `/v1/ops/providers/local/checkpoints/${checkpointId}`);
+    assert.equal(deleted.status, 202, JSON.stringify(deleted.body));
+    const gone = await ended(deleted.body.operationLog.id);
+    assert.equal(gone.status, 'succeeded', JSON.stringify(gone));
+    const workerPids = new Set(workers.map((w) => w.child.pid));
+    for (const log of [restored, again, verified, gone]) assert.ok(workerPids.has(pidOf(log)), log.owner);
+    const shown = await call('GET', `/v1/ops/providers/local/checkpoints/${checkpointId}`);
+    assert.equal(shown.status, 404, JSON.stringify(shown.body));
   });
 
   describe('a slow plan (app frozen while its child sleeps)', () => {
