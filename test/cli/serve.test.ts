@@ -1,8 +1,7 @@
 /**
  * `hoard serve`, `hoard worker`, `hoard tokens` and `hoard prune` as a user meets them from
  * the shell: help with examples, a clear one-line error (exit 2) when the server cannot
- * listen, and the
- * retention flags prune takes.
+ * listen, and the retention flags prune takes.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
