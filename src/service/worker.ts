@@ -25,7 +25,27 @@ import type { QueueSettings } from '../queue/connection.js';
 import { OperationConsumer } from '../queue/operations.js';
 import { heartbeat, leave, type Member } from '../queue/registry.js';
 import { workFromLog } from './operations.js';
-import { OperationRunner } from './runner.js';
+import { type LiveEvent, OperationRunner } from './runner.js';
+
+/** Milliseconds between two progress events of one task sent through Redis. */
+const PROGRESS_EVERY_MS = 250;
+
+/**
+ * Passes every event on, except a task's progress more often than every PROGRESS_EVERY_MS
+ * (a hook may report it per file): its last fraction, 1, always passes.
+ */
+function throttledProgress(send: (event: LiveEvent) => void): (event: LiveEvent) => void {
+  const last = new Map<string, number>();
+  return (event) => {
+    if (event.type === 'progress' && event.fraction < 1) {
+      const key = `${event.resource}:${event.hook}`;
+      const now = Date.now();
+      if (now - (last.get(key) ?? 0) < PROGRESS_EVERY_MS) return;
+      last.set(key, now);
+    }
+    send(event);
+  };
+}
 
 export interface WorkerOptions {
   catalog: Catalog;
@@ -102,7 +122,8 @@ export class OperationWorker {
         });
         return;
       }
-      await runner.start(log, workFromLog(log, sources), (event) => consumer?.publish(log.id, event));
+      const publish = throttledProgress((event: LiveEvent) => consumer?.publish(log.id, event));
+      await runner.start(log, workFromLog(log, sources), publish);
     };
     consumer = await OperationConsumer.start(options.queue, {
       concurrency,
