@@ -56,7 +56,14 @@ export class OperationQueue {
     const queue = new Queue<OperationJob>(OPERATIONS_QUEUE, {
       connection: redis,
       prefix: settings.prefix,
-      defaultJobOptions: { removeOnComplete: KEEP_ENDED, removeOnFail: KEEP_ENDED, attempts: 1 },
+      // A job fails only when its worker could not read the catalog before starting it (the
+      // log stays queued): try again. Once started, a run always completes its job.
+      defaultJobOptions: {
+        removeOnComplete: KEEP_ENDED,
+        removeOnFail: KEEP_ENDED,
+        attempts: 5,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
     });
     queue.on('error', () => {}); // reconnects are waited for; add() reports what fails
     return new OperationQueue(settings, redis, queue);

@@ -135,6 +135,8 @@ export class OperationRunner implements Runner {
    */
   async start(log: OperationLogRecord, work: Work, listener?: (event: LiveEvent) => void): Promise<void> {
     // Not refused while closing: its job is already taken, and close() waits for it too.
+    // Already running here (its job delivered again while it runs): nothing to do.
+    if (this.active.has(log.id)) return;
     const active = this.launch(log, work, true);
     if (listener) active.listeners.add(listener);
     await active.done;
@@ -149,7 +151,9 @@ export class OperationRunner implements Runner {
       cancelled: false,
     };
     this.active.set(log.id, active);
-    active.done = this.run(log, active, work, claim).finally(() => this.active.delete(log.id));
+    active.done = this.run(log, active, work, claim).finally(() => {
+      if (this.active.get(log.id) === active) this.active.delete(log.id);
+    });
     return active;
   }
 
