@@ -34,6 +34,30 @@ function outcome(kind: OperationKind, result: OperationResult): WorkOutcome {
   };
 }
 
+/**
+ * What a restore, verification or copy request asks beyond its checkpoint (the API's body),
+ * kept as its operation log's `parameters`, from which a worker rebuilds the work.
+ */
+export interface OperationRequest {
+  target?: string;
+  parameters?: Record<string, never>;
+  overwrite?: boolean;
+  toProviderId?: string;
+  resources?: string[];
+}
+
+export const restoreOptions = (b: OperationRequest) => ({
+  ...(b.target !== undefined ? { target: b.target } : {}),
+  ...(b.parameters ? { parameters: b.parameters } : {}),
+  ...(b.overwrite ? { overwrite: true } : {}),
+  ...(b.resources ? { resources: b.resources } : {}),
+});
+
+export const verifyOptions = (b: OperationRequest) => ({
+  ...(b.parameters ? { parameters: b.parameters } : {}),
+  ...(b.resources ? { resources: b.resources } : {}),
+});
+
 function runOptions(ctx: RunContext) {
   return { signal: ctx.signal, onEvent: ctx.onEvent };
 }
@@ -150,12 +174,7 @@ async function rebuild(
   log: OperationLogRecord,
   { catalog, providers, problems }: WorkSources,
 ): Promise<Work> {
-  const p = log.parameters as {
-    target?: string;
-    parameters?: Record<string, never>;
-    overwrite?: boolean;
-    toProviderId?: string;
-  };
+  const p = log.parameters as OperationRequest;
   const cannot = (why: string) =>
     new HoardError('USAGE', `operation ${log.id} (${log.kind}) cannot run: ${why}`, {
       details: { operationLog: log.id },
@@ -195,13 +214,9 @@ async function rebuild(
       );
     }
     case 'restore':
-      return restoreWork(checkpoint(), provider(log.providerId ?? 'local'), {
-        ...(p.target !== undefined ? { target: p.target } : {}),
-        ...(p.parameters ? { parameters: p.parameters } : {}),
-        ...(p.overwrite ? { overwrite: true } : {}),
-      });
+      return restoreWork(checkpoint(), provider(log.providerId ?? 'local'), restoreOptions(p));
     case 'verify':
-      return verifyWork(checkpoint(), provider(log.providerId ?? 'local'), p.parameters);
+      return verifyWork(checkpoint(), provider(log.providerId ?? 'local'), verifyOptions(p));
     case 'copy':
       if (!p.toProviderId) throw cannot('its log names no provider to copy to');
       return copyWork(checkpoint(), provider(log.providerId ?? 'local'), provider(p.toProviderId));

@@ -16,9 +16,9 @@ import { loadProviders } from '../../src/providers/provider.js';
 import { connectQueue } from '../../src/queue/connection.js';
 import { OperationQueue } from '../../src/queue/operations.js';
 import { createService, type Service } from '../../src/service/server.js';
+import { NO_REDIS, REDIS_URL as REDIS } from '../queue/redis-server.js';
 import type { Json } from './helpers.js';
 
-const REDIS = process.env.HOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `hoard-test-queued-${randomBytes(4).toString('hex')}`;
 const HEARTBEAT_MS = 200;
 
@@ -47,31 +47,31 @@ async function protect(): Promise<string> {
   return accepted.body.operationLog.id;
 }
 
-before(async () => {
-  const home = join(await mkdtemp(join(tmpdir(), 'hoard-queued-')), 'home');
-  catalog = new SqliteCatalog(join(home, 'catalog.sqlite'));
-  await catalog.migrate();
-  queue = await OperationQueue.open({ url: REDIS, prefix: PREFIX });
-  const { providers } = await loadProviders(home);
-  service = await createService({ catalog, providers, tickMs: 0, heartbeatMs: HEARTBEAT_MS, queue });
-  url = await service.app.listen({ port: 0, host: '127.0.0.1' });
-  secret = (await catalog.createToken({ project: 'p' })).secret;
-  const plan = await call('POST', '/v1/p/plans', { name: 'n', resources: [{ type: 'noop', id: 'x' }] });
-  assert.equal(plan.status, 201, JSON.stringify(plan.body));
-  planId = plan.body.plan.id;
-});
+describe('hoard serve --no-runner with no worker', { skip: NO_REDIS }, () => {
+  before(async () => {
+    const home = join(await mkdtemp(join(tmpdir(), 'hoard-queued-')), 'home');
+    catalog = new SqliteCatalog(join(home, 'catalog.sqlite'));
+    await catalog.migrate();
+    queue = await OperationQueue.open({ url: REDIS, prefix: PREFIX });
+    const { providers } = await loadProviders(home);
+    service = await createService({ catalog, providers, tickMs: 0, heartbeatMs: HEARTBEAT_MS, queue });
+    url = await service.app.listen({ port: 0, host: '127.0.0.1' });
+    secret = (await catalog.createToken({ project: 'p' })).secret;
+    const plan = await call('POST', '/v1/p/plans', { name: 'n', resources: [{ type: 'noop', id: 'x' }] });
+    assert.equal(plan.status, 201, JSON.stringify(plan.body));
+    planId = plan.body.plan.id;
+  });
 
-after(async () => {
-  await service.close(0);
-  await queue.close();
-  await catalog.close();
-  const redis = await connectQueue({ url: REDIS, prefix: PREFIX });
-  const keys = await redis.keys(`${PREFIX}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
-});
+  after(async () => {
+    await service.close(0);
+    await queue.close();
+    await catalog.close();
+    const redis = await connectQueue({ url: REDIS, prefix: PREFIX });
+    const keys = await redis.keys(`${PREFIX}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
 
-describe('hoard serve --no-runner with no worker', () => {
   it('records an operation queued with one job, and keeps it alive while the job waits', async () => {
     const id = await protect();
     assert.deepEqual(await queue.waiting(), [id]);

@@ -26,9 +26,9 @@ import { connectQueue } from '../../src/queue/connection.js';
 import { OPERATIONS_QUEUE } from '../../src/queue/operations.js';
 import { listMembers } from '../../src/queue/registry.js';
 import { hoard, oneLine, spawnHoard } from '../cli/helpers.js';
+import { NO_REDIS, REDIS_URL as REDIS } from '../queue/redis-server.js';
 import type { Json } from './helpers.js';
 
-const REDIS = process.env.HOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `hoard-test-workers-${randomBytes(4).toString('hex')}`;
 /** Longest wait for something a process does (a loaded 2-core machine included). */
 const WAIT_MS = 30_000;
@@ -123,52 +123,57 @@ async function createPlan(name: string, resources: unknown[], parameters: unknow
 /** The pid in a log's owner (`host:pid`). */
 const pidOf = (log: Json) => Number(String(log.owner).split(':').pop());
 
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'hoard-workers-'));
-  home = join(dir, 'home');
-  env = {
-    HOARD_HOME: home,
-    HOARD_QUEUE_URL: REDIS,
-    HOARD_QUEUE_PREFIX: PREFIX,
-    HOARD_SCHEDULER_TICK_MS: '200',
-    // Stale after 8 s; a killed worker's job is delivered again after 2 s; its checkpoint's
-    // lease is free for recovery after 3 s.
-    HOARD_HEARTBEAT_MS: '2000',
-    HOARD_WORKER_LOCK_MS: '2000',
-    HOARD_LEASE_TTL_MS: '3000',
-  };
-  const made = await hoard(['tokens', 'create', '--project', 'ops', '--admin', '--json'], env);
-  assert.equal(made.code, 0, made.stderr);
-  secret = made.json.secret;
-  [server, ...workers] = await Promise.all([
-    start(['serve', '--no-runner', '--port', '0'], env),
-    start(['worker', '--concurrency', '2'], env),
-    start(['worker', '--concurrency', '2'], env),
-  ]);
-  assert.equal(server.json.operations, 'queued');
-});
-
-after(async () => {
-  await Promise.all([server, ...workers].filter(Boolean).map((p) => stop(p.child)));
-  const redis = await connectQueue({ url: REDIS, prefix: PREFIX });
-  for (let cursor = '0'; ; ) {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-    if (cursor === '0') break;
-  }
-  redis.disconnect();
-});
-
-describe('hoard serve --no-runner with two hoard worker processes', () => {
-  it('without HOARD_QUEUE_URL, --no-runner and worker are a usage error naming it', async () => {
-    const noQueue = { ...env, HOARD_QUEUE_URL: '' };
+describe('without HOARD_QUEUE_URL', () => {
+  it('serve --no-runner and worker are a usage error naming it', async () => {
+    const noQueue = {
+      HOARD_HOME: join(await mkdtemp(join(tmpdir(), 'hoard-no-queue-')), 'home'),
+      HOARD_QUEUE_URL: '',
+    };
     oneLine(
       await hoard(['serve', '--no-runner', '--port', '0'], noQueue),
       2,
       /--no-runner .*set HOARD_QUEUE_URL/,
     );
     oneLine(await hoard(['worker'], noQueue), 2, /hoard worker .*set HOARD_QUEUE_URL=redis:/);
+  });
+});
+
+describe('hoard serve --no-runner with two hoard worker processes', { skip: NO_REDIS }, () => {
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'hoard-workers-'));
+    home = join(dir, 'home');
+    env = {
+      HOARD_HOME: home,
+      HOARD_QUEUE_URL: REDIS,
+      HOARD_QUEUE_PREFIX: PREFIX,
+      HOARD_SCHEDULER_TICK_MS: '200',
+      // Stale after 8 s; a killed worker's job is delivered again after 2 s; its checkpoint's
+      // lease is free for recovery after 3 s.
+      HOARD_HEARTBEAT_MS: '2000',
+      HOARD_WORKER_LOCK_MS: '2000',
+      HOARD_LEASE_TTL_MS: '3000',
+    };
+    const made = await hoard(['tokens', 'create', '--project', 'ops', '--admin', '--json'], env);
+    assert.equal(made.code, 0, made.stderr);
+    secret = made.json.secret;
+    [server, ...workers] = await Promise.all([
+      start(['serve', '--no-runner', '--port', '0'], env),
+      start(['worker', '--concurrency', '2'], env),
+      start(['worker', '--concurrency', '2'], env),
+    ]);
+    assert.equal(server.json.operations, 'queued');
+  });
+
+  after(async () => {
+    await Promise.all([server, ...workers].filter(Boolean).map((p) => stop(p.child)));
+    const redis = await connectQueue({ url: REDIS, prefix: PREFIX });
+    for (let cursor = '0'; ; ) {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+      if (cursor === '0') break;
+    }
+    redis.disconnect();
   });
 
   it('run each of 50 operations exactly once, on both workers, which the registry lists', async () => {

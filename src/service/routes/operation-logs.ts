@@ -18,7 +18,14 @@ import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
 import { operationAccepted, operationLogView } from '../operation-log-view.js';
-import { copyWork, restoreWork, verifyWork } from '../operations.js';
+import {
+  copyWork,
+  type OperationRequest,
+  restoreOptions,
+  restoreWork,
+  verifyOptions,
+  verifyWork,
+} from '../operations.js';
 import { ownedCheckpoint } from '../ownership.js';
 import { toPlan } from '../plans.js';
 import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
@@ -36,26 +43,10 @@ import {
 
 const TERMINAL: ReadonlySet<string> = OPERATION_LOG_ENDED;
 
-interface OperationBody {
+interface OperationBody extends OperationRequest {
   providerId: string;
   checkpointId: string;
-  target?: string;
-  parameters?: Record<string, never>;
-  overwrite?: boolean;
-  toProviderId?: string;
-  resources?: string[];
 }
-
-const restoreOptions = (b: OperationBody) => ({
-  ...(b.target !== undefined ? { target: b.target } : {}),
-  ...(b.parameters ? { parameters: b.parameters } : {}),
-  ...(b.overwrite ? { overwrite: true } : {}),
-  ...(b.resources ? { resources: b.resources } : {}),
-});
-const verifyOptions = (b: OperationBody) => ({
-  ...(b.parameters ? { parameters: b.parameters } : {}),
-  ...(b.resources ? { resources: b.resources } : {}),
-});
 
 /**
  * Karbor's restores / verifications / copies: POST starts one, GET lists and shows. Each
