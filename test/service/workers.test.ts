@@ -257,13 +257,42 @@ describe('hoard serve --no-runner with two hoard worker processes', { skip: NO_R
     for (const run of runs) assert.ok(ran.includes(run.checkpointId));
   });
 
-  it('run restores, verifications and deletes too, rebuilt from their logs', async () => {
+  it("show a worker's progress in the API's event stream; run restores, verifications and deletes too", async () => {
     const data = join(dir, 'data');
     await mkdir(join(data, 'sub'), { recursive: true });
     await writeFile(join(data, 'a.txt'), 'alpha\n');
     await writeFile(join(data, 'sub', 'b.bin'), Buffer.alloc(100_000, 7));
-    const plan = await createPlan('files', [{ type: 'fs.directory', id: 'files', path: data }], {});
-    const protected_ = await ended(await protect(plan.id));
+    // The directory is read after its parent's prepareBegin, which waits for the test to
+    // follow the events first.
+    const go = join(dir, 'go');
+    const plan = await createPlan(
+      'files',
+      [
+        { type: 'exec.task', id: 'gate', children: ['files'] },
+        { type: 'fs.directory', id: 'files', path: data },
+      ],
+      { 'exec.task#gate': { protect: { prepareBegin: `while [ ! -e ${go} ]; do sleep 0.05; done` } } },
+    );
+    const id = await protect(plan.id);
+    const stream = await fetch(
+      `${server.json.url}/v1/ops/operation_logs/${id}/events?access_token=${secret}`,
+      {
+        signal: AbortSignal.timeout(WAIT_MS),
+      },
+    );
+    const events = stream.text();
+    await writeFile(go, '');
+    const text = await events;
+    assert.match(
+      text,
+      /event: progress\ndata: \{"resource":"fs.directory#files","hook":"main","fraction":1\b/,
+      text,
+    );
+    assert.match(
+      text,
+      /event: task\ndata: \{"resource":"fs.directory#files","hook":"main","status":"succeeded"/,
+    );
+    const protected_ = await ended(id);
     assert.equal(protected_.status, 'succeeded', JSON.stringify(protected_));
     const checkpointId = protected_.checkpointId;
     const start = async (path: string, body: object) => {
