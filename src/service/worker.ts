@@ -129,7 +129,9 @@ export class OperationWorker {
       concurrency,
       run,
       ...(options.lockDurationMs ? { lockDurationMs: options.lockDurationMs } : {}),
-      onError: (error) => logError('queue', error),
+      // BullMQ's own complaints (a lock not renewed in time on a busy machine, Redis away) are
+      // warnings here, not faults: the catalog, not the job, decides what runs. One line each.
+      onError: (error) => process.stderr.write(`hoard worker: queue: ${error.message}\n`),
     });
     const now = new Date().toISOString();
     const member: Member = {

@@ -147,10 +147,11 @@ describe('hoard serve --no-runner with two hoard worker processes', { skip: NO_R
       HOARD_QUEUE_URL: REDIS,
       HOARD_QUEUE_PREFIX: PREFIX,
       HOARD_SCHEDULER_TICK_MS: '200',
-      // Stale after 8 s; a killed worker's job is delivered again after 2 s; its checkpoint's
-      // lease is free for recovery after 3 s.
+      // Stale after 8 s; a killed worker's job is delivered again after 5 s (a shorter lock is
+      // not renewed in time on a loaded machine); its checkpoint's lease is free for
+      // recovery after 3 s.
       HOARD_HEARTBEAT_MS: '2000',
-      HOARD_WORKER_LOCK_MS: '2000',
+      HOARD_WORKER_LOCK_MS: '5000',
       HOARD_LEASE_TTL_MS: '3000',
     };
     const made = await hoard(['tokens', 'create', '--project', 'ops', '--admin', '--json'], env);
@@ -404,7 +405,7 @@ describe('hoard serve --no-runner with two hoard worker processes', { skip: NO_R
       assert.equal(final.status, 'failed', text);
       assert.equal(final.error.code, 'OPERATION_ABANDONED');
 
-      // BullMQ delivers the dead worker's job again (lock 2 s): the other worker finds the log
+      // BullMQ delivers the dead worker's job again (lock 5 s): the other worker finds the log
       // ended and runs nothing.
       const queue = new Queue(OPERATIONS_QUEUE, { connection: { url: REDIS }, prefix: PREFIX });
       try {
