@@ -30,6 +30,7 @@ import * as restore from './commands/restore.js';
 import * as serve from './commands/serve.js';
 import * as stats from './commands/stats.js';
 import * as tokens from './commands/tokens.js';
+import * as worker from './commands/worker.js';
 import { CliContext, type CliIo, type GlobalOptions, processIo } from './context.js';
 
 const COMMANDS = [
@@ -47,6 +48,7 @@ const COMMANDS = [
   prune,
   key,
   serve,
+  worker,
   stats,
   tokens,
   operations,

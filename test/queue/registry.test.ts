@@ -6,8 +6,7 @@ import type { Redis } from 'ioredis';
 import { HoardError } from '../../src/errors.js';
 import { connectQueue, queueSettings, redactedUrl } from '../../src/queue/connection.js';
 import { heartbeat, leave, listMembers, type Member } from '../../src/queue/registry.js';
-
-const REDIS = process.env.HOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { NO_REDIS, REDIS_URL } from './redis-server.js';
 
 describe('queue settings', () => {
   it('are absent without HOARD_QUEUE_URL, and default the prefix', () => {
@@ -46,11 +45,11 @@ describe('queue settings', () => {
   });
 });
 
-describe('the registry', () => {
+describe('the registry', { skip: NO_REDIS }, () => {
   const prefix = `hoard-test-${randomBytes(4).toString('hex')}`;
   let redis: Redis;
   before(async () => {
-    redis = await connectQueue({ url: REDIS, prefix });
+    redis = await connectQueue({ url: REDIS_URL, prefix });
   });
   after(async () => {
     const keys = await redis.keys(`${prefix}:*`);
