@@ -488,4 +488,71 @@ parameters:
     assert.equal(main.error.code, 'AGENT_LOST');
     assert.match(main.error.message, /its lock expired/);
   });
+
+  it('cancels a remote hook through the API (POST …/operation_logs/{id}/cancel): the agent stops its command', async () => {
+    await rm(log, { force: true });
+    const admin = (await run(['tokens', 'create', '--project', 'ops', '--admin'])).json.secret as string;
+    const { child, done } = spawnHoard(['--json', 'serve', '--port', '0'], {
+      env: { ...QUEUE, HOARD_HOME: coordinator, HOARD_SCHEDULER_TICK_MS: '0' },
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (d) => {
+          out += d;
+          try {
+            resolve((JSON.parse(out) as { url: string }).url);
+          } catch {}
+        });
+        void done.then((r) => reject(new Error(`serve exited ${r.code}: ${r.stderr}`)));
+      });
+      const api = async (method: string, path: string, body?: unknown) => {
+        const response = await fetch(`${url}/v1/ops/${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${admin}`,
+            ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+        const text = await response.text();
+        assert.ok(response.status < 300, `${method} ${path}: ${response.status} ${text}`);
+        return JSON.parse(text);
+      };
+      const { plan: created } = await api('POST', 'plans', {
+        name: 'api-cancel',
+        providerId: 'shared',
+        resources: [{ type: 'exec.task', id: 'slow', host: 'a' }],
+        parameters: {
+          'exec.task': {
+            protect: {
+              prepareBegin: record('pb'),
+              prepareFinish: record('pf'),
+              main: `${record('main')}; sleep 20; ${record('done')}`,
+            },
+          },
+        },
+      });
+      const { operationLog } = await api('POST', 'providers/shared/checkpoints', { planId: created.id });
+      await until('the remote main hook to start', async () =>
+        (await lines()).includes(`slow main ${a.pid}`) ? true : undefined,
+      );
+      await api('POST', `operation_logs/${operationLog.id}/cancel`);
+      const ended = await until('the operation to end', async () => {
+        const { operationLog: now } = await api('GET', `operation_logs/${operationLog.id}`);
+        return now.status === 'running' || now.status === 'queued' ? undefined : now;
+      });
+      assert.equal(ended.status, 'cancelled');
+      assert.deepEqual(await lines(), [`slow pb ${a.pid}`, `slow pf ${a.pid}`, `slow main ${a.pid}`]);
+      // The agent's command was stopped: it runs nothing now, and never wrote "done".
+      await until('agent a to be idle', async () => {
+        const list = await run(['agents', 'list']);
+        return list.json.agents.find((m: { id: string }) => m.id === a.id)?.running === 0 ? true : undefined;
+      });
+      assert.ok(!(await lines()).some((l) => l.startsWith('slow done')));
+    } finally {
+      child.kill('SIGTERM');
+      await done;
+    }
+  });
 });
