@@ -7,7 +7,7 @@
  * exit status and never exits the process, so tests call it in-process. Run as a program
  * (the bin), this file passes it `process.argv` and this process's streams.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
@@ -65,6 +65,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     )
     .option('--home <dir>', 'Hoard home directory (providers, banks); also HOARD_HOME; default ~/.hoard')
     .option('--json', 'print exactly one JSON document on stdout')
+    .version(hoardVersion(), '-V, --version', "print Hoard's version")
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
@@ -131,6 +132,12 @@ function report(error: unknown, wantsJson: boolean, io: CliIo): number {
     );
   io.stderr.write(`hoard: internal error: ${info.message}\n${info.stack ?? ''}\n`);
   return EXIT.FAILED;
+}
+
+/** Hoard's version: the `version` of its package.json (build/src/cli/main.js is three folders below it). */
+function hoardVersion(): string {
+  const manifest = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
 
 /** Whether this module is the program being run (`node main.js`, or the `hoard` link to it). */
