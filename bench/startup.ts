@@ -7,6 +7,9 @@
  * p90 in milliseconds, and the median's ratio to `node -e 0`'s.
  *
  *   HOARD_BENCH_RUNS (default 40) runs of each command
+ *   HOARD_BENCH_COMPARE: another build's build/src/cli/main.js (an older commit's), whose
+ *     commands then run in the same rounds, as "before …" rows: a before/after comparison
+ *     under the same load
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +22,7 @@ import { median, round } from './lib.js';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RUNS = Number(process.env.HOARD_BENCH_RUNS ?? 40);
+const COMPARE = process.env.HOARD_BENCH_COMPARE;
 const CHECKPOINTS = 50;
 
 const log = (message: string) => process.stderr.write(`bench:startup: ${message}\n`);
@@ -69,17 +73,20 @@ function p90(values: number[]): number {
 
 log(`making ${CHECKPOINTS} checkpoints`);
 const { home, id } = await makeHome();
-const hoardCommand = (...args: string[]) => [MAIN, '--home', home, ...args];
-const commands: Record<string, string[]> = {
-  'node -e 0': ['-e', '0'],
-  '--version': hoardCommand('--version'),
-  '--help': hoardCommand('--help'),
-  'providers list': hoardCommand('providers', 'list'),
-  'checkpoints list': hoardCommand('checkpoints', 'list'),
-  'checkpoints show': hoardCommand('checkpoints', 'show', id),
-  ls: hoardCommand('ls', id, 'fs.directory#files'),
-  stats: hoardCommand('stats'),
+const hoardCommands: Record<string, string[]> = {
+  '--version': ['--version'],
+  '--help': ['--help'],
+  'providers list': ['providers', 'list'],
+  'checkpoints list': ['checkpoints', 'list'],
+  'checkpoints show': ['checkpoints', 'show', id],
+  ls: ['ls', id, 'fs.directory#files'],
+  stats: ['stats'],
 };
+const commands: Record<string, string[]> = { 'node -e 0': ['-e', '0'] };
+for (const [name, args] of Object.entries(hoardCommands)) {
+  commands[`hoard ${name}`] = [MAIN, '--home', home, ...args];
+  if (COMPARE) commands[`before: hoard ${name}`] = [COMPARE, '--home', home, ...args];
+}
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
 log(`${RUNS} runs of each of ${Object.keys(commands).length} commands, round-robin`);
 for (let run = 0; run < RUNS; run++) {
@@ -95,7 +102,7 @@ await rm(join(home, '..'), { recursive: true, force: true });
 
 const base = median(times['node -e 0']!);
 const rows = Object.entries(times).map(([command, ms]) => ({
-  command: command === 'node -e 0' ? command : `hoard ${command}`,
+  command,
   medianMs: round(median(ms), 1),
   p90Ms: round(p90(ms), 1),
   ratio: round(median(ms) / base, 2),
@@ -107,6 +114,7 @@ console.log(
       cpus: cpus().length,
       loadAverageAtEnd: loadavg().map((l) => round(l, 2)),
       runs: RUNS,
+      ...(COMPARE ? { compare: COMPARE } : {}),
       checkpoints: CHECKPOINTS,
       bank: 'fs (local provider), one fs.directory of 22 small files',
       rows,

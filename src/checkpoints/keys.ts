@@ -14,7 +14,7 @@
  * Index entries carry everything a listing shows in their key, so listing is one prefix
  * scan and no read per checkpoint.
  */
-import { MAX_SEGMENT_LENGTH } from '../bank/index.js';
+import { MAX_SEGMENT_LENGTH } from '../bank/keys.js';
 
 const SAFE = /[A-Za-z0-9._~#@+=,:-]/;
 

@@ -5,13 +5,13 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
+import type { Catalog } from '../../catalog/index.js';
 import {
-  type Catalog,
   OPERATION_LOG_ENDED,
   OPERATION_LOG_STATUSES,
   type OperationLogRecord,
   type OperationLogStatus,
-} from '../../catalog/index.js';
+} from '../../catalog/types.js';
 import { HoardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../util.js';

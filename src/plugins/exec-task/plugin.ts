@@ -14,7 +14,7 @@ import {
   type OperationKind,
   type OperationParameters,
 } from '../sdk.js';
-import { type Static, Type } from '../typebox.js';
+import { type Static, Type } from '../typebox-lite.js';
 import { OutputTail, runCommand } from './command.js';
 
 /** Bytes of the end of each of a command's output streams kept in the operation log. */

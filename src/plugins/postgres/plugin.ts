@@ -13,7 +13,7 @@ import { infoBrowser } from '../saved-info.js';
 import { validate } from '../schema.js';
 import { noParametersSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
-import { Type } from '../typebox.js';
+import { Type } from '../typebox-lite.js';
 import { protectDatabase, protectServer, type ToolSettings } from './dump.js';
 import { restoreDatabase, verifyDatabase } from './restore.js';
 import { listDatabases, withClient } from './sql.js';
