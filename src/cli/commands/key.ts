@@ -1,5 +1,4 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
@@ -167,8 +166,9 @@ async function newPassword(ctx: CliContext, file: string | undefined): Promise<s
 }
 
 /** One line from the terminal, not echoed. */
-function ask(ctx: CliContext, prompt: string): Promise<string> {
+async function ask(ctx: CliContext, prompt: string): Promise<string> {
   const { stdin, stderr } = ctx.io;
+  const { createInterface } = await import('node:readline');
   return new Promise((resolve) => {
     const rl = createInterface({ input: stdin, output: stderr as NodeJS.WritableStream, terminal: true });
     stderr.write(prompt);

@@ -17,10 +17,7 @@ import { resolve } from 'node:path';
 import { infoBrowser } from '../saved-info.js';
 import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
-import { protect } from './protect.js';
-import { restore } from './restore.js';
 import { optionsSchema, savedInfoSchema } from './schemas.js';
-import { verify } from './verify.js';
 
 export type { SqliteSavedInfo, TableRows } from './schemas.js';
 
@@ -46,12 +43,17 @@ export const sqliteDatabasePlugin = definePlugin(() => ({
         protect: (resource, { parameters }) => {
           const busyTimeout = parameters.busyTimeout ?? DEFAULT_BUSY_TIMEOUT_S;
           const source = resolve(resource.extra?.path ?? resource.id);
-          return { onMain: (ctx) => protect(ctx, source, Math.round(busyTimeout * 1000)) };
+          return {
+            // Each hook imports its work when it runs: loading the plugin stays cheap.
+            onMain: async (ctx) =>
+              (await import('./protect.js')).protect(ctx, source, Math.round(busyTimeout * 1000)),
+          };
         },
         restore: (_resource, { parameters }) => ({
-          onMain: (ctx) => restore(ctx, resolve(parameters.target), parameters.overwrite === true),
+          onMain: async (ctx) =>
+            (await import('./restore.js')).restore(ctx, resolve(parameters.target), parameters.overwrite === true),
         }),
-        verify: () => ({ onMain: (ctx) => verify(ctx) }),
+        verify: () => ({ onMain: async (ctx) => (await import('./verify.js')).verify(ctx) }),
         // delete: the checkpoint's keys are all there is, and Hoard removes them
       },
     }),
