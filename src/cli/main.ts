@@ -58,6 +58,7 @@ function modulesFor(argv: readonly string[]) {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--' || arg === '--help' || arg === '-h') break; // the program's help lists every command
+    if (arg === '--version' || arg === '-V') return []; // the program's version: no command
     if (VALUE_OPTIONS.includes(arg)) i++;
     else if (!arg.startsWith('-')) {
       word = arg;
