@@ -51,7 +51,11 @@ export const sqliteDatabasePlugin = definePlugin(() => ({
         },
         restore: (_resource, { parameters }) => ({
           onMain: async (ctx) =>
-            (await import('./restore.js')).restore(ctx, resolve(parameters.target), parameters.overwrite === true),
+            (await import('./restore.js')).restore(
+              ctx,
+              resolve(parameters.target),
+              parameters.overwrite === true,
+            ),
         }),
         verify: () => ({ onMain: async (ctx) => (await import('./verify.js')).verify(ctx) }),
         // delete: the checkpoint's keys are all there is, and Hoard removes them
