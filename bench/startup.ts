@@ -4,7 +4,10 @@
  * `stats`) against a bare `node -e 0`, on an fs bank of 50 checkpoints made once in a
  * temporary home. The commands run round-robin, each spawned afresh, so that a load that
  * comes and goes on the machine spreads over all of them alike. JSON on stdout: median and
- * p90 in milliseconds, and the median's ratio to `node -e 0`'s.
+ * p90 in milliseconds, and the median's ratio to `node -e 0`'s. Where `/usr/bin/time` is
+ * installed each process runs under it, and its CPU time (user + system) is reported too: on a
+ * machine that others load, CPU time moves far less than wall-clock time (`time`'s own cost
+ * is in `node -e 0`'s figures as in every other).
  *
  *   HOARD_BENCH_RUNS (default 40) runs of each command
  *   HOARD_BENCH_COMPARE: another build's build/src/cli/main.js (an older commit's), whose
@@ -12,6 +15,7 @@
  *     under the same load
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +27,7 @@ import { median, round } from './lib.js';
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RUNS = Number(process.env.HOARD_BENCH_RUNS ?? 40);
 const COMPARE = process.env.HOARD_BENCH_COMPARE;
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 const CHECKPOINTS = 50;
 
 const log = (message: string) => process.stderr.write(`bench:startup: ${message}\n`);
@@ -88,24 +93,33 @@ for (const [name, args] of Object.entries(hoardCommands)) {
   if (COMPARE) commands[`before: hoard ${name}`] = [COMPARE, '--home', home, ...args];
 }
 const times: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
+const cpu: Record<string, number[]> = Object.fromEntries(Object.keys(commands).map((name) => [name, []]));
 log(`${RUNS} runs of each of ${Object.keys(commands).length} commands, round-robin`);
 for (let run = 0; run < RUNS; run++) {
   for (const [name, args] of Object.entries(commands)) {
     const start = performance.now();
-    const child = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    const child = TIME
+      ? spawnSync(TIME, ['-f', 'cpu %U %S', process.execPath, ...args], { encoding: 'utf8' })
+      : spawnSync(process.execPath, args, { encoding: 'utf8' });
     const ms = performance.now() - start;
     if (child.status !== 0) throw new Error(`${name} exited ${child.status}: ${child.stderr}`);
     times[name]!.push(ms);
+    const used = /^cpu ([\d.]+) ([\d.]+)$/m.exec(child.stderr);
+    if (used) cpu[name]!.push((Number(used[1]) + Number(used[2])) * 1000);
   }
 }
 await rm(join(home, '..'), { recursive: true, force: true });
 
 const base = median(times['node -e 0']!);
+const cpuBase = TIME ? median(cpu['node -e 0']!) : 0;
 const rows = Object.entries(times).map(([command, ms]) => ({
   command,
   medianMs: round(median(ms), 1),
   p90Ms: round(p90(ms), 1),
   ratio: round(median(ms) / base, 2),
+  ...(TIME
+    ? { cpuMedianMs: round(median(cpu[command]!), 1), cpuRatio: round(median(cpu[command]!) / cpuBase, 2) }
+    : {}),
 }));
 console.log(
   JSON.stringify(
