@@ -11,7 +11,7 @@
 import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
 import { Type } from '../typebox-lite.js';
-import { fsDirectoryBrowser } from './browse.js';
+import type { fsDirectoryBrowser } from './browse.js';
 import { renameManifest } from './manifest.js';
 
 const restoreSchema = Type.Object(
@@ -39,6 +39,9 @@ const optionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const browser = async (): Promise<typeof fsDirectoryBrowser> =>
+  (await import('./browse.js')).fsDirectoryBrowser;
+
 export const fsDirectoryPlugin = definePlugin(() => ({
   name: 'fs.directory',
   description:
@@ -53,7 +56,11 @@ export const fsDirectoryPlugin = definePlugin(() => ({
         restore: restoreSchema,
         verify: noParametersSchema,
       },
-      browse: fsDirectoryBrowser,
+      // browse.ts is imported when a checkpoint is looked into (ls, diff, restore --include).
+      browse: {
+        entries: async (ctx, request) => (await browser()).entries!(ctx, request),
+        info: async (ctx) => (await browser()).info!(ctx),
+      },
       operations: {
         protect: (resource) => ({
           onMain: async (ctx) => {
