@@ -1,7 +1,7 @@
 /**
  * What every command needs: the home directory, the providers, and how to print. The
  * providers and the checkpoint flows are imported when a command first asks for them, so
- * that a command that needs neither (`--help`, `plugins list`) does not load them.
+ * that a command that needs neither (`--help`, `tokens list`) does not load them.
  */
 import { statSync } from 'node:fs';
 import { constants, homedir } from 'node:os';
