@@ -288,6 +288,28 @@ export const ERRORS = {
     http: 400,
     meaning: "A trigger's properties are not valid (pattern, zone, times, window).",
   },
+  QUEUE_INVALID: {
+    exit: 2,
+    http: 400,
+    meaning: 'HOARD_QUEUE_URL or HOARD_QUEUE_PREFIX is not usable (expected redis://HOST:PORT[/DB]).',
+  },
+  QUEUE_UNAVAILABLE: {
+    exit: 1,
+    http: 503,
+    meaning: 'The queue (Redis at HOARD_QUEUE_URL) cannot be reached.',
+  },
+  AGENT_UNAVAILABLE: {
+    exit: 1,
+    http: 503,
+    meaning:
+      "No agent of the resource's host took its hook within agent_wait (default 60 s, HOARD_AGENT_WAIT).",
+  },
+  AGENT_LOST: {
+    exit: 1,
+    http: 502,
+    meaning:
+      'The agent running a hook died mid-hook, and the hook is not idempotent, so it was not run again.',
+  },
   INTERNAL: { exit: 1, http: 500, meaning: 'A fault in Hoard; the stack goes to stderr or the server log.' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -2,8 +2,9 @@
 /**
  * One checkpoint (`#/checkpoints/{provider}/{id}`): its resources with their statistics, a file
  * browser over each resource that has entries (`…/resources/{resource}?path`), a restore form
- * with one target field per resource whose restore schema takes a `target` (files chosen in the
- * browser restore alone, as `include`), and Verify and Delete.
+ * with a tick per resource (only the ticked ones are restored) and a target field per resource
+ * whose restore schema takes a `target` (files chosen in the browser restore alone, as
+ * `include`), and Verify and Delete.
  */
 import { badge, bytes, h, replace, statsText, time } from '../dom.js';
 import { field, problemBox, submitting } from '../forms.js';
@@ -16,10 +17,12 @@ import { heading, providerNamer, route, table } from '../ui.js';
 /** @typedef {import('../types.js').ResourceListing} ResourceListing */
 
 /**
- * A resource's restore target, as its type's restore schema asks for it.
+ * A resource in the restore form: its tick, and its target as its type's restore schema asks.
  * @typedef {object} TargetField
  * @property {ResourceListing} resource
- * @property {HTMLInputElement} target
+ * @property {HTMLInputElement} pick ticked: restore this resource
+ * @property {boolean} required the schema requires a target
+ * @property {HTMLInputElement | null} target present when the schema takes `target`
  * @property {HTMLInputElement | null} overwrite present when the schema takes `overwrite`
  * @property {boolean} canInclude the schema takes `include` (a restore of chosen paths)
  */
@@ -353,10 +356,12 @@ function entryRow(e, picked, changed, enter) {
 }
 
 /**
- * The restore form: a target per resource whose restore schema has one (required where the
- * schema requires it), `overwrite` where it takes one. "Restore" sends every target; the
- * paths chosen in the browser go as that resource's `include`, so only they come back
- * (resources with nothing chosen are restored whole).
+ * The restore form: every resource with a tick (all ticked at first; a resource left unticked
+ * is not restored: the request names the ticked ones as `resources`), a target per resource
+ * whose restore schema has one (required where the schema requires it, for a ticked
+ * resource), `overwrite` where it takes one. Paths chosen in the browser go as that
+ * resource's `include`, so only they come back; choosing the first path unticks the
+ * resources where nothing is chosen (a restore of chosen files restores only them).
  * @param {Ctx} ctx
  * @param {string} providerId
  * @param {string} checkpointId
@@ -371,23 +376,38 @@ function restoreForm(ctx, providerId, checkpointId, resources, types, chosen, av
   for (const r of resources) {
     const schema = types.get(r.type)?.schemas.restore;
     const props = schema?.properties ?? {};
-    if (!props.target) continue;
     const isPath = Boolean(types.get(r.type)?.schemas.resource?.properties?.path);
     const key = r.resource;
+    const required = (schema?.required ?? []).includes('target');
+    const target = props.target
+      ? /** @type {HTMLInputElement} */ (
+          h('input', {
+            id: `restore-target-${key}`,
+            type: 'text',
+            autocomplete: 'off',
+            spellcheck: 'false',
+            'data-testid': 'restore-target',
+            'data-resource': key,
+            required,
+            placeholder: isPath ? '/absolute/path/on/the/server' : 'a new name',
+          })
+        )
+      : null;
+    const pick = /** @type {HTMLInputElement} */ (
+      h('input', {
+        id: `restore-pick-${key}`,
+        type: 'checkbox',
+        checked: true,
+        'data-testid': 'restore-pick',
+        'data-resource': key,
+        onchange: () => picked(),
+      })
+    );
     fields.push({
       resource: r,
-      target: /** @type {HTMLInputElement} */ (
-        h('input', {
-          id: `restore-target-${key}`,
-          type: 'text',
-          autocomplete: 'off',
-          spellcheck: 'false',
-          'data-testid': 'restore-target',
-          'data-resource': key,
-          required: (schema?.required ?? []).includes('target'),
-          placeholder: isPath ? '/absolute/path/on/the/server' : 'a new name',
-        })
-      ),
+      pick,
+      required,
+      target,
       overwrite: props.overwrite
         ? /** @type {HTMLInputElement} */ (
             h('input', {
@@ -401,6 +421,16 @@ function restoreForm(ctx, providerId, checkpointId, resources, types, chosen, av
       canInclude: Boolean(props.include),
     });
   }
+  /** An unticked resource's fields are neither required nor sent. */
+  const picked = () => {
+    for (const f of fields) {
+      if (f.target) {
+        f.target.disabled = !f.pick.checked;
+        f.target.required = f.required && f.pick.checked;
+      }
+      if (f.overwrite) f.overwrite.disabled = !f.pick.checked;
+    }
+  };
   const chosenList = h('div', { 'data-testid': 'restore-chosen' });
   const problem = problemBox('restore-form-error');
   const submit = h(
@@ -416,12 +446,14 @@ function restoreForm(ctx, providerId, checkpointId, resources, types, chosen, av
       onsubmit: (/** @type {SubmitEvent} */ e) => {
         e.preventDefault();
         submitting(form, problem, async () => {
+          const ticked = fields.filter((f) => f.pick.checked);
+          if (ticked.length === 0) throw new Error('Tick at least one resource to restore.');
           /** @type {Record<string, Record<string, unknown>>} */
           const parameters = {};
-          for (const f of fields) {
+          for (const f of ticked) {
             /** @type {Record<string, unknown>} */
             const value = {};
-            if (f.target.value.trim()) value.target = f.target.value.trim();
+            if (f.target?.value.trim()) value.target = f.target.value.trim();
             if (f.overwrite?.checked) value.overwrite = true;
             const paths = [...(chosen.get(f.resource.resource) ?? [])];
             if (paths.length && f.canInclude) value.include = paths.sort();
@@ -431,32 +463,30 @@ function restoreForm(ctx, providerId, checkpointId, resources, types, chosen, av
             providerId,
             checkpointId,
             ...(Object.keys(parameters).length ? { parameters } : {}),
+            ...(ticked.length < fields.length ? { resources: ticked.map((f) => f.resource.resource) } : {}),
           };
           ctx.openOperation(await ctx.call('POST', ['restores'], { body }));
         });
       },
     },
-    fields.length
-      ? fields.map((f) =>
-          h(
-            'fieldset',
-            { 'data-testid': 'restore-resource', 'data-resource': f.resource.resource },
-            h('legend', {}, h('code', {}, f.resource.resource)),
-            field('Restore into', f.target),
-            f.overwrite ? field('Replace what is there', f.overwrite) : null,
-          ),
-        )
-      : h(
-          'p',
-          { class: 'muted' },
-          'No resource of this checkpoint takes a target: each is restored where its plugin puts it.',
-        ),
+    fields.map((f) =>
+      h(
+        'fieldset',
+        { 'data-testid': 'restore-resource', 'data-resource': f.resource.resource },
+        h('legend', {}, h('label', { for: f.pick.id }, f.pick, ' ', h('code', {}, f.resource.resource))),
+        f.target
+          ? field('Restore into', f.target)
+          : h('p', { class: 'muted' }, 'Restored where its plugin puts it.'),
+        f.overwrite ? field('Replace what is there', f.overwrite) : null,
+      ),
+    ),
     chosenList,
     problem,
     submit,
   );
+  let anyChosen = false;
   const chosenChanged = () => {
-    const picked = fields
+    const withPaths = fields
       .filter((f) => f.canInclude)
       .map(
         (f) =>
@@ -468,13 +498,13 @@ function restoreForm(ctx, providerId, checkpointId, resources, types, chosen, av
       .filter(([, paths]) => paths.length);
     replace(
       chosenList,
-      picked.length
+      withPaths.length
         ? [
             h('p', {}, 'Only these paths are restored (with the directories above them):'),
             h(
               'ul',
               {},
-              picked.flatMap(([resource, paths]) =>
+              withPaths.flatMap(([resource, paths]) =>
                 paths
                   .sort()
                   .map((p) => h('li', { 'data-testid': 'chosen-path' }, h('code', {}, resource), ' ', p)),
@@ -501,10 +531,22 @@ function restoreForm(ctx, providerId, checkpointId, resources, types, chosen, av
         : h(
             'p',
             { class: 'muted' },
-            'Everything is restored; tick files in the browser above to restore only them.',
+            'Each ticked resource is restored whole; tick files in the browser above to restore only them.',
           ),
     );
-    submit.textContent = picked.length ? 'Restore the chosen paths' : 'Restore';
+    submit.textContent = withPaths.length ? 'Restore the chosen paths' : 'Restore';
+    // The first path chosen: only resources with chosen paths stay ticked; the last one
+    // cleared ("Restore everything instead"): every resource is ticked again.
+    if (withPaths.length > 0 !== anyChosen) {
+      anyChosen = withPaths.length > 0;
+      const having = new Set(withPaths.map(([resource]) => resource));
+      for (const f of fields) f.pick.checked = !anyChosen || having.has(f.resource.resource);
+    } else {
+      // A path chosen in a resource ticks it.
+      for (const f of fields)
+        if (withPaths.some(([resource]) => resource === f.resource.resource)) f.pick.checked = true;
+    }
+    picked();
   };
   chosenChanged();
   return {

@@ -555,9 +555,12 @@ export class EncryptingStore implements BankStore {
     }
   }
 
-  /** The bank's key files, for `hoard key` (which changes passwords, never the secrets). */
-  keyStore(): KeyStore {
-    return keyStore(this.inner);
+  /**
+   * The bank's key files, for `hoard key` (which changes passwords, never the secrets);
+   * undefined for a bank opened with `encryption = none`, as for one opened without it.
+   */
+  keyStore(): KeyStore | undefined {
+    return this.settings.mode === 'none' ? undefined : keyStore(this.inner);
   }
 
   acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
@@ -83,10 +83,12 @@ const PROBES = '.hoard-probe/';
  *   it is one PUT too, else a multipart upload, which S3 shows whole or not at all (a failed
  *   one is aborted; `sweep` aborts those a crash left). Either way the old object stays until
  *   the new one is complete.
- * - An object cannot have keys under it (BANK_KEY_CONFLICT): before each put, a HEAD of every
- *   ancestor of the key and a one-key LIST under it, in parallel — one round trip, one request
- *   more than the key has '/'s. Between that check and the PUT another process may store a conflicting key:
- *   S3 has no transaction over two keys; Hoard's key layout never makes such a pair.
+ * - An object cannot have keys under it (BANK_KEY_CONFLICT): with each put of bytes, a HEAD of
+ *   every ancestor of the key and a one-key LIST under it, beside the PUT — one round trip, one
+ *   request more than the key has '/'s; a key found to break the rule is deleted again before
+ *   the conflict is reported (a stream's parts are checked before its upload starts). Another
+ *   process may store a conflicting key meanwhile: S3 has no transaction over two keys;
+ *   Hoard's key layout never makes such a pair.
  * - Listing is ascending only in S3: a descending listing lists every key below its marker
  *   under the prefix (1000 a request) and reverses them. That costs a request per 1000 keys
  *   for every page (the checkpoint index lists newest first).
@@ -182,8 +184,21 @@ class S3Store implements BankStore {
     }
     if (Buffer.isBuffer(data)) {
       await this.writable();
-      await this.checkConflicts(key);
-      await this.putObject(key, data);
+      // The check runs beside the PUT, not before it: one round trip a put, not two. A key
+      // that breaks the rule is taken out again (it was not there before: under the rule no
+      // object has keys under it) before the conflict is reported.
+      const [conflict, stored] = await Promise.allSettled([
+        this.findConflict(key),
+        this.putObject(key, data),
+      ]);
+      if (conflict.status === 'fulfilled' && conflict.value !== undefined) {
+        if (stored.status === 'fulfilled') await this.delete(key);
+        throw keyConflict(key, conflict.value);
+      }
+      if (stored.status === 'rejected') throw stored.reason;
+      // The check failed (a transient error): the put fails and is tried again whole. The
+      // object stays: it may have replaced one that was there, which must not be lost.
+      if (conflict.status === 'rejected') throw conflict.reason;
       return;
     }
     // A stream is read once, so the retry layer passes it through: retry each request here.
@@ -382,9 +397,14 @@ class S3Store implements BankStore {
     };
     try {
       if (await refused({ IfNoneMatch: '*' })) return; // a probe of the same name: unlikely, and proof enough
-      const ignored = !(await refused({ IfNoneMatch: '*' }))
+      // Both conditions at once: each must be refused on the object now there.
+      const [exists, wrongTag] = await Promise.all([
+        refused({ IfNoneMatch: '*' }),
+        refused({ IfMatch: 'ffffffffffffffffffffffffffffffff' }),
+      ]);
+      const ignored = !exists
         ? 'a second PUT with "If-None-Match: *" replaced the object'
-        : !(await refused({ IfMatch: 'ffffffffffffffffffffffffffffffff' }))
+        : !wrongTag
           ? 'a PUT with "If-Match" on a wrong ETag replaced the object'
           : undefined;
       if (ignored !== undefined) {
@@ -403,6 +423,12 @@ class S3Store implements BankStore {
   }
 
   private async checkConflicts(key: string): Promise<void> {
+    const conflict = await this.findConflict(key);
+    if (conflict !== undefined) throw keyConflict(key, conflict);
+  }
+
+  /** The key that `key` would break the rule with (an object above it, or itself with keys below), if any. */
+  private async findConflict(key: string): Promise<string | undefined> {
     const ancestors: string[] = [];
     for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) ancestors.push(key.slice(0, i));
     const [above, below] = await Promise.all([
@@ -414,8 +440,9 @@ class S3Store implements BankStore {
       ),
     ]);
     const object = above.find((a) => a !== undefined);
-    if (object !== undefined) throw keyConflict(key, object);
-    if ((below.KeyCount ?? below.Contents?.length ?? 0) > 0) throw keyConflict(key, key);
+    if (object !== undefined) return object;
+    if ((below.KeyCount ?? below.Contents?.length ?? 0) > 0) return key;
+    return undefined;
   }
 
   private async putObject(key: string, Body: Buffer): Promise<void> {
@@ -426,7 +453,6 @@ class S3Store implements BankStore {
           Key: this.base + key,
           Body,
           ContentLength: Body.length,
-          ContentMD5: md5(Body),
         }),
       ),
     );
@@ -463,7 +489,6 @@ class S3Store implements BankStore {
                 PartNumber,
                 Body,
                 ContentLength: Body.length,
-                ContentMD5: md5(Body),
               }),
             ),
           ),
@@ -514,10 +539,6 @@ class S3Store implements BankStore {
 /** The last `limit` of ascending `keys`, newest first. */
 function newestFirst(keys: string[], limit: number): string[] {
   return keys.slice(Math.max(0, keys.length - limit)).reverse();
-}
-
-function md5(body: Buffer): string {
-  return createHash('md5').update(body).digest('base64');
 }
 
 /** Cuts a stream of chunks into parts of `size` bytes (the last one shorter, maybe empty). */

@@ -73,7 +73,7 @@ export interface BankStore {
   /** See `Bank.readsAll`; only an encrypting store has it. */
   readsAll?(): Promise<boolean>;
   /** See `Bank.keyring`; only an encrypting store has it. */
-  keyStore?(): KeyStore;
+  keyStore?(): KeyStore | undefined;
 }
 
 /** What `sweep` removed. */

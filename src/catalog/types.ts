@@ -179,7 +179,7 @@ export type NewOperationLog = Pick<OperationLogRecord, 'project' | 'kind'> &
     >
   >;
 export type OperationLogPatch = Partial<
-  Pick<OperationLogRecord, 'status' | 'checkpointId' | 'result' | 'error' | 'startedAt' | 'endedAt'>
+  Pick<OperationLogRecord, 'status' | 'checkpointId' | 'result' | 'error' | 'startedAt' | 'endedAt' | 'owner'>
 >;
 
 export interface Catalog {

@@ -13,12 +13,21 @@ import {
   checkpointLease,
   checkpointPrefix,
   idTime,
+  indexEntryPrefix,
+  indexPath,
+  LEGACY_STATS_INDEX,
+  LEGACY_TIME_INDEX,
+  legacyPlanIndexKey,
+  legacyPlanIndexPrefix,
+  legacyTimeIndexKey,
   metaKey,
   metaLease,
+  olderThanMarker,
+  parseIndexEntry,
   planIndexKey,
   planIndexPrefix,
-  STATS_INDEX,
-  statsIndexKey,
+  reverseId,
+  TIME_INDEX,
   timeIndexKey,
 } from './keys.js';
 import { assertTransition, CHECKPOINT_STATUSES, type CheckpointStatus } from './status.js';
@@ -65,6 +74,8 @@ export interface CheckpointSummary {
   plan: string;
   status: CheckpointStatus;
   createdAt: string;
+  /** The record's total stats, when its index entry carries them (not in encrypted banks). */
+  stats?: ResourceStats;
 }
 
 export interface ListFilter {
@@ -105,8 +116,7 @@ export class CheckpointStore {
 
   async create(meta: CheckpointMeta): Promise<void> {
     await this.bank.put(metaKey(meta.id), JSON.stringify(meta, null, 2));
-    await this.writeIndex(meta.id, meta.plan, meta.status);
-    if (meta.stats) await this.writeStatsIndex(meta.id, meta.stats);
+    await this.writeIndex(meta.id, meta.plan, meta.status, meta.stats);
   }
 
   /**
@@ -197,11 +207,13 @@ export class CheckpointStore {
       // reader read the record and trust it — or the new entry alone with the new record. An
       // index that shows a status the record does not have, with nothing to make a reader look
       // (the order used to be record first), let a killed delete stay listed `available`.
-      if (to !== 'deleted' && to !== meta.status) await this.writeIndex(id, meta.plan, to);
+      // Entries carry the record's stats: one with new stats and the same status is a second
+      // entry of that status until the old one is removed, which a reader takes as one.
+      const stats = to === 'deleted' ? undefined : this.indexableStats(next.stats);
+      const rewrite = to !== meta.status || (patch.stats !== undefined && stats !== undefined);
+      const written = to !== 'deleted' && rewrite ? await this.writeIndex(id, meta.plan, to, next.stats) : [];
       await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
-      if (to !== meta.status) await this.removeIndex(id, meta.plan, meta.status);
-      // After the record: a crash before it leaves no entry, and a listing reads the record.
-      if (patch.stats && to !== 'deleted') await this.writeStatsIndex(id, patch.stats);
+      if (rewrite) await this.removeIndex(id, meta.plan, meta.status, written);
       return next;
     } finally {
       await this.bank.releaseLease(lock).catch(() => {});
@@ -233,42 +245,91 @@ export class CheckpointStore {
 
   /**
    * Newest first; one prefix scan of the index (plan index when filtering by plan), no read
-   * per checkpoint. Checkpoints that claim to be in progress get their lease checked.
+   * per checkpoint, merged with the flat index of banks written before 2026-12-07 (empty once
+   * `gc` has moved it). Checkpoints that claim to be in progress get their lease checked.
    */
   async list(filter: ListFilter = {}): Promise<{ checkpoints: CheckpointSummary[]; next: string | null }> {
     const limit = filter.limit ?? 100;
-    const prefix = filter.plan ? planIndexPrefix(filter.plan) : 'index/time/';
     const until = filter.until ? idPrefix(filter.until) : undefined;
     const since = filter.since ? idPrefix(filter.since) : undefined;
-    // Bank markers are whole keys; ours are ids (every key of an id sorts after the bare id).
-    let marker = filter.marker ?? until;
-    const bankMarker = () => (marker ? { marker: `${prefix}${marker}` } : {});
+    const start = filter.marker ?? until;
+    const entries = mergeNewestFirst(
+      this.indexEntries(filter.plan, start, limit),
+      this.legacyEntries(filter.plan, start, limit),
+    );
     const out: CheckpointSummary[] = [];
-    const seen = new Set<string>();
+    let current = await entries.next();
+    while (!current.done) {
+      // Every entry of one id (they come together): usually one.
+      const group = [current.value];
+      for (;;) {
+        current = await entries.next();
+        if (current.done || current.value.id !== group[0]!.id) break;
+        group.push(current.value);
+      }
+      const summary = group[0]!;
+      if (since && summary.id < since) return { checkpoints: out, next: null };
+      // One status more than once (a layout move or a stats rewrite cut short) says one thing;
+      // two statuses: a process died between writing the new entry and removing the old.
+      let effective: CheckpointSummary = { ...summary };
+      const stats = group.find((e) => e.stats)?.stats;
+      if (stats) effective.stats = stats;
+      if (WORKING[summary.status] || group.some((e) => e.status !== summary.status)) {
+        const meta = await this.get(summary.id).catch(() => undefined);
+        if (!meta || meta.status === 'deleted') continue;
+        const { stats: _, ...rest } = summary;
+        effective = { ...rest, status: meta.status, ...(meta.stats ? { stats: meta.stats } : {}) };
+      }
+      if (filter.status && effective.status !== filter.status) continue;
+      out.push(effective);
+      if (out.length === limit) return { checkpoints: out, next: effective.id };
+    }
+    return { checkpoints: out, next: null };
+  }
+
+  /**
+   * The newest-first index below the id `start` (or from the newest): ascending listings, the
+   * first of `limit + 1` keys (what a page needs, and one to see a doubled last entry).
+   */
+  private async *indexEntries(
+    plan: string | undefined,
+    start: string | undefined,
+    limit: number,
+  ): AsyncGenerator<CheckpointSummary> {
+    const prefix = plan === undefined ? TIME_INDEX : planIndexPrefix(plan);
+    let marker = start === undefined ? undefined : olderThanMarker(prefix, start);
+    for (let want = limit + 1; ; want = Math.min(want * 2, 1000)) {
+      const keys = await this.bank.list(prefix, { limit: want, ...(marker ? { marker } : {}) });
+      for (const key of keys) {
+        const entry = parseIndexEntry(key.slice(prefix.length), plan === undefined);
+        const summary = entry && toSummary(entry, plan);
+        if (summary) yield summary;
+      }
+      if (keys.length < want) return;
+      marker = keys[keys.length - 1]!;
+    }
+  }
+
+  /** The flat index of banks written before 2026-12-07, newest first, below the id `start`. */
+  private async *legacyEntries(
+    plan: string | undefined,
+    start: string | undefined,
+    limit: number,
+  ): AsyncGenerator<CheckpointSummary> {
+    const prefix = plan === undefined ? LEGACY_TIME_INDEX : legacyPlanIndexPrefix(plan);
+    // Bank markers are whole keys; ours are ids (every key of an id sorts after the bare id).
+    let marker = start;
     for (;;) {
       const keys = await this.bank.list(prefix, {
         order: 'desc',
         limit: Math.max(limit * 2, 50),
-        ...bankMarker(),
+        ...(marker ? { marker: `${prefix}${marker}` } : {}),
       });
-      const summaries = keys.flatMap((key) => parseIndexKey(key.slice(prefix.length), filter.plan) ?? []);
-      for (const [i, summary] of summaries.entries()) {
-        if (seen.has(summary.id)) continue;
-        if (since && summary.id < since) return { checkpoints: out, next: null };
-        seen.add(summary.id);
-        // Two entries for one id: a process died between writing the new and removing the old.
-        const doubled = summaries[i + 1]?.id === summary.id;
-        let effective = summary;
-        if (WORKING[summary.status] || doubled) {
-          const meta = await this.get(summary.id).catch(() => undefined);
-          if (!meta || meta.status === 'deleted') continue;
-          effective = { ...summary, status: meta.status };
-        }
-        if (filter.status && effective.status !== filter.status) continue;
-        out.push(effective);
-        if (out.length === limit) return { checkpoints: out, next: effective.id };
+      if (keys.length === 0) return;
+      for (const key of keys) {
+        const summary = parseLegacyKey(key.slice(prefix.length), plan);
+        if (summary) yield summary;
       }
-      if (keys.length === 0) return { checkpoints: out, next: null };
       marker = keys[keys.length - 1]!.slice(prefix.length).split('.')[0];
     }
   }
@@ -282,13 +343,13 @@ export class CheckpointStore {
       if (rest.length === 0) break;
       await Promise.all(rest.map((k) => this.bank.delete(k)));
     }
-    for (const status of CHECKPOINT_STATUSES) await this.removeIndex(id, plan, status);
-    for (const key of await this.bank.list(`${STATS_INDEX}${id}.`)) await this.bank.delete(key);
+    await this.removeIndex(id, plan, undefined, []);
     await this.bank.delete(metaKey(id));
   }
 
   /**
-   * The total stats of the checkpoints `ids` that have a stats index entry, from one
+   * The total stats of the checkpoints `ids` that have an entry in the flat stats index of
+   * banks written before 2026-12-07 (today's index entries carry them: `list`), from one
    * ascending scan of `index/stats/` over their id range (no record read): ids with none
    * (records written before the entry was kept, protects still running, encrypted banks)
    * are left out. The scan stops after `max(4 × ids, 400)` keys, so a page of a plan whose
@@ -303,13 +364,13 @@ export class CheckpointStore {
     const oldest = sorted[0]!;
     const newest = sorted[sorted.length - 1]!;
     const cap = Math.max(4 * wanted.size, 400);
-    let marker = `${STATS_INDEX}${oldest}`;
+    let marker = `${LEGACY_STATS_INDEX}${oldest}`;
     for (let scanned = 0; scanned < cap; ) {
-      const keys = await this.bank.list(STATS_INDEX, { marker, limit: Math.min(1000, cap - scanned) });
+      const keys = await this.bank.list(LEGACY_STATS_INDEX, { marker, limit: Math.min(1000, cap - scanned) });
       if (keys.length === 0) break;
       scanned += keys.length;
       for (const key of keys) {
-        const [id, ...numbers] = key.slice(STATS_INDEX.length).split('.');
+        const [id, ...numbers] = key.slice(LEGACY_STATS_INDEX.length).split('.');
         if (id! > newest) return out;
         const [files, bytes, newBytes, storedBytes, durationMs] = numbers.map(Number);
         if (wanted.has(id!) && numbers.length === 5 && numbers.every((n) => /^\d+$/.test(n)))
@@ -331,9 +392,57 @@ export class CheckpointStore {
    * record: usually one entry, two if a process died mid-transition, none if it is unknown.
    */
   async indexed(id: string): Promise<CheckpointSummary[]> {
-    const prefix = 'index/time/';
-    const keys = await this.bank.list(`${prefix}${id}.`);
-    return keys.flatMap((key) => parseIndexKey(key.slice(prefix.length), undefined) ?? []);
+    const [keys, legacy] = await Promise.all([
+      this.bank.list(indexEntryPrefix(TIME_INDEX, id)),
+      this.bank.list(`${LEGACY_TIME_INDEX}${id}.`),
+    ]);
+    return [
+      ...keys.flatMap((key) => {
+        const entry = parseIndexEntry(key.slice(TIME_INDEX.length), true);
+        return (entry && toSummary(entry, undefined)) ?? [];
+      }),
+      ...legacy.flatMap((key) => parseLegacyKey(key.slice(LEGACY_TIME_INDEX.length), undefined) ?? []),
+    ];
+  }
+
+  /**
+   * Every index key of checkpoint `id` in both layouts: its time entries, and the plan entries
+   * of the plans they name.
+   */
+  async indexKeys(id: string): Promise<string[]> {
+    const [keys, legacy] = await Promise.all([
+      this.bank.list(indexEntryPrefix(TIME_INDEX, id)),
+      this.bank.list(`${LEGACY_TIME_INDEX}${id}.`),
+    ]);
+    const plans = new Set((await this.indexed(id)).map((s) => s.plan));
+    const out = [...keys, ...legacy];
+    for (const plan of plans) {
+      out.push(...(await this.bank.list(indexEntryPrefix(planIndexPrefix(plan), id))));
+      out.push(...(await this.bank.list(`${legacyPlanIndexPrefix(plan)}${id}.`)));
+    }
+    out.push(...(await this.bank.list(`${LEGACY_STATS_INDEX}${id}.`)));
+    return out;
+  }
+
+  /**
+   * The ids (not deleted) that start with `prefix`, at most `limit`, oldest first: one listing
+   * of each index layout, no record read.
+   */
+  async idsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    const ids = new Set<string>();
+    const take = (summary: CheckpointSummary | undefined) => {
+      if (summary?.id.startsWith(prefix) && summary.status !== 'deleted') ids.add(summary.id);
+    };
+    const [keys, legacy] = await Promise.all([
+      this.bank.list(`${TIME_INDEX}${indexPath(reverseId(prefix))}`, { limit: limit * 4 }),
+      this.bank.list(`${LEGACY_TIME_INDEX}${prefix}`, { limit: limit * 4 }),
+    ]);
+    for (const key of keys) {
+      const entry = parseIndexEntry(key.slice(TIME_INDEX.length), true);
+      take(entry && toSummary(entry, undefined));
+    }
+    for (const key of legacy) take(parseLegacyKey(key.slice(LEGACY_TIME_INDEX.length), undefined));
+    return [...ids].sort().slice(0, limit);
   }
 
   /**
@@ -368,29 +477,84 @@ export class CheckpointStore {
 
   /** Writes the index entries of a record that lost them (a crash between the record and its index). */
   async reindex(meta: CheckpointMeta): Promise<void> {
-    if (meta.status !== 'deleted') await this.writeIndex(meta.id, meta.plan, meta.status);
-    if (meta.status !== 'deleted' && meta.stats) await this.writeStatsIndex(meta.id, meta.stats);
+    if (meta.status !== 'deleted') await this.writeIndex(meta.id, meta.plan, meta.status, meta.stats);
   }
 
   /**
-   * The stats entry of a checkpoint, in a bank without encryption only: its key shows file
-   * counts and sizes, which an encrypted bank keeps inside the record (SPEC §11).
+   * Moves a checkpoint's entries of the flat index (banks written before 2026-12-07) to
+   * today's, under the record's lock: today's entries are written from the record, then the
+   * flat ones removed, so a crash in between leaves both, which a listing takes as one.
+   * False if it had none (or its record cannot be read: a damaged one keeps its entries).
    */
-  private async writeStatsIndex(id: string, stats: ResourceStats): Promise<void> {
-    if (this.bank.keyring() !== undefined) return;
+  async moveLegacyIndex(id: string): Promise<boolean> {
+    const lock = await this.lockMeta(id);
+    try {
+      const legacy = await this.bank.list(`${LEGACY_TIME_INDEX}${id}.`);
+      const stats = await this.bank.list(`${LEGACY_STATS_INDEX}${id}.`);
+      if (legacy.length === 0 && stats.length === 0) return false;
+      const meta = await this.read(id).catch(() => undefined);
+      if (!meta) return false;
+      if (meta.status !== 'deleted') await this.writeIndex(id, meta.plan, meta.status, meta.stats);
+      const plans = new Set([meta.plan]);
+      for (const key of legacy) {
+        const entry = parseLegacyKey(key.slice(LEGACY_TIME_INDEX.length), undefined);
+        if (entry) plans.add(entry.plan);
+      }
+      for (const plan of plans)
+        for (const status of CHECKPOINT_STATUSES)
+          await this.bank.delete(legacyPlanIndexKey(id, status, plan));
+      for (const key of [...legacy, ...stats]) await this.bank.delete(key);
+      return true;
+    } finally {
+      await this.bank.releaseLease(lock).catch(() => {});
+    }
+  }
+
+  /**
+   * Stats as an index entry may carry them: whole numbers, and none in an encrypted bank,
+   * whose keys must not show sizes (SPEC §11).
+   */
+  private indexableStats(stats: ResourceStats | undefined): ResourceStats | undefined {
+    if (!stats || this.bank.keyring() !== undefined) return undefined;
     const values = [stats.files, stats.bytes, stats.newBytes, stats.storedBytes, stats.durationMs];
-    if (!values.every((n) => Number.isSafeInteger(n) && n >= 0)) return;
-    await this.bank.put(statsIndexKey(id, stats), '');
+    return values.every((n) => Number.isSafeInteger(n) && n >= 0) ? stats : undefined;
   }
 
-  private async writeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {
-    await this.bank.put(timeIndexKey(id, status, plan), '');
-    await this.bank.put(planIndexKey(id, status, plan), '');
+  /** Writes the time and plan entries; returns their keys. */
+  private async writeIndex(
+    id: string,
+    plan: string,
+    status: CheckpointStatus,
+    stats: ResourceStats | undefined,
+  ): Promise<string[]> {
+    const indexed = this.indexableStats(stats);
+    const keys = [timeIndexKey(id, status, plan, indexed), planIndexKey(id, status, plan, indexed)];
+    for (const key of keys) await this.bank.put(key, '');
+    return keys;
   }
 
-  private async removeIndex(id: string, plan: string, status: CheckpointStatus): Promise<void> {
-    await this.bank.delete(timeIndexKey(id, status, plan));
-    await this.bank.delete(planIndexKey(id, status, plan));
+  /**
+   * Removes the checkpoint's index entries but those in `keep`: every entry of today's index
+   * (whatever status and stats it names, so leftovers of a crash go too), and the flat
+   * index's entries of `status` (of every status when undefined).
+   */
+  private async removeIndex(
+    id: string,
+    plan: string,
+    status: CheckpointStatus | undefined,
+    keep: readonly string[],
+  ): Promise<void> {
+    const [byTime, byPlan] = await Promise.all([
+      this.bank.list(indexEntryPrefix(TIME_INDEX, id)),
+      this.bank.list(indexEntryPrefix(planIndexPrefix(plan), id)),
+    ]);
+    for (const key of [...byTime, ...byPlan]) if (!keep.includes(key)) await this.bank.delete(key);
+    for (const old of status === undefined ? CHECKPOINT_STATUSES : [status]) {
+      await this.bank.delete(legacyTimeIndexKey(id, old, plan));
+      await this.bank.delete(legacyPlanIndexKey(id, old, plan));
+    }
+    if (status === undefined)
+      for (const key of await this.bank.list(`${LEGACY_STATS_INDEX}${id}.`)) await this.bank.delete(key);
   }
 }
 
@@ -434,14 +598,52 @@ function parseMeta(text: Buffer, id: string): CheckpointMeta {
   return meta as unknown as CheckpointMeta;
 }
 
-/** `<id>.<status>.<plan>` (time index) or `<id>.<status>` (plan index). */
-function parseIndexKey(name: string, plan: string | undefined): CheckpointSummary[] | undefined {
+/** A parsed entry of today's index as a summary; undefined for an unknown status. */
+function toSummary(
+  entry: NonNullable<ReturnType<typeof parseIndexEntry>>,
+  plan: string | undefined,
+): CheckpointSummary | undefined {
+  if (!CHECKPOINT_STATUSES.includes(entry.status as CheckpointStatus)) return undefined;
+  const planName = plan ?? entry.plan;
+  if (!planName) return undefined;
+  return {
+    id: entry.id,
+    plan: planName,
+    status: entry.status as CheckpointStatus,
+    createdAt: idTime(entry.id).toISOString(),
+    ...(entry.stats ? { stats: entry.stats } : {}),
+  };
+}
+
+/** A flat index key, `<id>.<status>.<plan>` (time index) or `<id>.<status>` (plan index). */
+function parseLegacyKey(name: string, plan: string | undefined): CheckpointSummary | undefined {
   const [id, status, ...rest] = name.split('.');
   if (!id || !CHECKPOINT_ID.test(id) || !CHECKPOINT_STATUSES.includes(status as CheckpointStatus))
     return undefined;
   const planName = plan ?? rest.join('.');
   if (!planName) return undefined;
-  return [{ id, plan: planName, status: status as CheckpointStatus, createdAt: idTime(id).toISOString() }];
+  return { id, plan: planName, status: status as CheckpointStatus, createdAt: idTime(id).toISOString() };
+}
+
+/**
+ * Two newest-first streams as one, newest first; the entries of one id from both stay
+ * next to each other.
+ */
+async function* mergeNewestFirst(
+  a: AsyncGenerator<CheckpointSummary>,
+  b: AsyncGenerator<CheckpointSummary>,
+): AsyncGenerator<CheckpointSummary> {
+  let x = await a.next();
+  let y = await b.next();
+  while (!x.done || !y.done) {
+    if (y.done || (!x.done && x.value.id >= y.value.id)) {
+      yield x.value as CheckpointSummary;
+      x = await a.next();
+    } else {
+      yield y.value;
+      y = await b.next();
+    }
+  }
 }
 
 /** The id prefix for an ISO time: ids of checkpoints created before it sort below it. */

@@ -41,6 +41,7 @@ const COMMANDS: readonly { names: readonly string[]; load: () => Promise<Command
   { names: ['prune'], load: () => import('./commands/prune.js') },
   { names: ['key'], load: () => import('./commands/key.js') },
   { names: ['serve'], load: () => import('./commands/serve.js') },
+  { names: ['worker'], load: () => import('./commands/worker.js') },
   { names: ['stats'], load: () => import('./commands/stats.js') },
   { names: ['tokens'], load: () => import('./commands/tokens.js') },
   { names: ['operations'], load: () => import('./commands/operations.js') },

@@ -12,7 +12,7 @@ import type { OperationParameters } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
 import { ContentStore, type PruneReport } from '../store/index.js';
-import { checkIncludes } from './browse.js';
+import { checkIncludes, findResource } from './browse.js';
 import {
   applyAssignments,
   checkpointView,
@@ -41,6 +41,12 @@ export interface RestoreOptions extends RunOptions {
    * anything runs.
    */
   include?: readonly string[];
+  /**
+   * Only these resources (`type#id`, or an id alone when one resource has it; `--resource`):
+   * the others' hooks do not run. Order between the chosen ones holds as in the checkpoint.
+   * An unknown one is RESOURCE_NOT_FOUND, before anything runs.
+   */
+  resources?: readonly string[];
 }
 
 export async function restore(
@@ -149,7 +155,19 @@ async function prepare(
       },
     );
   }
-  const graph = ResourceGraph.fromJSON(meta.graph);
+  const whole = ResourceGraph.fromJSON(meta.graph);
+  const graph =
+    options.resources === undefined ? whole : whole.subgraph(chosenResources(meta, options.resources));
+  if (graph !== whole) {
+    const kept = new Set(graph.nodes.flatMap((n) => [n.key, n.resource.type]));
+    for (const key of Object.keys(options.parameters ?? {}))
+      if (!kept.has(key) && whole.get(key))
+        throw new HoardError(
+          'PARAMS_INVALID',
+          `${kind} parameters: parameters["${key}"] names a resource that is not chosen (--resource); choose it too, or drop its parameters`,
+          { details: { parameter: key } },
+        );
+  }
   const given = shape(graph, options.parameters ?? {});
   const parameters = operationParameters(
     kind,
@@ -160,6 +178,16 @@ async function prepare(
     `${kind} parameters`,
   );
   return { kind, meta, graph, parameters };
+}
+
+/** The keys of `given` in the checkpoint, each once; none given is a usage error. */
+function chosenResources(meta: CheckpointMeta, given: readonly string[]): Set<string> {
+  if (given.length === 0)
+    throw new HoardError(
+      'USAGE',
+      `no resource chosen: name one or more of ${meta.resources.map((r) => `${r.type}#${r.id}`).join(', ')}`,
+    );
+  return new Set(given.map((r) => findResource(meta, r)));
 }
 
 async function runPrepared(

@@ -38,8 +38,9 @@ const SERVICE_PLAN_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3
 
 /**
  * The summaries with each checkpoint's total `stats` (SPEC §13) and, for a service plan's
- * checkpoints, the plan's `planName`. Stats come from the stats index (one scan, no record
- * read); a checkpoint without an entry there (written before it was kept, still protecting,
+ * checkpoints, the plan's `planName`. Stats come from the index entries the summaries were
+ * listed from, or from the flat stats index of banks written before 2026-12-07 (one scan, no
+ * record read); a checkpoint without either (written before they were kept, still protecting,
  * in an encrypted bank) has its record read instead, `READ_CONCURRENCY` at a time. The plan
  * name is read from one record per service plan of the page (its newest checkpoint's, which
  * names the plan as it was last protected). A checkpoint whose record has no stats or cannot
@@ -53,7 +54,10 @@ export async function withStats(
   options: { planNames?: boolean } = {},
 ): Promise<ListedCheckpoint[]> {
   const store = new CheckpointStore(provider.bank);
-  const indexed = await store.indexedStats(summaries.map((s) => s.id));
+  const indexed = new Map<string, ResourceStats>();
+  for (const s of summaries) if (s.stats) indexed.set(s.id, s.stats);
+  const unindexed = summaries.filter((s) => !s.stats).map((s) => s.id);
+  for (const [id, stats] of await store.indexedStats(unindexed)) indexed.set(id, stats);
   type Details = Pick<CheckpointMeta, 'planName' | 'stats'>;
   const read = async (id: string): Promise<Details> => {
     const meta = await store.read(id);
@@ -149,19 +153,8 @@ export function discardCheckpoint(
 
 /**
  * The ids of the provider's checkpoints (not deleted) that start with `prefix`, at most
- * `limit`: one listing of the time index, which needs no record read.
+ * `limit`, oldest first: listings of the time index, which need no record read.
  */
-export async function checkpointsWithPrefix(
-  provider: Provider,
-  prefix: string,
-  limit = 10,
-): Promise<string[]> {
-  const ids = new Set<string>();
-  for (const key of await provider.bank.list(`index/time/${prefix}`, { limit: limit * 4 })) {
-    const id = key.slice('index/time/'.length).split('.')[0]!;
-    if (id.startsWith(prefix) && !key.slice('index/time/'.length + id.length).startsWith('.deleted.'))
-      ids.add(id);
-    if (ids.size >= limit) break;
-  }
-  return [...ids];
+export function checkpointsWithPrefix(provider: Provider, prefix: string, limit = 10): Promise<string[]> {
+  return new CheckpointStore(provider.bank).idsWithPrefix(prefix, limit);
 }

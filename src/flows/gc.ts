@@ -22,6 +22,11 @@ export interface GcReport extends PruneReport {
   foldersRemoved: string[];
   /** Records that no listing showed (an index entry lost to a crash), indexed again (ids). */
   reindexed: string[];
+  /**
+   * Checkpoints whose entries in the flat index of banks written before 2026-12-07 were moved
+   * to the newest-first index (docs/bank-layout.md); 0 in a dry run.
+   */
+  indexMoved: number;
   /** What crashed writes left in the bank: temporary files, empty directories, dead lease records. */
   swept: { temporary: number; directories: number; leases: number };
 }
@@ -53,12 +58,14 @@ export async function collectGarbage(provider: Provider, options: GcOptions = {}
  * Every checkpoint folder of the bank, compared with its record and the index: finishes
  * deletes a crash cut short (records left `deleted`, `deleting` whose process died, and
  * `error_deleting`), removes folders that lost their record, re-indexes records no listing
- * shows. Touches only what no live process holds and what is older than two lease lifetimes.
+ * shows, moves entries of the flat index of older banks to today's. Touches only what no live process holds and what is older than two lease lifetimes.
  */
 export async function finishLeftovers(
   provider: Provider,
   options: GcOptions = {},
-): Promise<Pick<GcReport, 'deletesFinished' | 'deletesFailed' | 'foldersRemoved' | 'reindexed'>> {
+): Promise<
+  Pick<GcReport, 'deletesFinished' | 'deletesFailed' | 'foldersRemoved' | 'reindexed' | 'indexMoved'>
+> {
   const dryRun = options.dryRun === true;
   const bank = provider.bank;
   const checkpoints = new CheckpointStore(bank);
@@ -67,6 +74,7 @@ export async function finishLeftovers(
     deletesFailed: [] as { checkpoint: string; error: string }[],
     foldersRemoved: [] as string[],
     reindexed: [] as string[],
+    indexMoved: 0,
   };
   const olderThan = Date.now() - AGE_IN_LEASES * checkpoints.leaseTtlMs;
   for (const id of await checkpointFolders(provider)) {
@@ -105,6 +113,7 @@ export async function finishLeftovers(
       if (!dryRun) await checkpoints.reindex(meta);
       report.reindexed.push(id);
     }
+    if (!dryRun && (await checkpoints.moveLegacyIndex(id))) report.indexMoved++;
   }
   return report;
 }

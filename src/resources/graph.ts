@@ -33,6 +33,30 @@ export class ResourceGraph {
     return this.nodes.filter((n) => n.parents.length === 0);
   }
 
+  /**
+   * The graph of `keys` alone (a partial restore): each kept resource's children are its
+   * nearest kept descendants, so an order the whole graph implies between two kept resources
+   * still holds when the resources between them are left out. Every key must be a node.
+   */
+  subgraph(keys: Iterable<string>): ResourceGraph {
+    const kept = new Set(keys);
+    const nearest = new Map<string, string[]>();
+    // Children before parents: a node's nearest kept descendants are known when it is reached.
+    for (const node of [...this.nodes].reverse()) {
+      const found: string[] = [];
+      for (const child of node.children)
+        for (const key of kept.has(child) ? [child] : nearest.get(child)!)
+          if (!found.includes(key)) found.push(key);
+      nearest.set(node.key, found);
+    }
+    return buildGraph(
+      this.nodes
+        .filter((n) => kept.has(n.key))
+        .map((n) => ({ resource: n.resource, children: nearest.get(n.key)! })),
+      'partial graph',
+    );
+  }
+
   /** The serialisable form stored in a checkpoint. */
   toJSON(): { resources: (Resource & { children: string[] })[] } {
     return { resources: this.nodes.map((n) => ({ ...n.resource, children: n.children })) };

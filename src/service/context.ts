@@ -5,7 +5,7 @@ import { findProvider, type Provider, type ProviderProblem } from '../providers/
 import { ApiError } from './http-errors.js';
 import type { Metrics } from './metrics.js';
 import type { HostPolicy } from './policy.js';
-import type { OperationRunner } from './runner.js';
+import type { Runner } from './runner.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,7 +15,8 @@ declare module 'fastify' {
 
 export interface ServiceContext {
   catalog: Catalog;
-  runner: OperationRunner;
+  /** Runs operations here, or queues them for workers (`--no-runner`). */
+  runner: Runner;
   metrics: Metrics;
   providers: Provider[];
   problems: ProviderProblem[];

@@ -62,13 +62,42 @@ export interface RunnerOptions {
   cancelPollMs?: number;
   /** The `owner` of the logs this runner creates (default SERVER_OWNER, `host:pid`). */
   owner?: string;
+  /**
+   * More logs to keep alive at each heartbeat: those still `queued` whose jobs wait in the
+   * queue for a worker (`hoard serve --no-runner`, `hoard worker`), which nobody runs yet.
+   */
+  alsoAlive?: () => Promise<readonly string[]>;
   /** Called when an operation ends (metrics). */
   onFinished?: (log: OperationLogRecord) => void;
   /** Where internal faults are written (default stderr). */
   logError?: (message: string, error: unknown) => void;
 }
 
-export class OperationRunner {
+/**
+ * What the API asks of whatever runs its operations: this process (OperationRunner), or
+ * workers elsewhere through the queue (service/queued-runner.ts).
+ */
+export interface Runner {
+  /** Creates the log (`queued`) and has `work` run; returns at once with the log. */
+  submit(input: NewOperationLog, work: Work): Promise<OperationLogRecord>;
+  /** Live events of a log; undefined when they cannot be had here (then follow the catalog). */
+  subscribe(id: string, listener: (event: LiveEvent) => void): (() => void) | undefined;
+  /** Task states so far of a running log, when known here. */
+  liveTasks(id: string): LiveTask[] | undefined;
+  /** Asks for a log to be stopped here at once (its cancellation is already in the catalog). */
+  cancel(id: string): boolean;
+  /** Operations running in this process. */
+  readonly running: number;
+  /**
+   * True when the work runs in other processes: live events may then stop without an end
+   * (a worker that died), so a follower also watches the catalog.
+   */
+  readonly remote: boolean;
+  close(graceMs?: number): Promise<void>;
+}
+
+export class OperationRunner implements Runner {
+  readonly remote = false;
   private readonly active = new Map<string, Active>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly cancelPoll: NodeJS.Timeout;
@@ -94,6 +123,26 @@ export class OperationRunner {
       status: 'queued',
       owner: this.options.owner ?? SERVER_OWNER,
     });
+    this.launch(log, work, false);
+    return log;
+  }
+
+  /**
+   * Runs a log another process queued (`hoard worker`): moves it from `queued` to `running`
+   * as this runner's owner — a compare-and-swap, so of all the processes handed the same
+   * log, one runs it — and resolves when it has ended, or at once when it was not `queued`.
+   * `listener` gets its live events from the start.
+   */
+  async start(log: OperationLogRecord, work: Work, listener?: (event: LiveEvent) => void): Promise<void> {
+    // Not refused while closing: its job is already taken, and close() waits for it too.
+    // Already running here (its job delivered again while it runs): nothing to do.
+    if (this.active.has(log.id)) return;
+    const active = this.launch(log, work, true);
+    if (listener) active.listeners.add(listener);
+    await active.done;
+  }
+
+  private launch(log: OperationLogRecord, work: Work, claim: boolean): Active {
     const active: Active = {
       controller: new AbortController(),
       listeners: new Set(),
@@ -102,8 +151,10 @@ export class OperationRunner {
       cancelled: false,
     };
     this.active.set(log.id, active);
-    active.done = this.run(log, active, work).finally(() => this.active.delete(log.id));
-    return log;
+    active.done = this.run(log, active, work, claim).finally(() => {
+      if (this.active.get(log.id) === active) this.active.delete(log.id);
+    });
+    return active;
   }
 
   /** Live events of a log running in this process; undefined when it is not running here. */
@@ -150,18 +201,25 @@ export class OperationRunner {
     const timer = setTimeout(() => {
       for (const a of this.active.values()) a.controller.abort(new Error('the server is shutting down'));
     }, graceMs);
-    await all();
+    // Work started meanwhile (`start`, a job taken just before a worker stopped taking) too.
+    while (this.active.size > 0) await all();
     clearTimeout(timer);
     clearInterval(this.heartbeat);
     clearInterval(this.cancelPoll);
   }
 
-  private async run(log: OperationLogRecord, active: Active, work: Work): Promise<void> {
+  private async run(log: OperationLogRecord, active: Active, work: Work, claim: boolean): Promise<void> {
     const emit = (event: LiveEvent) => {
       for (const listener of active.listeners) listener(event);
     };
-    let current = await this.move(log.id, ['queued'], { status: 'running', startedAt: now() });
+    let current = await this.move(log.id, ['queued'], {
+      status: 'running',
+      startedAt: now(),
+      // A queued log's heartbeat was kept by whoever queued it; from now on it is this one's.
+      ...(claim ? { owner: this.options.owner ?? SERVER_OWNER } : {}),
+    });
     if (!current) return;
+    if (claim) await this.catalog.heartbeat([log.id]).catch(() => {});
     emit({ type: 'status', log: current });
     let outcome: WorkOutcome;
     try {
@@ -248,13 +306,8 @@ export class OperationRunner {
 
   private async beat(every: number): Promise<void> {
     try {
-      if (this.active.size) await this.catalog.heartbeat([...this.active.keys()]);
-      const stale = await this.catalog.failStale(new Date(Date.now() - every * 4).toISOString(), {
-        name: 'HoardError',
-        code: 'OPERATION_ABANDONED' satisfies ErrorCode,
-        message: 'the server running this operation stopped before it finished',
-      });
-      for (const log of stale) this.options.onFinished?.(log);
+      const alive = [...this.active.keys(), ...((await this.options.alsoAlive?.()) ?? [])];
+      for (const log of await keepAlive(this.catalog, alive, every)) this.options.onFinished?.(log);
     } catch (error) {
       this.logError('heartbeat failed', error);
     }
@@ -264,6 +317,23 @@ export class OperationRunner {
     if (this.options.logError) this.options.logError(message, error);
     else process.stderr.write(`${message}: ${(error as Error)?.stack ?? String(error)}\n`);
   }
+}
+
+/**
+ * One heartbeat: renews the logs `alive` names, then fails every queued or running log whose
+ * heartbeat is older than four periods (its runner died) as OPERATION_ABANDONED; returns those.
+ */
+export async function keepAlive(
+  catalog: Catalog,
+  alive: readonly string[],
+  every: number,
+): Promise<OperationLogRecord[]> {
+  if (alive.length) await catalog.heartbeat(alive);
+  return catalog.failStale(new Date(Date.now() - every * 4).toISOString(), {
+    name: 'HoardError',
+    code: 'OPERATION_ABANDONED' satisfies ErrorCode,
+    message: 'the server running this operation stopped before it finished',
+  });
 }
 
 const now = () => new Date().toISOString();

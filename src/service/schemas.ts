@@ -109,6 +109,15 @@ export const protectBody = {
   properties: { planId: UUID },
 } as const;
 
+/** A partial restore or verify: the resources (`type#id`) to run, each once. */
+const RESOURCES = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 10_000,
+  uniqueItems: true,
+  items: { type: 'string', minLength: 1, maxLength: 1024 },
+} as const;
+
 export const restoreBody = {
   type: 'object',
   additionalProperties: false,
@@ -119,6 +128,7 @@ export const restoreBody = {
     target: { type: 'string', minLength: 1, maxLength: 4096 },
     parameters: { type: 'object' },
     overwrite: { type: 'boolean' },
+    resources: RESOURCES,
   },
 } as const;
 
@@ -126,7 +136,12 @@ export const verifyBody = {
   type: 'object',
   additionalProperties: false,
   required: ['providerId', 'checkpointId'],
-  properties: { providerId: PROVIDER, checkpointId: CHECKPOINT_ID, parameters: { type: 'object' } },
+  properties: {
+    providerId: PROVIDER,
+    checkpointId: CHECKPOINT_ID,
+    parameters: { type: 'object' },
+    resources: RESOURCES,
+  },
 } as const;
 
 export const copyBody = {
@@ -297,7 +312,18 @@ export const checkpointListResponse = {
     properties: {
       checkpoints: {
         type: 'array',
-        items: { ...OPEN, properties: { id: CHECKPOINT_ID, ...OWNER_FIELDS, stats: STATS } },
+        // Every field named, so the serializer takes none by its slow path for extra ones.
+        items: {
+          ...OPEN,
+          properties: {
+            id: CHECKPOINT_ID,
+            status: { type: 'string', enum: STATUSES },
+            createdAt: { type: 'string' },
+            ...OWNER_FIELDS,
+            providerId: { type: 'string' },
+            stats: STATS,
+          },
+        },
       },
       next: { type: 'string', nullable: true },
     },

@@ -7,22 +7,24 @@
 import swagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Catalog, ScheduledOperationRecord } from '../catalog/index.js';
+import type { Catalog, OperationLogRecord, ScheduledOperationRecord } from '../catalog/index.js';
 import { HoardError } from '../errors.js';
 import { validatePolicy } from '../flows/retention.js';
 import type { Provider, ProviderProblem } from '../providers/provider.js';
+import type { OperationQueue } from '../queue/operations.js';
 import { registerAuth } from './auth.js';
 import { providerOf, type ServiceContext } from './context.js';
 import { ApiError, errorReply } from './http-errors.js';
 import { Metrics } from './metrics.js';
 import { protectWork, retentionProtectWork } from './operations.js';
+import { QueuedRunner } from './queued-runner.js';
 import { registerCheckpoints } from './routes/checkpoints.js';
 import { registerOperationLogs } from './routes/operation-logs.js';
 import { registerPlans } from './routes/plans.js';
 import { registerProviders } from './routes/providers.js';
 import { registerSchedules } from './routes/schedules.js';
 import { registerSystem } from './routes/system.js';
-import { OperationRunner, type Work } from './runner.js';
+import { OperationRunner, type Runner, type Work } from './runner.js';
 import { Scheduler } from './scheduler.js';
 
 export const BODY_LIMIT = 1024 * 1024;
@@ -49,6 +51,11 @@ export interface ServiceOptions {
    * claims (default `host:pid`). Two services in one process need one each.
    */
   owner?: string;
+  /**
+   * Queue operations for `hoard worker` processes instead of running them here
+   * (`hoard serve --no-runner`); the caller opens and closes the queue.
+   */
+  queue?: OperationQueue;
   /** Fastify's request log (default off). */
   logRequests?: boolean;
 }
@@ -68,12 +75,15 @@ export async function createService(options: ServiceOptions): Promise<Service> {
   let providers: Provider[] = [];
   const metrics = new Metrics(catalog, async () => providers);
   providers = options.providers.map((p) => metrics.instrument(p));
-  const runner = new OperationRunner(catalog, {
+  const runnerOptions = {
     ...(options.heartbeatMs ? { heartbeatMs: options.heartbeatMs } : {}),
     ...(options.owner ? { owner: options.owner } : {}),
-    onFinished: (log) => metrics.finished(log),
+    onFinished: (log: OperationLogRecord) => metrics.finished(log),
     logError,
-  });
+  };
+  const runner: Runner = options.queue
+    ? await QueuedRunner.open(catalog, options.queue, runnerOptions)
+    : new OperationRunner(catalog, runnerOptions);
   const closing = new AbortController();
   let scheduler: Scheduler | undefined;
   const context: ServiceContext = {

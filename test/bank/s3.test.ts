@@ -21,7 +21,7 @@ import {
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import { HOST_KEY } from '../../src/bank/holder.js';
-import { S3Bank, type S3BankOptions } from '../../src/bank/index.js';
+import { Parts, S3Bank, type S3BankOptions } from '../../src/bank/index.js';
 import { ContentStore } from '../../src/store/index.js';
 import { hoard, ROOT } from '../cli/helpers.js';
 import { bankConformance, rejectsWith } from './conformance.js';
@@ -285,8 +285,8 @@ function s3Tests(server: S3Server): void {
         // Reading is fine.
         assert.equal((await bank.get('existing')).toString(), 'data');
         assert.deepEqual(await bank.list(''), ['existing']);
-        // Checked once per bank (two PUTs, a DELETE): the verdict is remembered.
-        assert.equal(proxy.requests.filter((r) => r.includes('.hoard-probe')).length, 3);
+        // Checked once per bank (a PUT, then both conditional PUTs at once, a DELETE): the verdict is remembered.
+        assert.equal(proxy.requests.filter((r) => r.includes('.hoard-probe')).length, 4);
       } finally {
         await proxy.close();
       }
@@ -308,6 +308,29 @@ function s3Tests(server: S3Server): void {
         options({ credentials: { accessKeyId: server.accessKeyId, secretAccessKey: 'wrong' } }),
       );
       await rejectsWith(wrong.get('k'), 'BANK_REFUSED', /signature does not match: check secret_access_key/);
+    });
+
+    it('a byte changed on the way is refused by the server, for a whole PUT and for a part, and nothing is stored', async () => {
+      // The payload's SHA-256 is signed (x-amz-content-sha256): the server checks the bytes
+      // against it, so no Content-MD5 is computed on top of it.
+      const proxy = await startProxy(server.endpoint, {
+        onRequest: (req, body) => {
+          if (req.method === 'PUT' && req.url?.includes('/flipped') && body.length > 100) body[100]! ^= 1;
+          return 'forward';
+        },
+      });
+      try {
+        const bank = new S3Bank(
+          options({ prefix: 'flips', endpoint: proxy.endpoint, retry: { attempts: 1 } }),
+        );
+        await rejectsWith(bank.put('flipped', Buffer.alloc(1000, 7)), 'BANK_REFUSED');
+        const big = new Parts([Buffer.alloc(6 * MiB, 1), Buffer.alloc(6 * MiB, 2)]);
+        await rejectsWith(bank.put('flipped-parts', big), 'BANK_REFUSED');
+        await bank.put('kept', Buffer.alloc(1000, 7));
+        assert.deepEqual(await bank.list(''), ['kept']);
+      } finally {
+        await proxy.close();
+      }
     });
 
     it('a server that stops answering fails the request after the idle timeout, retried, never a wait without end', async () => {

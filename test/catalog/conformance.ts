@@ -683,6 +683,9 @@ export function catalogConformance(name: string, open: () => Promise<CatalogFixt
         });
         assert.deepStrictEqual(running, { ...log, status: 'running', startedAt });
         assert.equal(await catalog.updateOperationLog(log.id, ['queued'], { status: 'skipped' }), undefined);
+        // The process that runs a queued log takes it over (`hoard worker`).
+        const taken = await catalog.updateOperationLog(log.id, ['running'], { owner: 'worker-host:42' });
+        assert.equal(taken?.owner, 'worker-host:42');
         const result = { checkpoint: { id: 'c1', status: 'available' }, operation: { tasks: [1, 2] } };
         const error = {
           name: 'HoardError',
@@ -698,7 +701,7 @@ export function catalogConformance(name: string, open: () => Promise<CatalogFixt
           endedAt: '2030-01-01T00:00:00Z',
         });
         assert.deepStrictEqual(done, {
-          ...running,
+          ...taken,
           status: 'failed',
           checkpointId: 'c1',
           result,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { FsBank } from '../../src/bank/index.js';
+import { reverseId } from '../../src/checkpoints/keys.js';
 import { ContentStore } from '../../src/store/index.js';
 import { hoard } from './helpers.js';
 
@@ -121,23 +122,21 @@ describe('hoard CLI: a damaged repository is exit 3, a busy one exit 4', () => {
     }
     const refused = await run(home, ['checkpoints', 'delete', id]);
     assert.match(refused.json.error!.message, /"hoard checkpoints delete \S+ --force" removes it/);
-    // The listing reads index keys only, by design: the damage shows when the record is read.
+    // The listing reads index keys only, by design (stats included): the damage shows when
+    // the record is read.
     const list = await run(home, ['checkpoints', 'list']);
+    const [listed] = list.json.checkpoints as { createdAt: string; stats?: { files: number } }[];
     assert.deepEqual(list.json.checkpoints, [
-      {
-        id,
-        plan: 'tiny',
-        status: 'available',
-        createdAt: (list.json.checkpoints as { createdAt: string }[])[0]!.createdAt,
-      },
+      { id, plan: 'tiny', status: 'available', createdAt: listed!.createdAt, stats: listed!.stats },
     ]);
+    assert.equal(typeof listed!.stats?.files, 'number');
     const forced = await run(home, ['checkpoints', 'delete', id, '--force']);
     assert.equal(forced.code, 0, forced.stderr);
     assert.deepEqual((forced.json.discarded as { plans: string[] }).plans, ['tiny']);
     assert.deepEqual((await run(home, ['checkpoints', 'list'])).json.checkpoints, []);
     const left = await readdir(bank, { recursive: true });
     assert.deepEqual(
-      left.filter((e) => e.includes(id)),
+      left.filter((e) => e.includes(id) || e.includes(reverseId(id))),
       [],
     );
     assertError(await run(home, ['checkpoints', 'show', id]), 2, 'CHECKPOINT_NOT_FOUND', /no checkpoint/);

@@ -1,7 +1,7 @@
 /**
- * `hoard serve`, `hoard tokens` and `hoard prune` as a user meets them from the shell: help
- * with examples, a clear one-line error (exit 2) when the server cannot listen, and the
- * retention flags prune takes.
+ * `hoard serve`, `hoard worker`, `hoard tokens` and `hoard prune` as a user meets them from
+ * the shell: help with examples, a clear one-line error (exit 2) when the server cannot
+ * listen, and the retention flags prune takes.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp } from 'node:fs/promises';
@@ -14,7 +14,7 @@ import { hoard } from './helpers.js';
 const home = () => mkdtemp(join(tmpdir(), 'hoard-serve-cli-'));
 
 describe('help', () => {
-  for (const command of [['serve'], ['tokens'], ['tokens', 'create'], ['prune']]) {
+  for (const command of [['serve'], ['worker'], ['tokens'], ['tokens', 'create'], ['prune']]) {
     it(`hoard ${command.join(' ')} --help shows examples of itself`, async () => {
       const { code, stdout } = await hoard([...command, '--help']);
       assert.equal(code, 0);

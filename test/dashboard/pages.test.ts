@@ -284,6 +284,62 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
     assert.deepEqual(errors, []);
   });
 
+  it('restores only the ticked resources; choosing files unticks the resources where none are chosen', async () => {
+    const second = join(dir, 'second');
+    await writeFiles(second, { 'only.txt': Buffer.from('second tree') });
+    const two = (
+      await call('POST', 'plans', {
+        name: 'two-trees',
+        resources: [
+          { type: 'fs.directory', id: 'files', path: data },
+          { type: 'fs.directory', id: 'second', path: second },
+        ],
+      })
+    ).plan;
+    const made = await settled(
+      (await call('POST', 'providers/local/checkpoints', { planId: two.id })).operationLog.id,
+    );
+    assert.equal(made.status, 'succeeded', JSON.stringify(made.error));
+    const { page, errors } = await open(`#/checkpoints/local/${made.checkpointId}`);
+    const bodies: Json[] = [];
+    await page.route('**/v1/*/restores', (route) => {
+      bodies.push(JSON.parse(route.request().postData() ?? '{}'));
+      return route.continue();
+    });
+    const pick = (resource: string) =>
+      page.locator(`[data-testid="restore-pick"][data-resource="${resource}"]`);
+    const target = (resource: string) =>
+      page.locator(`[data-testid="restore-target"][data-resource="${resource}"]`);
+    assert.equal(await pick('fs.directory#files').isChecked(), true);
+    assert.equal(await pick('fs.directory#second').isChecked(), true);
+
+    // Choosing a file of `files` leaves only `files` ticked; its target alone is asked for.
+    await page
+      .locator('[data-testid="resource-row"][data-resource="fs.directory#files"]')
+      .getByTestId('browse-button')
+      .click();
+    await page
+      .locator('[data-testid="entry-row"][data-path="readme.txt"]')
+      .getByTestId('entry-select')
+      .check();
+    assert.equal(await pick('fs.directory#second').isChecked(), false);
+    assert.equal(await target('fs.directory#second').isDisabled(), true);
+    // "Restore everything instead" ticks every resource again; untick `files` by hand instead.
+    await page.getByTestId('clear-chosen').click();
+    assert.equal(await pick('fs.directory#second').isChecked(), true);
+    await pick('fs.directory#files').uncheck();
+    const restored = join(dir, 'second-only');
+    await target('fs.directory#second').fill(restored);
+    await page.screenshot({ path: join(SHOTS, 'checkpoint-two-resources.png'), fullPage: true });
+    await page.getByTestId('restore-submit').click();
+    assert.equal(await finalStatus(page), 'succeeded');
+    assert.deepEqual(bodies.at(-1)!.resources, ['fs.directory#second']);
+    assert.deepEqual(Object.keys(bodies.at(-1)!.parameters), ['fs.directory#second']);
+    await assertSameFiles(restored, { 'only.txt': Buffer.from('second tree') });
+    assert.deepEqual(await readdir(restored), ['only.txt']);
+    assert.deepEqual(errors, []);
+  });
+
   it('a target field is required for each resource whose restore schema requires one', async () => {
     const { page, errors } = await open(`#/checkpoints/local/${checkpoint.id}`);
     let posted = 0;

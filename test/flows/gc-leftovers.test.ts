@@ -141,8 +141,7 @@ resources:
   it('a record that lost its index entries is listed again', async () => {
     const id = await protectOne();
     const bank = f.provider.bank;
-    for (const key of [...(await bank.list('index/time/')), ...(await bank.list('index/plan/'))])
-      if (key.includes(id)) await bank.delete(key);
+    for (const key of await new CheckpointStore(bank).indexKeys(id)) await bank.delete(key);
     const meta = JSON.parse((await bank.get(metaKey(id))).toString());
     meta.updatedAt = new Date(Date.now() - 3_600_000).toISOString();
     await bank.put(metaKey(id), JSON.stringify(meta));

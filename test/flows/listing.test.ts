@@ -1,12 +1,18 @@
 /**
  * Listing with statistics and plan names without a read per checkpoint (SPEC §4 "no N+1
- * reads", §13): the stats index gives each listed checkpoint's stats from one scan, and a
- * service plan's name comes from one record per plan of the page.
+ * reads", §13): the index entries carry each listed checkpoint's stats, and a service plan's
+ * name comes from one record per plan of the page.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Bank } from '../../src/bank/index.js';
-import { STATS_INDEX } from '../../src/checkpoints/keys.js';
+import {
+  indexEntryPrefix,
+  planIndexKey,
+  planIndexPrefix,
+  TIME_INDEX,
+  timeIndexKey,
+} from '../../src/checkpoints/keys.js';
 import { CheckpointStore } from '../../src/checkpoints/store.js';
 import { deleteCheckpoint } from '../../src/flows/checkpoint-ops.js';
 import { getCheckpoint, listCheckpoints, withStats } from '../../src/flows/checkpoints.js';
@@ -80,33 +86,42 @@ describe('listing checkpoints with their stats', () => {
     assert.ok(cliListed.every((c) => c.stats !== undefined && c.planName === undefined));
   });
 
-  it('a checkpoint without a stats entry (written before it was kept) has its record read instead', async () => {
-    const [entry] = await f.provider.bank.list(`${STATS_INDEX}${ids[2]}.`);
-    assert.ok(entry, 'protect wrote the entry');
-    await f.provider.bank.delete(entry);
+  it('a checkpoint whose entries carry no stats (written before they were kept) has its record read instead', async () => {
+    const bank = f.provider.bank;
+    const entries = async (id: string) => [
+      ...(await bank.list(indexEntryPrefix(TIME_INDEX, id))),
+      ...(await bank.list(indexEntryPrefix(planIndexPrefix('files'), id))),
+    ];
+    const withStatsKeys = await entries(ids[2]!);
+    assert.equal(withStatsKeys.length, 2);
+    assert.ok(
+      withStatsKeys.every((k) => /\.available\+\d+,\d+,\d+,\d+,\d+(\.files)?$/.test(k)),
+      withStatsKeys.join(),
+    );
+    for (const key of withStatsKeys) await bank.delete(key);
+    const bare = [timeIndexKey(ids[2]!, 'available', 'files'), planIndexKey(ids[2]!, 'available', 'files')];
+    for (const key of bare) await bank.put(key, '');
     try {
       const { provider, reads } = counting(f.provider);
       const listed = await withStats(provider, (await listCheckpoints(f.provider)).checkpoints);
       assert.deepEqual(reads.sort(), [ids[1], ids[2]].sort());
       assert.deepEqual(listed[2]!.stats, (await getCheckpoint(f.provider, ids[2]!)).stats);
     } finally {
-      await new CheckpointStore(f.provider.bank).reindex(await getCheckpoint(f.provider, ids[2]!));
+      for (const key of bare) await bank.delete(key);
+      await new CheckpointStore(bank).reindex(await getCheckpoint(f.provider, ids[2]!));
     }
-    assert.equal(
-      (await f.provider.bank.list(`${STATS_INDEX}${ids[2]}.`)).length,
-      1,
-      'gc’s reindex writes it back',
-    );
+    assert.deepEqual((await entries(ids[2]!)).sort(), withStatsKeys.sort(), 'gc’s reindex writes them back');
   });
 
-  it('deleting a checkpoint removes its stats entry', async () => {
+  it('deleting a checkpoint removes its index entries', async () => {
     const victim = ids[4]!;
     const deleted = await deleteCheckpoint(victim, f.provider);
     assert.equal(deleted.checkpoint.status, 'deleted');
-    assert.deepEqual(await f.provider.bank.list(`${STATS_INDEX}${victim}.`), []);
+    assert.deepEqual(await f.provider.bank.list(indexEntryPrefix(TIME_INDEX, victim)), []);
+    assert.deepEqual(await f.provider.bank.list(indexEntryPrefix(planIndexPrefix('files'), victim)), []);
   });
 
-  it('an encrypted bank gets no stats entry: its key would show sizes the record keeps encrypted', async () => {
+  it('an encrypted bank’s index entries carry no stats: their keys would show sizes the record keeps encrypted', async () => {
     const bank = new Proxy(f.provider.bank, {
       get(target, property, receiver) {
         if (property === 'keyring') return () => ({});
@@ -120,7 +135,9 @@ describe('listing checkpoints with their stats', () => {
     });
     assert.equal(result.checkpoint.status, 'available');
     assert.ok(result.checkpoint.stats);
-    assert.deepEqual(await f.provider.bank.list(`${STATS_INDEX}${result.checkpoint.id}.`), []);
+    const keys = await f.provider.bank.list(indexEntryPrefix(TIME_INDEX, result.checkpoint.id));
+    assert.equal(keys.length, 1);
+    assert.ok(!keys[0]!.includes('+'), keys[0]);
     const listed = await withStats(
       f.provider,
       (await listCheckpoints(f.provider, { plan: 'sealed' })).checkpoints,

@@ -73,4 +73,33 @@ describe('resource graph', () => {
       g.nodes.map((n) => [n.key, n.children]),
     );
   });
+
+  it('keeps, in a subgraph, the order the whole graph implies between the resources kept', () => {
+    // A → M → L, A → F, M → F; keeping A, L and F: A's nearest kept descendants are L and F
+    // (through the M left out), and L, F keep no children.
+    const g = buildGraph(input({ A: ['M', 'F'], M: ['L', 'F'], L: [], F: [] }), 'plan.yaml');
+    const sub = g.subgraph(['t#L', 't#A', 't#F']);
+    assert.deepEqual(Object.fromEntries(sub.nodes.map((n) => [n.key, [...n.children].sort()])), {
+      't#A': ['t#F', 't#L'],
+      't#L': [],
+      't#F': [],
+    });
+    assert.equal(sub.nodes[0]!.key, 't#A', 'parents before children');
+    assert.deepEqual(
+      sub.roots.map((n) => n.key),
+      ['t#A'],
+    );
+    // Kept resources with nothing kept between them stay unordered; one resource alone is a root.
+    assert.deepEqual(
+      g
+        .subgraph(['t#L', 't#F'])
+        .roots.map((n) => n.key)
+        .sort(),
+      ['t#F', 't#L'],
+    );
+    assert.deepEqual(
+      g.subgraph(['t#M']).nodes.map((n) => [n.key, n.children]),
+      [['t#M', []]],
+    );
+  });
 });

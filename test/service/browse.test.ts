@@ -97,6 +97,56 @@ describe('browsing checkpoints through the API', () => {
     assert.deepEqual((await readdir(target, { recursive: true })).sort(), ['sub', 'sub/b.txt']);
   });
 
+  it('restores only the resources named in `resources`, and refuses one the checkpoint lacks', async () => {
+    const other = join(server.dir, 'other');
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, 'o.txt'), 'other');
+    const plan = await server.call(alice, 'POST', '/v1/acme/plans', {
+      name: 'two-trees',
+      resources: [
+        { type: 'fs.directory', id: 'data', path: data },
+        { type: 'fs.directory', id: 'other', path: other },
+      ],
+    });
+    const protect = await server.call(alice, 'POST', '/v1/acme/providers/local/checkpoints', {
+      planId: plan.body.plan.id,
+    });
+    const made = await server.waitFor(alice, 'acme', protect.body.operationLog.id);
+    assert.equal(made.status, 'succeeded');
+    const target = join(server.dir, 'only-other');
+    const body = (resources: unknown) => ({
+      providerId: 'local',
+      checkpointId: made.checkpointId,
+      target,
+      resources,
+    });
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/restores', body(['nope'])),
+      404,
+      'RESOURCE_NOT_FOUND',
+      /"nope"/,
+    );
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/restores', body([])),
+      400,
+      'REQUEST_INVALID',
+      /resources/,
+    );
+    // Without `resources` the one `target` fits no single resource: two take one.
+    assertError(
+      await server.call(alice, 'POST', '/v1/acme/restores', { ...body(undefined), resources: undefined }),
+      400,
+      'USAGE',
+    );
+    const accepted = await server.call(alice, 'POST', '/v1/acme/restores', body(['fs.directory#other']));
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body));
+    const log = await server.waitFor(alice, 'acme', accepted.body.operationLog.id);
+    assert.equal(log.status, 'succeeded', JSON.stringify(log.error));
+    assert.deepEqual(await readdir(target), ['o.txt']);
+    const tasks = (log.result as { operation: { tasks: { resource: string }[] } }).operation.tasks;
+    assert.deepEqual([...new Set(tasks.map((t) => t.resource))], ['fs.directory#other']);
+  });
+
   it("is 404 to another project's token", async () => {
     const other = `/v1/globex/providers/local/checkpoints/${ids[0]}`;
     for (const path of [`${other}/resources`, `${other}/resources/data`, `${other}/diff?from=${ids[1]}`])

@@ -136,6 +136,7 @@ export async function updateOperationLog(
   if (patch.error !== undefined) set.add('error', patch.error === null ? null : json(patch.error));
   if (patch.startedAt !== undefined) set.add('started_at', optionalTime(patch.startedAt, 'startedAt'));
   if (patch.endedAt !== undefined) set.add('ended_at', optionalTime(patch.endedAt, 'endedAt'));
+  if (patch.owner !== undefined) set.add('owner', patch.owner);
   // Nothing to change still answers whether the status is one of `from`.
   const assignments = set.params.length > 0 ? set.toString() : 'status = status';
   const [row] = await db.all(

@@ -48,6 +48,10 @@ Examples:
           lines.push(
             `${would}${report.dryRun ? 'remove' : 'removed'} folders without a record: ${report.foldersRemoved.join(', ')}`,
           );
+        if (report.indexMoved > 0)
+          lines.push(
+            `moved the index entries of ${report.indexMoved} checkpoints to the newest-first layout`,
+          );
         if (report.reindexed.length > 0)
           lines.push(`${would}${report.dryRun ? 'index' : 'indexed'} again: ${report.reindexed.join(', ')}`);
         const { temporary, directories, leases } = report.swept;

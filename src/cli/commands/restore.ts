@@ -31,6 +31,12 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       collect,
       [],
     )
+    .option(
+      '--resource <type#id>',
+      'restore only this resource (type#id, or its id alone when unique; repeatable): the others are left alone',
+      collect,
+      [],
+    )
     .option('--overwrite', 'allow restoring over existing data')
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText(
@@ -44,10 +50,13 @@ Examples:
   hoard restore 20261123T0945 --target /tmp/restored      # a unique prefix
   hoard restore latest --plan quickstart --target /tmp/r --include docs --include notes/todo.md
   hoard restore 20261123T0945 --param 'fs.directory#notes.target=/tmp/r' --param 'fs.directory#notes.include=["docs"]'
+  hoard restore latest --plan quickstart --resource sqlite.database#db --target /tmp/db.sqlite
 
 --include restores only those paths (and the directories above them, with their modes and
 times) of the one file resource; with several, use the parameter form. A path the checkpoint
-does not hold is exit 2, naming it, before anything is written; "hoard ls" shows the paths.`,
+does not hold is exit 2, naming it, before anything is written; "hoard ls" shows the paths.
+--resource restores only the resources named (their parents' and children's hooks do not
+run unless they are named too); --target and --include then count only those.`,
     )
     .action(async (ref: string, opts: RestoreFlags, cmd: Command) => {
       const ctx = context(cmd);
@@ -66,6 +75,7 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
             ...(opts.target !== undefined ? { target: ctx.path(opts.target) } : {}),
             ...(opts.overwrite ? { overwrite: true } : {}),
             ...(opts.include.length > 0 ? { include: opts.include } : {}),
+            ...(opts.resource.length > 0 ? { resources: opts.resource } : {}),
           }),
         )
         .finally(() => progress.finish());
@@ -83,13 +93,18 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
     )
     .option('--plan <name>', 'with "latest": the newest available checkpoint of this plan')
     .option('--param <key=value>', 'verify parameter (repeatable)', collect, [])
+    .option('--resource <type#id>', 'verify only this resource (repeatable)', collect, [])
     .option('--provider <id>', 'provider holding the checkpoint (default: search all)')
     .addHelpText(
       'after',
-      '\nExamples:\n  hoard verify 20261123T094512345Z-3fa9c1d2 --json\n  hoard verify latest --plan quickstart\n\nExit status: 0 verified, 1 damage found.',
+      '\nExamples:\n  hoard verify 20261123T094512345Z-3fa9c1d2 --json\n  hoard verify latest --plan quickstart\n  hoard verify latest --plan quickstart --resource fs.directory#files\n\nExit status: 0 verified, 1 damage found.',
     )
     .action(
-      async (ref: string, opts: { param: string[]; provider?: string; plan?: string }, cmd: Command) => {
+      async (
+        ref: string,
+        opts: { param: string[]; resource: string[]; provider?: string; plan?: string },
+        cmd: Command,
+      ) => {
         const ctx = context(cmd);
         const { verify } = await import('../../flows/checkpoint-ops.js');
         const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
@@ -97,7 +112,12 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
         const progress = new Progress(ctx, `verify ${id}`);
         const result = await ctx
           .interruptible((signal) =>
-            verify(id, provider, { signal, onEvent: progress.onEvent, assignments: opts.param }),
+            verify(id, provider, {
+              signal,
+              onEvent: progress.onEvent,
+              assignments: opts.param,
+              ...(opts.resource.length > 0 ? { resources: opts.resource } : {}),
+            }),
           )
           .finally(() => progress.finish());
         ctx.print(result, () => formatResult(result));
@@ -112,6 +132,7 @@ interface RestoreFlags {
   params?: string;
   overwrite?: boolean;
   include: string[];
+  resource: string[];
   provider?: string;
 }
 

@@ -1,6 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
+import { queueSettings, redactedUrl } from '../../queue/connection.js';
+import { OperationQueue } from '../../queue/operations.js';
 import type { CliContext } from '../context.js';
 import { collect, positiveIntOrZero } from '../util.js';
 
@@ -17,6 +19,10 @@ export function register(program: Command, context: (cmd: Command) => CliContext
       [],
     )
     .option('--log-requests', "log every request (Fastify's JSON log) on stderr")
+    .option(
+      '--no-runner',
+      'run no operations here: queue them (HOARD_QUEUE_URL) for `hoard worker` processes',
+    )
     .addHelpText(
       'after',
       `
@@ -30,6 +36,11 @@ Examples:
   HOARD_CATALOG_URL=postgres://hoard@db/hoard hoard serve --host 0.0.0.0
   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8420/v1/demo/plans
 
+With --no-runner (and HOARD_QUEUE_URL=redis://…), this server answers the API and runs the
+scheduler, and queues every operation for \`hoard worker\` processes sharing its catalog
+(HOARD_CATALOG_URL) and providers: the API and the protection service then scale apart.
+  HOARD_QUEUE_URL=redis://127.0.0.1:6379 HOARD_CATALOG_URL=postgres://hoard@db/hoard hoard serve --no-runner
+
 Operations run as this server's user. Project tokens may not create exec.task plans (shell
 commands) nor pass exec.task parameters: that takes an admin token. With --path-root, the
 paths in their plans and their restore targets must lie inside the given directories.
@@ -39,17 +50,27 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
     )
     .action(
       async (
-        opts: { port: number; host: string; pathRoot: string[]; logRequests?: boolean },
+        opts: { port: number; host: string; pathRoot: string[]; logRequests?: boolean; runner: boolean },
         cmd: Command,
       ) => {
         const ctx = context(cmd);
+        const settings = opts.runner ? undefined : queueSettings(ctx.io.env);
+        if (!opts.runner && !settings)
+          throw new HoardError(
+            'USAGE',
+            '--no-runner queues operations for `hoard worker` processes: set HOARD_QUEUE_URL=redis://HOST:PORT',
+          );
         const { providers, problems } = await ctx.providers();
         // Loaded here, not at start-up: the service's modules would slow every other command.
         const [{ openCatalog }, { createService }] = await Promise.all([
           import('../../catalog/index.js'),
           import('../../service/server.js'),
         ]);
-        const catalog = await openCatalog(ctx.home);
+        const queue = settings ? await OperationQueue.open(settings) : undefined;
+        const catalog = await openCatalog(ctx.home).catch(async (error) => {
+          await queue?.close();
+          throw error;
+        });
         const tickMs = Number(ctx.io.env.HOARD_SCHEDULER_TICK_MS ?? 1000);
         const service = await createService({
           catalog,
@@ -58,6 +79,7 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
           tickMs,
           ...(ctx.io.env.HOARD_HEARTBEAT_MS ? { heartbeatMs: Number(ctx.io.env.HOARD_HEARTBEAT_MS) } : {}),
           logRequests: opts.logRequests === true,
+          ...(queue ? { queue } : {}),
           pathRoots: opts.pathRoot.map((p) => resolve(ctx.io.cwd, p)),
         });
         let address: string;
@@ -66,14 +88,22 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
         } catch (error) {
           await service.close(0);
           await catalog.close();
+          await queue?.close();
           throw listenError(error, opts.host, opts.port);
         }
         const url = address.replace('[::1]', 'localhost');
-        ctx.print({ url, catalog: catalog.kind, home: ctx.home }, () =>
-          [
-            `hoard serve: listening on ${url} (dashboard: ${url}/, API: ${url}/openapi.json)`,
-            `catalog: ${catalog.kind}`,
-          ].join('\n'),
+        ctx.print(
+          { url, catalog: catalog.kind, home: ctx.home, ...(queue ? { operations: 'queued' } : {}) },
+          () =>
+            [
+              `hoard serve: listening on ${url} (dashboard: ${url}/, API: ${url}/openapi.json)`,
+              `catalog: ${catalog.kind}`,
+              ...(settings
+                ? [
+                    `operations: queued for hoard worker at ${redactedUrl(settings.url)} (prefix ${settings.prefix})`,
+                  ]
+                : []),
+            ].join('\n'),
         );
         await new Promise<void>((resolve) => {
           let stopping = false;
@@ -84,6 +114,7 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
             void service
               .close()
               .then(() => catalog.close())
+              .then(() => queue?.close())
               .finally(() => {
                 process.off('SIGINT', stop);
                 process.off('SIGTERM', stop);

@@ -18,7 +18,14 @@ import type { Provider } from '../../providers/provider.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
 import { operationAccepted, operationLogView } from '../operation-log-view.js';
-import { copyWork, restoreWork, verifyWork } from '../operations.js';
+import {
+  copyWork,
+  type OperationRequest,
+  restoreOptions,
+  restoreWork,
+  verifyOptions,
+  verifyWork,
+} from '../operations.js';
 import { ownedCheckpoint } from '../ownership.js';
 import { toPlan } from '../plans.js';
 import { checkOperationAllowed, checkRestoreTargets } from '../policy.js';
@@ -36,20 +43,10 @@ import {
 
 const TERMINAL: ReadonlySet<string> = OPERATION_LOG_ENDED;
 
-interface OperationBody {
+interface OperationBody extends OperationRequest {
   providerId: string;
   checkpointId: string;
-  target?: string;
-  parameters?: Record<string, never>;
-  overwrite?: boolean;
-  toProviderId?: string;
 }
-
-const restoreOptions = (b: OperationBody) => ({
-  ...(b.target !== undefined ? { target: b.target } : {}),
-  ...(b.parameters ? { parameters: b.parameters } : {}),
-  ...(b.overwrite ? { overwrite: true } : {}),
-});
 
 /**
  * Karbor's restores / verifications / copies: POST starts one, GET lists and shows. Each
@@ -84,9 +81,9 @@ const COLLECTIONS: {
     one: 'verification',
     body: verifyBody,
     check: async (b, p) => {
-      await prepareVerify(b.checkpointId, p, b.parameters ? { parameters: b.parameters } : {});
+      await prepareVerify(b.checkpointId, p, verifyOptions(b));
     },
-    work: (b, p) => verifyWork(b.checkpointId, p, b.parameters),
+    work: (b, p) => verifyWork(b.checkpointId, p, verifyOptions(b)),
   },
   {
     path: 'copies',
@@ -304,8 +301,8 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         }
       });
       timers.push(setInterval(() => !closed && res.write(': keep-alive\n\n'), 15_000));
-      // It may have ended between the first read and subscribing, or run in another server:
-      // then follow the catalog.
+      // It may have ended between the first read and subscribing, or run in another server, or
+      // in a worker (whose events stop if it dies): then follow the catalog.
       let last = first.status;
       const poll = async () => {
         const log = await ctx.catalog.getOperationLog(project, first.id);
@@ -315,7 +312,8 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         last = log.status;
       };
       await poll();
-      if (!unsubscribe && !closed) timers.push(setInterval(() => void poll().catch(close), 1000));
+      if ((!unsubscribe || ctx.runner.remote) && !closed)
+        timers.push(setInterval(() => void poll().catch(close), 1000));
     },
   );
 }
