@@ -24,7 +24,7 @@
  *   index/plan/<plan>/<id>.<status>
  *   index/stats/<id>.<files>.<bytes>.<newBytes>.<storedBytes>.<durationMs>
  */
-import { MAX_SEGMENT_LENGTH } from '../bank/index.js';
+import { MAX_SEGMENT_LENGTH } from '../bank/keys.js';
 
 const SAFE = /[A-Za-z0-9._~#@+=,:-]/;
 

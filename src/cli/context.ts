@@ -1,17 +1,19 @@
-/** What every command needs: the home directory, the providers, and how to print. */
+/**
+ * What every command needs: the home directory, the providers, and how to print. The
+ * providers and the checkpoint flows are imported when a command first asks for them, so
+ * that a command that needs neither (`--help`, `tokens list`) does not load them.
+ */
 import { statSync } from 'node:fs';
 import { constants, homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { HoardError } from '../errors.js';
-import {
-  CHECKPOINT_ID,
-  checkpointsWithPrefix,
-  listCheckpoints,
-  readCheckpoint,
-} from '../flows/checkpoints.js';
 import type { HookTransport } from '../flows/transport.js';
-import { findProvider, loadProviders, type Provider, type ProviderProblem } from '../providers/provider.js';
+import { CHECKPOINT_ID } from '../flows/vocabulary.js';
+import type { Provider, ProviderProblem } from '../providers/provider.js';
 import { queueSettings } from '../queue/connection.js';
+
+const checkpointFlows = () => import('../flows/checkpoints.js');
+const providerModule = () => import('../providers/provider.js');
 
 export interface GlobalOptions {
   home?: string;
@@ -144,7 +146,8 @@ export class CliContext {
 
   /** Loads the providers once; a broken provider file is a warning on stderr, not a failure. */
   providers(): Promise<{ providers: Provider[]; problems: ProviderProblem[] }> {
-    this.loaded ??= loadProviders(this.home).then((result) => {
+    this.loaded ??= providerModule().then(async ({ loadProviders }) => {
+      const result = await loadProviders(this.home);
       for (const problem of result.problems) this.io.stderr.write(`warning: ${problem.message}\n`);
       return result;
     });
@@ -153,13 +156,14 @@ export class CliContext {
 
   async provider(nameOrId: string): Promise<Provider> {
     const { providers, problems } = await this.providers();
-    return findProvider(providers, nameOrId, problems);
+    return (await providerModule()).findProvider(providers, nameOrId, problems);
   }
 
   /** The provider holding checkpoint `id`: the one named, or the first whose bank has it. */
   async providerOf(id: string, nameOrId?: string): Promise<Provider> {
     if (nameOrId) return this.provider(nameOrId);
     const { providers } = await this.providers();
+    const { readCheckpoint } = await checkpointFlows();
     for (const provider of providers) {
       try {
         await readCheckpoint(provider, id);
@@ -183,6 +187,7 @@ export class CliContext {
     const providers = options.provider
       ? [await this.provider(options.provider)]
       : (await this.providers()).providers;
+    const { checkpointsWithPrefix, listCheckpoints } = await checkpointFlows();
     if (ref === 'latest') {
       let found: { provider: Provider; id: string } | undefined;
       for (const provider of providers) {

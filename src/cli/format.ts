@@ -1,7 +1,8 @@
 /** Human-readable renderings of results. */
 import type { ErrorInfo } from '../errors.js';
 import type { CheckpointView, OperationResult } from '../flows/checkpoint-view.js';
-import { type OperationLog, withoutResource } from '../flows/operation.js';
+import type { OperationLog } from '../flows/operation.js';
+import { withoutResource } from '../flows/vocabulary.js';
 import type { ResourceStats } from '../plugins/sdk.js';
 
 /** Lines of a hook's output shown in human output; `--json` has the whole kept end (64 KiB). */

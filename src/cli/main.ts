@@ -7,53 +7,69 @@
  * exit status and never exits the process, so tests call it in-process. Run as a program
  * (the bin), this file passes it `process.argv` and this process's streams.
  */
-import { realpathSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { EXIT, errorInfo, errorSpec, HoardError } from '../errors.js';
-import * as agent from './commands/agent.js';
-import * as checkpoints from './commands/checkpoints.js';
-import * as copy from './commands/copy.js';
-import * as diff from './commands/diff.js';
-import * as gc from './commands/gc.js';
-import * as graph from './commands/graph.js';
-import * as key from './commands/key.js';
-import * as ls from './commands/ls.js';
-import * as operations from './commands/operations.js';
-import * as plugins from './commands/plugins.js';
-import * as protect from './commands/protect.js';
-import * as providers from './commands/providers.js';
-import * as prune from './commands/prune.js';
-import * as repair from './commands/repair.js';
-import * as restore from './commands/restore.js';
-import * as serve from './commands/serve.js';
-import * as stats from './commands/stats.js';
-import * as tokens from './commands/tokens.js';
-import * as worker from './commands/worker.js';
 import { CliContext, type CliIo, type GlobalOptions, processIo } from './context.js';
 
-const COMMANDS = [
-  protect,
-  restore,
-  copy,
-  checkpoints,
-  ls,
-  diff,
-  providers,
-  plugins,
-  graph,
-  gc,
-  repair,
-  prune,
-  key,
-  serve,
-  worker,
-  stats,
-  tokens,
-  operations,
-  agent,
+/** A command module: adds its command(s) to the program. */
+interface CommandModule {
+  register(program: Command, context: (cmd: Command) => CliContext): void;
+}
+
+/**
+ * Every command, in the order `hoard --help` lists them: the names a module registers, and
+ * the module, imported only when one of its commands runs (every one of them for `--help`, a
+ * mistyped command, or `hoard help`), so that starting `hoard` costs only what the command run
+ * needs. A command module keeps its own imports light: what its actions call, they import
+ * when they run.
+ */
+const COMMANDS: readonly { names: readonly string[]; load: () => Promise<CommandModule> }[] = [
+  { names: ['protect'], load: () => import('./commands/protect.js') },
+  { names: ['restore', 'verify'], load: () => import('./commands/restore.js') },
+  { names: ['copy'], load: () => import('./commands/copy.js') },
+  { names: ['checkpoints'], load: () => import('./commands/checkpoints.js') },
+  { names: ['ls'], load: () => import('./commands/ls.js') },
+  { names: ['diff'], load: () => import('./commands/diff.js') },
+  { names: ['providers'], load: () => import('./commands/providers.js') },
+  { names: ['plugins'], load: () => import('./commands/plugins.js') },
+  { names: ['graph'], load: () => import('./commands/graph.js') },
+  { names: ['gc'], load: () => import('./commands/gc.js') },
+  { names: ['repair'], load: () => import('./commands/repair.js') },
+  { names: ['prune'], load: () => import('./commands/prune.js') },
+  { names: ['key'], load: () => import('./commands/key.js') },
+  { names: ['serve'], load: () => import('./commands/serve.js') },
+  { names: ['worker'], load: () => import('./commands/worker.js') },
+  { names: ['stats'], load: () => import('./commands/stats.js') },
+  { names: ['tokens'], load: () => import('./commands/tokens.js') },
+  { names: ['operations'], load: () => import('./commands/operations.js') },
+  { names: ['agent', 'agents'], load: () => import('./commands/agent.js') },
 ];
+
+/** The global options that take a value (the command is the first word that is neither). */
+const VALUE_OPTIONS = ['--home'];
+
+/**
+ * The modules `argv` needs: the one whose command it names, or all of them when it names none
+ * that is known (`--help`, `help`, a typo, nothing), so that commander lists or suggests them all.
+ */
+function modulesFor(argv: readonly string[]) {
+  let word: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--' || arg === '--help' || arg === '-h') break; // the program's help lists every command
+    if (arg === '--version' || arg === '-V') return []; // the program's version: no command
+    if (VALUE_OPTIONS.includes(arg)) i++;
+    else if (!arg.startsWith('-')) {
+      word = arg;
+      break;
+    }
+  }
+  const chosen = COMMANDS.find((c) => word !== undefined && c.names.includes(word));
+  return chosen ? [chosen] : COMMANDS;
+}
 
 /**
  * Runs one `hoard` command line: `argv` is what follows the program's name
@@ -69,6 +85,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     )
     .option('--home <dir>', 'Hoard home directory (providers, banks); also HOARD_HOME; default ~/.hoard')
     .option('--json', 'print exactly one JSON document on stdout')
+    .version(hoardVersion(), '-V, --version', "print Hoard's version")
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
@@ -90,7 +107,8 @@ Examples:
     ctx = new CliContext(cmd.optsWithGlobals<GlobalOptions>(), io);
     return ctx;
   };
-  for (const command of COMMANDS) command.register(program, context);
+  const modules = await Promise.all(modulesFor(argv).map((c) => c.load()));
+  for (const module of modules) module.register(program, context);
   for (const cmd of program.commands) cmd.exitOverride();
   for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride();
 
@@ -137,6 +155,12 @@ function report(error: unknown, wantsJson: boolean, io: CliIo): number {
     );
   io.stderr.write(`hoard: internal error: ${info.message}\n${info.stack ?? ''}\n`);
   return EXIT.FAILED;
+}
+
+/** Hoard's version: the `version` of its package.json (build/src/cli/main.js is three folders below it). */
+function hoardVersion(): string {
+  const manifest = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
 
 /** Whether this module is the program being run (`node main.js`, or the `hoard` link to it). */

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 import { HoardError } from '../errors.js';
-import { CHECKPOINT_ID } from '../flows/checkpoints.js';
+import { CHECKPOINT_ID } from '../flows/vocabulary.js';
 
 /** Commander parser for `--limit 20`-style options. */
 export function positiveInt(value: string): number {

@@ -9,8 +9,9 @@
  * memory, since the AWS SDK refuses to hash shared memory. Small objects are sealed on the
  * calling thread, where the round trip would cost more than the cipher.
  */
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { HoardError } from '../errors.js';
 import type { SealTask } from './seal-worker.js';
 import { lengthOf, type ObjectFormat, sealedLength, sealedParts } from './stream.js';
@@ -25,7 +26,10 @@ let pool: Piscina | undefined;
 const spare: ArrayBuffer[] = [];
 
 function shared(): Piscina {
-  pool ??= new Piscina({
+  if (pool) return pool;
+  // Required here, not imported above: a command that seals nothing (most) does not load it.
+  const { Piscina: Pool } = createRequire(import.meta.url)('piscina') as typeof import('piscina');
+  pool = new Pool({
     filename: new URL('./seal-worker.js', import.meta.url).href,
     minThreads: 0,
     // The cipher runs at over 1 GB/s a core: two threads keep up with any protect here.

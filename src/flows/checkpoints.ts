@@ -13,7 +13,7 @@ import {
 } from '../checkpoints/store.js';
 import type { ResourceStats } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
-import { mapLimit } from '../store/index.js';
+import { mapLimit } from '../store/map-limit.js';
 import type { OperationLog } from './operation.js';
 
 export type { CheckpointMeta, CheckpointStatus, CheckpointSummary, ListFilter };

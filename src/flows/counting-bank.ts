@@ -4,18 +4,18 @@
  * plugin counting. Sections made from it count into the same total.
  */
 import type { Readable } from 'node:stream';
-import {
-  type AcquireLeaseOptions,
-  type Bank,
-  type Lease,
-  type LeaseInfo,
-  type ListOptions,
-  type ObjectInfo,
-  Parts,
-  type PutData,
-  type ReadOptions,
-  type SectionOptions,
+import type {
+  AcquireLeaseOptions,
+  Bank,
+  Lease,
+  LeaseInfo,
+  ListOptions,
+  ObjectInfo,
+  PutData,
+  ReadOptions,
+  SectionOptions,
 } from '../bank/index.js';
+import { Parts } from '../bank/types.js';
 
 export class CountingBank implements Bank {
   /**

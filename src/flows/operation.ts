@@ -26,6 +26,9 @@ import { ResourceGraph } from '../resources/graph.js';
 import type { Resource } from '../resources/resource.js';
 import { ContentStore } from '../store/index.js';
 import { CountingBank } from './counting-bank.js';
+
+export { withoutResource } from './vocabulary.js';
+
 import { buildHookGraph, type HookGraph, type HookTask, hookTaskId, toTaskGraph } from './hook-graph.js';
 import type { HookRequest, HookTransport } from './transport.js';
 
@@ -666,16 +669,6 @@ function pluginOf(registry: PluginRegistry, type: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * `message` without the `type#id hook: ` (or `type#id: `) that hook errors start with, for a
- * line that names the resource itself: so that it is named once.
- */
-export function withoutResource(message: string, resource: string, hook?: string): string {
-  for (const prefix of [...(hook ? [`${resource} ${hook}: `] : []), `${resource}: `])
-    if (message.startsWith(prefix)) return message.slice(prefix.length);
-  return message;
 }
 
 function messageOf(error: unknown): string {

@@ -3,7 +3,6 @@ import { pathToFileURL } from 'node:url';
 import { HoardError } from '../errors.js';
 import type { Protectable } from '../resources/protectable.js';
 import { describeValue, pluginProblem, sdkMismatch, threw } from './contract.js';
-import { isPackageSpecifier, pluginsDir, resolveInstalled, splitSpecifier } from './resolve.js';
 import { nameSchema } from './schema.js';
 import {
   type PluginFactory,
@@ -234,9 +233,10 @@ async function create(
 }
 
 /** PLUGIN_SDK_MISMATCH when a loaded plugin was built for another major of the SDK. */
-function checked(name: string, plugin: ProtectionPlugin): ProtectionPlugin {
+async function checked(name: string, plugin: ProtectionPlugin): Promise<ProtectionPlugin> {
   const mismatch = sdkMismatch(plugin.sdkVersion, SDK_VERSION);
   if (mismatch) {
+    const { isPackageSpecifier, splitSpecifier } = await import('./resolve.js');
     const what = isPackageSpecifier(name) ? `package "${splitSpecifier(name)[0]}"` : `module "${name}"`;
     const major = SDK_VERSION.split('.')[0];
     throw new HoardError(
@@ -257,6 +257,8 @@ async function importFactory(
   baseDir: string,
   home: string | undefined,
 ): Promise<PluginFactory> {
+  // Package resolution is imported for a plugin that is not built in: most providers have none.
+  const { isPackageSpecifier, pluginsDir, resolveInstalled, splitSpecifier } = await import('./resolve.js');
   const path = name.startsWith('.') || isAbsolute(name) ? resolve(baseDir, name) : undefined;
   const installed =
     path === undefined && home !== undefined && isPackageSpecifier(name)

@@ -1,9 +1,20 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { type ErrorCode, HoardError } from '../errors.js';
 import type { JsonSchema } from './sdk.js';
 
-// `verbose` gives each error its schema, so a field's `description` can say what is expected.
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: true, verbose: true });
+let ajv: Ajv | undefined;
+/**
+ * The one Ajv instance, made when a first value is validated: required then, not imported
+ * above, so that a command that validates nothing (listing, showing) does not load it.
+ */
+function compiler(): Ajv {
+  if (ajv) return ajv;
+  const { Ajv: AjvClass } = createRequire(import.meta.url)('ajv') as typeof import('ajv');
+  // `verbose` gives each error its schema, so a field's `description` can say what is expected.
+  ajv = new AjvClass({ allErrors: true, strict: false, useDefaults: true, verbose: true });
+  return ajv;
+}
 const compiled = new WeakMap<JsonSchema, ValidateFunction>();
 /** Whose schema each is (`plugin "x": the options schema of type t`), to name it when it is broken. */
 const owners = new WeakMap<JsonSchema, string>();
@@ -28,7 +39,7 @@ export function validate(
   let check = compiled.get(schema);
   if (!check) {
     try {
-      check = ajv.compile(schema);
+      check = compiler().compile(schema);
     } catch (error) {
       // A plugin's mistake, not the user's: a PROVIDER_INVALID naming whose schema it is.
       const owner = owners.get(schema) ?? 'the schema';

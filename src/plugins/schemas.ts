@@ -1,5 +1,5 @@
 /** Schemas several built-in plugins share, in TypeBox so that their parameters are typed. */
-import { Type } from './typebox.js';
+import { Type } from './typebox-lite.js';
 
 /** A resource whose only field is `path` (the plugins default it to the resource id). */
 export const pathResourceSchema = Type.Object(

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { type Bank, type EncryptionMode, type EncryptionSettings, FsBank, S3Bank } from '../bank/index.js';
+import { FsBank } from '../bank/fs.js';
+import type { Bank, EncryptionMode, EncryptionSettings } from '../bank/index.js';
+import type { S3Bank as S3BankClass } from '../bank/s3.js';
 import { HoardError } from '../errors.js';
 import { BUILTIN_PLUGINS } from '../plugins/builtins.js';
 import { loadPlugin, PluginRegistry } from '../plugins/registry.js';
@@ -153,6 +155,8 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
   const settings: Record<string, ConfSection> = {};
   for (const [section, values] of Object.entries(conf))
     if (section !== 'provider') settings[section] = maskSecrets(values);
+  // The S3 bank's modules load only for a provider that uses one.
+  const s3 = bankType === 's3' ? (await import('../bank/s3.js')).S3Bank : undefined;
   return {
     id,
     name,
@@ -160,6 +164,7 @@ async function providerFromConf(conf: Conf, file: string, home: string): Promise
     bankType,
     bank: openBank(
       bankType,
+      s3,
       conf[bankType] ?? {},
       file,
       join(home, 'banks', name),
@@ -273,6 +278,7 @@ function encryptionSettings(
 
 function openBank(
   type: string,
+  s3: typeof S3BankClass | undefined,
   settings: ConfSection,
   file: string,
   defaultPath: string,
@@ -288,7 +294,7 @@ function openBank(
       });
     return new FsBank(path, { encryption });
   }
-  if (type === 's3') return openS3Bank(settings, file, encryption, cacheRoot);
+  if (type === 's3' && s3) return openS3Bank(s3, settings, file, encryption, cacheRoot);
   throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs, s3)`, {
     details: { file, bank: type },
   });
@@ -310,6 +316,7 @@ const S3_SETTINGS = [
  * profile chain), `force_path_style` (default true when `endpoint` is set).
  */
 function openS3Bank(
+  S3Bank: typeof S3BankClass,
   settings: ConfSection,
   file: string,
   encryption: EncryptionSettings,

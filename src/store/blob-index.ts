@@ -1,7 +1,10 @@
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import { DAMAGED, INDEX, indexKey, ofDamagedKey, packKey, packOfIndexKey } from './keys.js';
+import { mapLimit } from './map-limit.js';
 import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
+
+export { mapLimit };
 
 /** Where a blob is: its pack and its entry there. */
 export interface Location extends BlobEntry {
@@ -197,22 +200,4 @@ export class BlobIndex {
     this.blobs.clear();
     for (const index of this.packs.values()) this.add(index);
   }
-}
-
-/** `fn` over `items`, at most `limit` at once, results in order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, i: number) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

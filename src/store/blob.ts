@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
-import { deflateRaw, deflateRawSync, inflateRaw, inflateRawSync } from 'node:zlib';
 import { HoardError } from '../errors.js';
 import { blobId } from './blob-id.js';
 import { hashPool } from './hash-pool.js';
@@ -7,8 +7,12 @@ import type { CompressionMode } from './options.js';
 import type { Compression } from './pack.js';
 import { ZSTD_LEVEL, zstdCompress, zstdDecompress } from './zstd.js';
 
-const deflate = promisify(deflateRaw);
-const inflate = promisify(inflateRaw);
+/** node:zlib, required when a first blob is deflated or inflated: listing loads none of it. */
+const zlib = () => createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib');
+const deflate = (raw: Uint8Array, options: import('node:zlib').ZlibOptions) =>
+  promisify(zlib().deflateRaw)(raw, options);
+const inflate = (stored: Uint8Array, options: import('node:zlib').ZlibOptions) =>
+  promisify(zlib().inflateRaw)(stored, options);
 
 export { blobId };
 
@@ -33,7 +37,7 @@ export function encodeBlobSync(
   compression: CompressionMode,
 ): { stored: Uint8Array; compression: Compression } {
   if (raw.length === 0 || compression === 'none') return { stored: raw, compression: 'none' };
-  if (compression === 'deflate') return smaller(raw, deflateRawSync(raw, { level: 1 }));
+  if (compression === 'deflate') return smaller(raw, zlib().deflateRawSync(raw, { level: 1 }));
   const compressed = zstdCompress(raw, ZSTD_LEVEL);
   return compressed ? { stored: compressed, compression: 'zstd' } : { stored: raw, compression: 'none' };
 }
@@ -84,7 +88,7 @@ export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array, idKey?: Uin
   let raw = stored;
   if (blob.compression === 'deflate') {
     try {
-      raw = inflateRawSync(stored, { maxOutputLength: Math.max(1, blob.rawLength) });
+      raw = zlib().inflateRawSync(stored, { maxOutputLength: Math.max(1, blob.rawLength) });
     } catch (error) {
       throw damaged(blob, `does not inflate (${(error as Error).message})`, error);
     }

@@ -16,8 +16,10 @@
  * 8646 against 4908 a second (-43%). Chunks average 1 MiB and many are smaller, and the
  * store's writer hashes every one of them, so piscina would slow every protect.
  */
+
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { HoardError } from '../errors.js';
 import { blobId } from './blob-id.js';
 
@@ -145,7 +147,11 @@ export class HashPool {
   }
 
   private spawn(i: number): Slot {
-    const worker = new Worker(this.worker);
+    // Required when a first thread starts: a command that hashes nothing does not load it.
+    const { Worker: Thread } = createRequire(import.meta.url)(
+      'node:worker_threads',
+    ) as typeof import('node:worker_threads');
+    const worker = new Thread(this.worker);
     worker.unref();
     const slot: Slot = { worker, pending: new Map(), load: 0 };
     worker.on('message', (answer: { seq: number; ids?: string[]; error?: string; buffer?: ArrayBuffer }) => {

@@ -1,9 +1,9 @@
 export type { BatchBlob, BatchOptions, BlobBatch } from './batches.js';
 export { decodeBlobSync, encodeBlobSync } from './blob.js';
 export type { Location as BlobLocation } from './blob-index.js';
-export { mapLimit } from './blob-index.js';
 export type { CheckOptions, CheckReport, DamagedCopy } from './check.js';
 export { Chunker, type ChunkSizes, chunkSizes, cutLength, GEAR_SEED } from './chunker.js';
+export { mapLimit } from './map-limit.js';
 export type { CompressionMode, StoreOptions } from './options.js';
 export type { BlobEntry, Compression, PackIndex } from './pack.js';
 export type { PruneOptions, PruneReport, References } from './prune.js';

@@ -4,7 +4,7 @@
  * index can be rebuilt from the pack alone.
  */
 import { createHash } from 'node:crypto';
-import { Parts } from '../bank/index.js';
+import { Parts } from '../bank/types.js';
 import { HoardError } from '../errors.js';
 
 export type Compression = 'none' | 'deflate' | 'zstd';

@@ -15,7 +15,12 @@ interface Binding {
   getFrameContentSize(frame: Uint8Array): number | null;
 }
 
-const binding = createRequire(import.meta.url)('zstd-napi/binding') as Binding;
+let loaded: Binding | undefined;
+/** The native binding, loaded when a first blob is compressed or read: listing loads none. */
+function zstd(): Binding {
+  loaded ??= createRequire(import.meta.url)('zstd-napi/binding') as Binding;
+  return loaded;
+}
 let cctx: InstanceType<Binding['CCtx']> | undefined;
 let dctx: InstanceType<Binding['DCtx']> | undefined;
 
@@ -25,6 +30,7 @@ export const ZSTD_LEVEL = 3;
 /** `raw` compressed at `level` into a new buffer, or undefined if that would not be smaller than `raw`. */
 export function zstdCompress(raw: Uint8Array, level: number): Buffer | undefined {
   if (raw.length === 0) return undefined;
+  const binding = zstd();
   cctx ??= new binding.CCtx();
   const out = Buffer.allocUnsafe(binding.compressBound(raw.length));
   const size = cctx.compress(out, raw, level);
@@ -36,6 +42,7 @@ export function zstdCompress(raw: Uint8Array, level: number): Buffer | undefined
  * library's message) if it is damaged, holds more, or holds less.
  */
 export function zstdDecompress(stored: Uint8Array, rawLength: number): Buffer {
+  const binding = zstd();
   const declared = binding.getFrameContentSize(stored);
   if (declared !== null && declared !== rawLength) {
     throw new Error(`the frame says ${declared} bytes, the index ${rawLength}`);

@@ -1,18 +1,7 @@
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import { deleteCheckpoint } from '../../flows/checkpoint-ops.js';
-import { checkpointView, type OperationResult, operationSucceeded } from '../../flows/checkpoint-view.js';
-import {
-  CHECKPOINT_ID,
-  CHECKPOINT_STATUSES,
-  type CheckpointStatus,
-  discardCheckpoint,
-  getCheckpoint,
-  holdsCheckpointRecord,
-  listCheckpoints,
-  protectLog,
-  withStats,
-} from '../../flows/checkpoints.js';
+import type { OperationResult } from '../../flows/checkpoint-view.js';
+import { CHECKPOINT_ID, CHECKPOINT_STATUSES, type CheckpointStatus } from '../../flows/vocabulary.js';
 import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 import { formatBytes, formatCheckpoint, formatOutputs, formatResult } from '../format.js';
@@ -55,6 +44,7 @@ Examples:
     )
     .action(async (opts: ListFlags, cmd: Command) => {
       const ctx = context(cmd);
+      const { listCheckpoints, withStats } = await import('../../flows/checkpoints.js');
       if (opts.status && !CHECKPOINT_STATUSES.includes(opts.status)) {
         throw new HoardError(
           'USAGE',
@@ -105,6 +95,8 @@ Examples:
     .addHelpText('after', '\nExample:\n  hoard checkpoints show 20261123T094512345Z-3fa9c1d2 --json')
     .action(async (ref: string, opts: { provider?: string; plan?: string }, cmd: Command) => {
       const ctx = context(cmd);
+      const { getCheckpoint, protectLog } = await import('../../flows/checkpoints.js');
+      const { checkpointView } = await import('../../flows/checkpoint-view.js');
       const { provider, id } = await ctx.checkpoint(ref, opts);
       const meta = await getCheckpoint(provider, id);
       const checkpoint = checkpointView(meta);
@@ -143,6 +135,9 @@ Examples:
     .action(
       async (ref: string, opts: { provider?: string; plan?: string; force?: boolean }, cmd: Command) => {
         const ctx = context(cmd);
+        const { discardCheckpoint } = await import('../../flows/checkpoints.js');
+        const { deleteCheckpoint } = await import('../../flows/checkpoint-ops.js');
+        const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
         // A prefix or "latest" is looked up in the index, which a damaged record keeps.
         const id = CHECKPOINT_ID.test(ref) ? ref : (await ctx.checkpoint(ref, opts)).id;
         if (opts.force) {
@@ -180,6 +175,7 @@ Examples:
 /** The provider whose bank holds a record for `id`, readable or not (for --force). */
 async function holderOf(ctx: CliContext, id: string, nameOrId: string | undefined): Promise<Provider> {
   if (nameOrId) return ctx.provider(nameOrId);
+  const { holdsCheckpointRecord } = await import('../../flows/checkpoints.js');
   const { providers } = await ctx.providers();
   for (const provider of providers) if (await holdsCheckpointRecord(provider, id)) return provider;
   throw new HoardError('CHECKPOINT_NOT_FOUND', `no checkpoint ${id} in any provider`, {

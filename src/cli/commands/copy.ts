@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { copyCheckpoint } from '../../flows/checkpoint-ops.js';
-import { operationSucceeded } from '../../flows/checkpoint-view.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { checkpointReference } from '../util.js';
@@ -20,6 +18,8 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .addHelpText('after', '\nExample:\n  hoard copy 20261123T094512345Z-3fa9c1d2 --to offsite')
     .action(async (ref: string, opts: { to: string; provider?: string; plan?: string }, cmd: Command) => {
       const ctx = context(cmd);
+      const { copyCheckpoint } = await import('../../flows/checkpoint-ops.js');
+      const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
       const { provider: from, id } = await ctx.checkpoint(ref, opts);
       const to = await ctx.provider(opts.to);
       const result = await ctx.interruptible((signal) =>

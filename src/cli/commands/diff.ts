@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type CheckpointDiff, diffCheckpoints } from '../../flows/browse.js';
+import type { CheckpointDiff } from '../../flows/browse.js';
 import type { CliContext } from '../context.js';
 import { checkpointReference } from '../util.js';
 
@@ -34,6 +34,7 @@ Examples:
     )
     .action(async (from: string, to: string, opts: { plan?: string; provider?: string }, cmd: Command) => {
       const ctx = context(cmd);
+      const { diffCheckpoints } = await import('../../flows/browse.js');
       const a = await ctx.checkpoint(from, opts);
       const b = await ctx.checkpoint(to, opts);
       const diff = await ctx.interruptible((signal) => diffCheckpoints(a, b, { signal }));

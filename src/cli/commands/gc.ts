@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { collectGarbage } from '../../flows/gc.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
@@ -30,6 +29,7 @@ Examples:
     )
     .action(async (opts: { provider: string; dryRun?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
+      const { collectGarbage } = await import('../../flows/gc.js');
       const report = await collectGarbage(await ctx.provider(opts.provider), {
         dryRun: opts.dryRun === true,
       });

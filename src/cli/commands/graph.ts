@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import { hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { HookGraph } from '../../flows/hook-graph.js';
-import { loadPlan } from '../../plans/plan.js';
 import type { CliContext } from '../context.js';
 
 const OPERATIONS = ['protect', 'restore', 'verify', 'delete'] as const;
@@ -35,6 +33,8 @@ export function register(program: Command, context: (cmd: Command) => CliContext
         cmd: Command,
       ) => {
         const ctx = context(cmd);
+        const { hookGraphJson, planHookGraph } = await import('../../flows/graph-view.js');
+        const { loadPlan } = await import('../../plans/plan.js');
         const kind = opts.operation as (typeof OPERATIONS)[number];
         if (!OPERATIONS.includes(kind))
           throw new HoardError('USAGE', `--operation must be one of ${OPERATIONS.join(', ')}`);

@@ -1,15 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import {
-  addProviderKey,
-  changeProviderKey,
-  newIdentity,
-  providerKeys,
-  removeProviderKey,
-} from '../../flows/keys.js';
 import type { CliContext } from '../context.js';
+
+/** The key flows, loaded when a key command runs. */
+const flows = () => import('../../flows/keys.js');
 
 const ABOUT = `
 An encrypted bank ("encryption = password" in the provider file) keeps its secrets in key
@@ -45,7 +40,7 @@ Examples:
     )
     .action(async (opts: { provider: string }, cmd: Command) => {
       const ctx = context(cmd);
-      const { keys, current } = await providerKeys(await ctx.provider(opts.provider));
+      const { keys, current } = await (await flows()).providerKeys(await ctx.provider(opts.provider));
       ctx.print({ keys: keys.map((k) => ({ ...k, current: k.id === current })) }, () =>
         keys
           .map((k) => `${k.id === current ? '*' : ' '} ${k.id}  ${k.createdAt}  ${k.user}@${k.host}`)
@@ -65,7 +60,7 @@ Examples:
     .action(async (opts: { provider: string; newPasswordFile?: string }, cmd: Command) => {
       const ctx = context(cmd);
       const provider = await ctx.provider(opts.provider);
-      const id = await addProviderKey(provider, await newPassword(ctx, opts.newPasswordFile));
+      const id = await (await flows()).addProviderKey(provider, await newPassword(ctx, opts.newPasswordFile));
       ctx.print({ key: { id, added: true } }, () => `added key ${id}`);
     });
 
@@ -77,7 +72,7 @@ Examples:
     .addHelpText('after', '\nExamples:\n  hoard key remove 3f9c2a1b0d4e5f60 --provider offsite')
     .action(async (id: string, opts: { provider: string }, cmd: Command) => {
       const ctx = context(cmd);
-      await removeProviderKey(await ctx.provider(opts.provider), id);
+      await (await flows()).removeProviderKey(await ctx.provider(opts.provider), id);
       ctx.print({ key: { id, removed: true } }, () => `removed key ${id}`);
     });
 
@@ -100,7 +95,7 @@ Examples:
     )
     .action(async (opts: { out: string }, cmd: Command) => {
       const ctx = context(cmd);
-      const made = newIdentity();
+      const made = (await flows()).newIdentity();
       try {
         await writeFile(
           ctx.path(opts.out),
@@ -133,7 +128,10 @@ Examples:
     .action(async (opts: { provider: string; newPasswordFile?: string }, cmd: Command) => {
       const ctx = context(cmd);
       const provider = await ctx.provider(opts.provider);
-      const changed = await changeProviderKey(provider, await newPassword(ctx, opts.newPasswordFile));
+      const changed = await (await flows()).changeProviderKey(
+        provider,
+        await newPassword(ctx, opts.newPasswordFile),
+      );
       ctx.print(
         { key: changed },
         () =>
@@ -168,8 +166,9 @@ async function newPassword(ctx: CliContext, file: string | undefined): Promise<s
 }
 
 /** One line from the terminal, not echoed. */
-function ask(ctx: CliContext, prompt: string): Promise<string> {
+async function ask(ctx: CliContext, prompt: string): Promise<string> {
   const { stdin, stderr } = ctx.io;
+  const { createInterface } = await import('node:readline');
   return new Promise((resolve) => {
     const rl = createInterface({ input: stdin, output: stderr as NodeJS.WritableStream, terminal: true });
     stderr.write(prompt);

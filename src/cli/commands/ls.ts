@@ -1,10 +1,5 @@
 import type { Command } from 'commander';
-import {
-  browseResource,
-  type CheckpointListing,
-  listResources,
-  type ResourceContents,
-} from '../../flows/browse.js';
+import type { CheckpointListing, ResourceContents } from '../../flows/browse.js';
 import type { CliContext } from '../context.js';
 import { columns, formatBytes, formatDuration } from '../format.js';
 import { checkpointReference } from '../util.js';
@@ -53,6 +48,7 @@ Exit status: 2 for a checkpoint, resource or path the checkpoint does not hold (
         cmd: Command,
       ) => {
         const ctx = context(cmd);
+        const { browseResource, listResources } = await import('../../flows/browse.js');
         const { provider, id } = await ctx.checkpoint(ref, opts);
         if (resource === undefined) {
           const listing = await listResources(provider, id);

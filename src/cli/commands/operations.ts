@@ -3,15 +3,14 @@
  * the catalog of the home directory (or HOARD_CATALOG_URL) as `hoard tokens` does; the
  * server running an operation sees a cancellation asked here within a second.
  */
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
+import type { Catalog } from '../../catalog/index.js';
 import {
-  type Catalog,
   OPERATION_LOG_ENDED,
   OPERATION_LOG_STATUSES,
   type OperationLogRecord,
   type OperationLogStatus,
-} from '../../catalog/index.js';
+} from '../../catalog/types.js';
 import { HoardError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../util.js';
@@ -103,7 +102,7 @@ Example:
         }
         let log: OperationLogRecord = asked;
         while (opts.wait && !ENDED.has(log.status)) {
-          await delay(200);
+          await new Promise((resolve) => setTimeout(resolve, 200));
           log = (await catalog.getOperationLog(null, id)) ?? log;
         }
         ctx.print({ operationLog: shown(log) }, () =>

@@ -1,15 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import {
-  type InstalledPlugin,
-  installPlugin,
-  listPlugins,
-  pluginsSummary,
-  removePlugin,
-} from '../../plugins/packages.js';
-import { parseConf } from '../../providers/conf.js';
+import type { InstalledPlugin } from '../../plugins/packages.js';
 import type { CliContext } from '../context.js';
+
+/** The plugins directory's npm packages, loaded when a plugins command runs. */
+const packages = () => import('../../plugins/packages.js');
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   const plugins = program
@@ -52,8 +48,8 @@ Examples:
     )
     .action(async (spec: string, _opts: unknown, cmd: Command) => {
       const ctx = context(cmd);
-      const installed = await installPlugin(ctx.home, spec);
-      ctx.print({ plugin: installed, ...pluginsSummary(ctx.home) }, () =>
+      const installed = await (await packages()).installPlugin(ctx.home, spec);
+      ctx.print({ plugin: installed, ...(await packages()).pluginsSummary(ctx.home) }, () =>
         [
           `installed ${describe(installed)}`,
           installed.problem
@@ -78,8 +74,8 @@ Examples:
     )
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = context(cmd);
-      const list = await listPlugins(ctx.home);
-      const summary = pluginsSummary(ctx.home);
+      const list = await (await packages()).listPlugins(ctx.home);
+      const summary = (await packages()).pluginsSummary(ctx.home);
       ctx.print({ plugins: list, ...summary }, () =>
         list.length === 0
           ? `no plugin packages in ${summary.directory} (built in: ${summary.builtins.join(', ')})`
@@ -108,7 +104,7 @@ Examples:
     )
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       const ctx = context(cmd);
-      const removed = await removePlugin(ctx.home, name);
+      const removed = await (await packages()).removePlugin(ctx.home, name);
       const users = await providersNaming(ctx.home, name);
       ctx.print({ removed, providersNamingIt: users }, () =>
         [
@@ -141,6 +137,7 @@ async function providersNaming(home: string, name: string): Promise<string[]> {
   for (const f of files) {
     const file = join(dir, f);
     try {
+      const { parseConf } = await import('../../providers/conf.js');
       const plugins = parseConf(await readFile(file, 'utf8'), file).provider?.plugin;
       if (plugins !== undefined && ([] as string[]).concat(plugins).includes(name)) out.push(file);
     } catch {

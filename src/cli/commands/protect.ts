@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { operationSucceeded } from '../../flows/checkpoint-view.js';
-import { protect } from '../../flows/protect.js';
-import { loadPlan } from '../../plans/plan.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
@@ -25,6 +22,9 @@ Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad i
     )
     .action(async (planPath: string, opts: { provider?: string; concurrency?: number }, cmd: Command) => {
       const ctx = context(cmd);
+      const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
+      const { protect } = await import('../../flows/protect.js');
+      const { loadPlan } = await import('../../plans/plan.js');
       const plan = await loadPlan(ctx.path(planPath));
       const provider = await ctx.provider(opts.provider ?? plan.provider);
       const progress = new Progress(ctx, `protect ${plan.name}`);

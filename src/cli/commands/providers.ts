@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type Provider, providerSummary, providerTypes } from '../../providers/provider.js';
+import type { Provider } from '../../providers/provider.js';
 import type { CliContext } from '../context.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
@@ -11,8 +11,9 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .addHelpText('after', '\nExample:\n  hoard providers list --json')
     .action(async (_opts: unknown, cmd: Command) => {
       const ctx = context(cmd);
+      const { providerSummary } = await import('../../providers/provider.js');
       const { providers: all, problems } = await ctx.providers();
-      const list = all.map(summary);
+      const list = all.map((p) => summary(p, providerSummary));
       ctx.print({ providers: list, problems }, () =>
         list.map((p) => `${p.name.padEnd(16)} ${p.id}  ${p.bank}  ${p.plugins.join(', ')}`).join('\n'),
       );
@@ -25,9 +26,10 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     .addHelpText('after', '\nExample:\n  hoard providers show local')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const ctx = context(cmd);
+      const { providerSummary, providerTypes } = await import('../../providers/provider.js');
       const provider = await ctx.provider(id);
       const detail = {
-        ...summary(provider),
+        ...summary(provider, providerSummary),
         settings: provider.settings,
         types: providerTypes(provider),
       };
@@ -42,6 +44,6 @@ export function register(program: Command, context: (cmd: Command) => CliContext
     });
 }
 
-function summary(p: Provider) {
+function summary(p: Provider, providerSummary: typeof import('../../providers/provider.js').providerSummary) {
   return { ...providerSummary(p), file: p.file ?? null };
 }

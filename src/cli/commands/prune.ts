@@ -1,8 +1,5 @@
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import { prunePlan, pruneShortfall } from '../../flows/prune.js';
-import { validatePolicy } from '../../flows/retention.js';
-import { parseYaml } from '../../plans/yaml.js';
 import type { CliContext } from '../context.js';
 import { positiveInt } from '../util.js';
 
@@ -58,7 +55,9 @@ Examples:
     )
     .action(async (plan: string, opts: PruneFlags, cmd: Command) => {
       const ctx = context(cmd);
-      const policy = validatePolicy(policyFrom(opts), '--policy');
+      const { prunePlan, pruneShortfall } = await import('../../flows/prune.js');
+      const { validatePolicy } = await import('../../flows/retention.js');
+      const policy = validatePolicy(await policyFrom(opts), '--policy');
       const provider = await ctx.provider(opts.provider);
       const result = await ctx.interruptible((signal) =>
         prunePlan(plan, provider, policy, { dryRun: opts.dryRun === true, signal }),
@@ -79,7 +78,7 @@ Examples:
     });
 }
 
-function policyFrom(opts: PruneFlags): unknown {
+async function policyFrom(opts: PruneFlags): Promise<unknown> {
   const keep = {
     ...(opts.keepLast ? { last: opts.keepLast } : {}),
     ...(opts.keepHourly ? { hourly: opts.keepHourly } : {}),
@@ -96,7 +95,8 @@ function policyFrom(opts: PruneFlags): unknown {
   if (given.length !== 1) {
     throw new HoardError('USAGE', 'give exactly one policy: --policy, --max-backups, or --keep-* options');
   }
-  if (opts.policy !== undefined) return parseYaml(opts.policy, '--policy', 'USAGE');
+  if (opts.policy !== undefined)
+    return (await import('../../plans/yaml.js')).parseYaml(opts.policy, '--policy', 'USAGE');
   if (opts.maxBackups !== undefined) return { kind: 'max_backups', count: opts.maxBackups };
   return { kind: 'keep', ...keep };
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { repair } from '../../flows/repair.js';
 import type { CliContext } from '../context.js';
 import { ByteProgress } from '../progress.js';
 
@@ -28,6 +27,7 @@ Examples:
     )
     .action(async (opts: { provider: string; dryRun?: boolean }, cmd: Command) => {
       const ctx = context(cmd);
+      const { repair } = await import('../../flows/repair.js');
       const provider = await ctx.provider(opts.provider);
       const progress = new ByteProgress(ctx, 'reading every pack');
       const report = await ctx

@@ -1,9 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
-import { restore, verify } from '../../flows/checkpoint-ops.js';
-import { operationSucceeded } from '../../flows/checkpoint-view.js';
-import { parseYaml } from '../../plans/yaml.js';
 import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
@@ -63,6 +60,8 @@ run unless they are named too); --target and --include then count only those.`,
     )
     .action(async (ref: string, opts: RestoreFlags, cmd: Command) => {
       const ctx = context(cmd);
+      const { restore } = await import('../../flows/checkpoint-ops.js');
+      const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
       const parameters = opts.params ? await readParams(ctx.path(opts.params)) : {};
       const { provider, id } = await ctx.checkpoint(ref, opts);
       const progress = new Progress(ctx, `restore ${id}`);
@@ -108,6 +107,8 @@ run unless they are named too); --target and --include then count only those.`,
         cmd: Command,
       ) => {
         const ctx = context(cmd);
+        const { verify } = await import('../../flows/checkpoint-ops.js');
+        const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
         const { provider, id } = await ctx.checkpoint(ref, opts);
         const progress = new Progress(ctx, `verify ${id}`);
         const result = await ctx
@@ -148,6 +149,7 @@ async function readParams(file: string): Promise<Parameters> {
       { details: { file }, cause: error },
     );
   }
+  const { parseYaml } = await import('../../plans/yaml.js');
   const value = parseYaml(text, file, 'PARAMS_INVALID');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new HoardError('PARAMS_INVALID', `${file}: expected a mapping of TYPE or TYPE#ID to parameters`, {

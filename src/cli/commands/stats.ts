@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { repositoryStats } from '../../flows/stats.js';
 import type { CliContext } from '../context.js';
 import { formatBytes } from '../format.js';
 
@@ -25,6 +24,7 @@ Examples:
     )
     .action(async (opts: { provider: string }, cmd: Command) => {
       const ctx = context(cmd);
+      const { repositoryStats } = await import('../../flows/stats.js');
       const stats = await repositoryStats(await ctx.provider(opts.provider));
       ctx.print({ stats }, () =>
         [

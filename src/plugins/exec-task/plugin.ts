@@ -14,8 +14,8 @@ import {
   type OperationKind,
   type OperationParameters,
 } from '../sdk.js';
-import { type Static, Type } from '../typebox.js';
-import { OutputTail, runCommand } from './command.js';
+import { type Static, Type } from '../typebox-lite.js';
+import type { OutputTail } from './command.js';
 
 /** Bytes of the end of each of a command's output streams kept in the operation log. */
 export const OUTPUT_BYTES = 64 * 1024;
@@ -125,16 +125,24 @@ function commandsOperation(
     const command = commands[hook];
     if (!command) continue;
     (op[METHODS[hook]] as (ctx: HookContext) => Promise<void>) = async (ctx) => {
+      // Imported when a command runs: loading the plugin (every command that loads the
+      // providers) stays cheap.
+      const { OutputTail, runCommand } = await import('./command.js');
       // The end of each stream goes into the operation log, whether the command succeeds or not.
       const stdout = new OutputTail(OUTPUT_BYTES);
       const stderr = new OutputTail(OUTPUT_BYTES);
       try {
-        await run(ctx, stdout, stderr);
+        await run(ctx, stdout, stderr, runCommand);
       } finally {
         ctx.keepOutput({ stdout: redact(stdout.text(), env), stderr: redact(stderr.text(), env) });
       }
     };
-    const run = (ctx: HookContext, stdout: OutputTail, stderr: OutputTail) =>
+    const run = (
+      ctx: HookContext,
+      stdout: OutputTail,
+      stderr: OutputTail,
+      runCommand: typeof import('./command.js').runCommand,
+    ) =>
       runCommand(command, {
         env: {
           ...env,

@@ -3,7 +3,6 @@
  * one JSON object per line, sorted by path, deflated, stored as `manifest.jsonl.gz`.
  */
 import { promisify } from 'node:util';
-import { gunzip, gzip } from 'node:zlib';
 import type { Bank } from '../../bank/index.js';
 import { HoardError } from '../../errors.js';
 import type { HookContext } from '../sdk.js';
@@ -46,6 +45,8 @@ export interface RootDir {
 export async function writeManifest(bank: Bank, entries: Entry[]): Promise<void> {
   const text = entries.map((e) => JSON.stringify(e)).join('\n');
   // Level 1: a few per cent larger than the default level, at half the time.
+  // zlib is imported when a manifest is read or written: loading the plugin stays cheap.
+  const { gzip } = await import('node:zlib');
   await bank.put(MANIFEST, await promisify(gzip)(Buffer.from(text, 'utf8'), { level: 1 }));
   const blobs = new Set<string>();
   for (const e of entries) for (const b of e.blobs ?? []) blobs.add(b);
@@ -71,6 +72,7 @@ export async function readManifest(bank: Bank, name: string = MANIFEST): Promise
       details: { object: name, ...(line ? { line } : {}) },
       ...(cause === undefined ? {} : { cause }),
     });
+  const { gunzip } = await import('node:zlib');
   let text: string;
   try {
     text = (await promisify(gunzip)(await bank.get(MANIFEST))).toString('utf8');

@@ -2,17 +2,17 @@
  * `fs.directory`: a file tree, stored content-addressed and deduplicated across
  * checkpoints in the provider's content store (SPEC §6). The on-disk format is in
  * docs/fs-directory-format.md.
+ *
+ * The hooks import their work (snapshot, restore, verify: worker threads, the content store)
+ * when they run, so that loading the plugin — every command that loads the providers — costs
+ * only its schemas.
  */
 
 import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
-import { Type } from '../typebox.js';
-import { fsDirectoryBrowser } from './browse.js';
+import { Type } from '../typebox-lite.js';
+import type { fsDirectoryBrowser } from './browse.js';
 import { renameManifest } from './manifest.js';
-import { poolThreads } from './pool.js';
-import { restoreTree } from './restore.js';
-import { snapshot } from './snapshot.js';
-import { verifyTree } from './verify.js';
 
 const restoreSchema = Type.Object(
   {
@@ -39,6 +39,9 @@ const optionsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const browser = async (): Promise<typeof fsDirectoryBrowser> =>
+  (await import('./browse.js')).fsDirectoryBrowser;
+
 export const fsDirectoryPlugin = definePlugin(() => ({
   name: 'fs.directory',
   description:
@@ -53,12 +56,18 @@ export const fsDirectoryPlugin = definePlugin(() => ({
         restore: restoreSchema,
         verify: noParametersSchema,
       },
-      browse: fsDirectoryBrowser,
+      // browse.ts is imported when a checkpoint is looked into (ls, diff, restore --include).
+      browse: {
+        entries: async (ctx, request) => (await browser()).entries!(ctx, request),
+        info: async (ctx) => (await browser()).info!(ctx),
+      },
       operations: {
         protect: (resource) => ({
           // Content-addressed: a second run stores nothing new and writes the same manifest.
           idempotent: ['main'],
           onMain: async (ctx) => {
+            const { snapshot } = await import('./snapshot.js');
+            const { poolThreads } = await import('./pool.js');
             const stats = await snapshot(
               ctx,
               resource.extra?.path ?? resource.id,
@@ -80,6 +89,7 @@ export const fsDirectoryPlugin = definePlugin(() => ({
         restore: () => ({
           onMain: async (ctx) => {
             const { target, overwrite, include } = ctx.parameters;
+            const { restoreTree } = await import('./restore.js');
             const stats = await restoreTree(ctx, target, overwrite === true, include);
             ctx.log(
               `restored ${stats.files} files, ${stats.dirs} directories, ${stats.symlinks} links into ${target}${include ? ` (only ${include.join(', ')})` : ''}`,
@@ -89,6 +99,7 @@ export const fsDirectoryPlugin = definePlugin(() => ({
         verify: () => ({
           idempotent: ['main'],
           onMain: async (ctx) => {
+            const { verifyTree } = await import('./verify.js');
             const { files, blobs } = await verifyTree(ctx);
             ctx.log(`verified ${blobs} blobs of ${files} files`);
           },

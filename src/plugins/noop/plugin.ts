@@ -1,5 +1,5 @@
 import { definePlugin, defineType, type Operation } from '../sdk.js';
-import { Type } from '../typebox.js';
+import { Type } from '../typebox-lite.js';
 
 const nothing = async (): Promise<void> => {};
 const operation: Operation = {

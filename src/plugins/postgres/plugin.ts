@@ -13,10 +13,8 @@ import { infoBrowser } from '../saved-info.js';
 import { validate } from '../schema.js';
 import { noParametersSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
-import { Type } from '../typebox.js';
-import { protectDatabase, protectServer, type ToolSettings } from './dump.js';
-import { restoreDatabase, verifyDatabase } from './restore.js';
-import { listDatabases, withClient } from './sql.js';
+import { Type } from '../typebox-lite.js';
+import type { ToolSettings } from './dump.js';
 import { defaultUrl, maskUrl, withDatabase } from './url.js';
 
 export const SERVER_TYPE = 'postgres.server';
@@ -124,6 +122,8 @@ export const postgresPlugin = definePlugin((settings) => {
         protectable: {
           async getDependentResources(server, { signal }) {
             const url = urlOf(server);
+            // The hooks' work (pg, pg_dump) is imported when it runs: loading the plugin stays cheap.
+            const { listDatabases, withClient } = await import('./sql.js');
             const databases = await withClient(
               url,
               signal ?? new AbortController().signal,
@@ -144,6 +144,7 @@ export const postgresPlugin = definePlugin((settings) => {
           protect: (_server, { parameters }) => ({
             idempotent: ['main'],
             onMain: async (ctx) => {
+              const { protectServer } = await import('./dump.js');
               await protectServer(ctx, urlOf(ctx.resource), { globals: parameters.globals !== false }, tools);
             },
           }),
@@ -168,6 +169,7 @@ export const postgresPlugin = definePlugin((settings) => {
           protect: (_database, { parameters }) => ({
             idempotent: ['main'],
             onMain: async (ctx) => {
+              const { protectDatabase } = await import('./dump.js');
               await protectDatabase(
                 ctx,
                 urlOf(ctx.resource),
@@ -178,6 +180,7 @@ export const postgresPlugin = definePlugin((settings) => {
           }),
           restore: (_database, { parameters }) => ({
             onMain: async (ctx) => {
+              const { restoreDatabase } = await import('./restore.js');
               await restoreDatabase(
                 ctx,
                 urlOf(ctx.resource),
@@ -190,6 +193,7 @@ export const postgresPlugin = definePlugin((settings) => {
           verify: () => ({
             idempotent: ['main'],
             onMain: async (ctx) => {
+              const { verifyDatabase } = await import('./restore.js');
               await verifyDatabase(ctx, urlOf(ctx.resource), tools);
             },
           }),

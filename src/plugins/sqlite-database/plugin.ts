@@ -17,10 +17,7 @@ import { resolve } from 'node:path';
 import { infoBrowser } from '../saved-info.js';
 import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../schemas.js';
 import { definePlugin, defineType } from '../sdk.js';
-import { protect } from './protect.js';
-import { restore } from './restore.js';
 import { optionsSchema, savedInfoSchema } from './schemas.js';
-import { verify } from './verify.js';
 
 export type { SqliteSavedInfo, TableRows } from './schemas.js';
 
@@ -49,13 +46,23 @@ export const sqliteDatabasePlugin = definePlugin(() => ({
           // A second copy replaces the first in the resource's section: idempotent.
           return {
             idempotent: ['main'],
-            onMain: (ctx) => protect(ctx, source, Math.round(busyTimeout * 1000)),
+            // Each hook imports its work when it runs: loading the plugin stays cheap.
+            onMain: async (ctx) =>
+              (await import('./protect.js')).protect(ctx, source, Math.round(busyTimeout * 1000)),
           };
         },
         restore: (_resource, { parameters }) => ({
-          onMain: (ctx) => restore(ctx, resolve(parameters.target), parameters.overwrite === true),
+          onMain: async (ctx) =>
+            (await import('./restore.js')).restore(
+              ctx,
+              resolve(parameters.target),
+              parameters.overwrite === true,
+            ),
         }),
-        verify: () => ({ idempotent: ['main'], onMain: (ctx) => verify(ctx) }),
+        verify: () => ({
+          idempotent: ['main'],
+          onMain: async (ctx) => (await import('./verify.js')).verify(ctx),
+        }),
         // delete: the checkpoint's keys are all there is, and Hoard removes them
       },
     }),

@@ -1,5 +1,5 @@
 /** `sqlite.database`'s schemas and the saved info they describe. */
-import { Type } from '../typebox.js';
+import { Type } from '../typebox-lite.js';
 
 export const optionsSchema = Type.Object(
   {
