@@ -1,6 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { HoardError } from '../errors.js';
 import { CHECKPOINT_ID } from '../flows/vocabulary.js';
+import type { CliContext } from './context.js';
 
 /** Commander parser for `--limit 20`-style options. */
 export function positiveInt(value: string): number {
@@ -73,4 +74,26 @@ export function checkpointArgument(name: string): (value: string) => string {
 /** Commander reducer for repeatable options. */
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
+}
+
+/**
+ * Resolves once SIGINT or SIGTERM has stopped a long-running command (`serve`, `worker`):
+ * the first signal runs `close` (running operations get 30 s), a second exits at once (130).
+ */
+export function runUntilStopped(ctx: CliContext, close: () => Promise<unknown>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) ctx.io.exit(130);
+      stopping = true;
+      ctx.io.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
+      void close().finally(() => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

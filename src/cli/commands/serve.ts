@@ -4,7 +4,7 @@ import { HoardError } from '../../errors.js';
 import { queueSettings, redactedUrl } from '../../queue/connection.js';
 import { OperationQueue } from '../../queue/operations.js';
 import type { CliContext } from '../context.js';
-import { collect, positiveIntOrZero } from '../util.js';
+import { collect, positiveIntOrZero, runUntilStopped } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -109,25 +109,12 @@ operations get 30 s to finish, then are cancelled (their teardowns still run).`,
                 : []),
             ].join('\n'),
         );
-        await new Promise<void>((resolve) => {
-          let stopping = false;
-          const stop = (signal: NodeJS.Signals) => {
-            if (stopping) ctx.io.exit(130);
-            stopping = true;
-            ctx.io.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
-            void service
-              .close()
-              .then(() => catalog.close())
-              .then(() => queue?.close())
-              .finally(() => {
-                process.off('SIGINT', stop);
-                process.off('SIGTERM', stop);
-                resolve();
-              });
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await runUntilStopped(ctx, () =>
+          service
+            .close()
+            .then(() => catalog.close())
+            .then(() => queue?.close()),
+        );
       },
     );
 }

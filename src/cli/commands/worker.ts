@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { HoardError } from '../../errors.js';
 import { queueSettings, redactedUrl } from '../../queue/connection.js';
 import type { CliContext } from '../context.js';
-import { positiveInt } from '../util.js';
+import { positiveInt, runUntilStopped } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -70,23 +70,6 @@ teardowns still run).`,
           `catalog: ${catalog.kind}; id ${worker.member.id}`,
         ].join('\n'),
       );
-      await new Promise<void>((resolve) => {
-        let stopping = false;
-        const stop = (signal: NodeJS.Signals) => {
-          if (stopping) ctx.io.exit(130);
-          stopping = true;
-          ctx.io.stderr.write(`\n${signal}: stopping (running operations get 30 s; again to exit now)\n`);
-          void worker
-            .close()
-            .then(() => catalog.close())
-            .finally(() => {
-              process.off('SIGINT', stop);
-              process.off('SIGTERM', stop);
-              resolve();
-            });
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      await runUntilStopped(ctx, () => worker.close().then(() => catalog.close()));
     });
 }
