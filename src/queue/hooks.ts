@@ -230,6 +230,10 @@ export class QueueHookTransport implements HookTransport {
       };
 
       const completed = (value: unknown) => {
+        // The answer is in hand: the job goes, and with it the hook's parameters (an
+        // exec.task's env among them), which Redis would otherwise keep for a day. A second
+        // start of it is still refused: its first start is recorded apart.
+        void host.queue.remove(jobId).catch(() => {});
         let result: HookJobResult;
         try {
           result = (typeof value === 'string' ? JSON.parse(value) : value) as HookJobResult;

@@ -199,6 +199,16 @@ parameters:
     assert.equal(task('exec.task#files', 'prepareBegin').agent, b.id);
     assert.equal(task('exec.task#here', 'main').host, undefined);
     assert.equal(task('exec.task#here', 'main').agent, undefined);
+    // Once answered, the jobs are gone from Redis, and the hooks' parameters with them.
+    const redis = await connectQueue({ url: REDIS, prefix: PREFIX });
+    try {
+      const jobKeys = () => redis.keys(`${PREFIX}:hooks.*:${r.json.checkpoint.id}.*`);
+      for (let waited = 0; (await jobKeys()).length > 0 && waited < 5_000; waited += 100)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(await jobKeys(), []);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it("writes an agent's data into the shared bank, restorable from the coordinator, with its statistics", async () => {
