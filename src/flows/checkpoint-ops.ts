@@ -161,7 +161,7 @@ async function prepare(
   if (graph !== whole) {
     const kept = new Set(graph.nodes.flatMap((n) => [n.key, n.resource.type]));
     for (const key of Object.keys(options.parameters ?? {}))
-      if (!kept.has(key) && whole.get(key))
+      if (!kept.has(key) && (whole.get(key) || whole.nodes.some((n) => n.resource.type === key)))
         throw new HoardError(
           'PARAMS_INVALID',
           `${kind} parameters: parameters["${key}"] names a resource that is not chosen (--resource); choose it too, or drop its parameters`,

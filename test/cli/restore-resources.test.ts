@@ -117,6 +117,20 @@ ${params}
     assert.equal(r.json.error.code, 'PARAMS_INVALID');
     assert.match(r.json.error.message, /parameters\["fs\.directory#b"\] names a resource that is not chosen/);
     await assert.rejects(readdir(join(dir, 'a2')), /ENOENT/);
+    // A type's parameters when no resource of that type is chosen: the same.
+    await writeFile(params, 'exec.task: {restore: {main: "true"}}\n');
+    const typed = await run([
+      'restore',
+      id,
+      '--resource',
+      'fs.directory#a',
+      '--target',
+      join(dir, 'a2'),
+      '--params',
+      params,
+    ]);
+    assert.equal(typed.code, 2, typed.stderr);
+    assert.match(typed.stderr, /parameters\["exec\.task"\] names a resource that is not chosen/);
   });
 
   it('verify --resource verifies only that resource; help shows the flag with an example', async () => {
