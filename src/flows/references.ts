@@ -34,6 +34,31 @@ export async function checkpointReferences(bank: Bank, id: string): Promise<Set<
   return ids;
 }
 
+/**
+ * The references of a listed checkpoint that needs its data, or undefined if it was deleted
+ * since it was listed: a delete removes the keys once the status is `deleted`, so a listing
+ * can name a checkpoint whose `blobs` objects are gone a moment later (a collector running
+ * after one delete while another deletes). A missing object of a checkpoint that still needs
+ * its data is damage, and stays an error.
+ */
+async function listedReferences(
+  bank: Bank,
+  store: CheckpointStore,
+  id: string,
+): Promise<Set<string> | undefined> {
+  try {
+    return await checkpointReferences(bank, id);
+  } catch (error) {
+    if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
+    const now = await store.get(id).catch((lookup: unknown) => {
+      if (lookup instanceof HoardError && lookup.code === 'CHECKPOINT_NOT_FOUND') return undefined;
+      throw lookup;
+    });
+    if (now === undefined || !KEEPS_DATA.has(now.status)) return undefined;
+    throw error;
+  }
+}
+
 /** Every blob id referenced by the bank's checkpoints that still need their data. */
 export async function referencedBlobs(provider: Provider): Promise<Set<string>> {
   const store = new CheckpointStore(provider.bank);
@@ -44,8 +69,7 @@ export async function referencedBlobs(provider: Provider): Promise<Set<string>> 
     const page = await store.list({ limit: 500, ...(marker ? { marker } : {}) });
     for (const c of page.checkpoints) {
       if (!KEEPS_DATA.has(c.status)) continue;
-      for (const key of await referenceKeys(provider.bank, c.id))
-        addIds(referenced, await provider.bank.get(key));
+      for (const id of (await listedReferences(provider.bank, store, c.id)) ?? []) referenced.add(id);
     }
     if (!page.next) break;
     marker = page.next;
@@ -92,7 +116,7 @@ export async function checkpointsReferring(
     for (const c of page.checkpoints) {
       if (!KEEPS_DATA.has(c.status)) continue;
       let count = 0;
-      for (const id of await checkpointReferences(provider.bank, c.id)) if (blobs.has(id)) count++;
+      for (const id of (await listedReferences(provider.bank, store, c.id)) ?? []) if (blobs.has(id)) count++;
       if (count > 0) found.push({ id: c.id, plan: c.plan, status: c.status, blobs: count });
     }
     if (!page.next) break;
