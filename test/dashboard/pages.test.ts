@@ -385,7 +385,7 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
         {
           name: 'slow',
           resources: [{ type: 'exec.task', id: 'wait' }],
-          parameters: { 'exec.task': { protect: { main: 'sleep 15' } } },
+          parameters: { 'exec.task': { protect: { main: 'sleep 120' } } },
         },
         adminToken,
       )
@@ -419,7 +419,8 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
     assert.match((await page.getByTestId('error-banner').textContent())!, /not running/);
     await page.unroute('**/operation_logs/*/cancel');
 
-    // The real cancel: the server stops the hook long before its 15 s sleep ends, and the
+    // The real cancel: the server stops the hook long before its 120 s sleep ends (a loaded
+    // machine may take many seconds to get here: the run must still be going), and the
     // page follows the log to `cancelled`; the button goes.
     const began = Date.now();
     await cancel.click();
