@@ -137,6 +137,24 @@ describe('hooks on agents', { timeout: 120_000 }, () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  /** A real `hoard serve` of the coordinator's home, and its URL once it listens. */
+  const serveCoordinator = () => {
+    const { child, done } = spawnHoard(['--json', 'serve', '--port', '0'], {
+      env: { ...QUEUE, HOARD_HOME: coordinator, HOARD_SCHEDULER_TICK_MS: '0' },
+    });
+    let out = '';
+    const url = new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d) => {
+        out += d;
+        try {
+          resolve((JSON.parse(out) as { url: string }).url);
+        } catch {}
+      });
+      void done.then((r) => reject(new Error(`serve exited ${r.code}: ${r.stderr}`)));
+    });
+    return { child, done, url };
+  };
+
   const run = (args: string[], env: Record<string, string> = {}) =>
     hoard(['--json', ...args], { ...QUEUE, HOARD_HOME: coordinator, ...env });
 
@@ -275,20 +293,9 @@ parameters:
   it('shows agents through GET /v1/{project}/agents: all to an admin, the hosts of its plans to a project', async () => {
     const admin = (await run(['tokens', 'create', '--project', 'ops', '--admin'])).json.secret as string;
     const project = (await run(['tokens', 'create', '--project', 'demo'])).json.secret as string;
-    const { child, done } = spawnHoard(['--json', 'serve', '--port', '0'], {
-      env: { ...QUEUE, HOARD_HOME: coordinator, HOARD_SCHEDULER_TICK_MS: '0' },
-    });
+    const { child, done, url: listening } = serveCoordinator();
     try {
-      let out = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout!.on('data', (d) => {
-          out += d;
-          try {
-            resolve((JSON.parse(out) as { url: string }).url);
-          } catch {}
-        });
-        void done.then((r) => reject(new Error(`serve exited ${r.code}: ${r.stderr}`)));
-      });
+      const url = await listening;
       const get = async (token: string) => {
         const response = await fetch(`${url}/v1/demo/agents`, {
           headers: { authorization: `Bearer ${token}` },
@@ -502,20 +509,9 @@ parameters:
   it('cancels a remote hook through the API (POST …/operation_logs/{id}/cancel): the agent stops its command', async () => {
     await rm(log, { force: true });
     const admin = (await run(['tokens', 'create', '--project', 'ops', '--admin'])).json.secret as string;
-    const { child, done } = spawnHoard(['--json', 'serve', '--port', '0'], {
-      env: { ...QUEUE, HOARD_HOME: coordinator, HOARD_SCHEDULER_TICK_MS: '0' },
-    });
+    const { child, done, url: listening } = serveCoordinator();
     try {
-      let out = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stdout!.on('data', (d) => {
-          out += d;
-          try {
-            resolve((JSON.parse(out) as { url: string }).url);
-          } catch {}
-        });
-        void done.then((r) => reject(new Error(`serve exited ${r.code}: ${r.stderr}`)));
-      });
+      const url = await listening;
       const api = async (method: string, path: string, body?: unknown) => {
         const response = await fetch(`${url}/v1/ops/${path}`, {
           method,
