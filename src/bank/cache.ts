@@ -25,6 +25,7 @@ import type { Readable } from 'node:stream';
 import type {
   AcquireResult,
   BankStore,
+  CallOptions,
   LeaseRecord,
   ReadOptions,
   StoreData,
@@ -50,8 +51,8 @@ export class CachingStore implements BankStore {
     return this.inner.now;
   }
 
-  async put(key: string, data: StoreData): Promise<void> {
-    await this.inner.put(key, data);
+  async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
+    await this.inner.put(key, data, call);
     const name = cacheName(key);
     if (name === undefined) return;
     // Kept only when the bytes are at hand (an index object is one buffer); copied before
@@ -77,22 +78,22 @@ export class CachingStore implements BankStore {
     return bytes;
   }
 
-  getStream(key: string): Promise<Readable | undefined> {
-    return this.inner.getStream(key);
+  getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
+    return this.inner.getStream(key, call);
   }
 
-  getRange(key: string, offset: number, length: number): Promise<Buffer | undefined> {
-    return this.inner.getRange(key, offset, length);
+  getRange(key: string, offset: number, length: number, call?: CallOptions): Promise<Buffer | undefined> {
+    return this.inner.getRange(key, offset, length, call);
   }
 
-  head(key: string): Promise<ObjectInfo | undefined> {
-    return this.inner.head(key);
+  head(key: string, call?: CallOptions): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key, call);
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string, call?: CallOptions): Promise<void> {
     const name = cacheName(key);
     if (name !== undefined) await this.forget(name);
-    await this.inner.delete(key);
+    await this.inner.delete(key, call);
   }
 
   async list(prefix: string, options: StoreListOptions): Promise<string[]> {

@@ -54,6 +54,7 @@ import { HoardError } from '../errors.js';
 import type {
   AcquireResult,
   BankStore,
+  CallOptions,
   LeaseRecord,
   ReadOptions,
   StoreData,
@@ -375,15 +376,15 @@ export class EncryptingStore implements BankStore {
     return opened === undefined || opened.identity !== undefined;
   }
 
-  async put(key: string, data: StoreData): Promise<void> {
+  async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
     const format = await this.format(key, true);
-    if (format === undefined) return this.inner.put(key, data);
+    if (format === undefined) return this.inner.put(key, data, call);
     if (data instanceof Parts || Buffer.isBuffer(data)) {
       const sealed = await sealParts(format, data instanceof Parts ? data.pieces : [data]);
-      await this.inner.put(key, sealed.bytes);
+      await this.inner.put(key, sealed.bytes, call);
       sealed.release(); // only after a put that succeeded: see Sealed.release
     } else {
-      await this.inner.put(key, sealStream(format, data));
+      await this.inner.put(key, sealStream(format, data), call);
     }
     if (Buffer.isBuffer(data)) await this.remember(key, data);
   }
@@ -461,10 +462,10 @@ export class EncryptingStore implements BankStore {
     return this.recall(key);
   }
 
-  async getStream(key: string): Promise<Readable | undefined> {
+  async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
     const kept = await this.recallWriteOnly(key);
     if (kept) return Readable.from([kept]);
-    const stream = await this.inner.getStream(key);
+    const stream = await this.inner.getStream(key, call);
     if (stream === undefined) return undefined;
     let format: ObjectFormat | undefined;
     try {
@@ -490,14 +491,19 @@ export class EncryptingStore implements BankStore {
     );
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer | undefined> {
-    if (key.startsWith(KEYS_PREFIX)) return this.inner.getRange(key, offset, length);
-    const info = await this.inner.head(key);
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    call?: CallOptions,
+  ): Promise<Buffer | undefined> {
+    if (key.startsWith(KEYS_PREFIX)) return this.inner.getRange(key, offset, length, call);
+    const info = await this.inner.head(key, call);
     if (info === undefined) return undefined;
     const format = await this.format(key, false);
-    if (format === undefined) return this.inner.getRange(key, offset, length);
+    if (format === undefined) return this.inner.getRange(key, offset, length, call);
     try {
-      const peek = await this.inner.getRange(key, 0, HEADER_PEEK);
+      const peek = await this.inner.getRange(key, 0, HEADER_PEEK, call);
       if (peek === undefined) return undefined;
       const header = format.open(peek);
       if (header === undefined) throw new SealError('its header is cut short');
@@ -506,7 +512,7 @@ export class EncryptingStore implements BankStore {
       const wanted = Math.min(length, size - offset);
       const { first, from, to } = sealedRange(offset, wanted, header.length);
       const end = Math.min(to, info.size);
-      const sealed = await this.inner.getRange(key, from, end - from);
+      const sealed = await this.inner.getRange(key, from, end - from, call);
       if (sealed === undefined) return undefined;
       const plain = openSegments(header.key, first, sealed, end === info.size);
       const skip = offset - first * SEGMENT;
@@ -516,13 +522,13 @@ export class EncryptingStore implements BankStore {
     }
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
-    const info = await this.inner.head(key);
+  async head(key: string, call?: CallOptions): Promise<ObjectInfo | undefined> {
+    const info = await this.inner.head(key, call);
     if (info === undefined || key.startsWith(KEYS_PREFIX) || this.settings.mode === 'none') return info;
     let headerLength = HENC_HEADER;
     if (this.settings.mode === 'public-key' && isContent(key)) {
       // An age header's length varies: read it (its length needs no key).
-      const peek = await this.inner.getRange(key, 0, HEADER_PEEK);
+      const peek = await this.inner.getRange(key, 0, HEADER_PEEK, call);
       headerLength = ageHeaderLength(peek ?? Buffer.alloc(0)) ?? info.size;
     }
     try {
@@ -533,8 +539,8 @@ export class EncryptingStore implements BankStore {
     }
   }
 
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
+  delete(key: string, call?: CallOptions): Promise<void> {
+    return this.inner.delete(key, call);
   }
 
   /**

@@ -22,6 +22,7 @@ import { isCode, syncDir, tempName } from './fs-util.js';
 import { isKeySegment } from './keys.js';
 import {
   type BankStore,
+  type CallOptions,
   keyConflict,
   type StoreData,
   type StoreListOptions,
@@ -97,7 +98,7 @@ class FsStore implements BankStore {
     this.leases = new FsLeases(join(root, '.leases'), now);
   }
 
-  async put(key: string, data: StoreData): Promise<void> {
+  async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
     const target = this.path(key);
     const dir = dirname(target);
     // Fail before reading a large stream if the key can never be stored.
@@ -105,7 +106,8 @@ class FsStore implements BankStore {
     const { tmp, handle } = await this.createTemp(key, dir);
     try {
       try {
-        await writeFile(handle, data);
+        // A stream (a dump) may take long to write: a cancel stops it; the temporary goes.
+        await writeFile(handle, data, call?.signal ? { signal: call.signal } : {});
         await handle.sync();
       } finally {
         await handle.close();

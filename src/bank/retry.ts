@@ -7,7 +7,16 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HoardError } from '../errors.js';
-import type { BankStore, ReadOptions, StoreData, StoreListOptions, SweepReport } from './store.js';
+import {
+  type BankStore,
+  type CallOptions,
+  cancelledCall,
+  checkSignal,
+  type ReadOptions,
+  type StoreData,
+  type StoreListOptions,
+  type SweepReport,
+} from './store.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included. Default 8. */
@@ -37,17 +46,24 @@ export class RetryPolicy {
     this.maxDelayMs = options.maxDelayMs ?? 5000;
   }
 
-  async run<T>(call: () => Promise<T>): Promise<T> {
+  /** `signal`: once aborted, no further try is made and a wait between tries ends at once. */
+  async run<T>(call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
+      checkSignal(signal, 'retrying');
       try {
         return await call();
       } catch (error) {
         if (!isTransient(error) || attempt >= this.attempts) throw error;
+        if (signal?.aborted) throw cancelledCall(signal, `retrying after: ${error.message}`);
         const ceiling = Math.min(this.maxDelayMs, this.initialDelayMs * 2 ** (attempt - 1));
         // Half fixed, half random, so that clients failing together do not retry together.
         const delay = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
         this.options.onRetry?.(error, attempt + 1, delay);
-        await sleep(delay);
+        try {
+          await sleep(delay, undefined, signal ? { signal } : undefined);
+        } catch {
+          throw cancelledCall(signal!, `waiting to retry after: ${error.message}`);
+        }
       }
     }
   }
@@ -69,33 +85,33 @@ export class RetryingStore implements BankStore {
     return this.store.now;
   }
 
-  put(key: string, data: StoreData): Promise<void> {
-    if (!Buffer.isBuffer(data)) return this.store.put(key, data);
-    return this.policy.run(() => this.store.put(key, data));
+  put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
+    if (!Buffer.isBuffer(data)) return this.store.put(key, data, call);
+    return this.policy.run(() => this.store.put(key, data, call), call?.signal);
   }
 
   get(key: string, options?: ReadOptions) {
-    return this.policy.run(() => this.store.get(key, options));
+    return this.policy.run(() => this.store.get(key, options), options?.signal);
   }
 
-  getStream(key: string) {
-    return this.policy.run(() => this.store.getStream(key));
+  getStream(key: string, call?: CallOptions) {
+    return this.policy.run(() => this.store.getStream(key, call), call?.signal);
   }
 
-  getRange(key: string, offset: number, length: number) {
-    return this.policy.run(() => this.store.getRange(key, offset, length));
+  getRange(key: string, offset: number, length: number, call?: CallOptions) {
+    return this.policy.run(() => this.store.getRange(key, offset, length, call), call?.signal);
   }
 
-  head(key: string) {
-    return this.policy.run(() => this.store.head(key));
+  head(key: string, call?: CallOptions) {
+    return this.policy.run(() => this.store.head(key, call), call?.signal);
   }
 
-  delete(key: string) {
-    return this.policy.run(() => this.store.delete(key));
+  delete(key: string, call?: CallOptions) {
+    return this.policy.run(() => this.store.delete(key, call), call?.signal);
   }
 
   list(prefix: string, options: StoreListOptions) {
-    return this.policy.run(() => this.store.list(prefix, options));
+    return this.policy.run(() => this.store.list(prefix, options), options.signal);
   }
 
   acquireLease(name: string, owner: string, token: string, ttlMs: number) {

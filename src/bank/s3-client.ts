@@ -7,9 +7,13 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
+import { cancelledCall, checkSignal } from './store.js';
 
 /** The SDK, loaded on first use: it takes ~200 ms to load, which a CLI run without S3 need not pay. */
 export type Sdk = typeof import('@aws-sdk/client-s3');
+
+/** A request: `options` go to `client.send` (they carry the call's abort signal). */
+export type S3Request<T> = (sdk: Sdk, client: S3Client, options: { abortSignal?: AbortSignal }) => Promise<T>;
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -75,21 +79,32 @@ export class S3Connection {
     readonly where: string,
   ) {}
 
-  /** Runs a request with the SDK and the client; an SDK error is thrown as it is. */
-  async raw<T>(request: (sdk: Sdk, client: S3Client) => Promise<T>): Promise<T> {
+  /**
+   * Runs a request with the SDK and the client; an SDK error is thrown as it is. The request
+   * passes `options` to `client.send`, so that `signal` aborts it in flight; a request failed
+   * by the signal throws `cancelledCall`'s error.
+   */
+  async raw<T>(request: S3Request<T>, signal?: AbortSignal): Promise<T> {
+    checkSignal(signal, 'sending a request');
     this.ready ??= this.connect();
     const { sdk, client } = await this.ready;
-    return request(sdk, client);
+    try {
+      return await request(sdk, client, signal ? { abortSignal: signal } : {});
+    } catch (error) {
+      if (signal?.aborted) throw cancelledCall(signal, `waiting for ${this.where}`);
+      throw error;
+    }
   }
 
   /** Runs a request; a failure is thrown as `s3Failure` says, naming `action` and `key`. */
   async send<T>(
     action: string,
     key: string | undefined,
-    request: (sdk: Sdk, client: S3Client) => Promise<T>,
+    request: S3Request<T>,
+    signal?: AbortSignal,
   ): Promise<T> {
     try {
-      return await this.raw(request);
+      return await this.raw(request, signal);
     } catch (error) {
       throw s3Failure(error, this, action, key);
     }

@@ -18,11 +18,15 @@ import { S3Leases } from './s3-leases.js';
 import {
   type AcquireResult,
   type BankStore,
+  type CallOptions,
+  cancelledCall,
   keyConflict,
   type LeaseRecord,
+  type ReadOptions,
   type StoreData,
   type StoreListOptions,
   type SweepReport,
+  unlessCancelled,
 } from './store.js';
 import type { ObjectInfo } from './types.js';
 import { BankView } from './view.js';
@@ -173,7 +177,8 @@ class S3Store implements BankStore {
     this.leases = new S3Leases({ conn: this.conn, bucket: this.bucket, base: this.base, now: this.now });
   }
 
-  async put(key: string, data: StoreData): Promise<void> {
+  async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
+    const signal = call?.signal;
     const room = MAX_OBJECT_KEY - Buffer.byteLength(this.base);
     if (key.length > room) {
       throw new HoardError(
@@ -183,15 +188,16 @@ class S3Store implements BankStore {
       );
     }
     if (Buffer.isBuffer(data)) {
-      await this.writable();
+      await unlessCancelled(this.writable(), signal, 'checking that the server enforces conditional writes');
       // The check runs beside the PUT, not before it: one round trip a put, not two. A key
       // that breaks the rule is taken out again (it was not there before: under the rule no
       // object has keys under it) before the conflict is reported.
       const [conflict, stored] = await Promise.allSettled([
-        this.findConflict(key),
-        this.putObject(key, data),
+        this.findConflict(key, signal),
+        this.putObject(key, data, signal),
       ]);
       if (conflict.status === 'fulfilled' && conflict.value !== undefined) {
+        // Not under the signal: a key found to break the rule must go even when cancelled.
         if (stored.status === 'fulfilled') await this.delete(key);
         throw keyConflict(key, conflict.value);
       }
@@ -202,43 +208,58 @@ class S3Store implements BankStore {
       return;
     }
     // A stream is read once, so the retry layer passes it through: retry each request here.
-    await this.policy.run(() => this.writable());
-    await this.policy.run(() => this.checkConflicts(key));
-    await this.putStream(key, data);
+    await this.policy.run(
+      () => unlessCancelled(this.writable(), signal, 'checking that the server enforces conditional writes'),
+      signal,
+    );
+    await this.policy.run(() => this.checkConflicts(key, signal), signal);
+    await this.putStream(key, data, signal);
   }
 
-  async get(key: string): Promise<Buffer | undefined> {
-    const answer = await this.getObject(key, undefined, 'reading');
+  async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
+    const answer = await this.getObject(key, undefined, 'reading', options?.signal);
     if (answer === undefined) return undefined;
-    return Buffer.from(await answer.Body!.transformToByteArray());
+    return this.body(answer, key, options?.signal);
   }
 
-  async getStream(key: string): Promise<Readable | undefined> {
-    const answer = await this.getObject(key, undefined, 'reading');
+  async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
+    const answer = await this.getObject(key, undefined, 'reading', call?.signal);
     return answer?.Body as Readable | undefined;
   }
 
-  async getRange(key: string, offset: number, length: number): Promise<Buffer | undefined> {
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    call?: CallOptions,
+  ): Promise<Buffer | undefined> {
     let answer: GetObjectCommandOutput | undefined;
     try {
-      answer = await this.getObject(key, `bytes=${offset}-${offset + length - 1}`, 'reading a range of');
+      answer = await this.getObject(
+        key,
+        `bytes=${offset}-${offset + length - 1}`,
+        'reading a range of',
+        call?.signal,
+      );
     } catch (error) {
       // The object exists, but the range starts at or past its end.
       if (isInvalidRange((error as HoardError).cause)) return Buffer.alloc(0);
       throw error;
     }
     if (answer === undefined) return undefined;
-    const bytes = Buffer.from(await answer.Body!.transformToByteArray());
+    const bytes = await this.body(answer, key, call?.signal);
     // A server that ignores Range sends the whole object.
     return answer.ContentRange === undefined && bytes.length > length
       ? bytes.subarray(offset, offset + length)
       : bytes;
   }
 
-  async head(key: string): Promise<ObjectInfo | undefined> {
+  async head(key: string, call?: CallOptions): Promise<ObjectInfo | undefined> {
     try {
-      const answer = await this.conn.raw((sdk, client) =>
-        client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.base + key })),
+      const answer = await this.conn.raw(
+        (sdk, client, options) =>
+          client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: this.base + key }), options),
+        call?.signal,
       );
       return { size: answer.ContentLength ?? 0, modifiedAt: answer.LastModified?.getTime() ?? 0 };
     } catch (error) {
@@ -247,14 +268,22 @@ class S3Store implements BankStore {
     }
   }
 
-  async delete(key: string): Promise<void> {
-    await this.writable();
-    await this.conn.send('deleting', key, (sdk, client) =>
-      client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.base + key })),
+  async delete(key: string, call?: CallOptions): Promise<void> {
+    await unlessCancelled(
+      this.writable(),
+      call?.signal,
+      'checking that the server enforces conditional writes',
+    );
+    await this.conn.send(
+      'deleting',
+      key,
+      (sdk, client, options) =>
+        client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.base + key }), options),
+      call?.signal,
     );
   }
 
-  async list(prefix: string, { marker, desc, limit }: StoreListOptions): Promise<string[]> {
+  async list(prefix: string, { marker, desc, limit, signal }: StoreListOptions): Promise<string[]> {
     const keys: string[] = [];
     let continuation: string | undefined;
     do {
@@ -264,15 +293,20 @@ class S3Store implements BankStore {
         : !desc && marker !== undefined
           ? { StartAfter: this.base + marker }
           : {};
-      const page = await this.conn.send('listing', prefix, (sdk, client) =>
-        client.send(
-          new sdk.ListObjectsV2Command({
-            Bucket: this.bucket,
-            Prefix: this.base + prefix,
-            MaxKeys: want,
-            ...start,
-          }),
-        ),
+      const page = await this.conn.send(
+        'listing',
+        prefix,
+        (sdk, client, options) =>
+          client.send(
+            new sdk.ListObjectsV2Command({
+              Bucket: this.bucket,
+              Prefix: this.base + prefix,
+              MaxKeys: want,
+              ...start,
+            }),
+            options,
+          ),
+        signal,
       );
       for (const object of page.Contents ?? []) {
         const key = object.Key?.slice(this.base.length);
@@ -422,21 +456,26 @@ class S3Store implements BankStore {
     }
   }
 
-  private async checkConflicts(key: string): Promise<void> {
-    const conflict = await this.findConflict(key);
+  private async checkConflicts(key: string, signal: AbortSignal | undefined): Promise<void> {
+    const conflict = await this.findConflict(key, signal);
     if (conflict !== undefined) throw keyConflict(key, conflict);
   }
 
   /** The key that `key` would break the rule with (an object above it, or itself with keys below), if any. */
-  private async findConflict(key: string): Promise<string | undefined> {
+  private async findConflict(key: string, signal: AbortSignal | undefined): Promise<string | undefined> {
     const ancestors: string[] = [];
     for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) ancestors.push(key.slice(0, i));
     const [above, below] = await Promise.all([
-      Promise.all(ancestors.map(async (a) => ((await this.head(a)) ? a : undefined))),
-      this.conn.send('listing', `${key}/`, (sdk, client) =>
-        client.send(
-          new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.base}${key}/`, MaxKeys: 1 }),
-        ),
+      Promise.all(ancestors.map(async (a) => ((await this.head(a, { signal })) ? a : undefined))),
+      this.conn.send(
+        'listing',
+        `${key}/`,
+        (sdk, client, options) =>
+          client.send(
+            new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: `${this.base}${key}/`, MaxKeys: 1 }),
+            options,
+          ),
+        signal,
       ),
     ]);
     const object = above.find((a) => a !== undefined);
@@ -445,69 +484,98 @@ class S3Store implements BankStore {
     return undefined;
   }
 
-  private async putObject(key: string, Body: Buffer): Promise<void> {
-    await this.conn.send('writing', key, (sdk, client) =>
-      client.send(
-        new sdk.PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.base + key,
-          Body,
-          ContentLength: Body.length,
-        }),
-      ),
+  private async putObject(key: string, Body: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    await this.conn.send(
+      'writing',
+      key,
+      (sdk, client, options) =>
+        client.send(
+          new sdk.PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.base + key,
+            Body,
+            ContentLength: Body.length,
+          }),
+          options,
+        ),
+      signal,
     );
   }
 
-  private async putStream(key: string, data: AsyncIterable<Uint8Array | string>): Promise<void> {
+  private async putStream(
+    key: string,
+    data: AsyncIterable<Uint8Array | string>,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
     const source = data[Symbol.asyncIterator]();
     const parts = new PartReader(source, this.partSize);
     let part = await parts.next();
     if (parts.done) {
       const whole = part;
-      await this.policy.run(() => this.putObject(key, whole));
+      await this.policy.run(() => this.putObject(key, whole, signal), signal);
       return;
     }
     const Key = this.base + key;
     const Bucket = this.bucket;
-    const created = await this.policy.run(() =>
-      this.conn.send('starting an upload', key, (sdk, client) =>
-        client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key })),
-      ),
+    const created = await this.policy.run(
+      () =>
+        this.conn.send(
+          'starting an upload',
+          key,
+          (sdk, client, options) =>
+            client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key }), options),
+          signal,
+        ),
+      signal,
     );
     const UploadId = created.UploadId!;
     try {
       const uploaded: { ETag: string; PartNumber: number }[] = [];
       for (let PartNumber = 1; ; PartNumber++) {
         const Body = part;
-        const answer = await this.policy.run(() =>
-          this.conn.send('uploading a part', key, (sdk, client) =>
-            client.send(
-              new sdk.UploadPartCommand({
-                Bucket,
-                Key,
-                UploadId,
-                PartNumber,
-                Body,
-                ContentLength: Body.length,
-              }),
+        const answer = await this.policy.run(
+          () =>
+            this.conn.send(
+              'uploading a part',
+              key,
+              (sdk, client, options) =>
+                client.send(
+                  new sdk.UploadPartCommand({
+                    Bucket,
+                    Key,
+                    UploadId,
+                    PartNumber,
+                    Body,
+                    ContentLength: Body.length,
+                  }),
+                  options,
+                ),
+              signal,
             ),
-          ),
+          signal,
         );
         uploaded.push({ ETag: answer.ETag!, PartNumber });
         if (parts.done) break;
         part = await parts.next();
       }
-      await this.policy.run(() =>
-        this.conn.send('completing an upload', key, (sdk, client) =>
-          client.send(
-            new sdk.CompleteMultipartUploadCommand({
-              Bucket,
-              Key,
-              UploadId,
-              MultipartUpload: { Parts: uploaded },
-            }),
+      await this.policy.run(
+        () =>
+          this.conn.send(
+            'completing an upload',
+            key,
+            (sdk, client, options) =>
+              client.send(
+                new sdk.CompleteMultipartUploadCommand({
+                  Bucket,
+                  Key,
+                  UploadId,
+                  MultipartUpload: { Parts: uploaded },
+                }),
+                options,
+              ),
+            signal,
           ),
-        ),
+        signal,
       );
     } catch (error) {
       await source.return?.().catch(() => {});
@@ -518,20 +586,33 @@ class S3Store implements BankStore {
     }
   }
 
-  private async getObject(key: string, range: string | undefined, action: string) {
+  private async getObject(key: string, range: string | undefined, action: string, signal?: AbortSignal) {
     try {
-      return await this.conn.raw((sdk, client) =>
-        client.send(
-          new sdk.GetObjectCommand({
-            Bucket: this.bucket,
-            Key: this.base + key,
-            ...(range ? { Range: range } : {}),
-          }),
-        ),
+      return await this.conn.raw(
+        (sdk, client, options) =>
+          client.send(
+            new sdk.GetObjectCommand({
+              Bucket: this.bucket,
+              Key: this.base + key,
+              ...(range ? { Range: range } : {}),
+            }),
+            options,
+          ),
+        signal,
       );
     } catch (error) {
       if (isNoSuchKey(error)) return undefined;
       throw s3Failure(error, this.conn, action, key);
+    }
+  }
+
+  /** An answer's body, read whole: a connection lost midway is BANK_UNAVAILABLE (retried). */
+  private async body(answer: GetObjectCommandOutput, key: string, signal?: AbortSignal): Promise<Buffer> {
+    try {
+      return Buffer.from(await answer.Body!.transformToByteArray());
+    } catch (error) {
+      if (signal?.aborted) throw cancelledCall(signal, `reading "${key}"`);
+      throw s3Failure(error, this.conn, 'reading', key);
     }
   }
 }

@@ -23,8 +23,61 @@ export function leaseLive(record: LeaseRecord, now: number): boolean {
 
 export type AcquireResult = { acquired: true; expiresAt: number } | { acquired: false; holder: LeaseRecord };
 
+/**
+ * What a data call may carry (puts, reads, heads, deletes, listings): a signal that, once
+ * aborted, fails a call not yet sent at once, aborts a request in flight, and stops retries.
+ * Lease calls take none: a lease must still be renewed and released while an operation winds
+ * down after a cancel.
+ */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * The error of a call cancelled through `signal`: its reason where that is a HoardError (the
+ * engine aborts a task with TASK_CANCELLED or TASK_TIMEOUT), else TASK_CANCELLED.
+ */
+export function cancelledCall(signal: AbortSignal, action: string): HoardError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof HoardError) return reason;
+  const why = reason instanceof Error && reason.name !== 'AbortError' ? `: ${reason.message}` : '';
+  return new HoardError('TASK_CANCELLED', `bank call cancelled while ${action}${why}`, { cause: reason });
+}
+
+/**
+ * `work`, unless `signal` is aborted first: then `cancelledCall`'s error at once, while `work`
+ * (shared with other callers, say) goes on.
+ */
+export function unlessCancelled<T>(
+  work: Promise<T>,
+  signal: AbortSignal | undefined,
+  action: string,
+): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) return Promise.reject(cancelledCall(signal, action));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelledCall(signal, action));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Throws `cancelledCall` if `signal` has been aborted. */
+export function checkSignal(signal: AbortSignal | undefined, action: string): void {
+  if (signal?.aborted) throw cancelledCall(signal, action);
+}
+
 /** See `Bank.get`. */
-export interface ReadOptions {
+export interface ReadOptions extends CallOptions {
   /**
    * The caller accepts this machine's cached copy of the object, where the bank keeps one
    * (cache.ts: the content store's index objects of a remote bank). Default false: read the bank.
@@ -32,7 +85,7 @@ export interface ReadOptions {
   cached?: boolean;
 }
 
-export interface StoreListOptions {
+export interface StoreListOptions extends CallOptions {
   marker: string | undefined;
   desc: boolean;
   /** Greater than 0; Infinity for no limit. */
@@ -47,13 +100,13 @@ export interface BankStore {
   /** The clock leases expire by, in ms since the epoch. */
   readonly now: () => number;
   /** BANK_KEY_CONFLICT if the key is under an object or has objects under it. */
-  put(key: string, data: StoreData): Promise<void>;
+  put(key: string, data: StoreData, call?: CallOptions): Promise<void>;
   get(key: string, options?: ReadOptions): Promise<Buffer | undefined>;
-  getStream(key: string): Promise<Readable | undefined>;
+  getStream(key: string, call?: CallOptions): Promise<Readable | undefined>;
   /** See `Bank.getRange`; `offset` and `length` are checked already, `length` > 0. */
-  getRange(key: string, offset: number, length: number): Promise<Buffer | undefined>;
-  head(key: string): Promise<ObjectInfo | undefined>;
-  delete(key: string): Promise<void>;
+  getRange(key: string, offset: number, length: number, call?: CallOptions): Promise<Buffer | undefined>;
+  head(key: string, call?: CallOptions): Promise<ObjectInfo | undefined>;
+  delete(key: string, call?: CallOptions): Promise<void>;
   /** Full keys that start with `prefix`, in key order, strictly after `marker`. */
   list(prefix: string, options: StoreListOptions): Promise<string[]>;
   /**

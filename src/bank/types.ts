@@ -50,6 +50,16 @@ export interface SectionOptions {
    * @default false
    */
   readOnly?: boolean;
+  /**
+   * Every data call through this section and the sections made from it (put, get, getStream,
+   * getRange, head, exists, delete, list) carries this signal: once it is aborted, a call not
+   * yet sent fails at once, a request in flight is aborted and no retry follows, with the
+   * signal's reason if it is a HoardError, else TASK_CANCELLED. Taking a lease checks it too;
+   * renewing and releasing one never stop for it (an operation winding down must still give
+   * its leases back). A section's signal adds to its parent's: either one cancels.
+   * @default none
+   */
+  signal?: AbortSignal;
 }
 
 export interface AcquireLeaseOptions {
@@ -125,6 +135,8 @@ export interface Bank {
 
   /** A view whose keys and lease names are relative to `prefix` (a trailing '/' is allowed). */
   section(prefix: string, options?: SectionOptions): Bank;
+  /** This bank or section, with `signal` added to its own (see `SectionOptions.signal`). */
+  withSignal(signal: AbortSignal): Bank;
 
   /**
    * Takes the lease `name`. LEASE_HELD, naming the owner and expiry, if someone holds it and

@@ -4,7 +4,15 @@ import type { KeyStore } from '../crypto/keyring.js';
 import { HoardError } from '../errors.js';
 import type { ContentKeys } from './encrypted.js';
 import { relativeKey, resolveKey } from './keys.js';
-import { type BankStore, leaseLive, type ReadOptions, type SweepReport, toStoreData } from './store.js';
+import {
+  type BankStore,
+  type CallOptions,
+  checkSignal,
+  leaseLive,
+  type ReadOptions,
+  type SweepReport,
+  toStoreData,
+} from './store.js';
 import type {
   AcquireLeaseOptions,
   Bank,
@@ -22,16 +30,23 @@ import type {
  * before the store sees it.
  */
 export class BankView implements Bank {
+  /** What each data call passes to the store: the section's signal, if it has one. */
+  private readonly call: CallOptions;
+
   constructor(
     private readonly store: BankStore,
     private readonly prefix: string,
     readonly readOnly: boolean,
-  ) {}
+    private readonly signal?: AbortSignal,
+  ) {
+    this.call = signal ? { signal } : {};
+  }
 
   async put(key: string, data: PutData): Promise<void> {
     try {
       const full = this.writable(key, 'key');
-      await this.store.put(full, toStoreData(data));
+      checkSignal(this.signal, `writing "${full}"`);
+      await this.store.put(full, toStoreData(data), this.call);
     } catch (error) {
       // A stream handed over and not read to its end (a refused key, a failed write) must
       // not keep its file open until the garbage collector closes it.
@@ -42,17 +57,20 @@ export class BankView implements Bank {
   }
 
   async get(key: string, options?: ReadOptions): Promise<Buffer> {
-    const full = resolveKey(this.prefix, key);
-    return (await this.store.get(full, options)) ?? notFound(full);
+    const full = this.readable(key, 'reading');
+    return (
+      (await this.store.get(full, this.signal ? { ...options, signal: this.signal } : options)) ??
+      notFound(full)
+    );
   }
 
   async getStream(key: string): Promise<Readable> {
-    const full = resolveKey(this.prefix, key);
-    return (await this.store.getStream(full)) ?? notFound(full);
+    const full = this.readable(key, 'reading');
+    return (await this.store.getStream(full, this.call)) ?? notFound(full);
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {
-    const full = resolveKey(this.prefix, key);
+    const full = this.readable(key, 'reading');
     for (const [name, value] of [
       ['offset', offset],
       ['length', length],
@@ -62,14 +80,14 @@ export class BankView implements Bank {
       }
     }
     if (length === 0) {
-      if ((await this.store.head(full)) === undefined) notFound(full);
+      if ((await this.store.head(full, this.call)) === undefined) notFound(full);
       return Buffer.alloc(0);
     }
-    return (await this.store.getRange(full, offset, length)) ?? notFound(full);
+    return (await this.store.getRange(full, offset, length, this.call)) ?? notFound(full);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    return this.store.head(resolveKey(this.prefix, key));
+    return this.store.head(this.readable(key, 'looking up'), this.call);
   }
 
   async exists(key: string): Promise<boolean> {
@@ -77,7 +95,9 @@ export class BankView implements Bank {
   }
 
   async delete(key: string): Promise<void> {
-    await this.store.delete(this.writable(key, 'key'));
+    const full = this.writable(key, 'key');
+    checkSignal(this.signal, `deleting "${full}"`);
+    await this.store.delete(full, this.call);
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<string[]> {
@@ -90,19 +110,36 @@ export class BankView implements Bank {
       throw argument(`list order must be "asc" or "desc", got "${order}"`);
     if (marker !== undefined && typeof marker !== 'string') throw argument('list marker must be a string');
     if (limit === 0) return [];
+    checkSignal(this.signal, `listing "${full}"`);
     const fullMarker =
       marker === undefined ? undefined : this.prefix === '' ? marker : `${this.prefix}/${marker}`;
     const keys = await this.store.list(full, {
       marker: fullMarker,
       desc: order === 'desc',
       limit,
+      ...this.call,
     });
     return keys.map((k) => relativeKey(this.prefix, k));
   }
 
   section(prefix: string, options: SectionOptions = {}): Bank {
     const full = resolveKey(this.prefix, prefix, 'section prefix');
-    return new BankView(this.store, full, this.readOnly || options.readOnly === true);
+    return new BankView(
+      this.store,
+      full,
+      this.readOnly || options.readOnly === true,
+      this.also(options.signal),
+    );
+  }
+
+  withSignal(signal: AbortSignal): Bank {
+    return new BankView(this.store, this.prefix, this.readOnly, this.also(signal));
+  }
+
+  /** This view's signal and `signal`: either one cancels. */
+  private also(signal: AbortSignal | undefined): AbortSignal | undefined {
+    if (signal === undefined || signal === this.signal) return this.signal;
+    return this.signal === undefined ? signal : AbortSignal.any([this.signal, signal]);
   }
 
   async acquireLease(name: string, options: AcquireLeaseOptions): Promise<Lease> {
@@ -110,6 +147,7 @@ export class BankView implements Bank {
     const { owner, ttlMs } = options;
     if (typeof owner !== 'string' || owner === '') throw argument('a lease owner must be a non-empty string');
     checkTtl(ttlMs);
+    checkSignal(this.signal, `taking lease "${full}"`);
     const token = randomBytes(16).toString('hex');
     const result = await this.store.acquireLease(full, owner, token, ttlMs);
     if (!result.acquired) {
@@ -178,6 +216,13 @@ export class BankView implements Bank {
     return (
       (await this.store.sweep?.(this.prefix, olderThanMs)) ?? { temporary: 0, directories: 0, leases: 0 }
     );
+  }
+
+  /** `key` in full, once the section's signal is checked. */
+  private readable(key: string, action: string): string {
+    const full = resolveKey(this.prefix, key);
+    checkSignal(this.signal, `${action} "${full}"`);
+    return full;
   }
 
   private writable(key: string, kind: 'key' | 'lease name'): string {

@@ -423,7 +423,7 @@ async function copyBlobs(
   const references = await checkpointReferences(fromBank, id);
   const renamed = rename ? new Map<string, string>() : undefined;
   if (references.size === 0) return renamed;
-  const writer = await target.openWriter(`copy ${id}`);
+  const writer = await target.openWriter(`copy ${id}`, { signal });
   try {
     // Looked up after the writer's lease: what the target has now, it keeps.
     const lacking = renamed ? references : await target.lacking(references);

@@ -81,6 +81,9 @@ export class CountingBank implements Bank {
   section(prefix: string, options?: SectionOptions): Bank {
     return new CountingBank(this.inner.section(prefix, options), this.onStored);
   }
+  withSignal(signal: AbortSignal): Bank {
+    return new CountingBank(this.inner.withSignal(signal), this.onStored);
+  }
   acquireLease(name: string, options: AcquireLeaseOptions): Promise<Lease> {
     return this.inner.acquireLease(name, options);
   }

@@ -454,7 +454,11 @@ export interface HookSink {
  */
 export async function callHook(call: HookCall, sink: HookSink): Promise<void> {
   const { kind, key, hook } = call;
-  const plain = call.checkpointBank.section(`resources/${encodeSegment(key)}`, { readOnly: !call.writable });
+  // The hook's calls to the bank stop when the hook is cancelled or times out.
+  const plain = call.checkpointBank.section(`resources/${encodeSegment(key)}`, {
+    readOnly: !call.writable,
+    signal: call.signal,
+  });
   const section =
     kind === 'protect' ? new CountingBank(plain, (bytes) => sink.addStats('storedBytes', bytes)) : plain;
   const pollTask = { resource: key, hook };
@@ -468,7 +472,10 @@ export async function callHook(call: HookCall, sink: HookSink): Promise<void> {
     bank: section,
     ...(call.blobIds ? { blobIds: call.blobIds } : {}),
     previous: call.previousCheckpoint
-      ? call.rootBank.section(resourcePrefix(call.previousCheckpoint, key), { readOnly: true })
+      ? call.rootBank.section(resourcePrefix(call.previousCheckpoint, key), {
+          readOnly: true,
+          signal: call.signal,
+        })
       : undefined,
     get store(): ContentStore {
       return call.store();

@@ -6,7 +6,7 @@
  */
 import { pipeline, type Readable, Transform } from 'node:stream';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Bank, PutData } from '../bank/index.js';
+import type { Bank, PutData, ReadOptions } from '../bank/index.js';
 import type { Catalog, OperationLogRecord } from '../catalog/index.js';
 import type { Provider } from '../providers/provider.js';
 
@@ -144,8 +144,8 @@ function countingBank(bank: Bank, wrote: (n: number) => void, read: (n: number) 
         case 'put':
           return (key: string, data: PutData) => target.put(key, countPut(data, wrote));
         case 'get':
-          return async (key: string) => {
-            const bytes = await target.get(key);
+          return async (key: string, options?: ReadOptions) => {
+            const bytes = await target.get(key, options);
             read(bytes.length);
             return bytes;
           };
@@ -154,6 +154,8 @@ function countingBank(bank: Bank, wrote: (n: number) => void, read: (n: number) 
         case 'section':
           return (prefix: string, options?: object) =>
             countingBank(target.section(prefix, options), wrote, read);
+        case 'withSignal':
+          return (signal: AbortSignal) => countingBank(target.withSignal(signal), wrote, read);
         default: {
           const value = Reflect.get(target, property, receiver);
           return typeof value === 'function' ? value.bind(target) : value;

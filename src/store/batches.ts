@@ -39,6 +39,8 @@ export interface BatchOptions {
    * out. Without it, the first such blob throws STORE_CORRUPT.
    */
   damaged?: (blobs: Location[], why: HoardError) => void;
+  /** Cancels the reads (see `SectionOptions.signal`): the next batch fails with its reason. */
+  signal?: AbortSignal;
 }
 
 /**

@@ -116,7 +116,7 @@ export class ContentStore {
    * `waitMs` while a prune holds the store, then STORE_BUSY. Loads the index, after the lease,
    * so no prune can have removed a blob that the writer then dedups against.
    */
-  async openWriter(owner: string): Promise<StoreWriter> {
+  async openWriter(owner: string, options: { signal?: AbortSignal } = {}): Promise<StoreWriter> {
     if (typeof owner !== 'string' || owner === '') {
       throw new HoardError('STORE_ARGUMENT_INVALID', 'a content store writer needs a non-empty owner');
     }
@@ -129,7 +129,9 @@ export class ContentStore {
       await lease.end().catch(() => {});
       throw error;
     }
-    return new Writer(this.bank, this.index, this.options, lease);
+    // The signal cancels the writer's uploads; its lease is still renewed and given back.
+    const bank = options.signal ? this.bank.withSignal(options.signal) : this.bank;
+    return new Writer(bank, this.index, this.options, lease);
   }
 
   /** One blob's bytes, hash-checked; STORE_CORRUPT naming blob and pack if damaged or missing. */
@@ -181,7 +183,8 @@ export class ContentStore {
   async *readBatches(locations: Iterable<Location>, options?: BatchOptions): AsyncGenerator<BlobBatch> {
     await this.ready();
     const idKey = this.options.naming.idKey;
-    for await (const batch of readBatches(this.bank, this.index, locations, options)) {
+    const bank = options?.signal ? this.bank.withSignal(options.signal) : this.bank;
+    for await (const batch of readBatches(bank, this.index, locations, options)) {
       yield idKey ? { ...batch, idKey } : batch;
     }
   }

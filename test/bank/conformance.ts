@@ -575,6 +575,42 @@ export function bankConformance(name: string, make: MakeFixture): void {
         assert.equal(await bank.isLeaseValid(lease), true);
       }),
     );
+
+    it(
+      "a section's signal, once aborted, fails its data calls and taking a lease, never renewing or releasing one",
+      withBank(async ({ bank }) => {
+        await bank.put('c/k', 'v');
+        const held = await bank.section('c').acquireLease('job', { owner: 'op', ttlMs: 10_000 });
+        const controller = new AbortController();
+        const live = bank.section('c', { signal: controller.signal });
+        // The same place with a second signal added to the first: either cancels.
+        const same = live.withSignal(new AbortController().signal);
+        assert.equal((await same.get('k')).toString(), 'v');
+        controller.abort(new HoardError('TASK_CANCELLED', 'the operation was cancelled'));
+        for (const call of [
+          same.get('k'),
+          same.getStream('k'),
+          same.getRange('k', 0, 1),
+          same.head('k'),
+          same.exists('k'),
+          same.list(''),
+          same.put('k2', 'w'),
+          same.put('k3', Readable.from([Buffer.from('w')])),
+          same.delete('k'),
+          same.section('deeper').get('x'),
+          same.acquireLease('other', { owner: 'o', ttlMs: 1000 }),
+        ]) {
+          await rejectsWith(call, 'TASK_CANCELLED', 'the operation was cancelled');
+        }
+        // An operation winding down keeps and gives back its lease.
+        const renewed = await live.renewLease(held);
+        await live.releaseLease(renewed);
+        assert.equal(await bank.leaseInfo('c/job'), undefined);
+        // Nothing was written or deleted; the bank and other sections are not cancelled.
+        assert.deepEqual(await bank.list('c/'), ['c/k']);
+        assert.equal((await bank.section('c').get('k')).toString(), 'v');
+      }),
+    );
   });
 
   describe(`${name}: leases`, () => {

@@ -48,6 +48,29 @@ describe('retries around a bank store', () => {
     for (const [i, d] of delays.entries()) assert.ok(d >= 2 * 2 ** i && d <= 4 * 2 ** i, `${delays}`);
   });
 
+  it('a signal stops the retries: the wait between tries ends at once, and no try follows', async () => {
+    const { store, calls } = flaky(Array.from({ length: 10 }, unavailable));
+    const retrying = decorate(store, { retry: new RetryPolicy({ attempts: 10, initialDelayMs: 60_000 }) });
+    const controller = new AbortController();
+    const began = Date.now();
+    setTimeout(() => controller.abort(new Error('Ctrl-C')), 50);
+    await assert.rejects(
+      retrying.get('k', { signal: controller.signal }),
+      (e: unknown) =>
+        e instanceof HoardError &&
+        e.code === 'TASK_CANCELLED' &&
+        /waiting to retry after: reading failed/.test(e.message),
+    );
+    assert.ok(Date.now() - began < 5_000, `waited ${Date.now() - began} ms`);
+    assert.equal(calls.get, 1);
+    // Aborted before the first try: none is made; a HoardError reason is what the caller gets.
+    await assert.rejects(
+      retrying.get('k', { signal: AbortSignal.abort(new HoardError('TASK_TIMEOUT', 'too slow')) }),
+      (e: unknown) => e instanceof HoardError && e.code === 'TASK_TIMEOUT',
+    );
+    assert.equal(calls.get, 1);
+  });
+
   it('gives up after the last try with the last error, and never retries a permanent one', async () => {
     const { store, calls } = flaky([unavailable(), unavailable(), unavailable()]);
     const retrying = decorate(store, { retry: new RetryPolicy({ attempts: 3, ...fast }) });

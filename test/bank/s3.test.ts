@@ -21,7 +21,8 @@ import {
   ListObjectsV2Command,
 } from '@aws-sdk/client-s3';
 import { HOST_KEY } from '../../src/bank/holder.js';
-import { Parts, S3Bank, type S3BankOptions } from '../../src/bank/index.js';
+import { type Bank, Parts, S3Bank, type S3BankOptions } from '../../src/bank/index.js';
+import { HoardError } from '../../src/errors.js';
 import { ContentStore } from '../../src/store/index.js';
 import { hoard, ROOT } from '../cli/helpers.js';
 import { bankConformance, rejectsWith } from './conformance.js';
@@ -348,6 +349,43 @@ function s3Tests(server: S3Server): void {
         await rejectsWith(bank.get('anything'), 'BANK_UNAVAILABLE');
         assert.ok(Date.now() - began < 10_000, `gave up after ${Date.now() - began} ms`);
         assert.equal(proxy.requests.length, 2, 'each try timed out and the retry sent it again');
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it("a section's signal aborts a request in flight and its retries: get, put of a stream, list", async () => {
+      // The server hangs: without the signal each call would wait for the 2-minute idle timeout.
+      const proxy = await startProxy(server.endpoint, {
+        onRequest: (req) => (req.url?.includes('slow') ? 'hang' : 'forward'),
+      });
+      try {
+        const bank = new S3Bank(options({ prefix: 'signal', endpoint: proxy.endpoint }));
+        for (const call of [
+          (b: Bank) => b.get('slow/a'),
+          (b: Bank) => b.put('slow/b', Readable.from(pattern(12 * MiB))),
+          (b: Bank) => b.list('slow/'),
+        ]) {
+          const controller = new AbortController();
+          const section = bank.withSignal(controller.signal);
+          const began = Date.now();
+          setTimeout(() => controller.abort(new HoardError('TASK_CANCELLED', 'stop now')), 300);
+          await rejectsWith(call(section), 'TASK_CANCELLED', 'stop now');
+          assert.ok(Date.now() - began < 5_000, `the call ended ${Date.now() - began} ms after it began`);
+        }
+        const sent = proxy.requests.length;
+        // An aborted signal sends nothing more, and a reason that is not a HoardError is TASK_CANCELLED.
+        const gone = bank.withSignal(AbortSignal.abort());
+        await rejectsWith(
+          gone.head('slow/a'),
+          'TASK_CANCELLED',
+          /bank call cancelled while looking up "slow\/a"/,
+        );
+        await rejectsWith(gone.put('x', 'y'), 'TASK_CANCELLED');
+        assert.equal(proxy.requests.length, sent);
+        // The bank itself, and its other sections, are not cancelled.
+        await bank.put('kept', 'yes');
+        assert.equal((await bank.head('kept'))?.size, 3);
       } finally {
         await proxy.close();
       }

@@ -193,5 +193,64 @@ resources:
         }
       });
     }
+
+    it('a cancel while the server hangs on the data ends the protect at once: the hooks stop waiting for their requests', {
+      timeout: 60_000,
+    }, async () => {
+      const bucket = await freshBucket(server, 'hang');
+      let hung = 0;
+      // Packs go unanswered from the second on (the idle timeout is the default 2 minutes); the
+      // rest (journal, statuses, leases) is forwarded.
+      let packs = 0;
+      const proxy = await startProxy(server.endpoint, {
+        onRequest: (req) => {
+          const url = req.url ?? '';
+          if (!url.includes('/store/packs/')) return 'forward';
+          if (++packs === 1) return 'forward';
+          hung++;
+          return 'hang';
+        },
+      });
+      try {
+        const registry = new PluginRegistry('s3-hang');
+        for (const factory of BUILTIN_PLUGINS.values()) registry.add(await factory({}));
+        const provider: Provider = {
+          id: '00000000-0000-4000-8000-000000000006',
+          name: 's3-hang',
+          description: 'an s3 bank behind a proxy that stops answering for packs',
+          bankType: 's3',
+          encryption: 'none',
+          bank: new S3Bank({
+            bucket,
+            endpoint: proxy.endpoint,
+            credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+          }),
+          registry,
+          file: undefined,
+          settings: {},
+        };
+        const controller = new AbortController();
+        const waiting = setInterval(() => {
+          if (hung > 0) controller.abort(new Error('Ctrl-C'));
+        }, 50);
+        let cancelledAt = 0;
+        controller.signal.addEventListener('abort', () => {
+          cancelledAt = Date.now();
+        });
+        try {
+          const result = await protect(files, provider, { signal: controller.signal });
+          const ended = Date.now() - cancelledAt;
+          assert.ok(cancelledAt > 0, 'the protect reached the hanging server');
+          assert.ok(ended < 15_000, `the protect ended ${ended} ms after the cancel`);
+          assert.equal(result.checkpoint.status, 'error', JSON.stringify(result.checkpoint));
+          assert.match(JSON.stringify(result.operation), /cancel/i);
+        } finally {
+          clearInterval(waiting);
+        }
+      } finally {
+        await proxy.close();
+        await removeBucket(server, bucket);
+      }
+    });
   });
 }

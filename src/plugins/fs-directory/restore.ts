@@ -251,6 +251,7 @@ async function restoreFiles(
     const wanted = [...targets.keys()].map((id) => locations.get(id)!);
     const batches = ctx.store.readBatches(wanted, {
       reuse,
+      signal: ctx.signal,
       damaged: (blobs, why) => {
         for (const blob of blobs) lost({ id: blob.id, pack: blob.pack, problem: why.message });
       },

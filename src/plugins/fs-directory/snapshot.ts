@@ -65,7 +65,7 @@ export async function snapshot(
   }
   // The writer's lease keeps a prune away from here on, so blobs reused from the previous
   // checkpoint cannot disappear before this checkpoint refers to them.
-  const writer = await ctx.store.openWriter(`${ctx.checkpoint.id} ${where}`);
+  const writer = await ctx.store.openWriter(`${ctx.checkpoint.id} ${where}`, { signal: ctx.signal });
   try {
     return await walkAndStore();
   } catch (error) {

@@ -31,6 +31,7 @@ export async function verifyTree(ctx: HookContext): Promise<{ files: number; blo
   try {
     const batches = ctx.store.readBatches(locations, {
       reuse,
+      signal: ctx.signal,
       damaged: (blobs, why) => {
         for (const blob of blobs) damage.blob({ id: blob.id, pack: blob.pack, problem: why.message });
       },
