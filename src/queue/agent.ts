@@ -59,6 +59,7 @@ export class Agent {
   readonly id: string;
   private readonly controllers = new Map<string, AbortController>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = new Date().toISOString();
   private closing: Promise<void> | undefined;
 
@@ -110,6 +111,17 @@ export class Agent {
     await heartbeat(this.redis, this.options.settings.prefix, this.member(), every * 3).catch(() => {});
   }
 
+  /**
+   * A heartbeat soon, so that `running` is shown within a tenth of a second of a hook's start
+   * or end, but one for many short hooks rather than two for each.
+   */
+  private beatSoon(): void {
+    this.beatTimer ??= setTimeout(() => {
+      this.beatTimer = undefined;
+      void this.beat();
+    }, 100);
+  }
+
   private async begin(): Promise<void> {
     const { prefix } = this.options.settings;
     await this.subscriber.subscribe(cancelChannel(prefix));
@@ -151,7 +163,19 @@ export class Agent {
     const jobId = job.id!;
     const { prefix } = this.options.settings;
     const where = `${request.key} ${request.hook}`;
-    if (await this.redis.exists(abandonedKey(prefix, jobId))) {
+    // One round trip: was the hook given up, and is this its first start (recorded if so)?
+    const [abandoned, first, before] = (
+      (await this.redis
+        .multi()
+        .exists(abandonedKey(prefix, jobId))
+        .set(startedKey(prefix, jobId), this.id, 'EX', KEEP_S, 'NX')
+        .get(startedKey(prefix, jobId))
+        .exec()) ?? []
+    ).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [number, 'OK' | null, string | null];
+    if (abandoned) {
       return {
         ok: false,
         error: errorInfo(
@@ -163,9 +187,7 @@ export class Agent {
         ),
       };
     }
-    const first = await this.redis.set(startedKey(prefix, jobId), this.id, 'EX', KEEP_S, 'NX');
     if (first === null && !request.idempotent) {
-      const before = await this.redis.get(startedKey(prefix, jobId));
       return {
         ok: false,
         error: errorInfo(
@@ -200,9 +222,11 @@ export class Agent {
     const onBull = () => controller.abort(bullSignal?.reason);
     bullSignal?.addEventListener('abort', onBull, { once: true });
     this.controllers.set(jobId, controller);
-    void this.beat();
+    this.beatSoon();
 
-    let lastSent = 0;
+    // The first report waits like any other: a hook that ends within it publishes no progress
+    // at all (its end says who ran it), which saves Redis and the coordinator an event a hook.
+    let lastSent = Date.now();
     let pending: HookProgress | undefined;
     let flushTimer: NodeJS.Timeout | undefined;
     const send = (progress: HookProgress) => {
@@ -289,7 +313,7 @@ export class Agent {
       clearTimeout(flushTimer);
       bullSignal?.removeEventListener('abort', onBull);
       this.controllers.delete(jobId);
-      void this.beat();
+      this.beatSoon();
     }
     const outcome: HookOutcome = { log, agent: this.id, ...(output ? { output } : {}) };
     if (request.kind === 'protect') outcome.stats = stats;
@@ -303,6 +327,7 @@ export class Agent {
   close(force = false): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeatTimer);
+      clearTimeout(this.beatTimer);
       if (force)
         for (const c of this.controllers.values())
           c.abort(new HoardError('TASK_CANCELLED', 'the agent is stopping'));

@@ -92,6 +92,7 @@ interface Waiter {
   onCompleted(value: unknown): void;
   onFailed(reason: string): void;
   onStalled(): void;
+  onDuplicated(): void;
 }
 
 /** The BullMQ transport: one queue (and one QueueEvents reader) per host, opened on first use. */
@@ -151,6 +152,8 @@ export class QueueHookTransport implements HookTransport {
     events.on('completed', ({ jobId, returnvalue }) => waiters.get(jobId)?.onCompleted(returnvalue));
     events.on('failed', ({ jobId, failedReason }) => waiters.get(jobId)?.onFailed(failedReason));
     events.on('stalled', ({ jobId }) => waiters.get(jobId)?.onStalled());
+    // A job of that id was there already (a restarted coordinator's dispatch): read its state.
+    events.on('duplicated', ({ jobId }) => waiters.get(jobId)?.onDuplicated());
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     return { queue, events, waiters };
   }
@@ -326,6 +329,7 @@ export class QueueHookTransport implements HookTransport {
         onStalled: () => {
           if (request.idempotent) waitForAgent();
         },
+        onDuplicated: () => void check(),
       });
       if (io.signal.aborted) {
         fail(io.signal.reason);
@@ -340,8 +344,9 @@ export class QueueHookTransport implements HookTransport {
           removeOnComplete: { age: KEEP_S },
           removeOnFail: { age: KEEP_S },
         })
-        // A job of that id may exist (a restarted coordinator's): adopted, its state read at once.
-        .then(() => check())
+        // A job of that id may exist (a restarted coordinator's): it is adopted, and its
+        // state read on the 'duplicated' event its add emits (else by the watchdog), rather
+        // than one more read of every new job.
         .catch((cause) =>
           fail(
             new HoardError(
