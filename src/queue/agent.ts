@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorInfo, HoardError } from '../errors.js';
+import { checkSameBank } from '../flows/bank-identity.js';
 import { callHook, operationStore, resourceHook } from '../flows/operation.js';
 import { checkpointSection } from '../flows/protect.js';
 import type { HookOutcome, HookRequest } from '../flows/transport.js';
@@ -60,6 +61,8 @@ export class Agent {
   private readonly controllers = new Map<string, AbortController>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private beatTimer: NodeJS.Timeout | undefined;
+  /** `<provider id>\n<checkpoint id>` whose bank was found to be the coordinator's. */
+  private readonly sameBank = new Set<string>();
   private readonly startedAt = new Date().toISOString();
   private closing: Promise<void> | undefined;
 
@@ -217,6 +220,22 @@ export class Agent {
         `${where}: agent ${this.id} has no provider "${request.checkpoint.provider}" (id ${request.providerId}); give it the same provider file as the coordinator`,
         { details: { provider: request.checkpoint.provider, agent: this.id } },
       );
+    }
+    // Its bank must be the coordinator's: else the hook's data would land where the
+    // checkpoint never looks. Checked once per checkpoint and provider.
+    const same = `${provider.id}\n${request.checkpoint.id}`;
+    if (!this.sameBank.has(same)) {
+      try {
+        await checkSameBank(provider, request.bank, request.checkpoint.id, {
+          host: this.options.host,
+          agent: this.id,
+        });
+      } catch (error) {
+        this.options.log?.(`${where}: refused: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      }
+      if (this.sameBank.size >= 1000) this.sameBank.clear();
+      this.sameBank.add(same);
     }
     const controller = new AbortController();
     const onBull = () => controller.abort(bullSignal?.reason);
