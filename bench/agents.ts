@@ -12,7 +12,8 @@
  *     one process; BENCH_AGENTS_MB sets each tree's size (default 250).
  *
  * Redis: BENCH_REDIS_URL (default redis://127.0.0.1:6379), keys under a random prefix removed at
- * the end. JSON on stdout, progress on stderr.
+ * the end. BENCH_AGENTS_CONCURRENCY: hooks at once per agent (default 1). JSON on stdout, progress
+ * on stderr.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +37,8 @@ const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const TREE_MB = Number(process.env.BENCH_AGENTS_MB ?? 250);
 const CHAIN = Number(process.env.BENCH_AGENTS_CHAIN ?? 100);
 const ROUNDS = Number(process.env.BENCH_AGENTS_ROUNDS ?? 3);
+/** Hooks at once per agent (`hoard agent --concurrency`). */
+const CONCURRENCY = Number(process.env.BENCH_AGENTS_CONCURRENCY ?? 1);
 const settings = { url: REDIS, prefix: PREFIX };
 const say = (line: string) => process.stderr.write(`agents bench: ${line}\n`);
 
@@ -65,15 +68,19 @@ interface Agent {
 
 /** A real `hoard agent --host HOST` in its own process and home, once it serves. */
 async function startAgent(host: string, name: string, bank: string): Promise<Agent> {
-  const child = spawn(process.execPath, [MAIN, '--json', 'agent', '--host', host], {
-    env: {
-      ...process.env,
-      HOARD_HOME: await home(name, bank),
-      HOARD_QUEUE_URL: REDIS,
-      HOARD_QUEUE_PREFIX: PREFIX,
+  const child = spawn(
+    process.execPath,
+    [MAIN, '--json', 'agent', '--host', host, '--concurrency', String(CONCURRENCY)],
+    {
+      env: {
+        ...process.env,
+        HOARD_HOME: await home(name, bank),
+        HOARD_QUEUE_URL: REDIS,
+        HOARD_QUEUE_PREFIX: PREFIX,
+      },
+      stdio: ['ignore', 'pipe', 'ignore'],
     },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let out = '';
   await new Promise<void>((resolve, reject) => {
@@ -147,8 +154,12 @@ async function timed(plan: Plan, provider: Provider, transport?: QueueHookTransp
   });
   const ms = performance.now() - t;
   const used = process.cpuUsage(cpu);
-  if (result.checkpoint.status !== 'available')
-    throw new Error(`${plan.name}: protect ended ${result.checkpoint.status}`);
+  if (result.checkpoint.status !== 'available') {
+    const failed = result.operation?.tasks.find((t) => t.status === 'failed');
+    throw new Error(
+      `${plan.name}: protect ended ${result.checkpoint.status}: ${JSON.stringify(failed?.error ?? result.checkpoint)}`,
+    );
+  }
   return { ms, durations, coordinatorCpuS: (used.user + used.system) / 1e6 };
 }
 
@@ -289,7 +300,7 @@ async function directories() {
     source: 'bench',
     parameters: {},
     resources: trees.map((t, i) => ({
-      resource: { type: 'fs.directory', id: `t${i}`, path: t.dir, ...(hosts ? { host: `f${i}` } : {}) },
+      resource: { type: 'fs.directory', id: `t${i}`, extra: { path: t.dir }, ...(hosts ? { host: `f${i}` } : {}) },
       children: [],
     })),
   });
@@ -342,6 +353,7 @@ try {
       loadavgAtStart: loadavg().map((v) => round(v, 2)),
     },
     redis: REDIS.replace(/\/\/[^@]*@/, '//***@'),
+    agentConcurrency: CONCURRENCY,
   };
   if (want('dispatch')) out.dispatch = await dispatch();
   if (want('scaling')) out.scaling = await scaling();
