@@ -300,7 +300,12 @@ async function directories() {
     source: 'bench',
     parameters: {},
     resources: trees.map((t, i) => ({
-      resource: { type: 'fs.directory', id: `t${i}`, extra: { path: t.dir }, ...(hosts ? { host: `f${i}` } : {}) },
+      resource: {
+        type: 'fs.directory',
+        id: `t${i}`,
+        extra: { path: t.dir },
+        ...(hosts ? { host: `f${i}` } : {}),
+      },
       children: [],
     })),
   });
