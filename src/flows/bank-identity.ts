@@ -75,7 +75,13 @@ export async function checkSameBank(
         },
       },
     );
-  if (expected === undefined) throw fail('the coordinator is older than this agent: upgrade it');
+  if (expected === undefined) {
+    throw new HoardError(
+      'AGENT_BANK_MISMATCH',
+      `the agent on host "${who.host}" (${who.agent}) got a hook of checkpoint ${checkpoint} without its coordinator's bank, so it cannot check that its own (${mine}) is the same: the coordinator is older than this agent; upgrade it`,
+      { details: { host: who.host, agent: who.agent, provider: provider.name, agentBank: mine, checkpoint } },
+    );
+  }
   const repository = await repositoryId(provider.bank, `the bank of provider "${provider.name}"`);
   if (repository !== expected.repository) {
     throw fail(
