@@ -151,6 +151,20 @@ export class Agent {
       },
     );
     this.worker.on('error', () => {});
+    // Redis answered that a running job's lock is gone (Redis lost the job, or this agent
+    // stalled past the lock and the job went back to the queue): its result can no longer be
+    // reported, and the hook may be delivered again, so it stops rather than run twice at once.
+    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      for (const jobId of jobIds)
+        this.controllers
+          .get(jobId)
+          ?.abort(
+            new HoardError(
+              'AGENT_LOST',
+              `agent ${this.id} lost the lock of job ${jobId} in Redis (Redis lost it, or this agent stalled longer than the lock): the hook is stopped, its result could not be reported`,
+            ),
+          );
+    });
     await this.worker.waitUntilReady();
   }
 

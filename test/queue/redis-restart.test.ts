@@ -144,6 +144,9 @@ parameters:
     assert.equal(task(r, 'exec.task#job', 'main').status, 'succeeded');
     const starts = (await lines()).filter((l) => l.startsWith('job start'));
     assert.deepEqual(starts, [`job start ${agent.pid}`, `job start ${agent.pid}`]);
+    // The first run, whose job was gone, was stopped when its lock could not be renewed: the
+    // hook never ran twice at once, and only the second run ended.
+    assert.equal((await lines()).filter((l) => l.startsWith('job done')).length, 1);
     await verified(r.json.checkpoint.id);
   });
 
@@ -170,6 +173,10 @@ parameters:
     assert.equal(task(r, 'exec.task#job', 'prepareFinish').status, 'succeeded');
     await until('the teardown to have run', async () => (await lines()).includes(`job pf ${agent.pid}`));
     assert.equal((await lines()).filter((l) => l.startsWith('job start')).length, 1);
+    assert.ok(
+      !(await lines()).some((l) => l.startsWith('job done')),
+      'the orphaned prepareBegin was stopped',
+    );
     const good = await plan('after', `main: 'true'`);
     const next = await run(['protect', good]);
     assert.equal(next.code, 0, next.stderr);
