@@ -100,6 +100,8 @@ interface Waiter {
 /** The BullMQ transport: one queue (and one QueueEvents reader) per host, opened on first use. */
 export class QueueHookTransport implements HookTransport {
   private readonly hosts = new Map<string, Promise<Host>>();
+  /** How to end each unsettled run when the transport closes (its timers with it). */
+  private readonly unsettled = new Set<() => void>();
   private closed = false;
 
   private constructor(
@@ -177,12 +179,14 @@ export class QueueHookTransport implements HookTransport {
       let lockMissingSince: number | undefined;
       let checking = false;
       let added = false;
+      let duplicated = false;
       let requeued = 0;
       const watchdog = setInterval(() => void check(), Math.max(100, Math.floor(lockMs / 2)));
 
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
+        this.unsettled.delete(closing);
         clearInterval(watchdog);
         clearTimeout(waitTimer);
         clearTimeout(graceTimer);
@@ -191,6 +195,18 @@ export class QueueHookTransport implements HookTransport {
         fn();
       };
       const fail = (error: unknown) => finish(() => reject(error));
+      // Closed under it: the job is left as it is (not abandoned), for a successor to adopt.
+      const closing = () =>
+        fail(
+          new HoardError(
+            'QUEUE_UNAVAILABLE',
+            `${where}: the hook transport was closed before the hook ended`,
+            {
+              details,
+            },
+          ),
+        );
+      this.unsettled.add(closing);
       const abandon = () => this.redis.set(abandonedKey(prefix, jobId), '1', 'EX', KEEP_S).catch(() => {});
 
       const waitForAgent = () => {
@@ -283,6 +299,7 @@ export class QueueHookTransport implements HookTransport {
           // than one more read of every new job.
           .then(() => {
             added = true;
+            if (duplicated) void check(); // its event came before the add's answer
           })
           .catch((cause) =>
             fail(
@@ -374,7 +391,10 @@ export class QueueHookTransport implements HookTransport {
         onStalled: () => {
           if (request.idempotent) waitForAgent();
         },
-        onDuplicated: () => void check(),
+        onDuplicated: () => {
+          duplicated = true;
+          void check();
+        },
       });
       if (io.signal.aborted) {
         fail(io.signal.reason);
@@ -387,6 +407,7 @@ export class QueueHookTransport implements HookTransport {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const end of [...this.unsettled]) end();
     const hosts = await Promise.all([...this.hosts.values()].map((h) => h.catch(() => undefined)));
     await Promise.all(
       hosts.flatMap((h) => (h ? [h.events.close().catch(() => {}), h.queue.close().catch(() => {})] : [])),
