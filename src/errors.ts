@@ -304,6 +304,12 @@ export const ERRORS = {
     meaning:
       "No agent of the resource's host took its hook within agent_wait (default 60 s, HOARD_AGENT_WAIT).",
   },
+  AGENT_BANK_MISMATCH: {
+    exit: 2,
+    http: 409,
+    meaning:
+      "An agent's provider opens another bank than the coordinator's: it refused the hook rather than store data the checkpoint would lack.",
+  },
   AGENT_LOST: {
     exit: 1,
     http: 502,

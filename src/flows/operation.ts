@@ -29,6 +29,7 @@ import { CountingBank } from './counting-bank.js';
 
 export { withoutResource } from './vocabulary.js';
 
+import { type BankIdentity, bankIdentity, bankLocation } from './bank-identity.js';
 import { buildHookGraph, type HookGraph, type HookTask, hookTaskId, toTaskGraph } from './hook-graph.js';
 import type { HookRequest, HookTransport } from './transport.js';
 
@@ -104,6 +105,8 @@ export interface OperationInput {
   providerId?: string;
   /** The provider's whole bank (where the content store lives). */
   rootBank: Bank;
+  /** Where `rootBank` is, for an agent's message when its own bank is another (bank-identity.ts). */
+  bankLocation?: string;
   /** Protect: the plan's previous available checkpoint, for `ctx.previous`. */
   previousCheckpoint?: string;
   /**
@@ -264,6 +267,7 @@ export function runInProvider(
     ...input,
     checkpoint: { id, plan, provider: provider.name },
     providerId: provider.id,
+    bankLocation: bankLocation(provider),
     registry: provider.registry,
     bank: provider.bank.section(checkpointPrefix(id)),
     rootBank: provider.bank,
@@ -295,6 +299,8 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   });
 
   const runId = randomUUID();
+  // Read once, at the first remote hook: which bank the agents must write into.
+  let identity: Promise<BankIdentity> | undefined;
   // Which agent ran each remote hook (task id → member id), for the task records.
   const agents = new Map<string, string>();
   const failuresOf = (ectx: TaskContext<HookTask>): HookFailure[] =>
@@ -317,12 +323,20 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
     // the store from before its first dispatch to its end, so no collection runs in between
     // (docs/store-format.md, "What garbage collection may delete").
     await store.hold();
+    if (identity === undefined) {
+      identity = bankIdentity(input.rootBank, input.bankLocation ?? "the coordinator's bank");
+      identity.catch(() => {
+        identity = undefined; // the next remote hook reads it again
+      });
+    }
+    const bank = await identity;
     const params = input.parameters.get(task.resource) ?? { parameters: {}, protectParameters: {} };
     const id = hookTaskId(task.resource, task.hook);
     const request: HookRequest = {
       kind: input.kind,
       checkpoint: input.checkpoint,
       providerId: input.providerId ?? input.checkpoint.provider,
+      bank,
       key: task.resource,
       resource: node.resource,
       hook: task.hook,

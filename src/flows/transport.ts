@@ -15,6 +15,7 @@ import type {
   ResourceStats,
 } from '../plugins/sdk.js';
 import type { Resource } from '../resources/resource.js';
+import type { BankIdentity } from './bank-identity.js';
 
 /** Everything an agent needs to run one hook of one resource: plain JSON. */
 export interface HookRequest {
@@ -22,6 +23,11 @@ export interface HookRequest {
   checkpoint: { id: string; plan: string; provider: string };
   /** The provider's id, which the agent finds among its own providers (by id, else by name). */
   providerId: string;
+  /**
+   * The coordinator's bank: the agent refuses the hook (AGENT_BANK_MISMATCH) unless its
+   * provider opens the same one. Absent only from a coordinator older than the check.
+   */
+  bank?: BankIdentity;
   /** `type#id` */
   key: string;
   resource: Resource;

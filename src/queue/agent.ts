@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorInfo, HoardError } from '../errors.js';
+import { checkSameBank } from '../flows/bank-identity.js';
 import { callHook, operationStore, resourceHook } from '../flows/operation.js';
 import { checkpointSection } from '../flows/protect.js';
 import type { HookOutcome, HookRequest } from '../flows/transport.js';
@@ -59,6 +60,9 @@ export class Agent {
   readonly id: string;
   private readonly controllers = new Map<string, AbortController>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  private beatTimer: NodeJS.Timeout | undefined;
+  /** `<provider id>\n<checkpoint id>` whose bank was found to be the coordinator's. */
+  private readonly sameBank = new Set<string>();
   private readonly startedAt = new Date().toISOString();
   private closing: Promise<void> | undefined;
 
@@ -110,6 +114,17 @@ export class Agent {
     await heartbeat(this.redis, this.options.settings.prefix, this.member(), every * 3).catch(() => {});
   }
 
+  /**
+   * A heartbeat soon, so that `running` is shown within a tenth of a second of a hook's start
+   * or end, but one for many short hooks rather than two for each.
+   */
+  private beatSoon(): void {
+    this.beatTimer ??= setTimeout(() => {
+      this.beatTimer = undefined;
+      void this.beat();
+    }, 100);
+  }
+
   private async begin(): Promise<void> {
     const { prefix } = this.options.settings;
     await this.subscriber.subscribe(cancelChannel(prefix));
@@ -136,6 +151,20 @@ export class Agent {
       },
     );
     this.worker.on('error', () => {});
+    // Redis answered that a running job's lock is gone (Redis lost the job, or this agent
+    // stalled past the lock and the job went back to the queue): its result can no longer be
+    // reported, and the hook may be delivered again, so it stops rather than run twice at once.
+    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      for (const jobId of jobIds)
+        this.controllers
+          .get(jobId)
+          ?.abort(
+            new HoardError(
+              'AGENT_LOST',
+              `agent ${this.id} lost the lock of job ${jobId} in Redis (Redis lost it, or this agent stalled longer than the lock): the hook is stopped, its result could not be reported`,
+            ),
+          );
+    });
     await this.worker.waitUntilReady();
   }
 
@@ -151,7 +180,19 @@ export class Agent {
     const jobId = job.id!;
     const { prefix } = this.options.settings;
     const where = `${request.key} ${request.hook}`;
-    if (await this.redis.exists(abandonedKey(prefix, jobId))) {
+    // One round trip: was the hook given up, and is this its first start (recorded if so)?
+    const [abandoned, first, before] = (
+      (await this.redis
+        .multi()
+        .exists(abandonedKey(prefix, jobId))
+        .set(startedKey(prefix, jobId), this.id, 'EX', KEEP_S, 'NX')
+        .get(startedKey(prefix, jobId))
+        .exec()) ?? []
+    ).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [number, 'OK' | null, string | null];
+    if (abandoned) {
       return {
         ok: false,
         error: errorInfo(
@@ -163,9 +204,7 @@ export class Agent {
         ),
       };
     }
-    const first = await this.redis.set(startedKey(prefix, jobId), this.id, 'EX', KEEP_S, 'NX');
     if (first === null && !request.idempotent) {
-      const before = await this.redis.get(startedKey(prefix, jobId));
       return {
         ok: false,
         error: errorInfo(
@@ -196,13 +235,31 @@ export class Agent {
         { details: { provider: request.checkpoint.provider, agent: this.id } },
       );
     }
+    // Its bank must be the coordinator's: else the hook's data would land where the
+    // checkpoint never looks. Checked once per checkpoint and provider.
+    const same = `${provider.id}\n${request.checkpoint.id}`;
+    if (!this.sameBank.has(same)) {
+      try {
+        await checkSameBank(provider, request.bank, request.checkpoint.id, {
+          host: this.options.host,
+          agent: this.id,
+        });
+      } catch (error) {
+        this.options.log?.(`${where}: refused: ${error instanceof Error ? error.message : String(error)}`);
+        throw error;
+      }
+      if (this.sameBank.size >= 1000) this.sameBank.clear();
+      this.sameBank.add(same);
+    }
     const controller = new AbortController();
     const onBull = () => controller.abort(bullSignal?.reason);
     bullSignal?.addEventListener('abort', onBull, { once: true });
     this.controllers.set(jobId, controller);
-    void this.beat();
+    this.beatSoon();
 
-    let lastSent = 0;
+    // The first report waits like any other: a hook that ends within it publishes no progress
+    // at all (its end says who ran it), which saves Redis and the coordinator an event a hook.
+    let lastSent = Date.now();
     let pending: HookProgress | undefined;
     let flushTimer: NodeJS.Timeout | undefined;
     const send = (progress: HookProgress) => {
@@ -289,7 +346,7 @@ export class Agent {
       clearTimeout(flushTimer);
       bullSignal?.removeEventListener('abort', onBull);
       this.controllers.delete(jobId);
-      void this.beat();
+      this.beatSoon();
     }
     const outcome: HookOutcome = { log, agent: this.id, ...(output ? { output } : {}) };
     if (request.kind === 'protect') outcome.stats = stats;
@@ -303,6 +360,7 @@ export class Agent {
   close(force = false): Promise<void> {
     this.closing ??= (async () => {
       clearInterval(this.heartbeatTimer);
+      clearTimeout(this.beatTimer);
       if (force)
         for (const c of this.controllers.values())
           c.abort(new HoardError('TASK_CANCELLED', 'the agent is stopping'));

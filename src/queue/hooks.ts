@@ -67,6 +67,8 @@ function owing(error: Error): Error {
 export const startedKey = (prefix: string, jobId: string) => `${prefix}:hooks:started:${jobId}`;
 export const abandonedKey = (prefix: string, jobId: string) => `${prefix}:hooks:abandoned:${jobId}`;
 export const cancelChannel = (prefix: string) => `${prefix}:hooks:cancel`;
+/** How often an idempotent hook whose job Redis lost is queued again before it is given up. */
+const MAX_REQUEUES = 3;
 /** How long the markers and finished jobs are kept: a day, for a coordinator that restarts to find. */
 export const KEEP_S = 86_400;
 
@@ -92,11 +94,14 @@ interface Waiter {
   onCompleted(value: unknown): void;
   onFailed(reason: string): void;
   onStalled(): void;
+  onDuplicated(): void;
 }
 
 /** The BullMQ transport: one queue (and one QueueEvents reader) per host, opened on first use. */
 export class QueueHookTransport implements HookTransport {
   private readonly hosts = new Map<string, Promise<Host>>();
+  /** How to end each unsettled run when the transport closes (its timers with it). */
+  private readonly unsettled = new Set<() => void>();
   private closed = false;
 
   private constructor(
@@ -151,6 +156,8 @@ export class QueueHookTransport implements HookTransport {
     events.on('completed', ({ jobId, returnvalue }) => waiters.get(jobId)?.onCompleted(returnvalue));
     events.on('failed', ({ jobId, failedReason }) => waiters.get(jobId)?.onFailed(failedReason));
     events.on('stalled', ({ jobId }) => waiters.get(jobId)?.onStalled());
+    // A job of that id was there already (a restarted coordinator's dispatch): read its state.
+    events.on('duplicated', ({ jobId }) => waiters.get(jobId)?.onDuplicated());
     await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
     return { queue, events, waiters };
   }
@@ -171,11 +178,15 @@ export class QueueHookTransport implements HookTransport {
       let graceTimer: NodeJS.Timeout | undefined;
       let lockMissingSince: number | undefined;
       let checking = false;
+      let added = false;
+      let duplicated = false;
+      let requeued = 0;
       const watchdog = setInterval(() => void check(), Math.max(100, Math.floor(lockMs / 2)));
 
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
+        this.unsettled.delete(closing);
         clearInterval(watchdog);
         clearTimeout(waitTimer);
         clearTimeout(graceTimer);
@@ -184,6 +195,18 @@ export class QueueHookTransport implements HookTransport {
         fn();
       };
       const fail = (error: unknown) => finish(() => reject(error));
+      // Closed under it: the job is left as it is (not abandoned), for a successor to adopt.
+      const closing = () =>
+        fail(
+          new HoardError(
+            'QUEUE_UNAVAILABLE',
+            `${where}: the hook transport was closed before the hook ended`,
+            {
+              details,
+            },
+          ),
+        );
+      this.unsettled.add(closing);
       const abandon = () => this.redis.set(abandonedKey(prefix, jobId), '1', 'EX', KEEP_S).catch(() => {});
 
       const waitForAgent = () => {
@@ -260,8 +283,37 @@ export class QueueHookTransport implements HookTransport {
         fail(owing(new HoardError('AGENT_LOST', `${where}: ${why}`, { details })));
       };
 
+      /** Queues the job; the watchdog reads its state only once it is added. */
+      const add = () => {
+        waitForAgent();
+        added = false;
+        host.queue
+          .add('hook', request, {
+            jobId,
+            attempts: 1,
+            removeOnComplete: { age: KEEP_S },
+            removeOnFail: { age: KEEP_S },
+          })
+          // A job of that id may exist (a restarted coordinator's): it is adopted, and its
+          // state read on the 'duplicated' event its add emits (else by the watchdog), rather
+          // than one more read of every new job.
+          .then(() => {
+            added = true;
+            if (duplicated) void check(); // its event came before the add's answer
+          })
+          .catch((cause) =>
+            fail(
+              new HoardError(
+                'QUEUE_UNAVAILABLE',
+                `${where}: could not queue the hook for host "${request.host}": ${(cause as Error).message}`,
+                { details, cause },
+              ),
+            ),
+          );
+      };
+
       const check = async () => {
-        if (settled || checking) return;
+        if (settled || checking || !added) return;
         checking = true;
         try {
           const state = await host.queue.getJobState(jobId);
@@ -280,7 +332,7 @@ export class QueueHookTransport implements HookTransport {
               if (Date.now() - lockMissingSince > lockMs) {
                 if (!request.idempotent) {
                   lost(
-                    `the agent running it stopped mid-hook (its lock expired); the hook is not idempotent, so it is not run again`,
+                    `the agent running it stopped mid-hook (its lock expired: the agent died, or lost Redis for longer than the lock); the hook is not idempotent, so it is not run again`,
                   );
                 } else if (waitTimer === undefined) {
                   // Idempotent: delivered again when an agent of the host sees the stall.
@@ -290,7 +342,20 @@ export class QueueHookTransport implements HookTransport {
               }
             }
           } else if (state === 'unknown') {
-            lost('its job disappeared from the queue');
+            // Redis lost it (restarted without its data, or emptied): nobody will run or
+            // answer it. An idempotent hook is queued again (the agent still running the old
+            // one, if any, cannot report it: its job is gone); another is lost.
+            if (io.signal.aborted) fail(io.signal.reason);
+            else if (request.idempotent && requeued < MAX_REQUEUES) {
+              requeued++;
+              active = false;
+              add();
+            } else
+              lost(
+                request.idempotent
+                  ? `its job disappeared from the queue ${requeued + 1} times (is Redis losing its data?)`
+                  : 'its job disappeared from the queue (Redis restarted without its data, or emptied); the hook is not idempotent, so it is not run again',
+              );
           } else if (active) {
             waitForAgent(); // back in the queue after a stall: delivered again
           }
@@ -326,39 +391,23 @@ export class QueueHookTransport implements HookTransport {
         onStalled: () => {
           if (request.idempotent) waitForAgent();
         },
+        onDuplicated: () => {
+          duplicated = true;
+          void check();
+        },
       });
       if (io.signal.aborted) {
         fail(io.signal.reason);
         return;
       }
       io.signal.addEventListener('abort', onAbort, { once: true });
-      waitForAgent();
-      host.queue
-        .add('hook', request, {
-          jobId,
-          attempts: 1,
-          removeOnComplete: { age: KEEP_S },
-          removeOnFail: { age: KEEP_S },
-        })
-        // A job of that id may exist (a restarted coordinator's): adopted, its state read at once.
-        .then(() => check())
-        .catch((cause) =>
-          fail(
-            new HoardError(
-              'QUEUE_UNAVAILABLE',
-              `${where}: could not queue the hook for host "${request.host}": ${(cause as Error).message}`,
-              {
-                details,
-                cause,
-              },
-            ),
-          ),
-        );
+      add();
     });
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const end of [...this.unsettled]) end();
     const hosts = await Promise.all([...this.hosts.values()].map((h) => h.catch(() => undefined)));
     await Promise.all(
       hosts.flatMap((h) => (h ? [h.events.close().catch(() => {}), h.queue.close().catch(() => {})] : [])),

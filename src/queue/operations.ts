@@ -116,6 +116,12 @@ export class OperationQueue {
     return () => this.listeners.delete(listener);
   }
 
+  /** Tells every API server an event of operation `logId`, as the worker running it would. */
+  async publish(logId: string, event: unknown): Promise<void> {
+    const message: LiveMessage = { logId, event };
+    await this.redis.publish(liveChannel(this.settings.prefix), JSON.stringify(message));
+  }
+
   async close(): Promise<void> {
     this.listeners.clear();
     await this.queue.close().catch(() => {});

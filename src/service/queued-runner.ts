@@ -14,6 +14,23 @@ import { type ErrorCode, HoardError } from '../errors.js';
 import type { LiveMessage, OperationQueue } from '../queue/operations.js';
 import { keepAlive, type LiveEvent, type LiveTask, type Runner, SERVER_OWNER } from './runner.js';
 
+/**
+ * Ends a log still waiting for a worker as `cancelled` (a compare-and-swap from `queued`: a
+ * worker that took it meanwhile has it `running`, and sees the request itself). Undefined when
+ * it was not queued any more.
+ */
+export function cancelQueued(catalog: Catalog, id: string): Promise<OperationLogRecord | undefined> {
+  return catalog.updateOperationLog(id, ['queued'], {
+    status: 'cancelled',
+    endedAt: new Date().toISOString(),
+    error: {
+      name: 'HoardError',
+      code: 'OPERATION_CANCELLED' satisfies ErrorCode,
+      message: 'cancelled on request before a worker started it',
+    },
+  });
+}
+
 export interface QueuedRunnerOptions {
   /** Milliseconds between heartbeats (default 10 s); stale after four missed. */
   heartbeatMs?: number;
@@ -103,16 +120,7 @@ export class QueuedRunner implements Runner {
    * a running one is stopped by its worker, which sees the request in the catalog.
    */
   cancel(id: string): boolean {
-    void this.catalog
-      .updateOperationLog(id, ['queued'], {
-        status: 'cancelled',
-        endedAt: new Date().toISOString(),
-        error: {
-          name: 'HoardError',
-          code: 'OPERATION_CANCELLED' satisfies ErrorCode,
-          message: 'cancelled on request before a worker started it',
-        },
-      })
+    void cancelQueued(this.catalog, id)
       .then(async (cancelled) => {
         if (!cancelled) return;
         this.options.onFinished?.(cancelled);

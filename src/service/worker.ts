@@ -19,13 +19,13 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Catalog } from '../catalog/index.js';
-import type { ErrorCode } from '../errors.js';
 import type { HookTransport } from '../flows/transport.js';
 import type { Provider, ProviderProblem } from '../providers/provider.js';
 import type { QueueSettings } from '../queue/connection.js';
 import { OperationConsumer } from '../queue/operations.js';
 import { heartbeat, leave, type Member } from '../queue/registry.js';
 import { workFromLog } from './operations.js';
+import { cancelQueued } from './queued-runner.js';
 import { type LiveEvent, OperationRunner } from './runner.js';
 
 /** Milliseconds between two progress events of one task sent through Redis. */
@@ -115,15 +115,7 @@ export class OperationWorker {
       // Gone, or taken by another delivery of this job, or ended (cancelled while it waited).
       if (log?.status !== 'queued') return;
       if (log.cancelRequestedAt) {
-        await catalog.updateOperationLog(log.id, ['queued'], {
-          status: 'cancelled',
-          endedAt: new Date().toISOString(),
-          error: {
-            name: 'HoardError',
-            code: 'OPERATION_CANCELLED' satisfies ErrorCode,
-            message: 'cancelled on request before a worker started it',
-          },
-        });
+        await cancelQueued(catalog, log.id);
         return;
       }
       const publish = throttledProgress((event: LiveEvent) => consumer?.publish(log.id, event));

@@ -259,7 +259,7 @@ resources:
     assert.equal(restored.json.operation.tasks.find((t: { hook: string }) => t.hook === 'main').agent, b.id);
   });
 
-  it("reports a remote hook's progress to the operation's events like a local one's", async () => {
+  it("reports the progress of a remote hook that runs a while (over 200 ms) to the operation's events like a local one's", async () => {
     const { providers } = await loadProviders(coordinator);
     const provider = providers.find((p) => p.name === 'shared')!;
     const file = await plan(
@@ -269,7 +269,7 @@ provider: shared
 resources:
   - {type: exec.task, id: p, host: a}
 parameters:
-  exec.task: {protect: {main: 'true'}}
+  exec.task: {protect: {main: 'sleep 0.6'}}
 `,
     );
     const transport = await QueueHookTransport.open({ url: REDIS, prefix: PREFIX });

@@ -430,3 +430,77 @@ describe('hoard serve --no-runner with two hoard worker processes', { skip: NO_R
     });
   });
 });
+
+describe('hoard operations cancel of an operation no worker has taken', { skip: NO_REDIS }, () => {
+  const prefix = `hoard-test-cancel-queued-${randomBytes(4).toString('hex')}`;
+  let queuedEnv: Record<string, string>;
+  let api: Proc;
+  let token: string;
+
+  before(async () => {
+    queuedEnv = {
+      HOARD_HOME: join(await mkdtemp(join(tmpdir(), 'hoard-cancel-queued-')), 'home'),
+      HOARD_QUEUE_URL: REDIS,
+      HOARD_QUEUE_PREFIX: prefix,
+      HOARD_SCHEDULER_TICK_MS: '0',
+    };
+    token = (await hoard(['tokens', 'create', '--project', 'ops', '--admin', '--json'], queuedEnv)).json
+      .secret;
+    api = await start(['serve', '--no-runner', '--port', '0'], queuedEnv);
+  });
+
+  after(async () => {
+    if (api) await stop(api.child);
+    const redis = await connectQueue({ url: REDIS, prefix });
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('ends it cancelled at once, removes its job and ends the API event stream', async () => {
+    const request = async (method: string, path: string, body?: unknown) => {
+      const r = await fetch(`${api.json.url}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body ? { body: JSON.stringify(body) } : {}),
+      });
+      return (await r.json()) as Json;
+    };
+    const { plan } = await request('POST', '/v1/ops/plans', {
+      name: 'waits',
+      resources: [{ type: 'exec.task', id: 'never' }],
+      parameters: { 'exec.task': { protect: { main: 'true' } } },
+    });
+    const { operationLog } = await request('POST', '/v1/ops/providers/local/checkpoints', {
+      planId: plan.id,
+    });
+    assert.equal(operationLog.status, 'queued');
+    const queue = new Queue(OPERATIONS_QUEUE, { connection: { url: REDIS }, prefix });
+    try {
+      assert.equal(await queue.getJobState(operationLog.id), 'waiting');
+      const stream = await fetch(
+        `${api.json.url}/v1/ops/operation_logs/${operationLog.id}/events?access_token=${token}`,
+        { signal: AbortSignal.timeout(WAIT_MS) },
+      );
+      const events = stream.text();
+      const r = await hoard(['operations', 'cancel', operationLog.id, '--json'], queuedEnv);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.json.operationLog.status, 'cancelled');
+      assert.equal(r.json.operationLog.error.code, 'OPERATION_CANCELLED');
+      assert.equal(
+        (await request('GET', `/v1/ops/operation_logs/${operationLog.id}`)).operationLog.status,
+        'cancelled',
+      );
+      assert.equal(await queue.getJobState(operationLog.id), 'unknown', 'its job is gone');
+      const text = await events;
+      const end = /event: end\ndata: (.*)\n/.exec(text);
+      assert.ok(end, text);
+      assert.equal(JSON.parse(end[1]!).status, 'cancelled');
+    } finally {
+      await queue.close();
+    }
+  });
+});

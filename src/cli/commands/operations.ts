@@ -101,6 +101,16 @@ Example:
           );
         }
         let log: OperationLogRecord = asked;
+        if (log.status === 'queued') {
+          // No process runs it yet, so none would act on the request until a worker takes it:
+          // it ends here, at once (a worker that took it meanwhile has it running, and stops it).
+          const { cancelQueued } = await import('../../service/queued-runner.js');
+          const cancelled = await cancelQueued(catalog, id);
+          if (cancelled) {
+            log = cancelled;
+            await forgetJob(ctx, cancelled);
+          } else log = (await catalog.getOperationLog(null, id)) ?? log;
+        }
         while (opts.wait && !ENDED.has(log.status)) {
           await new Promise((resolve) => setTimeout(resolve, 200));
           log = (await catalog.getOperationLog(null, id)) ?? log;
@@ -112,6 +122,26 @@ Example:
         );
       });
     });
+}
+
+/**
+ * With HOARD_QUEUE_URL, a cancelled queued operation's job is removed and the API servers are
+ * told it ended (their event streams end). Best effort: a worker that takes the job anyway
+ * finds the log ended and runs nothing, and a server reads the status from the catalog.
+ */
+async function forgetJob(ctx: CliContext, log: OperationLogRecord): Promise<void> {
+  const { queueSettings } = await import('../../queue/connection.js');
+  const settings = queueSettings(ctx.io.env);
+  if (!settings) return;
+  const { OperationQueue } = await import('../../queue/operations.js');
+  const queue = await OperationQueue.open(settings).catch(() => undefined);
+  if (!queue) return;
+  try {
+    await queue.remove(log.id);
+    await queue.publish(log.id, { type: 'end', log }).catch(() => {});
+  } finally {
+    await queue.close();
+  }
 }
 
 /** The log as the API shows it: without the heartbeat, which only servers use. */
