@@ -65,6 +65,11 @@ export class Ownership {
     return undefined;
   }
 
+  /** Whether `id` is a plan of `project` (deleted ones too). */
+  hasPlan(project: string, id: string): boolean {
+    return this.byId.get(id.toLowerCase())?.project === project;
+  }
+
   /** The plan keys whose checkpoints `project` sees: its plans' ids, and the names it owns. */
   keysOf(project: string, onlyPlan?: string): { key: string; owner: PlanOwner }[] {
     const out: { key: string; owner: PlanOwner }[] = [];

@@ -55,9 +55,8 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
       const { planId, status, marker, all } = request.query;
       const limit = request.query.limit ?? 100;
       if (all) requireAdmin(request);
-      if (planId && !(await ctx.catalog.getPlan(project, planId, { includeDeleted: true })))
-        throw notFound(`plan ${planId}`);
       const ownership = await Ownership.load(ctx, provider);
+      if (planId && !ownership.hasPlan(project, planId)) throw notFound(`plan ${planId}`);
       const filter = {
         limit,
         ...(status ? { status } : {}),
@@ -69,7 +68,7 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
         ? [await listCheckpoints(provider, filter)]
         : await Promise.all(
             ownership
-              .keysOf(project, planId)
+              .keysOf(project, planId?.toLowerCase())
               .map(({ key }) => listCheckpoints(provider, { ...filter, plan: key })),
           );
       const merged = pages
@@ -80,11 +79,23 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
       const items = await withStats(provider, merged.slice(0, limit), { planNames: all === true });
       const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
       return {
-        checkpoints: items.map((c) => ({
-          ...c,
-          providerId: provider.id,
-          ...ownerFields(c.plan, ownership.ownerOf(c.plan), c.planName),
-        })),
+        // One shape for every item, built field by field: spreading summaries of several
+        // shapes (with and without stats) took as long as reading the index.
+        checkpoints: items.map((c) => {
+          const owner = ownerFields(c.plan, ownership.ownerOf(c.plan), c.planName);
+          return {
+            id: c.id,
+            plan: c.plan,
+            status: c.status,
+            createdAt: c.createdAt,
+            stats: c.stats,
+            providerId: provider.id,
+            planId: owner.planId,
+            planName: owner.planName,
+            project: owner.project,
+            origin: owner.origin,
+          };
+        }),
         next: more && items.length ? items[items.length - 1]!.id : null,
       };
     },
