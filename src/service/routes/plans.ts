@@ -5,8 +5,8 @@ import { hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { OperationKind } from '../../plugins/sdk.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound } from '../http-errors.js';
-import { checkPlanInput, type PlanInput, planView, toPlan } from '../plans.js';
 import { Ownership } from '../ownership.js';
+import { checkPlanInput, type PlanInput, planView, toPlan } from '../plans.js';
 import { checkPlanAllowed } from '../policy.js';
 import { graphQuery, idParams, pageQuery, planBody, projectParams } from '../schemas.js';
 
