@@ -93,8 +93,12 @@ interface Entry {
  * unchanged, but a change after this long gives a later one.
  */
 const SETTLED_MS = 2000;
-/** Directory listings kept per bank (the newest pages of the indexes need a handful each). */
-const LISTINGS_KEPT = 4096;
+/**
+ * Entries of directory listings kept per bank, in all (about 100 bytes each): the newest pages
+ * of the indexes need a few hundred each; a large directory (the content store's) may push
+ * older listings out, never grow memory past this.
+ */
+const ENTRIES_KEPT = 100_000;
 
 interface Listing {
   mtimeMs: number;
@@ -111,6 +115,8 @@ class FsStore implements BankStore {
    * this process or any other, so a listing answered from here is the one readdir would give.
    */
   private readonly listings = new Map<string, Listing>();
+  /** Entries in `listings`, in all. */
+  private entriesKept = 0;
 
   constructor(
     private readonly root: string,
@@ -335,14 +341,24 @@ class FsStore implements BankStore {
       return kept.entries;
     }
     const entries = await this.readEntries(path);
-    if (info.isDirectory() && Date.now() - Math.max(info.mtimeMs, info.ctimeMs) > SETTLED_MS) {
-      this.listings.delete(path);
+    this.forget(path);
+    if (
+      info.isDirectory() &&
+      Date.now() - Math.max(info.mtimeMs, info.ctimeMs) > SETTLED_MS &&
+      entries.length <= ENTRIES_KEPT / 10
+    ) {
       this.listings.set(path, { mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, entries });
-      if (this.listings.size > LISTINGS_KEPT) this.listings.delete(this.listings.keys().next().value!);
-    } else {
-      this.listings.delete(path);
+      this.entriesKept += entries.length;
+      while (this.entriesKept > ENTRIES_KEPT) this.forget(this.listings.keys().next().value!);
     }
     return entries;
+  }
+
+  private forget(path: string): void {
+    const kept = this.listings.get(path);
+    if (!kept) return;
+    this.listings.delete(path);
+    this.entriesKept -= kept.entries.length;
   }
 
   private async readEntries(path: string): Promise<Entry[]> {
