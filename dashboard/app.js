@@ -2,7 +2,7 @@
 /**
  * The dashboard's shell: log in, the navigation, and a hash router (`#/overview`, `#/plans`,
  * `#/schedules`, `#/checkpoints?provider=…`, `#/checkpoints/<provider>/<id>`,
- * `#/operations/<id>` …) that renders one view at a time; each view is a module of views/.
+ * `#/operations/<id>`, `#/agents` …) that renders one view at a time; each view is a module of views/.
  * A 401 from anywhere ends the session and returns to the login form. Once a view is drawn,
  * `#main` carries `data-shown` = the route (`location.hash`) it was drawn for, so a script or
  * test can wait for the view of the current route rather than read the one it replaces.
@@ -10,6 +10,7 @@
 import { ApiError, api, clearSession, loadSession, saveSession } from './api.js';
 import { h, replace, viewerZone } from './dom.js';
 import { route } from './ui.js';
+import { agentsView } from './views/agents.js';
 import { checkpointView } from './views/checkpoint.js';
 import { checkpointsView } from './views/checkpoints.js';
 import { operationView } from './views/operation.js';
@@ -32,6 +33,7 @@ const VIEWS = {
   providers: providersView,
   checkpoints: checkpointsView,
   operations: operationsView,
+  agents: agentsView,
 };
 const NAV = [
   ['overview', 'Overview'],
@@ -40,6 +42,7 @@ const NAV = [
   ['providers', 'Providers'],
   ['checkpoints', 'Checkpoints'],
   ['operations', 'Operations'],
+  ['agents', 'Agents'],
 ];
 
 /** Thrown after a 401 so that the view that met it stops quietly. */

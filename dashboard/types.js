@@ -124,4 +124,18 @@
  * @property {string} createdAt
  */
 
+/**
+ * An agent (`hoard agent --host NAME`) or worker (`hoard worker`) up now (`GET /agents`).
+ * @typedef {object} Member
+ * @property {string} id unique per process
+ * @property {'agent' | 'worker'} kind
+ * @property {string} host the plan host an agent serves; a worker's machine
+ * @property {string} version
+ * @property {string[]} plugins
+ * @property {number} concurrency
+ * @property {number} running hooks (agents) or operations (workers) running now
+ * @property {string} startedAt
+ * @property {string} lastHeartbeat
+ */
+
 export {};

@@ -1,4 +1,4 @@
-import type { Dirent } from 'node:fs';
+import { type Dirent, statSync } from 'node:fs';
 import {
   type FileHandle,
   lstat,
@@ -88,8 +88,36 @@ interface Entry {
   order: string;
 }
 
+/**
+ * A directory's listing is kept only once its last change is this old: a change within the
+ * same tick of the file system's clock (ext4's is a jiffy, 1–10 ms) could leave its mtime
+ * unchanged, but a change after this long gives a later one.
+ */
+const SETTLED_MS = 2000;
+/**
+ * Entries of directory listings kept per bank, in all (about 100 bytes each): the newest pages
+ * of the indexes need a few hundred each; a large directory (the content store's) may push
+ * older listings out, never grow memory past this.
+ */
+const ENTRIES_KEPT = 100_000;
+
+interface Listing {
+  mtimeMs: number;
+  ctimeMs: number;
+  ino: number;
+  entries: readonly Entry[];
+}
+
 class FsStore implements BankStore {
   private readonly leases: FsLeases;
+  /**
+   * Directory listings by path, each valid while the directory's mtime, ctime and inode are
+   * unchanged: every entry created, removed or renamed in a directory changes its mtime, in
+   * this process or any other, so a listing answered from here is the one readdir would give.
+   */
+  private readonly listings = new Map<string, Listing>();
+  /** Entries in `listings`, in all. */
+  private entriesKept = 0;
 
   constructor(
     private readonly root: string,
@@ -278,9 +306,8 @@ class FsStore implements BankStore {
     marker: string | undefined,
     desc: boolean,
   ): AsyncGenerator<string> {
-    const entries = await this.entries(dir);
-    if (desc) entries.reverse();
-    for (const entry of entries) {
+    const listed = await this.entries(dir);
+    for (const entry of desc ? [...listed].reverse() : listed) {
       if (!entry.name.startsWith(start)) continue;
       const key = dir + entry.name;
       if (entry.directory) {
@@ -296,8 +323,47 @@ class FsStore implements BankStore {
     }
   }
 
-  private async entries(dir: string): Promise<Entry[]> {
+  private async entries(dir: string): Promise<readonly Entry[]> {
     const path = dir === '' ? this.root : this.path(dir.slice(0, -1));
+    // A stat of a directory the kernel has cached costs a few µs in this thread, less than a
+    // round trip to the thread pool; a listing stats a handful.
+    let info: ReturnType<typeof statSync>;
+    try {
+      info = statSync(path, { throwIfNoEntry: false });
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+    if (!info) return [];
+    const kept = this.listings.get(path);
+    if (kept && kept.mtimeMs === info.mtimeMs && kept.ctimeMs === info.ctimeMs && kept.ino === info.ino) {
+      // Most recently used last, so the oldest is the first to go.
+      this.listings.delete(path);
+      this.listings.set(path, kept);
+      return kept.entries;
+    }
+    const entries = await this.readEntries(path);
+    this.forget(path);
+    if (
+      info.isDirectory() &&
+      Date.now() - Math.max(info.mtimeMs, info.ctimeMs) > SETTLED_MS &&
+      entries.length <= ENTRIES_KEPT / 10
+    ) {
+      this.listings.set(path, { mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs, ino: info.ino, entries });
+      this.entriesKept += entries.length;
+      while (this.entriesKept > ENTRIES_KEPT) this.forget(this.listings.keys().next().value!);
+    }
+    return entries;
+  }
+
+  private forget(path: string): void {
+    const kept = this.listings.get(path);
+    if (!kept) return;
+    this.listings.delete(path);
+    this.entriesKept -= kept.entries.length;
+  }
+
+  private async readEntries(path: string): Promise<Entry[]> {
     let dirents: Dirent[];
     try {
       dirents = await readdir(path, { withFileTypes: true });

@@ -301,8 +301,7 @@ export class CheckpointStore {
     for (let want = limit + 1; ; want = Math.min(want * 2, 1000)) {
       const keys = await this.bank.list(prefix, { limit: want, ...(marker ? { marker } : {}) });
       for (const key of keys) {
-        const entry = parseIndexEntry(key.slice(prefix.length), plan === undefined);
-        const summary = entry && toSummary(entry, plan);
+        const summary = summaryOfKey(key, prefix, plan);
         if (summary) yield summary;
       }
       if (keys.length < want) return;
@@ -599,6 +598,27 @@ function parseMeta(text: Buffer, id: string): CheckpointMeta {
 }
 
 /** A parsed entry of today's index as a summary; undefined for an unknown status. */
+/**
+ * Summaries of index keys already parsed, by key: a key says everything its summary holds
+ * (a status change writes a new key), so the newest pages, listed again and again, are
+ * parsed once. Frozen: every caller shares them.
+ */
+const parsedKeys = new Map<string, CheckpointSummary | null>();
+/** Keys whose summaries are kept (a few pages of many plans). */
+const PARSED_KEPT = 20_000;
+
+/** `toSummary(parseIndexEntry(…))` of a key of the index at `prefix` (whose plan is `plan`). */
+function summaryOfKey(key: string, prefix: string, plan: string | undefined): CheckpointSummary | undefined {
+  const known = parsedKeys.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const entry = parseIndexEntry(key.slice(prefix.length), plan === undefined);
+  const summary = entry && toSummary(entry, plan);
+  if (summary?.stats) Object.freeze(summary.stats);
+  if (parsedKeys.size >= PARSED_KEPT) parsedKeys.delete(parsedKeys.keys().next().value!);
+  parsedKeys.set(key, summary ? Object.freeze(summary) : null);
+  return summary;
+}
+
 function toSummary(
   entry: NonNullable<ReturnType<typeof parseIndexEntry>>,
   plan: string | undefined,

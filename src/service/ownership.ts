@@ -27,6 +27,25 @@ export interface PlanOwner {
   origin: 'service' | 'cli';
 }
 
+/**
+ * How long the plans read for ownership answer requests before they are read again. This
+ * process's own plan writes drop them at once (`Ownership.forget`); a plan another server
+ * sharing the catalog made is found at once too (a plan or checkpoint not found reads them
+ * again); what another server renamed or deleted is seen at most this late.
+ */
+const PLANS_KEPT_MS = 1000;
+
+interface Kept {
+  at: number;
+  plans: Promise<PlanRecord[]>;
+  /** Per provider id: the maps built from `plans`. */
+  byProvider: Map<string, Ownership>;
+}
+
+/** Per catalog: the plans last read, and a count of this process's plan writes. */
+const kept = new WeakMap<object, Kept>();
+const writes = new WeakMap<object, number>();
+
 export class Ownership {
   private constructor(
     private readonly byId: Map<string, PlanRecord>,
@@ -34,19 +53,48 @@ export class Ownership {
     private readonly byName: Map<string, PlanRecord[]>,
   ) {}
 
-  /** Every plan of every project (deleted ones too), read once for one request. */
-  static async load(ctx: ServiceContext, provider: Provider): Promise<Ownership> {
-    const plans: PlanRecord[] = [];
-    for (let marker: string | undefined; ; ) {
-      const page = await ctx.catalog.listPlans(null, {
-        limit: 1000,
-        includeDeleted: true,
-        ...(marker ? { marker } : {}),
-      });
-      plans.push(...page.items);
-      if (!page.next) break;
-      marker = page.next;
+  /**
+   * Every plan of every project (deleted ones too), as read at most `PLANS_KEPT_MS` ago and
+   * after this process's last plan write; `fresh`: read now.
+   */
+  static async load(
+    ctx: ServiceContext,
+    provider: Provider,
+    options: { fresh?: boolean } = {},
+  ): Promise<Ownership> {
+    const catalog = ctx.catalog;
+    let entry = kept.get(catalog);
+    if (!entry || options.fresh || Date.now() - entry.at > PLANS_KEPT_MS) {
+      const generation = writes.get(catalog) ?? 0;
+      const plans = readPlans(ctx);
+      entry = { at: Date.now(), plans, byProvider: new Map() };
+      const mine = entry;
+      // Kept only if no plan write of this process began meanwhile (it may not be in them).
+      kept.set(catalog, mine);
+      plans.then(
+        () => {
+          if ((writes.get(catalog) ?? 0) !== generation && kept.get(catalog) === mine) kept.delete(catalog);
+        },
+        () => {
+          if (kept.get(catalog) === mine) kept.delete(catalog);
+        },
+      );
     }
+    const plans = await entry.plans;
+    const known = entry.byProvider.get(provider.id);
+    if (known) return known;
+    const made = Ownership.of(plans, provider);
+    entry.byProvider.set(provider.id, made);
+    return made;
+  }
+
+  /** Called around each plan write of this process: the next `load` reads the plans again. */
+  static forget(ctx: ServiceContext): void {
+    writes.set(ctx.catalog, (writes.get(ctx.catalog) ?? 0) + 1);
+    kept.delete(ctx.catalog);
+  }
+
+  private static of(plans: PlanRecord[], provider: Provider): Ownership {
     const byId = new Map(plans.map((p) => [p.id, p]));
     const byName = new Map<string, PlanRecord[]>();
     for (const plan of plans) {
@@ -65,6 +113,11 @@ export class Ownership {
     return undefined;
   }
 
+  /** Whether `id` is a plan of `project` (deleted ones too). */
+  hasPlan(project: string, id: string): boolean {
+    return this.byId.get(id.toLowerCase())?.project === project;
+  }
+
   /** The plan keys whose checkpoints `project` sees: its plans' ids, and the names it owns. */
   keysOf(project: string, onlyPlan?: string): { key: string; owner: PlanOwner }[] {
     const out: { key: string; owner: PlanOwner }[] = [];
@@ -75,6 +128,20 @@ export class Ownership {
       if (owner?.plan.id === plan.id) out.push({ key: plan.name, owner });
     }
     return out;
+  }
+}
+
+async function readPlans(ctx: ServiceContext): Promise<PlanRecord[]> {
+  const plans: PlanRecord[] = [];
+  for (let marker: string | undefined; ; ) {
+    const page = await ctx.catalog.listPlans(null, {
+      limit: 1000,
+      includeDeleted: true,
+      ...(marker ? { marker } : {}),
+    });
+    plans.push(...page.items);
+    if (!page.next) return plans;
+    marker = page.next;
   }
 }
 
@@ -105,14 +172,17 @@ export async function ownedCheckpoint(
     // A damaged record names no plan; its index entries do. Only its own project learns of it.
     if (error instanceof HoardError && error.code === 'CHECKPOINT_CORRUPT') {
       if (admin) throw error;
-      const ownership = await Ownership.load(ctx, provider);
+      const ownership = await Ownership.load(ctx, provider, { fresh: true });
       for (const entry of await indexedCheckpoint(provider, id))
         if (ownership.ownerOf(entry.plan)?.project === project) throw error;
       throw missing();
     }
     throw error;
   }
-  const owner = (await Ownership.load(ctx, provider)).ownerOf(meta.plan);
+  let owner = (await Ownership.load(ctx, provider)).ownerOf(meta.plan);
+  // Not ours by the plans kept: perhaps by a plan another server has just made.
+  if (owner?.project !== project && !admin)
+    owner = (await Ownership.load(ctx, provider, { fresh: true })).ownerOf(meta.plan);
   if (owner?.project !== project && !admin) throw missing();
   return { meta, owner };
 }

@@ -257,6 +257,60 @@ describe('FsBank on disk', () => {
     }
   });
 
+  /** Counts the directories `bank` reads while `fn` runs (readdir, through the CJS module). */
+  async function readsDuring<T>(fn: () => Promise<T>): Promise<{ value: T; reads: string[] }> {
+    const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
+    const original = fsp.readdir;
+    const reads: string[] = [];
+    fsp.readdir = ((path: string, options: unknown) => {
+      reads.push(path.slice(bank.root.length).split('\\').join('/') || '/');
+      return (original as (p: string, o: unknown) => Promise<unknown>)(path, options);
+    }) as typeof fsp.readdir;
+    syncBuiltinESMExports();
+    try {
+      return { value: await fn(), reads };
+    } finally {
+      fsp.readdir = original;
+      syncBuiltinESMExports();
+    }
+  }
+
+  it('a directory unchanged for 2 s is listed from memory until anyone, in any process, changes it', async () => {
+    const dir = await fresh('kept');
+    for (const k of ['a/1', 'a/2', 'b/1']) await bank.put(k, 'x');
+    // Another bank on the same root: its own memory, as another process would have.
+    const other = new FsBank(dir);
+    // Changed just now: a change in the same tick of the file system's clock would leave the
+    // mtime as it is, so each listing reads the directories again.
+    assert.deepEqual(await bank.list(''), ['a/1', 'a/2', 'b/1']);
+    assert.deepEqual((await readsDuring(() => bank.list(''))).reads, ['/', '/a', '/b']);
+    await new Promise((r) => setTimeout(r, 2100)); // the listings are kept once 2 s old
+    assert.deepEqual(await bank.list(''), ['a/1', 'a/2', 'b/1']);
+    const again = await readsDuring(() => bank.list(''));
+    assert.deepEqual(again, { value: ['a/1', 'a/2', 'b/1'], reads: [] });
+
+    await other.put('a/3', 'x');
+    const added = await readsDuring(() => bank.list(''));
+    assert.deepEqual(added, { value: ['a/1', 'a/2', 'a/3', 'b/1'], reads: ['/a'] });
+    await other.delete('b/1'); // removes b/, which changes the root
+    assert.deepEqual(await bank.list(''), ['a/1', 'a/2', 'a/3']);
+    // A status change: a new name in place of the old one.
+    await other.put('a/2.available', 'x');
+    await other.delete('a/2');
+    assert.deepEqual(await bank.list('a/'), ['a/1', 'a/2.available', 'a/3']);
+    assert.deepEqual(await bank.list('a/', { order: 'desc' }), ['a/3', 'a/2.available', 'a/1']);
+  });
+
+  it('changes made in quick succession by another bank are each seen at once', async () => {
+    await fresh('quick');
+    const other = new FsBank(bank.root);
+    for (let i = 0; i < 200; i++) {
+      await other.put(`q/${String(i).padStart(3, '0')}`, 'x');
+      if (i > 0) await other.delete(`q/${String(i - 1).padStart(3, '0')}`);
+      assert.deepEqual(await bank.list('q/'), [`q/${String(i).padStart(3, '0')}`]);
+    }
+  });
+
   it('a damaged lease file counts as expired and is broken by the next acquirer', async () => {
     const dir = await fresh('damaged');
     await mkdir(join(dir, '.leases'));

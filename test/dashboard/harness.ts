@@ -46,11 +46,17 @@ export async function hoard(args: string[]): Promise<string> {
   return ran.stdout;
 }
 
-/** Starts `hoard serve --port 0 --json` and resolves with the URL it prints once it listens. */
-export function serve(home: string): Promise<{ child: ChildProcess; url: string }> {
+/**
+ * Starts `hoard serve --port 0 --json` (with `env` added to the environment) and resolves with
+ * the URL it prints once it listens.
+ */
+export function serve(
+  home: string,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; url: string }> {
   const { child } = spawnHoard(['--home', home, 'serve', '--port', '0', '--json'], {
     cwd: ROOT,
-    env: { HOARD_SCHEDULER_TICK_MS: TICK_MS },
+    env: { HOARD_SCHEDULER_TICK_MS: TICK_MS, ...env },
   });
   let stdout = '';
   let stderr = '';

@@ -7,7 +7,13 @@
 import type { FastifyInstance } from 'fastify';
 import { browseResource, diffCheckpoints, listResources } from '../../flows/browse.js';
 import { checkpointView } from '../../flows/checkpoint-view.js';
-import { type CheckpointStatus, listCheckpoints, protectLog, withStats } from '../../flows/checkpoints.js';
+import {
+  type CheckpointStatus,
+  type CheckpointSummary,
+  listCheckpoints,
+  protectLog,
+  withStats,
+} from '../../flows/checkpoints.js';
 import { requireAdmin } from '../auth.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound, withoutStacks } from '../http-errors.js';
@@ -28,6 +34,8 @@ import {
 
 export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): void {
   const tags = ['checkpoints'];
+  /** The last list answered per provider, project and query (see `samePage`). */
+  const answered = new Map<string, Answered>();
 
   app.get<{
     Params: { project: string; providerId: string };
@@ -49,15 +57,17 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
         response: checkpointListResponse,
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const project = projectOf(request);
       const provider = providerOf(ctx, request.params.providerId);
       const { planId, status, marker, all } = request.query;
       const limit = request.query.limit ?? 100;
       if (all) requireAdmin(request);
-      if (planId && !(await ctx.catalog.getPlan(project, planId, { includeDeleted: true })))
-        throw notFound(`plan ${planId}`);
-      const ownership = await Ownership.load(ctx, provider);
+      let ownership = await Ownership.load(ctx, provider);
+      // A plan another server has just made is not among the plans kept: read them again.
+      if (planId && !ownership.hasPlan(project, planId))
+        ownership = await Ownership.load(ctx, provider, { fresh: true });
+      if (planId && !ownership.hasPlan(project, planId)) throw notFound(`plan ${planId}`);
       const filter = {
         limit,
         ...(status ? { status } : {}),
@@ -69,24 +79,55 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
         ? [await listCheckpoints(provider, filter)]
         : await Promise.all(
             ownership
-              .keysOf(project, planId)
+              .keysOf(project, planId?.toLowerCase())
               .map(({ key }) => listCheckpoints(provider, { ...filter, plan: key })),
           );
       const merged = pages
         .flatMap((p) => p.checkpoints)
         .sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+      const page = merged.slice(0, limit);
+      const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
+      const next = more && page.length ? page[page.length - 1]!.id : null;
+      // The same page as last time, from the same plans: the same bytes. Only pages whose
+      // entries all carry stats (nothing read from records) and not `all` (plan names from records).
+      const key = all
+        ? undefined
+        : `${provider.id}\n${project}\n${planId ?? ''}\n${status ?? ''}\n${marker ?? ''}\n${limit}`;
+      const last = key === undefined ? undefined : answered.get(key);
+      if (last && last.ownership === ownership && last.next === next && samePage(last.page, page)) {
+        reply.type(JSON_TYPE);
+        return last.body;
+      }
       // Stats from the stats index; plan names from the catalog (from records only for `all`,
       // which may show checkpoints of plans no project here has).
-      const items = await withStats(provider, merged.slice(0, limit), { planNames: all === true });
-      const more = merged.length > limit || pages.some((p) => p.next !== null && p.next !== undefined);
-      return {
-        checkpoints: items.map((c) => ({
-          ...c,
-          providerId: provider.id,
-          ...ownerFields(c.plan, ownership.ownerOf(c.plan), c.planName),
-        })),
-        next: more && items.length ? items[items.length - 1]!.id : null,
+      const items = await withStats(provider, page, { planNames: all === true });
+      const value = {
+        // One shape for every item, built field by field: spreading summaries of several
+        // shapes (with and without stats) took as long as reading the index.
+        checkpoints: items.map((c) => {
+          const owner = ownerFields(c.plan, ownership.ownerOf(c.plan), c.planName);
+          return {
+            id: c.id,
+            plan: c.plan,
+            status: c.status,
+            createdAt: c.createdAt,
+            stats: c.stats,
+            providerId: provider.id,
+            planId: owner.planId,
+            planName: owner.planName,
+            project: owner.project,
+            origin: owner.origin,
+          };
+        }),
+        next,
       };
+      if (key === undefined || !page.every((c) => c.stats)) return value;
+      const body = Buffer.from(reply.serialize(value) as string);
+      answered.delete(key);
+      answered.set(key, { page, ownership, next, body });
+      if (answered.size > ANSWERS_KEPT) answered.delete(answered.keys().next().value!);
+      reply.type(JSON_TYPE);
+      return body;
     },
   );
 
@@ -223,4 +264,38 @@ export function registerCheckpoints(app: FastifyInstance, ctx: ServiceContext): 
       return diffCheckpoints({ provider, id: from.id }, { provider, id: to.id });
     },
   );
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+/** Lists kept answered (a dashboard's and scripts' few queries per project). */
+const ANSWERS_KEPT = 256;
+
+interface Answered {
+  page: readonly CheckpointSummary[];
+  /** The plans it was answered from (a new object whenever they are read again). */
+  ownership: Ownership;
+  next: string | null;
+  body: Buffer;
+}
+
+/**
+ * Whether two listings are the same checkpoints with the same statuses and statistics. Index
+ * entries are parsed once per key (checkpoints/store.ts), so an unchanged entry gives the very
+ * same stats object; a status or stats change writes a new key.
+ */
+function samePage(a: readonly CheckpointSummary[], b: readonly CheckpointSummary[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (
+      x.id !== y.id ||
+      x.status !== y.status ||
+      x.plan !== y.plan ||
+      x.stats === undefined ||
+      x.stats !== y.stats
+    )
+      return false;
+  }
+  return true;
 }

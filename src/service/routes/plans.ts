@@ -5,6 +5,7 @@ import { hookGraphJson, planHookGraph } from '../../flows/graph-view.js';
 import type { OperationKind } from '../../plugins/sdk.js';
 import { projectOf, providerOf, type ServiceContext } from '../context.js';
 import { notFound } from '../http-errors.js';
+import { Ownership } from '../ownership.js';
 import { checkPlanInput, type PlanInput, planView, toPlan } from '../plans.js';
 import { checkPlanAllowed } from '../policy.js';
 import { graphQuery, idParams, pageQuery, planBody, projectParams } from '../schemas.js';
@@ -29,6 +30,7 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
       checkPlanAllowed(request.token, body, ctx.policy);
       const provider = providerOf(ctx, body.providerId ?? 'local');
       await checkPlanInput(body, provider);
+      Ownership.forget(ctx);
       const plan = await ctx.catalog.createPlan({
         project: projectOf(request),
         name: body.name,
@@ -37,6 +39,7 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
         resources: body.resources,
         parameters: body.parameters ?? {},
       });
+      Ownership.forget(ctx);
       reply.code(201).header('location', `/v1/${plan.project}/plans/${plan.id}`);
       return { plan: planView(plan) };
     },
@@ -60,6 +63,7 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
       checkPlanAllowed(request.token, body, ctx.policy);
       const provider = providerOf(ctx, body.providerId ?? 'local');
       await checkPlanInput(body, provider);
+      Ownership.forget(ctx);
       const plan = await ctx.catalog.updatePlan(projectOf(request), request.params.id, {
         name: body.name,
         description: body.description ?? null,
@@ -67,6 +71,7 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
         resources: body.resources,
         parameters: body.parameters ?? {},
       });
+      Ownership.forget(ctx);
       if (!plan) throw notFound(`plan ${request.params.id}`);
       return { plan: planView(plan) };
     },
@@ -84,8 +89,10 @@ export function registerPlans(app: FastifyInstance, ctx: ServiceContext): void {
           `plan ${request.params.id} is used by scheduled operation ${users.map((u) => `"${u}"`).join(', ')}: delete those first`,
           { details: { scheduledOperations: users } },
         );
-      if (!(await ctx.catalog.deletePlan(project, request.params.id)))
-        throw notFound(`plan ${request.params.id}`);
+      Ownership.forget(ctx);
+      const deleted = await ctx.catalog.deletePlan(project, request.params.id);
+      Ownership.forget(ctx);
+      if (!deleted) throw notFound(`plan ${request.params.id}`);
       reply.code(204);
     },
   );
