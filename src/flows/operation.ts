@@ -376,7 +376,10 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
           waiting = (message) => ectx.progress(0, message);
           return store;
         },
-        signal: ectx.signal,
+        // A getter: the engine makes a task's AbortController only when something asks for it.
+        get signal() {
+          return ectx.signal;
+        },
         failures: () => failuresOf(ectx),
         now: () => ectx.now(),
         sleep: (ms) => ectx.sleep(ms),
@@ -454,9 +457,9 @@ export interface HookSink {
  */
 export async function callHook(call: HookCall, sink: HookSink): Promise<void> {
   const { kind, key, hook } = call;
-  const plain = call.checkpointBank.section(`resources/${encodeSegment(key)}`, { readOnly: !call.writable });
-  const section =
-    kind === 'protect' ? new CountingBank(plain, (bytes) => sink.addStats('storedBytes', bytes)) : plain;
+  // The bank sections are made when the hook first asks for them: many hooks use neither.
+  let section: Bank | undefined;
+  let previous: Bank | null | undefined = null;
   const pollTask = { resource: key, hook };
   const ctx: HookContext = {
     operation: kind,
@@ -465,15 +468,33 @@ export async function callHook(call: HookCall, sink: HookSink): Promise<void> {
     resource: call.resource,
     parameters: call.parameters.parameters,
     protectParameters: call.parameters.protectParameters,
-    bank: section,
+    get bank(): Bank {
+      if (section === undefined) {
+        const plain = call.checkpointBank.section(`resources/${encodeSegment(key)}`, {
+          readOnly: !call.writable,
+        });
+        section =
+          kind === 'protect'
+            ? new CountingBank(plain, (bytes) => sink.addStats('storedBytes', bytes))
+            : plain;
+      }
+      return section;
+    },
     ...(call.blobIds ? { blobIds: call.blobIds } : {}),
-    previous: call.previousCheckpoint
-      ? call.rootBank.section(resourcePrefix(call.previousCheckpoint, key), { readOnly: true })
-      : undefined,
+    get previous(): Bank | undefined {
+      if (previous === null) {
+        previous = call.previousCheckpoint
+          ? call.rootBank.section(resourcePrefix(call.previousCheckpoint, key), { readOnly: true })
+          : undefined;
+      }
+      return previous;
+    },
     get store(): ContentStore {
       return call.store();
     },
-    signal: call.signal,
+    get signal(): AbortSignal {
+      return call.signal;
+    },
     get failures(): HookFailure[] {
       return call.failures();
     },
@@ -568,7 +589,18 @@ function operationLog(
   },
   id: string,
 ): OperationLog {
-  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+  // Tasks end many to a millisecond: each millisecond's string is made once.
+  let lastMs = Number.NaN;
+  let lastIso = '';
+  const iso = (ms: number | undefined) => {
+    if (ms === undefined) return null;
+    const whole = Math.trunc(ms);
+    if (whole !== lastMs) {
+      lastMs = whole;
+      lastIso = new Date(whole).toISOString();
+    }
+    return lastIso;
+  };
   const tasks: TaskLog[] = result.tasks.map((t) => {
     const data = byTask.get(t.id)!;
     const log: TaskLog = {
