@@ -718,17 +718,17 @@ function operationLog(
   },
   id: string,
 ): OperationLog {
-  // Tasks end many to a millisecond: each millisecond's string is made once.
-  let lastMs = Number.NaN;
-  let lastIso = '';
+  // Tasks start and end many to a millisecond: each millisecond's string is made once.
+  const isoOf = new Map<number, string>();
   const iso = (ms: number | undefined) => {
     if (ms === undefined) return null;
     const whole = Math.trunc(ms);
-    if (whole !== lastMs) {
-      lastMs = whole;
-      lastIso = new Date(whole).toISOString();
+    let text = isoOf.get(whole);
+    if (text === undefined) {
+      text = new Date(whole).toISOString();
+      isoOf.set(whole, text);
     }
-    return lastIso;
+    return text;
   };
   const tasks: TaskLog[] = result.tasks.map((t) => {
     const data = byTask.get(t.id)!;
