@@ -1,7 +1,7 @@
 /**
  * `npm run bench:protect`: protect with the `noop` plugin over a resource tree (fan-out 5)
- * of 1k and 10k resources, then list and delete; per-resource overhead, bank objects
- * written, peak RSS. Each size runs in its own process. JSON on stdout.
+ * of 1k and 10k resources, then list and delete; per-resource overhead (wall and CPU time),
+ * bank objects written, peak RSS. Each size runs in its own process. JSON on stdout.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
@@ -35,9 +35,13 @@ async function measure(resources: number) {
         .map((c) => `noop#r${c}`),
     })),
   };
+  const cpu = process.cpuUsage();
   let t = performance.now();
   const result = await protect(plan, provider);
   const protectMs = performance.now() - t;
+  const { user, system } = process.cpuUsage(cpu);
+  // CPU time (all threads): on a shared, loaded machine wall time mostly measures the others.
+  const protectCpuMs = (user + system) / 1000;
   if (result.checkpoint.status !== 'available') throw new Error(`protect ended ${result.checkpoint.status}`);
   const objects = await countFiles(join(home, 'banks', 'local'));
   t = performance.now();
@@ -53,6 +57,8 @@ async function measure(resources: number) {
     hooks: resources * 4,
     protectMs: round(protectMs, 1),
     usPerResource: round((protectMs * 1000) / resources, 1),
+    protectCpuMs: round(protectCpuMs, 1),
+    cpuUsPerResource: round((protectCpuMs * 1000) / resources, 1),
     bankObjectsWritten: objects,
     listMs: round(listMs, 2),
     deleteMs: round(deleteMs, 1),

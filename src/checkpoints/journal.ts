@@ -1,5 +1,11 @@
 import type { Bank } from '../bank/index.js';
-import { type Journal, type JournalRecord, parseJournalLine } from '../engine/index.js';
+import {
+  GroupCommit,
+  type Journal,
+  type JournalRecord,
+  journalLines,
+  parseJournalLine,
+} from '../engine/index.js';
 import { HoardError } from '../errors.js';
 
 const OBJECT_NAME = /^(\d{8,})\.jsonl$/;
@@ -11,12 +17,15 @@ const OBJECT_NAME = /^(\d{8,})\.jsonl$/;
  * flight and never leaves half a record. An object that is not a batch of records (a bad
  * name, a line that is not a record) means the journal was damaged: `load` fails with
  * JOURNAL_CORRUPT naming the object's key and line, and never guesses.
+ *
+ * Appends are group-committed ({@link GroupCommit}): the records of every task that changes
+ * state while a put is in flight go out together in the next object.
  */
 export class BankJournal implements Journal {
-  private pending: JournalRecord[] = [];
-  private writing: Promise<void> | undefined;
   private seq = 0;
-  private failure: unknown;
+  private readonly commit = new GroupCommit<JournalRecord>((batch) =>
+    this.bank.put(`${this.prefix}/${String(this.seq++).padStart(8, '0')}.jsonl`, journalLines(batch)),
+  );
 
   constructor(
     private readonly bank: Bank,
@@ -42,32 +51,15 @@ export class BankJournal implements Journal {
   }
 
   append(record: JournalRecord): void {
-    this.pending.push(record);
-    this.writing ??= this.drain();
+    this.commit.append(record);
   }
 
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-    if (this.failure) throw this.failure;
+  flush(): Promise<void> {
+    return this.commit.flush();
   }
 
   close(): Promise<void> {
     return this.flush();
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        const batch = this.pending;
-        this.pending = [];
-        const key = `${this.prefix}/${String(this.seq++).padStart(8, '0')}.jsonl`;
-        await this.bank.put(key, batch.map((r) => `${JSON.stringify(r)}\n`).join(''));
-      }
-    } catch (error) {
-      this.failure ??= error;
-    } finally {
-      this.writing = undefined;
-    }
   }
 }
 

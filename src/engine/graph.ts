@@ -296,23 +296,28 @@ function compileResources<D>(specs: readonly TaskSpec<D>[]): Resources | undefin
   return { names, limits: Int32Array.from(limits), needs };
 }
 
+function bad<D>(spec: TaskSpec<D>, field: string, expected: string): HoardError {
+  return new HoardError('GRAPH_INVALID', `task "${spec.id}": ${field} must be ${expected}`, {
+    details: { task: spec.id, field },
+  });
+}
+
+/** Checks a task's options; called for every task of every compile, so it allocates nothing when they are good. */
 function checkOptions<D>(spec: TaskSpec<D>): void {
-  const bad = (field: string, expected: string) =>
-    new HoardError('GRAPH_INVALID', `task "${spec.id}": ${field} must be ${expected}`, {
-      details: { task: spec.id, field },
-    });
-  if (spec.run !== undefined && typeof spec.run !== 'function') throw bad('run', 'a function');
+  if (spec.run !== undefined && typeof spec.run !== 'function') throw bad(spec, 'run', 'a function');
   if (spec.priority !== undefined && !Number.isFinite(spec.priority))
-    throw bad('priority', 'a finite number');
+    throw bad(spec, 'priority', 'a finite number');
   if (spec.estimate !== undefined && !(spec.estimate >= 0 && Number.isFinite(spec.estimate))) {
-    throw bad('estimate', 'a number ≥ 0');
+    throw bad(spec, 'estimate', 'a number ≥ 0');
   }
-  if (spec.timeout !== undefined && !(spec.timeout > 0)) throw bad('timeout', 'a number of milliseconds > 0');
+  if (spec.timeout !== undefined && !(spec.timeout > 0))
+    throw bad(spec, 'timeout', 'a number of milliseconds > 0');
   if (spec.retry !== undefined && !(Number.isInteger(spec.retry.retries) && spec.retry.retries >= 0)) {
-    throw bad('retry.retries', 'an integer ≥ 0');
+    throw bad(spec, 'retry.retries', 'an integer ≥ 0');
   }
-  for (const s of spec.semaphores ?? []) {
+  if (!spec.semaphores) return;
+  for (const s of spec.semaphores) {
     if (!(Number.isInteger(s.limit) && s.limit >= 1))
-      throw bad(`semaphore "${s.group}" limit`, 'an integer ≥ 1');
+      throw bad(spec, `semaphore "${s.group}" limit`, 'an integer ≥ 1');
   }
 }

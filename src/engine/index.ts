@@ -4,8 +4,10 @@ export { type CompiledGraph, TaskGraph } from './graph.js';
 export {
   FileJournal,
   type FileJournalOptions,
+  GroupCommit,
   type Journal,
   type JournalRecord,
+  journalLines,
   MemoryJournal,
   parseJournalLine,
 } from './journal.js';

@@ -19,13 +19,84 @@ export interface JournalRecord {
 /**
  * Where a run persists its state changes so that a crashed run can be resumed, or its owed
  * teardowns run, by a later process. `append` must not block the scheduler: implementations
- * buffer and write in order, and `flush` waits until everything appended is stored.
+ * buffer and write in order. `flush` resolves once every record appended before the call is
+ * stored (it need not wait for records appended after it), and rejects for good once a
+ * write has failed.
  */
 export interface Journal {
   load(): Promise<JournalRecord[]>;
   append(record: JournalRecord): void;
   flush(): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Group commit for a journal whose every write is durable (an fsync, an atomic object): records
+ * appended while a write is in flight go out together in the next write, in order, so a steady
+ * stream of state changes costs one write per write's latency, not one per record. `flush`
+ * waits for the write that holds the last record appended before it, not for the queue to run
+ * dry. After a failed write nothing more is written (a record is never stored without every
+ * record appended before it) and every flush rejects with that failure.
+ */
+export class GroupCommit<T> {
+  private pending: T[] = [];
+  private appended = 0;
+  private stored = 0;
+  private writing = false;
+  private failed = false;
+  private failure: unknown;
+  /** Flushes in the order they were asked for, so also in the order of `upTo`. */
+  private waiters: { upTo: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
+
+  /** `write` stores one batch durably; it is never called again before the previous call settles. */
+  constructor(private readonly write: (batch: T[]) => Promise<void>) {}
+
+  /** Records appended and not yet covered by a finished write. */
+  get unstored(): number {
+    return this.appended - this.stored;
+  }
+
+  append(record: T): void {
+    this.pending.push(record);
+    this.appended++;
+    if (!this.writing && !this.failed) {
+      this.writing = true;
+      // Started on a microtask: the records a scheduler appends in one synchronous pass share it.
+      queueMicrotask(() => void this.drain());
+    }
+  }
+
+  flush(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failure);
+    if (this.stored === this.appended) return Promise.resolve();
+    const upTo = this.appended;
+    return new Promise((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        await this.write(batch);
+        this.stored += batch.length;
+        let done = 0;
+        while (done < this.waiters.length && this.waiters[done]!.upTo <= this.stored) {
+          this.waiters[done++]!.resolve();
+        }
+        if (done > 0) this.waiters.splice(0, done);
+      }
+    } catch (error) {
+      this.failed = true;
+      this.failure = error;
+      this.pending = [];
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const waiter of waiters) waiter.reject(error);
+    } finally {
+      this.writing = false;
+    }
+  }
 }
 
 export class MemoryJournal implements Journal {
@@ -54,14 +125,11 @@ export interface FileJournalOptions {
  * that `load` drops (and cuts off, so later appends start on a clean line). A bad line
  * anywhere else means the file was damaged and is reported, never skipped.
  *
- * Appends are batched: records appended while a write is in flight go out in the next
- * write, in order, so a record is never stored without the ones appended before it.
+ * Appends are group-committed ({@link GroupCommit}): one write and one fsync per batch.
  */
 export class FileJournal implements Journal {
   private stream: WriteStream | undefined;
-  private pending: string[] = [];
-  private writing: Promise<void> | undefined;
-  private failure: unknown;
+  private readonly commit = new GroupCommit<JournalRecord>((batch) => this.write(batch));
 
   constructor(
     readonly path: string,
@@ -95,13 +163,11 @@ export class FileJournal implements Journal {
   }
 
   append(record: JournalRecord): void {
-    this.pending.push(`${JSON.stringify(record)}\n`);
-    if (!this.writing) this.writing = this.drain();
+    this.commit.append(record);
   }
 
-  async flush(): Promise<void> {
-    while (this.writing) await this.writing;
-    if (this.failure) throw this.failure;
+  flush(): Promise<void> {
+    return this.commit.flush();
   }
 
   async close(): Promise<void> {
@@ -118,27 +184,25 @@ export class FileJournal implements Journal {
     }
   }
 
-  private async drain(): Promise<void> {
-    try {
-      if (!this.stream) {
-        await mkdir(dirname(this.path), { recursive: true });
-        this.stream = createWriteStream(this.path, { flags: 'a' });
-        await once(this.stream, 'open');
-      }
-      while (this.pending.length > 0) {
-        const batch = this.pending.join('');
-        this.pending = [];
-        await new Promise<void>((resolve, reject) =>
-          this.stream!.write(batch, (error) => (error ? reject(error) : resolve())),
-        );
-        if (this.options.sync !== false) await fsync(this.stream!);
-      }
-    } catch (error) {
-      this.failure ??= error;
-    } finally {
-      this.writing = undefined;
+  private async write(batch: JournalRecord[]): Promise<void> {
+    if (!this.stream) {
+      await mkdir(dirname(this.path), { recursive: true });
+      this.stream = createWriteStream(this.path, { flags: 'a' });
+      await once(this.stream, 'open');
     }
+    const text = journalLines(batch);
+    await new Promise<void>((resolve, reject) =>
+      this.stream!.write(text, (error) => (error ? reject(error) : resolve())),
+    );
+    if (this.options.sync !== false) await fsync(this.stream);
   }
+}
+
+/** Records as journal lines, each ended by a newline. */
+export function journalLines(records: readonly JournalRecord[]): string {
+  let text = '';
+  for (const record of records) text += `${JSON.stringify(record)}\n`;
+  return text;
 }
 
 async function fsync(stream: WriteStream): Promise<void> {

@@ -137,6 +137,10 @@ export class Run<D = unknown> {
   private readonly listeners: ((event: EngineEvent) => void)[] = [];
   private readonly resolveStack: number[] = [];
   private readonly retrying = new Set<Node<D>>();
+  /** Tasks begun whose `running` record is not yet known stored, with their attempt's token. */
+  private unsynced: Node<D>[] = [];
+  private unsyncedTokens: number[] = [];
+  private syncQueued = false;
   private readonly counts: Record<TaskState, number> = {
     pending: 0,
     running: 0,
@@ -372,7 +376,42 @@ export class Run<D = unknown> {
     } finally {
       this.looping = false;
     }
+    if (this.unsynced.length > 0 && !this.syncQueued) {
+      this.syncQueued = true;
+      // On a microtask: tasks begun by other completions already queued share this flush.
+      queueMicrotask(() => this.sync());
+    }
     if (this.ended === this.nodes.length && !this.finished) this.finish();
+  }
+
+  /**
+   * Write-ahead with group commit: the tasks begun since the last flush start (or fail with
+   * the journal's error) together, once the journal has stored every record appended so far,
+   * their `running` records and the ends of the tasks before them.
+   */
+  private sync(): void {
+    this.syncQueued = false;
+    const nodes = this.unsynced;
+    const tokens = this.unsyncedTokens;
+    this.unsynced = [];
+    this.unsyncedTokens = [];
+    const start = (error: unknown, failed: boolean) => {
+      // One scheduling pass for the whole group, not one per task.
+      this.looping = true;
+      try {
+        for (let i = 0; i < nodes.length; i++) {
+          if (failed) this.settleAttempt(nodes[i]!, tokens[i]!, error, true);
+          else this.invoke(nodes[i]!, tokens[i]!);
+        }
+      } finally {
+        this.looping = false;
+      }
+      this.loop();
+    };
+    this.journal!.flush().then(
+      () => start(undefined, false),
+      (error) => start(error, true),
+    );
   }
 
   /** All predecessors have ended: decide whether the task runs, and if not, how it ends. */
@@ -422,10 +461,9 @@ export class Run<D = unknown> {
     if (this.journal && this.options.writeAhead !== false) {
       // The `running` record must be stored before the task can change anything, or a crash
       // could leave work done that recovery does not know about (a freeze nobody thaws).
-      this.journal.flush().then(
-        () => this.invoke(node, token),
-        (error) => this.settleAttempt(node, token, error, true),
-      );
+      // `loop` flushes once for every task it began (see `sync`).
+      this.unsynced.push(node);
+      this.unsyncedTokens.push(token);
     } else {
       this.invoke(node, token);
     }

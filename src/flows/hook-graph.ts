@@ -41,6 +41,8 @@ export interface HookGraph {
   edges: HookEdge[];
 }
 
+const HOOKS = ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const satisfies readonly HookName[];
+
 const METHOD: Record<HookName, keyof Operation> = {
   prepareBegin: 'onPrepareBegin',
   prepareFinish: 'onPrepareFinish',
@@ -59,19 +61,39 @@ export function buildHookGraph(
 ): HookGraph {
   const tasks: TaskSpec<HookTask>[] = [];
   const edges: HookEdge[] = [];
-  const edge = (fromKey: string, fromHook: HookName, toKey: string, toHook: HookName, kind: EdgeKind) =>
-    edges.push({ from: hookTaskId(fromKey, fromHook), to: hookTaskId(toKey, toHook), kind });
+  // Each task id made once and shared by its task and edges: the engine looks every edge's
+  // ends up by id, and a string hashed once is cheap to look up again.
+  const ids = new Map<string, readonly [string, string, string, string]>();
+  for (const node of resources.nodes) {
+    ids.set(node.key, [
+      hookTaskId(node.key, 'prepareBegin'),
+      hookTaskId(node.key, 'prepareFinish'),
+      hookTaskId(node.key, 'main'),
+      hookTaskId(node.key, 'complete'),
+    ]);
+  }
+  const idsOf = (key: string) =>
+    ids.get(key) ??
+    ([
+      hookTaskId(key, 'prepareBegin'),
+      hookTaskId(key, 'prepareFinish'),
+      hookTaskId(key, 'main'),
+      hookTaskId(key, 'complete'),
+    ] as const);
+  const edge = (from: string, to: string, kind: EdgeKind) => edges.push({ from, to, kind });
 
   for (const node of resources.nodes) {
     const op = operationOf(node.key);
-    const setup = hookTaskId(node.key, 'prepareBegin');
-    for (const hook of ['prepareBegin', 'prepareFinish', 'main', 'complete'] as const) {
+    const own = ids.get(node.key)!;
+    const [pb, pf, m, c] = own;
+    for (let h = 0; h < 4; h++) {
+      const hook = HOOKS[h]!;
       const impl = op?.[METHOD[hook]] as Hook | undefined;
       const data: HookTask = { resource: node.key, hook, impl, timeoutMs: op?.timeoutMs };
-      const task: TaskSpec<HookTask> = { id: hookTaskId(node.key, hook), data };
+      const task: TaskSpec<HookTask> = { id: own[h]!, data };
       const teardown = hook === 'prepareFinish' || (hook !== 'prepareBegin' && op?.alwaysRun?.includes(hook));
       if (teardown) {
-        task.teardownOf = setup;
+        task.teardownOf = pb;
         data.teardown = true;
       }
       if (node.resource.host !== undefined) {
@@ -81,13 +103,14 @@ export function buildHookGraph(
       }
       tasks.push(task);
     }
-    edge(node.key, 'prepareBegin', node.key, 'prepareFinish', 'indigo');
-    edge(node.key, 'prepareFinish', node.key, 'main', 'yellow');
-    edge(node.key, 'main', node.key, 'complete', 'red');
+    edge(pb, pf, 'indigo');
+    edge(pf, m, 'yellow');
+    edge(m, c, 'red');
     for (const child of node.children) {
-      edge(node.key, 'prepareBegin', child, 'prepareBegin', 'green');
-      edge(child, 'prepareFinish', node.key, 'prepareFinish', 'purple');
-      edge(child, 'complete', node.key, 'complete', 'black');
+      const [cpb, cpf, , cc] = idsOf(child);
+      edge(pb, cpb, 'green');
+      edge(cpf, pf, 'purple');
+      edge(cc, c, 'black');
     }
   }
   return { tasks, edges };

@@ -32,7 +32,8 @@ export interface Plan {
 
 export const PLAN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-const planSchema = {
+/** The shape of a plan file, before its resources are checked against their plugins. */
+export const PLAN_SCHEMA = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'resources'],
@@ -78,7 +79,7 @@ export async function loadPlan(path: string): Promise<Plan> {
 
 export function parsePlan(text: string, source: string): Plan {
   const raw = parseYaml(text, source, 'PLAN_INVALID');
-  validate(planSchema, raw, source, 'PLAN_INVALID');
+  validate(PLAN_SCHEMA, raw, source, 'PLAN_INVALID');
   const value = raw as {
     name: string;
     provider?: string;

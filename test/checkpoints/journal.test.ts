@@ -51,4 +51,30 @@ describe('a journal in the bank', () => {
     await bank.put(`${PREFIX}/notes.txt`, 'hello\n');
     await assert.rejects(new BankJournal(bank, PREFIX).load(), corrupt(`${PREFIX}/notes.txt`));
   });
+
+  it('records appended while a put is in flight go out together in the next object, in order', async () => {
+    const bank = new MemoryBank();
+    const put = bank.put.bind(bank);
+    let puts = 0;
+    bank.put = async (key, data) => {
+      puts++;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return put(key, data);
+    };
+    const journal = new BankJournal(bank, PREFIX);
+    const flushed: Promise<void>[] = [];
+    for (let i = 0; i < 100; i++) {
+      journal.append({ task: `t${i}`, state: 'running', at: i, attempt: 1 });
+      flushed.push(journal.flush());
+      if (i % 10 === 9) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await Promise.all(flushed);
+    assert.ok(puts <= 20, `${puts} puts for 100 records`);
+    assert.equal((await bank.list(`${PREFIX}/`)).length, puts);
+    const back = await new BankJournal(bank, PREFIX).load();
+    assert.deepEqual(
+      back.map((r) => r.task),
+      Array.from({ length: 100 }, (_, i) => `t${i}`),
+    );
+  });
 });

@@ -3,7 +3,15 @@ import { appendFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FileJournal, type Journal, MemoryJournal, runGraph, TaskGraph } from '../../src/engine/index.js';
+import {
+  FileJournal,
+  GroupCommit,
+  type Journal,
+  type JournalRecord,
+  MemoryJournal,
+  runGraph,
+  TaskGraph,
+} from '../../src/engine/index.js';
 import { HoardError } from '../../src/errors.js';
 
 /** freeze → snapshot → thaw(teardown of freeze) → upload, counting how often each runs. */
@@ -136,3 +144,109 @@ describe('journal: a setup cut off by a crash', () => {
     assert.equal(result.task('thaw')!.state, 'upstream_failed');
   });
 });
+
+/** A journal whose every write (as an fsync would) takes a few milliseconds; it counts them. */
+class SlowJournal implements Journal {
+  readonly stored: JournalRecord[] = [];
+  writes = 0;
+  private readonly commit = new GroupCommit<JournalRecord>(async (batch) => {
+    this.writes++;
+    await new Promise((resolve) => setTimeout(resolve, 3));
+    this.stored.push(...batch);
+  });
+
+  async load(): Promise<JournalRecord[]> {
+    return [];
+  }
+  append(record: JournalRecord): void {
+    this.commit.append(record);
+  }
+  flush(): Promise<void> {
+    return this.commit.flush();
+  }
+  close(): Promise<void> {
+    return this.flush();
+  }
+  has(task: string, state: string): boolean {
+    return this.stored.some((r) => r.task === task && r.state === state);
+  }
+}
+
+describe('journal: group commit', () => {
+  it('tasks changing state during a write share the next one, and none starts before its records are stored', async () => {
+    const journal = new SlowJournal();
+    const early: string[] = [];
+    const n = 200;
+    const graph = new TaskGraph();
+    for (let i = 0; i < n; i++) {
+      const task = (id: string, before?: string) => async () => {
+        // Write-ahead: this task's `running` record, and its predecessor's end, are stored.
+        if (!journal.has(id, 'running')) early.push(`${id} started before its running record was stored`);
+        if (before && !journal.has(before, 'succeeded'))
+          early.push(`${id} started before ${before} was stored ended`);
+        // Completions trickle in while writes are in flight.
+        await new Promise((resolve) => setTimeout(resolve, i % 7));
+      };
+      graph.add({ id: `a${i}`, run: task(`a${i}`) }).add({ id: `b${i}`, run: task(`b${i}`, `a${i}`) });
+      graph.edge(`a${i}`, `b${i}`);
+    }
+    const result = await runGraph(graph, { journal });
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual(early, []);
+    // Reported only once every record is stored.
+    assert.equal(journal.stored.length, 4 * n);
+    // 800 records: one write per record would be 800; a group commit needs a few dozen.
+    assert.ok(journal.writes <= 60, `${journal.writes} writes for ${4 * n} records`);
+  });
+
+  it('a flush waits for the write holding its records, not for records appended after it', async () => {
+    const gates: (() => void)[] = [];
+    const batches: number[][] = [];
+    const commit = new GroupCommit<number>(async (batch) => {
+      await new Promise<void>((resolve) => gates.push(resolve));
+      batches.push(batch);
+    });
+    commit.append(1);
+    commit.append(2);
+    const first = commit.flush();
+    await Promise.resolve();
+    commit.append(3); // the first write is in flight: 3 waits for the next one
+    const second = commit.flush();
+    let firstDone = false;
+    void first.then(() => {
+      firstDone = true;
+    });
+    await until(() => gates.length === 1);
+    gates[0]!();
+    await first;
+    assert.deepEqual(batches, [[1, 2]]);
+    commit.append(4); // appended while 3 is being written
+    await until(() => gates.length === 2);
+    assert.ok(firstDone);
+    gates[1]!();
+    await second; // does not wait for 4
+    assert.deepEqual(batches, [[1, 2], [3]]);
+    await until(() => gates.length === 3);
+    gates[2]!();
+    await commit.flush();
+    assert.deepEqual(batches, [[1, 2], [3], [4]]);
+  });
+
+  it('after a failed write nothing more is written and every flush rejects with that failure', async () => {
+    let writes = 0;
+    const commit = new GroupCommit<number>(async () => {
+      writes++;
+      if (writes === 1) throw new Error('disk full');
+    });
+    commit.append(1);
+    await assert.rejects(commit.flush(), /disk full/);
+    commit.append(2);
+    await assert.rejects(commit.flush(), /disk full/);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(writes, 1);
+  });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}

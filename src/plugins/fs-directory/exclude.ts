@@ -10,7 +10,8 @@
  * and stop excluding those files without a word. Unlike a `.gitignore` file, each item is one
  * pattern: a leading `#` is not a comment and trailing spaces are kept.
  */
-import picomatch from 'picomatch';
+import { createRequire } from 'node:module';
+import type picomatchType from 'picomatch';
 
 /** Whether the entry at `path` (relative to the root, `/`-separated) is left out. */
 export type Excluder = (path: string, isDir: boolean) => boolean;
@@ -49,6 +50,8 @@ function rule(pattern: string): Rule | undefined {
   // `dir/**` is what is inside dir, not dir itself (picomatch's `**` also matches nothing).
   if (glob.endsWith('/**')) glob = `${glob}/*`;
   // posix: `[!a]` is a negated class, as in git; nonegate: the `!` was taken above.
+  // Required here, not imported: a tree walked without patterns (most) never loads it.
+  const picomatch = createRequire(import.meta.url)('picomatch') as typeof picomatchType;
   const matches = picomatch(glob, { dot: true, posix: true, nonegate: true });
   return { negate, dirOnly, matches };
 }

@@ -19,7 +19,7 @@ let pool: Piscina | undefined;
 
 function shared(): Piscina {
   pool ??= new Piscina({
-    filename: new URL('./worker.js', import.meta.url).href,
+    filename: new URL('./worker-entry.js', import.meta.url).href,
     minThreads: 0,
     maxThreads: poolThreads(),
     idleTimeout: 10_000,

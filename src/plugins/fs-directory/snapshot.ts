@@ -63,6 +63,10 @@ export async function snapshot(
   if (!rootStat.isDirectory()) {
     throw new HoardError('HOOK_FAILED', `${where}: ${base} is not a directory`);
   }
+  // The walk reads only the tree: it starts (and the pool's threads with it) while the writer's
+  // lease is taken. Caught here so that it is never an unhandled rejection; awaited below.
+  const walking = walkTree(base, exclude, where, ctx.signal);
+  walking.catch(() => {});
   // The writer's lease keeps a prune away from here on, so blobs reused from the previous
   // checkpoint cannot disappear before this checkpoint refers to them.
   const writer = await ctx.store.openWriter(`${ctx.checkpoint.id} ${where}`, { signal: ctx.signal });
@@ -74,10 +78,7 @@ export async function snapshot(
   }
 
   async function walkAndStore(): Promise<SnapshotStats> {
-    const [previous, walked] = await Promise.all([
-      previousEntries(ctx),
-      walkTree(base, exclude, where, ctx.signal),
-    ]);
+    const [previous, walked] = await Promise.all([previousEntries(ctx), walking]);
     const stats: SnapshotStats = {
       files: 0,
       dirs: 0,

@@ -55,19 +55,22 @@ export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResul
   const entries: WalkedEntry[] = [];
   const deeper: string[] = [];
   const skipped: string[] = [];
+  // Paths by concatenation, not path.join: `root` is absolute and normalized (snapshot.ts
+  // resolves it) and names are single segments, so join's normalizing would change nothing.
+  const prefix = root.endsWith('/') ? root : `${root}/`;
   const dirs = start.map((dir) => ({ dir, level: 1 }));
   while (dirs.length > 0) {
     const { dir: rel, level } = dirs.pop()!;
     let names: string[];
     try {
-      names = readdirSync(rel ? join(root, rel) : root);
+      names = readdirSync(rel ? prefix + rel : root);
     } catch (error) {
       return { entries, deeper, skipped, problem: ioProblem(`cannot read ${join(root, rel)}`, error) };
     }
     names.sort();
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
-      const abs = join(root, path);
+      const abs = prefix + path;
       let st: BigIntStats;
       try {
         st = lstatSync(abs, { bigint: true });
@@ -75,29 +78,27 @@ export function walk({ root, dirs: start, depth, exclude }: WalkTask): WalkResul
         if (code(error) === 'ENOENT') continue; // gone since the directory was read
         return { entries, deeper, skipped, problem: ioProblem(`cannot read ${abs}`, error) };
       }
+      const isDir = st.isDirectory();
       // After the lstat: a `dir/` pattern needs to know what the entry is.
-      if (excluded(path, st.isDirectory())) continue;
-      const common = { path, mode: Number(st.mode & 0o7777n), mtimeNs: st.mtimeNs.toString() };
-      if (st.isDirectory()) {
-        entries.push({ ...common, type: 'dir' });
+      if (excluded(path, isDir)) continue;
+      const mode = Number(st.mode) & 0o7777;
+      const mtimeNs = st.mtimeNs.toString();
+      if (isDir) {
+        entries.push({ path, mode, mtimeNs, type: 'dir' });
         if (level < depth) dirs.push({ dir: path, level: level + 1 });
         else deeper.push(path);
       } else if (st.isSymbolicLink()) {
         try {
-          entries.push({ ...common, type: 'symlink', target: readlinkSync(abs) });
+          entries.push({ path, mode, mtimeNs, type: 'symlink', target: readlinkSync(abs) });
         } catch (error) {
           if (code(error) === 'ENOENT') continue;
           return { entries, deeper, skipped, problem: ioProblem(`cannot read the link ${abs}`, error) };
         }
       } else if (st.isFile()) {
         const ino = st.ino.toString();
-        entries.push({
-          ...common,
-          type: 'file',
-          size: Number(st.size),
-          ino,
-          ...(st.nlink > 1n ? { linkKey: `${st.dev}:${ino}` } : {}),
-        });
+        const entry: WalkedEntry = { path, mode, mtimeNs, type: 'file', size: Number(st.size), ino };
+        if (st.nlink > 1n) entry.linkKey = `${st.dev}:${ino}`;
+        entries.push(entry);
       } else {
         skipped.push(path);
       }
