@@ -21,13 +21,16 @@
  * The summary divides each Hoard time and size by its peer restic's, and (b) by (a): what
  * encryption costs. Targets (reported, not enforced): encryption adds at most 10 % to the
  * backup time; Hoard at least restic's speed for backup, incremental and restore on both
- * destinations; repository no larger than restic's.
+ * destinations; repository no larger than restic's; peak RSS of a backup and a restore at most
+ * 1.5× restic's.
  *
  * JSON on stdout, progress on stderr. Missing tools (restic, zstd, radosgw) are reported and
  * their rows left out; a row that fails is reported with its error and the others still run.
  *
  * Environment: BENCH_DATA_MB scales the data set (default 1100, about 1.15 GB);
  * BENCH_DATA_ROUNDS (default 3); BENCH_DATA_ROWS=name,… runs only those rows;
+ * BENCH_DATA_BEFORE=OTHER/build/src/cli/main.js adds that build's fs rows ("hoard-fs-before",
+ * "hoard-fs-password-before") to the fs group, for an A/B in the same run;
  * BENCH_DATA_ENCRYPTION overrides the mode of the "password" rows (e.g. none, to try the
  * harness on a build without encryption); BENCH_NOTE is copied into the output (say what
  * else ran on the machine).
@@ -50,6 +53,8 @@ const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PASSWORD_MODE = process.env.BENCH_DATA_ENCRYPTION ?? 'password';
 const ROUNDS = Math.max(1, Number(process.env.BENCH_DATA_ROUNDS ?? 3));
 const ONLY = process.env.BENCH_DATA_ROWS?.split(',').map((s) => s.trim());
+/** Another build's CLI (…/build/src/cli/main.js): its fs rows run as "…-before" in the same group, for an A/B. */
+const BEFORE = process.env.BENCH_DATA_BEFORE;
 
 const log = (line: string) => process.stderr.write(`bench:data: ${line}\n`);
 
@@ -155,12 +160,18 @@ await writeFile(
 let buckets = 0;
 
 /** fs.directory into a bank of its own, in a home of its own. */
-function hoardRow(name: string, destination: 'fs' | 's3', encryption: string, server?: S3Server): Row {
+function hoardRow(
+  name: string,
+  destination: 'fs' | 's3',
+  encryption: string,
+  server?: S3Server,
+  main = MAIN,
+): Row {
   const home = join(work, name);
   const bankPath = join(home, 'bank');
   const bucket = `bench-${name}-${process.pid}-${++buckets}`;
   const s3 = server ? client(server) : undefined;
-  const cli = `node ${MAIN} --home ${home}`;
+  const cli = `node ${main} --home ${home}`;
   let checkpoint = '';
   let n = 0;
   return {
@@ -333,6 +344,12 @@ function groups(): Row[][] {
   const fs = [
     hoardRow('hoard-fs', 'fs', 'none'),
     hoardRow('hoard-fs-password', 'fs', PASSWORD_MODE),
+    ...(BEFORE
+      ? [
+          hoardRow('hoard-fs-before', 'fs', 'none', undefined, BEFORE),
+          hoardRow('hoard-fs-password-before', 'fs', PASSWORD_MODE, undefined, BEFORE),
+        ]
+      : []),
     ...(missing['restic-local'] ? [] : [resticRow('fs')]),
     ...(missing['tar-zstd'] ? [] : [tarRow()]),
   ];
@@ -478,6 +495,12 @@ function versus(rowName: string, peerName: string) {
       peer.incremental?.cpuSeconds ?? undefined,
     ),
     restoreCpu: ratio(row.restore.cpuSeconds ?? undefined, peer.restore.cpuSeconds ?? undefined),
+    initialPeakRss: ratio(row.initial.peakRssMiB ?? undefined, peer.initial.peakRssMiB ?? undefined),
+    incrementalPeakRss: ratio(
+      row.incremental?.peakRssMiB ?? undefined,
+      peer.incremental?.peakRssMiB ?? undefined,
+    ),
+    restorePeakRss: ratio(row.restore.peakRssMiB ?? undefined, peer.restore.peakRssMiB ?? undefined),
   };
 }
 const spread = (xs: number[]) => (xs.length > 1 ? `${Math.min(...xs)}–${Math.max(...xs)}` : null);
@@ -555,6 +578,8 @@ for (const [label, v] of [
     target(`${label}: incremental backup time`, v?.incrementalTime, 1),
     target(`${label}: restore time`, v?.restoreTime, 1),
     target(`${label}: repository size`, v?.repoSize, 1),
+    target(`${label}: initial backup peak RSS`, v?.initialPeakRss, 1.5),
+    target(`${label}: restore peak RSS`, v?.restorePeakRss, 1.5),
   );
 }
 
@@ -576,7 +601,17 @@ console.log(
           'hoard-s3-password': encrypted('hoard-s3-password'),
         },
         hoardOverRestic: {
-          fs: { peer: 'restic-local', 'hoard-fs': fsNone, 'hoard-fs-password': fsPassword },
+          fs: {
+            peer: 'restic-local',
+            'hoard-fs': fsNone,
+            'hoard-fs-password': fsPassword,
+            ...(BEFORE
+              ? {
+                  'hoard-fs-before': versus('hoard-fs-before', 'restic-local'),
+                  'hoard-fs-password-before': versus('hoard-fs-password-before', 'restic-local'),
+                }
+              : {}),
+          },
           s3: { peer: 'restic-s3', 'hoard-s3-password': s3Password },
         },
         encryptionCost: encryptionCost && { ...encryptionCost, of: 'hoard-fs-password ÷ hoard-fs' },

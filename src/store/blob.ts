@@ -31,14 +31,19 @@ export async function encodeBlob(
   return encodeBlobSync(raw, compression) as { stored: Buffer; compression: Compression };
 }
 
-/** encodeBlob on the calling thread: for worker threads, where blocking is the point. */
+/**
+ * encodeBlob on the calling thread: for worker threads, where blocking is the point.
+ * `transient`: compressed bytes may be in this thread's scratch memory, valid until its next
+ * transient call (for a caller that copies them at once).
+ */
 export function encodeBlobSync(
   raw: Uint8Array,
   compression: CompressionMode,
+  transient = false,
 ): { stored: Uint8Array; compression: Compression } {
   if (raw.length === 0 || compression === 'none') return { stored: raw, compression: 'none' };
   if (compression === 'deflate') return smaller(raw, zlib().deflateRawSync(raw, { level: 1 }));
-  const compressed = zstdCompress(raw, ZSTD_LEVEL);
+  const compressed = zstdCompress(raw, ZSTD_LEVEL, transient);
   return compressed ? { stored: compressed, compression: 'zstd' } : { stored: raw, compression: 'none' };
 }
 
@@ -82,9 +87,16 @@ export async function decodeBlob(blob: StoredBlob, stored: Buffer, idKey?: Uint8
 
 /**
  * decodeBlob on the calling thread (for worker threads): the raw bytes of a stored blob,
- * checked against its id; STORE_CORRUPT naming blob and pack if they are not.
+ * checked against its id; STORE_CORRUPT naming blob and pack if they are not. `transient`:
+ * decompressed bytes may be in this thread's scratch memory, valid until its next transient
+ * call (for a caller that writes them out at once).
  */
-export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array, idKey?: Uint8Array): Uint8Array {
+export function decodeBlobSync(
+  blob: StoredBlob,
+  stored: Uint8Array,
+  idKey?: Uint8Array,
+  transient = false,
+): Uint8Array {
   let raw = stored;
   if (blob.compression === 'deflate') {
     try {
@@ -92,7 +104,7 @@ export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array, idKey?: Uin
     } catch (error) {
       throw damaged(blob, `does not inflate (${(error as Error).message})`, error);
     }
-  } else if (blob.compression === 'zstd') raw = unzstd(blob, stored);
+  } else if (blob.compression === 'zstd') raw = unzstd(blob, stored, transient);
   if (raw.length !== blob.rawLength)
     throw damaged(blob, `is ${raw.length} bytes, the index says ${blob.rawLength}`);
   const actual = blobId(raw, idKey);
@@ -100,9 +112,9 @@ export function decodeBlobSync(blob: StoredBlob, stored: Uint8Array, idKey?: Uin
   return raw;
 }
 
-function unzstd(blob: StoredBlob, stored: Uint8Array): Buffer {
+function unzstd(blob: StoredBlob, stored: Uint8Array, transient = false): Buffer {
   try {
-    return zstdDecompress(stored, blob.rawLength);
+    return zstdDecompress(stored, blob.rawLength, transient);
   } catch (error) {
     throw damaged(blob, `does not decompress (${(error as Error).message})`, error);
   }

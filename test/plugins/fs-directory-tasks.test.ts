@@ -174,7 +174,7 @@ describe('fs.directory tasks', () => {
     assert.equal(device.files[0]!.vanished, true);
     assert.equal(device.chunks.length, 0);
     // Data that compresses to nothing still ends a task after four budgets of input (checked
-    // after each read of up to 4 MiB), rather than running through the whole file.
+    // after each read of up to 1 MiB), rather than running through the whole file.
     await writeFile(join(dir, 'zeros'), Buffer.alloc(16 * 1024 * 1024));
     const zeros = read({
       files: [{ abs: join(dir, 'zeros'), from: 0 }],

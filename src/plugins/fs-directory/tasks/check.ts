@@ -16,7 +16,7 @@ export function check({ bytes, blobs, idKey }: CheckTask): { damaged: DamagedBlo
   const damaged: DamagedBlob[] = [];
   for (const blob of blobs) {
     try {
-      decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length), idKey);
+      decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length), idKey, true);
     } catch (error) {
       damaged.push({ id: blob.id, pack: blob.pack, problem: (error as Error).message });
     }

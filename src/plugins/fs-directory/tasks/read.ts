@@ -88,8 +88,8 @@ export interface ReadResult {
   problem?: Problem;
 }
 
-/** Bytes asked for per read(2). */
-const READ_SIZE = 4 * 1024 * 1024;
+/** Bytes asked for per read(2) (each task's room holds one more: kept small). */
+const READ_SIZE = 1 * 1024 * 1024;
 
 /** The room a read task needs: its budget, plus a chunk that overruns it, plus one read. */
 export function readCapacity(budget: number, sizes: ChunkSizes): number {
@@ -242,7 +242,7 @@ function readTask(
     // store have lost it since, stores it uncompressed, which is still correct).
     const encoded = known?.has(id)
       ? { stored: raw, compression: 'none' as const }
-      : encodeBlobSync(raw, compression);
+      : encodeBlobSync(raw, compression, true); // copied into `out` below, at once
     if (encoded.compression !== 'none') out.set(encoded.stored, cursor);
     else if (cursor !== rawAt) out.copyWithin(cursor, rawAt, rawAt + rawLength);
     chunks.push({

@@ -94,7 +94,7 @@ export function restore(task: RestoreTask): RestoreResult {
       current = undefined;
       let raw: Uint8Array;
       try {
-        raw = decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length), idKey);
+        raw = decodeBlobSync(blob, bytes.subarray(blob.at, blob.at + blob.length), idKey, true);
       } catch (error) {
         if (!(error instanceof HoardError && error.code === 'STORE_CORRUPT')) throw error;
         damaged.push({ id: blob.id, pack: blob.pack, problem: error.message });
