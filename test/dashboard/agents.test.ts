@@ -3,7 +3,8 @@
  * queue (the local Redis, a random HOARD_QUEUE_PREFIX) and real `hoard agent` processes: an
  * agent's host, plugins, version and heartbeat; the panel following agents that start and stop
  * without a reload; what a project's token sees; the empty states of a server with a queue
- * and of one without. Screenshots go to /tmp/dash-shots/agents-*.png.
+ * and of one without; a remote hook's task and progress live on its operation's page.
+ * Screenshots go to /tmp/dash-shots/agents-*.png.
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
@@ -40,13 +41,16 @@ describe('the dashboard’s agents panel in Chromium', { timeout: 5 * WAIT_MS, s
   let queued: { url: string; token: string; admin: string };
   let plain: { url: string; token: string };
 
-  /** A home with the provider file every agent and the server share, and a project's tokens. */
+  /**
+   * A home with the provider file every agent and the server share (one id: one provider,
+   * one bank), and a project's tokens.
+   */
   async function home(name: string): Promise<string> {
     const path = join(dir, name);
     await mkdir(join(path, 'providers'), { recursive: true });
     await writeFile(
       join(path, 'providers', 'shared.conf'),
-      `[provider]\nname = shared\nbank = fs\nplugin = exec.task\nplugin = fs.directory\n[fs]\npath = ${join(dir, 'bank')}\n`,
+      `[provider]\nname = shared\nid = 3f9a6c1e-7d2b-4e58-9a0c-6b1d4e8f2a57\nbank = fs\nplugin = exec.task\nplugin = fs.directory\n[fs]\npath = ${join(dir, 'bank')}\n`,
     );
     return path;
   }
@@ -209,6 +213,54 @@ describe('the dashboard’s agents panel in Chromium', { timeout: 5 * WAIT_MS, s
     assert.match(text, /no queue configured \(HOARD_QUEUE_URL/);
     assert.match(text, /hoard agent --host NAME/);
     assert.equal(await page.getByTestId('agent-row').count(), 0);
+    assert.deepEqual(errors, []);
+  });
+
+  it('an operation’s page follows a remote hook live: waiting for an agent, taken by it, done', async () => {
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${queued.url}/v1/${PROJECT}/${path}`, {
+        method,
+        headers: { authorization: `Bearer ${queued.admin}`, 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
+      // biome-ignore lint/suspicious/noExplicitAny: API bodies, checked field by field below
+      return JSON.parse(text) as Record<string, any>;
+    };
+    // A host with no agent yet: the hook waits in its queue (agent_wait, 60 s) while the page
+    // subscribes, so the agent's one "taken by" report cannot go out before the page listens
+    // (the event stream does not replay progress). Its hook outlives the agent's first 200 ms.
+    const plan = (
+      await call('POST', 'plans', {
+        name: 'remote-sleep',
+        resources: [{ type: 'exec.task', id: 'nap', host: 'late-1' }],
+        parameters: { 'exec.task': { protect: { main: 'sleep 2' } } },
+      })
+    ).plan;
+    const run = (await call('POST', 'providers/shared/checkpoints', { planId: plan.id })).operationLog;
+    const { page, errors } = await open(queued.url, queued.admin);
+    const subscribed = page.waitForResponse((r) =>
+      new URL(r.url()).pathname.endsWith(`/operation_logs/${run.id}/events`),
+    );
+    await page.evaluate(`location.hash = ${JSON.stringify(`#/operations/${run.id}`)}`);
+    await viewShown(page, `#/operations/${run.id}`);
+    await subscribed;
+    const main = page.locator('[data-testid="task-row"][data-task-id="exec.task#nap:main"]');
+    await main.and(page.locator('[data-status="running"]')).waitFor();
+    const progress = main.locator('td').nth(4);
+    assert.equal((await progress.textContent())?.trim(), '', 'no progress before an agent takes it');
+
+    const agent = await startAgent('late-1');
+    // The agent's first report, relayed by the server's queue transport as a live event.
+    await page.waitForFunction(
+      `document.querySelector('[data-testid="task-row"][data-task-id="exec.task#nap:main"][data-status="running"] td:nth-of-type(5)')?.textContent === ${JSON.stringify(`0% (taken by ${agent.id})`)}`,
+    );
+    await page.screenshot({ path: join(SHOTS, 'agents-remote-hook.png'), fullPage: true });
+    await main.and(page.locator('[data-status="succeeded"]')).waitFor();
+    await page.locator('[data-testid="operation-status"][data-status="succeeded"]').waitFor();
+    assert.equal((await progress.textContent())?.trim(), '', 'progress is shown only while it runs');
+    assert.equal((await call('GET', `operation_logs/${run.id}`)).operationLog.status, 'succeeded');
     assert.deepEqual(errors, []);
   });
 
