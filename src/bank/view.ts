@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { KeyStore } from '../crypto/keyring.js';
 import { HoardError } from '../errors.js';
@@ -40,6 +41,9 @@ export class BankView implements Bank {
     private readonly signal?: AbortSignal,
   ) {
     this.call = signal ? { signal } : {};
+    // Each request in flight listens to the signal until it ends (the SDK's and the retry's
+    // waits): a hook's puts, conflict checks and reads at once pass Node's leak warning (10).
+    if (signal) setMaxListeners(1000, signal);
   }
 
   async put(key: string, data: PutData): Promise<void> {

@@ -386,6 +386,19 @@ function s3Tests(server: S3Server): void {
         // The bank itself, and its other sections, are not cancelled.
         await bank.put('kept', 'yes');
         assert.equal((await bank.head('kept'))?.size, 3);
+        // Many requests at once under one signal (a hook's puts, each with its conflict
+        // checks) each listen to it: no leak warning for that.
+        const warnings: string[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning.name);
+        process.on('warning', onWarning);
+        try {
+          const busy = bank.withSignal(new AbortController().signal);
+          await Promise.all(Array.from({ length: 30 }, (_, i) => busy.put(`many/a/b/k${i}`, 'v')));
+          await new Promise((resolve) => setImmediate(resolve));
+        } finally {
+          process.off('warning', onWarning);
+        }
+        assert.deepEqual(warnings, []);
       } finally {
         await proxy.close();
       }
