@@ -17,7 +17,17 @@ import { after, before, describe, it } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { connectQueue } from '../../src/queue/connection.js';
 import { type Ran, spawnHoard } from '../cli/helpers.js';
-import { CHROMIUM, CHROMIUM_ARGS, hoard, NO_CHROMIUM, serve, stop, viewShown, WAIT_MS } from './harness.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  hoard,
+  NO_CHROMIUM,
+  openLoggedIn,
+  serve,
+  stop,
+  viewShown,
+  WAIT_MS,
+} from './harness.js';
 
 const PROJECT = 'panel';
 const SHOTS = process.env.HOARD_DASHBOARD_SHOTS ?? '/tmp/dash-shots';
@@ -121,21 +131,15 @@ describe('the dashboard’s agents panel in Chromium', { timeout: 5 * WAIT_MS, s
 
   /** A logged-in tab on the agents panel; fails the test on any uncaught page error. */
   async function open(url: string, secret: string, width = 1280): Promise<{ page: Page; errors: string[] }> {
-    const context = await browser!.newContext({
-      viewport: { width, height: 700 },
-      timezoneId: 'Europe/Paris',
-      locale: 'en-GB',
+    const { page, errors, context } = await openLoggedIn(browser!, {
+      url,
+      hash: '#/agents',
+      project: PROJECT,
+      secret,
+      width,
+      height: 700,
     });
     contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT_MS);
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${url}/#/agents`);
-    await page.getByTestId('login-project').fill(PROJECT);
-    await page.getByTestId('login-token').fill(secret);
-    await page.getByTestId('login-submit').click();
-    await viewShown(page, '#/agents');
     return { page, errors };
   }
 

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { ROOT, hoard as run, spawnHoard } from '../cli/helpers.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -125,4 +125,36 @@ export async function viewShown(page: Page, hash: string | RegExp): Promise<void
       ? `location.hash === ${JSON.stringify(hash)}`
       : `new RegExp(${JSON.stringify(hash.source)}).test(location.hash)`;
   await page.waitForFunction(`${test} && document.getElementById('main').dataset.shown === location.hash`);
+}
+
+export interface TabOptions {
+  /** The server's URL, and the route to open (`#/agents`; '' for the overview). */
+  url: string;
+  hash: string;
+  project: string;
+  secret: string;
+  width?: number;
+  height?: number;
+  timezoneId?: string;
+}
+
+/**
+ * A tab logged in to `project` with `secret`, showing `hash`, in a context of its own (the
+ * caller closes it); `errors` collects every uncaught page error, for the test to assert on.
+ */
+export async function openLoggedIn(
+  browser: Browser,
+  { url, hash, project, secret, width = 1280, height = 900, timezoneId = 'Europe/Paris' }: TabOptions,
+): Promise<{ page: Page; errors: string[]; context: BrowserContext }> {
+  const context = await browser.newContext({ viewport: { width, height }, timezoneId, locale: 'en-GB' });
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${url}/${hash}`);
+  await page.getByTestId('login-project').fill(project);
+  await page.getByTestId('login-token').fill(secret);
+  await page.getByTestId('login-submit').click();
+  await viewShown(page, hash || '#/overview');
+  return { page, errors, context };
 }

@@ -20,6 +20,7 @@ import {
   CHROMIUM_ARGS,
   hoard,
   NO_CHROMIUM,
+  openLoggedIn,
   serve,
   stop,
   viewShown,
@@ -145,21 +146,15 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
     hash: string,
     { width = 1280, timezoneId = 'Europe/Paris', secret = token } = {},
   ): Promise<{ page: Page; errors: string[] }> {
-    const context = await browser!.newContext({
-      viewport: { width, height: 900 },
+    const { page, errors, context } = await openLoggedIn(browser!, {
+      url,
+      hash,
+      project: PROJECT,
+      secret,
+      width,
       timezoneId,
-      locale: 'en-GB',
     });
     contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(WAIT_MS);
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${url}/${hash}`);
-    await page.getByTestId('login-project').fill(PROJECT);
-    await page.getByTestId('login-token').fill(secret);
-    await page.getByTestId('login-submit').click();
-    await viewShown(page, hash || '#/overview');
     return { page, errors };
   }
 

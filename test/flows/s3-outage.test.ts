@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type EncryptionSettings, S3Bank } from '../../src/bank/index.js';
+import { type EncryptionSettings, S3Bank, type S3BankOptions } from '../../src/bank/index.js';
 import { CheckpointStore } from '../../src/checkpoints/store.js';
 import { HoardError } from '../../src/errors.js';
 import { restore, verify } from '../../src/flows/checkpoint-ops.js';
@@ -42,6 +42,31 @@ if (server === undefined) {
 }
 
 function outageTests(server: S3Server): void {
+  /** A provider of the built-in plugins on an s3 bank of the test server (through `options.endpoint`). */
+  async function s3Provider(
+    idSuffix: string,
+    name: string,
+    description: string,
+    options: Omit<S3BankOptions, 'credentials'>,
+  ): Promise<Provider> {
+    const registry = new PluginRegistry(name);
+    for (const factory of BUILTIN_PLUGINS.values()) registry.add(await factory({}));
+    return {
+      id: `00000000-0000-4000-8000-00000000000${idSuffix}`,
+      name,
+      description,
+      bankType: 's3',
+      encryption: options.encryption ? 'password' : 'none',
+      bank: new S3Bank({
+        ...options,
+        credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      }),
+      registry,
+      file: undefined,
+      settings: {},
+    };
+  }
+
   let dir = '';
   let sums: Map<string, string>;
   let files: ReturnType<typeof plan>;
@@ -95,25 +120,12 @@ resources:
           },
         });
         try {
-          const registry = new PluginRegistry('s3-outage');
-          for (const factory of BUILTIN_PLUGINS.values()) registry.add(await factory({}));
-          const provider: Provider = {
-            id: '00000000-0000-4000-8000-000000000005',
-            name: 's3-outage',
-            description: 'an s3 bank behind a proxy that goes down',
-            bankType: 's3',
-            encryption: encryption ? 'password' : 'none',
-            bank: new S3Bank({
-              bucket,
-              endpoint: proxy.endpoint,
-              credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-              retry: { attempts: 2, initialDelayMs: 5 },
-              ...(encryption ? { encryption } : {}),
-            }),
-            registry,
-            file: undefined,
-            settings: {},
-          };
+          const provider = await s3Provider('5', 's3-outage', 'an s3 bank behind a proxy that goes down', {
+            bucket,
+            endpoint: proxy.endpoint,
+            retry: { attempts: 2, initialDelayMs: 5 },
+            ...(encryption ? { encryption } : {}),
+          });
 
           // The server comes back once the protect has given up on a task. Whether the protect
           // could still write its final status depends on timing (its journal or status write
@@ -212,23 +224,15 @@ resources:
         },
       });
       try {
-        const registry = new PluginRegistry('s3-hang');
-        for (const factory of BUILTIN_PLUGINS.values()) registry.add(await factory({}));
-        const provider: Provider = {
-          id: '00000000-0000-4000-8000-000000000006',
-          name: 's3-hang',
-          description: 'an s3 bank behind a proxy that stops answering for packs',
-          bankType: 's3',
-          encryption: 'none',
-          bank: new S3Bank({
+        const provider = await s3Provider(
+          '6',
+          's3-hang',
+          'an s3 bank behind a proxy that stops answering for packs',
+          {
             bucket,
             endpoint: proxy.endpoint,
-            credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-          }),
-          registry,
-          file: undefined,
-          settings: {},
-        };
+          },
+        );
         const controller = new AbortController();
         const waiting = setInterval(() => {
           if (hung > 0) controller.abort(new Error('Ctrl-C'));
