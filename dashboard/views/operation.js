@@ -237,6 +237,9 @@ export async function operationView(ctx, id) {
 
   function applyLog(next) {
     if (!next || typeof next !== 'object') return;
+    // Answers can arrive out of order (the cancel's 202, taken while the run still ran, may
+    // come after the stream's `end`): an ended operation never goes back to running.
+    if (TERMINAL.has(log?.status) && !TERMINAL.has(next.status)) return;
     log = next;
     // While it runs here, the server adds `live`: each task's state so far.
     for (const t of Array.isArray(log.live) ? log.live : []) {

@@ -417,11 +417,21 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
     // The real cancel: the server stops the hook long before its 120 s sleep ends (a loaded
     // machine may take many seconds to get here: the run must still be going), and the
     // page follows the log to `cancelled`; the button goes.
+    // Its 202 (the log while the run still ran) is held until the stream has said `cancelled`:
+    // the late answer must not put the page back to `running`.
+    const shownCancelled = page.locator('[data-testid="operation-status"][data-status="cancelled"]');
+    await page.route('**/operation_logs/*/cancel', async (route) => {
+      const response = await route.fetch();
+      await shownCancelled.waitFor({ timeout: 12_000 }).catch(() => {});
+      await route.fulfill({ response });
+    });
+    const answered = page.waitForResponse((r) => r.url().endsWith('/cancel') && r.status() === 202);
     const began = Date.now();
     await cancel.click();
-    await page
-      .locator('[data-testid="operation-status"][data-status="cancelled"]')
-      .waitFor({ timeout: 12_000 });
+    await shownCancelled.waitFor({ timeout: 12_000 });
+    await answered;
+    await page.waitForTimeout(300);
+    assert.equal(await page.getByTestId('operation-status').getAttribute('data-status'), 'cancelled');
     await cancel.waitFor({ state: 'hidden' });
     assert.ok(Date.now() - began < 12_000);
     assert.deepEqual(
