@@ -12,7 +12,7 @@
 import type { Catalog, NewOperationLog, OperationLogRecord } from '../catalog/index.js';
 import { type ErrorCode, HoardError } from '../errors.js';
 import type { LiveMessage, OperationQueue } from '../queue/operations.js';
-import { keepAlive, type LiveEvent, type LiveTask, type Runner, SERVER_OWNER } from './runner.js';
+import { Chores, keepAlive, type LiveEvent, type LiveTask, type Runner, SERVER_OWNER } from './runner.js';
 
 /**
  * Ends a log still waiting for a worker as `cancelled` (a compare-and-swap from `queued`: a
@@ -51,6 +51,7 @@ export class QueuedRunner implements Runner {
   private readonly followed = new Map<string, Followed>();
   private readonly heartbeat: NodeJS.Timeout;
   private unfollow: (() => void) | undefined;
+  private readonly chores = new Chores();
   private closing = false;
 
   private constructor(
@@ -59,7 +60,7 @@ export class QueuedRunner implements Runner {
     private readonly options: QueuedRunnerOptions,
   ) {
     const every = options.heartbeatMs ?? 10_000;
-    this.heartbeat = setInterval(() => void this.beat(every), every);
+    this.heartbeat = setInterval(() => this.chores.run(() => this.beat(every)), every);
     this.heartbeat.unref();
   }
 
@@ -136,6 +137,7 @@ export class QueuedRunner implements Runner {
     clearInterval(this.heartbeat);
     this.unfollow?.();
     this.followed.clear();
+    await this.chores.settled();
   }
 
   private follow(id: string): Followed {

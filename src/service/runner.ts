@@ -106,6 +106,8 @@ export class OperationRunner implements Runner {
   private readonly active = new Map<string, Active>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly cancelPoll: NodeJS.Timeout;
+  /** Heartbeats and cancel polls under way: close() waits for them, the catalog closes next. */
+  private readonly chores = new Chores();
   private closing = false;
 
   constructor(
@@ -113,9 +115,12 @@ export class OperationRunner implements Runner {
     private readonly options: RunnerOptions = {},
   ) {
     const every = options.heartbeatMs ?? 10_000;
-    this.heartbeat = setInterval(() => void this.beat(every), every);
+    this.heartbeat = setInterval(() => this.chores.run(() => this.beat(every)), every);
     this.heartbeat.unref();
-    this.cancelPoll = setInterval(() => void this.pollCancels(), options.cancelPollMs ?? 1000);
+    this.cancelPoll = setInterval(
+      () => this.chores.run(() => this.pollCancels()),
+      options.cancelPollMs ?? 1000,
+    );
     this.cancelPoll.unref();
   }
 
@@ -211,6 +216,7 @@ export class OperationRunner implements Runner {
     clearTimeout(timer);
     clearInterval(this.heartbeat);
     clearInterval(this.cancelPoll);
+    await this.chores.settled();
   }
 
   private async run(log: OperationLogRecord, active: Active, work: Work, claim: boolean): Promise<void> {
@@ -343,3 +349,23 @@ export async function keepAlive(
 }
 
 const now = () => new Date().toISOString();
+
+/**
+ * Work a timer started and nobody awaits. A heartbeat that began just before close() cleared
+ * its timer still reaches the catalog afterwards; the server closes the catalog once close()
+ * resolves ("The database connection is not open" on Ctrl-C under load), so close() waits.
+ */
+export class Chores {
+  private readonly running = new Set<Promise<void>>();
+
+  run(chore: () => Promise<void>): void {
+    const done: Promise<void> = chore()
+      .catch(() => {})
+      .finally(() => this.running.delete(done));
+    this.running.add(done);
+  }
+
+  async settled(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running]);
+  }
+}

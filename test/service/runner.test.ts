@@ -71,3 +71,37 @@ describe('OperationRunner.start', () => {
     assert.deepEqual(heard, []);
   });
 });
+
+describe('OperationRunner.close', () => {
+  it('waits for a heartbeat under way, so the catalog can be closed after it', async () => {
+    // A catalog whose heartbeat pass (which looks for stale logs) takes a while: a beat
+    // starts, then close() is called.
+    let beats = 0;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slow = new Proxy(catalog, {
+      get(target, name) {
+        const value = Reflect.get(target, name, target);
+        if (name !== 'failStale') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: Parameters<SqliteCatalog['failStale']>) => {
+          beats++;
+          await held;
+          return target.failStale(...args);
+        };
+      },
+    });
+    const made = new OperationRunner(slow, { owner: 'server:1', heartbeatMs: 20, logError: () => {} });
+    while (beats === 0) await delay(5);
+    let closed = false;
+    const closing = made.close(0).then(() => {
+      closed = true;
+    });
+    await delay(100);
+    assert.equal(closed, false, 'close() resolved while a heartbeat was still at the catalog');
+    release();
+    await closing;
+    assert.equal(closed, true);
+  });
+});
