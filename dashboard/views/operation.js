@@ -243,7 +243,11 @@ export async function operationView(ctx, id) {
     log = next;
     // While it runs here, the server adds `live`: each task's state so far.
     for (const t of Array.isArray(log.live) ? log.live : []) {
-      if (t?.resource && t.hook) task(t.resource, t.hook).status = t.status;
+      if (!t?.resource || !t.hook) continue;
+      const known = task(t.resource, t.hook);
+      known.status = t.status;
+      known.startedAt ??= t.startedAt ?? null;
+      known.endedAt ??= t.endedAt ?? null;
     }
     for (const t of log.result?.operation?.tasks ?? []) {
       Object.assign(task(t.resource, t.hook), {

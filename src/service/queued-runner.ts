@@ -12,7 +12,15 @@
 import type { Catalog, NewOperationLog, OperationLogRecord } from '../catalog/index.js';
 import { type ErrorCode, HoardError } from '../errors.js';
 import type { LiveMessage, OperationQueue } from '../queue/operations.js';
-import { Chores, keepAlive, type LiveEvent, type LiveTask, type Runner, SERVER_OWNER } from './runner.js';
+import {
+  Chores,
+  keepAlive,
+  type LiveEvent,
+  type LiveTask,
+  liveTask,
+  type Runner,
+  SERVER_OWNER,
+} from './runner.js';
 
 /**
  * Ends a log still waiting for a worker as `cancelled` (a compare-and-swap from `queued`: a
@@ -152,11 +160,9 @@ export class QueuedRunner implements Runner {
   private received({ logId, event }: LiveMessage): void {
     const live = event as LiveEvent;
     if (live.type === 'task') {
-      this.follow(logId).tasks.set(`${live.resource}:${live.hook}`, {
-        resource: live.resource,
-        hook: live.hook,
-        status: live.status,
-      });
+      const { tasks } = this.follow(logId);
+      const id = `${live.resource}:${live.hook}`;
+      tasks.set(id, liveTask(tasks.get(id), live));
     }
     if (live.type === 'end') this.options.onFinished?.(live.log); // the duration metric
     this.deliver(logId, live);

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import type { Catalog, NewOperationLog, OperationLogRecord, OperationLogStatus } from '../catalog/index.js';
-import type { EngineEvent } from '../engine/index.js';
+import { type EngineEvent, type TaskState, TERMINAL_STATES } from '../engine/index.js';
 import { type ErrorCode, type ErrorInfo, errorInfo, HoardError } from '../errors.js';
 import type { HookTask } from '../flows/hook-graph.js';
 import type { HookTransport } from '../flows/transport.js';
@@ -47,6 +47,20 @@ export interface LiveTask {
   resource: string;
   hook: string;
   status: string;
+  /** When it last began to run; so a client that connects mid-run can show it. */
+  startedAt?: string;
+  /** When it ended, once it has. */
+  endedAt?: string;
+}
+
+/** A task's live record after it moved to `status` at `at`. */
+export function liveTask(
+  before: LiveTask | undefined,
+  { resource, hook, status, at }: { resource: string; hook: string; status: string; at: string },
+): LiveTask {
+  const startedAt = status === 'running' ? at : before?.startedAt;
+  const ended = TERMINAL_STATES.has(status as TaskState);
+  return { resource, hook, status, ...(startedAt ? { startedAt } : {}), ...(ended ? { endedAt: at } : {}) };
 }
 
 interface Active {
@@ -240,13 +254,18 @@ export class OperationRunner implements Runner {
         onEvent: (event, task) => {
           if (!task) return;
           if (event.type === 'state') {
-            active.tasks.set(event.task, { resource: task.resource, hook: task.hook, status: event.state });
+            const at = now();
+            const { resource, hook } = task;
+            active.tasks.set(
+              event.task,
+              liveTask(active.tasks.get(event.task), { resource, hook, status: event.state, at }),
+            );
             emit({
               type: 'task',
               resource: task.resource,
               hook: task.hook,
               status: event.state,
-              at: now(),
+              at,
               ...(event.error ? { error: (event.error as Error).message ?? String(event.error) } : {}),
             });
           } else if (event.type === 'progress') {

@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import {
   assertSameFiles,
@@ -387,6 +388,9 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
     ).plan;
     const run = (await call('POST', 'providers/local/checkpoints', { planId: slow.id }, adminToken))
       .operationLog;
+    // The page is opened once the hook runs, so only the log's `live` can tell it when it began.
+    for (let live: Json[] = []; !live.some((t) => t.status === 'running'); await delay(50))
+      live = (await call('GET', `operation_logs/${run.id}`, undefined, adminToken)).operationLog.live ?? [];
     const { page, errors } = await open(`#/operations/${run.id}`, { secret: adminToken });
     const requests: { method: string; path: string; status: number }[] = [];
     page.on('response', (response) => {
@@ -397,6 +401,11 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
     const cancel = page.getByTestId('cancel-button');
     await page.locator('[data-testid="operation-status"][data-status="running"]').waitFor();
     await cancel.waitFor();
+    // Opened while its hook ran: the log's `live` tells when the hook started (before, "—").
+    const hookRow = page.locator('[data-testid="task-row"][data-status="running"]');
+    await hookRow.waitFor();
+    const started = await hookRow.locator('td.when time').first().getAttribute('datetime');
+    assert.ok(started && !Number.isNaN(Date.parse(started)), `a start time for the running hook: ${started}`);
     page.on('dialog', (dialog) => void dialog.accept());
 
     // A refusal (here answered in the browser: the run had ended meanwhile) goes to the banner.
