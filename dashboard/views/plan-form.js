@@ -21,6 +21,8 @@ const RESOURCES_EXAMPLE = '[{"type": "fs.directory", "id": "docs", "path": "/srv
 const PARAMETERS_EXAMPLE = '{"fs.directory": {"exclude": ["*.tmp"]}}';
 /** The plan file's rule for a resource id (src/plans/plan.ts). */
 const ID_MAX = 200;
+/** The plan file's rule for a host (src/resources/resource.ts HOST_NAME). */
+const HOST_PATTERN = '[A-Za-z0-9][A-Za-z0-9._\\-]{0,62}';
 
 /**
  * Inputs for the simple properties of an object schema; `read()` gives the object they make
@@ -112,6 +114,19 @@ export function planForm(ctx, providers, open) {
     })
   );
   const problem = problemBox('plan-form-error');
+  // The hosts of the agents up now, offered in each resource's Host field (a hint: a host
+  // whose agent is down may still be named).
+  const hosts = h('datalist', { id: 'agent-hosts', 'data-testid': 'agent-hosts' });
+  ctx
+    .call('GET', ['agents'])
+    .then((/** @type {{agents?: {host?: string}[]}} */ res) => {
+      const names = [...new Set((res.agents ?? []).map((a) => a.host).filter(Boolean))].sort();
+      replace(
+        hosts,
+        names.map((name) => h('option', { value: String(name) })),
+      );
+    })
+    .catch(() => {});
 
   /** @type {Map<string, ProviderType>} */
   let types = new Map();
@@ -138,6 +153,13 @@ export function planForm(ctx, providers, open) {
       'data-testid': 'resource-children',
       placeholder: 'db, uploads',
     });
+    const host = input(`resource-host-${n}`, {
+      'data-testid': 'resource-host',
+      pattern: HOST_PATTERN,
+      maxlength: 63,
+      list: 'agent-hosts',
+      placeholder: 'db-1',
+    });
     const own = h('div', { class: 'schema-fields' });
     /** @type {() => Record<string, unknown>} */
     let readOwn = () => ({});
@@ -158,6 +180,11 @@ export function planForm(ctx, providers, open) {
         'Children',
         children,
         'ids (or type#id) of resources of this plan protected inside this one; comma-separated',
+      ),
+      field(
+        'Host',
+        host,
+        'its hooks run on the agent of this host (hoard agent --host NAME); empty: on the server',
       ),
       h(
         'button',
@@ -186,6 +213,7 @@ export function planForm(ctx, providers, open) {
         .map((c) => c.trim())
         .filter(Boolean);
       if (kids.length) out.children = kids;
+      if (host.value.trim()) out.host = host.value.trim();
       return out;
     };
     return { element, read, type: () => type.value };
@@ -336,6 +364,7 @@ export function planForm(ctx, providers, open) {
         'a JSON object, keys a type or a type#id; merged over the fields above',
       ),
     ),
+    hosts,
     problem,
     h('button', { type: 'submit', 'data-testid': 'plan-submit' }, 'Create plan'),
   );

@@ -165,6 +165,17 @@ describe('the dashboard’s agents panel in Chromium', { timeout: 5 * WAIT_MS, s
     assert.deepEqual(errors, []);
   });
 
+  it('the plan form offers the hosts of the agents up in each resource’s Host field', async () => {
+    const { page, errors } = await open(queued.url, queued.admin);
+    await row(page, 'web-1').waitFor();
+    await page.evaluate("location.hash = '#/plans'");
+    const field = page.getByTestId('resource-host').first();
+    await field.waitFor({ state: 'attached' });
+    assert.equal(await field.getAttribute('list'), 'agent-hosts');
+    await page.locator('[data-testid="agent-hosts"] option[value="web-1"]').waitFor({ state: 'attached' });
+    assert.deepEqual(errors, []);
+  });
+
   it('follows agents that start and stop without a reload', async () => {
     const { page, errors } = await open(queued.url, queued.admin);
     await row(page, 'web-1').waitFor();

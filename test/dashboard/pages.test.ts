@@ -486,12 +486,24 @@ describe('the dashboard’s pages in Chromium', { timeout: 5 * WAIT_MS, skip: NO
 
     await first.getByTestId('resource-children').fill('photos');
     await options.getByTestId('param-fs.directory-concurrency').fill('2');
+    // A host (SPEC §12: its hooks run on that host's agent) must be a host name.
+    const host = second.getByTestId('resource-host');
+    await host.fill('not a host!');
+    await page.getByTestId('plan-submit').click();
+    assert.equal(
+      await host.evaluate(
+        (el) => (el as unknown as { validity: { patternMismatch: boolean } }).validity.patternMismatch,
+      ),
+      true,
+    );
+    assert.equal(posted, 0);
+    await host.fill('db-1');
     await page.getByTestId('plan-submit').click();
     await page.locator('[data-testid="plan-row"][data-plan-name="from-fields"]').waitFor();
     const made = (await call('GET', 'plans?limit=1000')).plans.find((p: Json) => p.name === 'from-fields');
     assert.deepEqual(made.resources, [
       { type: 'fs.directory', id: 'site', path: data, children: ['photos'] },
-      { type: 'fs.directory', id: 'photos', path: join(data, 'photos') },
+      { type: 'fs.directory', id: 'photos', path: join(data, 'photos'), host: 'db-1' },
     ]);
     assert.deepEqual(made.parameters, { 'fs.directory': { exclude: ['*.tmp', '/cache/'], concurrency: 2 } });
     assert.equal(posted, 1);
