@@ -64,7 +64,8 @@ export async function sealParts(format: ObjectFormat, parts: readonly Uint8Array
   // (rounded to 1 MiB, packs of 16.8 and 17.2 MiB each kept one of their own: 17 MiB of RSS).
   // None fits: the smallest spare goes, so outputs too small to use do not pile up.
   if (at < 0 && spare.length > 0) spare.sort((a, b) => a.byteLength - b.byteLength).shift();
-  const out = at >= 0 ? spare.splice(at, 1)[0]! : new ArrayBuffer(Math.ceil(length / OUTPUT_STEP) * OUTPUT_STEP);
+  const out =
+    at >= 0 ? spare.splice(at, 1)[0]! : new ArrayBuffer(Math.ceil(length / OUTPUT_STEP) * OUTPUT_STEP);
   const task: SealTask = { cipher: key.cipher, key: key.key, header, parts: sharedParts(parts), out };
   let memory: ArrayBuffer;
   try {
