@@ -20,7 +20,7 @@ import { lengthOf, type ObjectFormat, sealedLength, sealedParts } from './stream
 const SEAL_INLINE_BELOW = 1024 * 1024;
 /** Output buffers kept for reuse: packs upload one or two at a time, plus a prune's. */
 const SPARE_OUTPUTS = 4;
-const MiB = 1024 * 1024;
+const OUTPUT_STEP = 4 * 1024 * 1024;
 
 let pool: Piscina | undefined;
 const spare: ArrayBuffer[] = [];
@@ -60,7 +60,12 @@ export async function sealParts(format: ObjectFormat, parts: readonly Uint8Array
   const length = sealedLength(total, header.length);
   if (total < SEAL_INLINE_BELOW) return { bytes: sealedParts(key, header, parts), release() {} };
   const at = spare.findIndex((memory) => memory.byteLength >= length);
-  const out = at >= 0 ? spare.splice(at, 1)[0]! : new ArrayBuffer(Math.ceil(length / MiB) * MiB);
+  // Whole 4 MiB: a pack is 16 MiB and up to a blob more, so one output fits pack after pack
+  // (rounded to 1 MiB, packs of 16.8 and 17.2 MiB each kept one of their own: 17 MiB of RSS).
+  // None fits: the smallest spare goes, so outputs too small to use do not pile up.
+  if (at < 0 && spare.length > 0) spare.sort((a, b) => a.byteLength - b.byteLength).shift();
+  const out =
+    at >= 0 ? spare.splice(at, 1)[0]! : new ArrayBuffer(Math.ceil(length / OUTPUT_STEP) * OUTPUT_STEP);
   const task: SealTask = { cipher: key.cipher, key: key.key, header, parts: sharedParts(parts), out };
   let memory: ArrayBuffer;
   try {

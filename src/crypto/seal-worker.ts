@@ -1,6 +1,11 @@
 /** The worker side of seal-pool.ts: seals one object's parts into a buffer moved here and back. */
+import { setFlagsFromString } from 'node:v8';
 import { Piscina } from 'piscina';
 import { lengthOf, type SegmentKey, sealedLength, sealPartsInto } from './stream.js';
+
+// Node resets V8's flags as it starts a worker thread: a CLI command that asked for small
+// young generations (cli/util.ts, smallYoungGeneration) has its flag set again here.
+if (process.env.HOARD_SMALL_YOUNG_GENERATION === '1') setFlagsFromString('--semi-space-growth-factor=1');
 
 export interface SealTask {
   cipher: SegmentKey['cipher'];

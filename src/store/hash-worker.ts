@@ -3,8 +3,13 @@
  * of a buffer it is given, answered in the order asked. A transferred ArrayBuffer is sent back with the answer.
  */
 
+import { setFlagsFromString } from 'node:v8';
 import { parentPort } from 'node:worker_threads';
 import { blobId } from './blob-id.js';
+
+// Node resets V8's flags as it starts a worker thread: a CLI command that asked for small
+// young generations (cli/util.ts, smallYoungGeneration) has its flag set again here.
+if (process.env.HOARD_SMALL_YOUNG_GENERATION === '1') setFlagsFromString('--semi-space-growth-factor=1');
 
 interface Request {
   seq: number;

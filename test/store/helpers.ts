@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Bank, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { HoardError } from '../../src/errors.js';
+import { decodeIndex, type PackIndex } from '../../src/store/pack.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -99,4 +100,11 @@ export async function rejectsWith(
   assert.equal(caught.code, code, caught.message);
   if (message) assert.match(caught.message, message);
   return caught;
+}
+
+/** The index object at `key` (`store/index/<pack>.json`), in whichever form it was written. */
+export async function readIndexObject(bank: Bank, key: string): Promise<PackIndex> {
+  const pack = /([0-9a-f]{64})\.json$/.exec(key)?.[1];
+  assert.ok(pack !== undefined, `${key} is not an index object's key`);
+  return decodeIndex(key, pack, await bank.get(key));
 }

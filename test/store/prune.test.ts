@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { type Bank, MemoryBank } from '../../src/bank/index.js';
 import { ContentStore, type PruneReport, type StoreOptions } from '../../src/store/index.js';
-import { banks, collect, KiB, MiB, rejectsWith, snapshot } from './helpers.js';
+import { banks, collect, KiB, MiB, readIndexObject, rejectsWith, snapshot } from './helpers.js';
 
 const SMALL: StoreOptions = { averageChunkSize: 16 * KiB, packSize: 256 * KiB };
 
@@ -293,7 +293,7 @@ describe('prune never loses a referenced blob', () => {
     const [lost] = await writeFiles(store, 'a', [50 * KiB]);
     const [lostIndex] = await bank.list('store/index/');
     const [kept] = await writeFiles(store, 'b', [50 * KiB]);
-    const lostPack: string = JSON.parse((await bank.get(lostIndex!)).toString('utf8')).pack;
+    const lostPack: string = (await readIndexObject(bank, lostIndex!)).pack;
     await bank.put(lostIndex!, 'not json');
     await bank.delete(`store/packs/${lostPack.slice(0, 2)}/${lostPack}`);
     await assertReadable(bank, [kept!]);

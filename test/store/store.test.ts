@@ -5,7 +5,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bank, type FsBank, MemoryBank } from '../../src/bank/index.js';
 import { Chunker, ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
-import { asStream, banks, collect, KiB, MiB, pieces, rejectsWith, seeded } from './helpers.js';
+import {
+  asStream,
+  banks,
+  collect,
+  KiB,
+  MiB,
+  pieces,
+  readIndexObject,
+  rejectsWith,
+  seeded,
+} from './helpers.js';
 
 /** Small sizes keep the suite fast: 16 KiB chunks (4 KiB min, 64 KiB max), 256 KiB packs. */
 const SMALL: StoreOptions = { averageChunkSize: 16 * KiB, packSize: 256 * KiB };
@@ -158,7 +168,7 @@ for (const fixture of banks) {
       const indexes = await section.list('store/index/');
       assert.ok(indexes.length >= 2);
       for (const key of indexes) {
-        const stored = JSON.parse((await section.get(key)).toString('utf8'));
+        const stored = await readIndexObject(section, key);
         assert.deepEqual(await store.rebuildIndex(stored.pack), stored);
         assert.ok(await section.exists(`store/packs/${stored.pack.slice(0, 2)}/${stored.pack}`));
       }
@@ -178,7 +188,7 @@ describe('content store: options and edge cases', () => {
     const closed = await writer.close();
     assert.ok(closed.bytesWritten < 200 * KiB + 210 * KiB, `${closed.bytesWritten} bytes written`);
     const [key] = await bank.list('store/index/');
-    const index = JSON.parse((await bank.get(key!)).toString('utf8'));
+    const index = await readIndexObject(bank, key!);
     const kinds = new Set(index.blobs.map((blob: { compression: string }) => blob.compression));
     assert.deepEqual([...kinds].sort(), ['deflate', 'none']);
     assert.ok((await collect(store.readBlobs(a.blobs))).equals(text));
@@ -203,7 +213,7 @@ describe('content store: options and edge cases', () => {
     await writer.close();
     const kinds = new Map<string, string>();
     for (const key of await bank.list('store/index/')) {
-      const index = JSON.parse((await bank.get(key)).toString('utf8'));
+      const index = await readIndexObject(bank, key);
       for (const b of index.blobs) kinds.set(b.id, b.compression);
     }
     const [t, n, m, s] = written as [WriteResult, WriteResult, { id: string }, WriteResult];
@@ -230,10 +240,10 @@ describe('content store: options and edge cases', () => {
     const { id } = await writer.writeBlob(text);
     await writer.close();
     const [indexKey] = await bank.list('store/index/');
-    const index = JSON.parse((await bank.get(indexKey!)).toString('utf8'));
+    const index = await readIndexObject(bank, indexKey!);
     const packKey = `store/packs/${index.pack.slice(0, 2)}/${index.pack}`;
     const pack = await bank.get(packKey);
-    const entry = index.blobs[0];
+    const entry = index.blobs[0]!;
     assert.equal(entry.compression, 'zstd');
     const at = entry.offset + entry.length - 2;
     pack[at] = pack[at]! ^ 0x55;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { positiveInt } from '../util.js';
+import { positiveInt, smallYoungGeneration } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -21,6 +21,7 @@ Examples:
 Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad input.`,
     )
     .action(async (planPath: string, opts: { provider?: string; concurrency?: number }, cmd: Command) => {
+      smallYoungGeneration();
       const ctx = context(cmd);
       const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
       const { protect } = await import('../../flows/protect.js');

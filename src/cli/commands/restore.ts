@@ -5,7 +5,7 @@ import type { Parameters } from '../../plugins/params.js';
 import type { CliContext } from '../context.js';
 import { formatResult } from '../format.js';
 import { Progress } from '../progress.js';
-import { checkpointReference, collect } from '../util.js';
+import { checkpointReference, collect, smallYoungGeneration } from '../util.js';
 
 export function register(program: Command, context: (cmd: Command) => CliContext): void {
   program
@@ -59,6 +59,7 @@ does not hold is exit 2, naming it, before anything is written; "hoard ls" shows
 run unless they are named too); --target and --include then count only those.`,
     )
     .action(async (ref: string, opts: RestoreFlags, cmd: Command) => {
+      smallYoungGeneration();
       const ctx = context(cmd);
       const { restore } = await import('../../flows/checkpoint-ops.js');
       const { operationSucceeded } = await import('../../flows/checkpoint-view.js');

@@ -8,11 +8,17 @@ import { Piscina } from 'piscina';
 import { HoardError } from '../../errors.js';
 import type * as tasks from './worker.js';
 
-/** Threads: HOARD_IO_THREADS, else one per core plus one, since a thread waiting on the disk uses no core. */
+/**
+ * Threads: HOARD_IO_THREADS, else one per core plus one, since a thread waiting on the disk
+ * uses no core; but two on two cores, where the main thread (packing, sealing, uploads) takes
+ * part of a core too and a third thread cost ~20 MiB of peak RSS (its heap and a read task
+ * in flight) for no speed measured.
+ */
 export function poolThreads(): number {
   const env = process.env.HOARD_IO_THREADS;
   if (env !== undefined && /^[1-9]\d*$/.test(env)) return Math.min(64, Number(env));
-  return availableParallelism() + 1;
+  const cores = availableParallelism();
+  return cores === 2 ? 2 : cores + 1;
 }
 
 let pool: Piscina | undefined;

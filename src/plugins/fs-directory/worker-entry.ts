@@ -3,7 +3,12 @@
  * thread first runs one, so that a thread that only walks (an unchanged incremental) does not
  * load the content store's code (blob encoding, zstd, hashing) on its start.
  */
+import { setFlagsFromString } from 'node:v8';
 import type * as tasks from './worker.js';
+
+// Node resets V8's flags as it starts a worker thread: a CLI command that asked for small
+// young generations (cli/util.ts, smallYoungGeneration) has its flag set again here.
+if (process.env.HOARD_SMALL_YOUNG_GENERATION === '1') setFlagsFromString('--semi-space-growth-factor=1');
 
 type Tasks = typeof tasks;
 
