@@ -335,6 +335,7 @@ describe('fs.directory tasks', () => {
     assert.equal(fanOutNow({ statted: 500, cpuMs: 5, blockedMs: 500 }, 10, 10), false);
     assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 200 }, 10, 10), true);
     assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 10, 10), false);
-    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 100, 10), true);
+    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 50, 10), false);
+    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 200, 10), true);
   });
 });
