@@ -90,9 +90,11 @@ const PROBES = '.hoard-probe/';
  * - An object cannot have keys under it (BANK_KEY_CONFLICT): with each put of bytes, a HEAD of
  *   every ancestor of the key and a one-key LIST under it, beside the PUT — one round trip, one
  *   request more than the key has '/'s; a key found to break the rule is deleted again before
- *   the conflict is reported (a stream's parts are checked before its upload starts). Another
- *   process may store a conflicting key meanwhile: S3 has no transaction over two keys;
- *   Hoard's key layout never makes such a pair.
+ *   the conflict is reported (a stream's parts are checked before its upload starts). An
+ *   ancestor this bank has already seen hold a key (an earlier put below it passed the check)
+ *   is not asked about again until the bank deletes a key below it: a protect's puts share most
+ *   of their ancestors. Another process may store a conflicting key meanwhile: S3 has no
+ *   transaction over two keys; Hoard's key layout never makes such a pair.
  * - Listing is ascending only in S3: a descending listing lists every key below its marker
  *   under the prefix (1000 a request) and reverses them. That costs a request per 1000 keys
  *   for every page (the checkpoint index lists newest first).
@@ -132,6 +134,12 @@ class S3Store implements BankStore {
   private readonly partSize: number;
   private readonly leases: S3Leases;
   private checked: Promise<void> | undefined;
+  /**
+   * Prefixes this bank has seen keys under (a put below them passed its check): not objects, so
+   * a put below them need not HEAD them again. A delete here forgets the deleted key's ancestors
+   * (they may have emptied, and an object may be put at one next).
+   */
+  private readonly holders = new Set<string>();
 
   constructor(options: S3BankOptions) {
     const region = options.region ?? 'us-east-1';
@@ -205,6 +213,7 @@ class S3Store implements BankStore {
       // The check failed (a transient error): the put fails and is tried again whole. The
       // object stays: it may have replaced one that was there, which must not be lost.
       if (conflict.status === 'rejected') throw conflict.reason;
+      this.holding(key);
       return;
     }
     // A stream is read once, so the retry layer passes it through: retry each request here.
@@ -214,6 +223,7 @@ class S3Store implements BankStore {
     );
     await this.policy.run(() => this.checkConflicts(key, signal), signal);
     await this.putStream(key, data, signal);
+    this.holding(key);
   }
 
   async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
@@ -274,13 +284,19 @@ class S3Store implements BankStore {
       call?.signal,
       'checking that the server enforces conditional writes',
     );
-    await this.conn.send(
-      'deleting',
-      key,
-      (sdk, client, options) =>
-        client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.base + key }), options),
-      call?.signal,
-    );
+    // Before and after: a put that ends while this delete is in flight may have added them.
+    this.forget(key);
+    try {
+      await this.conn.send(
+        'deleting',
+        key,
+        (sdk, client, options) =>
+          client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: this.base + key }), options),
+        call?.signal,
+      );
+    } finally {
+      this.forget(key);
+    }
   }
 
   async list(prefix: string, { marker, desc, limit, signal }: StoreListOptions): Promise<string[]> {
@@ -461,10 +477,28 @@ class S3Store implements BankStore {
     if (conflict !== undefined) throw keyConflict(key, conflict);
   }
 
-  /** The key that `key` would break the rule with (an object above it, or itself with keys below), if any. */
+  /** `key` passed its check and is stored: its ancestors hold a key. */
+  private holding(key: string): void {
+    if (this.holders.size > 10_000) this.holders.clear();
+    for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) this.holders.add(key.slice(0, i));
+  }
+
+  /** `key` is deleted: its ancestors may hold no key any more. */
+  private forget(key: string): void {
+    for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1))
+      this.holders.delete(key.slice(0, i));
+  }
+
+  /**
+   * The key that `key` would break the rule with (an object above it, or itself with keys
+   * below), if any. Ancestors known to hold keys (`holders`) are not asked about again.
+   */
   private async findConflict(key: string, signal: AbortSignal | undefined): Promise<string | undefined> {
     const ancestors: string[] = [];
-    for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) ancestors.push(key.slice(0, i));
+    for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) {
+      const ancestor = key.slice(0, i);
+      if (!this.holders.has(ancestor)) ancestors.push(ancestor);
+    }
     const [above, below] = await Promise.all([
       Promise.all(ancestors.map(async (a) => ((await this.head(a, { signal })) ? a : undefined))),
       this.conn.send(

@@ -115,6 +115,31 @@ function s3Tests(server: S3Server): void {
       );
     });
 
+    it('asks about an ancestor once while it holds keys, and again after a delete: conflicts are still found', async () => {
+      const proxy = await startProxy(server.endpoint);
+      try {
+        const bank = new S3Bank(options({ prefix: 'holders', endpoint: proxy.endpoint }));
+        const heads = () => proxy.requests.filter((r) => r.startsWith('HEAD ')).length;
+        await bank.put('a/b/c1', 'x');
+        const first = heads();
+        assert.ok(first >= 2, 'the first put asks about a and a/b');
+        await bank.put('a/b/c2', 'x');
+        await bank.put('a/d', 'x');
+        await bank.put('z/y', 'x');
+        await bank.delete('z/y'); // not below a: a still holds keys
+        await bank.put('a/b/c3', 'x');
+        assert.equal(heads(), first + 1, 'no ancestor of a/b/c asked about again (z once)');
+        // Under a key: the LIST beside each put still finds it.
+        await rejectsWith(bank.put('a/b', 'x'), 'BANK_KEY_CONFLICT', /a\/b/);
+        for (const key of ['a/b/c1', 'a/b/c2', 'a/b/c3', 'a/d']) await bank.delete(key);
+        await bank.put('a', 'now an object');
+        await rejectsWith(bank.put('a/e', 'x'), 'BANK_KEY_CONFLICT', /"a"/);
+        assert.equal(await bank.exists('a/e'), false, 'the conflicting key was taken out again');
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('uploads a stream larger than a part in parts, and a failed one leaves the old object and no upload', async () => {
       const bank = new S3Bank(options({ prefix: 'multipart', partSize: 5 * MiB }));
       const size = 12 * MiB + 5;

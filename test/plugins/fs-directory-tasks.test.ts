@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { fanOutNow, walkTree } from '../../src/plugins/fs-directory/snapshot.js';
 import {
   CONTINUATION_SLOTS,
   Continuation,
@@ -306,5 +307,35 @@ describe('fs.directory tasks', () => {
     for (const name of ['f0', 'f77', 'f149'])
       assert.ok((await readFile(join(target, name))).equals(content), name);
     assert.equal((await stat(join(target, 'f3'))).size, content.length);
+  });
+  it('the walk finds the same entries in one thread and fanned out, and fans out only when the disk is slow or the rest long', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-walk-'));
+    const expected: string[] = [];
+    for (let d = 0; d < 40; d++) {
+      await mkdir(join(root, `d${d}`, 'sub'), { recursive: true });
+      expected.push(`d${d}`, `d${d}/sub`);
+      for (let f = 0; f < 30; f++) {
+        await writeFile(join(root, `d${d}`, f % 2 ? `f${f}` : `sub/f${f}`), String(f));
+        expected.push(f % 2 ? `d${d}/f${f}` : `d${d}/sub/f${f}`);
+      }
+    }
+    expected.sort();
+    const signal = new AbortController().signal;
+    const asked: number[] = [];
+    for (const fanOut of [() => false, () => true, fanOutNow]) {
+      const walked = await walkTree(root, [], 'test', signal, (pace, perShare, left) => {
+        asked.push(left);
+        return fanOut(pace, perShare, left);
+      });
+      assert.deepEqual(walked.entries.map((e) => e.path).sort(), expected);
+      assert.equal(walked.entries.find((e) => e.path === 'd3/f1')?.type, 'file');
+    }
+    assert.ok(asked.length > 3, 'asked before each share');
+    // The pace: too few entries to judge; a slow disk; a fast disk with a short rest; a long rest.
+    assert.equal(fanOutNow({ statted: 500, cpuMs: 5, blockedMs: 500 }, 10, 10), false);
+    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 200 }, 10, 10), true);
+    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 10, 10), false);
+    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 50, 10), false);
+    assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 200, 10), true);
   });
 });

@@ -18,7 +18,7 @@ import {
   Continuation,
   type ReadResult,
   readCapacity,
-  type WalkedEntry,
+  type WalkResult,
 } from './worker.js';
 
 export interface SnapshotStats {
@@ -322,46 +322,91 @@ function byPath(a: Entry, b: Entry): number {
 }
 
 /**
- * The whole tree below `root` (not root itself), walked by several worker threads at once
- * (with a cold cache the walk waits on the disk, one lstat at a time per thread): a few
- * levels breadth first, then each thread takes a share of the directories found.
+ * Below this many microseconds blocked per lstat (waiting on the disk, not for a core) the disk
+ * answers about as fast as a thread can ask (a cached tree, a local SSD: 0–10 µs here), and a
+ * walk is one thread's work: another thread's start (~40 ms of CPU) would cost more than it
+ * saves. Slower (a cold spinning disk, a network file system) the rest of the walk fans out over
+ * the pool, each thread waiting on the disk.
  */
-async function walkTree(
+const SLOW_LSTAT_US = 50;
+/** Entries lstat'ed before the walk judges the disk's pace. */
+const PACE_SAMPLE = 1000;
+/**
+ * A walk whose rest would take one thread longer than this fans out whatever the pace: a
+ * thread's start (40–100 ms of CPU) is then a small part of what it saves on a machine with
+ * cores to spare. (At 500 ms the 20 000 files of bench:incremental fanned out on the loaded
+ * machine, where a share of 1 700 entries took 46 ms on a core instead of 25.)
+ */
+const FAN_OUT_MS = 1000;
+
+/**
+ * Whether the rest of a walk goes over the pool's threads at once: the disk proved slow
+ * (SLOW_LSTAT_US), or the shares left would keep one thread longer than FAN_OUT_MS.
+ */
+export function fanOutNow(
+  pace: { statted: number; cpuMs: number; blockedMs: number },
+  perShareMs: number,
+  sharesLeft: number,
+): boolean {
+  if (pace.statted < PACE_SAMPLE) return false;
+  return (pace.blockedMs * 1000) / pace.statted > SLOW_LSTAT_US || perShareMs * sharesLeft > FAN_OUT_MS;
+}
+
+/**
+ * The whole tree below `root` (not root itself): a few levels breadth first, then the
+ * directories found in shares, one share at a time in one worker thread while the disk
+ * answers fast, the remaining shares at once over the pool's threads once it proves slow
+ * (with a cold cache on a slow disk the walk waits on it, one lstat at a time per thread).
+ */
+export async function walkTree(
   root: string,
   exclude: string[],
   where: string,
   signal: AbortSignal,
+  fanOut: typeof fanOutNow = fanOutNow,
 ): Promise<{ entries: Entry[]; skipped: string[]; linkKeys: Map<Entry, string> }> {
   const threads = poolThreads();
   const entries: Entry[] = [];
   const skipped: string[] = [];
   const linkKeys = new Map<Entry, string>();
+  let statted = 0;
+  let cpuMs = 0;
+  let blockedMs = 0;
   /** Walked entries as manifest entries; the link keys kept aside. */
-  const take = (walked: WalkedEntry[]) => {
-    for (const { linkKey, ...entry } of walked) {
+  const take = (result: WalkResult) => {
+    raise(result.problem, where);
+    for (const { linkKey, ...entry } of result.entries) {
       entries.push(entry);
       if (linkKey !== undefined) linkKeys.set(entry, linkKey);
     }
+    skipped.push(...result.skipped);
+    statted += result.statted;
+    cpuMs += result.cpuMs;
+    blockedMs += result.blockedMs;
   };
   let frontier = [''];
   for (let round = 0; frontier.length > 0 && frontier.length < threads * 8 && round < 3; round++) {
     signal.throwIfAborted();
     const level = await run('walk', { root, dirs: frontier, depth: 1, exclude });
-    raise(level.problem, where);
-    take(level.entries);
-    skipped.push(...level.skipped);
+    take(level);
     frontier = level.deeper;
   }
   const groups = Math.min(frontier.length, threads * 4);
   const shares = Array.from({ length: groups }, (_, g) => frontier.filter((_, i) => i % groups === g));
-  const results = await Promise.all(
-    shares.map((dirs) => run('walk', { root, dirs, depth: Number.POSITIVE_INFINITY, exclude })),
-  );
-  signal.throwIfAborted();
-  for (const result of results) {
-    raise(result.problem, where);
-    take(result.entries);
-    skipped.push(...result.skipped);
+  const depth = Number.POSITIVE_INFINITY;
+  const before = cpuMs + blockedMs;
+  let walked = 0;
+  while (shares.length > 0) {
+    signal.throwIfAborted();
+    const perShareMs = walked > 0 ? (cpuMs + blockedMs - before) / walked : 0;
+    if (fanOut({ statted, cpuMs, blockedMs }, perShareMs, shares.length)) {
+      const results = await Promise.all(shares.map((dirs) => run('walk', { root, dirs, depth, exclude })));
+      signal.throwIfAborted();
+      for (const result of results) take(result);
+      break;
+    }
+    take(await run('walk', { root, dirs: shares.shift()!, depth, exclude }));
+    walked++;
   }
   return { entries, skipped, linkKeys };
 }
