@@ -4,10 +4,11 @@
  * `stats`) against a bare `node -e 0`, on an fs bank of 50 checkpoints made once in a
  * temporary home. The commands run round-robin, each spawned afresh, so that a load that
  * comes and goes on the machine spreads over all of them alike. JSON on stdout: median and
- * p90 in milliseconds, and the median's ratio to `node -e 0`'s. Where `/usr/bin/time` is
- * installed each process runs under it, and its CPU time (user + system) is reported too: on a
- * machine that others load, CPU time moves far less than wall-clock time (`time`'s own cost
- * is in `node -e 0`'s figures as in every other).
+ * p90 in milliseconds, and the median's ratio to `node -e 0`'s. Each process's CPU time (user +
+ * system) is reported too, measured by `perf stat -e task-clock` where perf works (to the
+ * microsecond) or else `/usr/bin/time` (to 10 ms): on a machine that others load, CPU time
+ * moves far less than wall-clock time (the measuring tool's own cost is in `node -e 0`'s
+ * figures as in every other).
  *
  *   HOARD_BENCH_RUNS (default 40) runs of each command
  *   HOARD_BENCH_COMPARE: another build's build/src/cli/main.js (an older commit's), whose
@@ -27,7 +28,38 @@ import { median, round } from './lib.js';
 const MAIN = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const RUNS = Number(process.env.HOARD_BENCH_RUNS ?? 40);
 const COMPARE = process.env.HOARD_BENCH_COMPARE;
-const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+interface CpuTool {
+  tool: string;
+  args: string[];
+  /** Milliseconds of CPU in the tool's report on stderr. */
+  read: (stderr: string) => number | undefined;
+}
+
+/** How each process's CPU time is measured: perf's task-clock (to the µs), else GNU time (10 ms), else not. */
+const CPU: CpuTool | undefined = (() => {
+  const perf: CpuTool = {
+    tool: '/usr/bin/perf',
+    args: ['stat', '-x,', '-e', 'task-clock'],
+    read: (text) => {
+      const found = /^([\d.]+),msec,task-clock/m.exec(text);
+      return found ? Number(found[1]) : undefined;
+    },
+  };
+  const time: CpuTool = {
+    tool: '/usr/bin/time',
+    args: ['-f', 'cpu %U %S'],
+    read: (text) => {
+      const found = /^cpu ([\d.]+) ([\d.]+)$/m.exec(text);
+      return found ? (Number(found[1]) + Number(found[2])) * 1000 : undefined;
+    },
+  };
+  for (const tool of [perf, time]) {
+    if (!existsSync(tool.tool)) continue;
+    const tried = spawnSync(tool.tool, [...tool.args, process.execPath, '-e', '0'], { encoding: 'utf8' });
+    if (tried.status === 0 && tool.read(tried.stderr) !== undefined) return tool;
+  }
+  return undefined;
+})();
 const CHECKPOINTS = 50;
 
 const log = (message: string) => process.stderr.write(`bench:startup: ${message}\n`);
@@ -98,26 +130,26 @@ log(`${RUNS} runs of each of ${Object.keys(commands).length} commands, round-rob
 for (let run = 0; run < RUNS; run++) {
   for (const [name, args] of Object.entries(commands)) {
     const start = performance.now();
-    const child = TIME
-      ? spawnSync(TIME, ['-f', 'cpu %U %S', process.execPath, ...args], { encoding: 'utf8' })
+    const child = CPU
+      ? spawnSync(CPU.tool, [...CPU.args, process.execPath, ...args], { encoding: 'utf8' })
       : spawnSync(process.execPath, args, { encoding: 'utf8' });
     const ms = performance.now() - start;
     if (child.status !== 0) throw new Error(`${name} exited ${child.status}: ${child.stderr}`);
     times[name]!.push(ms);
-    const used = /^cpu ([\d.]+) ([\d.]+)$/m.exec(child.stderr);
-    if (used) cpu[name]!.push((Number(used[1]) + Number(used[2])) * 1000);
+    const used = CPU?.read(child.stderr);
+    if (used !== undefined) cpu[name]!.push(used);
   }
 }
 await rm(join(home, '..'), { recursive: true, force: true });
 
 const base = median(times['node -e 0']!);
-const cpuBase = TIME ? median(cpu['node -e 0']!) : 0;
+const cpuBase = CPU ? median(cpu['node -e 0']!) : 0;
 const rows = Object.entries(times).map(([command, ms]) => ({
   command,
   medianMs: round(median(ms), 1),
   p90Ms: round(p90(ms), 1),
   ratio: round(median(ms) / base, 2),
-  ...(TIME
+  ...(CPU
     ? { cpuMedianMs: round(median(cpu[command]!), 1), cpuRatio: round(median(cpu[command]!) / cpuBase, 2) }
     : {}),
 }));
@@ -128,6 +160,7 @@ console.log(
       cpus: cpus().length,
       loadAverageAtEnd: loadavg().map((l) => round(l, 2)),
       runs: RUNS,
+      cpuMeasuredBy: CPU ? `${CPU.tool} ${CPU.args.join(' ')}` : null,
       ...(COMPARE ? { compare: COMPARE } : {}),
       checkpoints: CHECKPOINTS,
       bank: 'fs (local provider), one fs.directory of 22 small files',

@@ -4,7 +4,8 @@
  * its backend's retry, limits and logging the same way).
  */
 import { CachingStore } from './cache.js';
-import { EncryptingStore, type EncryptionSettings } from './encrypted.js';
+import { deferredEncryption } from './deferred.js';
+import type { EncryptionSettings } from './encrypted.js';
 import { RetryingStore, type RetryPolicy } from './retry.js';
 import type { BankStore } from './store.js';
 
@@ -23,7 +24,8 @@ export function decorate(store: BankStore, decorations: Decorations): BankStore 
   if (decorations.retry) decorated = new RetryingStore(decorated, decorations.retry);
   // Under encryption: the copies are of the sealed bytes, authenticated when read like the bank's.
   if (decorations.cacheDir) decorated = new CachingStore(decorated, decorations.cacheDir);
-  // Outermost: a retried put sends the same sealed bytes again.
-  if (decorations.encryption) decorated = new EncryptingStore(decorated, decorations.encryption);
+  // Outermost: a retried put sends the same sealed bytes again. Its modules load when first
+  // used, and not at all for an unencrypted bank (deferred.ts).
+  if (decorations.encryption) decorated = deferredEncryption(decorated, decorations.encryption);
   return decorated;
 }

@@ -15,7 +15,7 @@ import type { BrowseContext, BrowseEntry, ResourceBrowser, ResourceStats } from 
 import type { Provider } from '../providers/provider.js';
 import { resourceKey } from '../resources/resource.js';
 import type { ContentStore } from '../store/index.js';
-import { operationStore, requireReadable } from './operation.js';
+import { operationStore, requireReadable } from './operation-store.js';
 
 /** One resource of a checkpoint as `hoard ls CHECKPOINT` shows it. */
 export interface ResourceListing {

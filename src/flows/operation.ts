@@ -24,14 +24,17 @@ import type {
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
 import type { Resource } from '../resources/resource.js';
-import { ContentStore } from '../store/index.js';
+import type { ContentStore } from '../store/index.js';
 import { CountingBank } from './counting-bank.js';
+import { operationStore, requireReadable, waitListeners } from './operation-store.js';
 
 export { withoutResource } from './vocabulary.js';
 
 import { type BankIdentity, bankIdentity, bankLocation } from './bank-identity.js';
 import { buildHookGraph, type HookGraph, type HookTask, hookTaskId, toTaskGraph } from './hook-graph.js';
 import type { HookRequest, HookTransport } from './transport.js';
+
+export { operationStore, requireReadable };
 
 export type OperationStatus = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -704,34 +707,6 @@ function lastBytes(text: string, limit: number): string {
   return bytes.subarray(start).toString('utf8');
 }
 
-/** Who hears that an operation's store waits for a garbage collection: the run using it. */
-const waitListeners = new WeakMap<ContentStore, (message: string) => void>();
-
-/**
- * The content store of one operation: it takes a shared lease (waiting while a garbage
- * collection runs, and saying so in the log and the progress of the hook that asked) when a
- * hook first uses it, and keeps it until `release()`, so no collection can run while the
- * operation reads or refers to blobs.
- */
-export function operationStore(bank: Bank, owner: string, bankType?: string): ContentStore {
-  const store: ContentStore = new ContentStore(bank, {
-    holdAs: owner,
-    onWait: (message) => waitListeners.get(store)?.(message),
-    // An object store answers each request after a round trip: more packs in flight hide it
-    // (measured on radosgw: 1 GB protected in 19.9 s with one upload at a time, 15.9 s with 4).
-    // A local disk takes a pack in milliseconds: a second one in flight was no faster and held
-    // another pack's memory (20 MiB).
-    ...(process.env.HOARD_STORE_UPLOADS
-      ? {}
-      : bankType === 's3'
-        ? { uploads: 4 }
-        : bankType === 'fs'
-          ? { uploads: 1 }
-          : {}),
-  });
-  return store;
-}
-
 function operationLog(
   input: OperationInput,
   result: RunResult<HookTask>,
@@ -891,16 +866,4 @@ async function poll<T>(
     }
     await ectx.sleep(Math.min(intervalMs, left));
   }
-}
-
-/**
- * ENCRYPTION_WRITE_ONLY unless this process can read the provider's bank (a public-key bank
- * opened with only the recipient cannot): said before anything runs.
- */
-export async function requireReadable(provider: Provider, what: string): Promise<void> {
-  if (await provider.bank.readsAll()) return;
-  throw new HoardError(
-    'ENCRYPTION_WRITE_ONLY',
-    `provider "${provider.name}" holds only the recipient here (public-key mode): ${what} needs [encryption] identity_file`,
-  );
 }

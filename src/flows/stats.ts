@@ -7,7 +7,8 @@ import { decodeSegment } from '../checkpoints/keys.js';
 import { CheckpointStore, type CheckpointSummary } from '../checkpoints/store.js';
 import type { ResourceStats } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
-import { ContentStore, mapLimit } from '../store/index.js';
+import { mapLimit } from '../store/map-limit.js';
+import { storeStats } from '../store/stats.js';
 import { referenceKeys } from './references.js';
 
 export interface RepositoryStats {
@@ -36,7 +37,6 @@ const PAGE = 1000;
 const READ_CONCURRENCY = 16;
 
 export async function repositoryStats(provider: Provider): Promise<RepositoryStats> {
-  const store = new ContentStore(provider.bank);
   const checkpoints = new CheckpointStore(provider.bank);
   const available: CheckpointSummary[] = [];
   for (let marker: string | undefined; ; ) {
@@ -46,7 +46,7 @@ export async function repositoryStats(provider: Provider): Promise<RepositorySta
     marker = page.next;
   }
   const [index, records] = await Promise.all([
-    store.stats(),
+    storeStats(provider.bank),
     mapLimit(available, READ_CONCURRENCY, async (c) => {
       const [meta, keys] = await Promise.all([checkpoints.read(c.id), referenceKeys(provider.bank, c.id)]);
       const inStore = new Set(keys.map((key) => decodeSegment(key.split('/').at(-2) ?? '')));

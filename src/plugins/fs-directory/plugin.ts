@@ -12,7 +12,6 @@ import { noParametersSchema, pathResourceSchema, targetRestoreSchema } from '../
 import { definePlugin, defineType } from '../sdk.js';
 import { Type } from '../typebox-lite.js';
 import type { fsDirectoryBrowser } from './browse.js';
-import { renameManifest } from './manifest.js';
 
 const restoreSchema = Type.Object(
   {
@@ -107,6 +106,7 @@ export const fsDirectoryPlugin = definePlugin(() => ({
         copy: () => ({
           onMain: async (ctx) => {
             if (ctx.blobIds === undefined) return; // the same names in both stores: the objects are copied as they are
+            const { renameManifest } = await import('./manifest.js');
             const entries = await renameManifest(ctx, ctx.blobIds);
             ctx.log(`renamed the blob ids of ${entries} entries for the target's store`);
           },

@@ -1,0 +1,267 @@
+/**
+ * The encryption layer (encrypted.ts) with its modules (crypto/, @scure/base) imported when
+ * a call first needs them rather than when a bank is made: every provider's bank is made as
+ * its provider loads, and a command that reads one unencrypted bank (`hoard checkpoints
+ * list`) should not pay for a layer it does not use.
+ *
+ * `encryption = password | public-key`: every call goes to an `EncryptingStore`, made at the
+ * first call.
+ *
+ * `encryption = none`: the layer's one task is to refuse a bank that is encrypted, which holds
+ * `keys/repository.json`. `UnencryptedStore` checks the calls that `EncryptingStore` checks in
+ * mode none (a put, a read of an object that exists, `contentKeys`; not under `keys/`) by
+ * looking for that object once: absent, the calls pass through, `keys/` hidden from listings
+ * as there; present, an `EncryptingStore` is made to judge it, and throws what it always threw
+ * (ENCRYPTION_MISMATCH, or the record's damage). Like there, a check that passed is not made
+ * again in this process, and one that failed is.
+ */
+import type { Readable } from 'node:stream';
+import type { EncryptingStore, EncryptionSettings } from './encrypted.js';
+import type {
+  AcquireResult,
+  BankStore,
+  CallOptions,
+  LeaseRecord,
+  ReadOptions,
+  StoreData,
+  StoreListOptions,
+  SweepReport,
+} from './store.js';
+import type { ObjectInfo } from './types.js';
+
+/**
+ * The key files' prefix and the repository record's key, as crypto/keyring.ts names them
+ * (KEYS_PREFIX, REPOSITORY_KEY): repeated here so that an unencrypted bank loads nothing of
+ * crypto/; test/bank/deferred.test.ts checks that they agree.
+ */
+export const KEYS_PREFIX = 'keys/';
+export const REPOSITORY_KEY = 'keys/repository.json';
+
+/** `inner` under the encryption `settings` ask for, its modules loaded when first used. */
+export function deferredEncryption(inner: BankStore, settings: EncryptionSettings): BankStore {
+  return settings.mode === 'none'
+    ? new UnencryptedStore(inner, settings)
+    : new DeferredStore(inner, settings);
+}
+
+/** An `EncryptingStore` around `inner`, its module imported at the first call. */
+function encrypting(inner: BankStore, settings: EncryptionSettings): Promise<EncryptingStore> {
+  return import('./encrypted.js').then(({ EncryptingStore }) => new EncryptingStore(inner, settings));
+}
+
+class DeferredStore implements BankStore {
+  private layer: Promise<EncryptingStore> | undefined;
+
+  constructor(
+    private readonly inner: BankStore,
+    private readonly settings: EncryptionSettings,
+  ) {}
+
+  private store(): Promise<EncryptingStore> {
+    this.layer ??= encrypting(this.inner, this.settings);
+    return this.layer;
+  }
+
+  get now(): () => number {
+    return this.inner.now;
+  }
+
+  async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
+    return (await this.store()).put(key, data, call);
+  }
+
+  async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
+    return (await this.store()).get(key, options);
+  }
+
+  async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
+    return (await this.store()).getStream(key, call);
+  }
+
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    call?: CallOptions,
+  ): Promise<Buffer | undefined> {
+    return (await this.store()).getRange(key, offset, length, call);
+  }
+
+  async head(key: string, call?: CallOptions): Promise<ObjectInfo | undefined> {
+    return (await this.store()).head(key, call);
+  }
+
+  async delete(key: string, call?: CallOptions): Promise<void> {
+    return (await this.store()).delete(key, call);
+  }
+
+  async list(prefix: string, options: StoreListOptions): Promise<string[]> {
+    return (await this.store()).list(prefix, options);
+  }
+
+  async acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
+    return (await this.store()).acquireLease(name, owner, token, ttlMs);
+  }
+
+  async renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined> {
+    return (await this.store()).renewLease(name, token, ttlMs);
+  }
+
+  async releaseLease(name: string, token: string): Promise<void> {
+    return (await this.store()).releaseLease(name, token);
+  }
+
+  async readLease(name: string): Promise<LeaseRecord | undefined> {
+    return (await this.store()).readLease(name);
+  }
+
+  async sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
+    return (await this.store()).sweep(prefix, olderThanMs);
+  }
+
+  async contentKeys(create: boolean) {
+    return (await this.store()).contentKeys(create);
+  }
+
+  async readsAll(): Promise<boolean> {
+    return (await this.store()).readsAll();
+  }
+
+  /** The encrypting store's key files (never undefined in these modes), reached through it. */
+  keyStore() {
+    const keys = async () => (await this.store()).keyStore()!;
+    return {
+      get: async (key: string) => (await keys()).get(key),
+      put: async (key: string, data: Buffer) => (await keys()).put(key, data),
+      list: async (prefix: string) => (await keys()).list(prefix),
+      delete: async (key: string) => (await keys()).delete(key),
+    };
+  }
+}
+
+class UnencryptedStore implements BankStore {
+  /** The check that the bank is not encrypted, once it has passed (see `check`). */
+  private checked: Promise<void> | undefined;
+
+  constructor(
+    private readonly inner: BankStore,
+    private readonly settings: EncryptionSettings,
+  ) {}
+
+  /**
+   * Resolves if the bank holds no repository record; else the encrypting store's error for
+   * it. A failure is not kept: the next call looks again.
+   */
+  private check(): Promise<void> {
+    if (this.checked === undefined) {
+      const checking = (async () => {
+        if ((await this.inner.get(REPOSITORY_KEY)) === undefined) return;
+        // Encrypted (or a damaged record): the encryption layer says so, in its words.
+        await (await encrypting(this.inner, this.settings)).contentKeys(false);
+      })();
+      this.checked = checking;
+      checking.catch(() => {
+        if (this.checked === checking) this.checked = undefined;
+      });
+    }
+    return this.checked;
+  }
+
+  get now(): () => number {
+    return this.inner.now;
+  }
+
+  async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
+    if (!key.startsWith(KEYS_PREFIX)) await this.check();
+    return this.inner.put(key, data, call);
+  }
+
+  async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
+    const stored = await this.inner.get(key, options);
+    if (stored !== undefined && !key.startsWith(KEYS_PREFIX)) await this.check();
+    return stored;
+  }
+
+  async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
+    const stream = await this.inner.getStream(key, call);
+    if (stream === undefined || key.startsWith(KEYS_PREFIX)) return stream;
+    try {
+      await this.check();
+    } catch (error) {
+      stream.destroy();
+      throw error;
+    }
+    return stream;
+  }
+
+  async getRange(
+    key: string,
+    offset: number,
+    length: number,
+    call?: CallOptions,
+  ): Promise<Buffer | undefined> {
+    const bytes = await this.inner.getRange(key, offset, length, call);
+    if (bytes !== undefined && !key.startsWith(KEYS_PREFIX)) await this.check();
+    return bytes;
+  }
+
+  head(key: string, call?: CallOptions): Promise<ObjectInfo | undefined> {
+    return this.inner.head(key, call);
+  }
+
+  delete(key: string, call?: CallOptions): Promise<void> {
+    return this.inner.delete(key, call);
+  }
+
+  /** The keys under `prefix` without the key files, as `EncryptingStore.list` gives them. */
+  async list(prefix: string, options: StoreListOptions): Promise<string[]> {
+    const keys: string[] = [];
+    let marker = options.marker;
+    for (;;) {
+      const want = options.limit - keys.length;
+      const page = await this.inner.list(prefix, { ...options, marker, limit: want });
+      const kept = page.filter((key) => !key.startsWith(KEYS_PREFIX));
+      keys.push(...kept);
+      // A short page is the end; a full one with key files dropped leaves room for more.
+      if (page.length < want || kept.length === page.length) return keys;
+      marker = page[page.length - 1];
+    }
+  }
+
+  acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
+    return this.inner.acquireLease(name, owner, token, ttlMs);
+  }
+
+  renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined> {
+    return this.inner.renewLease(name, token, ttlMs);
+  }
+
+  releaseLease(name: string, token: string): Promise<void> {
+    return this.inner.releaseLease(name, token);
+  }
+
+  readLease(name: string): Promise<LeaseRecord | undefined> {
+    return this.inner.readLease(name);
+  }
+
+  sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
+    return (
+      this.inner.sweep?.(prefix, olderThanMs) ?? Promise.resolve({ temporary: 0, directories: 0, leases: 0 })
+    );
+  }
+
+  /** No keys without encryption; ENCRYPTION_MISMATCH (through `check`) if the bank is encrypted. */
+  async contentKeys(_create: boolean): Promise<undefined> {
+    await this.check();
+    return undefined;
+  }
+
+  async readsAll(): Promise<boolean> {
+    return true;
+  }
+
+  /** No key files to manage with `encryption = none`, as for a bank opened without encryption. */
+  keyStore(): undefined {
+    return undefined;
+  }
+}
