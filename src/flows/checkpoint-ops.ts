@@ -12,6 +12,7 @@ import type { OperationParameters } from '../plugins/sdk.js';
 import type { Provider } from '../providers/provider.js';
 import { ResourceGraph } from '../resources/graph.js';
 import { ContentStore, type PruneReport } from '../store/index.js';
+import { decodeReferences, encodeReferences } from '../store/references.js';
 import { checkIncludes, findResource } from './browse.js';
 import {
   applyAssignments,
@@ -491,8 +492,8 @@ async function checkRenamable(
 /** Rewrites the checkpoint's `blobs` objects in `bank` with the target's ids. */
 async function renameReferences(bank: Bank, id: string, blobIds: ReadonlyMap<string, string>): Promise<void> {
   for (const key of await referenceKeys(bank, id)) {
-    const ids = (await bank.get(key)).toString('utf8').split('\n').filter(Boolean);
-    await bank.put(key, [...new Set(ids.map((old) => renamed(blobIds, old)))].sort().join('\n'));
+    const ids = decodeReferences(key, await bank.get(key));
+    await bank.put(key, encodeReferences(ids.map((old) => renamed(blobIds, old))));
   }
 }
 

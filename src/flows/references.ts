@@ -1,6 +1,6 @@
 /**
  * Which content-store blobs checkpoints refer to: each resource of a checkpoint that keeps
- * data in the store lists its blob ids in its section's `blobs` object (one id per line).
+ * data in the store lists its blob ids in its section's `blobs` object (store/references.ts).
  * Garbage collection keeps them, copy carries them, and a protect proves them before it
  * calls its checkpoint available (docs/store-format.md, "What garbage collection may delete").
  */
@@ -11,6 +11,7 @@ import { CheckpointStore } from '../checkpoints/store.js';
 import { HoardError } from '../errors.js';
 import type { Provider } from '../providers/provider.js';
 import type { ContentStore } from '../store/index.js';
+import { decodeReferences } from '../store/references.js';
 
 /** Statuses whose checkpoints still need their data: `error` and `deleted` ones do not. */
 const KEEPS_DATA: ReadonlySet<CheckpointStatus> = new Set([
@@ -30,7 +31,9 @@ export async function referenceKeys(bank: Bank, id: string): Promise<string[]> {
 /** Every blob id that checkpoint `id` refers to. */
 export async function checkpointReferences(bank: Bank, id: string): Promise<Set<string>> {
   const ids = new Set<string>();
-  for (const key of await referenceKeys(bank, id)) addIds(ids, await bank.get(key));
+  for (const key of await referenceKeys(bank, id)) {
+    for (const blob of decodeReferences(key, await bank.get(key))) ids.add(blob);
+  }
   return ids;
 }
 
@@ -97,10 +100,6 @@ export async function proveReferences(store: ContentStore, bank: Bank, id: strin
       { details: { checkpoint: id, blob: first, missing: lacking.size } },
     );
   }
-}
-
-function addIds(into: Set<string>, text: Buffer): void {
-  for (const id of text.toString('utf8').split('\n')) if (id) into.add(id);
 }
 
 /** The checkpoints (with a status that needs data) that refer to any of `blobs`, and how many each. */

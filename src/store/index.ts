@@ -7,5 +7,6 @@ export { mapLimit } from './map-limit.js';
 export type { CompressionMode, StoreOptions } from './options.js';
 export type { BlobEntry, Compression, PackIndex } from './pack.js';
 export type { PruneOptions, PruneReport, References } from './prune.js';
+export { decodeReferences, encodeReferences } from './references.js';
 export { ContentStore } from './store.js';
 export type { CloseResult, EncodedBlob, StoreWriter, WriteResult } from './writer.js';

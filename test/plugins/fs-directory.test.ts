@@ -27,6 +27,7 @@ import type { Entry } from '../../src/plugins/fs-directory/manifest.js';
 import { read, readCapacity, walk } from '../../src/plugins/fs-directory/worker.js';
 import { localProvider, type Provider } from '../../src/providers/provider.js';
 import { Chunker, chunkSizes } from '../../src/store/chunker.js';
+import { decodeReferences } from '../../src/store/references.js';
 
 async function tempDir(name: string): Promise<string> {
   return mkdtemp(join(tmpdir(), `hoard-fsdir-${name}-`));
@@ -144,6 +145,12 @@ describe('fs.directory', () => {
     assert.deepEqual([...got.keys()], [...want.keys()]);
     for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel);
     assert.equal((await verify(p.checkpoint.id, provider)).operation?.status, 'succeeded');
+    // Its `blobs` object is the binary form (32 bytes an id) and names every blob of the manifest.
+    const keys = await provider.bank.list(`checkpoints/${p.checkpoint.id}/resources/`);
+    const refs = await provider.bank.get(keys.find((k) => k.endsWith('/blobs'))!);
+    assert.equal(refs.subarray(0, 11).toString('latin1'), 'HOARDREFS1\n');
+    const used = new Set((await manifest(provider, p.checkpoint.id)).flatMap((e) => e.blobs ?? []));
+    assert.deepEqual(decodeReferences('blobs', refs), [...used].sort());
   });
 
   it('mtimes come back to the nanosecond, for files, directories and links', async () => {

@@ -5,6 +5,7 @@
 import { promisify } from 'node:util';
 import type { Bank } from '../../bank/index.js';
 import { HoardError } from '../../errors.js';
+import { encodeReferences } from '../../store/references.js';
 import type { HookContext } from '../sdk.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink';
@@ -32,7 +33,7 @@ export interface Entry {
 }
 
 export const MANIFEST = 'manifest.jsonl.gz';
-/** Every blob the checkpoint refers to, one id per line, sorted: what garbage collection keeps. */
+/** Every blob the checkpoint refers to (store/references.ts): what garbage collection keeps. */
 export const BLOB_REFS = 'blobs';
 export const INFO = 'info.json';
 
@@ -50,7 +51,7 @@ export async function writeManifest(bank: Bank, entries: Entry[]): Promise<void>
   await bank.put(MANIFEST, await promisify(gzip)(Buffer.from(text, 'utf8'), { level: 1 }));
   const blobs = new Set<string>();
   for (const e of entries) for (const b of e.blobs ?? []) blobs.add(b);
-  await bank.put(BLOB_REFS, [...blobs].sort().join('\n'));
+  await bank.put(BLOB_REFS, encodeReferences(blobs));
 }
 
 /**

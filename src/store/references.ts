@@ -1,0 +1,45 @@
+/**
+ * A checkpoint's `blobs` object: the blob ids one resource refers to, what garbage collection
+ * keeps, copy carries and a protect proves (docs/store-format.md). Two forms, both read:
+ *
+ * - text: the ids one per line (what a plugin may write by hand);
+ * - binary: `HOARDREFS1\n`, then each id's 32 bytes, sorted. Hoard writes it when every id is
+ *   a SHA-256 or HMAC-SHA-256 in hex — half the size of the text (bench:data's tree: 0.67 MB
+ *   against 1.36 MB per checkpoint; gzip of the text gives 0.74 MB at 45 ms).
+ */
+import { HoardError } from '../errors.js';
+
+const MAGIC = Buffer.from('HOARDREFS1\n', 'latin1');
+const ID_BYTES = 32;
+const HEX_ID = /^[0-9a-f]{64}$/;
+
+/** The `blobs` object for `ids` (sorted, each once). */
+export function encodeReferences(ids: Iterable<string>): Buffer {
+  const sorted = [...new Set(ids)].sort();
+  if (!sorted.every((id) => HEX_ID.test(id))) return Buffer.from(sorted.join('\n'), 'utf8');
+  const out = Buffer.allocUnsafe(MAGIC.length + sorted.length * ID_BYTES);
+  MAGIC.copy(out, 0);
+  for (let i = 0; i < sorted.length; i++) out.write(sorted[i]!, MAGIC.length + i * ID_BYTES, ID_BYTES, 'hex');
+  return out;
+}
+
+/** The ids of a `blobs` object in either form; STORE_CORRUPT naming `key` if it is cut. */
+export function decodeReferences(key: string, data: Buffer): string[] {
+  if (!data.subarray(0, MAGIC.length).equals(MAGIC)) {
+    return data.toString('utf8').split('\n').filter(Boolean);
+  }
+  const body = data.length - MAGIC.length;
+  if (body % ID_BYTES !== 0) {
+    throw new HoardError(
+      'STORE_CORRUPT',
+      `${key} is damaged: ${body} bytes of blob ids is not a whole number of ${ID_BYTES}-byte ids`,
+      { details: { key } },
+    );
+  }
+  const ids: string[] = new Array(body / ID_BYTES);
+  for (let i = 0; i < ids.length; i++) {
+    const at = MAGIC.length + i * ID_BYTES;
+    ids[i] = data.toString('hex', at, at + ID_BYTES);
+  }
+  return ids;
+}
