@@ -30,7 +30,8 @@
  * Environment: BENCH_DATA_MB scales the data set (default 1100, about 1.15 GB);
  * BENCH_DATA_ROUNDS (default 3); BENCH_DATA_ROWS=name,… runs only those rows;
  * BENCH_DATA_BEFORE=OTHER/build/src/cli/main.js adds that build's fs rows ("hoard-fs-before",
- * "hoard-fs-password-before") to the fs group, for an A/B in the same run;
+ * "hoard-fs-password-before") to the fs group, for an A/B in the same run, and its s3 row
+ * ("hoard-s3-password-before", a group of its own, run after hoard-s3-password's);
  * BENCH_DATA_ENCRYPTION overrides the mode of the "password" rows (e.g. none, to try the
  * harness on a build without encryption); BENCH_NOTE is copied into the output (say what
  * else ran on the machine).
@@ -325,11 +326,11 @@ if (!have('restic'))
   missing['restic-local'] = missing['restic-s3'] = 'restic not installed (apt-get install restic)';
 if (!have('zstd')) missing['tar-zstd'] = 'zstd not installed (apt-get install zstd)';
 const wanted = (name: string) => (!ONLY || ONLY.includes(name)) && !missing[name];
-const server = ['hoard-s3-password', 'restic-s3'].some(wanted)
+const server = ['hoard-s3-password', 'hoard-s3-password-before', 'restic-s3'].some(wanted)
   ? radosgw(log)
   : { missing: 'not asked for (BENCH_DATA_ROWS)' };
 if ('missing' in server) {
-  missing['hoard-s3-password'] = server.missing;
+  missing['hoard-s3-password'] = missing['hoard-s3-password-before'] = server.missing;
   missing['restic-s3'] ??= server.missing;
 }
 for (const [name, why] of Object.entries(missing)) log(`${name} left out: ${why}`);
@@ -338,7 +339,8 @@ for (const [name, why] of Object.entries(missing)) log(`${name} left out: ${why}
  * A round's rows in groups. A group's rows take each step in turn (all initial backups, the
  * change, all incrementals, all restores), so that the rows compared are measured close
  * together in time on a machine whose load varies. The s3 rows are groups of one: two
- * repositories would not fit together in radosgw's 2 GiB memstore.
+ * repositories would not fit together in radosgw's 2 GiB memstore (with BENCH_DATA_MB at
+ * most 400 they do, and make one group).
  */
 function groups(): Row[][] {
   const fs = [
@@ -356,8 +358,14 @@ function groups(): Row[][] {
   const s3 =
     'missing' in server
       ? []
-      : [hoardRow('hoard-s3-password', 's3', PASSWORD_MODE, server), resticRow('s3', server)];
-  return [fs, ...s3.map((row) => [row])]
+      : [
+          hoardRow('hoard-s3-password', 's3', PASSWORD_MODE, server),
+          ...(BEFORE ? [hoardRow('hoard-s3-password-before', 's3', PASSWORD_MODE, server, BEFORE)] : []),
+          resticRow('s3', server),
+        ];
+  // A small data set's S3 repositories fit radosgw together: one group, each step in turn.
+  const s3Groups = scale * 1100 <= 400 ? [s3] : s3.map((row) => [row]);
+  return [fs, ...s3Groups]
     .map((group) => group.filter((row) => wanted(row.name)))
     .filter((group) => group.length > 0);
 }
@@ -612,7 +620,11 @@ console.log(
                 }
               : {}),
           },
-          s3: { peer: 'restic-s3', 'hoard-s3-password': s3Password },
+          s3: {
+            peer: 'restic-s3',
+            'hoard-s3-password': s3Password,
+            ...(BEFORE ? { 'hoard-s3-password-before': versus('hoard-s3-password-before', 'restic-s3') } : {}),
+          },
         },
         encryptionCost: encryptionCost && { ...encryptionCost, of: 'hoard-fs-password ÷ hoard-fs' },
         targets,
