@@ -623,7 +623,9 @@ console.log(
           s3: {
             peer: 'restic-s3',
             'hoard-s3-password': s3Password,
-            ...(BEFORE ? { 'hoard-s3-password-before': versus('hoard-s3-password-before', 'restic-s3') } : {}),
+            ...(BEFORE
+              ? { 'hoard-s3-password-before': versus('hoard-s3-password-before', 'restic-s3') }
+              : {}),
           },
         },
         encryptionCost: encryptionCost && { ...encryptionCost, of: 'hoard-fs-password ÷ hoard-fs' },
