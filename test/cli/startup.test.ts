@@ -109,4 +109,6 @@ const STATS_STORE = [
   'store/keys.js',
   'store/map-limit.js',
   'store/pack.js',
+  // The format of a checkpoint's `blobs` objects (what its referenced bytes are counted from).
+  'store/references.js',
 ];
