@@ -32,6 +32,7 @@ import { parsePlan } from '../../src/plans/plan.js';
 import type { DamagedFile } from '../../src/plugins/fs-directory/damage.js';
 import type { Entry } from '../../src/plugins/fs-directory/manifest.js';
 import { localProvider, type Provider } from '../../src/providers/provider.js';
+import { decodeIndex } from '../../src/store/pack.js';
 import { hoard } from '../cli/helpers.js';
 
 const MiB = 1024 * 1024;
@@ -87,10 +88,8 @@ async function setup() {
   const store = join(home, 'banks', 'local', 'store');
   const blobs = new Map<string, Blob>();
   for (const name of await readdir(join(store, 'index'))) {
-    const index = JSON.parse(await readFile(join(store, 'index', name), 'utf8')) as {
-      pack: string;
-      blobs: { id: string; offset: number; length: number }[];
-    };
+    const pack = name.replace(/\.json$/, '');
+    const index = decodeIndex(name, pack, await readFile(join(store, 'index', name)));
     for (const b of index.blobs) blobs.set(b.id, { ...b, pack: index.pack });
   }
   const entries = await manifest(provider, p.checkpoint.id);
