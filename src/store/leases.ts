@@ -87,7 +87,19 @@ export class SharedLease {
     private readonly bank: Bank,
     readonly name: string,
     readonly kept: KeptLease,
+    /** False for a borrowed one (`borrow`): its `end` leaves the lease to its holder. */
+    private readonly owned = true,
   ) {}
+
+  /**
+   * The same lease and marker for a writer opened inside the operation that holds them: the
+   * writer confirms and relies on them as on its own, and its `end` gives up nothing (the
+   * holder does, after its writers). A holder that ends first makes the writer's next
+   * confirmation fail with LEASE_LOST, as a lost lease of its own would.
+   */
+  borrow(): SharedLease {
+    return new SharedLease(this.bank, this.name, this.kept, false);
+  }
 
   /**
    * Takes a shared lease. While a prune holds the store, waits for it (polling, with backoff
@@ -141,8 +153,9 @@ export class SharedLease {
     return new SharedLease(bank, name, new KeptLease(bank, lease));
   }
 
-  /** Removes the marker, then gives the lease up. */
+  /** Removes the marker, then gives the lease up (a borrowed one: nothing). */
   async end(): Promise<void> {
+    if (!this.owned) return;
     await this.bank.delete(this.name).catch(() => {});
     await this.kept.release();
   }

@@ -56,6 +56,30 @@ for (const fixture of banks) {
       }
     });
 
+    it('a writer inside an operation that holds the store (holdAs) shares its lease and marker; one after the holder let go fails LEASE_LOST', async () => {
+      const section = bank.section('borrowed');
+      const store = new ContentStore(section, { ...SMALL, holdAs: 'the operation' });
+      await store.hold();
+      const markers = () => section.list('store/locks/writers/');
+      assert.equal((await markers()).length, 1);
+      const writer = await store.openWriter('a writer');
+      assert.equal((await markers()).length, 1, 'no second lease and marker');
+      await writer.write(Buffer.from('shared'));
+      await writer.close();
+      assert.equal((await markers()).length, 1, "the holder's lease outlives its writers");
+      const late = await store.openWriter('a late writer');
+      await writer.close().catch(() => {});
+      await store.release();
+      assert.deepEqual(await markers(), []);
+      await late.write(randomBytes(64));
+      await assert.rejects(late.close(), { code: 'LEASE_LOST' });
+      // Without holdAs a writer takes its own, as before.
+      const own = await new ContentStore(section, SMALL).openWriter('alone');
+      assert.equal((await markers()).length, 1);
+      await own.close();
+      assert.deepEqual(await markers(), []);
+    });
+
     it('writes no new pack for data it already holds', async () => {
       const section = bank.section('dedup');
       const data = randomBytes(MiB);
