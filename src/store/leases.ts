@@ -21,6 +21,8 @@ export class KeptLease {
   private renewing: Promise<void> = Promise.resolve();
   private lostWith: unknown;
   private released = false;
+  /** Renewals started so far. */
+  private started = 0;
 
   constructor(
     private readonly bank: Bank,
@@ -34,12 +36,19 @@ export class KeptLease {
     return this.lostWith;
   }
 
-  /** Renews now, so the caller may act on what the lease protects; throws LEASE_LOST if it is gone. */
+  /**
+   * Renews now, so the caller may act on what the lease protects; throws LEASE_LOST if it is
+   * gone. Callers at once (the writers of one operation share its lease) share a renewal that
+   * started after each of them called, rather than racing each other's compare-and-swap.
+   */
   async confirm(): Promise<void> {
+    const asked = this.started;
     await this.renewing;
     if (this.lostWith !== undefined) throw this.lostWith;
-    clearTimeout(this.timer);
-    this.renewing = this.renew();
+    if (this.started === asked) {
+      clearTimeout(this.timer);
+      this.renewing = this.renew();
+    }
     await this.renewing;
     if (this.lostWith !== undefined) throw this.lostWith;
   }
@@ -60,6 +69,7 @@ export class KeptLease {
   }
 
   private async renew(): Promise<void> {
+    this.started++;
     try {
       this.lease = await this.bank.renewLease(this.lease);
     } catch (error) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bank, type FsBank, MemoryBank } from '../../src/bank/index.js';
 import { Chunker, ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
+import { KeptLease } from '../../src/store/leases.js';
 import {
   asStream,
   banks,
@@ -78,6 +79,28 @@ for (const fixture of banks) {
       assert.equal((await markers()).length, 1);
       await own.close();
       assert.deepEqual(await markers(), []);
+    });
+
+    it('writers confirming one shared lease at once share one renewal, started after each asked', async () => {
+      class Renewals extends MemoryBank {
+        renewals = 0;
+        override async renewLease(...args: Parameters<MemoryBank['renewLease']>) {
+          this.renewals++;
+          return super.renewLease(...args);
+        }
+      }
+      const counting = new Renewals();
+      const kept = new KeptLease(
+        counting,
+        await counting.acquireLease('shared', { owner: 'o', ttlMs: 60_000 }),
+      );
+      await Promise.all([kept.confirm(), kept.confirm(), kept.confirm()]);
+      assert.equal(counting.renewals, 1);
+      // Asked after that renewal ended: a new one each time.
+      await kept.confirm();
+      await kept.confirm();
+      assert.equal(counting.renewals, 3);
+      await kept.release();
     });
 
     it('writes no new pack for data it already holds', async () => {
