@@ -15,6 +15,8 @@
  * (ENCRYPTION_MISMATCH, or the record's damage). Like there, a check that passed is not made
  * again in this process, and one that failed is.
  */
+import { scrypt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { EncryptingStore, EncryptionSettings } from './encrypted.js';
 import type {
@@ -45,8 +47,68 @@ export function deferredEncryption(inner: BankStore, settings: EncryptionSetting
 }
 
 /** An `EncryptingStore` around `inner`, its module imported at the first call. */
-function encrypting(inner: BankStore, settings: EncryptionSettings): Promise<EncryptingStore> {
-  return import('./encrypted.js').then(({ EncryptingStore }) => new EncryptingStore(inner, settings));
+function encrypting(
+  inner: BankStore,
+  settings: EncryptionSettings,
+  early?: EarlyKey,
+): Promise<EncryptingStore> {
+  return import('./encrypted.js').then(({ EncryptingStore }) => new EncryptingStore(inner, settings, early));
+}
+
+/** The parameters of crypto/keys.ts's `KeyFile['kdf']`, as `kdfHintFile` keeps them. */
+interface Kdf {
+  name: 'scrypt';
+  N: number;
+  r: number;
+  p: number;
+  salt: string;
+}
+interface EarlyKey {
+  kdf: Kdf;
+  key: Promise<Buffer | undefined>;
+}
+
+/**
+ * Password mode: the wrapping key derived from the password and the KDF parameters that opened
+ * the bank last time (`kdfHintFile`), started at once: scrypt (about 0.3 s, on libuv's thread
+ * pool) then runs while the S3 SDK and the encryption modules load and the key files are read,
+ * not after. It is used only for a key file with exactly these parameters (the key depends on
+ * nothing else), so a stale hint costs a derivation and nothing more; it is the same scrypt as
+ * crypto/keys.ts's `wrappingKey`, with the same parameters (test/bank/deferred.test.ts).
+ */
+function deriveEarly(settings: EncryptionSettings): EarlyKey | undefined {
+  if (settings.mode !== 'password' || settings.kdfHintFile === undefined || !settings.password) return;
+  let kdf: Kdf;
+  try {
+    kdf = JSON.parse(readFileSync(settings.kdfHintFile, 'utf8')) as Kdf;
+  } catch {
+    return;
+  }
+  const sane =
+    kdf?.name === 'scrypt' &&
+    [kdf.N, kdf.r, kdf.p].every((n) => Number.isSafeInteger(n) && n > 0) &&
+    kdf.N <= 2 ** 22 &&
+    kdf.r <= 32 &&
+    kdf.p <= 16 &&
+    typeof kdf.salt === 'string';
+  if (!sane) return;
+  const key = settings
+    .password()
+    .then((password) =>
+      password === ''
+        ? undefined
+        : new Promise<Buffer | undefined>((resolve) =>
+            scrypt(
+              password,
+              Buffer.from(kdf.salt, 'base64'),
+              32,
+              { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: 256 * kdf.N * kdf.r + 1024 * 1024 },
+              (error, derived) => resolve(error ? undefined : derived),
+            ),
+          ),
+    )
+    .catch(() => undefined);
+  return { kdf, key };
 }
 
 class DeferredStore implements BankStore {
@@ -58,7 +120,7 @@ class DeferredStore implements BankStore {
   ) {}
 
   private store(): Promise<EncryptingStore> {
-    this.layer ??= encrypting(this.inner, this.settings);
+    this.layer ??= encrypting(this.inner, this.settings, deriveEarly(this.settings));
     return this.layer;
   }
 

@@ -29,6 +29,7 @@ import {
   unlock,
 } from '../crypto/keyring.js';
 import {
+  type EarlyKey,
   newSecrets,
   parseSecrets,
   type RepositoryRecord,
@@ -77,6 +78,13 @@ export interface EncryptionSettings {
   identity?: () => Promise<string | undefined>;
   /** Public-key mode: where a writer keeps the repository's data, id and chunker keys (0600). */
   writerKeyFile?: string;
+  /**
+   * Password mode: a file in this machine's cache holding the KDF parameters (salt and cost,
+   * not secret: they are in the clear in the bank) of the key file that opened the bank last,
+   * so that the next process derives the key while the bank's key files are still being read
+   * (deferred.ts). Default: none, the key is derived once the key file is read.
+   */
+  kdfHintFile?: string;
 }
 
 /** What the content store needs of a repository's secrets to name and cut content. */
@@ -119,6 +127,8 @@ export class EncryptingStore implements BankStore {
   constructor(
     private readonly inner: BankStore,
     private readonly settings: EncryptionSettings,
+    /** Password mode: the key derived ahead from `kdfHintFile`'s parameters (deferred.ts). */
+    private readonly early?: EarlyKey,
   ) {}
 
   get now(): () => number {
@@ -209,7 +219,12 @@ export class EncryptingStore implements BankStore {
         `${where} is encrypted in ${record.encryption} mode, but the provider says encryption = ${mode}`,
       );
     }
-    if (mode === 'password') return { secrets: (await unlock(keys, await this.password(), where)).secrets };
+    if (mode === 'password') {
+      const early = this.early ? { early: this.early } : {};
+      const opened = await unlock(keys, await this.password(), where, { record, ...early });
+      await this.keepKdfHint(opened.kdf);
+      return { secrets: opened.secrets };
+    }
     const recipient = this.recipient();
     const theirs = record.recipient ?? '';
     if (this.settings.recipient?.trim() !== theirs) {
@@ -240,6 +255,21 @@ export class EncryptingStore implements BankStore {
       return { secrets, identity, recipient };
     }
     return { secrets: await this.writerSecrets(record.id), recipient };
+  }
+
+  /** Notes the KDF parameters that opened the bank for the next process (`kdfHintFile`); best effort. */
+  private async keepKdfHint(kdf: EarlyKey['kdf']): Promise<void> {
+    const file = this.settings.kdfHintFile;
+    const text = JSON.stringify(kdf);
+    if (file === undefined || (this.early && JSON.stringify(this.early.kdf) === text)) return;
+    try {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+      await writeFile(temporary, `${text}\n`, { mode: 0o600 });
+      await rename(temporary, file);
+    } catch {
+      // Only a hint: the next process derives the key after reading the key file.
+    }
   }
 
   /** A public-key repository: its secrets sealed to the recipient in the bank, and kept for this writer. */

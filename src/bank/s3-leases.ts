@@ -53,6 +53,13 @@ type Write = { ok: true; etag: string } | { ok: false };
  * follows the server's clock.
  */
 export class S3Leases {
+  /**
+   * The record this process last wrote to each lease object it holds, and its ETag: a renewal
+   * or release is then one compare-and-swap on that ETag, with no GET before it. A swap that
+   * fails (the object changed: broken, taken) falls back to reading it, as without this.
+   */
+  private readonly mine = new Map<string, { etag: string; record: LeaseRecord }>();
+
   constructor(private readonly space: LeaseSpace) {}
 
   async acquire(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
@@ -60,11 +67,18 @@ export class S3Leases {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const expiresAt = this.space.now() + ttlMs;
       const record: LeaseRecord = { owner, token, expiresAt, ...(HOLDER ? { holder: HOLDER } : {}) };
-      if ((await this.write(key, record, { create: true })).ok) return { acquired: true, expiresAt };
+      const created = await this.write(key, record, { create: true });
+      if (created.ok) {
+        this.mine.set(key, { etag: created.etag, record });
+        return { acquired: true, expiresAt };
+      }
       const seen = await this.load(key);
       if (seen === undefined) continue;
       // Ours already: an earlier try of this call was written but its answer was lost.
-      if (seen.record?.token === token) return { acquired: true, expiresAt: seen.record.expiresAt };
+      if (seen.record?.token === token) {
+        if (!seen.retiring) this.mine.set(key, { etag: seen.etag, record: seen.record });
+        return { acquired: true, expiresAt: seen.record.expiresAt };
+      }
       const now = this.space.now();
       if (seen.record && leaseLive(seen.record, now)) {
         if (!seen.retiring) return { acquired: false, holder: seen.record };
@@ -72,7 +86,9 @@ export class S3Leases {
         continue;
       }
       const taken = { ...record, expiresAt: this.space.now() + ttlMs };
-      if ((await this.write(key, taken, { ifMatch: seen.etag })).ok) {
+      const swapped = await this.write(key, taken, { ifMatch: seen.etag });
+      if (swapped.ok) {
+        this.mine.set(key, { etag: swapped.etag, record: taken });
         return { acquired: true, expiresAt: taken.expiresAt };
       }
     }
@@ -85,24 +101,42 @@ export class S3Leases {
 
   async renew(name: string, token: string, ttlMs: number): Promise<number | undefined> {
     const key = this.key(name);
+    // What this process wrote last, if it is still unexpired: swapped without reading it again
+    // (the ETag matching says the object is still exactly that record, so still ours).
+    const known = this.known(key, token);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const seen = await this.load(key);
+      const seen = attempt === 0 && known ? known : await this.load(key);
       if (!this.ours(seen, token)) return undefined;
       const expiresAt = this.space.now() + ttlMs;
-      if ((await this.write(key, { ...seen!.record!, expiresAt }, { ifMatch: seen!.etag })).ok) {
+      const record = { ...seen!.record!, expiresAt };
+      const swapped = await this.write(key, record, { ifMatch: seen!.etag });
+      if (swapped.ok) {
+        this.mine.set(key, { etag: swapped.etag, record });
         return expiresAt;
       }
+      this.mine.delete(key);
     }
     return undefined;
   }
 
   async release(name: string, token: string): Promise<void> {
     const key = this.key(name);
+    const known = this.known(key, token);
+    this.mine.delete(key);
     for (let attempt = 0; attempt < 10; attempt++) {
-      const seen = await this.load(key);
+      const seen = attempt === 0 && known ? known : await this.load(key);
       if (seen?.record?.token !== token || seen.retiring) return;
       if (await this.retire(key, seen)) return;
     }
+  }
+
+  /** What this process last wrote to `key` under `token`, as if read, while unexpired. */
+  private known(key: string, token: string): Seen | undefined {
+    const mine = this.mine.get(key);
+    if (mine === undefined || mine.record.token !== token || mine.record.expiresAt <= this.space.now()) {
+      return undefined;
+    }
+    return { etag: mine.etag, raw: '', record: mine.record, retiring: false, modifiedAt: 0 };
   }
 
   async read(name: string): Promise<LeaseRecord | undefined> {
@@ -159,6 +193,7 @@ export class S3Leases {
       ...(HOLDER ? { holder: HOLDER } : {}),
     };
     const swapped = await this.write(key, record, { ifMatch: seen.etag });
+    this.mine.delete(key);
     if (!swapped.ok) return false;
     // One try only: a DELETE retried past RETIRE_MS could remove a lease taken since. A
     // retiring record left behind expires, and the next acquirer or sweep takes it over.

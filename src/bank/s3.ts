@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
@@ -74,6 +76,8 @@ const MiB = 1024 * 1024;
 const MAX_OBJECT_KEY = 1024;
 /** Where the objects of the conditional-write check go, under the bank's prefix. */
 const PROBES = '.hoard-probe/';
+/** How long a passed conditional-write check is trusted by later processes (see `writable`). */
+const PROBE_KEPT_MS = 24 * 60 * 60 * 1000;
 
 /**
  * A bank in an S3 bucket (AWS, or a compatible server that enforces conditional writes; the
@@ -110,7 +114,14 @@ export class S3Bank extends BankView {
 
   constructor(options: S3BankOptions) {
     const store = new S3Store(options);
-    const encryption = options.encryption ? { encryption: options.encryption } : {};
+    // Password mode: the KDF's parameters are kept beside the cache (not in it: cache.ts
+    // removes what is not a copy of an index object), so that the next process derives the
+    // key while the SDK loads (deferred.ts).
+    const hint =
+      options.encryption?.mode === 'password' && options.cacheDir !== undefined
+        ? { kdfHintFile: `${options.cacheDir}.kdf.json` }
+        : {};
+    const encryption = options.encryption ? { encryption: { ...options.encryption, ...hint } } : {};
     const cache = options.cacheDir === undefined ? {} : { cacheDir: options.cacheDir };
     super(decorate(store, { retry: store.policy, ...encryption, ...cache }), '', options.readOnly ?? false);
     this.bucket = options.bucket;
@@ -134,6 +145,8 @@ class S3Store implements BankStore {
   private readonly partSize: number;
   private readonly leases: S3Leases;
   private checked: Promise<void> | undefined;
+  /** Beside the cache: when the conditional-write check last passed here (see `writable`). */
+  private readonly probeFile: string | undefined;
   /**
    * Prefixes this bank has seen keys under (a put below them passed its check): not objects, so
    * a put below them need not HEAD them again. A delete here forgets the deleted key's ancestors
@@ -182,6 +195,8 @@ class S3Store implements BankStore {
     this.bucket = options.bucket;
     this.base = prefix === '' ? '' : `${prefix}/`;
     this.partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
+    this.probeFile =
+      options.cacheDir === undefined ? undefined : `${options.cacheDir}.conditional-writes.json`;
     this.leases = new S3Leases({ conn: this.conn, bucket: this.bucket, base: this.base, now: this.now });
   }
 
@@ -413,14 +428,43 @@ class S3Store implements BankStore {
     return report;
   }
 
-  /** Resolves once the server was seen to enforce conditional writes (checked once). */
+  /**
+   * Resolves once the server was seen to enforce conditional writes: checked once per process,
+   * and, with a cache folder, once a day per endpoint, bucket and prefix on this machine (a
+   * file beside the cache records the pass; its cost: a server at the same address that stops
+   * enforcing them is noticed up to a day late, and until then two writers racing for a lease
+   * or a status change could both win).
+   */
   private writable(): Promise<void> {
-    this.checked ??= this.checkConditionalWrites().catch((error: unknown) => {
+    this.checked ??= this.checkedBefore().catch((error: unknown) => {
       // A transient failure is checked again by the next write; a verdict stands.
       if (!(error instanceof HoardError && error.code === 'BANK_UNSUPPORTED')) this.checked = undefined;
       throw error;
     });
     return this.checked;
+  }
+
+  /** The check, unless this machine's last pass (`probeFile`) is younger than a day. */
+  private async checkedBefore(): Promise<void> {
+    const file = this.probeFile;
+    if (file !== undefined) {
+      const kept = await readFile(file, 'utf8').then(
+        (text) => JSON.parse(text) as { passedAt?: unknown },
+        () => undefined,
+      );
+      const at = typeof kept?.passedAt === 'number' ? kept.passedAt : Number.NaN;
+      if (Date.now() - at >= 0 && Date.now() - at < PROBE_KEPT_MS) return;
+    }
+    await this.checkConditionalWrites();
+    if (file === undefined) return;
+    try {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
+      await writeFile(temporary, `${JSON.stringify({ passedAt: Date.now(), where: this.conn.where })}\n`);
+      await rename(temporary, file);
+    } catch {
+      // Only a note: the next process checks again.
+    }
   }
 
   private async checkConditionalWrites(): Promise<void> {

@@ -528,7 +528,9 @@ export class CheckpointStore {
   ): Promise<string[]> {
     const indexed = this.indexableStats(stats);
     const keys = [timeIndexKey(id, status, plan, indexed), planIndexKey(id, status, plan, indexed)];
-    for (const key of keys) await this.bank.put(key, '');
+    // Two independent keys: written at once (one round trip, not two); the caller goes on only
+    // once both are there.
+    await settled(keys.map((key) => this.bank.put(key, '')));
     return keys;
   }
 
@@ -547,14 +549,25 @@ export class CheckpointStore {
       this.bank.list(indexEntryPrefix(TIME_INDEX, id)),
       this.bank.list(indexEntryPrefix(planIndexPrefix(plan), id)),
     ]);
-    for (const key of [...byTime, ...byPlan]) if (!keep.includes(key)) await this.bank.delete(key);
-    for (const old of status === undefined ? CHECKPOINT_STATUSES : [status]) {
-      await this.bank.delete(legacyTimeIndexKey(id, old, plan));
-      await this.bank.delete(legacyPlanIndexKey(id, old, plan));
+    // The old entries go at once: the new ones (`keep`) and the record are already written, and
+    // no order among these deletes matters (a crash between them leaves entries a reader
+    // checks against the record, as before).
+    const old = [...byTime, ...byPlan].filter((key) => !keep.includes(key));
+    for (const was of status === undefined ? CHECKPOINT_STATUSES : [status]) {
+      old.push(legacyTimeIndexKey(id, was, plan), legacyPlanIndexKey(id, was, plan));
     }
-    if (status === undefined)
-      for (const key of await this.bank.list(`${LEGACY_STATS_INDEX}${id}.`)) await this.bank.delete(key);
+    if (status === undefined) old.push(...(await this.bank.list(`${LEGACY_STATS_INDEX}${id}.`)));
+    await settled(old.map((key) => this.bank.delete(key)));
   }
+}
+
+/**
+ * Waits for every one of `calls`, then throws the first failure, if any: nothing is left in
+ * flight behind a failure (a lock released under a write still running).
+ */
+async function settled(calls: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(calls)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /** The record in `text`, checked field by field: CHECKPOINT_CORRUPT names the key and what is wrong. */

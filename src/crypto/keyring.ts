@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { HoardError } from '../errors.js';
 import {
+  type EarlyKey,
   type KeyFile,
   keyFileProblem,
   newSecrets,
@@ -101,24 +102,25 @@ export async function unlock(
   store: KeyStore,
   password: string,
   where: string,
-): Promise<{ secrets: RepositorySecrets; keyId: string }> {
-  const record = await readRecord(store, where);
+  ahead: { record?: RepositoryRecord; early?: EarlyKey } = {},
+): Promise<{ secrets: RepositorySecrets; keyId: string; kdf: KeyFile['kdf'] }> {
+  // The record (unless the caller read it) and the key files' listing are independent reads.
+  const [record, ids] = await Promise.all([ahead.record ?? readRecord(store, where), keyIds(store)]);
   if (!record)
     throw new HoardError('ENCRYPTION_MISMATCH', `${where} is not encrypted: it has no ${REPOSITORY_KEY}`);
-  const ids = await keyIds(store);
   for (const id of ids) {
     const file = await readKeyFile(store, id, where);
     if (!file) continue;
     let secrets: RepositorySecrets | undefined;
     try {
-      secrets = await openSecrets(file, password);
+      secrets = await openSecrets(file, password, ahead.early);
     } catch (error) {
       throw corrupt(where, keyFileKey(id), (error as Error).message);
     }
     // A key of another repository: left by a creation that died before its record was
     // written (the repository was then made again). It opens nothing here.
     if (secrets === undefined || secrets.repository !== record.id) continue;
-    return { secrets, keyId: id };
+    return { secrets, keyId: id, kdf: file.kdf };
   }
   throw new HoardError(
     'ENCRYPTION_KEY_WRONG',

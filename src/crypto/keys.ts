@@ -60,7 +60,21 @@ function kdfCost(): number {
   return Number.isSafeInteger(n) && n >= 1024 && (n & (n - 1)) === 0 ? n : 2 ** 16;
 }
 
-async function wrappingKey(password: string, kdf: KeyFile['kdf']): Promise<Buffer> {
+/**
+ * A wrapping key derived ahead of time, before the key file was read (bank/deferred.ts): used
+ * for a key file whose KDF parameters are exactly these (the key is a function of the password
+ * and them alone), else ignored.
+ */
+export interface EarlyKey {
+  kdf: KeyFile['kdf'];
+  key: Promise<Buffer | undefined>;
+}
+
+function sameKdf(a: KeyFile['kdf'], b: KeyFile['kdf']): boolean {
+  return a.name === b.name && a.N === b.N && a.r === b.r && a.p === b.p && a.salt === b.salt;
+}
+
+export async function wrappingKey(password: string, kdf: KeyFile['kdf']): Promise<Buffer> {
   return scrypt(password, Buffer.from(kdf.salt, 'base64'), 32, {
     N: kdf.N,
     r: kdf.r,
@@ -141,8 +155,13 @@ export async function sealSecrets(secrets: RepositorySecrets, password: string):
 }
 
 /** The secrets in `file` if `password` opens it, else undefined. Throws only for a malformed file. */
-export async function openSecrets(file: KeyFile, password: string): Promise<RepositorySecrets | undefined> {
-  const key = await wrappingKey(password, file.kdf);
+export async function openSecrets(
+  file: KeyFile,
+  password: string,
+  early?: EarlyKey,
+): Promise<RepositorySecrets | undefined> {
+  const ahead = early !== undefined && sameKdf(early.kdf, file.kdf) ? await early.key : undefined;
+  const key = ahead ?? (await wrappingKey(password, file.kdf));
   const sealed = Buffer.from(file.sealed, 'base64');
   if (sealed.length < 16) throw new Error('its sealed secrets are cut short');
   const decipher = createDecipheriv('chacha20-poly1305', key, Buffer.from(file.nonce, 'base64'), {

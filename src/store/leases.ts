@@ -21,6 +21,8 @@ export class KeptLease {
   private renewing: Promise<void> = Promise.resolve();
   private lostWith: unknown;
   private released = false;
+  /** Renewals started so far. */
+  private started = 0;
 
   constructor(
     private readonly bank: Bank,
@@ -34,12 +36,19 @@ export class KeptLease {
     return this.lostWith;
   }
 
-  /** Renews now, so the caller may act on what the lease protects; throws LEASE_LOST if it is gone. */
+  /**
+   * Renews now, so the caller may act on what the lease protects; throws LEASE_LOST if it is
+   * gone. Callers at once (the writers of one operation share its lease) share a renewal that
+   * started after each of them called, rather than racing each other's compare-and-swap.
+   */
   async confirm(): Promise<void> {
+    const asked = this.started;
     await this.renewing;
     if (this.lostWith !== undefined) throw this.lostWith;
-    clearTimeout(this.timer);
-    this.renewing = this.renew();
+    if (this.started === asked) {
+      clearTimeout(this.timer);
+      this.renewing = this.renew();
+    }
     await this.renewing;
     if (this.lostWith !== undefined) throw this.lostWith;
   }
@@ -60,6 +69,7 @@ export class KeptLease {
   }
 
   private async renew(): Promise<void> {
+    this.started++;
     try {
       this.lease = await this.bank.renewLease(this.lease);
     } catch (error) {
@@ -87,7 +97,19 @@ export class SharedLease {
     private readonly bank: Bank,
     readonly name: string,
     readonly kept: KeptLease,
+    /** False for a borrowed one (`borrow`): its `end` leaves the lease to its holder. */
+    private readonly owned = true,
   ) {}
+
+  /**
+   * The same lease and marker for a writer opened inside the operation that holds them: the
+   * writer confirms and relies on them as on its own, and its `end` gives up nothing (the
+   * holder does, after its writers). A holder that ends first makes the writer's next
+   * confirmation fail with LEASE_LOST, as a lost lease of its own would.
+   */
+  borrow(): SharedLease {
+    return new SharedLease(this.bank, this.name, this.kept, false);
+  }
 
   /**
    * Takes a shared lease. While a prune holds the store, waits for it (polling, with backoff
@@ -141,8 +163,9 @@ export class SharedLease {
     return new SharedLease(bank, name, new KeptLease(bank, lease));
   }
 
-  /** Removes the marker, then gives the lease up. */
+  /** Removes the marker, then gives the lease up (a borrowed one: nothing). */
   async end(): Promise<void> {
+    if (!this.owned) return;
     await this.bank.delete(this.name).catch(() => {});
     await this.kept.release();
   }

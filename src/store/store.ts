@@ -122,7 +122,10 @@ export class ContentStore {
     }
     await this.ready();
     await this.loadNaming(true);
-    const lease = await SharedLease.acquire(this.bank, owner, this.leaseSettings());
+    // Inside an operation that holds the store's shared lease (`holdAs`), the writer shares it:
+    // a second lease and marker would tell a prune nothing more (S3: 7 requests fewer).
+    const held = this.held && (await this.held);
+    const lease = held ? held.borrow() : await SharedLease.acquire(this.bank, owner, this.leaseSettings());
     try {
       await this.index.refresh();
     } catch (error) {

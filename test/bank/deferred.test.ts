@@ -5,13 +5,14 @@
  * conformance suite runs unchanged on such banks.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { KEYS_PREFIX as OURS_PREFIX, REPOSITORY_KEY as OURS_RECORD } from '../../src/bank/deferred.js';
 import { type EncryptionSettings, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { KEYS_PREFIX, REPOSITORY_KEY } from '../../src/crypto/keyring.js';
+import { newSecrets, openSecrets, sealSecrets, wrappingKey } from '../../src/crypto/keys.js';
 import { bankConformance, rejectsWith } from './conformance.js';
 
 process.env.HOARD_KDF_N ??= '1024';
@@ -101,5 +102,76 @@ describe('password mode, its layer made at the first call', () => {
     await bank.put('x', 'data');
     assert.ok((await keys.list(KEYS_PREFIX)).includes(REPOSITORY_KEY));
     assert.equal(JSON.parse((await keys.get(REPOSITORY_KEY))!.toString()).encryption, 'password');
+  });
+});
+
+describe('password mode: the key derived ahead from the last KDF parameters (kdfHintFile)', () => {
+  it('notes the parameters that opened the bank, and asks for the password at the first call of the next process, before any key file is read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-kdf-hint-'));
+    try {
+      const hint = join(dir, 'kdf.json');
+      let asked = 0;
+      const settings = (password = 'pw'): EncryptionSettings => ({
+        ...PASSWORD,
+        kdfHintFile: hint,
+        password: async () => {
+          asked++;
+          return password;
+        },
+      });
+      await new FsBank(join(dir, 'bank'), { encryption: settings() }).put('x', 'data');
+      // Opening an existing repository notes the parameters of the key file that opened it.
+      assert.equal(
+        (await new FsBank(join(dir, 'bank'), { encryption: settings() }).get('x')).toString(),
+        'data',
+      );
+      const keyFile = (await readdir(join(dir, 'bank', 'keys'))).find((k) => k !== 'repository.json');
+      const raw = await readFile(join(dir, 'bank', 'keys', keyFile!));
+      assert.deepEqual(JSON.parse(await readFile(hint, 'utf8')), JSON.parse(raw.toString()).kdf);
+      // A listing opens no repository, but with the hint the derivation starts at once.
+      asked = 0;
+      const next = new FsBank(join(dir, 'bank'), { encryption: settings() });
+      await next.list('');
+      assert.equal(asked, 1, 'the password was asked for to derive the key ahead');
+      assert.equal((await next.get('x')).toString(), 'data');
+      // A wrong password still opens nothing, with or without the hint.
+      await rejectsWith(
+        new FsBank(join(dir, 'bank'), { encryption: settings('wrong') }).get('x'),
+        'ENCRYPTION_KEY_WRONG',
+      );
+      // A stale hint (another salt) is ignored: the key is derived from the key file's own.
+      const stale = { ...JSON.parse(raw.toString()).kdf, salt: Buffer.alloc(32, 7).toString('base64') };
+      await writeFile(hint, JSON.stringify(stale));
+      assert.equal(
+        (await new FsBank(join(dir, 'bank'), { encryption: settings() }).get('x')).toString(),
+        'data',
+      );
+      assert.deepEqual(
+        JSON.parse(await readFile(hint, 'utf8')),
+        JSON.parse(raw.toString()).kdf,
+        'noted again',
+      );
+      // Without a hint nothing is derived before it is needed.
+      await rm(hint);
+      asked = 0;
+      await new FsBank(join(dir, 'bank'), { encryption: settings() }).list('');
+      assert.equal(asked, 0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a key derived ahead is used only for a key file with exactly its parameters', async () => {
+    const secrets = newSecrets();
+    const file = await sealSecrets(secrets, 'pw');
+    const wrong = Promise.resolve(Buffer.alloc(32, 1));
+    // The early key is used, not derived again: a wrong one opens nothing.
+    assert.equal(await openSecrets(file, 'pw', { kdf: file.kdf, key: wrong }), undefined);
+    // Another salt: ignored, the file's own parameters derive the key.
+    const other = { ...file.kdf, salt: Buffer.alloc(32, 2).toString('base64') };
+    assert.equal((await openSecrets(file, 'pw', { kdf: other, key: wrong }))?.repository, secrets.repository);
+    // The right one, as deferred.ts derives it: the same key as crypto/keys.ts's.
+    const right = { kdf: file.kdf, key: wrappingKey('pw', file.kdf) };
+    assert.equal((await openSecrets(file, 'pw', right))?.repository, secrets.repository);
   });
 });

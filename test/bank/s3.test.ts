@@ -289,6 +289,73 @@ function s3Tests(server: S3Server): void {
     });
   });
 
+  describe('S3Bank: fewer round trips', () => {
+    it('remembers a passed conditional-write check on this machine (cacheDir) for a day: a second bank does not probe again', async () => {
+      const proxy = await startProxy(server.endpoint);
+      const dir = await mkdtemp(join(tmpdir(), 'hoard-s3-probe-'));
+      try {
+        const probes = () => proxy.requests.filter((r) => r.includes('.hoard-probe')).length;
+        const cacheDir = join(dir, 'cache');
+        const bank = () => new S3Bank(options({ prefix: 'probed', endpoint: proxy.endpoint, cacheDir }));
+        await bank().put('a', 'x');
+        assert.equal(probes(), 4, 'checked: a PUT, two conditional PUTs, a DELETE');
+        await bank().put('b', 'x');
+        await bank().acquireLease('job', { owner: 'o', ttlMs: 1000 });
+        assert.equal(probes(), 4, 'a later process trusts the noted pass');
+        // Without the cache, or with a pass older than a day, it checks again.
+        await new S3Bank(options({ prefix: 'probed', endpoint: proxy.endpoint })).put('c', 'x');
+        assert.equal(probes(), 8);
+        const note = `${cacheDir}.conditional-writes.json`;
+        await writeFile(note, JSON.stringify({ passedAt: Date.now() - 25 * 3600_000 }));
+        await bank().put('d', 'x');
+        assert.equal(probes(), 12);
+        await bank().put('e', 'x');
+        assert.equal(probes(), 12, 'noted again');
+      } finally {
+        await proxy.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('renews and releases a lease it holds with one compare-and-swap on the ETag it wrote, without reading it; one changed meanwhile is read again', async () => {
+      const proxy = await startProxy(server.endpoint);
+      try {
+        const bank = new S3Bank(options({ prefix: 'leasetrips', endpoint: proxy.endpoint }));
+        await bank.put('warm', 'x');
+        const leaseRequests = () => proxy.requests.filter((r) => r.includes('/.leases/'));
+        const start = leaseRequests().length;
+        const lease = await bank.acquireLease('job', { owner: 'o', ttlMs: 60_000 });
+        const renewed = await bank.renewLease(lease);
+        await bank.renewLease(renewed);
+        await bank.releaseLease(renewed);
+        assert.deepEqual(
+          leaseRequests()
+            .slice(start)
+            .map((r) => r.split(' ')[0]),
+          ['PUT', 'PUT', 'PUT', 'PUT', 'DELETE'],
+        );
+        // Released: another owner takes it at once.
+        await bank.acquireLease('job', { owner: 'another', ttlMs: 1000 });
+        // Another process takes over an expired lease: ours fails its swap, reads, and lets go.
+        let now = Date.now();
+        const clocked = new S3Bank(
+          options({ prefix: 'leasetrips', endpoint: proxy.endpoint, now: () => now }),
+        );
+        const mine = await clocked.acquireLease('job2', { owner: 'me', ttlMs: 1000 });
+        now += 5000;
+        const theirs = await new S3Bank(
+          options({ prefix: 'leasetrips', endpoint: proxy.endpoint, now: () => now }),
+        ).acquireLease('job2', { owner: 'them', ttlMs: 60_000 });
+        now -= 5000; // our clock thinks ours is still live: only the ETag tells it changed
+        await rejectsWith(clocked.renewLease(mine), 'LEASE_LOST');
+        await clocked.releaseLease(mine);
+        assert.ok(await clocked.isLeaseValid(theirs), 'theirs stays');
+      } finally {
+        await proxy.close();
+      }
+    });
+  });
+
   describe('S3Bank against a server that misbehaves', () => {
     it('refuses to write (BANK_UNSUPPORTED, naming the endpoint) where the server ignores conditional writes', async () => {
       await new S3Bank(options({ prefix: 'ignorant' })).put('existing', 'data');

@@ -37,7 +37,55 @@ class CountingBank extends MemoryBank {
   }
 }
 
+/** Records the order of index writes and deletes, and how many were in flight at once. */
+class OverlapBank extends MemoryBank {
+  log: string[] = [];
+  inFlight = 0;
+  most = 0;
+  private async track<T>(what: string, call: () => Promise<T>): Promise<T> {
+    this.most = Math.max(this.most, ++this.inFlight);
+    this.log.push(`${what} (${this.inFlight} in flight)`);
+    try {
+      await new Promise((resolve) => setImmediate(resolve));
+      return await call();
+    } finally {
+      this.inFlight--;
+    }
+  }
+  override put(key: string, data: Parameters<MemoryBank['put']>[1]): Promise<void> {
+    return this.track(`put ${key}`, () => super.put(key, data));
+  }
+  override delete(key: string): Promise<void> {
+    return this.track(`delete ${key}`, () => super.delete(key));
+  }
+}
+
 describe('checkpoint store', () => {
+  it('a status change writes its index entries at once, then the record, then deletes the old entries at once', async () => {
+    const bank = new OverlapBank();
+    const store = new CheckpointStore(bank);
+    const [id] = ids(1);
+    await store.create(meta(id!, 'db', 'protecting'));
+    bank.log = [];
+    bank.most = 0;
+    await store.transition(id!, ['protecting'], 'available');
+    const record = bank.log.findIndex((l) => l.startsWith('put checkpoints/'));
+    const puts = bank.log.slice(0, record);
+    const deletes = bank.log.slice(record + 1);
+    assert.equal(puts.length, 2, 'the time and plan entries first');
+    assert.ok(puts.every((l) => l.startsWith('put index/') && l.includes('.available')));
+    assert.match(puts[1]!, /\(2 in flight\)$/, 'the two entries written at once');
+    assert.match(bank.log[record]!, /\(1 in flight\)$/, 'the record alone, after the entries');
+    assert.ok(deletes.length >= 2 && deletes.every((l) => l.startsWith('delete ')));
+    assert.ok(deletes.some((l) => l.includes('.protecting')));
+    // Each group in flight together (one round trip each on S3), never across the record.
+    assert.equal(bank.most, deletes.length, 'the deletes ran at once, and the puts before the record');
+    assert.deepEqual(
+      (await store.list({})).checkpoints.map((c) => [c.id, c.status]),
+      [[id, 'available']],
+    );
+  });
+
   it('lists newest first with marker and limit, filtered by plan and status, without reading each checkpoint', async () => {
     const bank = new CountingBank();
     const store = new CheckpointStore(bank);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type Bank, type FsBank, MemoryBank } from '../../src/bank/index.js';
 import { Chunker, ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
+import { KeptLease } from '../../src/store/leases.js';
 import {
   asStream,
   banks,
@@ -54,6 +55,52 @@ for (const fixture of banks) {
         assert.equal(blobs.length === 0, data.length === 0);
         assert.ok((await collect(reader.readBlobs(blobs))).equals(data), `input ${i} (${data.length} bytes)`);
       }
+    });
+
+    it('a writer inside an operation that holds the store (holdAs) shares its lease and marker; one after the holder let go fails LEASE_LOST', async () => {
+      const section = bank.section('borrowed');
+      const store = new ContentStore(section, { ...SMALL, holdAs: 'the operation' });
+      await store.hold();
+      const markers = () => section.list('store/locks/writers/');
+      assert.equal((await markers()).length, 1);
+      const writer = await store.openWriter('a writer');
+      assert.equal((await markers()).length, 1, 'no second lease and marker');
+      await writer.write(Buffer.from('shared'));
+      await writer.close();
+      assert.equal((await markers()).length, 1, "the holder's lease outlives its writers");
+      const late = await store.openWriter('a late writer');
+      await writer.close().catch(() => {});
+      await store.release();
+      assert.deepEqual(await markers(), []);
+      await late.write(randomBytes(64));
+      await assert.rejects(late.close(), { code: 'LEASE_LOST' });
+      // Without holdAs a writer takes its own, as before.
+      const own = await new ContentStore(section, SMALL).openWriter('alone');
+      assert.equal((await markers()).length, 1);
+      await own.close();
+      assert.deepEqual(await markers(), []);
+    });
+
+    it('writers confirming one shared lease at once share one renewal, started after each asked', async () => {
+      class Renewals extends MemoryBank {
+        renewals = 0;
+        override async renewLease(...args: Parameters<MemoryBank['renewLease']>) {
+          this.renewals++;
+          return super.renewLease(...args);
+        }
+      }
+      const counting = new Renewals();
+      const kept = new KeptLease(
+        counting,
+        await counting.acquireLease('shared', { owner: 'o', ttlMs: 60_000 }),
+      );
+      await Promise.all([kept.confirm(), kept.confirm(), kept.confirm()]);
+      assert.equal(counting.renewals, 1);
+      // Asked after that renewal ended: a new one each time.
+      await kept.confirm();
+      await kept.confirm();
+      assert.equal(counting.renewals, 3);
+      await kept.release();
     });
 
     it('writes no new pack for data it already holds', async () => {
