@@ -1,6 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
@@ -76,8 +74,6 @@ const MiB = 1024 * 1024;
 const MAX_OBJECT_KEY = 1024;
 /** Where the objects of the conditional-write check go, under the bank's prefix. */
 const PROBES = '.hoard-probe/';
-/** How long a passed conditional-write check is trusted by later processes (see `writable`). */
-const PROBE_KEPT_MS = 24 * 60 * 60 * 1000;
 
 /**
  * A bank in an S3 bucket (AWS, or a compatible server that enforces conditional writes; the
@@ -145,8 +141,6 @@ class S3Store implements BankStore {
   private readonly partSize: number;
   private readonly leases: S3Leases;
   private checked: Promise<void> | undefined;
-  /** Beside the cache: when the conditional-write check last passed here (see `writable`). */
-  private readonly probeFile: string | undefined;
   /**
    * Prefixes this bank has seen keys under (a put below them passed its check): not objects, so
    * a put below them need not HEAD them again. A delete here forgets the deleted key's ancestors
@@ -195,8 +189,6 @@ class S3Store implements BankStore {
     this.bucket = options.bucket;
     this.base = prefix === '' ? '' : `${prefix}/`;
     this.partSize = Math.max(5 * MiB, options.partSize ?? 8 * MiB);
-    this.probeFile =
-      options.cacheDir === undefined ? undefined : `${options.cacheDir}.conditional-writes.json`;
     this.leases = new S3Leases({ conn: this.conn, bucket: this.bucket, base: this.base, now: this.now });
   }
 
@@ -429,42 +421,17 @@ class S3Store implements BankStore {
   }
 
   /**
-   * Resolves once the server was seen to enforce conditional writes: checked once per process,
-   * and, with a cache folder, once a day per endpoint, bucket and prefix on this machine (a
-   * file beside the cache records the pass; its cost: a server at the same address that stops
-   * enforcing them is noticed up to a day late, and until then two writers racing for a lease
-   * or a status change could both win).
+   * Resolves once the server was seen to enforce conditional writes, checked once per bank
+   * object. Not remembered across processes: that saved 4 requests, and a server at the same
+   * address that stopped enforcing them would let two writers win one lease meanwhile.
    */
   private writable(): Promise<void> {
-    this.checked ??= this.checkedBefore().catch((error: unknown) => {
+    this.checked ??= this.checkConditionalWrites().catch((error: unknown) => {
       // A transient failure is checked again by the next write; a verdict stands.
       if (!(error instanceof HoardError && error.code === 'BANK_UNSUPPORTED')) this.checked = undefined;
       throw error;
     });
     return this.checked;
-  }
-
-  /** The check, unless this machine's last pass (`probeFile`) is younger than a day. */
-  private async checkedBefore(): Promise<void> {
-    const file = this.probeFile;
-    if (file !== undefined) {
-      const kept = await readFile(file, 'utf8').then(
-        (text) => JSON.parse(text) as { passedAt?: unknown },
-        () => undefined,
-      );
-      const at = typeof kept?.passedAt === 'number' ? kept.passedAt : Number.NaN;
-      if (Date.now() - at >= 0 && Date.now() - at < PROBE_KEPT_MS) return;
-    }
-    await this.checkConditionalWrites();
-    if (file === undefined) return;
-    try {
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      const temporary = `${file}.tmp-${randomBytes(4).toString('hex')}`;
-      await writeFile(temporary, `${JSON.stringify({ passedAt: Date.now(), where: this.conn.where })}\n`);
-      await rename(temporary, file);
-    } catch {
-      // Only a note: the next process checks again.
-    }
   }
 
   private async checkConditionalWrites(): Promise<void> {
