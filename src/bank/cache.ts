@@ -22,15 +22,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import type {
-  AcquireResult,
-  BankStore,
-  CallOptions,
-  LeaseRecord,
-  ReadOptions,
-  StoreData,
-  StoreListOptions,
-  SweepReport,
+import {
+  type BankStore,
+  type CallOptions,
+  ObjectsDecorator,
+  type ReadOptions,
+  type StoreData,
+  type StoreListOptions,
 } from './store.js';
 import { type ObjectInfo, Parts } from './types.js';
 
@@ -38,17 +36,15 @@ const INDEX_PREFIX = 'store/index/';
 const CACHEABLE = /^store\/index\/([0-9a-f]{64})\.json$/;
 const HASH = 32;
 
-export class CachingStore implements BankStore {
+export class CachingStore extends ObjectsDecorator implements BankStore {
   private ready: Promise<boolean> | undefined;
 
   /** `dir`: this bank's cache folder (made on first use). */
   constructor(
-    private readonly inner: BankStore,
+    inner: BankStore,
     private readonly dir: string,
-  ) {}
-
-  get now(): () => number {
-    return this.inner.now;
+  ) {
+    super(inner);
   }
 
   async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
@@ -107,26 +103,6 @@ export class CachingStore implements BankStore {
       await this.sweepGone(new Set(keys.map(cacheName)));
     }
     return keys;
-  }
-
-  acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
-    return this.inner.acquireLease(name, owner, token, ttlMs);
-  }
-
-  renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined> {
-    return this.inner.renewLease(name, token, ttlMs);
-  }
-
-  releaseLease(name: string, token: string): Promise<void> {
-    return this.inner.releaseLease(name, token);
-  }
-
-  readLease(name: string): Promise<LeaseRecord | undefined> {
-    return this.inner.readLease(name);
-  }
-
-  async sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
-    return this.inner.sweep?.(prefix, olderThanMs) ?? { temporary: 0, directories: 0, leases: 0 };
   }
 
   /** The cached bytes, or undefined (none, or damaged here: then removed). */

@@ -19,15 +19,16 @@ import { scrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { EncryptingStore, EncryptionSettings } from './encrypted.js';
-import type {
-  AcquireResult,
-  BankStore,
-  CallOptions,
-  LeaseRecord,
-  ReadOptions,
-  StoreData,
-  StoreListOptions,
-  SweepReport,
+import {
+  type AcquireResult,
+  type BankStore,
+  type CallOptions,
+  type LeaseRecord,
+  ObjectsDecorator,
+  type ReadOptions,
+  type StoreData,
+  type StoreListOptions,
+  type SweepReport,
 } from './store.js';
 import type { ObjectInfo } from './types.js';
 
@@ -201,14 +202,16 @@ class DeferredStore implements BankStore {
   }
 }
 
-class UnencryptedStore implements BankStore {
+class UnencryptedStore extends ObjectsDecorator implements BankStore {
   /** The check that the bank is not encrypted, once it has passed (see `check`). */
   private checked: Promise<void> | undefined;
 
   constructor(
-    private readonly inner: BankStore,
+    inner: BankStore,
     private readonly settings: EncryptionSettings,
-  ) {}
+  ) {
+    super(inner);
+  }
 
   /**
    * Resolves if the bank holds no repository record; else the encrypting store's error for
@@ -227,10 +230,6 @@ class UnencryptedStore implements BankStore {
       });
     }
     return this.checked;
-  }
-
-  get now(): () => number {
-    return this.inner.now;
   }
 
   async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
@@ -288,28 +287,6 @@ class UnencryptedStore implements BankStore {
       if (page.length < want || kept.length === page.length) return keys;
       marker = page[page.length - 1];
     }
-  }
-
-  acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
-    return this.inner.acquireLease(name, owner, token, ttlMs);
-  }
-
-  renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined> {
-    return this.inner.renewLease(name, token, ttlMs);
-  }
-
-  releaseLease(name: string, token: string): Promise<void> {
-    return this.inner.releaseLease(name, token);
-  }
-
-  readLease(name: string): Promise<LeaseRecord | undefined> {
-    return this.inner.readLease(name);
-  }
-
-  sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
-    return (
-      this.inner.sweep?.(prefix, olderThanMs) ?? Promise.resolve({ temporary: 0, directories: 0, leases: 0 })
-    );
   }
 
   /** No keys without encryption; ENCRYPTION_MISMATCH (through `check`) if the bank is encrypted. */

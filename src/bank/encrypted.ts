@@ -52,15 +52,13 @@ import {
   sealStream,
 } from '../crypto/stream.js';
 import { HoardError } from '../errors.js';
-import type {
-  AcquireResult,
-  BankStore,
-  CallOptions,
-  LeaseRecord,
-  ReadOptions,
-  StoreData,
-  StoreListOptions,
-  SweepReport,
+import {
+  type BankStore,
+  type CallOptions,
+  ObjectsDecorator,
+  type ReadOptions,
+  type StoreData,
+  type StoreListOptions,
 } from './store.js';
 import { type ObjectInfo, Parts } from './types.js';
 
@@ -121,18 +119,16 @@ interface Opened {
   recipient?: Buffer;
 }
 
-export class EncryptingStore implements BankStore {
+export class EncryptingStore extends ObjectsDecorator implements BankStore {
   private opened: Promise<Opened | undefined> | undefined;
 
   constructor(
-    private readonly inner: BankStore,
+    inner: BankStore,
     private readonly settings: EncryptionSettings,
     /** Password mode: the key derived ahead from `kdfHintFile`'s parameters (deferred.ts). */
     private readonly early?: EarlyKey,
-  ) {}
-
-  get now(): () => number {
-    return this.inner.now;
+  ) {
+    super(inner);
   }
 
   /**
@@ -597,28 +593,6 @@ export class EncryptingStore implements BankStore {
    */
   keyStore(): KeyStore | undefined {
     return this.settings.mode === 'none' ? undefined : keyStore(this.inner);
-  }
-
-  acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
-    return this.inner.acquireLease(name, owner, token, ttlMs);
-  }
-
-  renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined> {
-    return this.inner.renewLease(name, token, ttlMs);
-  }
-
-  releaseLease(name: string, token: string): Promise<void> {
-    return this.inner.releaseLease(name, token);
-  }
-
-  readLease(name: string): Promise<LeaseRecord | undefined> {
-    return this.inner.readLease(name);
-  }
-
-  sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
-    return (
-      this.inner.sweep?.(prefix, olderThanMs) ?? Promise.resolve({ temporary: 0, directories: 0, leases: 0 })
-    );
   }
 
   private damaged(key: string, error: unknown): unknown {

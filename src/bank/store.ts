@@ -139,6 +139,39 @@ export interface SweepReport {
   leases: number;
 }
 
+/**
+ * The base of a store that wraps another and changes objects, not leases (encryption, the
+ * cache of index objects, the deferred encryption layer): its clock, leases and sweep are the
+ * wrapped store's.
+ */
+export abstract class ObjectsDecorator {
+  constructor(protected readonly inner: BankStore) {}
+
+  get now(): () => number {
+    return this.inner.now;
+  }
+
+  acquireLease(name: string, owner: string, token: string, ttlMs: number): Promise<AcquireResult> {
+    return this.inner.acquireLease(name, owner, token, ttlMs);
+  }
+
+  renewLease(name: string, token: string, ttlMs: number): Promise<number | undefined> {
+    return this.inner.renewLease(name, token, ttlMs);
+  }
+
+  releaseLease(name: string, token: string): Promise<void> {
+    return this.inner.releaseLease(name, token);
+  }
+
+  readLease(name: string): Promise<LeaseRecord | undefined> {
+    return this.inner.readLease(name);
+  }
+
+  async sweep(prefix: string, olderThanMs: number): Promise<SweepReport> {
+    return (await this.inner.sweep?.(prefix, olderThanMs)) ?? { temporary: 0, directories: 0, leases: 0 };
+  }
+}
+
 export function toStoreData(data: PutData): StoreData {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
