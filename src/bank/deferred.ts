@@ -24,6 +24,7 @@ import {
   type BankStore,
   type CallOptions,
   type LeaseRecord,
+  listHiding,
   ObjectsDecorator,
   type ReadOptions,
   type StoreData,
@@ -276,17 +277,7 @@ class UnencryptedStore extends ObjectsDecorator implements BankStore {
 
   /** The keys under `prefix` without the key files, as `EncryptingStore.list` gives them. */
   async list(prefix: string, options: StoreListOptions): Promise<string[]> {
-    const keys: string[] = [];
-    let marker = options.marker;
-    for (;;) {
-      const want = options.limit - keys.length;
-      const page = await this.inner.list(prefix, { ...options, marker, limit: want });
-      const kept = page.filter((key) => !key.startsWith(KEYS_PREFIX));
-      keys.push(...kept);
-      // A short page is the end; a full one with key files dropped leaves room for more.
-      if (page.length < want || kept.length === page.length) return keys;
-      marker = page[page.length - 1];
-    }
+    return listHiding(this.inner, prefix, options, KEYS_PREFIX);
   }
 
   /** No keys without encryption; ENCRYPTION_MISMATCH (through `check`) if the bank is encrypted. */

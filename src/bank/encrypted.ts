@@ -55,6 +55,7 @@ import { HoardError } from '../errors.js';
 import {
   type BankStore,
   type CallOptions,
+  listHiding,
   ObjectsDecorator,
   type ReadOptions,
   type StoreData,
@@ -574,17 +575,7 @@ export class EncryptingStore extends ObjectsDecorator implements BankStore {
    * not objects of its users (a listing of the whole bank shows none of them).
    */
   async list(prefix: string, options: StoreListOptions): Promise<string[]> {
-    const keys: string[] = [];
-    let marker = options.marker;
-    for (;;) {
-      const want = options.limit - keys.length;
-      const page = await this.inner.list(prefix, { ...options, marker, limit: want });
-      const kept = page.filter((key) => !key.startsWith(KEYS_PREFIX));
-      keys.push(...kept);
-      // A short page is the end; a full one with key files dropped leaves room for more.
-      if (page.length < want || kept.length === page.length) return keys;
-      marker = page[page.length - 1];
-    }
+    return listHiding(this.inner, prefix, options, KEYS_PREFIX);
   }
 
   /**

@@ -172,6 +172,29 @@ export abstract class ObjectsDecorator {
   }
 }
 
+/**
+ * The keys under `prefix` in `inner`, without those under `hidden` (an encrypted bank's key
+ * files), a page of `options.limit` still full where some were dropped.
+ */
+export async function listHiding(
+  inner: BankStore,
+  prefix: string,
+  options: StoreListOptions,
+  hidden: string,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let marker = options.marker;
+  for (;;) {
+    const want = options.limit - keys.length;
+    const page = await inner.list(prefix, { ...options, marker, limit: want });
+    const kept = page.filter((key) => !key.startsWith(hidden));
+    keys.push(...kept);
+    // A short page is the end; a full one with key files dropped leaves room for more.
+    if (page.length < want || kept.length === page.length) return keys;
+    marker = page[page.length - 1];
+  }
+}
+
 export function toStoreData(data: PutData): StoreData {
   if (typeof data === 'string') return Buffer.from(data, 'utf8');
   if (data instanceof Uint8Array) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
