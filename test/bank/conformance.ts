@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { type Bank, Parts } from '../../src/bank/index.js';
+import { type Bank, MemoryBank, type MemoryBankOptions, Parts } from '../../src/bank/index.js';
 import { HoardError } from '../../src/errors.js';
 
 /** A bank under test, with a lease clock the test moves by hand. */
@@ -96,6 +96,22 @@ export const INVALID_KEYS = [
 ];
 
 /** The behaviour every Bank shares, run against each implementation. */
+/** A memory bank made with `options` (its clock moved by `advance`) as a conformance fixture. */
+export function memoryFixture(options: Omit<MemoryBankOptions, 'now'> = {}): MakeFixture {
+  return async () => {
+    let now = Date.now();
+    const bank = new MemoryBank({ ...options, now: () => now });
+    return {
+      bank,
+      advance: (ms) => {
+        now += ms;
+      },
+      reopen: () => bank,
+      close: async () => {},
+    };
+  };
+}
+
 export function bankConformance(name: string, make: MakeFixture): void {
   const withBank = (fn: (fixture: Fixture) => Promise<void>) => async () => {
     const fixture = await make();

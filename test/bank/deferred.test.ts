@@ -13,25 +13,14 @@ import { KEYS_PREFIX as OURS_PREFIX, REPOSITORY_KEY as OURS_RECORD } from '../..
 import { type EncryptionSettings, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { KEYS_PREFIX, REPOSITORY_KEY } from '../../src/crypto/keyring.js';
 import { newSecrets, openSecrets, sealSecrets, wrappingKey } from '../../src/crypto/keys.js';
-import { bankConformance, rejectsWith } from './conformance.js';
+import { bankConformance, memoryFixture, rejectsWith } from './conformance.js';
 
 process.env.HOARD_KDF_N ??= '1024';
 
 const NONE: EncryptionSettings = { mode: 'none', where: 'the plain bank' };
 const PASSWORD: EncryptionSettings = { mode: 'password', where: 'the test bank', password: async () => 'pw' };
 
-bankConformance('MemoryBank, encryption = none', async () => {
-  let now = Date.now();
-  const bank = new MemoryBank({ now: () => now, encryption: NONE });
-  return {
-    bank,
-    advance: (ms) => {
-      now += ms;
-    },
-    reopen: () => bank,
-    close: async () => {},
-  };
-});
+bankConformance('MemoryBank, encryption = none', memoryFixture({ encryption: NONE }));
 
 describe('encryption = none, without loading the encryption layer', () => {
   const withRoot = async (test: (root: string) => Promise<void>) => {

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { type EncryptionSettings, FsBank, MemoryBank } from '../../src/bank/index.js';
 import { newIdentity } from '../../src/crypto/age.js';
 import { newSecrets, sealSecrets } from '../../src/crypto/keys.js';
-import { bankConformance, rejectsWith } from './conformance.js';
+import { bankConformance, memoryFixture, rejectsWith } from './conformance.js';
 
 process.env.HOARD_KDF_N ??= '1024';
 
@@ -18,18 +18,7 @@ function password(secret: string, where = 'the test bank'): EncryptionSettings {
   return { mode: 'password', where, password: async () => secret };
 }
 
-bankConformance('MemoryBank, password mode', async () => {
-  let now = Date.now();
-  const bank = new MemoryBank({ now: () => now, encryption: password('pw') });
-  return {
-    bank,
-    advance: (ms) => {
-      now += ms;
-    },
-    reopen: () => bank,
-    close: async () => {},
-  };
-});
+bankConformance('MemoryBank, password mode', memoryFixture({ encryption: password('pw') }));
 
 bankConformance('MemoryBank, public-key mode with the identity', async () => {
   const made = newIdentity();

@@ -1,20 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryBank } from '../../src/bank/index.js';
-import { bankConformance, rejectsWith } from './conformance.js';
+import { bankConformance, memoryFixture, rejectsWith } from './conformance.js';
 
-bankConformance('MemoryBank', async () => {
-  let now = Date.now();
-  const bank = new MemoryBank({ now: () => now });
-  return {
-    bank,
-    advance: (ms) => {
-      now += ms;
-    },
-    reopen: () => bank,
-    close: async () => {},
-  };
-});
+bankConformance('MemoryBank', memoryFixture());
 
 describe('MemoryBank', () => {
   it('copies objects in and out, so callers cannot change what is stored', async () => {
