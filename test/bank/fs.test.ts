@@ -223,38 +223,24 @@ describe('FsBank on disk', () => {
     for (const a of ['a', 'b', 'c']) {
       for (const b of ['1', '2', '3']) await bank.put(`${a}/${b}/k`, 'x');
     }
-    const fsp = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises');
-    const original = fsp.readdir;
-    const reads: string[] = [];
-    fsp.readdir = ((path: string, options: unknown) => {
-      reads.push(path.slice(bank.root.length).split('\\').join('/') || '/');
-      return (original as (p: string, o: unknown) => Promise<unknown>)(path, options);
-    }) as typeof fsp.readdir;
-    syncBuiltinESMExports();
     const listed = async (prefix: string, options = {}) => {
-      reads.length = 0;
-      const keys = await bank.list(prefix, options);
-      return { keys, reads: [...reads] };
+      const { value: keys, reads } = await readsDuring(() => bank.list(prefix, options));
+      return { keys, reads };
     };
-    try {
-      assert.deepEqual(await listed('b/2/'), { keys: ['b/2/k'], reads: ['/b/2'] });
-      assert.deepEqual(await listed('b/2'), { keys: ['b/2/k'], reads: ['/b', '/b/2'] });
-      assert.deepEqual(await listed('', { limit: 2 }), {
-        keys: ['a/1/k', 'a/2/k'],
-        reads: ['/', '/a', '/a/1', '/a/2'],
-      });
-      assert.deepEqual(await listed('', { limit: 1, order: 'desc' }), {
-        keys: ['c/3/k'],
-        reads: ['/', '/c', '/c/3'],
-      });
-      assert.deepEqual(await listed('', { limit: 1, marker: 'b/2/k' }), {
-        keys: ['b/3/k'],
-        reads: ['/', '/b', '/b/2', '/b/3'],
-      });
-    } finally {
-      fsp.readdir = original;
-      syncBuiltinESMExports();
-    }
+    assert.deepEqual(await listed('b/2/'), { keys: ['b/2/k'], reads: ['/b/2'] });
+    assert.deepEqual(await listed('b/2'), { keys: ['b/2/k'], reads: ['/b', '/b/2'] });
+    assert.deepEqual(await listed('', { limit: 2 }), {
+      keys: ['a/1/k', 'a/2/k'],
+      reads: ['/', '/a', '/a/1', '/a/2'],
+    });
+    assert.deepEqual(await listed('', { limit: 1, order: 'desc' }), {
+      keys: ['c/3/k'],
+      reads: ['/', '/c', '/c/3'],
+    });
+    assert.deepEqual(await listed('', { limit: 1, marker: 'b/2/k' }), {
+      keys: ['b/3/k'],
+      reads: ['/', '/b', '/b/2', '/b/3'],
+    });
   });
 
   /** Counts the directories `bank` reads while `fn` runs (readdir, through the CJS module). */
