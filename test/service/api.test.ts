@@ -876,7 +876,12 @@ describe('stopping the server', () => {
     const stream = await fetch(`${other.url}/v1/ops/operation_logs/${id}/events?access_token=${root}`);
     const text = stream.text();
     await other.service.close(10_000);
-    assert.match(await text, /event: status/);
+    const body = await text;
+    assert.match(body, /event: status/);
+    // Closed by the stop, not by the operation's end (docs/api.md): no `end`, and a retry hint
+    // that sends an EventSource back once a server is up.
+    assert.match(body, /^retry: 2000\n\n/);
+    assert.doesNotMatch(body, /event: end/);
     const log = await other.catalog.getOperationLog('ops', id);
     assert.equal(log?.status, 'succeeded', 'the running protect was allowed to finish');
     await other.catalog.close();

@@ -268,6 +268,9 @@ export function registerOperationLogs(app: FastifyInstance, ctx: ServiceContext)
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
+      // A stream closed by the server stopping carries no `end`: a client reconnects (EventSource
+      // does, after this delay) and the first `status` tells where the operation stands.
+      res.write('retry: 2000\n\n');
       let closed = false;
       const send = (event: string, data: unknown) => {
         if (!closed) res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
