@@ -46,6 +46,21 @@ export async function page<T extends { id: string }>(
   return { items, next: rows.length > limit ? items.at(-1)!.id : null };
 }
 
+/** The row of `table` with this id in the project's scope (`where` may add conditions), decoded. */
+export async function byId<T>(
+  db: SqlDb,
+  table: string,
+  project: ProjectScope,
+  id: string,
+  decode: (row: Row) => T,
+  where: (where: Where) => Where = (w) => w,
+): Promise<T | undefined> {
+  if (!isId(id)) return undefined;
+  const conditions = where(scope(project).and('id = ?', id.toLowerCase()));
+  const [row] = await db.all(`SELECT * FROM ${table}${conditions}`, conditions.params);
+  return row && decode(row);
+}
+
 /** Validates `limit` (integers are clamped to 1..1000) and `marker` (an id). */
 export function pageOptions(options: ListOptions | undefined): { limit: number; marker: string | undefined } {
   let limit = DEFAULT_LIMIT;

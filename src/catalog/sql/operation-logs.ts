@@ -19,6 +19,7 @@ import {
 import {
   Assignments,
   byCodeUnits,
+  byId,
   invalid,
   json,
   marks,
@@ -96,10 +97,7 @@ export async function getOperationLog(
   project: ProjectScope,
   id: string,
 ): Promise<OperationLogRecord | undefined> {
-  if (!isId(id)) return undefined;
-  const where = scope(project).and('id = ?', id.toLowerCase());
-  const [row] = await db.all(`SELECT * FROM operation_logs${where}`, where.params);
-  return row && operationLogOf(row);
+  return byId(db, 'operation_logs', project, id, operationLogOf);
 }
 
 export function listOperationLogs(

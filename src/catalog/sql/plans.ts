@@ -4,6 +4,7 @@ import { idTime, isId, newId } from '../ids.js';
 import type { ListOptions, NewPlan, Page, PlanPatch, PlanRecord, ProjectScope } from '../types.js';
 import {
   Assignments,
+  byId,
   json,
   now,
   page,
@@ -63,11 +64,9 @@ export async function getPlan(
   id: string,
   options?: { includeDeleted?: boolean },
 ): Promise<PlanRecord | undefined> {
-  if (!isId(id)) return undefined;
-  const where = scope(project).and('id = ?', id.toLowerCase());
-  if (!options?.includeDeleted) where.and('deleted_at IS NULL');
-  const [row] = await db.all(`SELECT * FROM plans${where}`, where.params);
-  return row && planOf(row);
+  return byId(db, 'plans', project, id, planOf, (where) =>
+    options?.includeDeleted ? where : where.and('deleted_at IS NULL'),
+  );
 }
 
 export function listPlans(

@@ -11,6 +11,7 @@ import type {
 } from '../types.js';
 import {
   bool,
+  byId,
   invalid,
   json,
   now,
@@ -97,10 +98,7 @@ export async function getScheduledOperation(
   project: ProjectScope,
   id: string,
 ): Promise<ScheduledOperationRecord | undefined> {
-  if (!isId(id)) return undefined;
-  const where = scope(project).and('id = ?', id.toLowerCase());
-  const [row] = await db.all(`SELECT * FROM scheduled_operations${where}`, where.params);
-  return row && scheduledOperationOf(row);
+  return byId(db, 'scheduled_operations', project, id, scheduledOperationOf);
 }
 
 export function listScheduledOperations(

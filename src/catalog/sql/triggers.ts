@@ -2,7 +2,18 @@
 import { HoardError } from '../../errors.js';
 import { idTime, isId, newId } from '../ids.js';
 import type { ListOptions, NewTrigger, Page, ProjectScope, TriggerRecord } from '../types.js';
-import { json, page, parse, type Row, requireObject, requireText, type SqlDb, scope, time } from './base.js';
+import {
+  byId,
+  json,
+  page,
+  parse,
+  type Row,
+  requireObject,
+  requireText,
+  type SqlDb,
+  scope,
+  time,
+} from './base.js';
 
 export async function createTrigger(db: SqlDb, input: NewTrigger): Promise<TriggerRecord> {
   requireText(input.project, 'project');
@@ -34,10 +45,7 @@ export async function getTrigger(
   project: ProjectScope,
   id: string,
 ): Promise<TriggerRecord | undefined> {
-  if (!isId(id)) return undefined;
-  const where = scope(project).and('id = ?', id.toLowerCase());
-  const [row] = await db.all(`SELECT * FROM triggers${where}`, where.params);
-  return row && triggerOf(row);
+  return byId(db, 'triggers', project, id, triggerOf);
 }
 
 export function listTriggers(
