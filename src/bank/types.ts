@@ -88,6 +88,11 @@ export interface LeaseInfo {
    * has broken yet, and now for one whose holder process is provably gone (`holderGone`).
    */
   expiresAt: number;
+  /**
+   * Whether the lease holds now, judged by the bank's clock (an S3 bank's follows the server):
+   * what to decide on, rather than comparing `expiresAt` with this machine's clock.
+   */
+  live: boolean;
   /** The holder ran on this machine and has died: the lease is void, whatever its expiry said. */
   holderGone?: true;
 }

@@ -169,7 +169,10 @@ export class BankView implements Bank {
     const full = this.writable(lease.name, 'lease name');
     checkTtl(ttlMs);
     const expiresAt = await this.store.renewLease(full, lease.token, ttlMs);
-    if (expiresAt === undefined) {
+    // A renewal that ends after the lease's expiry may have been written after it: a prune
+    // that saw it expired meanwhile has acted on that, so it counts as lost (the record it
+    // wrote only holds others off longer).
+    if (expiresAt === undefined || this.store.now() >= lease.expiresAt) {
       const now = this.store.now();
       const why =
         lease.expiresAt <= now ? `it expired at ${time(lease.expiresAt)}` : 'another holder took it';
@@ -195,9 +198,9 @@ export class BankView implements Bank {
     const now = this.store.now();
     // A lease whose holder died ends now, not when its time would have run out.
     if (record.expiresAt > now && !leaseLive(record, now)) {
-      return { owner: record.owner, expiresAt: now, holderGone: true };
+      return { owner: record.owner, expiresAt: now, live: false, holderGone: true };
     }
-    return { owner: record.owner, expiresAt: record.expiresAt };
+    return { owner: record.owner, expiresAt: record.expiresAt, live: record.expiresAt > now };
   }
 
   async contentKeys(options: { create?: boolean } = {}): Promise<ContentKeys | undefined> {

@@ -160,7 +160,7 @@ export class CheckpointStore {
 
   private async workerAlive(id: string): Promise<boolean> {
     const info = await this.bank.leaseInfo(checkpointLease(id));
-    return info !== undefined && info.expiresAt > Date.now();
+    return info?.live === true;
   }
 
   private async markDead(meta: CheckpointMeta, failed: CheckpointStatus): Promise<CheckpointMeta> {

@@ -79,7 +79,7 @@ export async function finishLeftovers(
   const olderThan = Date.now() - AGE_IN_LEASES * checkpoints.leaseTtlMs;
   for (const id of await checkpointFolders(provider)) {
     const info = await bank.leaseInfo(checkpointLease(id));
-    if (info !== undefined && info.expiresAt > Date.now()) continue; // a live process works on it
+    if (info?.live) continue; // a live process works on it
     let meta: CheckpointMeta;
     try {
       meta = await checkpoints.get(id); // turns a dead `deleting` into `error_deleting`

@@ -288,7 +288,7 @@ export async function recoverAbandoned(
     let lease: Lease;
     try {
       const info = await provider.bank.leaseInfo(checkpointLease(id));
-      if (info && info.expiresAt > Date.now()) continue; // still being worked on
+      if (info?.live) continue; // still being worked on
       lease = await store.acquireWork(id);
     } catch {
       continue; // another process is recovering it, or its lease cannot be read now

@@ -12,6 +12,7 @@ import { PRUNE_LEASE, WRITERS } from './keys.js';
 
 export interface LeaseSettings {
   ttlMs: number;
+  /** Times waits only: expiry is judged by the bank's clock (`LeaseInfo.live`). */
   now: () => number;
 }
 
@@ -148,7 +149,7 @@ export class SharedLease {
     try {
       await bank.put(name, JSON.stringify({ owner, startedAt: new Date().toISOString(), pid: process.pid }));
       const prune = await bank.leaseInfo(PRUNE_LEASE);
-      if (prune !== undefined && prune.expiresAt > settings.now()) {
+      if (prune?.live) {
         throw new HoardError(
           'STORE_BUSY',
           `cannot write to the content store: "${prune.owner}" is pruning it (lease until ${iso(prune.expiresAt)}); try again when it is done`,
@@ -177,16 +178,16 @@ export interface WriterSeen {
   expiresAt: number;
 }
 
-/** The writers' markers, split into live (lease held) and stale (lease released or expired). */
-export async function findWriters(
-  bank: Bank,
-  now: () => number,
-): Promise<{ live: WriterSeen[]; stale: string[] }> {
+/**
+ * The writers' markers, split into live (lease held) and stale (lease released or expired),
+ * judged by the bank's clock (`LeaseInfo.live`): this machine's may run ahead of it.
+ */
+export async function findWriters(bank: Bank): Promise<{ live: WriterSeen[]; stale: string[] }> {
   const live: WriterSeen[] = [];
   const stale: string[] = [];
   for (const key of await bank.list(WRITERS)) {
     const info = await bank.leaseInfo(key);
-    if (info !== undefined && info.expiresAt > now()) live.push({ key, ...info });
+    if (info?.live) live.push({ key, owner: info.owner, expiresAt: info.expiresAt });
     else stale.push(key);
   }
   return { live, stale };
@@ -216,7 +217,7 @@ export async function acquirePruneLease(
   }
   const kept = new KeptLease(bank, lease);
   try {
-    const { live } = await findWriters(bank, settings.now);
+    const { live } = await findWriters(bank);
     if (live.length > 0) throw writersBusy(live);
   } catch (error) {
     await kept.release().catch(() => {});
@@ -226,10 +227,10 @@ export async function acquirePruneLease(
 }
 
 /** For a dry run, which takes no lease: STORE_BUSY if a prune or a writer holds the store. */
-export async function checkIdle(bank: Bank, settings: LeaseSettings): Promise<void> {
+export async function checkIdle(bank: Bank): Promise<void> {
   const prune = await bank.leaseInfo(PRUNE_LEASE);
-  if (prune !== undefined && prune.expiresAt > settings.now()) throw pruneBusy(prune.owner, prune.expiresAt);
-  const { live } = await findWriters(bank, settings.now);
+  if (prune?.live) throw pruneBusy(prune.owner, prune.expiresAt);
+  const { live } = await findWriters(bank);
   if (live.length > 0) throw writersBusy(live);
 }
 

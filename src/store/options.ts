@@ -56,7 +56,8 @@ export interface StoreOptions {
    */
   holdAs?: string;
   /**
-   * The clock lease expiry is compared with; it must be the bank's.
+   * The clock that times waiting for a prune (`waitMs`). Lease expiry is judged by the bank's
+   * own clock (`LeaseInfo.live`), not this one.
    * @default Date.now
    */
   now?: () => number;

@@ -96,7 +96,7 @@ export async function prune(
 ): Promise<PruneReport> {
   const settings = { ttlMs: options.leaseTtlMs, now: options.now };
   let lease: KeptLease | undefined;
-  if (dryRun) await checkIdle(bank, settings);
+  if (dryRun) await checkIdle(bank);
   else lease = await acquirePruneLease(bank, owner, settings);
   try {
     const referenced = await references();
@@ -246,7 +246,7 @@ async function run(
     }
     for (const pack of dangling) await bank.delete(indexKey(pack));
     for (const { pack } of unreadable) await bank.delete(packKey(pack));
-    for (const key of (await findWriters(bank, options.now)).stale) await bank.delete(key);
+    for (const key of (await findWriters(bank)).stale) await bank.delete(key);
     index.remove([...gone.map((p) => p.pack), ...dangling]);
     // Records of damage in packs that are gone name nothing any more.
     const goneNow = new Set([...gone.map((p) => p.pack), ...dangling, ...unreadable.map((u) => u.pack)]);
