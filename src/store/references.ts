@@ -23,23 +23,38 @@ export function encodeReferences(ids: Iterable<string>): Buffer {
   return out;
 }
 
-/** The ids of a `blobs` object in either form; STORE_CORRUPT naming `key` if it is cut. */
+/** Bytes no text form holds: binary ids read as text would be a shorter list, silently. */
+const NOT_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+
+/**
+ * The ids of a `blobs` object in either form; STORE_CORRUPT naming `key` if it is damaged in a
+ * way that shows (cut inside an id, ids out of order, a damaged magic, bytes that are not
+ * text): read as fewer ids, it would let a collector delete blobs still referred to.
+ */
 export function decodeReferences(key: string, data: Buffer): string[] {
   if (!data.subarray(0, MAGIC.length).equals(MAGIC)) {
-    return data.toString('utf8').split('\n').filter(Boolean);
+    const text = data.toString('utf8');
+    if (data.subarray(0, 9).equals(MAGIC.subarray(0, 9)) || NOT_TEXT.test(text)) {
+      throw damaged(key, 'it is neither the binary form nor text');
+    }
+    return text.split('\n').filter(Boolean);
   }
   const body = data.length - MAGIC.length;
   if (body % ID_BYTES !== 0) {
-    throw new HoardError(
-      'STORE_CORRUPT',
-      `${key} is damaged: ${body} bytes of blob ids is not a whole number of ${ID_BYTES}-byte ids`,
-      { details: { key } },
-    );
+    throw damaged(key, `${body} bytes of blob ids is not a whole number of ${ID_BYTES}-byte ids`);
   }
   const ids: string[] = new Array(body / ID_BYTES);
   for (let i = 0; i < ids.length; i++) {
     const at = MAGIC.length + i * ID_BYTES;
+    // Written sorted and each once: an id out of order is a damaged one.
+    if (i > 0 && data.compare(data, at - ID_BYTES, at, at, at + ID_BYTES) <= 0) {
+      throw damaged(key, `blob id ${i} is not above the one before it`);
+    }
     ids[i] = data.toString('hex', at, at + ID_BYTES);
   }
   return ids;
+}
+
+function damaged(key: string, why: string): HoardError {
+  return new HoardError('STORE_CORRUPT', `${key} is damaged: ${why}`, { details: { key } });
 }

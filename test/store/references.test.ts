@@ -44,3 +44,31 @@ describe('a checkpoint’s blobs object', () => {
     );
   });
 });
+
+describe('a damaged blobs object is never read as fewer ids', () => {
+  const corrupt = (error: unknown) => error instanceof HoardError && error.code === 'STORE_CORRUPT';
+  const ids = Array.from({ length: 50 }, (_, n) => id(n));
+
+  it('refuses a binary object whose magic is damaged (else read as text: a few or no ids)', () => {
+    const data = encodeReferences(ids);
+    for (const at of [0, 5, 9, 10]) {
+      const bad = Buffer.from(data);
+      bad[at]! ^= 0x01;
+      assert.throws(() => decodeReferences('k', bad), corrupt, `magic byte ${at}`);
+    }
+  });
+
+  it('refuses a binary object whose ids are out of order (a damaged id)', () => {
+    const data = encodeReferences(ids);
+    const bad = Buffer.from(data);
+    bad[11 + 32 * 20]! ^= 0xff; // the first byte of the 21st id
+    assert.throws(() => decodeReferences('k', bad), corrupt);
+    const swapped = Buffer.concat([data.subarray(0, 11), data.subarray(43, 75), data.subarray(11, 43)]);
+    assert.throws(() => decodeReferences('k', swapped), corrupt);
+  });
+
+  it('still reads text written by hand, with CRLF or non-hex names', () => {
+    assert.deepEqual(decodeReferences('k', Buffer.from(`${id(1)}\r\n${id(2)}\r\n`)).length, 2);
+    assert.deepEqual(decodeReferences('k', Buffer.from('not-a-hash\n')), ['not-a-hash']);
+  });
+});
