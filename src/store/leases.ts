@@ -24,12 +24,38 @@ export class KeptLease {
   private released = false;
   /** Renewals started so far. */
   private started = 0;
+  /**
+   * By this process's monotonic clock, a time the lease surely holds until: when the write
+   * that last set its expiry was asked for, plus its time to live (the write landed later).
+   * Immune to how far this machine's wall clock is from the bank's.
+   */
+  private heldUntil: number;
 
+  /** `askedAt`: `performance.now()` when the lease was asked for (default: now). */
   constructor(
     private readonly bank: Bank,
     private lease: Lease,
+    askedAt = performance.now(),
   ) {
+    this.heldUntil = askedAt + lease.ttlMs;
     this.schedule();
+  }
+
+  /**
+   * Throws LEASE_LOST, without a request, unless the lease surely holds for a sixth of its
+   * time to live more: for a loop of deletes that must stop as soon as others may act as if
+   * the lease were gone (a renewal failing, or not answered, leaves it to expire).
+   */
+  assertHeld(): void {
+    if (this.lostWith !== undefined) throw this.lostWith;
+    if (performance.now() < this.heldUntil - this.lease.ttlMs / 6) return;
+    throw new HoardError(
+      'LEASE_LOST',
+      `lease "${this.lease.name}" held by "${this.lease.owner}" may have expired: no renewal was answered in time`,
+      {
+        details: { name: this.lease.name, owner: this.lease.owner },
+      },
+    );
   }
 
   /** The error the lease was lost with (LEASE_LOST), if a renewal failed. */
@@ -71,12 +97,14 @@ export class KeptLease {
 
   private async renew(): Promise<void> {
     this.started++;
+    const askedAt = performance.now();
     try {
       this.lease = await this.bank.renewLease(this.lease);
     } catch (error) {
       this.lostWith ??= error;
       return;
     }
+    this.heldUntil = askedAt + this.lease.ttlMs;
     this.schedule();
   }
 }
@@ -209,13 +237,14 @@ export async function acquirePruneLease(
   settings: LeaseSettings,
 ): Promise<KeptLease> {
   let lease: Lease;
+  const askedAt = performance.now();
   try {
     lease = await bank.acquireLease(PRUNE_LEASE, { owner, ttlMs: settings.ttlMs });
   } catch (error) {
     if (!(error instanceof HoardError && error.code === 'LEASE_HELD')) throw error;
     throw pruneBusy(String(error.details?.owner), Number(error.details?.expiresAt), error);
   }
-  const kept = new KeptLease(bank, lease);
+  const kept = new KeptLease(bank, lease, askedAt);
   try {
     const { live } = await findWriters(bank);
     if (live.length > 0) throw writersBusy(live);

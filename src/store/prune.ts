@@ -239,13 +239,22 @@ async function run(
     lost.sort();
     await lease.confirm();
     const gone = [...remove, ...rewritten];
+    // Each delete only while the lease surely holds: once it may have expired, a writer may
+    // have loaded the index and chosen to reuse blobs of the packs still to go.
     for (const p of gone) {
       // Index first: a crash in between leaves a pack without an index, which the next prune handles.
+      lease.assertHeld();
       await bank.delete(indexKey(p.pack));
       await bank.delete(packKey(p.pack));
     }
-    for (const pack of dangling) await bank.delete(indexKey(pack));
-    for (const { pack } of unreadable) await bank.delete(packKey(pack));
+    for (const pack of dangling) {
+      lease.assertHeld();
+      await bank.delete(indexKey(pack));
+    }
+    for (const { pack } of unreadable) {
+      lease.assertHeld();
+      await bank.delete(packKey(pack));
+    }
     for (const key of (await findWriters(bank)).stale) await bank.delete(key);
     index.remove([...gone.map((p) => p.pack), ...dangling]);
     // Records of damage in packs that are gone name nothing any more.

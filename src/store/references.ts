@@ -23,9 +23,6 @@ export function encodeReferences(ids: Iterable<string>): Buffer {
   return out;
 }
 
-/** Bytes no text form holds: binary ids read as text would be a shorter list, silently. */
-const NOT_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
-
 /**
  * The ids of a `blobs` object in either form; STORE_CORRUPT naming `key` if it is damaged in a
  * way that shows (cut inside an id, ids out of order, a damaged magic, bytes that are not
@@ -34,7 +31,7 @@ const NOT_TEXT = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
 export function decodeReferences(key: string, data: Buffer): string[] {
   if (!data.subarray(0, MAGIC.length).equals(MAGIC)) {
     const text = data.toString('utf8');
-    if (data.subarray(0, 9).equals(MAGIC.subarray(0, 9)) || NOT_TEXT.test(text)) {
+    if (data.subarray(0, 9).equals(MAGIC.subarray(0, 9)) || !isText(data, text)) {
       throw damaged(key, 'it is neither the binary form nor text');
     }
     return text.split('\n').filter(Boolean);
@@ -57,4 +54,11 @@ export function decodeReferences(key: string, data: Buffer): string[] {
 
 function damaged(key: string, why: string): HoardError {
   return new HoardError('STORE_CORRUPT', `${key} is damaged: ${why}`, { details: { key } });
+}
+
+/** No control bytes but tab and line ends, and valid UTF-8: binary ids read as text would be a shorter list, silently. */
+function isText(data: Buffer, text: string): boolean {
+  for (const byte of data)
+    if ((byte < 0x20 && byte !== 9 && byte !== 10 && byte !== 13) || byte === 0x7f) return false;
+  return !text.includes('\ufffd');
 }

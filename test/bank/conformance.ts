@@ -647,7 +647,11 @@ export function bankConformance(name: string, make: MakeFixture): void {
         });
         await rejectsWith(bank.acquireLease('job', { owner: 'alice', ttlMs: 60_000 }), 'LEASE_HELD');
         assert.equal(await bank.isLeaseValid(lease), true);
-        assert.deepEqual(await bank.leaseInfo('job'), { owner: 'alice', expiresAt: lease.expiresAt, live: true });
+        assert.deepEqual(await bank.leaseInfo('job'), {
+          owner: 'alice',
+          expiresAt: lease.expiresAt,
+          live: true,
+        });
       }),
     );
 
@@ -663,7 +667,11 @@ export function bankConformance(name: string, make: MakeFixture): void {
         assert.notEqual(taken.token, old.token);
         await rejectsWith(bank.renewLease(old), 'LEASE_LOST', /"job" held by "alice" is lost/);
         await bank.releaseLease(old);
-        assert.deepEqual(await bank.leaseInfo('job'), { owner: 'bob', expiresAt: taken.expiresAt, live: true });
+        assert.deepEqual(await bank.leaseInfo('job'), {
+          owner: 'bob',
+          expiresAt: taken.expiresAt,
+          live: true,
+        });
         assert.equal(await bank.isLeaseValid(taken), true);
       }),
     );
@@ -694,7 +702,11 @@ export function bankConformance(name: string, make: MakeFixture): void {
         const lease = await bank.acquireLease('job', { owner: 'alice', ttlMs: 1000 });
         advance(1000);
         await rejectsWith(bank.renewLease(lease), 'LEASE_LOST', /expired/);
-        assert.deepEqual(await bank.leaseInfo('job'), { owner: 'alice', expiresAt: lease.expiresAt, live: false });
+        assert.deepEqual(await bank.leaseInfo('job'), {
+          owner: 'alice',
+          expiresAt: lease.expiresAt,
+          live: false,
+        });
       }),
     );
 
@@ -718,7 +730,11 @@ export function bankConformance(name: string, make: MakeFixture): void {
       withBank(async ({ bank, reopen }) => {
         const lease = await bank.acquireLease('shared', { owner: 'alice', ttlMs: 60_000 });
         const other = reopen();
-        assert.deepEqual(await other.leaseInfo('shared'), { owner: 'alice', expiresAt: lease.expiresAt, live: true });
+        assert.deepEqual(await other.leaseInfo('shared'), {
+          owner: 'alice',
+          expiresAt: lease.expiresAt,
+          live: true,
+        });
         assert.equal(await other.isLeaseValid(lease), true);
         await rejectsWith(
           other.acquireLease('shared', { owner: 'bob', ttlMs: 1000 }),

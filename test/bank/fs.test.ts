@@ -140,7 +140,11 @@ describe('FsBank on disk', () => {
     const dir = await fresh('second');
     const lease = await bank.acquireLease('job', { owner: 'first', ttlMs: 60_000 });
     const second = new FsBank(dir);
-    assert.deepEqual(await second.leaseInfo('job'), { owner: 'first', expiresAt: lease.expiresAt, live: true });
+    assert.deepEqual(await second.leaseInfo('job'), {
+      owner: 'first',
+      expiresAt: lease.expiresAt,
+      live: true,
+    });
     await rejectsWith(second.acquireLease('job', { owner: 'second', ttlMs: 1000 }), 'LEASE_HELD', /"first"/);
   });
 

@@ -31,7 +31,9 @@ describe('content store leases by the bank clock', () => {
     const bank = new MemoryBank({ now: behind });
     const prune = await acquirePruneLease(bank.section('store'), 'gc', { ttlMs: 30_000, now: behind });
     try {
-      await assert.rejects(new ContentStore(bank, { waitMs: 0 }).openWriter('protect'), { code: 'STORE_BUSY' });
+      await assert.rejects(new ContentStore(bank, { waitMs: 0 }).openWriter('protect'), {
+        code: 'STORE_BUSY',
+      });
     } finally {
       await prune.release();
     }
@@ -57,5 +59,77 @@ describe('a renewal that ends after its lease expired', () => {
     store.renewLease = renew;
     const fresh = await bank.acquireLease('other', { owner: 'protect', ttlMs: 30_000 });
     assert.equal((await bank.renewLease(fresh)).expiresAt, now + 30_000);
+  });
+});
+
+describe('a prune whose lease renewal fails', () => {
+  it('stops deleting at once (a writer may take the store as soon as the lease expires)', async () => {
+    const bank = new MemoryBank();
+    const packs = async () => (await bank.list('store/index/')).length;
+    for (let i = 0; i < 3; i++) {
+      const writer = await new ContentStore(bank).openWriter('protect');
+      await writer.write(randomBytes(4096));
+      await writer.close();
+    }
+    assert.equal(await packs(), 3);
+    // The background renewal fails (the server unreachable a moment) while the first delete
+    // is in flight; the lease is then left to expire, so a writer may come in.
+    const store = (bank as unknown as { store: Record<string, (...a: unknown[]) => Promise<unknown>> }).store;
+    const { renewLease, delete: remove } = store;
+    let failed!: () => void;
+    const renewalFailed = new Promise<void>((resolve) => {
+      failed = resolve;
+    });
+    let deleting = false;
+    store.renewLease = async (...args) => {
+      // The prune's confirmations before its deletes succeed; the timer's renewal after fails.
+      if (!deleting) return renewLease!.apply(store, args);
+      failed();
+      throw new Error('connection reset');
+    };
+    store.delete = async (...args) => {
+      deleting = true;
+      await renewalFailed;
+      await new Promise((resolve) => setImmediate(resolve));
+      return remove!.apply(store, args);
+    };
+    // The lease's timer does not hold the process open; this does, until the prune ends.
+    const alive = setInterval(() => {}, 1000);
+    try {
+      await assert.rejects(
+        new ContentStore(bank, { leaseTtlMs: 300 }).prune(async () => new Set(), { owner: 'gc' }),
+        /connection reset/,
+      );
+    } finally {
+      clearInterval(alive);
+    }
+    // The first pack went (its delete was under way); the others stay for the next prune.
+    assert.equal(await packs(), 2);
+  });
+
+  it("stops deleting once a renewal goes unanswered past the lease's time", async () => {
+    const bank = new MemoryBank();
+    for (let i = 0; i < 3; i++) {
+      const writer = await new ContentStore(bank).openWriter('protect');
+      await writer.write(randomBytes(4096));
+      await writer.close();
+    }
+    const store = (bank as unknown as { store: Record<string, (...a: unknown[]) => Promise<unknown>> }).store;
+    const { renewLease, delete: remove } = store;
+    let deleting = false;
+    // Once deletes start, a renewal hangs (until its request times out, long after the lease
+    // expired), so nothing sets `lost` meanwhile.
+    const timeout = () => new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), 1000));
+    store.renewLease = async (...args) => (deleting ? timeout() : renewLease!.apply(store, args));
+    store.delete = async (...args) => {
+      deleting = true;
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a lease's whole time to live
+      return remove!.apply(store, args);
+    };
+    await assert.rejects(
+      new ContentStore(bank, { leaseTtlMs: 300 }).prune(async () => new Set(), { owner: 'gc' }),
+      { code: 'LEASE_LOST' },
+    );
+    assert.equal((await bank.list('store/index/')).length, 2);
   });
 });
