@@ -35,7 +35,8 @@ export interface StoreWriter {
    * is one blob), names each by SHA-256 (hex), stores the blobs the store does not already have
    * (also dedups within this writer and across concurrent write() calls), and returns the blob
    * ids in order. Safe to call concurrently. Memory bounded: the chunk being cut, the open pack
-   * and at most `uploads` packs being uploaded. Each piece of a stream is copied before the next is
+   * and at most `uploads` packs being uploaded (on a bank that stages, a 1 MiB write buffer
+   * each: the packs fill temporaries in the bank). Each piece of a stream is copied before the next is
    * asked for, so a source may hand out the same buffer again and again.
    */
   write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult>;
