@@ -15,6 +15,7 @@ export type {
   PutData,
   ReadOptions,
   SectionOptions,
+  StagedObject,
 } from './bank/index.js';
 export { FsBank, MemoryBank } from './bank/index.js';
 export type { SweepReport } from './bank/store.js';

@@ -31,7 +31,7 @@ import {
   type StoreListOptions,
   type SweepReport,
 } from './store.js';
-import type { ObjectInfo } from './types.js';
+import type { ObjectInfo, StagedObject } from './types.js';
 
 /**
  * The key files' prefix and the repository record's key, as crypto/keyring.ts names them
@@ -207,11 +207,35 @@ class UnencryptedStore extends ObjectsDecorator implements BankStore {
   /** The check that the bank is not encrypted, once it has passed (see `check`). */
   private checked: Promise<void> | undefined;
 
+  /** Staging passes through where the store under it stages, checked at the commit as a put is. */
+  readonly stage?: (prefix: string) => StagedObject;
+
   constructor(
     inner: BankStore,
     private readonly settings: EncryptionSettings,
   ) {
     super(inner);
+    const stage = inner.stage?.bind(inner);
+    if (stage) {
+      this.stage = (prefix) => {
+        const staged = stage(prefix);
+        return {
+          write: (bytes) => staged.write(bytes),
+          commit: async (key) => {
+            if (!key.startsWith(KEYS_PREFIX)) {
+              try {
+                await this.check();
+              } catch (error) {
+                await staged.discard();
+                throw error;
+              }
+            }
+            await staged.commit(key);
+          },
+          discard: () => staged.discard(),
+        };
+      };
+    }
   }
 
   /**

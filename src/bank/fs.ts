@@ -28,7 +28,7 @@ import {
   type StoreListOptions,
   type SweepReport,
 } from './store.js';
-import type { ObjectInfo } from './types.js';
+import type { ObjectInfo, StagedObject } from './types.js';
 import { BankView } from './view.js';
 
 export interface FsBankOptions {
@@ -147,6 +147,56 @@ class FsStore implements BankStore {
       throw error;
     }
     await syncDir(dir);
+  }
+
+  /**
+   * A `.tmp-*` file in the prefix's directory, made at the first write (a crash leaves only it,
+   * for `sweep`); committing fsyncs it, renames it to the key (same file system: atomic) and
+   * fsyncs the key's directory, as `put` does.
+   */
+  stage(prefix: string): StagedObject {
+    const dir = this.path(prefix);
+    let temp: Promise<{ tmp: string; handle: FileHandle }> | undefined;
+    let spent = false;
+    const opened = () => {
+      if (spent) throw new Error('this staged object is spent');
+      temp ??= this.createTemp(prefix, dir);
+      return temp;
+    };
+    const remove = async () => {
+      spent = true;
+      const made = await temp?.catch(() => undefined);
+      if (made === undefined) return;
+      await made.handle.close().catch(() => {});
+      await rm(made.tmp, { force: true });
+    };
+    return {
+      write: async (bytes) => {
+        const { handle } = await opened();
+        for (let at = 0; at < bytes.length; ) {
+          at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten;
+        }
+      },
+      commit: async (key) => {
+        const target = this.path(key);
+        try {
+          const { tmp, handle } = await opened();
+          spent = true;
+          try {
+            await handle.sync();
+          } finally {
+            await handle.close();
+          }
+          await this.makeDirs(key, dirname(target));
+          await this.moveInto(key, tmp, target);
+        } catch (error) {
+          await remove();
+          throw error;
+        }
+        await syncDir(dirname(target));
+      },
+      discard: remove,
+    };
   }
 
   async get(key: string): Promise<Buffer | undefined> {

@@ -14,5 +14,6 @@ export type {
   ObjectInfo,
   PutData,
   SectionOptions,
+  StagedObject,
 } from './types.js';
 export { Parts } from './types.js';

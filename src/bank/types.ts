@@ -19,6 +19,23 @@ export class Parts implements AsyncIterable<Uint8Array> {
   }
 }
 
+/**
+ * An object written piece by piece under a temporary name that no key or listing shows, then
+ * given its key at once (`Bank.stage`): for an object whose key depends on its content (a
+ * pack), so that it need not be held in memory until the key is known.
+ */
+export interface StagedObject {
+  /** Appends `bytes`; the caller may reuse them once this resolves. One call at a time. */
+  write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Stores what was written under `key`, as durably and atomically as `put` (a reader sees no
+   * object, or the whole of it); the staged object is spent. On failure the temporary is gone.
+   */
+  commit(key: string): Promise<void>;
+  /** Drops what was written (the temporary is removed); nothing is stored. */
+  discard(): Promise<void>;
+}
+
 export interface ObjectInfo {
   size: number;
   /** When the object was last written, in ms since the epoch. */
@@ -112,6 +129,13 @@ export interface Bank {
    * BANK_KEY_CONFLICT if `key` is under another object or has objects under it.
    */
   put(key: string, data: PutData): Promise<void>;
+  /**
+   * An object to write in pieces and name at the end (see `StagedObject`), its temporary kept
+   * beside the keys under `prefix`; undefined where the bank cannot (then `put` the whole
+   * object). A crash leaves only a temporary, which `sweep` removes. Only a bank that stores
+   * bytes as given offers it: an encrypting bank binds an object's key to its name.
+   */
+  stage?(prefix: string): StagedObject | undefined;
   /**
    * The whole object; BANK_NOT_FOUND if there is none. `options.cached`: a copy kept on this
    * machine will do (only immutable objects are kept; see bank/cache.ts).

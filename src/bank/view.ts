@@ -23,6 +23,7 @@ import type {
   ObjectInfo,
   PutData,
   SectionOptions,
+  StagedObject,
 } from './types.js';
 
 /**
@@ -58,6 +59,29 @@ export class BankView implements Bank {
       if (typeof stream?.destroy === 'function' && stream.readableEnded !== true) stream.destroy();
       throw error;
     }
+  }
+
+  stage(prefix: string): StagedObject | undefined {
+    if (this.readOnly || this.store.stage === undefined) return undefined;
+    const staged = this.store.stage(resolveKey(this.prefix, prefix, 'section prefix'));
+    return {
+      write: (bytes) => {
+        checkSignal(this.signal, 'writing a staged object');
+        return staged.write(bytes);
+      },
+      commit: async (key) => {
+        let full: string;
+        try {
+          full = this.writable(key, 'key');
+          checkSignal(this.signal, `writing "${full}"`);
+        } catch (error) {
+          await staged.discard();
+          throw error;
+        }
+        await staged.commit(full);
+      },
+      discard: () => staged.discard(),
+    };
   }
 
   async get(key: string, options?: ReadOptions): Promise<Buffer> {

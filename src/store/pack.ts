@@ -101,15 +101,17 @@ export class PackBuilder {
 
   /** Appends the entries and trailer; the builder is spent. */
   seal(): { index: PackIndex; parts: Buffer[]; size: number } {
-    const entries = encodeEntries(this.entries);
-    const trailer = encodeTrailer(this.entries.length, this.size, entries);
-    const pack = packId(entries, trailer);
-    return {
-      index: { version: 1, pack, blobs: this.entries },
-      parts: [...this.parts, entries, trailer],
-      size: this.size + entries.length + trailer.length,
-    };
+    const { index, tail } = packTail(this.entries, this.size);
+    return { index, parts: [...this.parts, tail], size: this.size + tail.length };
   }
+}
+
+/** The entries and trailer that end a pack whose blobs (`dataSize` bytes) are `blobs`, and its index. */
+export function packTail(blobs: BlobEntry[], dataSize: number): { index: PackIndex; tail: Buffer } {
+  const entries = encodeEntries(blobs);
+  const trailer = encodeTrailer(blobs.length, dataSize, entries);
+  const pack = packId(entries, trailer);
+  return { index: { version: 1, pack, blobs }, tail: Buffer.concat([entries, trailer]) };
 }
 
 /** Parts as the bank's put takes them, so a pack is never copied into one buffer. */

@@ -5,10 +5,11 @@ import type { BlobIndex } from './blob-index.js';
 import { clearPackDamage } from './check.js';
 import { Chunker } from './chunker.js';
 import { hashPool } from './hash-pool.js';
-import { BLOB_ID, indexKey, packKey } from './keys.js';
+import { BLOB_ID, indexKey, PACKS, packKey } from './keys.js';
 import type { SharedLease } from './leases.js';
 import type { ResolvedOptions } from './options.js';
-import { type Compression, encodeIndex, PackBuilder, partsStream } from './pack.js';
+import { type Compression, encodeIndex, PackBuilder, type PackIndex, partsStream } from './pack.js';
+import { StagedPack } from './staged-pack.js';
 
 export interface WriteResult {
   /** The blob ids of the data's chunks, in order; none for empty data. */
@@ -34,7 +35,8 @@ export interface StoreWriter {
    * is one blob), names each by SHA-256 (hex), stores the blobs the store does not already have
    * (also dedups within this writer and across concurrent write() calls), and returns the blob
    * ids in order. Safe to call concurrently. Memory bounded: the chunk being cut, the open pack
-   * and at most `uploads` packs being uploaded. Each piece of a stream is copied before the next is
+   * and at most `uploads` packs being uploaded (on a bank that stages, a 1 MiB write buffer
+   * each: the packs fill temporaries in the bank). Each piece of a stream is copied before the next is
    * asked for, so a source may hand out the same buffer again and again.
    */
   write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult>;
@@ -78,13 +80,16 @@ export class Writer implements StoreWriter {
   private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
   /** Blobs this writer has taken on: in the open pack, being uploaded or uploaded. */
   private readonly known = new Set<string>();
-  private open = new PackBuilder();
+  /** The pack filling: written to the bank as it fills where the bank can stage (staged-pack.ts). */
+  private open: PackBuilder | StagedPack;
   /** Packs being uploaded, at most `options.uploads`. */
   private readonly uploading = new Set<Promise<void>>();
   private failure: unknown;
   private readonly writes = new Set<Promise<unknown>>();
   /** Pack memory for putEncoded() blobs, free for the next pack. */
   private readonly arenas: Buffer[] = [];
+  /** Write buffers of staged packs, free for the next pack. */
+  private readonly writeBuffers: Buffer[] = [];
   /** Finished chunkers, for the next write()s to reuse. */
   private readonly chunkers: Chunker[] = [];
   private readonly totals: CloseResult = {
@@ -99,7 +104,9 @@ export class Writer implements StoreWriter {
     private readonly index: BlobIndex,
     private readonly options: ResolvedOptions,
     private readonly lease: SharedLease,
-  ) {}
+  ) {
+    this.open = this.newPack();
+  }
 
   write(data: AsyncIterable<Uint8Array> | Uint8Array): Promise<WriteResult> {
     try {
@@ -159,6 +166,8 @@ export class Writer implements StoreWriter {
       await this.lease.kept.confirm();
     } catch (error) {
       this.state = 'closed';
+      // A pack that never got its upload leaves no temporary behind.
+      if (this.open instanceof StagedPack && this.open.count > 0) await this.open.discard().catch(() => {});
       await this.lease.end().catch(() => {});
       throw error;
     }
@@ -171,7 +180,9 @@ export class Writer implements StoreWriter {
     // A closing writer releases its lease itself, whatever happens.
     if (this.state !== 'open') return;
     this.state = 'aborted';
+    const open = this.open;
     this.open = new PackBuilder();
+    if (open instanceof StagedPack) await open.discard().catch(() => {});
     await this.uploaded();
     await this.lease.end();
   }
@@ -262,6 +273,13 @@ export class Writer implements StoreWriter {
       this.usable();
     }
     this.usable();
+    if (this.open instanceof StagedPack) {
+      const written = this.open.add(id, stored, rawLength, compression);
+      if (this.open.size >= this.options.packSize && this.uploading.size < this.options.uploads) {
+        this.startUpload();
+      }
+      return written;
+    }
     // An arena per pack filling or uploading, reused pack after pack; shared
     // memory, so that an encrypting bank's sealing thread reads a pack where it lies.
     if (copy && this.open.arena === undefined)
@@ -275,7 +293,7 @@ export class Writer implements StoreWriter {
 
   private startUpload(): void {
     const builder = this.open;
-    this.open = new PackBuilder();
+    this.open = this.newPack();
     const upload: Promise<void> = this.put(builder)
       .catch((error: unknown) => {
         this.failure ??= error;
@@ -291,12 +309,31 @@ export class Writer implements StoreWriter {
     while (this.uploading.size > 0) await Promise.all(this.uploading);
   }
 
+  private newPack(): PackBuilder | StagedPack {
+    const staged = this.bank.stage?.(PACKS);
+    return staged ? new StagedPack(staged, this.writeBuffers) : new PackBuilder();
+  }
+
   /** The pack, then its index: an index never names a pack that is not stored. */
-  private async put(builder: PackBuilder): Promise<void> {
-    const { index, parts, size } = builder.seal();
-    await this.lease.kept.confirm();
-    await this.bank.put(packKey(index.pack), partsStream(parts));
-    if (builder.arena !== undefined) this.arenas.push(builder.arena);
+  private async put(builder: PackBuilder | StagedPack): Promise<void> {
+    let index: PackIndex;
+    let size: number;
+    if (builder instanceof StagedPack) {
+      try {
+        ({ index, size } = await builder.seal());
+        await this.lease.kept.confirm();
+        await builder.commit(packKey(index.pack));
+      } catch (error) {
+        await builder.discard().catch(() => {});
+        throw error;
+      }
+    } else {
+      const sealed = builder.seal();
+      ({ index, size } = sealed);
+      await this.lease.kept.confirm();
+      await this.bank.put(packKey(index.pack), partsStream(sealed.parts));
+      if (builder.arena !== undefined) this.arenas.push(builder.arena);
+    }
     await this.bank.put(indexKey(index.pack), encodeIndex(index));
     await clearPackDamage(this.bank, this.index, index.pack);
     this.index.add(index);

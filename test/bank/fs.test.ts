@@ -126,6 +126,58 @@ describe('FsBank on disk', () => {
     assert.deepEqual(await bank.list(''), ['checkpoints/c1/meta.json', 'store/packs/ab/pack']);
   });
 
+  it('stage writes a temporary in the prefix directory that no key shows; commit names it, discard and sweep remove it', async () => {
+    const dir = await fresh('stage');
+    const section = bank.section('store');
+    const temps = async () => (await tree(dir)).filter((path) => path.includes('.tmp-'));
+    const staged = section.stage!('packs/')!;
+    await staged.write(Buffer.from('hello '));
+    await staged.write(Buffer.from('world'));
+    assert.deepEqual(await bank.list(''), [], 'nothing looks stored before the commit');
+    const [temp, ...more] = await temps();
+    assert.match(temp!, /^store\/packs\/\.tmp-[0-9a-f]{16}$/);
+    assert.deepEqual(more, []);
+    await staged.commit('packs/ab/pack');
+    assert.equal((await bank.get('store/packs/ab/pack')).toString(), 'hello world');
+    assert.deepEqual(await temps(), []);
+    await assert.rejects(staged.write(Buffer.from('more')), /spent/);
+
+    const dropped = section.stage!('packs/')!;
+    await dropped.write(Buffer.from('partial'));
+    await dropped.discard();
+    assert.deepEqual(await temps(), []);
+
+    // A process that died while writing leaves its temporary, which sweep removes once old.
+    const crashed = section.stage!('packs/')!;
+    await crashed.write(Buffer.from('partial'));
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(join(dir, ...(await temps())[0]!.split('/')), old, old);
+    assert.equal((await bank.sweep(60_000)).temporary, 1);
+    assert.deepEqual(await temps(), []);
+    assert.deepEqual(await bank.list(''), ['store/packs/ab/pack']);
+
+    assert.equal(bank.section('store', { readOnly: true }).stage!('packs/'), undefined);
+  });
+
+  it('an encrypting FsBank does not stage (an object is sealed under a key bound to its name)', async () => {
+    const dir = await fresh('stage-encrypted');
+    process.env.HOARD_KDF_N ??= '1024';
+    const encryption = { mode: 'password' as const, where: 'the test bank', password: async () => 'pw' };
+    const encrypted = new FsBank(dir, { encryption });
+    assert.equal(encrypted.stage!('packs/'), undefined);
+    await encrypted.put('a', 'sealed');
+    // Mode none stages, but refuses to commit into a bank that is encrypted, as its put does.
+    const none = new FsBank(dir, { encryption: { mode: 'none' as const, where: 'the test bank' } });
+    const staged = none.stage!('packs/')!;
+    await staged.write(Buffer.from('plain'));
+    await rejectsWith(staged.commit('packs/ab/pack'), 'ENCRYPTION_MISMATCH');
+    assert.deepEqual(
+      (await tree(dir)).filter((path) => path.startsWith('packs/')),
+      [],
+      'neither the object nor its temporary',
+    );
+  });
+
   it('a put refused before it reads its stream closes the stream (no file left for the garbage collector)', async () => {
     const dir = await fresh('refused-stream');
     await bank.put('a/b', 'under a');

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Bank, type FsBank, MemoryBank } from '../../src/bank/index.js';
+import { type Bank, FsBank, MemoryBank } from '../../src/bank/index.js';
+import { blobId } from '../../src/store/blob-id.js';
 import { Chunker, ContentStore, type StoreOptions, type WriteResult } from '../../src/store/index.js';
 import { KeptLease } from '../../src/store/leases.js';
 import {
@@ -515,5 +517,54 @@ describe('content store: the pack cache', () => {
     assert.ok((await reader.readBlob(a)).equals(seeded('a', 100 * KiB)), 'a is read from the cache');
     await rejectsWith(reader.readBlob(b), 'STORE_CORRUPT', /missing from the bank/);
     assert.ok((await reader.readBlob(c)).equals(seeded('c', 100 * KiB)), 'c is still there and cached');
+  });
+});
+
+describe('content store: packs staged on a bank that can (an unencrypted FsBank)', () => {
+  it('writes the open pack to a temporary as it fills, small and large blobs in entry order, and names it at the end', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-staged-'));
+    try {
+      const bank = new FsBank(root);
+      const store = new ContentStore(bank.section('s'), { averageChunkSize: 64 * KiB, packSize: 8 * MiB });
+      const writer = await store.openWriter('staged');
+      // Small blobs are gathered, large ones (half the write buffer and more) written as they
+      // lie: each must land after the ones added before it.
+      const sizes = [10 * KiB, 700 * KiB, 3 * KiB, 900 * KiB, 20 * KiB, 600 * KiB, 1 * KiB];
+      const raws = sizes.map((n, i) => seeded(`staged-${i}`, n));
+      const ids: string[] = [];
+      for (const raw of raws) {
+        const id = blobId(raw);
+        ids.push(id);
+        await writer.putEncoded({ id, stored: Buffer.from(raw), rawLength: raw.length, compression: 'none' });
+      }
+      const packs = join(root, 's', 'store', 'packs');
+      const temps = async () => (await readdir(packs)).filter((name) => name.startsWith('.tmp-'));
+      assert.equal((await temps()).length, 1, 'the open pack is on disk, not in memory');
+      assert.deepEqual(await bank.list('s/store/packs/'), []);
+      await writer.close();
+      assert.deepEqual(await temps(), []);
+      assert.equal((await bank.list('s/store/packs/')).length, 1);
+      const reader = new ContentStore(bank.section('s'));
+      assert.ok((await collect(reader.readBlobs(ids))).equals(Buffer.concat(raws)));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('an aborted writer leaves no temporary behind', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'hoard-staged-'));
+    try {
+      const bank = new FsBank(root);
+      const store = new ContentStore(bank.section('s'), { averageChunkSize: 64 * KiB, packSize: 8 * MiB });
+      const writer = await store.openWriter('aborted');
+      const raw = seeded('aborted', 700 * KiB);
+      await writer.putEncoded({ id: blobId(raw), stored: raw, rawLength: raw.length, compression: 'none' });
+      const packs = join(root, 's', 'store', 'packs');
+      assert.equal((await readdir(packs)).length, 1, 'the open pack has its temporary');
+      await writer.abort();
+      assert.deepEqual(await readdir(packs), []);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });

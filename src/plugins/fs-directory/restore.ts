@@ -250,8 +250,8 @@ async function restoreFiles(
     }
     const wanted = [...targets.keys()].map((id) => locations.get(id)!);
     const batches = ctx.store.readBatches(wanted, {
-      // 8 MiB, not the default 16: each task in flight holds one (peak memory: README Benchmarks).
-      batchBytes: 8 * 1024 * 1024,
+      // 4 MiB, not the default 16: each task in flight holds one (peak memory: README Benchmarks).
+      batchBytes: 4 * 1024 * 1024,
       reuse,
       signal: ctx.signal,
       damaged: (blobs, why) => {
