@@ -31,6 +31,13 @@ import {
 import type { ObjectInfo, StagedObject } from './types.js';
 import { BankView } from './view.js';
 
+/**
+ * How often a staged object's temporary has its modification time renewed: well under the two
+ * lease lifetimes after which gc's `sweep` removes a temporary (60 s by default; a lease
+ * shorter than a second is for tests).
+ */
+const STAGED_FRESH_MS = 500;
+
 export interface FsBankOptions {
   /**
    * The clock leases expire by, in ms since the epoch.
@@ -158,13 +165,23 @@ class FsStore implements BankStore {
     const dir = this.path(prefix);
     let temp: Promise<{ tmp: string; handle: FileHandle }> | undefined;
     let spent = false;
+    // A pack may wait half-filled while other hooks run; `sweep` (gc) takes a `.tmp-*` file
+    // unchanged for two lease lifetimes for a crash's leftover, so this one's time is kept fresh.
+    let fresh: NodeJS.Timeout | undefined;
     const opened = () => {
       if (spent) throw new Error('this staged object is spent');
-      temp ??= this.createTemp(prefix, dir);
+      temp ??= this.createTemp(prefix, dir).then((made) => {
+        fresh = setInterval(() => {
+          const now = new Date();
+          made.handle.utimes(now, now).catch(() => {});
+        }, STAGED_FRESH_MS).unref();
+        return made;
+      });
       return temp;
     };
     const remove = async () => {
       spent = true;
+      clearInterval(fresh);
       const made = await temp?.catch(() => undefined);
       if (made === undefined) return;
       await made.handle.close().catch(() => {});
@@ -182,6 +199,7 @@ class FsStore implements BankStore {
         try {
           const { tmp, handle } = await opened();
           spent = true;
+          clearInterval(fresh);
           try {
             await handle.sync();
           } finally {

@@ -17,6 +17,7 @@ import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { HOST_KEY } from '../../src/bank/holder.js';
 import { FsBank } from '../../src/bank/index.js';
 import { bankConformance, rejectsWith } from './conformance.js';
@@ -157,6 +158,20 @@ describe('FsBank on disk', () => {
     assert.deepEqual(await bank.list(''), ['store/packs/ab/pack']);
 
     assert.equal(bank.section('store', { readOnly: true }).stage!('packs/'), undefined);
+  });
+
+  it("a staged object's temporary stays fresh while it waits, so gc's sweep leaves it", async () => {
+    const dir = await fresh('stage-fresh');
+    const temps = async () => (await tree(dir)).filter((path) => path.includes('.tmp-'));
+    const waiting = bank.section('store').stage!('packs/')!;
+    await waiting.write(Buffer.from('half a pack'));
+    const old = new Date(Date.now() - 3_600_000);
+    await utimes(join(dir, ...(await temps())[0]!.split('/')), old, old);
+    await sleep(1_200); // a pack waiting for the next resource's blobs
+    assert.equal((await bank.sweep(60_000)).temporary, 0);
+    await waiting.write(Buffer.from(', then the rest'));
+    await waiting.commit('packs/cd/pack');
+    assert.equal((await bank.get('store/packs/cd/pack')).toString(), 'half a pack, then the rest');
   });
 
   it('an encrypting FsBank does not stage (an object is sealed under a key bound to its name)', async () => {
