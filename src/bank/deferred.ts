@@ -130,6 +130,15 @@ class DeferredStore implements BankStore {
     return this.inner.now;
   }
 
+  /**
+   * Loads the layer and starts the early key derivation (deriveEarly) now: a command that
+   * knows it will use this bank lets scrypt run while it loads its own modules. A failure
+   * is the first call's to report.
+   */
+  prepare(): void {
+    this.store().catch(() => {});
+  }
+
   async put(key: string, data: StoreData, call?: CallOptions): Promise<void> {
     return (await this.store()).put(key, data, call);
   }

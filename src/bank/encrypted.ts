@@ -201,7 +201,11 @@ export class EncryptingStore extends ObjectsDecorator implements BankStore {
       const made = await readRecord(keys, where);
       if (made) return await this.unlock(made, keys);
       await this.refuseUnencryptedData();
-      if (password !== undefined) return { secrets: await createRepository(keys, password) };
+      if (password !== undefined) {
+        const created = await createRepository(keys, password);
+        await this.keepKdfHint(created.kdf);
+        return { secrets: created.secrets };
+      }
       return await this.createSealed(keys, recipient!);
     } finally {
       await this.inner.releaseLease(CREATE_LEASE, token).catch(() => {});

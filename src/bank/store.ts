@@ -109,6 +109,8 @@ export interface BankStore {
   delete(key: string, call?: CallOptions): Promise<void>;
   /** Full keys that start with `prefix`, in key order, strictly after `marker`. */
   list(prefix: string, options: StoreListOptions): Promise<string[]>;
+  /** Starts, without waiting for it, what the first call will need (see `Bank.prepare`). */
+  prepare?(): void;
   /**
    * Creates the lease, recording this process as its holder, unless a live one stops it (see
    * `leaseLive`); an expired one, or one whose holder is gone, is broken first.

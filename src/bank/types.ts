@@ -124,6 +124,13 @@ export interface Bank {
   readonly readOnly: boolean;
 
   /**
+   * Starts, without waiting for it, what the first call will need: in password mode the key
+   * derivation from the password (scrypt, about 0.3 s), so that it runs while a command that
+   * knows it will use this bank loads its modules. Optional; a no-op where nothing is slow.
+   */
+  prepare?(): void;
+
+  /**
    * Stores `data` under `key`, replacing any object there. Atomic: a reader sees the old
    * object or the whole new one, never part of it; a failed put leaves the old one.
    * BANK_KEY_CONFLICT if `key` is under another object or has objects under it.

@@ -47,6 +47,10 @@ export class BankView implements Bank {
     if (signal) setMaxListeners(1000, signal);
   }
 
+  prepare(): void {
+    this.store.prepare?.();
+  }
+
   async put(key: string, data: PutData): Promise<void> {
     try {
       const full = this.writable(key, 'key');

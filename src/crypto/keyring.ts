@@ -132,15 +132,16 @@ export async function unlock(
 }
 
 /** Makes a new repository's secrets and its first key file. The caller holds the bank's keys lease. */
-export async function createRepository(store: KeyStore, password: string): Promise<RepositorySecrets> {
+export async function createRepository(
+  store: KeyStore,
+  password: string,
+): Promise<{ secrets: RepositorySecrets; kdf: KeyFile['kdf'] }> {
   const secrets = newSecrets();
-  await store.put(
-    keyFileKey(newKeyId()),
-    Buffer.from(JSON.stringify(await sealSecrets(secrets, password), null, 2)),
-  );
+  const file = await sealSecrets(secrets, password);
+  await store.put(keyFileKey(newKeyId()), Buffer.from(JSON.stringify(file, null, 2)));
   // The record last: a bank with a key file but no record is not yet encrypted, and is made again.
   await store.put(REPOSITORY_KEY, Buffer.from(JSON.stringify(repositoryRecord(secrets), null, 2)));
-  return secrets;
+  return { secrets, kdf: file.kdf };
 }
 
 /** A new key file for `newPassword`, opened with `password`; its id. */

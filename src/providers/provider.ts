@@ -292,7 +292,18 @@ function openBank(
       throw new HoardError('PROVIDER_INVALID', `${file}: [fs] path is given more than once`, {
         details: { file },
       });
-    return new FsBank(path, { encryption });
+    // Password mode: the KDF's parameters that opened the bank are kept in the provider's
+    // cache folder, as for s3, so that the next process derives the key early (deferred.ts).
+    const hint =
+      encryption.mode === 'password'
+        ? {
+            kdfHintFile: join(
+              cacheRoot,
+              `fs-${createHash('sha256').update(resolve(path)).digest('hex').slice(0, 16)}.kdf.json`,
+            ),
+          }
+        : {};
+    return new FsBank(path, { encryption: { ...encryption, ...hint } });
   }
   if (type === 's3' && s3) return openS3Bank(s3, settings, file, encryption, cacheRoot);
   throw new HoardError('PROVIDER_INVALID', `${file}: bank "${type}" is not known (built in: fs, s3)`, {

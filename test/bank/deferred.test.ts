@@ -150,6 +150,35 @@ describe('password mode: the key derived ahead from the last KDF parameters (kdf
     }
   });
 
+  it('prepare() starts the derivation ahead at once, before any call', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'hoard-kdf-prepare-'));
+    try {
+      const hint = join(dir, 'kdf.json');
+      let asked = 0;
+      const settings: EncryptionSettings = {
+        ...PASSWORD,
+        kdfHintFile: hint,
+        password: async () => {
+          asked++;
+          return 'pw';
+        },
+      };
+      await new FsBank(join(dir, 'bank'), { encryption: settings }).put('x', 'data');
+      await new FsBank(join(dir, 'bank'), { encryption: settings }).get('x'); // notes the hint
+      asked = 0;
+      const bank = new FsBank(join(dir, 'bank'), { encryption: settings });
+      bank.prepare();
+      // The layer's module loads, then the password is asked for: no call to the bank at all.
+      for (let i = 0; i < 500 && asked === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(asked, 1, 'prepare() asked for the password to derive the key ahead');
+      assert.equal((await bank.get('x')).toString(), 'data');
+      // Unencrypted: nothing to prepare, nothing happens.
+      new FsBank(join(dir, 'plain'), { encryption: NONE }).prepare();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a key derived ahead is used only for a key file with exactly its parameters', async () => {
     const secrets = newSecrets();
     const file = await sealSecrets(secrets, 'pw');

@@ -263,6 +263,77 @@ describe('fs.directory', () => {
     assert.equal(await packBytes(bankDir), packsBefore);
   });
 
+  it("carries an unchanged file's manifest line over as it is, and a file whose mode alone changed keeps its blobs under the new mode", async () => {
+    const { data, provider, plan } = await setup();
+    await writeFile(join(data, 'we"ird\\name.txt'), 'escaped in JSON');
+    const first = await protect(plan, provider);
+    await chmod(join(data, 'small.txt'), 0o640);
+    const second = await protect(plan, provider);
+    const stats = await info(provider, second.checkpoint.id);
+    assert.equal(stats.bytesRead, 0);
+    assert.equal(stats.filesReused, stats.files);
+    const lines = async (id: string) => {
+      const keys = await provider.bank.list(`checkpoints/${id}/resources/`);
+      const key = keys.find((k) => k.endsWith('/manifest.jsonl.gz'))!;
+      return (await promisify(gunzip)(await provider.bank.get(key))).toString().split('\n');
+    };
+    const [before, after] = [await lines(first.checkpoint.id), await lines(second.checkpoint.id)];
+    const byPath = (all: string[]) => new Map(all.map((l) => [(JSON.parse(l) as Entry).path, l]));
+    const [was, is] = [byPath(before), byPath(after)];
+    assert.deepEqual([...is.keys()], [...was.keys()]);
+    for (const [path, line] of is) {
+      if (path === 'small.txt') continue;
+      assert.equal(line, was.get(path), path);
+    }
+    const small = JSON.parse(is.get('small.txt')!) as Entry;
+    const smallBefore = JSON.parse(was.get('small.txt')!) as Entry;
+    assert.equal(small.mode, 0o640);
+    assert.deepEqual(small.blobs, smallBefore.blobs);
+    assert.deepEqual({ ...small, mode: smallBefore.mode }, smallBefore);
+    const restored = join(data, '..', 'restored');
+    await restore(second.checkpoint.id, provider, { target: restored });
+    assert.equal((await stat(join(restored, 'small.txt'))).mode & 0o7777, 0o640);
+    assert.equal(await readFile(join(restored, 'we"ird\\name.txt'), 'utf8'), 'escaped in JSON');
+  });
+
+  it('reads a previous manifest line by line: plain file lines by their pattern, others parsed, damaged ones as absent', async () => {
+    const { PreviousManifest } = await import('../../src/plugins/fs-directory/manifest.js');
+    const id = 'ab'.repeat(32);
+    const plain = `{"path":"a.txt","mode":420,"mtimeNs":"5","type":"file","size":3,"ino":"7","blobs":["${id}"]}`;
+    const linked = `{"path":"b.txt","mode":420,"mtimeNs":"5","type":"file","size":3,"ino":"7","blobs":["${id}"],"hardLink":"a.txt"}`;
+    const other = '{"type":"file","path":"c\\\\d","mode":384,"mtimeNs":"1","size":0,"ino":"8","blobs":[]}';
+    const dir = '{"path":"d","mode":493,"mtimeNs":"2","type":"dir"}';
+    const previous = new PreviousManifest([plain, linked, other, dir, '{"path":"e", not json', '']);
+    const a = previous.get('a.txt')!;
+    assert.deepEqual(a, {
+      path: 'a.txt',
+      mode: 420,
+      mtimeNs: '5',
+      type: 'file',
+      size: 3,
+      ino: '7',
+      blobs: [id],
+    });
+    assert.equal(previous.line(a), plain);
+    const b = previous.get('b.txt')!;
+    assert.equal(b.hardLink, 'a.txt');
+    assert.equal(previous.line(b), undefined, 'a line with more than a plain file holds is not carried over');
+    assert.equal(previous.get('c\\d')?.mode, 384);
+    assert.equal(previous.line(previous.get('c\\d')!), undefined);
+    assert.equal(previous.get('d')?.type, 'dir');
+    assert.equal(previous.get('e'), undefined);
+    assert.equal(previous.get('nowhere'), undefined);
+    // What writeManifest is given as an entry's line goes in as it is; the others are serialized.
+    const { MemoryBank } = await import('../../src/bank/index.js');
+    const { writeManifest, readManifest } = await import('../../src/plugins/fs-directory/manifest.js');
+    const bank = new MemoryBank();
+    const spaced = plain.replace('"mode":420', '"mode": 420');
+    await writeManifest(bank, [a, previous.get('d')!], new Map([[a, spaced]]));
+    const text = (await promisify(gunzip)(await bank.get('manifest.jsonl.gz'))).toString();
+    assert.equal(text, `${spaced}\n${JSON.stringify(previous.get('d'))}`);
+    assert.deepEqual(await readManifest(bank), [a, previous.get('d')]);
+  });
+
   it('a 1-byte change in a large file stores about one chunk', async () => {
     const { dir, data, provider, plan, bankDir } = await setup();
     const big = join(data, 'big.bin');

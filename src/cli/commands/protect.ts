@@ -23,11 +23,16 @@ Exit status: 0 checkpoint available, 1 a hook failed (checkpoint error), 2 bad i
     .action(async (planPath: string, opts: { provider?: string; concurrency?: number }, cmd: Command) => {
       smallYoungGeneration();
       const ctx = context(cmd);
+      // A provider named here is found first, and its bank prepared (in password mode the key
+      // derivation starts) while the modules below load and the plan is read. A bad plan is
+      // still the error reported first.
+      const named = opts.provider === undefined ? undefined : ctx.provider(opts.provider);
+      named?.then((p) => p.bank.prepare?.()).catch(() => {});
       const { operationSucceeded } = await import('../../flows/checkpoint-view.js');
       const { protect } = await import('../../flows/protect.js');
       const { loadPlan } = await import('../../plans/plan.js');
       const plan = await loadPlan(ctx.path(planPath));
-      const provider = await ctx.provider(opts.provider ?? plan.provider);
+      const provider = await (named ?? ctx.provider(plan.provider));
       const progress = new Progress(ctx, `protect ${plan.name}`);
       progress.setTotal(plan.resources.length * 4);
       const result = await ctx

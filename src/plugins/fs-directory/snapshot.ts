@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { HoardError } from '../../errors.js';
 import { chunkSizes } from '../../store/chunker.js';
 import type { HookContext } from '../sdk.js';
-import { type Entry, INFO, type RootDir, readManifest, writeManifest } from './manifest.js';
+import { type Entry, INFO, PreviousManifest, type RootDir, writeManifest } from './manifest.js';
 import { poolThreads, raise, run } from './pool.js';
 import type { Identity } from './tasks/read.js';
 import {
@@ -127,6 +127,8 @@ export async function snapshot(
       groups.delete(first);
     };
     const known = await knownBlobs(previous, entries);
+    /** Unchanged files whose line in the previous manifest goes into this one as it is. */
+    const lines = new Map<Entry, string>();
     const toRead: { entry: Entry; abs: string; known?: string[] }[] = [];
     for (const entry of entries) {
       if (entry.hardLink !== undefined) continue; // takes its first path's content below
@@ -143,6 +145,8 @@ export async function snapshot(
         ) {
           entry.blobs = before.blobs ?? [];
           stats.filesReused++;
+          const line = previous.line(before);
+          if (line !== undefined && before.mode === entry.mode) lines.set(entry, line);
         } else {
           entry.blobs = [];
           // A changed file mostly keeps its chunks: the reader need not compress those again.
@@ -300,7 +304,7 @@ export async function snapshot(
       stats.files++;
       stats.bytes += entry.size!;
     }
-    await writeManifest(ctx.bank, kept);
+    await writeManifest(ctx.bank, kept, lines);
     const rootDir: RootDir = { mode: Number(rootStat.mode & 0o7777n), mtimeNs: rootStat.mtimeNs.toString() };
     await ctx.bank.put(INFO, JSON.stringify({ root: base, rootDir, exclude, ...stats }, null, 2));
     ctx.progress(1);
@@ -308,7 +312,7 @@ export async function snapshot(
   }
 
   /** Which blobs of the previous checkpoint's files the store still has (one index lookup). */
-  async function knownBlobs(previous: Map<string, Entry>, entries: Entry[]): Promise<Set<string>> {
+  async function knownBlobs(previous: PreviousManifest, entries: Entry[]): Promise<Set<string>> {
     const ids = new Set<string>();
     for (const entry of entries) for (const id of previous.get(entry.path)?.blobs ?? []) ids.add(id);
     const lacking = await ctx.store.lacking(ids);
@@ -487,12 +491,7 @@ function tasks(files: { entry: Entry; abs: string; known?: string[] }[]): Item[]
   return items;
 }
 
-/** The entries of the plan's previous checkpoint of this resource, by path (empty if none). */
-async function previousEntries(ctx: HookContext): Promise<Map<string, Entry>> {
-  if (!ctx.previous) return new Map();
-  try {
-    return new Map((await readManifest(ctx.previous)).map((e) => [e.path, e]));
-  } catch {
-    return new Map(); // no usable previous manifest: read everything
-  }
+/** The manifest of the plan's previous checkpoint of this resource (empty if none). */
+async function previousEntries(ctx: HookContext): Promise<PreviousManifest> {
+  return ctx.previous ? PreviousManifest.read(ctx.previous) : new PreviousManifest();
 }
