@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { type Bank, MemoryBank } from '../../src/bank/index.js';
 import {
@@ -82,6 +83,59 @@ describe('content store: reading in batches', () => {
     assert.ok(
       [...streams.values()].every((n) => n === 1),
       'each pack streamed once',
+    );
+  });
+
+  it('asks for the next packs before the one before is read, and closes those it did not read', async () => {
+    const events: string[] = [];
+    const streams: Readable[] = [];
+    const watched = (bank: Bank): Bank =>
+      new Proxy(bank, {
+        get(target, prop, receiver) {
+          if (prop === 'section')
+            return (...args: Parameters<Bank['section']>) => watched(target.section(...args));
+          if (prop === 'getStream') {
+            return async (key: string) => {
+              events.push(`open ${key}`);
+              const stream = await target.getStream(key);
+              const destroy = stream.destroy.bind(stream);
+              stream.destroy = (error?: Error) => {
+                events.push(`closed ${key}`);
+                return destroy(error);
+              };
+              streams.push(stream);
+              return stream;
+            };
+          }
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    const { store, ids } = await filled(watched(new MemoryBank()));
+    const locations = [...(await store.locate(ids)).values()];
+    const packs = [...new Set(locations.map((l) => l.pack))];
+    assert.ok(packs.length >= 3, `${packs.length} packs`);
+    events.length = 0;
+    streams.length = 0;
+    await drain(store.readBatches(locations));
+    const opened = events.filter((e) => e.startsWith('open')).map((e) => e.slice(5));
+    assert.deepEqual(
+      opened.map((key) => key.split('/').pop()),
+      packs,
+      'each pack opened once, in order',
+    );
+    // The second and third packs are asked for before the first is read and closed.
+    const firstClosed = events.indexOf(`closed ${opened[0]}`);
+    assert.ok(firstClosed > events.indexOf(`open ${opened[2]}`), events.join('\n'));
+
+    // A reader that stops after the first batch leaves no stream open.
+    streams.length = 0;
+    for await (const _ of store.readBatches(locations, { batchBytes: 16 * KiB })) break;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(streams.length >= 2, `${streams.length} streams`);
+    assert.ok(
+      streams.every((s) => s.destroyed),
+      'every stream opened is closed',
     );
   });
 
