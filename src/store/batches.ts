@@ -41,6 +41,8 @@ export interface BatchOptions {
   damaged?: (blobs: Location[], why: HoardError) => void;
   /** Cancels the reads (see `SectionOptions.signal`): the next batch fails with its reason. */
   signal?: AbortSignal;
+  /** Packs whose reads start before their turn (`StoreOptions.readAhead`). Default 0. */
+  readAhead?: number;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function* readBatches(
   bank: Bank,
   index: BlobIndex,
   locations: Iterable<Location>,
-  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [] }: BatchOptions = {},
+  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [], readAhead = 0 }: BatchOptions = {},
 ): AsyncGenerator<BlobBatch> {
   const report = (blobs: Location[], why: HoardError) => {
     if (damaged === undefined) throw why;
@@ -85,7 +87,7 @@ export async function* readBatches(
   while (byPack.size > 0) {
     const moved: Location[] = [];
     const packs = [...byPack.keys()];
-    const ahead = new StreamsAhead(bank, packs);
+    const ahead = new StreamsAhead(bank, packs, readAhead);
     try {
       for (const [i, pack] of packs.entries()) {
         const run = byPack.get(pack)!;
@@ -180,25 +182,23 @@ export async function* readBatches(
 }
 
 /**
- * How many packs' GETs are sent before their turn: the request's round trip and the server's
- * first reads overlap the pack being read. A stream not yet read holds little: an HTTP
- * response pauses its socket once its small buffer is full (the rest waits in the kernel's
- * socket buffer, or on the server).
+ * The packs' streams, in order, each opened up to `ahead` packs before its turn: an object
+ * store's round trip and first reads then overlap the work on the pack before. A stream not
+ * yet read holds little: an HTTP response pauses its socket once its small buffer is full
+ * (the rest waits in the kernel's socket buffer, or on the server).
  */
-const PACKS_AHEAD = 2;
-
-/** The packs' streams, in order, each opened up to PACKS_AHEAD before its turn. */
 class StreamsAhead {
   private readonly opened = new Map<number, Promise<Readable>>();
 
   constructor(
     private readonly bank: Bank,
     private readonly packs: readonly string[],
+    private readonly ahead: number,
   ) {}
 
   /** Pack `i`'s stream (its failure is thrown here), opening the next packs' meanwhile. */
   take(i: number): Promise<Readable> {
-    for (let j = i; j <= i + PACKS_AHEAD && j < this.packs.length; j++) {
+    for (let j = i; j <= i + this.ahead && j < this.packs.length; j++) {
       if (this.opened.has(j)) continue;
       const opening = this.bank.getStream(packKey(this.packs[j]!));
       // Awaited in its turn; until then a failure must not count as unhandled.
