@@ -178,7 +178,10 @@ function trace(request: unknown, response: unknown, sentAt: number): void {
       : typeof body?.length === 'number'
         ? body.length
         : 0;
-  const query = Object.keys(req.query ?? {}).join('&');
+  // A listing's prefix says what it is for; other query values say nothing worth a line.
+  const query = Object.entries(req.query ?? {})
+    .map(([k, v]) => (k === 'prefix' && typeof v === 'string' ? `prefix=${v}` : k))
+    .join('&');
   process.stderr.write(
     `s3: +${Math.round(performance.now())} ms ${req.method} ${req.path}${query ? `?${query}` : ''} ${status} ${bytes} B ${Date.now() - sentAt} ms\n`,
   );

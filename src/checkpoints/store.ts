@@ -666,8 +666,8 @@ async function* mergeNewestFirst(
   a: AsyncGenerator<CheckpointSummary>,
   b: AsyncGenerator<CheckpointSummary>,
 ): AsyncGenerator<CheckpointSummary> {
-  let x = await a.next();
-  let y = await b.next();
+  // Both first pages at once: one round trip, not two, before the first entry.
+  let [x, y] = await Promise.all([a.next(), b.next()]);
   while (!x.done || !y.done) {
     if (y.done || (!x.done && x.value.id >= y.value.id)) {
       yield x.value as CheckpointSummary;

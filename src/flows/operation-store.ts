@@ -32,6 +32,10 @@ export function operationStore(bank: Bank, owner: string, bankType?: string): Co
         : bankType === 'fs'
           ? { uploads: 1 }
           : {}),
+    // Whole-checkpoint reads (restore, verify) start the next packs' GETs while one is read:
+    // on radosgw the round trips and the server's first reads then overlap the work. Not on
+    // a local disk, where opening ahead gained nothing (slower in interleaved restores).
+    ...(bankType === 's3' ? { readAhead: 2 } : {}),
   });
   return store;
 }

@@ -108,6 +108,8 @@ export interface OperationInput {
   providerId?: string;
   /** The provider's whole bank (where the content store lives). */
   rootBank: Bank;
+  /** What kind of bank `rootBank` is ('fs', 's3'): how the default content store reads it. */
+  bankType?: string;
   /** Where `rootBank` is, for an agent's message when its own bank is another (bank-identity.ts). */
   bankLocation?: string;
   /** Protect: the plan's previous available checkpoint, for `ctx.previous`. */
@@ -274,6 +276,7 @@ export function runInProvider(
     registry: provider.registry,
     bank: provider.bank.section(checkpointPrefix(id)),
     rootBank: provider.bank,
+    bankType: provider.bankType,
   });
 }
 
@@ -295,7 +298,8 @@ export async function runOperation(input: OperationInput): Promise<OperationLog>
   };
   // Who is told when the store must wait for a garbage collection: the hook that last asked for it.
   let waiting: ((message: string) => void) | undefined;
-  const store = input.store ?? operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`);
+  const store =
+    input.store ?? operationStore(input.rootBank, `${input.kind} ${input.checkpoint.id}`, input.bankType);
   waitListeners.set(store, (message) => {
     lines.push(`content store: ${message}`);
     waiting?.(message);

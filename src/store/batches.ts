@@ -41,6 +41,8 @@ export interface BatchOptions {
   damaged?: (blobs: Location[], why: HoardError) => void;
   /** Cancels the reads (see `SectionOptions.signal`): the next batch fails with its reason. */
   signal?: AbortSignal;
+  /** Packs whose reads start before their turn (`StoreOptions.readAhead`). Default 0. */
+  readAhead?: number;
 }
 
 /**
@@ -52,7 +54,7 @@ export async function* readBatches(
   bank: Bank,
   index: BlobIndex,
   locations: Iterable<Location>,
-  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [] }: BatchOptions = {},
+  { batchBytes = 16 * 1024 * 1024, damaged, reuse = [], readAhead = 0 }: BatchOptions = {},
 ): AsyncGenerator<BlobBatch> {
   const report = (blobs: Location[], why: HoardError) => {
     if (damaged === undefined) throw why;
@@ -84,78 +86,85 @@ export async function* readBatches(
   let retried = false;
   while (byPack.size > 0) {
     const moved: Location[] = [];
-    for (const [pack, run] of byPack) {
-      run.sort((a, b) => a.offset - b.offset);
-      let stream: Readable;
-      try {
-        stream = await bank.getStream(packKey(pack));
-      } catch (error) {
-        if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
-        if (!retried) moved.push(...run);
-        else report(run, missingPack(pack, error));
-        continue;
-      }
-      // Each piece of the pack is copied straight to where its blobs go: one copy per byte.
-      let position = 0;
-      let k = 0;
-      let into: Uint8Array | undefined;
-      let filled = 0;
-      try {
-        for await (const piece of stream as AsyncIterable<Buffer>) {
-          let at = 0;
-          while (k < run.length && at < piece.length) {
-            const blob = run[k]!;
-            if (into === undefined) {
-              const skip = blob.offset - (position + at);
-              if (skip > 0) {
-                at += Math.min(skip, piece.length - at);
-                if (at === piece.length) break;
+    const packs = [...byPack.keys()];
+    const ahead = new StreamsAhead(bank, packs, readAhead);
+    try {
+      for (const [i, pack] of packs.entries()) {
+        const run = byPack.get(pack)!;
+        run.sort((a, b) => a.offset - b.offset);
+        let stream: Readable;
+        try {
+          stream = await ahead.take(i);
+        } catch (error) {
+          if (!(error instanceof HoardError && error.code === 'BANK_NOT_FOUND')) throw error;
+          if (!retried) moved.push(...run);
+          else report(run, missingPack(pack, error));
+          continue;
+        }
+        // Each piece of the pack is copied straight to where its blobs go: one copy per byte.
+        let position = 0;
+        let k = 0;
+        let into: Uint8Array | undefined;
+        let filled = 0;
+        try {
+          for await (const piece of stream as AsyncIterable<Buffer>) {
+            let at = 0;
+            while (k < run.length && at < piece.length) {
+              const blob = run[k]!;
+              if (into === undefined) {
+                const skip = blob.offset - (position + at);
+                if (skip > 0) {
+                  at += Math.min(skip, piece.length - at);
+                  if (at === piece.length) break;
+                }
+                into = slot(blob);
+                filled = 0;
               }
-              into = slot(blob);
-              filled = 0;
+              const take = Math.min(blob.length - filled, piece.length - at);
+              into.set(piece.subarray(at, at + take), filled);
+              filled += take;
+              at += take;
+              if (filled === blob.length) {
+                into = undefined;
+                k++;
+              }
             }
-            const take = Math.min(blob.length - filled, piece.length - at);
-            into.set(piece.subarray(at, at + take), filled);
-            filled += take;
-            at += take;
-            if (filled === blob.length) {
-              into = undefined;
-              k++;
-            }
+            position += piece.length;
+            yield* ready.splice(0);
+            if (k === run.length) break;
           }
-          position += piece.length;
-          yield* ready.splice(0);
-          if (k === run.length) break;
+        } catch (error) {
+          if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
+          // An encrypted pack failed authentication here: the blobs not yet whole are not trusted.
+          if (into !== undefined) {
+            batch!.blobs.pop();
+            batch!.used -= run[k]!.length;
+            into = undefined;
+          }
+          const lost = run.slice(k);
+          k = run.length;
+          report(lost, unauthentic(lost[0]!, error));
+        } finally {
+          stream.destroy();
         }
-      } catch (error) {
-        if (!(error instanceof HoardError && error.code === 'BANK_OBJECT_CORRUPT')) throw error;
-        // An encrypted pack failed authentication here: the blobs not yet whole are not trusted.
         if (into !== undefined) {
+          // The pack ended inside this blob: take it back out of its batch (the last one in it).
+          const blob = run[k++]!;
           batch!.blobs.pop();
-          batch!.used -= run[k]!.length;
+          batch!.used -= blob.length;
           into = undefined;
+          report([blob], truncated(blob, position));
         }
-        const lost = run.slice(k);
-        k = run.length;
-        report(lost, unauthentic(lost[0]!, error));
-      } finally {
-        stream.destroy();
+        for (; k < run.length; k++) {
+          const blob = run[k]!;
+          // A zero-length blob at the very end needs no bytes.
+          if (blob.length === 0 && blob.offset <= position) slot(blob);
+          else report([blob], truncated(blob, position));
+        }
+        yield* ready.splice(0);
       }
-      if (into !== undefined) {
-        // The pack ended inside this blob: take it back out of its batch (the last one in it).
-        const blob = run[k++]!;
-        batch!.blobs.pop();
-        batch!.used -= blob.length;
-        into = undefined;
-        report([blob], truncated(blob, position));
-      }
-      for (; k < run.length; k++) {
-        const blob = run[k]!;
-        // A zero-length blob at the very end needs no bytes.
-        if (blob.length === 0 && blob.offset <= position) slot(blob);
-        else report([blob], truncated(blob, position));
-      }
-      yield* ready.splice(0);
+    } finally {
+      ahead.close();
     }
     if (moved.length === 0) break;
     // A prune may have rewritten the packs since the index was read: look again, once.
@@ -170,6 +179,46 @@ export async function* readBatches(
     byPack = groupByPack(relocated);
   }
   if (batch !== undefined && batch.blobs.length > 0) yield finish(batch);
+}
+
+/**
+ * The packs' streams, in order, each opened up to `ahead` packs before its turn: an object
+ * store's round trip and first reads then overlap the work on the pack before. A stream not
+ * yet read holds little: an HTTP response pauses its socket once its small buffer is full
+ * (the rest waits in the kernel's socket buffer, or on the server).
+ */
+class StreamsAhead {
+  private readonly opened = new Map<number, Promise<Readable>>();
+
+  constructor(
+    private readonly bank: Bank,
+    private readonly packs: readonly string[],
+    private readonly ahead: number,
+  ) {}
+
+  /** Pack `i`'s stream (its failure is thrown here), opening the next packs' meanwhile. */
+  take(i: number): Promise<Readable> {
+    for (let j = i; j <= i + this.ahead && j < this.packs.length; j++) {
+      if (this.opened.has(j)) continue;
+      const opening = this.bank.getStream(packKey(this.packs[j]!));
+      // Awaited in its turn; until then a failure must not count as unhandled.
+      opening.catch(() => {});
+      this.opened.set(j, opening);
+    }
+    const stream = this.opened.get(i)!;
+    this.opened.delete(i);
+    return stream;
+  }
+
+  /** Closes the streams opened and not taken (the reading stopped early). */
+  close(): void {
+    for (const opening of this.opened.values())
+      opening.then(
+        (s) => s.destroy(),
+        () => {},
+      );
+    this.opened.clear();
+  }
 }
 
 interface OpenBatch {

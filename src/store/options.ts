@@ -22,6 +22,14 @@ export interface StoreOptions {
    */
   uploads?: number;
   /**
+   * Packs whose reads a whole-checkpoint read (`readBatches`: restore, verify) starts before
+   * their turn, 0 to 8, so that an object store's round trip overlaps the work on the pack
+   * before; each holds only what its connection buffers until then. Default 0 (a local disk
+   * answers at once).
+   * @default 0
+   */
+  readAhead?: number;
+  /**
    * 'auto' (default) or 'zstd': compress every blob whole with zstd level 3 and keep it
    * compressed only if that made it smaller (judged per blob, never from a sample).
    * 'deflate': the same with deflate level 1 (the earlier format). 'none': every blob as it
@@ -69,6 +77,7 @@ export interface ResolvedOptions {
   averageChunkSize: number;
   packSize: number;
   uploads: number;
+  readAhead: number;
   compression: CompressionMode;
   cacheSize: number;
   leaseTtlMs: number;
@@ -95,6 +104,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     averageChunkSize = MIB,
     packSize = 16 * MIB,
     uploads = Number(process.env.HOARD_STORE_UPLOADS) || 2,
+    readAhead = 0,
     compression = 'auto',
     cacheSize = 64 * MIB,
     leaseTtlMs = Number(process.env.HOARD_LEASE_TTL_MS) || 30_000,
@@ -113,6 +123,9 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
   }
   if (!Number.isSafeInteger(uploads) || uploads < 1 || uploads > 16) {
     throw invalid(`uploads must be a whole number from 1 to 16, got ${uploads}`);
+  }
+  if (!Number.isSafeInteger(readAhead) || readAhead < 0 || readAhead > 8) {
+    throw invalid(`readAhead must be a whole number from 0 to 8, got ${readAhead}`);
   }
   if (!['auto', 'zstd', 'none', 'deflate'].includes(compression)) {
     throw invalid(`compression must be "auto", "zstd", "none" or "deflate", got "${String(compression)}"`);
@@ -133,6 +146,7 @@ export function resolveOptions(options: StoreOptions = {}): ResolvedOptions {
     averageChunkSize,
     packSize,
     uploads,
+    readAhead,
     compression,
     cacheSize,
     leaseTtlMs,

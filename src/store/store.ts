@@ -187,7 +187,8 @@ export class ContentStore {
     await this.ready();
     const idKey = this.options.naming.idKey;
     const bank = options?.signal ? this.bank.withSignal(options.signal) : this.bank;
-    for await (const batch of readBatches(bank, this.index, locations, options)) {
+    const ahead = { readAhead: this.options.readAhead, ...options };
+    for await (const batch of readBatches(bank, this.index, locations, ahead)) {
       yield idKey ? { ...batch, idKey } : batch;
     }
   }

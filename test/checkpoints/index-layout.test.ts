@@ -81,15 +81,16 @@ async function fixtureObjects(): Promise<[string, Buffer][]> {
   return out;
 }
 
-/** A bank that counts listings and the keys they return, and record reads. */
+/** A bank that counts listings (and how many were in flight at once), the keys they return, and record reads. */
 function counting(bank: Bank) {
-  const counts = { lists: 0, keys: 0, reads: 0 };
+  const counts = { lists: 0, keys: 0, reads: 0, listing: 0, mostListing: 0 };
   const proxy = new Proxy(bank, {
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
       if (property === 'list')
         return async (...args: Parameters<Bank['list']>) => {
-          const keys = await target.list(...args);
+          counts.mostListing = Math.max(counts.mostListing, ++counts.listing);
+          const keys = await target.list(...args).finally(() => counts.listing--);
           counts.lists++;
           counts.keys += keys.length;
           return keys;
@@ -314,6 +315,7 @@ for (const kind of kinds) {
       );
       assert.equal(counts.reads, 0);
       assert.equal(counts.lists, 2, 'one listing of the index, one of the flat index of older banks');
+      assert.equal(counts.mostListing, 2, 'the two at once: one round trip');
       assert.ok(counts.keys <= 21, `${counts.keys} keys listed`);
       // The next page starts where it ended, as cheaply.
       counts.keys = 0;

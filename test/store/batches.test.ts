@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import type { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { type Bank, MemoryBank } from '../../src/bank/index.js';
+import { operationStore } from '../../src/flows/operation-store.js';
 import {
   type BlobBatch,
   type BlobLocation,
@@ -29,6 +31,33 @@ function counting(bank: Bank, streams: Map<string, number>): Bank {
       return typeof value === 'function' ? value.bind(target) : value;
     },
   });
+}
+
+/** `bank`, recording each getStream() and each destroy() of a stream it returned, in order. */
+function watching(bank: Bank, events: string[] = [], streams: Readable[] = []) {
+  const watched = (inner: Bank): Bank =>
+    new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'section')
+          return (...args: Parameters<Bank['section']>) => watched(target.section(...args));
+        if (prop === 'getStream') {
+          return async (key: string) => {
+            events.push(`open ${key}`);
+            const stream = await target.getStream(key);
+            const destroy = stream.destroy.bind(stream);
+            stream.destroy = (error?: Error) => {
+              events.push(`closed ${key}`);
+              return destroy(error);
+            };
+            streams.push(stream);
+            return stream;
+          };
+        }
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+  return { bank: watched(bank), events, streams };
 }
 
 async function filled(bank: Bank) {
@@ -82,6 +111,52 @@ describe('content store: reading in batches', () => {
     assert.ok(
       [...streams.values()].every((n) => n === 1),
       'each pack streamed once',
+    );
+  });
+
+  it('with readAhead, asks for the next packs before the one before is read, and closes those it did not read', async () => {
+    const { bank, events, streams } = watching(new MemoryBank());
+    const { store: writing, ids } = await filled(bank);
+    const locations = [...(await writing.locate(ids)).values()];
+    const packs = [...new Set(locations.map((l) => l.pack))];
+    assert.ok(packs.length >= 3, `${packs.length} packs`);
+    const opens = async (store: ContentStore) => {
+      events.length = 0;
+      await drain(store.readBatches(locations));
+      return events.filter((e) => e.startsWith('open')).map((e) => e.slice(5));
+    };
+    /** Whether the third pack was asked for before the first was read and closed. */
+    const ahead = (opened: string[]) =>
+      events.indexOf(`open ${opened[2]}`) < events.indexOf(`closed ${opened[0]}`);
+
+    const reading = new ContentStore(bank, { ...SMALL, readAhead: 2 });
+    const opened = await opens(reading);
+    assert.deepEqual(
+      opened.map((key) => key.split('/').pop()),
+      packs,
+      'each pack opened once, in order',
+    );
+    assert.ok(ahead(opened), events.join('\n'));
+    // Without (the default): each pack in its turn.
+    assert.ok(!ahead(await opens(new ContentStore(bank, SMALL))), events.join('\n'));
+    // An operation's store reads ahead from S3, not from a local disk.
+    for (const [type, expected] of [
+      ['s3', true],
+      ['fs', false],
+    ] as const) {
+      const store = operationStore(bank, `restore ${type}`, type);
+      assert.equal(ahead(await opens(store)), expected, type);
+      await store.release();
+    }
+
+    // A reader that stops after the first batch leaves no stream open.
+    streams.length = 0;
+    for await (const _ of reading.readBatches(locations, { batchBytes: 16 * KiB })) break;
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(streams.length >= 2, `${streams.length} streams`);
+    assert.ok(
+      streams.every((s) => s.destroyed),
+      'every stream opened is closed',
     );
   });
 
