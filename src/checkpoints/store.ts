@@ -99,6 +99,15 @@ const WORKING: Partial<Record<CheckpointStatus, CheckpointStatus>> = {
 
 export const PROCESS_OWNER = `${hostname()}:${process.pid}`;
 
+/** How long a record's lock lasts: a status change takes milliseconds; see holdMeta. */
+const META_LOCK_MS = 10_000;
+
+interface MetaLock {
+  lease: Lease;
+  /** performance.now() just before the lock (or its last renewal) was asked for. */
+  asked: number;
+}
+
 export class CheckpointStore {
   constructor(
     readonly bank: Bank,
@@ -212,11 +221,12 @@ export class CheckpointStore {
       const stats = to === 'deleted' ? undefined : this.indexableStats(next.stats);
       const rewrite = to !== meta.status || (patch.stats !== undefined && stats !== undefined);
       const written = to !== 'deleted' && rewrite ? await this.writeIndex(id, meta.plan, to, next.stats) : [];
+      await this.holdMeta(lock);
       await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
       if (rewrite) await this.removeIndex(id, meta.plan, meta.status, written);
       return next;
     } finally {
-      await this.bank.releaseLease(lock).catch(() => {});
+      await this.bank.releaseLease(lock.lease).catch(() => {});
     }
   }
 
@@ -225,22 +235,41 @@ export class CheckpointStore {
     const lock = await this.lockMeta(id);
     try {
       const next = { ...(await this.read(id)), ...patch, updatedAt: new Date().toISOString() };
+      await this.holdMeta(lock);
       await this.bank.put(metaKey(id), JSON.stringify(next, null, 2));
       return next;
     } finally {
-      await this.bank.releaseLease(lock).catch(() => {});
+      await this.bank.releaseLease(lock.lease).catch(() => {});
     }
   }
 
-  private async lockMeta(id: string): Promise<Lease> {
+  private async lockMeta(id: string): Promise<MetaLock> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.bank.acquireLease(metaLease(id), { owner: PROCESS_OWNER, ttlMs: 10_000 });
+        const asked = performance.now();
+        const lease = await this.bank.acquireLease(metaLease(id), {
+          owner: PROCESS_OWNER,
+          ttlMs: META_LOCK_MS,
+        });
+        return { lease, asked };
       } catch (error) {
         if (!(error instanceof HoardError && error.code === 'LEASE_HELD') || attempt >= 200) throw error;
         await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
       }
     }
+  }
+
+  /**
+   * Before the record is written: the lock surely still holds. A status change that stalled
+   * (a slow bank, a paused process) past a third of the lock's life renews it first, so it
+   * never writes after another process could have taken the lock and changed the record;
+   * LEASE_LOST if it was lost. Timed by the monotonic clock from before the lock was asked for.
+   */
+  private async holdMeta(lock: MetaLock): Promise<void> {
+    if (performance.now() - lock.asked < META_LOCK_MS / 3) return;
+    const asked = performance.now();
+    lock.lease = await this.bank.renewLease(lock.lease, META_LOCK_MS);
+    lock.asked = asked;
   }
 
   /**
@@ -505,7 +534,7 @@ export class CheckpointStore {
       for (const key of [...legacy, ...stats]) await this.bank.delete(key);
       return true;
     } finally {
-      await this.bank.releaseLease(lock).catch(() => {});
+      await this.bank.releaseLease(lock.lease).catch(() => {});
     }
   }
 

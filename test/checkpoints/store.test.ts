@@ -60,7 +60,51 @@ class OverlapBank extends MemoryBank {
   }
 }
 
+/**
+ * A status change that stalls while it writes its index entry: meanwhile the record's lock
+ * expires (by the bank's clock and the monotonic one alike) and `meanwhile` runs.
+ */
+class StallingBank extends MemoryBank {
+  clock = Date.now();
+  stall: (() => Promise<void>) | undefined;
+  constructor() {
+    super({ now: () => this.clock });
+  }
+  override async put(key: string, data: Parameters<MemoryBank['put']>[1]): Promise<void> {
+    const stall = this.stall;
+    if (stall && key.startsWith('index/')) {
+      this.stall = undefined;
+      await stall();
+    }
+    return super.put(key, data);
+  }
+}
+
 describe('checkpoint store', () => {
+  it("a status change that stalls past its record lock's life does not write over another's", async () => {
+    const bank = new StallingBank();
+    const store = new CheckpointStore(bank);
+    const [id] = ids(1);
+    await store.create(meta(id!, 'db', 'protecting'));
+    const realNow = performance.now;
+    let skew = 0;
+    performance.now = () => realNow.call(performance) + skew;
+    try {
+      bank.stall = async () => {
+        // 11 s pass (the lock lives 10 s); another process finds the protect dead.
+        bank.clock += 11_000;
+        skew += 11_000;
+        await new CheckpointStore(bank).transition(id!, ['protecting'], 'error');
+      };
+      await assert.rejects(store.transition(id!, ['protecting'], 'available'), (e: unknown) => {
+        return e instanceof HoardError && e.code === 'LEASE_LOST';
+      });
+    } finally {
+      performance.now = realNow;
+    }
+    assert.equal((await store.get(id!)).status, 'error', "the other process's change stands");
+  });
+
   it('a status change writes its index entries at once, then the record, then deletes the old entries at once', async () => {
     const bank = new OverlapBank();
     const store = new CheckpointStore(bank);
