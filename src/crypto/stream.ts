@@ -348,9 +348,11 @@ export async function* openStream(
   while (header === undefined) {
     const next = await reader.next();
     if (next.done) throw new SealError('it is shorter than an encrypted object header');
-    // Joined only while the header is incomplete: the first piece usually holds it (no copy).
+    // The first piece usually holds the header: it is used as it is, and copied (joined)
+    // only if more must be awaited, since the source may reuse its buffer meanwhile.
     first = first.length === 0 ? next.value : Buffer.concat([first, next.value]);
     header = format.open(first);
+    if (header === undefined && first === next.value) first = Buffer.from(first);
   }
   const key = header.key;
   const rest = (async function* () {
