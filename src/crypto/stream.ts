@@ -249,29 +249,24 @@ export function plainLength(storedLength: number, headerLength: number): number 
 }
 
 /**
- * Bytes held back between pieces of a stream: at most one unit, copied as they come (a source
- * may reuse its buffers) into one buffer made once and reused, so that a unit split across
- * pieces costs one copy and no allocation however small the pieces (an S3 response's are a
- * few KiB). What `take` returns is only valid until the next `add`: its user must be done
- * with it (sealing and opening copy what they read) before then.
+ * Bytes held back between pieces of a stream: at most one segment, kept as the pieces came
+ * (each copied, since a source may reuse its buffers) and joined once when full, so that a
+ * stream of many small pieces costs no more copying than one of large ones.
  */
 class Held {
-  private readonly bytes: Buffer;
+  private parts: Buffer[] = [];
   length = 0;
 
-  constructor(size: number) {
-    this.bytes = Buffer.allocUnsafe(size);
-  }
-
   add(bytes: Uint8Array): void {
-    this.bytes.set(bytes, this.length);
+    if (bytes.length === 0) return;
+    this.parts.push(Buffer.from(bytes));
     this.length += bytes.length;
   }
 
-  /** The held bytes followed by `more` (copied after them), and nothing held after. */
+  /** The held bytes followed by `more` (not copied until joined here), and nothing held after. */
   take(more?: Uint8Array): Buffer {
-    if (more) this.add(more);
-    const joined = this.bytes.subarray(0, this.length);
+    const joined = Buffer.concat(more ? [...this.parts, more] : this.parts);
+    this.parts = [];
     this.length = 0;
     return joined;
   }
@@ -290,7 +285,7 @@ async function* units(
   /** Join a piece's results into one buffer (fewer, larger writes) or give them as they are (no copy). */
   join: boolean,
 ): AsyncIterable<Buffer> {
-  const held = new Held(size);
+  const held = new Held();
   for await (const piece of source) {
     const bytes: Uint8Array = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
     const out: Buffer[] = [];
@@ -343,16 +338,13 @@ export async function* openStream(
 ): AsyncIterable<Buffer> {
   // The header's length is known once enough of it is read: peek, then open the rest.
   const reader = source[Symbol.asyncIterator]();
-  let first: Uint8Array = Buffer.alloc(0);
+  let first = Buffer.alloc(0);
   let header: { length: number; key: SegmentKey } | undefined;
   while (header === undefined) {
     const next = await reader.next();
     if (next.done) throw new SealError('it is shorter than an encrypted object header');
-    // The first piece usually holds the header: it is used as it is, and copied (joined)
-    // only if more must be awaited, since the source may reuse its buffer meanwhile.
-    first = first.length === 0 ? next.value : Buffer.concat([first, next.value]);
+    first = Buffer.concat([first, next.value]);
     header = format.open(first);
-    if (header === undefined && first === next.value) first = Buffer.from(first);
   }
   const key = header.key;
   const rest = (async function* () {
