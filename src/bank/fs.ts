@@ -171,6 +171,8 @@ class FsStore implements BankStore {
     const opened = () => {
       if (spent) throw new Error('this staged object is spent');
       temp ??= this.createTemp(prefix, dir).then((made) => {
+        // Discarded while the temporary was being made: nothing to keep fresh.
+        if (spent) return made;
         fresh = setInterval(() => {
           const now = new Date();
           made.handle.utimes(now, now).catch(() => {});
