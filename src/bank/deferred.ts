@@ -41,6 +41,11 @@ import type { ObjectInfo, StagedObject } from './types.js';
 export const KEYS_PREFIX = 'keys/';
 export const REPOSITORY_KEY = 'keys/repository.json';
 
+/** The content store's packs, the only objects an encrypting store stages (EncryptingStore.stage). */
+export function stagesSealed(prefix: string): boolean {
+  return prefix === 'store/packs';
+}
+
 /** `inner` under the encryption `settings` ask for, its modules loaded when first used. */
 export function deferredEncryption(inner: BankStore, settings: EncryptionSettings): BankStore {
   return settings.mode === 'none'
@@ -119,12 +124,37 @@ class DeferredStore implements BankStore {
   constructor(
     private readonly inner: BankStore,
     private readonly settings: EncryptionSettings,
-  ) {}
+  ) {
+    if (inner.stage) {
+      this.stage = (prefix) => {
+        if (!stagesSealed(prefix)) return undefined;
+        let staged: Promise<StagedObject> | undefined;
+        const opened = () => {
+          staged ??= this.store().then((store) => {
+            const made = store.stage(prefix);
+            if (made === undefined) throw new Error(`the encrypting store did not stage "${prefix}"`);
+            return made;
+          });
+          return staged;
+        };
+        return {
+          write: async (bytes) => (await opened()).write(bytes),
+          commit: async (key) => (await opened()).commit(key),
+          discard: async () => {
+            await (await staged?.catch(() => undefined))?.discard();
+          },
+        };
+      };
+    }
+  }
 
   private store(): Promise<EncryptingStore> {
     this.layer ??= encrypting(this.inner, this.settings, deriveEarly(this.settings));
     return this.layer;
   }
+
+  /** Where the store under it stages, packs are staged sealed (EncryptingStore.stage), the layer made at the first write. */
+  readonly stage?: (prefix: string) => StagedObject | undefined;
 
   get now(): () => number {
     return this.inner.now;
@@ -217,7 +247,7 @@ class UnencryptedStore extends ObjectsDecorator implements BankStore {
   private checked: Promise<void> | undefined;
 
   /** Staging passes through where the store under it stages, checked at the commit as a put is. */
-  readonly stage?: (prefix: string) => StagedObject;
+  readonly stage?: (prefix: string) => StagedObject | undefined;
 
   constructor(
     inner: BankStore,
@@ -228,6 +258,7 @@ class UnencryptedStore extends ObjectsDecorator implements BankStore {
     if (stage) {
       this.stage = (prefix) => {
         const staged = stage(prefix);
+        if (staged === undefined) return undefined;
         return {
           write: (bytes) => staged.write(bytes),
           commit: async (key) => {

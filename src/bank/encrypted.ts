@@ -40,6 +40,8 @@ import {
 import { sealParts } from '../crypto/seal-pool.js';
 import {
   hencFormat,
+  hencStaged,
+  nameDigest,
   type ObjectFormat,
   openBuffer,
   openSegments,
@@ -50,8 +52,10 @@ import {
   sealBuffer,
   sealedRange,
   sealStream,
+  StreamSealer,
 } from '../crypto/stream.js';
 import { HoardError } from '../errors.js';
+import { stagesSealed } from './deferred.js';
 import {
   type BankStore,
   type CallOptions,
@@ -61,7 +65,7 @@ import {
   type StoreData,
   type StoreListOptions,
 } from './store.js';
-import { type ObjectInfo, Parts } from './types.js';
+import { type ObjectInfo, Parts, type StagedObject } from './types.js';
 
 export type EncryptionMode = 'none' | 'password' | 'public-key';
 
@@ -107,9 +111,12 @@ function cacheName(key: string): string {
   return createHash('sha256').update(key).digest('hex');
 }
 
+/** The content store's packs: the only objects staged (sealed before their name is known). */
+const PACKS_PREFIX = 'store/packs/';
+
 /** Content in public-key mode: what only the identity may read. */
 function isContent(key: string): boolean {
-  if (key.startsWith('store/packs/')) return true;
+  if (key.startsWith(PACKS_PREFIX)) return true;
   return /^checkpoints\/[^/]+\/resources\//.test(key) && !key.endsWith('/blobs');
 }
 
@@ -397,7 +404,7 @@ export class EncryptingStore extends ObjectsDecorator implements BankStore {
       }
       return openWith(opened.identity);
     }
-    return hencFormat(opened.secrets.dataKey, key);
+    return hencFormat(opened.secrets.dataKey, key, key.startsWith(PACKS_PREFIX));
   }
 
   /** True if this process can read everything in the bank (false: public-key mode without the identity). */
@@ -418,6 +425,52 @@ export class EncryptingStore extends ObjectsDecorator implements BankStore {
       await this.inner.put(key, sealStream(format, data), call);
     }
     if (Buffer.isBuffer(data)) await this.remember(key, data);
+  }
+
+  /**
+   * A pack sealed as it fills into the staged object of the store under this one (which
+   * must stage), so that no pack is held in memory: no plaintext reaches it. Password mode
+   * seals version 2 (stream.ts: the name is bound by the last segment alone, sealed at the
+   * commit); public-key mode an age file, as its `put` does. Only packs at the bank's root
+   * are staged (`stagesSealed`; elsewhere undefined: `put` them): a version 2 object opens
+   * nowhere else.
+   */
+  stage(prefix: string): StagedObject | undefined {
+    if (!stagesSealed(prefix) || this.settings.mode === 'none') return undefined;
+    const staged = this.inner.stage?.(prefix);
+    if (staged === undefined) return undefined;
+    let sealing: Promise<{ sealer: StreamSealer; bind: boolean }> | undefined;
+    const sealer = () => {
+      sealing ??= this.secrets(true).then((opened) => {
+        if (opened === undefined) throw new HoardError('INTERNAL', `${this.settings.where} has no keys`);
+        const { header, key } =
+          this.settings.mode === 'public-key'
+            ? sealTo(opened.recipient!).seal()
+            : hencStaged(opened.secrets.dataKey);
+        return { sealer: new StreamSealer(header, key), bind: this.settings.mode === 'password' };
+      });
+      return sealing;
+    };
+    return {
+      write: async (bytes) => {
+        const { sealer: s } = await sealer();
+        for (const sealed of s.push(bytes)) await staged.write(sealed);
+      },
+      commit: async (key) => {
+        try {
+          if (!key.startsWith(PACKS_PREFIX)) {
+            throw new HoardError('INTERNAL', `${this.settings.where}: only packs are staged, not "${key}"`);
+          }
+          const { sealer: s, bind } = await sealer();
+          await staged.write(s.end(bind ? nameDigest(key) : undefined));
+        } catch (error) {
+          await staged.discard();
+          throw error;
+        }
+        await staged.commit(key);
+      },
+      discard: () => staged.discard(),
+    };
   }
 
   /**

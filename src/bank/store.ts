@@ -122,7 +122,7 @@ export interface BankStore {
   releaseLease(name: string, token: string): Promise<void>;
   readLease(name: string): Promise<LeaseRecord | undefined>;
   /** See `Bank.stage`; `prefix` is a full one. */
-  stage?(prefix: string): StagedObject;
+  stage?(prefix: string): StagedObject | undefined;
   /** See `Bank.sweep`; `prefix` is where the bank's keys start ('' for the whole bank). */
   sweep?(prefix: string, olderThanMs: number): Promise<SweepReport>;
   /** See `Bank.contentKeys`; only an encrypting store has it. */

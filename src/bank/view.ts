@@ -68,6 +68,7 @@ export class BankView implements Bank {
   stage(prefix: string): StagedObject | undefined {
     if (this.readOnly || this.store.stage === undefined) return undefined;
     const staged = this.store.stage(resolveKey(this.prefix, prefix, 'section prefix'));
+    if (staged === undefined) return undefined;
     return {
       write: (bytes) => {
         checkSignal(this.signal, 'writing a staged object');

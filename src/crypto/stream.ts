@@ -11,6 +11,12 @@
  * the same name never reuses a key and nonce pair), and bound to the object's name, so an
  * object moved to another name does not open.
  *
+ * Version 2 is for objects sealed before their name is known (a staged pack, named by its
+ * content once full: `StreamSealer`): the key is HKDF-SHA256(data key, nonce, "hoard-staged"),
+ * bound to no name, and the name is bound by the last segment alone, sealed with the SHA-256
+ * of the name as associated data. docs/encryption.md says why a pack so sealed is still
+ * refused under another name; readers accept version 2 only where a caller allows it.
+ *
  * age files (age.ts, public-key mode) have their own header and seal the same segments with
  * ChaCha20-Poly1305, as age requires.
  */
@@ -21,6 +27,8 @@ const TAG = 16;
 const SEALED_SEGMENT = SEGMENT + TAG;
 const MAGIC = Buffer.from('HENC', 'latin1');
 const VERSION = 1;
+/** Sealed before its name was known (see the module's comment). */
+const STAGED_VERSION = 2;
 const NONCE = 16;
 /** Bytes before the first segment: magic, version, nonce. */
 const HEADER = MAGIC.length + 1 + NONCE;
@@ -51,12 +59,15 @@ function segmentNonce(counter: number, last: boolean): Buffer {
 export interface SegmentKey {
   cipher: 'aes-256-gcm' | 'chacha20-poly1305';
   key: Buffer;
+  /** Associated data of the last segment (version 2: the name's SHA-256); none if undefined. */
+  lastAad?: Buffer;
 }
 
 function sealSegment(key: SegmentKey, counter: number, last: boolean, plain: Uint8Array): Buffer[] {
   const cipher = createCipheriv(key.cipher as 'aes-256-gcm', key.key, segmentNonce(counter, last), {
     authTagLength: TAG,
   });
+  if (last && key.lastAad) cipher.setAAD(key.lastAad);
   const body = cipher.update(plain);
   cipher.final();
   return [body, cipher.getAuthTag()];
@@ -68,6 +79,7 @@ function openSegment(key: SegmentKey, counter: number, last: boolean, sealed: Ui
     authTagLength: TAG,
   });
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
+  if (last && key.lastAad) decipher.setAAD(key.lastAad);
   const body = decipher.update(sealed.subarray(0, sealed.length - TAG));
   try {
     decipher.final();
@@ -88,8 +100,12 @@ export interface ObjectFormat {
   open(bytes: Uint8Array): { length: number; key: SegmentKey } | undefined;
 }
 
-/** Hoard's header (see the module's comment): `dataKey` and the object's name give the key. */
-export function hencFormat(dataKey: Buffer, name: string): ObjectFormat {
+/**
+ * Hoard's header (see the module's comment): `dataKey` and the object's name give the key.
+ * Seals version 1; opens version 1, and version 2 if `staged` (the caller's names for staged
+ * objects: packs).
+ */
+export function hencFormat(dataKey: Buffer, name: string, staged = false): ObjectFormat {
   return {
     seal() {
       const nonce = randomBytes(NONCE);
@@ -105,15 +121,33 @@ export function hencFormat(dataKey: Buffer, name: string): ObjectFormat {
         return undefined;
       }
       if (!Buffer.from(bytes.subarray(0, MAGIC.length)).equals(MAGIC)) notHenc();
-      if (bytes[MAGIC.length] !== VERSION) {
-        throw new SealError(`its format version ${bytes[MAGIC.length]} is not known`);
+      const version = bytes[MAGIC.length];
+      const nonce = Buffer.from(bytes.subarray(MAGIC.length + 1, HEADER));
+      if (version === VERSION) return { length: HEADER, key: hencKey(dataKey, nonce, name) };
+      if (version === STAGED_VERSION && staged) {
+        return { length: HEADER, key: { ...stagedKey(dataKey, nonce), lastAad: nameDigest(name) } };
       }
-      return {
-        length: HEADER,
-        key: hencKey(dataKey, Buffer.from(bytes.subarray(MAGIC.length + 1, HEADER)), name),
-      };
+      if (version === STAGED_VERSION) {
+        throw new SealError('it is a staged object (format version 2), which only a pack may be');
+      }
+      throw new SealError(`its format version ${version} is not known`);
     },
   };
+}
+
+/** Version 2 (see the module's comment): a header and key for an object whose name is not known yet. */
+export function hencStaged(dataKey: Buffer): { header: Buffer; key: SegmentKey } {
+  const nonce = randomBytes(NONCE);
+  return { header: Buffer.concat([MAGIC, Buffer.of(STAGED_VERSION), nonce]), key: stagedKey(dataKey, nonce) };
+}
+
+function stagedKey(dataKey: Buffer, nonce: Buffer): SegmentKey {
+  return { cipher: 'aes-256-gcm', key: Buffer.from(hkdfSync('sha256', dataKey, nonce, 'hoard-staged', 32)) };
+}
+
+/** What a version 2 object's last segment is sealed with: the SHA-256 of its name. */
+export function nameDigest(name: string): Buffer {
+  return createHash('sha256').update(name).digest();
 }
 
 function hencKey(dataKey: Buffer, nonce: Buffer, name: string): SegmentKey {
@@ -399,3 +433,75 @@ export function openSegments(
   }
   return Buffer.concat(parts);
 }
+
+/**
+ * Seals an object written piece by piece whose name comes last (a staged pack): `push` gives
+ * the header and the segments each piece completes, `end` the last segment, sealed with the
+ * associated data then known. One segment of plaintext is held back (the last one is only
+ * known at the end), copied, so a caller may reuse its pieces.
+ */
+export class StreamSealer {
+  private readonly held = Buffer.allocUnsafe(SEGMENT);
+  private heldLength = 0;
+  private counter = 0;
+  private header: Buffer | undefined;
+  /** Where sealed segments are gathered, reused from write to write. */
+  private readonly out = Buffer.allocUnsafe(WRITE_SEGMENTS * SEALED_SEGMENT);
+
+  constructor(
+    header: Buffer,
+    private readonly key: SegmentKey,
+  ) {
+    this.header = header;
+  }
+
+  /**
+   * The sealed bytes `bytes` completes, in pieces of at most 1 MiB; each is valid until the
+   * next is asked for (the caller writes one before asking for the next).
+   */
+  *push(bytes: Uint8Array): Iterable<Buffer> {
+    let used = 0;
+    const put = (plain: Uint8Array) => {
+      for (const sealed of sealSegment(this.key, this.counter++, false, plain)) {
+        this.out.set(sealed, used);
+        used += sealed.length;
+      }
+    };
+    if (this.header !== undefined) {
+      yield this.header;
+      this.header = undefined;
+    }
+    for (let at = 0; at < bytes.length; ) {
+      if (used + SEALED_SEGMENT > this.out.length) {
+        yield this.out.subarray(0, used);
+        used = 0;
+      }
+      if (this.heldLength === SEGMENT) {
+        put(this.held);
+        this.heldLength = 0;
+      } else if (this.heldLength === 0 && bytes.length - at > SEGMENT) {
+        // Sealed where it lies: more follows, so it is not the last.
+        put(bytes.subarray(at, at + SEGMENT));
+        at += SEGMENT;
+      } else {
+        const take = Math.min(SEGMENT - this.heldLength, bytes.length - at);
+        this.held.set(bytes.subarray(at, at + take), this.heldLength);
+        this.heldLength += take;
+        at += take;
+      }
+    }
+    if (used > 0) yield this.out.subarray(0, used);
+  }
+
+  /** The last segment (and the header, if nothing was pushed), its associated data `lastAad`. */
+  end(lastAad?: Buffer): Buffer {
+    const key = lastAad ? { ...this.key, lastAad } : this.key;
+    const last = sealSegment(key, this.counter, true, this.held.subarray(0, this.heldLength));
+    const header = this.header ?? Buffer.alloc(0);
+    this.header = undefined;
+    return Buffer.concat([header, ...last]);
+  }
+}
+
+/** Segments a `StreamSealer` gathers before giving them to be written: 1 MiB of plaintext. */
+const WRITE_SEGMENTS = 16;
