@@ -5,12 +5,18 @@ import { describe, it } from 'node:test';
 import { newIdentity, openWith, parseIdentity, parseRecipient, sealTo } from '../../src/crypto/age.js';
 import {
   hencFormat,
+  hencStaged,
+  nameDigest,
   type ObjectFormat,
   openBuffer,
+  openSegments,
   openStream,
   SealError,
   sealBuffer,
+  sealedLength,
+  sealedRange,
   sealStream,
+  StreamSealer,
 } from '../../src/crypto/stream.js';
 
 const SIZES = [0, 1, 65535, 65536, 65537, 2 * 65536, 2 * 65536 + 1, 300_000];
@@ -112,4 +118,44 @@ it('HENC binds the object name: sealed as one key, it does not open as another',
   const key = randomBytes(32);
   const sealed = sealBuffer(hencFormat(key, 'checkpoints/a/meta.json'), Buffer.from('{}'));
   assert.throws(() => openBuffer(hencFormat(key, 'checkpoints/b/meta.json'), sealed), SealError);
+});
+
+describe('staged objects (HENC version 2: StreamSealer, the name bound by the last segment)', () => {
+  const seal = (key: Buffer, bytes: Buffer, seed: number, name: string) => {
+    const { header, key: segmentKey } = hencStaged(key);
+    const sealer = new StreamSealer(header, segmentKey);
+    const out: Buffer[] = [];
+    let state = seed;
+    for (let at = 0; at < bytes.length; ) {
+      state = (state * 1103515245 + 12345) & 0x7fffffff;
+      const n = Math.min(bytes.length - at, state % 3 === 0 ? 0 : state % 200_000);
+      const piece = Buffer.from(bytes.subarray(at, at + n));
+      for (const sealed of sealer.push(piece)) out.push(Buffer.from(sealed));
+      piece.fill(0xee); // the caller reuses its buffer: the sealer must not keep a view of it
+      at += n;
+    }
+    out.push(sealer.end(nameDigest(name)));
+    return Buffer.concat(out);
+  };
+
+  it('pushed in pieces of any size, opens whole, as a stream and by ranges, under its name only', async () => {
+    const key = randomBytes(32);
+    for (const size of [...SIZES, 2 * 1024 * 1024 + 3]) {
+      const bytes = randomBytes(size);
+      const sealed = seal(key, bytes, size + 1, 'store/packs/ab/abc');
+      assert.equal(sealed[4], 2, 'version 2');
+      assert.equal(sealed.length, sealedLength(size, 21), `${size}: as long as one sealed whole`);
+      const open = hencFormat(key, 'store/packs/ab/abc', true);
+      assert.ok(openBuffer(open, sealed).equals(bytes), `${size} bytes`);
+      assert.ok((await collect(openStream(open, pieces(sealed, size)))).equals(bytes));
+      if (size > 70_000) {
+        const header = open.open(sealed)!;
+        const { first, from, to } = sealedRange(65_000, 2_000, header.length);
+        const plain = openSegments(header.key, first, sealed.subarray(from, to), to >= sealed.length);
+        assert.ok(plain.subarray(65_000 - first * 65536, 67_000 - first * 65536).equals(bytes.subarray(65_000, 67_000)));
+      }
+      assert.throws(() => openBuffer(hencFormat(key, 'store/packs/ab/abd', true), sealed), SealError);
+      assert.throws(() => openBuffer(hencFormat(key, 'store/packs/ab/abc'), sealed), /version 2/);
+    }
+  });
 });
