@@ -19,6 +19,7 @@ import { scrypt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { EncryptingStore, EncryptionSettings } from './encrypted.js';
+import { stagesSealed } from './keys.js';
 import {
   type AcquireResult,
   type BankStore,
@@ -40,11 +41,6 @@ import type { ObjectInfo, StagedObject } from './types.js';
  */
 export const KEYS_PREFIX = 'keys/';
 export const REPOSITORY_KEY = 'keys/repository.json';
-
-/** The content store's packs, the only objects an encrypting store stages (EncryptingStore.stage). */
-export function stagesSealed(prefix: string): boolean {
-  return prefix === 'store/packs';
-}
 
 /** `inner` under the encryption `settings` ask for, its modules loaded when first used. */
 export function deferredEncryption(inner: BankStore, settings: EncryptionSettings): BankStore {

@@ -49,13 +49,13 @@ import {
   plainLength,
   SEGMENT,
   SealError,
+  StreamSealer,
   sealBuffer,
   sealedRange,
   sealStream,
-  StreamSealer,
 } from '../crypto/stream.js';
 import { HoardError } from '../errors.js';
-import { stagesSealed } from './deferred.js';
+import { stagesSealed } from './keys.js';
 import {
   type BankStore,
   type CallOptions,

@@ -8,6 +8,14 @@ const KEY_CHARS = 'A-Za-z0-9._~#%@+=,:-';
 const SEGMENT = /^[A-Za-z0-9._~#%@+=,:-]+$/;
 const BAD_CHAR = /[^A-Za-z0-9._~#%@+=,:-]/;
 
+/**
+ * True for the one prefix an encrypted bank stages under: the content store's packs, sealed as
+ * they fill (encrypted.ts `stage`; docs/encryption.md, "Staged packs").
+ */
+export function stagesSealed(prefix: string): boolean {
+  return prefix === 'store/packs';
+}
+
 /** What a key string names, for error messages. */
 export type KeyKind = 'key' | 'lease name' | 'section prefix' | 'list prefix';
 

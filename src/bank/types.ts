@@ -139,8 +139,9 @@ export interface Bank {
   /**
    * An object to write in pieces and name at the end (see `StagedObject`), its temporary kept
    * beside the keys under `prefix`; undefined where the bank cannot (then `put` the whole
-   * object). A crash leaves only a temporary, which `sweep` removes. Only a bank that stores
-   * bytes as given offers it: an encrypting bank binds an object's key to its name.
+   * object). A crash leaves only a temporary, which `sweep` removes. The fs bank offers it;
+   * encrypted, only for the content store's packs (`store/packs`), which it seals as they
+   * come (docs/encryption.md, "Staged packs").
    */
   stage?(prefix: string): StagedObject | undefined;
   /**

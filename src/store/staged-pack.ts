@@ -2,8 +2,8 @@
  * A pack written to the bank as it fills (`Bank.stage`: a temporary that no key shows), named
  * once full by its id, which its entries give: its blobs are not held in memory until then.
  * This is how restic keeps a backup's memory low (a temporary file per pack); a bank that
- * cannot stage (an encrypting one: an object's key is bound to its name) gets `PackBuilder`'s
- * packs in memory instead.
+ * cannot stage (memory, S3) gets `PackBuilder`'s packs in memory instead. An encrypted fs
+ * bank seals the pack as it comes (bank/encrypted.ts `stage`).
  */
 import type { StagedObject } from '../bank/index.js';
 import { type BlobEntry, type Compression, type PackIndex, packTail } from './pack.js';

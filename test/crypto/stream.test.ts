@@ -12,11 +12,11 @@ import {
   openSegments,
   openStream,
   SealError,
+  StreamSealer,
   sealBuffer,
   sealedLength,
   sealedRange,
   sealStream,
-  StreamSealer,
 } from '../../src/crypto/stream.js';
 
 const SIZES = [0, 1, 65535, 65536, 65537, 2 * 65536, 2 * 65536 + 1, 300_000];
@@ -152,7 +152,11 @@ describe('staged objects (HENC version 2: StreamSealer, the name bound by the la
         const header = open.open(sealed)!;
         const { first, from, to } = sealedRange(65_000, 2_000, header.length);
         const plain = openSegments(header.key, first, sealed.subarray(from, to), to >= sealed.length);
-        assert.ok(plain.subarray(65_000 - first * 65536, 67_000 - first * 65536).equals(bytes.subarray(65_000, 67_000)));
+        assert.ok(
+          plain
+            .subarray(65_000 - first * 65536, 67_000 - first * 65536)
+            .equals(bytes.subarray(65_000, 67_000)),
+        );
       }
       assert.throws(() => openBuffer(hencFormat(key, 'store/packs/ab/abd', true), sealed), SealError);
       assert.throws(() => openBuffer(hencFormat(key, 'store/packs/ab/abc'), sealed), /version 2/);

@@ -64,7 +64,10 @@ async function rejectsWithOneOf(promise: Promise<unknown>, codes: string[]): Pro
   });
 }
 
-const modes: [string, () => Promise<{ encryption: EncryptionSettings; magic: string; cleanup(): Promise<void> }>][] = [
+const modes: [
+  string,
+  () => Promise<{ encryption: EncryptionSettings; magic: string; cleanup(): Promise<void> }>,
+][] = [
   ['password mode', async () => ({ encryption: password(), magic: 'HENC\x02', cleanup: async () => {} })],
   [
     'public-key mode',
@@ -145,10 +148,10 @@ describe('staged packs (password mode) under another name', () => {
       );
       // A blob read (restore's readBlobs, copy's readBlob), from the pack cache or a stream.
       await rejectsWithOneOf(fresh().readBlob(a[0]!), ['STORE_CORRUPT', 'BANK_OBJECT_CORRUPT']);
-      await rejectsWithOneOf(
-        collect(new ContentStore(bank, { cacheSize: 0 }).readBlobs([a[0]!])),
-        ['STORE_CORRUPT', 'BANK_OBJECT_CORRUPT'],
-      );
+      await rejectsWithOneOf(collect(new ContentStore(bank, { cacheSize: 0 }).readBlobs([a[0]!])), [
+        'STORE_CORRUPT',
+        'BANK_OBJECT_CORRUPT',
+      ]);
       // Batches (restore and verify of fs.directory): each blob is checked against its id.
       const reading = fresh();
       await rejectsWithOneOf(
@@ -187,7 +190,10 @@ describe('staged packs (password mode) under another name', () => {
       await writeFile(path!, bytes);
       const key = path!.slice(root.length + 1);
       await rejectsWith(bank.get(key), 'BANK_OBJECT_CORRUPT', /fails authentication/);
-      await rejectsWithOneOf(new ContentStore(bank).readBlob(a[0]!), ['STORE_CORRUPT', 'BANK_OBJECT_CORRUPT']);
+      await rejectsWithOneOf(new ContentStore(bank).readBlob(a[0]!), [
+        'STORE_CORRUPT',
+        'BANK_OBJECT_CORRUPT',
+      ]);
       await rejectsWith(new FsBank(root, { encryption: password('wrong') }).get(key), 'ENCRYPTION_KEY_WRONG');
     }));
 });
