@@ -418,7 +418,8 @@ export class EncryptingStore extends ObjectsDecorator implements BankStore {
     const format = await this.format(key, true);
     if (format === undefined) return this.inner.put(key, data, call);
     if (data instanceof Parts || Buffer.isBuffer(data)) {
-      const sealed = await sealParts(format, data instanceof Parts ? data.pieces : [data]);
+      const pieces = data instanceof Parts ? data.pieces : [data];
+      const sealed = await sealParts(format, pieces, key.startsWith(PACKS_PREFIX));
       await this.inner.put(key, sealed.bytes, call);
       sealed.release(); // only after a put that succeeded: see Sealed.release
     } else {

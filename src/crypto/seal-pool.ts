@@ -53,12 +53,22 @@ export interface Sealed {
   release(): void;
 }
 
-/** The object whose plaintext `parts` hold back to back, sealed in `format`. */
-export async function sealParts(format: ObjectFormat, parts: readonly Uint8Array[]): Promise<Sealed> {
+/**
+ * The object whose plaintext `parts` hold back to back, sealed in `format`. `pack`: one of a
+ * stream of large objects (packs put whole), sealed on a thread from SEAL_INLINE_BELOW up; any
+ * other object is sealed here, whatever its size: written once or twice a protect (a large
+ * manifest), it would start a thread (~10 MiB, measured starting at the end of every full-size
+ * bench:data protect) and copy its plaintext into shared memory for one cipher pass.
+ */
+export async function sealParts(
+  format: ObjectFormat,
+  parts: readonly Uint8Array[],
+  pack: boolean,
+): Promise<Sealed> {
   const total = lengthOf(parts);
   const { header, key } = format.seal();
   const length = sealedLength(total, header.length);
-  if (total < SEAL_INLINE_BELOW) return { bytes: sealedParts(key, header, parts), release() {} };
+  if (!pack || total < SEAL_INLINE_BELOW) return { bytes: sealedParts(key, header, parts), release() {} };
   const at = spare.findIndex((memory) => memory.byteLength >= length);
   // Whole 4 MiB: a pack is 16 MiB and up to a blob more, so one output fits pack after pack
   // (rounded to 1 MiB, packs of 16.8 and 17.2 MiB each kept one of their own: 17 MiB of RSS).

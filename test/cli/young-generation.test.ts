@@ -25,7 +25,7 @@ function youngGenerationAfter(pool: 'hash' | 'seal', small: boolean): number {
       const { sealParts } = await import(${JSON.stringify(sealPool)});
       const key = { cipher: 'aes-256-gcm', key: Buffer.alloc(32, 1) };
       const format = { seal: () => ({ header: Buffer.alloc(16), key }) };
-      await sealParts(format, [new Uint8Array(new SharedArrayBuffer(2 << 20))]).catch(() => {});
+      await sealParts(format, [new Uint8Array(new SharedArrayBuffer(2 << 20))], true).catch(() => {});
     }
     const keep = [];
     for (let i = 0; i < 300000; i++) keep.push({ path: 'some/path/' + i, size: i, blobs: ['x' + i] });
