@@ -117,6 +117,12 @@ function deriveEarly(settings: EncryptionSettings): EarlyKey | undefined {
 class DeferredStore implements BankStore {
   private layer: Promise<EncryptingStore> | undefined;
 
+  /**
+   * Where the store under it stages, the content store's packs are staged sealed
+   * (EncryptingStore.stage); the layer is made at the first write.
+   */
+  readonly stage?: (prefix: string) => StagedObject | undefined;
+
   constructor(
     private readonly inner: BankStore,
     private readonly settings: EncryptionSettings,
@@ -148,9 +154,6 @@ class DeferredStore implements BankStore {
     this.layer ??= encrypting(this.inner, this.settings, deriveEarly(this.settings));
     return this.layer;
   }
-
-  /** Where the store under it stages, packs are staged sealed (EncryptingStore.stage), the layer made at the first write. */
-  readonly stage?: (prefix: string) => StagedObject | undefined;
 
   get now(): () => number {
     return this.inner.now;

@@ -77,7 +77,6 @@ export async function sealParts(
   const out =
     at >= 0 ? spare.splice(at, 1)[0]! : new ArrayBuffer(Math.ceil(length / OUTPUT_STEP) * OUTPUT_STEP);
   const task: SealTask = { cipher: key.cipher, key: key.key, header, parts: sharedParts(parts), out };
-  if (key.lastAad) task.lastAad = key.lastAad;
   let memory: ArrayBuffer;
   try {
     memory = (await shared().run(task, { transferList: [out] })) as ArrayBuffer;

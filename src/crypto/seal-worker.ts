@@ -10,7 +10,6 @@ if (process.env.HOARD_SMALL_YOUNG_GENERATION === '1') setFlagsFromString('--semi
 export interface SealTask {
   cipher: SegmentKey['cipher'];
   key: Uint8Array;
-  lastAad?: Uint8Array;
   header: Uint8Array;
   /** Views over SharedArrayBuffers: shared with the caller, never copied. */
   parts: Uint8Array[];
@@ -21,8 +20,6 @@ export interface SealTask {
 /** Seals into `task.out` and moves it back. */
 export default function seal(task: SealTask): ArrayBuffer {
   const out = new Uint8Array(task.out, 0, sealedLength(lengthOf(task.parts), task.header.length));
-  const key: SegmentKey = { cipher: task.cipher, key: Buffer.from(task.key) };
-  if (task.lastAad) key.lastAad = Buffer.from(task.lastAad);
-  sealPartsInto(key, task.header, task.parts, out);
+  sealPartsInto({ cipher: task.cipher, key: Buffer.from(task.key) }, task.header, task.parts, out);
   return Piscina.move(task.out) as unknown as ArrayBuffer;
 }
