@@ -173,6 +173,16 @@ export class PreviousManifest {
     return entry ?? undefined;
   }
 
+  /** Every entry, each line parsed now (`get` then only looks it up). */
+  all(): Entry[] {
+    const entries: Entry[] = [];
+    for (const path of this.byPath.keys()) {
+      const entry = this.get(path);
+      if (entry !== undefined) entries.push(entry);
+    }
+    return entries;
+  }
+
   /**
    * The line of `entry` (from `get`) if it is a plain file's: a file that has the same path,
    * mode, mtimeNs, size, ino and blobs has exactly this line.
