@@ -173,10 +173,15 @@ export class PreviousManifest {
     return entry ?? undefined;
   }
 
-  /** Every entry, each line parsed now (`get` then only looks it up). */
-  all(): Entry[] {
+  /**
+   * Every entry, each line parsed now (`get` then only looks it up). It runs while the walk does
+   * and yields now and then, so that the end of a walk's share is not kept waiting for the next.
+   */
+  async all(): Promise<Entry[]> {
     const entries: Entry[] = [];
+    let n = 0;
     for (const path of this.byPath.keys()) {
+      if (++n % 1024 === 0) await new Promise(setImmediate);
       const entry = this.get(path);
       if (entry !== undefined) entries.push(entry);
     }

@@ -317,7 +317,7 @@ export async function snapshot(
     previous: PreviousManifest,
   ): Promise<{ previous: PreviousManifest; known: Set<string> }> {
     const known = new Set<string>();
-    for (const entry of previous.all()) for (const id of entry.blobs ?? []) known.add(id);
+    for (const entry of await previous.all()) for (const id of entry.blobs ?? []) known.add(id);
     for (const id of await ctx.store.lacking(known)) known.delete(id);
     return { previous, known };
   }
