@@ -137,10 +137,10 @@ const PLAIN_FILE =
 
 /**
  * The previous checkpoint's manifest, for a protect that compares the tree with it: each line
- * is parsed only when its path is looked up, and a plain file's line (PLAIN_FILE) by a pattern
- * rather than JSON.parse. Such a line can go into the next manifest as it is (`line`) when the
- * file has not changed: an incremental protect of a large tree neither parses nor serializes
- * the entries of its unchanged files. A line that does not parse is as if absent (the file
+ * is parsed when its path is looked up (or by `all`), a plain file's line (PLAIN_FILE) by a
+ * pattern rather than JSON.parse. Such a line can go into the next manifest as it is (`line`)
+ * when the file has not changed: an incremental protect of a large tree neither JSON-parses nor
+ * serializes the entries of its unchanged files. A line that does not parse is as if absent (the file
  * is read again), as a previous manifest that does not read is.
  */
 export class PreviousManifest {
