@@ -323,6 +323,15 @@ describe('fs.directory', () => {
     assert.equal(previous.get('d')?.type, 'dir');
     assert.equal(previous.get('e'), undefined);
     assert.equal(previous.get('nowhere'), undefined);
+    // all(): every entry that reads, as the objects get() gives (line() knows them), none damaged.
+    const all = await previous.all();
+    assert.deepEqual(
+      all.map((e) => e.path),
+      ['a.txt', 'b.txt', 'c\\d', 'd'],
+    );
+    assert.equal(all[0], a);
+    const fresh = new PreviousManifest([plain]);
+    assert.equal(fresh.line((await fresh.all())[0]!), plain, 'all() parses as get() does');
     // What writeManifest is given as an entry's line goes in as it is; the others are serialized.
     const { MemoryBank } = await import('../../src/bank/index.js');
     const { writeManifest, readManifest } = await import('../../src/plugins/fs-directory/manifest.js');

@@ -137,10 +137,10 @@ const PLAIN_FILE =
 
 /**
  * The previous checkpoint's manifest, for a protect that compares the tree with it: each line
- * is parsed only when its path is looked up, and a plain file's line (PLAIN_FILE) by a pattern
- * rather than JSON.parse. Such a line can go into the next manifest as it is (`line`) when the
- * file has not changed: an incremental protect of a large tree neither parses nor serializes
- * the entries of its unchanged files. A line that does not parse is as if absent (the file
+ * is parsed when its path is looked up (or by `all`), a plain file's line (PLAIN_FILE) by a
+ * pattern rather than JSON.parse. Such a line can go into the next manifest as it is (`line`)
+ * when the file has not changed: an incremental protect of a large tree neither JSON-parses nor
+ * serializes the entries of its unchanged files. A line that does not parse is as if absent (the file
  * is read again), as a previous manifest that does not read is.
  */
 export class PreviousManifest {
@@ -171,6 +171,21 @@ export class PreviousManifest {
       this.parsed.set(path, entry);
     }
     return entry ?? undefined;
+  }
+
+  /**
+   * Every entry, each line parsed now (`get` then only looks it up). It runs while the walk does
+   * and yields now and then, so that the end of a walk's share is not kept waiting for the next.
+   */
+  async all(): Promise<Entry[]> {
+    const entries: Entry[] = [];
+    let n = 0;
+    for (const path of this.byPath.keys()) {
+      if (++n % 1024 === 0) await new Promise(setImmediate);
+      const entry = this.get(path);
+      if (entry !== undefined) entries.push(entry);
+    }
+    return entries;
   }
 
   /**

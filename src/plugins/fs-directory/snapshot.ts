@@ -82,7 +82,9 @@ export async function snapshot(
   }
 
   async function walkAndStore(): Promise<SnapshotStats> {
-    const [previous, walked] = await Promise.all([previousEntries(ctx), walking]);
+    // The previous manifest is parsed, and which of its blobs the store has looked up, while
+    // the walk runs (this thread waits on it otherwise); both after the writer's lease is taken.
+    const [{ previous, known }, walked] = await Promise.all([previousEntries(ctx).then(withKnown), walking]);
     const stats: SnapshotStats = {
       files: 0,
       dirs: 0,
@@ -126,7 +128,6 @@ export async function snapshot(
       }
       groups.delete(first);
     };
-    const known = await knownBlobs(previous, entries);
     /** Unchanged files whose line in the previous manifest goes into this one as it is. */
     const lines = new Map<Entry, string>();
     const toRead: { entry: Entry; abs: string; known?: string[] }[] = [];
@@ -311,13 +312,14 @@ export async function snapshot(
     return stats;
   }
 
-  /** Which blobs of the previous checkpoint's files the store still has (one index lookup). */
-  async function knownBlobs(previous: PreviousManifest, entries: Entry[]): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for (const entry of entries) for (const id of previous.get(entry.path)?.blobs ?? []) ids.add(id);
-    const lacking = await ctx.store.lacking(ids);
-    for (const id of lacking) ids.delete(id);
-    return ids;
+  /** The previous manifest and which of its blobs the store still has (one index lookup). */
+  async function withKnown(
+    previous: PreviousManifest,
+  ): Promise<{ previous: PreviousManifest; known: Set<string> }> {
+    const known = new Set<string>();
+    for (const entry of await previous.all()) for (const id of entry.blobs ?? []) known.add(id);
+    for (const id of await ctx.store.lacking(known)) known.delete(id);
+    return { previous, known };
   }
 }
 
