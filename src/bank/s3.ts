@@ -4,6 +4,7 @@ import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
 import { decorate } from './compose.js';
 import type { EncryptionSettings } from './encrypted.js';
+import { gathered } from './gathered.js';
 import { keyProblem } from './keys.js';
 import { type RetryOptions, RetryPolicy } from './retry.js';
 import {
@@ -70,6 +71,8 @@ export interface S3BankOptions {
 }
 
 const MiB = 1024 * 1024;
+/** A stream read from S3 is handed on in pieces of this size (gathered.ts says why). */
+const PIECE = MiB;
 /** S3's longest object key, in bytes (keys are ASCII, so characters). */
 const MAX_OBJECT_KEY = 1024;
 /** Where the objects of the conditional-write check go, under the bank's prefix. */
@@ -142,9 +145,10 @@ class S3Store implements BankStore {
   private readonly leases: S3Leases;
   private checked: Promise<void> | undefined;
   /**
-   * Prefixes this bank has seen keys under (a put below them passed its check): not objects, so
-   * a put below them need not HEAD them again. A delete here forgets the deleted key's ancestors
-   * (they may have emptied, and an object may be put at one next).
+   * Prefixes this bank has seen keys under (a put below them passed its check, or a key below
+   * them was read or listed): not objects, since no object has keys under it, so a put below
+   * them need not HEAD them again. A delete here forgets the deleted key's ancestors (they may
+   * have emptied, and an object may be put at one next).
    */
   private readonly holders = new Set<string>();
 
@@ -236,12 +240,13 @@ class S3Store implements BankStore {
   async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
     const answer = await this.getObject(key, undefined, 'reading', options?.signal);
     if (answer === undefined) return undefined;
+    this.holding(key);
     return this.body(answer, key, options?.signal);
   }
 
   async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
     const answer = await this.getObject(key, undefined, 'reading', call?.signal);
-    return answer?.Body as Readable | undefined;
+    return answer === undefined ? undefined : gathered(answer.Body as Readable, PIECE);
   }
 
   async getRange(
@@ -335,6 +340,7 @@ class S3Store implements BankStore {
         const key = object.Key?.slice(this.base.length);
         // Leases, probes and objects no key can name are not keys.
         if (key === undefined || keyProblem(key) !== undefined) continue;
+        this.holding(key);
         if (desc) {
           if (marker !== undefined && key >= marker) return newestFirst(keys, limit);
           keys.push(key);
@@ -488,9 +494,10 @@ class S3Store implements BankStore {
     if (conflict !== undefined) throw keyConflict(key, conflict);
   }
 
-  /** `key` passed its check and is stored: its ancestors hold a key. */
+  /** `key` passed its check and is stored, or was read or listed: its ancestors hold a key. */
   private holding(key: string): void {
     if (this.holders.size > 10_000) this.holders.clear();
+    this.holders.delete(key);
     for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) this.holders.add(key.slice(0, i));
   }
 
