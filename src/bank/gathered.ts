@@ -13,8 +13,9 @@ export function gathered(body: Readable, size: number): Readable {
   let used = 0;
   let ended = false;
   const out = new Readable({
-    // Room for two pieces: a stream paused at every piece would stop and start its socket.
-    highWaterMark: 2 * size,
+    // One piece: a reader of a byte stream takes all that is buffered at once, joining two
+    // pieces by a copy; the body pauses at each piece instead (its socket stops once a MiB).
+    highWaterMark: size,
     read() {
       body.resume();
     },
