@@ -94,9 +94,9 @@ const PROBES = '.hoard-probe/';
  *   every ancestor of the key and a one-key LIST under it, beside the PUT — one round trip, one
  *   request more than the key has '/'s; a key found to break the rule is deleted again before
  *   the conflict is reported (a stream's parts are checked before its upload starts). An
- *   ancestor this bank has already seen hold a key (an earlier put below it passed the check)
- *   is not asked about again until the bank deletes a key below it: a protect's puts share most
- *   of their ancestors. Another process may store a conflicting key meanwhile: S3 has no
+ *   ancestor this bank has already seen hold a key (an earlier put below it passed the check,
+ *   or it read or listed a key below it) is not asked about again until the bank deletes a key
+ *   below it: a protect's puts share most of their ancestors. Another process may store a conflicting key meanwhile: S3 has no
  *   transaction over two keys; Hoard's key layout never makes such a pair.
  * - Listing is ascending only in S3: a descending listing lists every key below its marker
  *   under the prefix (1000 a request) and reverses them. That costs a request per 1000 keys
