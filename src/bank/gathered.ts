@@ -12,12 +12,19 @@ export function gathered(body: Readable, size: number): Readable {
   let buffer: Buffer | undefined;
   let used = 0;
   let ended = false;
+  let flowing = false;
   const out = new Readable({
     // One piece: a reader of a byte stream takes all that is buffered at once, joining two
     // pieces by a copy; the body pauses at each piece instead (its socket stops once a MiB).
     highWaterMark: size,
     read() {
-      body.resume();
+      // Not before the first read: a stream opened ahead of its turn holds only its socket's
+      // buffers until then.
+      if (flowing) body.resume();
+      else {
+        flowing = true;
+        body.on('data', onData);
+      }
     },
     destroy(error, callback) {
       body.destroy();
@@ -27,7 +34,7 @@ export function gathered(body: Readable, size: number): Readable {
   const hand = (piece: Buffer) => {
     if (!out.push(piece)) body.pause();
   };
-  body.on('data', (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     let at = 0;
     while (at < chunk.length) {
       if (used === 0 && chunk.length - at >= size) {
@@ -47,7 +54,7 @@ export function gathered(body: Readable, size: number): Readable {
         used = 0;
       }
     }
-  });
+  };
   body.on('end', () => {
     ended = true;
     if (buffer !== undefined && used > 0) out.push(buffer.subarray(0, used));

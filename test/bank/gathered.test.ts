@@ -35,6 +35,20 @@ describe('gathered: a response body in pieces of one size', () => {
     );
   });
 
+  it('reads nothing of the body before its own first read', async () => {
+    const source = new Readable({ read() {} });
+    source.push(Buffer.alloc(10));
+    const out = gathered(source, 1024);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.notEqual(source.readableFlowing, true);
+    assert.equal(source.readableLength, 10);
+    source.push(null);
+    assert.deepEqual(
+      (await pieces(out)).map((p) => p.length),
+      [10],
+    );
+  });
+
   it("fails with the body's error, or when the body closes before its end; destroying it destroys the body", async () => {
     const failing = new Readable({ read() {} });
     const out = gathered(failing, 1024);
