@@ -4,7 +4,6 @@ import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { HoardError } from '../errors.js';
 import { decorate } from './compose.js';
 import type { EncryptionSettings } from './encrypted.js';
-import { gathered } from './gathered.js';
 import { keyProblem } from './keys.js';
 import { type RetryOptions, RetryPolicy } from './retry.js';
 import {
@@ -71,8 +70,6 @@ export interface S3BankOptions {
 }
 
 const MiB = 1024 * 1024;
-/** A stream read from S3 is handed on in pieces of this size (gathered.ts says why). */
-const PIECE = MiB;
 /** S3's longest object key, in bytes (keys are ASCII, so characters). */
 const MAX_OBJECT_KEY = 1024;
 /** Where the objects of the conditional-write check go, under the bank's prefix. */
@@ -96,8 +93,9 @@ const PROBES = '.hoard-probe/';
  *   the conflict is reported (a stream's parts are checked before its upload starts). An
  *   ancestor this bank has already seen hold a key (an earlier put below it passed the check,
  *   or it read or listed a key below it) is not asked about again until the bank deletes a key
- *   below it: a protect's puts share most of their ancestors. Another process may store a conflicting key meanwhile: S3 has no
- *   transaction over two keys; Hoard's key layout never makes such a pair.
+ *   below it: a protect's puts share most of their ancestors. Another process may store a
+ *   conflicting key meanwhile: S3 has no transaction over two keys; Hoard's key layout never
+ *   makes such a pair.
  * - Listing is ascending only in S3: a descending listing lists every key below its marker
  *   under the prefix (1000 a request) and reverses them. That costs a request per 1000 keys
  *   for every page (the checkpoint index lists newest first).
@@ -246,7 +244,7 @@ class S3Store implements BankStore {
 
   async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
     const answer = await this.getObject(key, undefined, 'reading', call?.signal);
-    return answer === undefined ? undefined : gathered(answer.Body as Readable, PIECE);
+    return answer?.Body as Readable | undefined;
   }
 
   async getRange(
