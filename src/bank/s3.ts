@@ -91,10 +91,11 @@ const PROBES = '.hoard-probe/';
  *   every ancestor of the key and a one-key LIST under it, beside the PUT — one round trip, one
  *   request more than the key has '/'s; a key found to break the rule is deleted again before
  *   the conflict is reported (a stream's parts are checked before its upload starts). An
- *   ancestor this bank has already seen hold a key (an earlier put below it passed the check)
- *   is not asked about again until the bank deletes a key below it: a protect's puts share most
- *   of their ancestors. Another process may store a conflicting key meanwhile: S3 has no
- *   transaction over two keys; Hoard's key layout never makes such a pair.
+ *   ancestor this bank has already seen hold a key (an earlier put below it passed the check,
+ *   or it read or listed a key below it) is not asked about again until the bank deletes a key
+ *   below it: a protect's puts share most of their ancestors. Another process may store a
+ *   conflicting key meanwhile: S3 has no transaction over two keys; Hoard's key layout never
+ *   makes such a pair.
  * - Listing is ascending only in S3: a descending listing lists every key below its marker
  *   under the prefix (1000 a request) and reverses them. That costs a request per 1000 keys
  *   for every page (the checkpoint index lists newest first).
@@ -142,9 +143,10 @@ class S3Store implements BankStore {
   private readonly leases: S3Leases;
   private checked: Promise<void> | undefined;
   /**
-   * Prefixes this bank has seen keys under (a put below them passed its check): not objects, so
-   * a put below them need not HEAD them again. A delete here forgets the deleted key's ancestors
-   * (they may have emptied, and an object may be put at one next).
+   * Prefixes this bank has seen keys under (a put below them passed its check, or a key below
+   * them was read or listed): not objects, since no object has keys under it, so a put below
+   * them need not HEAD them again. A delete here forgets the deleted key's ancestors (they may
+   * have emptied, and an object may be put at one next).
    */
   private readonly holders = new Set<string>();
 
@@ -236,6 +238,7 @@ class S3Store implements BankStore {
   async get(key: string, options?: ReadOptions): Promise<Buffer | undefined> {
     const answer = await this.getObject(key, undefined, 'reading', options?.signal);
     if (answer === undefined) return undefined;
+    this.holding(key);
     return this.body(answer, key, options?.signal);
   }
 
@@ -335,6 +338,7 @@ class S3Store implements BankStore {
         const key = object.Key?.slice(this.base.length);
         // Leases, probes and objects no key can name are not keys.
         if (key === undefined || keyProblem(key) !== undefined) continue;
+        this.holding(key);
         if (desc) {
           if (marker !== undefined && key >= marker) return newestFirst(keys, limit);
           keys.push(key);
@@ -488,9 +492,10 @@ class S3Store implements BankStore {
     if (conflict !== undefined) throw keyConflict(key, conflict);
   }
 
-  /** `key` passed its check and is stored: its ancestors hold a key. */
+  /** `key` passed its check and is stored, or was read or listed: its ancestors hold a key. */
   private holding(key: string): void {
     if (this.holders.size > 10_000) this.holders.clear();
+    this.holders.delete(key);
     for (let i = key.indexOf('/'); i !== -1; i = key.indexOf('/', i + 1)) this.holders.add(key.slice(0, i));
   }
 

@@ -283,26 +283,29 @@ export function plainLength(storedLength: number, headerLength: number): number 
 }
 
 /**
- * Bytes held back between pieces of a stream: at most one segment, kept as the pieces came
- * (each copied, since a source may reuse its buffers) and joined once when full, so that a
- * stream of many small pieces costs no more copying than one of large ones.
+ * Bytes held back between pieces of a stream: at most one unit, copied as they come into one
+ * buffer kept for the stream's life (a source may reuse its buffers). What `take` returns is
+ * only valid until the next `add`: `units` hands it to `each` or `last`, which copy out of it.
  */
 class Held {
-  private parts: Buffer[] = [];
+  private buffer: Buffer | undefined;
   length = 0;
+
+  constructor(private readonly size: number) {}
 
   add(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    this.parts.push(Buffer.from(bytes));
+    this.buffer ??= Buffer.allocUnsafeSlow(this.size);
+    this.buffer.set(bytes, this.length);
     this.length += bytes.length;
   }
 
-  /** The held bytes followed by `more` (not copied until joined here), and nothing held after. */
+  /** The held bytes followed by `more` (together at most one unit), and nothing held after. */
   take(more?: Uint8Array): Buffer {
-    const joined = Buffer.concat(more ? [...this.parts, more] : this.parts);
-    this.parts = [];
+    if (more !== undefined) this.add(more);
+    const taken = this.buffer === undefined ? Buffer.alloc(0) : this.buffer.subarray(0, this.length);
     this.length = 0;
-    return joined;
+    return taken;
   }
 }
 
@@ -319,7 +322,7 @@ async function* units(
   /** Join a piece's results into one buffer (fewer, larger writes) or give them as they are (no copy). */
   join: boolean,
 ): AsyncIterable<Buffer> {
-  const held = new Held();
+  const held = new Held(size);
   for await (const piece of source) {
     const bytes: Uint8Array = typeof piece === 'string' ? Buffer.from(piece, 'utf8') : piece;
     const out: Buffer[] = [];
@@ -372,13 +375,20 @@ export async function* openStream(
 ): AsyncIterable<Buffer> {
   // The header's length is known once enough of it is read: peek, then open the rest.
   const reader = source[Symbol.asyncIterator]();
-  let first = Buffer.alloc(0);
+  let first: Buffer = Buffer.alloc(0);
   let header: { length: number; key: SegmentKey } | undefined;
   while (header === undefined) {
     const next = await reader.next();
     if (next.done) throw new SealError('it is shorter than an encrypted object header');
-    first = Buffer.concat([first, next.value]);
-    header = format.open(first);
+    const piece = next.value;
+    // The first piece as it is (it usually holds the header and much more): copied only if it
+    // must be kept while the next is read, since a source may reuse its buffers.
+    const whole =
+      first.length === 0
+        ? Buffer.from(piece.buffer, piece.byteOffset, piece.length)
+        : Buffer.concat([first, piece]);
+    header = format.open(whole);
+    first = header === undefined && first.length === 0 ? Buffer.from(whole) : whole;
   }
   const key = header.key;
   const rest = (async function* () {

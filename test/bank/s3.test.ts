@@ -140,6 +140,37 @@ function s3Tests(server: S3Server): void {
       }
     });
 
+    it('takes an ancestor of a key it listed or read for one holding keys, and still finds conflicts after a delete', async () => {
+      const proxy = await startProxy(server.endpoint);
+      try {
+        const writer = new S3Bank(options({ prefix: 'learned', endpoint: proxy.endpoint }));
+        await writer.put('p/q/r', 'x');
+        const heads = () => proxy.requests.filter((r) => r.startsWith('HEAD ')).length;
+        const lister = new S3Bank(options({ prefix: 'learned', endpoint: proxy.endpoint }));
+        assert.deepEqual(await lister.list('p/'), ['p/q/r']);
+        let before = heads();
+        await lister.put('p/q/s', 'x');
+        assert.equal(heads(), before, 'p and p/q were seen to hold p/q/r: not asked about');
+        const reader = new S3Bank(options({ prefix: 'learned', endpoint: proxy.endpoint }));
+        assert.equal((await reader.get('p/q/r')).toString(), 'x');
+        before = heads();
+        await reader.put('p/t', 'x');
+        assert.equal(heads(), before, 'p was seen to hold p/q/r: not asked about');
+        // A key listed is an object: a put under it is still refused (by the HEAD of it).
+        await rejectsWith(reader.put('p/q/r/u', 'x'), 'BANK_KEY_CONFLICT', /"p\/q\/r"/);
+        // Another process empties p/q and makes it an object: listed, it is no longer taken for one holding keys.
+        for (const key of ['p/q/r', 'p/q/s']) await writer.delete(key);
+        await writer.put('p/q', 'now an object');
+        assert.deepEqual(await lister.list('p/'), ['p/q', 'p/t']);
+        await rejectsWith(lister.put('p/q/w', 'x'), 'BANK_KEY_CONFLICT', /"p\/q"/);
+        for (const key of ['p/q', 'p/t']) await lister.delete(key);
+        await lister.put('p', 'now an object');
+        await rejectsWith(lister.put('p/v', 'x'), 'BANK_KEY_CONFLICT', /"p"/);
+      } finally {
+        await proxy.close();
+      }
+    });
+
     it('uploads a stream larger than a part in parts, and a failed one leaves the old object and no upload', async () => {
       const bank = new S3Bank(options({ prefix: 'multipart', partSize: 5 * MiB }));
       const size = 12 * MiB + 5;
