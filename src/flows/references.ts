@@ -90,7 +90,8 @@ export async function referencedBlobs(provider: Provider): Promise<Set<string>> 
 export async function proveReferences(store: ContentStore, bank: Bank, id: string): Promise<void> {
   const references = await checkpointReferences(bank, id);
   if (references.size === 0) return;
-  const lacking = await store.lacking(references);
+  // A blob whose pack is missing is lacking too, though its index object is there.
+  const lacking = await store.lacking(references, { storedPacks: true });
   // Unheld, nothing proves that no collector ran since the blobs were written or chosen.
   if (!(await store.confirmHeld())) {
     throw new HoardError(

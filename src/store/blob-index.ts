@@ -1,6 +1,6 @@
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
-import { DAMAGED, INDEX, indexKey, ofDamagedKey, packKey, packOfIndexKey } from './keys.js';
+import { DAMAGED, INDEX, indexKey, ofDamagedKey, PACKS, packKey, packOfIndexKey, packOfPackKey } from './keys.js';
 import { mapLimit } from './map-limit.js';
 import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
 
@@ -33,6 +33,9 @@ export class BlobIndex {
   readonly unreadable = new Map<string, string>();
   /** Blob copies known damaged, as `<pack>/<blob>`. */
   private damaged = new Set<string>();
+  /** Packs whose index object names a pack the bank does not have (`leaveOutMissingPacks`). */
+  private readonly missing = new Set<string>();
+  private packsChecked: Promise<void> | undefined;
 
   constructor(private readonly bank: Bank) {}
 
@@ -72,9 +75,39 @@ export class BlobIndex {
     return [...this.packs.keys()];
   }
 
-  /** Records a pack whose index object this process has just stored. */
+  /**
+   * Once per index: lists the packs and leaves out of the map the blobs of every pack the
+   * loaded index names that is not stored (its index object outlived it: damage, or a prune
+   * cut short), so that no writer dedups against them and a checkpoint referring to them is
+   * not proven (docs/store-format.md, "An index naming a missing pack"). Packs indexed later
+   * are not judged: each pack is stored before its index object.
+   */
+  leaveOutMissingPacks(): Promise<void> {
+    this.packsChecked ??= (async () => {
+      await this.ensureLoaded();
+      const stored = new Set<string>();
+      for (const key of await this.bank.list(PACKS)) {
+        const pack = packOfPackKey(key);
+        if (pack !== undefined) stored.add(pack);
+      }
+      for (const pack of this.packs.keys()) if (!stored.has(pack)) this.missing.add(pack);
+      if (this.missing.size > 0) this.reindex();
+    })().catch((error: unknown) => {
+      this.packsChecked = undefined;
+      throw error;
+    });
+    return this.packsChecked;
+  }
+
+  /** Records a pack whose index object this process has just stored (after the pack: it is there). */
   add(index: PackIndex): void {
+    this.missing.delete(index.pack);
+    this.insert(index);
+  }
+
+  private insert(index: PackIndex): void {
     this.packs.set(index.pack, index);
+    if (this.missing.has(index.pack)) return;
     for (const blob of index.blobs) {
       if (this.blobs.has(blob.id) || this.isDamaged(index.pack, blob.id)) continue;
       this.blobs.set(blob.id, { ...blob, pack: index.pack });
@@ -145,7 +178,7 @@ export class BlobIndex {
     const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack, !fromBank));
     // Each pack as the bank has it now (one that could not be read is left out).
     if (fromBank) this.remove(toRead);
-    for (const index of read) if (index) this.add(index);
+    for (const index of read) if (index) this.insert(index);
     this.remove(gone);
     this.loadedOnce = true;
   }
@@ -198,6 +231,6 @@ export class BlobIndex {
 
   private reindex(): void {
     this.blobs.clear();
-    for (const index of this.packs.values()) this.add(index);
+    for (const index of this.packs.values()) this.insert(index);
   }
 }
