@@ -1,6 +1,15 @@
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
-import { DAMAGED, INDEX, indexKey, ofDamagedKey, PACKS, packKey, packOfIndexKey, packOfPackKey } from './keys.js';
+import {
+  DAMAGED,
+  INDEX,
+  indexKey,
+  ofDamagedKey,
+  PACKS,
+  packKey,
+  packOfIndexKey,
+  packOfPackKey,
+} from './keys.js';
 import { mapLimit } from './map-limit.js';
 import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
 
@@ -10,6 +19,9 @@ export { mapLimit };
 export interface Location extends BlobEntry {
   pack: string;
 }
+
+/** The last byte of an index object in the JSON form (`}`); the binary form ends with the pack magic. */
+const JSON_END = 0x7d;
 
 /** Index objects read at once while loading. */
 const READ_CONCURRENCY = 16;
@@ -29,6 +41,11 @@ export class BlobIndex {
   private refreshing: Promise<void> = Promise.resolve();
   /** Packs whose index object was damaged, so their entries were read from the pack itself. */
   readonly rebuilt = new Set<string>();
+  /**
+   * Packs whose index object is in the JSON form (written before 2026-12-07), which their id
+   * does not authenticate: prune checks such a pack's own entries before it deletes or rewrites it.
+   */
+  readonly unchecked = new Set<string>();
   /** Packs whose index object is damaged and whose pack is missing or damaged too: why, per pack. */
   readonly unreadable = new Map<string, string>();
   /** Blob copies known damaged, as `<pack>/<blob>`. */
@@ -102,6 +119,7 @@ export class BlobIndex {
   /** Records a pack whose index object this process has just stored (after the pack: it is there). */
   add(index: PackIndex): void {
     this.missing.delete(index.pack);
+    this.unchecked.delete(index.pack);
     this.insert(index);
   }
 
@@ -144,7 +162,10 @@ export class BlobIndex {
   /** Forgets packs (a prune removed their index objects). */
   remove(packs: Iterable<string>): void {
     let removed = false;
-    for (const pack of packs) removed = this.packs.delete(pack) || removed;
+    for (const pack of packs) {
+      this.unchecked.delete(pack);
+      removed = this.packs.delete(pack) || removed;
+    }
     if (removed) this.reindex();
   }
 
@@ -192,7 +213,7 @@ export class BlobIndex {
   private async readIndex(pack: string, cached: boolean): Promise<PackIndex | undefined> {
     if (cached) {
       try {
-        return decodeIndex(indexKey(pack), pack, await this.bank.get(indexKey(pack), { cached: true }));
+        return this.decode(pack, await this.bank.get(indexKey(pack), { cached: true }));
       } catch {
         // Gone, unreadable or damaged: the bank's answer below is the one that counts.
       }
@@ -210,7 +231,7 @@ export class BlobIndex {
     }
     try {
       if (unauthentic) throw unauthentic;
-      const index = decodeIndex(key, pack, bytes!);
+      const index = this.decode(pack, bytes!);
       this.unreadable.delete(pack);
       return index;
     } catch (damage) {
@@ -218,6 +239,7 @@ export class BlobIndex {
       try {
         const blobs = readPackEntries(pack, await this.bank.get(packKey(pack)));
         this.rebuilt.add(pack);
+        this.unchecked.delete(pack);
         this.unreadable.delete(pack);
         return { version: 1, pack, blobs };
       } catch (error) {
@@ -227,6 +249,14 @@ export class BlobIndex {
       this.unreadable.set(pack, `${(damage as Error).message}, and it cannot be rebuilt: ${why}`);
       return undefined;
     }
+  }
+
+  /** An index object's entries; notes whether its pack id vouches for them (`unchecked`). */
+  private decode(pack: string, bytes: Buffer): PackIndex {
+    const index = decodeIndex(indexKey(pack), pack, bytes);
+    if (bytes.at(-1) === JSON_END) this.unchecked.add(pack);
+    else this.unchecked.delete(pack);
+    return index;
   }
 
   private reindex(): void {

@@ -65,7 +65,10 @@ function decodeSummed(key: string, data: Buffer): string[] {
   const count = data.readUInt32BE(MAGIC.length);
   const body = header + count * ID_BYTES;
   if (data.length !== body + SUM_BYTES) {
-    throw damaged(key, `it says ${count} blob ids, which take ${body + SUM_BYTES} bytes, but it has ${data.length}`);
+    throw damaged(
+      key,
+      `it says ${count} blob ids, which take ${body + SUM_BYTES} bytes, but it has ${data.length}`,
+    );
   }
   if (!createHash('sha256').update(data.subarray(0, body)).digest().equals(data.subarray(body))) {
     throw damaged(key, 'its bytes do not match its checksum');

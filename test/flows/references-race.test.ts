@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Bank } from '../../src/bank/index.js';
 import { CheckpointStore } from '../../src/checkpoints/store.js';
-import { protect } from '../../src/flows/protect.js';
 import { operationStore } from '../../src/flows/operation-store.js';
+import { protect } from '../../src/flows/protect.js';
 import {
   checkpointReferences,
   proveReferences,

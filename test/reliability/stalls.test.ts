@@ -49,7 +49,10 @@ async function setup(name: string, lines?: string[]): Promise<Setup> {
     );
   }
   const plan = join(dir, 'plan.yaml');
-  await writeFile(plan, `name: stall\nresources:\n  - {type: fs.directory, id: data, path: ${JSON.stringify(data)}}\n`);
+  await writeFile(
+    plan,
+    `name: stall\nresources:\n  - {type: fs.directory, id: data, path: ${JSON.stringify(data)}}\n`,
+  );
   const cli = new HoardCli(home, { HOARD_LEASE_TTL_MS: String(TTL_MS), HOARD_KDF_N: '1024' });
   return { dir, data, plan, cli, provider: lines ? ['--provider', name] : [] };
 }
@@ -182,7 +185,9 @@ describe('a protect killed mid-way, then the next protect', () => {
   });
 
   const s3 = s3Env();
-  it('into the S3 bank (radosgw)', { skip: s3 ? false : 'radosgw is not running (bash test/setup/radosgw.sh ensure)' }, async () => {
+  it('into the S3 bank (radosgw)', {
+    skip: s3 ? false : 'radosgw is not running (bash test/setup/radosgw.sh ensure)',
+  }, async () => {
     const bucket = `hoard-stall-${process.pid}-${Date.now().toString(36)}`;
     execFileSync('bash', ['test/setup/radosgw.sh', 'bucket', bucket], { stdio: 'pipe' });
     const s = await setup('cloud', [

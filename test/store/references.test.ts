@@ -20,7 +20,9 @@ describe('a checkpoint’s blobs object', () => {
     assert.equal(data.readUInt32BE(11), 3);
     assert.equal(data.length, 11 + 4 + 3 * 32 + 32);
     assert.equal(data.toString('hex', 15, 15 + 96), sorted.join(''));
-    const sum = createHash('sha256').update(data.subarray(0, 15 + 96)).digest();
+    const sum = createHash('sha256')
+      .update(data.subarray(0, 15 + 96))
+      .digest();
     assert.deepEqual(data.subarray(15 + 96), sum);
     assert.deepEqual(decodeReferences('k', data), sorted);
     assert.deepEqual(decodeReferences('k', encodeReferences([])), []);
