@@ -98,48 +98,102 @@ async function everyAvailableVerifies(s: Setup): Promise<void> {
   }
 }
 
-/** Resolves once any file (a pack, or a staged pack's temporary) is under `packs`. */
+/** The packs (and staged packs' temporaries) under `packs` now. */
+async function packFiles(packs: string): Promise<string[]> {
+  const names = await readdir(packs, { recursive: true }).catch(() => [] as string[]);
+  return names.filter((n) => /(^|\/)(\.tmp-|[0-9a-f]{64}$)/.test(n));
+}
+
+/** Resolves once a pack, or a staged pack's temporary, that was not there before appears under `packs`. */
 async function packAppears(packs: string, child: () => ChildProcess | undefined): Promise<void> {
+  const before = new Set(await packFiles(packs));
   for (;;) {
-    const names = await readdir(packs, { recursive: true }).catch(() => [] as string[]);
-    if (names.some((n) => !n.endsWith('/') && /(^|\/)(\.tmp-|[0-9a-f]{64}$)/.test(n))) return;
+    if ((await packFiles(packs)).some((n) => !before.has(n))) return;
     if (child()?.exitCode !== null && child()?.exitCode !== undefined) return;
     await sleep(5);
   }
 }
 
-describe('a protect stopped past its lease while gc runs', () => {
-  it('never ends available with data gc took; every available checkpoint verifies', async () => {
-    const s = await setup('stop');
-    try {
-      await addFiles(s, 'old', 4, 2 * MiB);
-      assert.equal((await protect(s)).code, 0);
-      // The next protect's data: a first checkpoint's files gone, so gc has packs to delete.
-      await rm(join(s.data, 'old-0.bin'));
-      const deleted = (await checkpoints(s))[0]!.id;
-      assert.equal((await s.cli.run(['checkpoints', 'delete', deleted])).code, 0);
-      await addFiles(s, 'new', 6, 8 * MiB);
-      let child: ChildProcess | undefined;
-      const running = protect(s, { onSpawn: (c) => (child = c) });
-      await packAppears(join(s.dir, 'home', 'banks'), () => child);
-      assert.equal(child!.exitCode, null, 'the protect ended before it could be stopped');
-      child!.kill('SIGSTOP');
-      // Past its lease (3 s) and past two lifetimes, when gc sweeps staged packs as leftovers.
-      await sleep(2 * TTL_MS + 1500);
-      const gc = await s.cli.run(['gc']);
-      assert.equal(gc.code, 0, `gc: ${gc.stdout}${gc.stderr}`);
-      child!.kill('SIGCONT');
-      const stopped = await running;
-      // It must have failed (its checkpoint error: gc took what it had written), loudly.
-      assert.notEqual(stopped.code, 0, `the stopped protect ended well: ${stopped.stdout}`);
-      await everyAvailableVerifies(s);
-      const next = await protect(s);
-      assert.equal(next.code, 0, next.stderr);
-      await everyAvailableVerifies(s);
-    } finally {
-      await rm(s.dir, { recursive: true, force: true });
-    }
-  });
+/** Resolves once a `blobs` object that was not there before is written under the bank `root`. */
+async function blobsWritten(root: string): Promise<void> {
+  const objects = async () =>
+    (await readdir(join(root, 'checkpoints'), { recursive: true }).catch(() => [] as string[])).filter((n) =>
+      n.endsWith('/blobs'),
+    );
+  const before = new Set(await objects());
+  for (;;) {
+    if ((await objects()).some((n) => !before.has(n))) return;
+    await sleep(5);
+  }
+}
+
+describe('a protect stopped past its lease while gc runs, then continued', () => {
+  // Stopped while it writes packs, or once its data is written and referenced but not yet
+  // proven (a parent's `complete` hook holds it there until the test lets it go).
+  for (const when of ['writing packs', 'data referenced, not proven'] as const) {
+    it(`${when}: it fails, never available with data gc took; every available checkpoint verifies`, async () => {
+      const s = await setup('stop');
+      const bank = join(s.dir, 'home', 'banks', 'local');
+      const release = join(s.dir, 'release');
+      try {
+        if (when !== 'writing packs') {
+          const wait = JSON.stringify(`while [ ! -e '${release}' ]; do sleep 0.05; done`);
+          await writeFile(
+            s.plan,
+            `name: stall
+resources:
+  - {type: exec.task, id: hold, children: [data]}
+  - {type: fs.directory, id: data, path: ${JSON.stringify(s.data)}}
+parameters:
+  exec.task#hold:
+    protect: {complete: ${wait}}
+`,
+          );
+          await writeFile(release, '');
+        }
+        await addFiles(s, 'old', 4, 2 * MiB);
+        assert.equal((await protect(s)).code, 0);
+        const first = (await checkpoints(s))[0]!.id;
+        await rm(release, { force: true });
+        await addFiles(s, 'new', 6, 8 * MiB);
+        let child: ChildProcess | undefined;
+        const reached =
+          when === 'writing packs'
+            ? packAppears(join(bank, 'store', 'packs'), () => child)
+            : blobsWritten(bank);
+        await sleep(100); // the bank as it was, looked at before the protect starts
+        const running = protect(s, { onSpawn: (c) => (child = c) });
+        await reached;
+        assert.equal(child!.exitCode, null, 'the protect ended before it could be stopped');
+        child!.kill('SIGSTOP');
+        const packs = await readdir(join(bank, 'store', 'packs'), { recursive: true });
+        // Past its lease (3 s) and past two lifetimes, when gc sweeps staged packs as leftovers.
+        await sleep(2 * TTL_MS + 1500);
+        // The first checkpoint deleted: its collection takes the blobs the stopped protect reuses.
+        const deleted = await s.cli.run(['checkpoints', 'delete', first]);
+        assert.equal(deleted.code, 0, deleted.stderr);
+        const gc = await s.cli.run(['gc']);
+        assert.equal(gc.code, 0, `gc: ${gc.stdout}${gc.stderr}`);
+        const left = new Set(
+          await readdir(join(bank, 'store', 'packs'), { recursive: true }).catch(() => []),
+        );
+        assert.ok(
+          packs.some((p) => /[0-9a-f]{64}$/.test(p) && !left.has(p)),
+          'no pack was collected',
+        );
+        child!.kill('SIGCONT');
+        await writeFile(release, '');
+        const stopped = await running;
+        assert.notEqual(stopped.code, 0, `the stopped protect ended well: ${stopped.stdout}`);
+        await everyAvailableVerifies(s);
+        const next = await protect(s);
+        assert.equal(next.code, 0, next.stderr);
+        await everyAvailableVerifies(s);
+      } finally {
+        await rm(s.dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 /** A protect killed once its first pack appears (`packs`) or after `ms`; then the next protect, then verify. */
