@@ -427,7 +427,7 @@ async function copyBlobs(
   const writer = await target.openWriter(`copy ${id}`, { signal });
   try {
     // Looked up after the writer's lease: what the target has now, it keeps.
-    const lacking = renamed ? references : await target.lacking(references);
+    const lacking = renamed ? references : await target.lacking(references, { storedPacks: true });
     for (const blob of [...lacking].sort()) {
       signal.throwIfAborted();
       const { id: copied } = await writer.writeBlob(await source.readBlob(blob));

@@ -85,13 +85,21 @@ export async function referencedBlobs(provider: Provider): Promise<Set<string>> 
  * checkpoint refers to is in the store's index (not removed, not known damaged), checked
  * while holding the store's shared lease, which is then renewed to prove it was never lost
  * since the store was first used — so no collector can have run in between. STORE_CORRUPT
- * naming the first missing blob, or LEASE_LOST.
+ * naming the first missing blob, or LEASE_LOST (also when `store` holds no shared lease).
  */
 export async function proveReferences(store: ContentStore, bank: Bank, id: string): Promise<void> {
   const references = await checkpointReferences(bank, id);
   if (references.size === 0) return;
-  const lacking = await store.lacking(references);
-  await store.confirmHeld();
+  // A blob whose pack is missing is lacking too, though its index object is there.
+  const lacking = await store.lacking(references, { storedPacks: true });
+  // Unheld, nothing proves that no collector ran since the blobs were written or chosen.
+  if (!(await store.confirmHeld())) {
+    throw new HoardError(
+      'LEASE_LOST',
+      `checkpoint ${id}: its operation holds no shared lease on the content store, so nothing proves its data was not collected meanwhile; it is not made available`,
+      { details: { checkpoint: id } },
+    );
+  }
   if (lacking.size > 0) {
     const first = [...lacking].sort()[0]!;
     throw new HoardError(

@@ -1,6 +1,15 @@
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
-import { DAMAGED, INDEX, indexKey, ofDamagedKey, packKey, packOfIndexKey } from './keys.js';
+import {
+  DAMAGED,
+  INDEX,
+  indexKey,
+  ofDamagedKey,
+  PACKS,
+  packKey,
+  packOfIndexKey,
+  packOfPackKey,
+} from './keys.js';
 import { mapLimit } from './map-limit.js';
 import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
 
@@ -10,6 +19,9 @@ export { mapLimit };
 export interface Location extends BlobEntry {
   pack: string;
 }
+
+/** The last byte of an index object in the JSON form (`}`); the binary form ends with the pack magic. */
+const JSON_END = 0x7d;
 
 /** Index objects read at once while loading. */
 const READ_CONCURRENCY = 16;
@@ -29,10 +41,18 @@ export class BlobIndex {
   private refreshing: Promise<void> = Promise.resolve();
   /** Packs whose index object was damaged, so their entries were read from the pack itself. */
   readonly rebuilt = new Set<string>();
+  /**
+   * Packs whose index object is in the JSON form (written before 2026-12-07), which their id
+   * does not authenticate: prune checks such a pack's own entries before it deletes or rewrites it.
+   */
+  readonly unchecked = new Set<string>();
   /** Packs whose index object is damaged and whose pack is missing or damaged too: why, per pack. */
   readonly unreadable = new Map<string, string>();
   /** Blob copies known damaged, as `<pack>/<blob>`. */
   private damaged = new Set<string>();
+  /** Packs whose index object names a pack the bank does not have (`leaveOutMissingPacks`). */
+  private readonly missing = new Set<string>();
+  private packsChecked: Promise<void> | undefined;
 
   constructor(private readonly bank: Bank) {}
 
@@ -72,9 +92,40 @@ export class BlobIndex {
     return [...this.packs.keys()];
   }
 
-  /** Records a pack whose index object this process has just stored. */
+  /**
+   * Once per index: lists the packs and leaves out of the map the blobs of every pack the
+   * loaded index names that is not stored (its index object outlived it: damage, or a prune
+   * cut short), so that no writer dedups against them and a checkpoint referring to them is
+   * not proven (docs/store-format.md, "An index naming a missing pack"). Packs indexed later
+   * are not judged: each pack is stored before its index object.
+   */
+  leaveOutMissingPacks(): Promise<void> {
+    this.packsChecked ??= (async () => {
+      await this.ensureLoaded();
+      const stored = new Set<string>();
+      for (const key of await this.bank.list(PACKS)) {
+        const pack = packOfPackKey(key);
+        if (pack !== undefined) stored.add(pack);
+      }
+      for (const pack of this.packs.keys()) if (!stored.has(pack)) this.missing.add(pack);
+      if (this.missing.size > 0) this.reindex();
+    })().catch((error: unknown) => {
+      this.packsChecked = undefined;
+      throw error;
+    });
+    return this.packsChecked;
+  }
+
+  /** Records a pack whose index object this process has just stored (after the pack: it is there). */
   add(index: PackIndex): void {
+    this.missing.delete(index.pack);
+    this.unchecked.delete(index.pack);
+    this.insert(index);
+  }
+
+  private insert(index: PackIndex): void {
     this.packs.set(index.pack, index);
+    if (this.missing.has(index.pack)) return;
     for (const blob of index.blobs) {
       if (this.blobs.has(blob.id) || this.isDamaged(index.pack, blob.id)) continue;
       this.blobs.set(blob.id, { ...blob, pack: index.pack });
@@ -111,7 +162,10 @@ export class BlobIndex {
   /** Forgets packs (a prune removed their index objects). */
   remove(packs: Iterable<string>): void {
     let removed = false;
-    for (const pack of packs) removed = this.packs.delete(pack) || removed;
+    for (const pack of packs) {
+      this.unchecked.delete(pack);
+      removed = this.packs.delete(pack) || removed;
+    }
     if (removed) this.reindex();
   }
 
@@ -145,7 +199,7 @@ export class BlobIndex {
     const read = await mapLimit(toRead, READ_CONCURRENCY, (pack) => this.readIndex(pack, !fromBank));
     // Each pack as the bank has it now (one that could not be read is left out).
     if (fromBank) this.remove(toRead);
-    for (const index of read) if (index) this.add(index);
+    for (const index of read) if (index) this.insert(index);
     this.remove(gone);
     this.loadedOnce = true;
   }
@@ -159,7 +213,7 @@ export class BlobIndex {
   private async readIndex(pack: string, cached: boolean): Promise<PackIndex | undefined> {
     if (cached) {
       try {
-        return decodeIndex(indexKey(pack), pack, await this.bank.get(indexKey(pack), { cached: true }));
+        return this.decode(pack, await this.bank.get(indexKey(pack), { cached: true }));
       } catch {
         // Gone, unreadable or damaged: the bank's answer below is the one that counts.
       }
@@ -177,7 +231,7 @@ export class BlobIndex {
     }
     try {
       if (unauthentic) throw unauthentic;
-      const index = decodeIndex(key, pack, bytes!);
+      const index = this.decode(pack, bytes!);
       this.unreadable.delete(pack);
       return index;
     } catch (damage) {
@@ -185,6 +239,7 @@ export class BlobIndex {
       try {
         const blobs = readPackEntries(pack, await this.bank.get(packKey(pack)));
         this.rebuilt.add(pack);
+        this.unchecked.delete(pack);
         this.unreadable.delete(pack);
         return { version: 1, pack, blobs };
       } catch (error) {
@@ -196,8 +251,16 @@ export class BlobIndex {
     }
   }
 
+  /** An index object's entries; notes whether its pack id vouches for them (`unchecked`). */
+  private decode(pack: string, bytes: Buffer): PackIndex {
+    const index = decodeIndex(indexKey(pack), pack, bytes);
+    if (bytes.at(-1) === JSON_END) this.unchecked.add(pack);
+    else this.unchecked.delete(pack);
+    return index;
+  }
+
   private reindex(): void {
     this.blobs.clear();
-    for (const index of this.packs.values()) this.add(index);
+    for (const index of this.packs.values()) this.insert(index);
   }
 }

@@ -77,6 +77,8 @@ interface PackInfo {
   indexed: boolean;
   /** The blobs this pack keeps: referenced, and not kept by another pack. */
   used: BlobEntry[];
+  /** Left in place whatever it holds: its index is not authenticated and its own entries do not read. */
+  held?: boolean;
 }
 
 /**
@@ -167,56 +169,38 @@ async function run(
     }
   }
 
-  // Each referenced blob is kept in one pack, preferring sound copies, then packs that keep
-  // the most bytes anyway.
-  const sound = (p: PackInfo, b: BlobEntry) => !index.isDamaged(p.pack, b.id);
-  const weight = new Map<string, number>();
-  for (const p of packs) {
-    let bytes = 0;
-    for (const b of p.blobs) if (referenced.has(b.id) && sound(p, b)) bytes += b.length;
-    weight.set(p.pack, bytes);
-  }
-  const byWeight = [...packs].sort(
-    (a, b) => weight.get(b.pack)! - weight.get(a.pack)! || cmp(a.pack, b.pack),
-  );
-  const keeper = new Map<string, string>();
-  for (const p of byWeight) {
-    for (const b of p.blobs)
-      if (referenced.has(b.id) && !keeper.has(b.id) && sound(p, b)) keeper.set(b.id, p.pack);
-  }
-  // A blob with only damaged copies: a plain prune leaves one in place (the record may be
-  // stale, and nothing better exists); a repair, after a fresh check, lets it go.
-  const damagedOnly = new Set<string>();
-  for (const p of byWeight) {
-    for (const b of p.blobs) {
-      if (!referenced.has(b.id) || keeper.has(b.id) || damagedOnly.has(b.id)) continue;
-      damagedOnly.add(b.id);
-      if (!repair) keeper.set(b.id, p.pack);
+  // A pack is deleted or rewritten only on the word of an index its id authenticates: one in
+  // the JSON form is checked against the pack's own entries first (a changed digit of an id
+  // there would make a referenced blob look unreferenced), and the plan made again if any differ.
+  let plan = planPacks(packs, referenced, index, repair);
+  const checked = new Set<string>();
+  for (;;) {
+    const suspect = [...plan.remove, ...plan.rewrite].filter(
+      (p) => p.indexed && index.unchecked.has(p.pack) && !checked.has(p.pack),
+    );
+    if (suspect.length === 0) break;
+    for (const p of suspect) {
+      checked.add(p.pack);
+      let own: BlobEntry[];
+      try {
+        own = readPackEntries(p.pack, await bank.get(packKey(p.pack)));
+      } catch (error) {
+        if (!(error instanceof HoardError)) throw error;
+        problem(`${(error as Error).message}; its index is not authenticated, so it is left in place`);
+        p.held = true;
+        continue;
+      }
+      if (!sameEntries(own, p.blobs)) {
+        problem(
+          `index ${indexKey(p.pack)} does not match its pack's own entries: the pack's are used and the index rewritten`,
+        );
+        p.blobs = own;
+        p.indexed = false;
+      }
     }
+    plan = planPacks(packs, referenced, index, repair);
   }
-  const lost: string[] = [];
-  let blobsMissing = 0;
-  for (const id of referenced) {
-    if (damagedOnly.has(id)) lost.push(id);
-    else if (!keeper.has(id)) {
-      blobsMissing++;
-      lost.push(id);
-    }
-  }
-  lost.sort();
-
-  const remove: PackInfo[] = [];
-  const rewrite: PackInfo[] = [];
-  const recover: PackInfo[] = [];
-  for (const p of packs) {
-    p.used = p.blobs.filter((b) => keeper.get(b.id) === p.pack);
-    const usedBytes = p.used.reduce((n, b) => n + b.length, 0);
-    const allBytes = p.blobs.reduce((n, b) => n + b.length, 0);
-    const holdsDamage = p.blobs.some((b) => !sound(p, b));
-    if (p.used.length === 0) remove.push(p);
-    else if (usedBytes < allBytes * REWRITE_BELOW || (repair && holdsDamage)) rewrite.push(p);
-    else if (!p.indexed) recover.push(p);
-  }
+  const { remove, rewrite, recover, lost, damagedOnly, blobsMissing } = plan;
 
   let rewritten = rewrite;
   let newBytes: number;
@@ -300,6 +284,94 @@ async function run(
     damageCleared,
     problems,
   };
+}
+
+interface Plan {
+  remove: PackInfo[];
+  rewrite: PackInfo[];
+  recover: PackInfo[];
+  /** The referenced blob ids with no sound copy, sorted. */
+  lost: string[];
+  blobsMissing: number;
+  damagedOnly: Set<string>;
+}
+
+/**
+ * Which pack keeps each referenced blob — preferring sound copies, then packs that keep the
+ * most bytes anyway — and so which packs go, are rewritten, or get their index recovered.
+ * Sets each pack's `used`.
+ */
+function planPacks(
+  packs: PackInfo[],
+  referenced: ReadonlySet<string>,
+  index: BlobIndex,
+  repair: boolean,
+): Plan {
+  const sound = (p: PackInfo, b: BlobEntry) => !index.isDamaged(p.pack, b.id);
+  const weight = new Map<string, number>();
+  for (const p of packs) {
+    let bytes = 0;
+    for (const b of p.blobs) if (referenced.has(b.id) && sound(p, b)) bytes += b.length;
+    weight.set(p.pack, bytes);
+  }
+  const byWeight = [...packs].sort(
+    (a, b) => weight.get(b.pack)! - weight.get(a.pack)! || cmp(a.pack, b.pack),
+  );
+  const keeper = new Map<string, string>();
+  for (const p of byWeight) {
+    for (const b of p.blobs)
+      if (referenced.has(b.id) && !keeper.has(b.id) && sound(p, b)) keeper.set(b.id, p.pack);
+  }
+  // A blob with only damaged copies: a plain prune leaves one in place (the record may be
+  // stale, and nothing better exists); a repair, after a fresh check, lets it go.
+  const damagedOnly = new Set<string>();
+  for (const p of byWeight) {
+    for (const b of p.blobs) {
+      if (!referenced.has(b.id) || keeper.has(b.id) || damagedOnly.has(b.id)) continue;
+      damagedOnly.add(b.id);
+      if (!repair) keeper.set(b.id, p.pack);
+    }
+  }
+  const lost: string[] = [];
+  let blobsMissing = 0;
+  for (const id of referenced) {
+    if (damagedOnly.has(id)) lost.push(id);
+    else if (!keeper.has(id)) {
+      blobsMissing++;
+      lost.push(id);
+    }
+  }
+  lost.sort();
+
+  const remove: PackInfo[] = [];
+  const rewrite: PackInfo[] = [];
+  const recover: PackInfo[] = [];
+  for (const p of packs) {
+    p.used = p.blobs.filter((b) => keeper.get(b.id) === p.pack);
+    const usedBytes = p.used.reduce((n, b) => n + b.length, 0);
+    const allBytes = p.blobs.reduce((n, b) => n + b.length, 0);
+    const holdsDamage = p.blobs.some((b) => !sound(p, b));
+    if (p.held) continue;
+    if (p.used.length === 0) remove.push(p);
+    else if (usedBytes < allBytes * REWRITE_BELOW || (repair && holdsDamage)) rewrite.push(p);
+    else if (!p.indexed) recover.push(p);
+  }
+
+  return { remove, rewrite, recover, lost, blobsMissing, damagedOnly };
+}
+
+function sameEntries(a: BlobEntry[], b: BlobEntry[]): boolean {
+  return (
+    a.length === b.length &&
+    a.every(
+      (x, i) =>
+        x.id === b[i]!.id &&
+        x.offset === b[i]!.offset &&
+        x.length === b[i]!.length &&
+        x.rawLength === b[i]!.rawLength &&
+        x.compression === b[i]!.compression,
+    )
+  );
 }
 
 /** Copies the used blobs of `packs` into new packs, checking each; which packs were fully copied. */

@@ -128,6 +128,7 @@ export class ContentStore {
     const lease = held ? held.borrow() : await SharedLease.acquire(this.bank, owner, this.leaseSettings());
     try {
       await this.index.refresh();
+      await this.index.leaveOutMissingPacks();
     } catch (error) {
       await lease.end().catch(() => {});
       throw error;
@@ -208,10 +209,17 @@ export class ContentStore {
     }
   }
 
-  /** The ids the store does not have, looking at the bank's index objects again once if some are unknown. */
-  async lacking(ids: Iterable<string>): Promise<Set<string>> {
+  /**
+   * The ids the store does not have (in no index, or only damaged copies), looking at the
+   * bank's index objects again once if some are unknown. `storedPacks`, and once a writer was
+   * opened on this store: nor blobs whose packs are missing although their index objects are
+   * there (a protect's proof, a copy choosing what to send) — a reader leaves that to its read,
+   * which records the damage.
+   */
+  async lacking(ids: Iterable<string>, options: { storedPacks?: boolean } = {}): Promise<Set<string>> {
     await this.ready();
-    await this.index.ensureLoaded();
+    if (options.storedPacks) await this.index.leaveOutMissingPacks();
+    else await this.index.ensureLoaded();
     const unknown = new Set<string>();
     for (const id of ids) if (!this.index.has(id)) unknown.add(id);
     if (unknown.size === 0) return unknown;

@@ -202,3 +202,31 @@ resources:
     assert.match(result.operation!.error!.message, new RegExp(`first: ${blob}`));
   });
 });
+
+describe('a pack gone while its index object stays, found by no verify', () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture();
+  });
+  after(() => f.done());
+
+  it('the next protect of the same data writes its blobs again: available, and it verifies and restores', async () => {
+    const source = join(f.dir, 'source');
+    const sums = await sourceTree(source, { 'big.bin': 17 * 1024 * 1024, 'small.txt': 3000 });
+    const files = plan(`
+name: files
+resources:
+  - {type: fs.directory, id: files, path: ${JSON.stringify(source)}}
+`);
+    const first = (await protect(files, f.provider)).checkpoint.id;
+    await harm(f, first, 'big.bin', 'delete the pack');
+    // Unchanged files: without the check their blobs are carried over from the pack that is gone.
+    const second = await protect(files, f.provider);
+    assert.equal(second.checkpoint.status, 'available', JSON.stringify(second.operation?.error));
+    const verified = await verify(second.checkpoint.id, f.provider);
+    assert.equal(verified.operation!.status, 'succeeded', JSON.stringify(verified.operation!.tasks));
+    const target = join(f.dir, 'restored');
+    await restore(second.checkpoint.id, f.provider, { target });
+    assert.deepEqual(await treeSums(target, sums.keys()), sums);
+  });
+});

@@ -10,8 +10,15 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Bank } from '../../src/bank/index.js';
 import { CheckpointStore } from '../../src/checkpoints/store.js';
+import { operationStore } from '../../src/flows/operation-store.js';
 import { protect } from '../../src/flows/protect.js';
-import { checkpointReferences, referencedBlobs, referenceKeys } from '../../src/flows/references.js';
+import {
+  checkpointReferences,
+  proveReferences,
+  referencedBlobs,
+  referenceKeys,
+} from '../../src/flows/references.js';
+import { ContentStore } from '../../src/store/index.js';
 import { type Fixture, fixture, plan, sourceTree } from './fixture.js';
 
 describe('references read while a checkpoint is deleted', () => {
@@ -78,6 +85,19 @@ resources:
         }),
       ),
       (error: unknown) => (error as { code?: string }).code === 'BANK_NOT_FOUND',
+    );
+  });
+
+  it('a proof that holds no shared lease fails LEASE_LOST (nothing proves no collector ran)', async () => {
+    const held = operationStore(fx.provider.bank, 'proof test');
+    try {
+      await proveReferences(held, fx.provider.bank, kept);
+    } finally {
+      await held.release();
+    }
+    await assert.rejects(
+      proveReferences(new ContentStore(fx.provider.bank), fx.provider.bank, kept),
+      (error: unknown) => (error as { code?: string }).code === 'LEASE_LOST',
     );
   });
 });

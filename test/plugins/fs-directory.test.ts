@@ -145,10 +145,10 @@ describe('fs.directory', () => {
     assert.deepEqual([...got.keys()], [...want.keys()]);
     for (const [rel, w] of want) assert.deepEqual(got.get(rel), w, rel);
     assert.equal((await verify(p.checkpoint.id, provider)).operation?.status, 'succeeded');
-    // Its `blobs` object is the binary form (32 bytes an id) and names every blob of the manifest.
+    // Its `blobs` object is the checked binary form and names every blob of the manifest.
     const keys = await provider.bank.list(`checkpoints/${p.checkpoint.id}/resources/`);
     const refs = await provider.bank.get(keys.find((k) => k.endsWith('/blobs'))!);
-    assert.equal(refs.subarray(0, 11).toString('latin1'), 'HOARDREFS1\n');
+    assert.equal(refs.subarray(0, 11).toString('latin1'), 'HOARDREFS2\n');
     const used = new Set((await manifest(provider, p.checkpoint.id)).flatMap((e) => e.blobs ?? []));
     assert.deepEqual(decodeReferences('blobs', refs), [...used].sort());
   });

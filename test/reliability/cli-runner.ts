@@ -22,6 +22,8 @@ export interface RunOptions {
   inject?: Injection;
   /** Extra environment. */
   env?: Record<string, string>;
+  /** Called with the process once spawned (to stop and continue it). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface Outcome {
@@ -75,6 +77,7 @@ export class HoardCli {
         )
       : spawn(process.execPath, hoardArgv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.running.add(child);
+    options.onSpawn?.(child);
     const started = Date.now();
     let stdout = '';
     let stderr = '';

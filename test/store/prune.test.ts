@@ -43,6 +43,34 @@ function numbers(report: PruneReport): Omit<PruneReport, 'dryRun'> {
 
 for (const fixture of banks) {
   describe(`prune on ${fixture.name}`, () => {
+    it('checks a pack against its own entries before deleting it on the word of a JSON index', async () => {
+      const { bank, done } = await fixture.make();
+      try {
+        const store = new ContentStore(bank, SMALL);
+        const [kept, dropped] = await writeFiles(store, 'json', [40 * KiB, 200 * KiB]);
+        const [indexKey] = await bank.list('store/index/');
+        const pack = /([0-9a-f]{64})\.json$/.exec(indexKey!)![1]!;
+        const index = await readIndexObject(bank, indexKey!);
+        // The index as JSON (as written before 2026-12-07), one digit of a kept blob's id changed:
+        // read so, the pack holds nothing referenced.
+        const changed = new Set(kept!.blobs);
+        const blobs = index.blobs.map((b) =>
+          changed.has(b.id) ? { ...b, id: `${b.id[0] === '0' ? '1' : '0'}${b.id.slice(1)}` } : b,
+        );
+        await bank.put(indexKey!, JSON.stringify({ version: 1, pack, blobs }));
+        const report = await new ContentStore(bank, SMALL).prune(async () => refs([kept!]), { owner: 'gc' });
+        assert.deepEqual(report.lost, [], JSON.stringify(report));
+        assert.ok(
+          report.problems.some((p) => p.includes('does not match its pack')),
+          JSON.stringify(report),
+        );
+        await assertReadable(bank, [kept!]);
+        assert.ok(dropped!.blobs.length > 0);
+      } finally {
+        await done();
+      }
+    });
+
     it('frees space after half the references go, and every referenced blob still reads back', async () => {
       const { bank, done } = await fixture.make();
       try {

@@ -121,6 +121,31 @@ for (const fixture of banks) {
       assert.deepEqual(await packKeys(section), packs);
     });
 
+    it('dedups against no pack that is missing: writes its blobs again, and lacking(storedPacks) names them till then', async () => {
+      const section = bank.section('missing-pack');
+      const data = randomBytes(MiB);
+      const first = await new ContentStore(section, SMALL).openWriter('first');
+      const a = await first.write(data);
+      await first.close();
+      // One pack gone, its index object left (damage, or a prune cut short).
+      const gone = (await packKeys(section))[0]!;
+      await section.delete(gone);
+      const packId = gone.split('/').at(-1)!;
+      const index = await readIndexObject(section, `store/index/${packId}.json`);
+      const lost = index.blobs.map((b) => b.id);
+      assert.ok(lost.length > 0);
+      const reader = new ContentStore(section, SMALL);
+      assert.deepEqual([...(await reader.lacking(a.blobs, { storedPacks: true }))].sort(), [...lost].sort());
+      const second = await new ContentStore(section, SMALL).openWriter('second');
+      const b = await second.write(data);
+      const closed = await second.close();
+      assert.deepEqual(b.blobs, a.blobs);
+      assert.equal(closed.blobsWritten, lost.length);
+      const after = new ContentStore(section, SMALL);
+      assert.equal((await after.lacking(a.blobs, { storedPacks: true })).size, 0);
+      assert.ok((await collect(after.readBlobs(a.blobs))).equals(data));
+    });
+
     it('stores about one new chunk for a 1-byte change in the middle of a large file', async () => {
       const store = new ContentStore(bank.section('one-byte'), { averageChunkSize: 64 * KiB, packSize: MiB });
       const data = seeded('one byte', 8 * MiB);
