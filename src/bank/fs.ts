@@ -551,9 +551,11 @@ async function removeEmptyDir(path: string): Promise<boolean> {
 }
 
 /**
- * A file read front to back into one buffer that every piece reuses (`Bank.getPieces`): a
- * restore reads its packs with no new 1 MiB buffer per read, external memory that starts a
- * full collection of the main thread's heap each time 64 MiB of it has been made.
+ * A file read front to back into two buffers that the pieces take turns in (`Bank.getPieces`):
+ * a restore reads its packs with no new 1 MiB buffer per read, external memory that started a
+ * full collection of the main thread's heap each time 64 MiB of it had been made. The next
+ * read runs while the reader uses a piece, as a stream's would: it fills the other buffer,
+ * the one whose piece the reader was done with when it asked for this one.
  */
 class FilePieces implements Pieces {
   private closed = false;
@@ -561,14 +563,23 @@ class FilePieces implements Pieces {
   constructor(private readonly handle: FileHandle) {}
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    let filling = Buffer.allocUnsafeSlow(READ_CHUNK);
+    let spare = Buffer.allocUnsafeSlow(READ_CHUNK);
+    let position = 0;
+    let reading = this.handle.read(filling, 0, READ_CHUNK, 0);
     try {
-      const buffer = Buffer.allocUnsafeSlow(READ_CHUNK);
       for (;;) {
-        const { bytesRead } = await this.handle.read(buffer, 0, buffer.length, null);
+        const { bytesRead } = await reading;
         if (bytesRead === 0) return;
-        yield buffer.subarray(0, bytesRead);
+        const piece = filling.subarray(0, bytesRead);
+        position += bytesRead;
+        [filling, spare] = [spare, filling];
+        reading = this.handle.read(filling, 0, READ_CHUNK, position);
+        yield piece;
       }
     } finally {
+      // A reader that stopped early leaves a read in flight: its failure is no one's.
+      reading.catch(() => {});
       this.destroy();
     }
   }
