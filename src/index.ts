@@ -12,6 +12,7 @@ export type {
   ListOptions,
   MemoryBankOptions,
   ObjectInfo,
+  Pieces,
   PutData,
   ReadOptions,
   SectionOptions,

@@ -30,7 +30,7 @@ import {
   type StoreData,
   type StoreListOptions,
 } from './store.js';
-import { type ObjectInfo, Parts } from './types.js';
+import { type ObjectInfo, Parts, type Pieces } from './types.js';
 
 const INDEX_PREFIX = 'store/index/';
 const CACHEABLE = /^store\/index\/([0-9a-f]{64})\.json$/;
@@ -76,6 +76,10 @@ export class CachingStore extends ObjectsDecorator implements BankStore {
 
   getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
     return this.inner.getStream(key, call);
+  }
+
+  getPieces(key: string, call?: CallOptions): Promise<Pieces | undefined> {
+    return this.inner.getPieces ? this.inner.getPieces(key, call) : this.inner.getStream(key, call);
   }
 
   getRange(key: string, offset: number, length: number, call?: CallOptions): Promise<Buffer | undefined> {

@@ -32,7 +32,7 @@ import {
   type StoreListOptions,
   type SweepReport,
 } from './store.js';
-import type { ObjectInfo, StagedObject } from './types.js';
+import type { ObjectInfo, Pieces, StagedObject } from './types.js';
 
 /**
  * The key files' prefix and the repository record's key, as crypto/keyring.ts names them
@@ -180,6 +180,10 @@ class DeferredStore implements BankStore {
     return (await this.store()).getStream(key, call);
   }
 
+  async getPieces(key: string, call?: CallOptions): Promise<Pieces | undefined> {
+    return (await this.store()).getPieces(key, call);
+  }
+
   async getRange(
     key: string,
     offset: number,
@@ -305,6 +309,19 @@ class UnencryptedStore extends ObjectsDecorator implements BankStore {
     const stored = await this.inner.get(key, options);
     if (stored !== undefined && !key.startsWith(KEYS_PREFIX)) await this.check();
     return stored;
+  }
+
+  async getPieces(key: string, call?: CallOptions): Promise<Pieces | undefined> {
+    if (!this.inner.getPieces) return this.getStream(key, call);
+    const pieces = await this.inner.getPieces(key, call);
+    if (pieces === undefined || key.startsWith(KEYS_PREFIX)) return pieces;
+    try {
+      await this.check();
+    } catch (error) {
+      pieces.destroy();
+      throw error;
+    }
+    return pieces;
   }
 
   async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {

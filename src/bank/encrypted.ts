@@ -65,7 +65,7 @@ import {
   type StoreData,
   type StoreListOptions,
 } from './store.js';
-import { type ObjectInfo, Parts, type StagedObject } from './types.js';
+import { type ObjectInfo, Parts, type Pieces, type StagedObject } from './types.js';
 
 export type EncryptionMode = 'none' | 'password' | 'public-key';
 
@@ -552,28 +552,44 @@ export class EncryptingStore extends ObjectsDecorator implements BankStore {
     if (kept) return Readable.from([kept]);
     const stream = await this.inner.getStream(key, call);
     if (stream === undefined) return undefined;
+    const pieces = await this.opening(key, stream);
+    return pieces === stream ? stream : Readable.from(pieces, { objectMode: false });
+  }
+
+  async getPieces(key: string, call?: CallOptions): Promise<Pieces | undefined> {
+    const kept = await this.recallWriteOnly(key);
+    if (kept) return Readable.from([kept]);
+    const source = this.inner.getPieces
+      ? await this.inner.getPieces(key, call)
+      : await this.inner.getStream(key, call);
+    // openStream copies what it keeps of each piece before asking for the next.
+    return source && this.opening(key, source);
+  }
+
+  /** The stored pieces `source` opened, if the key's objects are sealed; destroying it destroys `source`. */
+  private async opening(key: string, source: Pieces): Promise<Pieces> {
     let format: ObjectFormat | undefined;
     try {
       format = await this.format(key, false);
     } catch (error) {
-      stream.destroy();
+      source.destroy();
       throw error;
     }
-    if (format === undefined) return stream;
-    const opened = openStream(format, stream);
+    if (format === undefined) return source;
+    const opened = openStream(format, source);
     const damaged = (error: unknown) => this.damaged(key, error);
-    return Readable.from(
-      (async function* () {
+    return {
+      destroy: () => source.destroy(),
+      async *[Symbol.asyncIterator]() {
         try {
           yield* opened;
         } catch (error) {
           throw damaged(error);
         } finally {
-          stream.destroy();
+          source.destroy();
         }
-      })(),
-      { objectMode: false },
-    );
+      },
+    };
   }
 
   async getRange(

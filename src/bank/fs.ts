@@ -28,7 +28,7 @@ import {
   type StoreListOptions,
   type SweepReport,
 } from './store.js';
-import type { ObjectInfo, StagedObject } from './types.js';
+import type { ObjectInfo, Pieces, StagedObject } from './types.js';
 import { BankView } from './view.js';
 
 /**
@@ -229,6 +229,17 @@ class FsStore implements BankStore {
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
+    // Large reads: packs and dumps are megabytes, and each read is a round trip to the thread pool.
+    return (await this.openFile(key))?.createReadStream({ highWaterMark: READ_CHUNK });
+  }
+
+  async getPieces(key: string): Promise<Pieces | undefined> {
+    const handle = await this.openFile(key);
+    return handle && new FilePieces(handle);
+  }
+
+  /** The object's file opened for reading; undefined if there is none. */
+  private async openFile(key: string): Promise<FileHandle | undefined> {
     let handle: FileHandle;
     try {
       handle = await open(this.path(key), 'r');
@@ -237,8 +248,7 @@ class FsStore implements BankStore {
       throw error;
     }
     try {
-      // Large reads: packs and dumps are megabytes, and each read is a round trip to the thread pool.
-      if ((await handle.stat()).isFile()) return handle.createReadStream({ highWaterMark: READ_CHUNK });
+      if ((await handle.stat()).isFile()) return handle;
     } catch (error) {
       await handle.close();
       throw error;
@@ -537,5 +547,46 @@ async function removeEmptyDir(path: string): Promise<boolean> {
     if (isCode(error, 'ENOENT')) return true;
     if (isCode(error, 'ENOTEMPTY', 'EEXIST')) return false;
     throw error;
+  }
+}
+
+/**
+ * A file read front to back into two buffers that the pieces take turns in (`Bank.getPieces`):
+ * a restore reads its packs with no new 1 MiB buffer per read, external memory that started a
+ * full collection of the main thread's heap each time 64 MiB of it had been made. The next
+ * read runs while the reader uses a piece, as a stream's would: it fills the other buffer,
+ * the one whose piece the reader was done with when it asked for this one.
+ */
+class FilePieces implements Pieces {
+  private closed = false;
+
+  constructor(private readonly handle: FileHandle) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    let filling = Buffer.allocUnsafeSlow(READ_CHUNK);
+    let spare = Buffer.allocUnsafeSlow(READ_CHUNK);
+    let position = 0;
+    let reading = this.handle.read(filling, 0, READ_CHUNK, 0);
+    try {
+      for (;;) {
+        const { bytesRead } = await reading;
+        if (bytesRead === 0) return;
+        const piece = filling.subarray(0, bytesRead);
+        position += bytesRead;
+        [filling, spare] = [spare, filling];
+        reading = this.handle.read(filling, 0, READ_CHUNK, position);
+        yield piece;
+      }
+    } finally {
+      // A reader that stopped early leaves a read in flight: its failure is no one's.
+      reading.catch(() => {});
+      this.destroy();
+    }
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.close().catch(() => {});
   }
 }

@@ -12,6 +12,7 @@ export type {
   LeaseInfo,
   ListOptions,
   ObjectInfo,
+  Pieces,
   PutData,
   SectionOptions,
   StagedObject,

@@ -17,6 +17,7 @@ import {
   type StoreListOptions,
   type SweepReport,
 } from './store.js';
+import type { Pieces } from './types.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included. Default 8. */
@@ -96,6 +97,12 @@ export class RetryingStore implements BankStore {
 
   getStream(key: string, call?: CallOptions) {
     return this.policy.run(() => this.store.getStream(key, call), call?.signal);
+  }
+
+  getPieces(key: string, call?: CallOptions): Promise<Pieces | undefined> {
+    const store = this.store;
+    if (!store.getPieces) return this.getStream(key, call);
+    return this.policy.run(() => store.getPieces!(key, call), call?.signal);
   }
 
   getRange(key: string, offset: number, length: number, call?: CallOptions) {

@@ -3,7 +3,7 @@ import type { KeyStore } from '../crypto/keyring.js';
 import { HoardError } from '../errors.js';
 import type { ContentKeys } from './encrypted.js';
 import { holderGone } from './holder.js';
-import type { ObjectInfo, PutData, StagedObject } from './types.js';
+import type { ObjectInfo, Pieces, PutData, StagedObject } from './types.js';
 
 /** Bytes, or chunks that can be read once. String chunks are UTF-8. */
 export type StoreData = Buffer | AsyncIterable<Uint8Array | string>;
@@ -123,6 +123,8 @@ export interface BankStore {
   readLease(name: string): Promise<LeaseRecord | undefined>;
   /** See `Bank.stage`; `prefix` is a full one. */
   stage?(prefix: string): StagedObject | undefined;
+  /** See `Bank.getPieces`; undefined if there is no such object. */
+  getPieces?(key: string, call?: CallOptions): Promise<Pieces | undefined>;
   /** See `Bank.sweep`; `prefix` is where the bank's keys start ('' for the whole bank). */
   sweep?(prefix: string, olderThanMs: number): Promise<SweepReport>;
   /** See `Bank.contentKeys`; only an encrypting store has it. */

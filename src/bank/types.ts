@@ -36,6 +36,12 @@ export interface StagedObject {
   discard(): Promise<void>;
 }
 
+/** An object's bytes piece by piece, each valid until the next is asked for (`Bank.getPieces`). */
+export interface Pieces extends AsyncIterable<Uint8Array> {
+  /** Ends the reading early (a reader that stops before the end). */
+  destroy(): void;
+}
+
 export interface ObjectInfo {
   size: number;
   /** When the object was last written, in ms since the epoch. */
@@ -151,6 +157,13 @@ export interface Bank {
   get(key: string, options?: ReadOptions): Promise<Buffer>;
   /** The object as a stream of its bytes as of the call; BANK_NOT_FOUND if there is none. */
   getStream(key: string): Promise<Readable>;
+  /**
+   * The object's bytes as `getStream` gives them, but each piece valid only until the next is
+   * asked for (the pieces may share one buffer): a reader that copies each piece at once (a
+   * restore filling its batches) allocates nothing per piece, and leaves no garbage that
+   * starts full collections. BANK_NOT_FOUND if there is none. Optional: else `getStream`.
+   */
+  getPieces?(key: string): Promise<Pieces>;
   /**
    * At most `length` bytes of the object from byte `offset` on: fewer where the object ends
    * first, none from an offset at or past its end. One request to the medium (a positioned

@@ -21,6 +21,7 @@ import type {
   LeaseInfo,
   ListOptions,
   ObjectInfo,
+  Pieces,
   PutData,
   SectionOptions,
   StagedObject,
@@ -100,6 +101,14 @@ export class BankView implements Bank {
   async getStream(key: string): Promise<Readable> {
     const full = this.readable(key, 'reading');
     return (await this.store.getStream(full, this.call)) ?? notFound(full);
+  }
+
+  async getPieces(key: string): Promise<Pieces> {
+    const full = this.readable(key, 'reading');
+    const pieces = this.store.getPieces
+      ? await this.store.getPieces(full, this.call)
+      : await this.store.getStream(full, this.call);
+    return pieces ?? notFound(full);
   }
 
   async getRange(key: string, offset: number, length: number): Promise<Buffer> {

@@ -4,8 +4,7 @@
  * shared memory, which worker threads decode and check (`decodeBlobSync`) in parallel. This is
  * how a restore or a verify of a whole checkpoint reads, where `BlobReader` serves blob by blob.
  */
-import type { Readable } from 'node:stream';
-import type { Bank } from '../bank/index.js';
+import type { Bank, Pieces } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import type { BlobIndex, Location } from './blob-index.js';
 import { packKey } from './keys.js';
@@ -92,7 +91,7 @@ export async function* readBatches(
       for (const [i, pack] of packs.entries()) {
         const run = byPack.get(pack)!;
         run.sort((a, b) => a.offset - b.offset);
-        let stream: Readable;
+        let stream: Pieces;
         try {
           stream = await ahead.take(i);
         } catch (error) {
@@ -101,13 +100,14 @@ export async function* readBatches(
           else report(run, missingPack(pack, error));
           continue;
         }
-        // Each piece of the pack is copied straight to where its blobs go: one copy per byte.
+        // Each piece of the pack is copied straight to where its blobs go, before the next is
+        // asked for (getPieces may reuse its buffer): one copy per byte.
         let position = 0;
         let k = 0;
         let into: Uint8Array | undefined;
         let filled = 0;
         try {
-          for await (const piece of stream as AsyncIterable<Buffer>) {
+          for await (const piece of stream) {
             let at = 0;
             while (k < run.length && at < piece.length) {
               const blob = run[k]!;
@@ -188,7 +188,7 @@ export async function* readBatches(
  * (the rest waits in the kernel's socket buffer, or on the server).
  */
 class StreamsAhead {
-  private readonly opened = new Map<number, Promise<Readable>>();
+  private readonly opened = new Map<number, Promise<Pieces>>();
 
   constructor(
     private readonly bank: Bank,
@@ -197,10 +197,11 @@ class StreamsAhead {
   ) {}
 
   /** Pack `i`'s stream (its failure is thrown here), opening the next packs' meanwhile. */
-  take(i: number): Promise<Readable> {
+  take(i: number): Promise<Pieces> {
     for (let j = i; j <= i + this.ahead && j < this.packs.length; j++) {
       if (this.opened.has(j)) continue;
-      const opening = this.bank.getStream(packKey(this.packs[j]!));
+      const key = packKey(this.packs[j]!);
+      const opening = this.bank.getPieces ? this.bank.getPieces(key) : this.bank.getStream(key);
       // Awaited in its turn; until then a failure must not count as unhandled.
       opening.catch(() => {});
       this.opened.set(j, opening);

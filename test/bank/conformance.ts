@@ -223,6 +223,20 @@ export function bankConformance(name: string, make: MakeFixture): void {
     );
 
     it(
+      'getPieces gives the bytes getStream does, each piece copied before the next is asked for',
+      withBank(async ({ bank }) => {
+        const size = 5 * MiB + 123;
+        await bank.put('big/object', Readable.from(pattern(size)));
+        assert.ok(bank.getPieces, 'the bank offers getPieces');
+        const copies: Buffer[] = [];
+        for await (const piece of await bank.getPieces('big/object')) copies.push(Buffer.from(piece));
+        assert.equal(Buffer.concat(copies).length, size);
+        assert.equal(sha256(copies), sha256(pattern(size)));
+        await rejectsWith(bank.getPieces('no/such'), 'BANK_NOT_FOUND', /"no\/such"/);
+      }),
+    );
+
+    it(
       'puts from an async iterable of bytes and strings',
       withBank(async ({ bank }) => {
         async function* chunks() {

@@ -15,16 +15,16 @@ import { KiB, MiB, rejectsWith, seeded } from './helpers.js';
 /** 16 KiB chunks, 256 KiB packs: a few MiB make several packs. */
 const SMALL: StoreOptions = { averageChunkSize: 16 * KiB, packSize: 256 * KiB };
 
-/** `bank`, counting getStream() calls by key, sections included. */
+/** `bank`, counting getStream() and getPieces() calls by key, sections included. */
 function counting(bank: Bank, streams: Map<string, number>): Bank {
   return new Proxy(bank, {
     get(target, prop, receiver) {
       if (prop === 'section')
         return (...args: Parameters<Bank['section']>) => counting(target.section(...args), streams);
-      if (prop === 'getStream') {
+      if (prop === 'getStream' || prop === 'getPieces') {
         return (key: string) => {
           streams.set(key, (streams.get(key) ?? 0) + 1);
-          return target.getStream(key);
+          return target[prop]!(key);
         };
       }
       const value = Reflect.get(target, prop, receiver) as unknown;
@@ -33,17 +33,18 @@ function counting(bank: Bank, streams: Map<string, number>): Bank {
   });
 }
 
-/** `bank`, recording each getStream() and each destroy() of a stream it returned, in order. */
+/** `bank`, recording each getStream() or getPieces() and each destroy() of what it returned, in order. */
 function watching(bank: Bank, events: string[] = [], streams: Readable[] = []) {
   const watched = (inner: Bank): Bank =>
     new Proxy(inner, {
       get(target, prop, receiver) {
         if (prop === 'section')
           return (...args: Parameters<Bank['section']>) => watched(target.section(...args));
-        if (prop === 'getStream') {
+        if (prop === 'getStream' || prop === 'getPieces') {
           return async (key: string) => {
             events.push(`open ${key}`);
-            const stream = await target.getStream(key);
+            // A MemoryBank's pieces are its stream.
+            const stream = (await target[prop]!(key)) as Readable;
             const destroy = stream.destroy.bind(stream);
             stream.destroy = (error?: Error) => {
               events.push(`closed ${key}`);

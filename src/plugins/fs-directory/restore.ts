@@ -99,7 +99,7 @@ export async function restoreTree(
       stats.dirs++;
     }
 
-    damaged = await restoreFiles(ctx, files, place, overwrite, stats);
+    damaged = await restoreFiles(ctx, files, root, place, overwrite, stats);
     damaged.push(...(await restoreLinked(ctx, linked, damaged, root, place, overwrite, stats)));
 
     for (const entry of entries.filter((e) => e.type === 'symlink')) {
@@ -158,19 +158,28 @@ export async function restoreTree(
 async function restoreFiles(
   ctx: HookContext,
   files: Entry[],
+  root: string,
   place: (rel: string) => Promise<string>,
   overwrite: boolean,
   stats: RestoreStats,
 ): Promise<DamagedFile[]> {
   const where = `${ctx.resource.type}#${ctx.resource.id}`;
   const tempPrefix = `.hoard-restore-${randomBytes(6).toString('hex')}-`;
-  const meta: RestoreFile[] = [];
+  // Every file's directory made (or refused) before anything is written.
   for (const [index, entry] of files.entries()) {
     if (index % 1024 === 0) ctx.signal.throwIfAborted();
-    const path = await place(entry.path);
-    const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
-    meta.push({ index, temp, path, mode: entry.mode, mtimeNs: entry.mtimeNs });
+    await place(entry.path);
   }
+  /**
+   * A file's names, made when a task needs them: held for all 20 000 files of a restore at
+   * once, they were ~10 MiB of the main thread's heap, which every full collection marks.
+   */
+  const fileOf = (index: number): RestoreFile => {
+    const entry = files[index]!;
+    const path = join(root, ...entry.path.split('/'));
+    const temp = join(dirname(path), `${tempPrefix}${index.toString(36)}`);
+    return { index, temp, path, mode: entry.mode, mtimeNs: entry.mtimeNs };
+  };
 
   // Blobs no index holds (a pack lost with its index object) cost their files; the rest are located.
   const damage = new Damage();
@@ -242,10 +251,12 @@ async function restoreFiles(
     raise(result.problem, where);
   };
   try {
-    const empty = meta.filter((m) => remaining[m.index] === 0 && shared.damaged[m.index] === 0);
+    const empty: number[] = [];
+    for (let index = 0; index < files.length; index++)
+      if (remaining[index] === 0 && shared.damaged[index] === 0) empty.push(index);
     const none = new SharedArrayBuffer(0);
     for (let i = 0; i < empty.length; i += 512) {
-      const files = empty.slice(i, i + 512);
+      const files = empty.slice(i, i + 512).map(fileOf);
       pending.push(run('restoreEmpty', { files, shared, overwrite }).then((r) => ({ ...r, memory: none })));
     }
     const wanted = [...targets.keys()].map((id) => locations.get(id)!);
@@ -263,7 +274,7 @@ async function restoreFiles(
       const touched: Record<number, RestoreFile> = {};
       const batchTargets = batch.blobs.map((blob) => {
         const places = targets.get(blob.id)!;
-        for (let t = 0; t < places.length; t += 2) touched[places[t]!] ??= meta[places[t]!]!;
+        for (let t = 0; t < places.length; t += 2) touched[places[t]!] ??= fileOf(places[t]!);
         return places;
       });
       const task = {
@@ -287,16 +298,17 @@ async function restoreFiles(
     for (const result of await Promise.allSettled(pending))
       if (result.status === 'fulfilled') for (const index of result.value.finished) finished.add(index);
   }
-  const unfinished = meta.filter((m) => !finished.has(m.index));
+  const unfinished: number[] = [];
+  for (let index = 0; index < files.length; index++) if (!finished.has(index)) unfinished.push(index);
   if (failure === undefined) {
-    const lostTrack = unfinished.filter((m) => shared.damaged[m.index] === 0).length;
+    const lostTrack = unfinished.filter((index) => shared.damaged[index] === 0).length;
     if (lostTrack > 0) {
       failure = new HoardError('INTERNAL', `${where}: ${lostTrack} file(s) were not finished by the restore`);
     }
   }
   // No half-written file is left behind under a temporary name (only those this restore made).
-  const made = unfinished.filter((m) => Atomics.load(shared.state, m.index) === 2);
-  await Promise.all(made.map((m) => unlink(m.temp).catch(() => {})));
+  const made = unfinished.filter((index) => Atomics.load(shared.state, index) === 2);
+  await Promise.all(made.map((index) => unlink(fileOf(index).temp).catch(() => {})));
   const damaged = damage.files(files);
   for (const line of damageLines(damaged, 'damaged, not restored')) ctx.log(line);
   // So the store stops offering these copies: the next protect of the same data writes them again.
