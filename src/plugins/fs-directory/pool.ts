@@ -55,12 +55,12 @@ export async function run<K extends Task>(name: K, task: Parameters<Fn<K>>[0]): 
 }
 
 /**
- * Starts the pool's threads ahead of reads that will keep them all busy (a large file): a
- * thread takes 50–100 ms to start and load the read's code, which the file's second piece
- * would otherwise wait for once the first is cut. Each is sent a task that only loads it.
+ * Starts up to `tasks` of the pool's threads ahead of that many read tasks (a large file's
+ * pieces): a thread takes 50–100 ms to start and load the read's code, which the file's second
+ * piece would otherwise wait for once the first is cut. Each is sent a task that only loads it.
  */
-export function warmForReading(): void {
-  for (let i = 0; i < poolThreads(); i++) run('readReady', undefined).catch(() => {});
+export function warmForReading(tasks: number): void {
+  for (let i = Math.min(tasks, poolThreads()); i > 0; i--) run('readReady', undefined).catch(() => {});
 }
 
 /** Raises a problem a task reported, its message after `where` (the resource). */

@@ -160,7 +160,7 @@ export async function snapshot(
     // Pass 2: the changed files, a few read tasks at a time; their blobs go into packs in
     // task order, so a pack holds neighbouring files (a restore reads it once).
     const total = toRead.reduce((n, f) => n + f.entry.size!, 0);
-    if (total > TASK_BYTES) warmForReading();
+    if (total > TASK_BYTES) warmForReading(Math.ceil(total / TASK_BYTES));
     const readingSince = Date.now();
     let filesRead = 0;
     const vanished = new Set<Entry>();
