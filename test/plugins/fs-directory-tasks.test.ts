@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { run } from '../../src/plugins/fs-directory/pool.js';
 import { fanOutNow, walkTree } from '../../src/plugins/fs-directory/snapshot.js';
 import {
   CONTINUATION_SLOTS,
@@ -337,5 +338,10 @@ describe('fs.directory tasks', () => {
     assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 10, 10), false);
     assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 50, 10), false);
     assert.equal(fanOutNow({ statted: 2000, cpuMs: 10, blockedMs: 1 }, 200, 10), true);
+  });
+
+  it('the threads started ahead of a large read run the task that loads its code', async () => {
+    // warmForReading() ignores a failure (it only saves time): the task must exist for it to work.
+    assert.equal(await run('readReady', undefined), undefined);
   });
 });

@@ -36,7 +36,7 @@ function shared(): Piscina {
   return pool;
 }
 
-type Task = 'walk' | 'read' | 'restore' | 'restoreEmpty' | 'check' | 'times' | 'restoreLinks';
+type Task = 'walk' | 'read' | 'readReady' | 'restore' | 'restoreEmpty' | 'check' | 'times' | 'restoreLinks';
 type Fn<K extends Task> = (typeof tasks)[K];
 
 /** Runs one task of worker.ts in the pool. A thread that dies fails the task with INTERNAL. */
@@ -52,6 +52,15 @@ export async function run<K extends Task>(name: K, task: Parameters<Fn<K>>[0]): 
       },
     );
   }
+}
+
+/**
+ * Starts up to `tasks` of the pool's threads ahead of that many read tasks (a large file's
+ * pieces): a thread takes 50–100 ms to start and load the read's code, which the file's second
+ * piece would otherwise wait for once the first is cut. Each is sent a task that only loads it.
+ */
+export function warmForReading(tasks: number): void {
+  for (let i = Math.min(tasks, poolThreads()); i > 0; i--) run('readReady', undefined).catch(() => {});
 }
 
 /** Raises a problem a task reported, its message after `where` (the resource). */

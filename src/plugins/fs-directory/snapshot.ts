@@ -11,7 +11,7 @@ import { HoardError } from '../../errors.js';
 import { chunkSizes } from '../../store/chunker.js';
 import type { HookContext } from '../sdk.js';
 import { type Entry, INFO, PreviousManifest, type RootDir, writeManifest } from './manifest.js';
-import { poolThreads, raise, run } from './pool.js';
+import { poolThreads, raise, run, warmForReading } from './pool.js';
 import type { Identity } from './tasks/read.js';
 import {
   CONTINUATION_SLOTS,
@@ -160,6 +160,7 @@ export async function snapshot(
     // Pass 2: the changed files, a few read tasks at a time; their blobs go into packs in
     // task order, so a pack holds neighbouring files (a restore reads it once).
     const total = toRead.reduce((n, f) => n + f.entry.size!, 0);
+    if (total > TASK_BYTES) warmForReading(Math.ceil(total / TASK_BYTES));
     const readingSince = Date.now();
     let filesRead = 0;
     const vanished = new Set<Entry>();

@@ -28,6 +28,10 @@ export const read = lazy<'read', typeof import('./tasks/read.js')>(
   () => import('./tasks/read.js'),
   (m) => m.read,
 );
+export const readReady = lazy<'readReady', typeof import('./tasks/read.js')>(
+  () => import('./tasks/read.js'),
+  (m) => m.readReady,
+);
 export const check = lazy<'check', typeof import('./tasks/check.js')>(
   () => import('./tasks/check.js'),
   (m) => m.check,

@@ -15,6 +15,7 @@ export {
   type ReadTask,
   read,
   readCapacity,
+  readReady,
 } from './tasks/read.js';
 export { nanosecondTimes, type TimesTask, times } from './tasks/times.js';
 export { type WalkedEntry, type WalkResult, type WalkTask, walk } from './tasks/walk.js';

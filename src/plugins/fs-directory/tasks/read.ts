@@ -96,6 +96,9 @@ export function readCapacity(budget: number, sizes: ChunkSizes): number {
   return budget + sizes.max + READ_SIZE;
 }
 
+/** Does nothing: run on a thread started early (pool.ts, `warmForReading`), it loads this code. */
+export function readReady(): void {}
+
 /**
  * Reads the files, cuts, hashes and encodes their chunks, and lays the stored bytes out back
  * to back in `out`. Bytes are read straight into that memory and cut there: an uncompressed
