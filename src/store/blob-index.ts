@@ -63,6 +63,8 @@ export class BlobIndex {
   /** Pairs (pack ordinal + 1, entry number); 0 marks an empty slot. Length a power of 2, twice the slots. */
   private slots = new Int32Array(2 * 1024);
   private count = 0;
+  /** The id looked up, in binary. */
+  private readonly key = Buffer.alloc(32);
   private loadedOnce = false;
   private firstLoad: Promise<void> | undefined;
   private refreshing: Promise<void> = Promise.resolve();
@@ -104,24 +106,22 @@ export class BlobIndex {
   }
 
   get(id: string): Location | undefined {
-    if (!ID.test(id)) return undefined;
-    const key = Buffer.from(id, 'hex');
-    const slot = this.find(key, 0);
-    if (this.slots[slot] === 0) return undefined;
+    const slot = this.slotOf(id);
+    if (slot < 0) return undefined;
     const record = this.ordinals[this.slots[slot]! - 1]!;
-    const entry = decodeEntry(record.entries, this.slots[slot + 1]!);
-    return {
-      id,
-      offset: entry.offset,
-      length: entry.length,
-      rawLength: entry.rawLength,
-      compression: entry.compression,
-      pack: record.pack,
-    };
+    return { ...decodeEntry(record.entries, this.slots[slot + 1]!, id), pack: record.pack };
   }
 
   has(id: string): boolean {
-    return this.get(id) !== undefined;
+    return this.slotOf(id) >= 0;
+  }
+
+  /** The slot holding blob `id`, or -1. */
+  private slotOf(id: string): number {
+    if (!ID.test(id)) return -1;
+    this.key.write(id, 'hex');
+    const slot = this.find(this.key, 0);
+    return this.slots[slot] === 0 ? -1 : slot;
   }
 
   /** A pack's index (its entries made anew at each call), if the index has it. */

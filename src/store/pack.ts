@@ -201,11 +201,14 @@ function parseTail(
   return blobs;
 }
 
-/** Entry `i` of `entries` (encodeEntries), whose compression code is known to be valid. */
-export function decodeEntry(entries: Buffer, i: number): BlobEntry {
+/**
+ * Entry `i` of `entries` (encodeEntries), whose compression code is known to be valid; `id`
+ * if the caller has its id as a string already.
+ */
+export function decodeEntry(entries: Buffer, i: number, id?: string): BlobEntry {
   const at = i * ENTRY_SIZE;
   return {
-    id: entries.toString('hex', at, at + 32),
+    id: id ?? entries.toString('hex', at, at + 32),
     offset: entries.readUInt32BE(at + 32),
     length: entries.readUInt32BE(at + 36),
     rawLength: entries.readUInt32BE(at + 40),
