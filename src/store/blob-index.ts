@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import {
@@ -44,6 +45,9 @@ interface PackRecord {
 
 const ID = /^[0-9a-f]{64}$/;
 
+/** Slots of an empty table (a power of 2); it doubles whenever it would be more than half full. */
+const FIRST_SLOTS = 1024;
+
 /**
  * Every index object of the store merged into one map from blob id to location. Loading is
  * incremental: a refresh lists `index/`, reads only the objects it has not read, and forgets
@@ -61,8 +65,11 @@ export class BlobIndex {
   /** The packs in the table, by ordinal (a slot's pack is its ordinal + 1). */
   private ordinals: PackRecord[] = [];
   /** Pairs (pack ordinal + 1, entry number); 0 marks an empty slot. Length a power of 2, twice the slots. */
-  private slots = new Int32Array(2 * 1024);
+  private slots = new Int32Array(2 * FIRST_SLOTS);
   private count = 0;
+  /** 32 less the bits of a slot number: `slots` holds 2 ** (32 - shift) slots. */
+  private shift = 32 - Math.log2(FIRST_SLOTS);
+  private readonly salt = randomInt(2 ** 32 - 1);
   /** The id looked up, in binary. */
   private readonly key = Buffer.alloc(32);
   private loadedOnce = false;
@@ -200,7 +207,7 @@ export class BlobIndex {
   /** The slot (its index in `slots`) holding the 32-byte id at `id[at]`, or the empty one where it would go. */
   private find(id: Buffer, at: number): number {
     const mask = this.slots.length / 2 - 1;
-    for (let n = id.readUInt32BE(at) & mask; ; n = (n + 1) & mask) {
+    for (let n = this.home(id, at); ; n = (n + 1) & mask) {
       const slot = 2 * n;
       const ordinal = this.slots[slot]!;
       if (ordinal === 0) return slot;
@@ -210,15 +217,25 @@ export class BlobIndex {
     }
   }
 
+  /**
+   * The first slot number to try for the id at `id[at]`: the top bits of its first four bytes,
+   * salted and multiplied, so they depend on all 32 (ids that share their low bits, which
+   * crafted file contents could make, still spread) and no id's slot can be chosen in advance.
+   */
+  private home(id: Buffer, at: number): number {
+    return Math.imul(id.readUInt32BE(at) ^ this.salt, 0x9e3779b1) >>> this.shift;
+  }
+
   /** Doubles the table; the slots keep what they hold (which pack's copy of a blob won). */
   private grow(): void {
     const old = this.slots;
     this.slots = new Int32Array(old.length * 2);
+    this.shift--;
     const mask = this.slots.length / 2 - 1;
     for (let slot = 0; slot < old.length; slot += 2) {
       if (old[slot] === 0) continue;
       const entries = this.ordinals[old[slot]! - 1]!.entries;
-      let n = entries.readUInt32BE(old[slot + 1]! * ENTRY_SIZE) & mask;
+      let n = this.home(entries, old[slot + 1]! * ENTRY_SIZE);
       while (this.slots[2 * n] !== 0) n = (n + 1) & mask;
       this.slots[2 * n] = old[slot]!;
       this.slots[2 * n + 1] = old[slot + 1]!;
@@ -353,7 +370,8 @@ export class BlobIndex {
   }
 
   private reindex(): void {
-    this.slots = new Int32Array(2 * 1024);
+    this.slots = new Int32Array(2 * FIRST_SLOTS);
+    this.shift = 32 - Math.log2(FIRST_SLOTS);
     this.ordinals = [];
     this.count = 0;
     for (const record of this.packs.values()) this.place(record);

@@ -50,4 +50,13 @@ describe('BlobIndex', () => {
     index.setDamaged([{ pack: b.pack, blob: damaged.id }], false);
     assert.deepEqual(index.get(damaged.id), { ...damaged, pack: b.pack });
   });
+
+  it('finds blobs whose ids share their first bytes (one long run of slots) across growing tables', () => {
+    const index = new BlobIndex(new MemoryBank());
+    const same = ids(1200).map((id) => `00000000${id.slice(8)}`);
+    const pack = packOf('c'.repeat(64), same);
+    index.add(pack);
+    for (const blob of pack.blobs) assert.deepEqual(index.get(blob.id), { ...blob, pack: pack.pack });
+    assert.equal(index.get(`00000000${ids(1)[0]!.slice(8)}`), undefined);
+  });
 });
