@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import type { Bank } from '../bank/index.js';
 import { HoardError } from '../errors.js';
 import {
@@ -11,7 +12,16 @@ import {
   packOfPackKey,
 } from './keys.js';
 import { mapLimit } from './map-limit.js';
-import { type BlobEntry, decodeIndex, type PackIndex, packSize, readPackEntries } from './pack.js';
+import {
+  type BlobEntry,
+  decodeEntry,
+  decodeIndex,
+  ENTRY_SIZE,
+  encodeEntries,
+  type PackIndex,
+  packSize,
+  readPackEntries,
+} from './pack.js';
 
 export { mapLimit };
 
@@ -26,16 +36,42 @@ const JSON_END = 0x7d;
 /** Index objects read at once while loading. */
 const READ_CONCURRENCY = 16;
 
+/** A pack's entries as its tail records them (pack.ts: 48 bytes a blob), and the pack's size. */
+interface PackRecord {
+  pack: string;
+  entries: Buffer;
+  size: number;
+}
+
+const ID = /^[0-9a-f]{64}$/;
+
+/** Slots of an empty table (a power of 2); it doubles whenever it would be more than half full. */
+const FIRST_SLOTS = 1024;
+
 /**
  * Every index object of the store merged into one map from blob id to location. Loading is
  * incremental: a refresh lists `index/`, reads only the objects it has not read, and forgets
  * packs whose index has gone (a prune removed them). Copies of blobs recorded as damaged
  * (`damaged/<pack>/<blob>`) are left out of the map: the store neither offers them for
  * deduplication nor reads them, so the next protect writes such a blob again.
+ *
+ * Each blob is held once, compactly: its pack's 48-byte entry (the binary index's own form),
+ * and a slot in an open-addressing table keyed by the id's first bytes (ids are hashes, so
+ * uniform) — ~64 bytes a blob, where a Map of entry objects took ~500. `get` makes the
+ * `Location` it returns.
  */
 export class BlobIndex {
-  private readonly packs = new Map<string, PackIndex>();
-  private readonly blobs = new Map<string, Location>();
+  private readonly packs = new Map<string, PackRecord>();
+  /** The packs in the table, by ordinal (a slot's pack is its ordinal + 1). */
+  private ordinals: PackRecord[] = [];
+  /** Pairs (pack ordinal + 1, entry number); 0 marks an empty slot. Length a power of 2, twice the slots. */
+  private slots = new Int32Array(2 * FIRST_SLOTS);
+  private count = 0;
+  /** 32 less the bits of a slot number: `slots` holds 2 ** (32 - shift) slots. */
+  private shift = 32 - Math.log2(FIRST_SLOTS);
+  private readonly salt = randomInt(2 ** 32 - 1);
+  /** The id looked up, in binary. */
+  private readonly key = Buffer.alloc(32);
   private loadedOnce = false;
   private firstLoad: Promise<void> | undefined;
   private refreshing: Promise<void> = Promise.resolve();
@@ -77,15 +113,36 @@ export class BlobIndex {
   }
 
   get(id: string): Location | undefined {
-    return this.blobs.get(id);
+    const slot = this.slotOf(id);
+    if (slot < 0) return undefined;
+    const record = this.ordinals[this.slots[slot]! - 1]!;
+    return { ...decodeEntry(record.entries, this.slots[slot + 1]!, id), pack: record.pack };
   }
 
   has(id: string): boolean {
-    return this.blobs.has(id);
+    return this.slotOf(id) >= 0;
   }
 
+  /** The slot holding blob `id`, or -1. */
+  private slotOf(id: string): number {
+    if (!ID.test(id)) return -1;
+    this.key.write(id, 'hex');
+    const slot = this.find(this.key, 0);
+    return this.slots[slot] === 0 ? -1 : slot;
+  }
+
+  /** A pack's index (its entries made anew at each call), if the index has it. */
   pack(pack: string): PackIndex | undefined {
-    return this.packs.get(pack);
+    const record = this.packs.get(pack);
+    if (record === undefined) return undefined;
+    const blobs: BlobEntry[] = [];
+    for (let i = 0; i < record.entries.length / ENTRY_SIZE; i++) blobs.push(decodeEntry(record.entries, i));
+    return { version: 1, pack, blobs };
+  }
+
+  /** The size of a pack the index has (`packSize`). */
+  packSize(pack: string): number | undefined {
+    return this.packs.get(pack)?.size;
   }
 
   packIds(): string[] {
@@ -124,11 +181,64 @@ export class BlobIndex {
   }
 
   private insert(index: PackIndex): void {
-    this.packs.set(index.pack, index);
-    if (this.missing.has(index.pack)) return;
-    for (const blob of index.blobs) {
-      if (this.blobs.has(blob.id) || this.isDamaged(index.pack, blob.id)) continue;
-      this.blobs.set(blob.id, { ...blob, pack: index.pack });
+    const record = { pack: index.pack, entries: encodeEntries(index.blobs), size: packSize(index.blobs) };
+    this.packs.set(index.pack, record);
+    this.place(record);
+  }
+
+  /** Puts a pack's blobs in the table, but those already there (from an earlier pack) or damaged. */
+  private place(record: PackRecord): void {
+    if (this.missing.has(record.pack)) return;
+    const ordinal = this.ordinals.push(record);
+    const { entries } = record;
+    for (let i = 0; i < entries.length / ENTRY_SIZE; i++) {
+      if (2 * (this.count + 1) > this.slots.length / 2) this.grow();
+      const at = i * ENTRY_SIZE;
+      const slot = this.find(entries, at);
+      if (this.slots[slot] !== 0) continue;
+      if (this.damaged.size > 0 && this.isDamaged(record.pack, entries.toString('hex', at, at + 32)))
+        continue;
+      this.slots[slot] = ordinal;
+      this.slots[slot + 1] = i;
+      this.count++;
+    }
+  }
+
+  /** The slot (its index in `slots`) holding the 32-byte id at `id[at]`, or the empty one where it would go. */
+  private find(id: Buffer, at: number): number {
+    const mask = this.slots.length / 2 - 1;
+    for (let n = this.home(id, at); ; n = (n + 1) & mask) {
+      const slot = 2 * n;
+      const ordinal = this.slots[slot]!;
+      if (ordinal === 0) return slot;
+      const entries = this.ordinals[ordinal - 1]!.entries;
+      const other = this.slots[slot + 1]! * ENTRY_SIZE;
+      if (id.compare(entries, other, other + 32, at, at + 32) === 0) return slot;
+    }
+  }
+
+  /**
+   * The first slot number to try for the id at `id[at]`: the top bits of its first four bytes,
+   * salted and multiplied, so they depend on all 32 (ids that share their low bits, which
+   * crafted file contents could make, still spread) and no id's slot can be chosen in advance.
+   */
+  private home(id: Buffer, at: number): number {
+    return Math.imul(id.readUInt32BE(at) ^ this.salt, 0x9e3779b1) >>> this.shift;
+  }
+
+  /** Doubles the table; the slots keep what they hold (which pack's copy of a blob won). */
+  private grow(): void {
+    const old = this.slots;
+    this.slots = new Int32Array(old.length * 2);
+    this.shift--;
+    const mask = this.slots.length / 2 - 1;
+    for (let slot = 0; slot < old.length; slot += 2) {
+      if (old[slot] === 0) continue;
+      const entries = this.ordinals[old[slot]! - 1]!.entries;
+      let n = this.home(entries, old[slot + 1]! * ENTRY_SIZE);
+      while (this.slots[2 * n] !== 0) n = (n + 1) & mask;
+      this.slots[2 * n] = old[slot]!;
+      this.slots[2 * n + 1] = old[slot + 1]!;
     }
   }
 
@@ -171,8 +281,8 @@ export class BlobIndex {
 
   stats(): { packs: number; blobs: number; bytes: number } {
     let bytes = 0;
-    for (const index of this.packs.values()) bytes += packSize(index.blobs);
-    return { packs: this.packs.size, blobs: this.blobs.size, bytes };
+    for (const record of this.packs.values()) bytes += record.size;
+    return { packs: this.packs.size, blobs: this.count, bytes };
   }
 
   private async load(fromBank: boolean): Promise<void> {
@@ -260,7 +370,10 @@ export class BlobIndex {
   }
 
   private reindex(): void {
-    this.blobs.clear();
-    for (const index of this.packs.values()) this.insert(index);
+    this.slots = new Int32Array(2 * FIRST_SLOTS);
+    this.shift = 32 - Math.log2(FIRST_SLOTS);
+    this.ordinals = [];
+    this.count = 0;
+    for (const record of this.packs.values()) this.place(record);
   }
 }

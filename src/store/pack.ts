@@ -119,7 +119,8 @@ export function partsStream(parts: readonly Buffer[]): Parts {
   return new Parts(parts);
 }
 
-function encodeEntries(blobs: readonly BlobEntry[]): Buffer {
+/** The pack's entries for `blobs`, 48 bytes each: what its tail and the binary index hold. */
+export function encodeEntries(blobs: readonly BlobEntry[]): Buffer {
   const out = Buffer.alloc(blobs.length * ENTRY_SIZE);
   blobs.forEach((b, i) => {
     const at = i * ENTRY_SIZE;
@@ -189,20 +190,30 @@ function parseTail(
   let offset = 0;
   for (let i = 0; i < count; i++) {
     const at = i * ENTRY_SIZE;
-    const compression = COMPRESSION_NAME[entries.readUInt8(at + 44)];
-    const blob = {
-      id: entries.toString('hex', at, at + 32),
-      offset: entries.readUInt32BE(at + 32),
-      length: entries.readUInt32BE(at + 36),
-      rawLength: entries.readUInt32BE(at + 40),
-    };
-    if (compression === undefined) throw damaged(`blob ${blob.id} has an unknown compression code`);
+    if (COMPRESSION_NAME[entries.readUInt8(at + 44)] === undefined)
+      throw damaged(`blob ${entries.toString('hex', at, at + 32)} has an unknown compression code`);
+    const blob = decodeEntry(entries, i);
     if (blob.offset !== offset) throw damaged(`blob ${blob.id} is at ${blob.offset}, expected ${offset}`);
     offset += blob.length;
-    blobs.push({ ...blob, compression });
+    blobs.push(blob);
   }
   if (offset !== dataSize) throw damaged(`its blobs fill ${offset} bytes, the trailer says ${dataSize}`);
   return blobs;
+}
+
+/**
+ * Entry `i` of `entries` (encodeEntries), whose compression code is known to be valid; `id`
+ * if the caller has its id as a string already.
+ */
+export function decodeEntry(entries: Buffer, i: number, id?: string): BlobEntry {
+  const at = i * ENTRY_SIZE;
+  return {
+    id: id ?? entries.toString('hex', at, at + 32),
+    offset: entries.readUInt32BE(at + 32),
+    length: entries.readUInt32BE(at + 36),
+    rawLength: entries.readUInt32BE(at + 40),
+    compression: COMPRESSION_NAME[entries.readUInt8(at + 44)]!,
+  };
 }
 
 /**

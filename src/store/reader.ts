@@ -6,7 +6,6 @@ import { decodeBlob } from './blob.js';
 import type { BlobIndex, Location } from './blob-index.js';
 import { BLOB_ID, packKey } from './keys.js';
 import type { Naming } from './options.js';
-import { packSize } from './pack.js';
 
 /**
  * Reads blobs out of packs. The bank has no ranged reads, so a pack that fits the cache is
@@ -97,8 +96,8 @@ export class BlobReader {
   }
 
   private cacheable(pack: string): boolean {
-    const index = this.index.pack(pack);
-    return index !== undefined && packSize(index.blobs) <= this.cacheSize;
+    const size = this.index.packSize(pack);
+    return size !== undefined && size <= this.cacheSize;
   }
 
   /** The stored bytes of each blob of `run` (one pack, ascending offsets), in order. */

@@ -343,6 +343,38 @@ describe('fs.directory', () => {
     assert.deepEqual(await readManifest(bank), [a, previous.get('d')]);
   });
 
+  it('writes and reads a large manifest a piece at a time: every line, multibyte paths across pieces, the gzip checked first', async () => {
+    const { MemoryBank } = await import('../../src/bank/index.js');
+    const { writeManifest, readManifest, PreviousManifest } = await import(
+      '../../src/plugins/fs-directory/manifest.js'
+    );
+    const bank = new MemoryBank();
+    // More lines than a write batch, and more text than an inflated chunk, 3-byte characters throughout.
+    const entries: Entry[] = Array.from({ length: 5000 }, (_, i) => ({
+      path: `dir/€€€-${i}-${'ü'.repeat(i % 37)}`,
+      mode: 0o644,
+      mtimeNs: String(i),
+      type: 'file',
+      size: i,
+      ino: String(i + 1),
+      blobs: [createHash('sha256').update(String(i)).digest('hex')],
+    }));
+    await writeManifest(bank, entries);
+    const text = (await promisify(gunzip)(await bank.get('manifest.jsonl.gz'))).toString();
+    assert.equal(text, entries.map((e) => JSON.stringify(e)).join('\n'));
+    assert.deepEqual(await readManifest(bank), entries);
+    const previous = await PreviousManifest.read(bank);
+    for (const e of entries) assert.deepEqual(previous.get(e.path), e);
+
+    // A damaged line in a gzip stream cut short: the stream's damage is what is reported.
+    const whole = await promisify(gzip)(Buffer.from(`${text}\n{"path": "b", "ty\n${text}`));
+    await bank.put('manifest.jsonl.gz', whole.subarray(0, whole.length - 20));
+    await assert.rejects(readManifest(bank, 'm'), /^HoardError: m: not a gzip stream/);
+    await bank.put('manifest.jsonl.gz', whole);
+    await assert.rejects(readManifest(bank, 'm'), /^HoardError: m line 5001: not a JSON entry/);
+    assert.equal((await PreviousManifest.read(bank)).get('b'), undefined);
+  });
+
   it('a 1-byte change in a large file stores about one chunk', async () => {
     const { dir, data, provider, plan, bankDir } = await setup();
     const big = join(data, 'big.bin');

@@ -2,7 +2,7 @@
  * The per-checkpoint manifest of an `fs.directory` resource (docs/fs-directory-format.md):
  * one JSON object per line, sorted by path, deflated, stored as `manifest.jsonl.gz`.
  */
-import { promisify } from 'node:util';
+import { once } from 'node:events';
 import type { Bank } from '../../bank/index.js';
 import { HoardError } from '../../errors.js';
 import { encodeReferences } from '../../store/references.js';
@@ -52,15 +52,28 @@ export async function writeManifest(
   entries: Entry[],
   lines?: ReadonlyMap<Entry, string>,
 ): Promise<void> {
-  const text = entries.map((e) => lines?.get(e) ?? JSON.stringify(e)).join('\n');
   // Level 1: a few per cent larger than the default level, at half the time.
   // zlib is imported when a manifest is read or written: loading the plugin stays cheap.
-  const { gzip } = await import('node:zlib');
-  await bank.put(MANIFEST, await promisify(gzip)(Buffer.from(text, 'utf8'), { level: 1 }));
+  const { createGzip } = await import('node:zlib');
+  // Deflated a batch of lines at a time: the whole text is never held, as a string or bytes.
+  const gzip = createGzip({ level: 1 });
+  const out: Buffer[] = [];
+  gzip.on('data', (chunk: Buffer) => out.push(chunk));
+  const ended = once(gzip, 'end');
+  for (let i = 0; i < entries.length; i += WRITE_BATCH) {
+    const batch = entries.slice(i, i + WRITE_BATCH).map((e) => lines?.get(e) ?? JSON.stringify(e));
+    if (!gzip.write(Buffer.from((i > 0 ? '\n' : '') + batch.join('\n'), 'utf8'))) await once(gzip, 'drain');
+  }
+  gzip.end();
+  await ended;
+  await bank.put(MANIFEST, Buffer.concat(out));
   const blobs = new Set<string>();
   for (const e of entries) for (const b of e.blobs ?? []) blobs.add(b);
   await bank.put(BLOB_REFS, encodeReferences(blobs));
 }
+
+/** Manifest lines serialized and deflated at a time. */
+const WRITE_BATCH = 1024;
 
 /**
  * What names a resource's manifest in messages: the checkpoint, the resource and the object,
@@ -76,8 +89,8 @@ export function manifestName(ctx: Pick<HookContext, 'checkpoint' | 'resource'>):
  * naming `name` (see manifestName) and the line.
  */
 export async function readManifest(bank: Bank, name: string = MANIFEST): Promise<Entry[]> {
-  const lines = await manifestLines(bank, name);
-  return lines.map((line, i) => {
+  const entries: Entry[] = [];
+  await eachLine(bank, name, (line, n) => {
     let entry: Entry;
     try {
       entry = JSON.parse(line) as Entry;
@@ -85,22 +98,23 @@ export async function readManifest(bank: Bank, name: string = MANIFEST): Promise
       throw corrupt(
         name,
         `not a JSON entry (${(error as Error).message}); the manifest is damaged`,
-        i + 1,
+        n,
         error,
       );
     }
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
-      throw corrupt(name, 'not a JSON object; the manifest is damaged', i + 1);
+      throw corrupt(name, 'not a JSON object; the manifest is damaged', n);
     const problem = unsafePath(entry.path);
     if (problem) {
       throw new HoardError(
         'STORE_CORRUPT',
-        `${name} line ${i + 1}: entry ${JSON.stringify(entry.path)} ${problem}; refusing it`,
-        { details: { object: name, path: entry.path, line: i + 1 } },
+        `${name} line ${n}: entry ${JSON.stringify(entry.path)} ${problem}; refusing it`,
+        { details: { object: name, path: entry.path, line: n } },
       );
     }
-    return entry;
+    entries.push(entry);
   });
+  return entries;
 }
 
 function corrupt(name: string, problem: string, line?: number, cause?: unknown): HoardError {
@@ -110,14 +124,37 @@ function corrupt(name: string, problem: string, line?: number, cause?: unknown):
   });
 }
 
-/** The manifest's lines, unparsed; STORE_CORRUPT naming `name` if it is not gzip. */
-async function manifestLines(bank: Bank, name: string): Promise<string[]> {
-  const { gunzip } = await import('node:zlib');
-  let text: string;
+/**
+ * Calls `take` with each of the manifest's lines (numbered from 1) as it is inflated, so the
+ * whole text is never held. STORE_CORRUPT naming `name` if it is not gzip: that is reported
+ * before any error `take` threw, which is thrown once the stream has read to its end.
+ */
+async function eachLine(bank: Bank, name: string, take: (line: string, n: number) => void): Promise<void> {
+  const { createGunzip } = await import('node:zlib');
+  const { StringDecoder } = await import('node:string_decoder');
+  const compressed = await bank.get(MANIFEST);
+  const gunzip = createGunzip();
+  const text = new StringDecoder('utf8');
+  let rest: string | undefined;
+  let n = 0;
+  let failed: { error: unknown } | undefined;
+  const lines = (chunk: string, last: boolean): void => {
+    if (failed) return;
+    const pieces = ((rest ?? '') + chunk).split('\n');
+    rest = last ? undefined : pieces.pop();
+    try {
+      for (const line of pieces) take(line, ++n);
+    } catch (error) {
+      failed = { error };
+    }
+  };
+  gunzip.on('data', (chunk: Buffer) => lines(text.write(chunk), false));
   try {
-    text = (await promisify(gunzip)(await bank.get(MANIFEST))).toString('utf8');
+    await new Promise<void>((resolve, reject) => {
+      gunzip.once('end', resolve).once('error', reject);
+      gunzip.end(compressed);
+    });
   } catch (error) {
-    if (error instanceof HoardError) throw error;
     throw corrupt(
       name,
       `not a gzip stream (${(error as Error).message}); the manifest is damaged`,
@@ -125,7 +162,9 @@ async function manifestLines(bank: Bank, name: string): Promise<string[]> {
       error,
     );
   }
-  return text === '' ? [] : text.split('\n');
+  const tail = text.end();
+  if (rest !== undefined || tail !== '') lines(tail, true);
+  if (failed) throw failed.error;
 }
 
 /**
@@ -157,11 +196,13 @@ export class PreviousManifest {
 
   /** The manifest in `bank`; an empty one if there is none or it does not read. */
   static async read(bank: Bank): Promise<PreviousManifest> {
+    const lines: string[] = [];
     try {
-      return new PreviousManifest(await manifestLines(bank, MANIFEST));
+      await eachLine(bank, MANIFEST, (line) => lines.push(line));
     } catch {
       return new PreviousManifest();
     }
+    return new PreviousManifest(lines);
   }
 
   get(path: string): Entry | undefined {
