@@ -22,7 +22,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { restore, verify } from '../../src/flows/checkpoint-ops.js';
@@ -72,8 +72,15 @@ interface Blob {
   length: number;
 }
 
+/** Every case's directory, removed when the file's tests end. */
+const made: string[] = [];
+after(async () => {
+  await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
 async function setup() {
   const dir = await mkdtemp(join(tmpdir(), 'hoard-fsdir-damage-'));
+  made.push(dir);
   const data = join(dir, 'data');
   await mkdir(data);
   await makeTree(data);

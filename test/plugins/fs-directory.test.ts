@@ -10,6 +10,7 @@ import {
   readdir,
   readFile,
   readlink,
+  rm,
   stat,
   symlink,
   utimes,
@@ -17,7 +18,7 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
 import { copyCheckpoint, deleteCheckpoint, restore, verify } from '../../src/flows/checkpoint-ops.js';
@@ -29,8 +30,16 @@ import { localProvider, type Provider } from '../../src/providers/provider.js';
 import { Chunker, chunkSizes } from '../../src/store/chunker.js';
 import { decodeReferences } from '../../src/store/references.js';
 
+/** Every directory a test made, removed when the file's tests end (a case holds ~340 MB). */
+const made: string[] = [];
+after(async () => {
+  await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
 async function tempDir(name: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `hoard-fsdir-${name}-`));
+  const dir = await mkdtemp(join(tmpdir(), `hoard-fsdir-${name}-`));
+  made.push(dir);
+  return dir;
 }
 
 /** A tree with every kind of entry, odd modes and fixed mtimes. */
