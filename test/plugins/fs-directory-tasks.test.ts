@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { link, mkdir, mkdtemp, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { run } from '../../src/plugins/fs-directory/pool.js';
 import { fanOutNow, walkTree } from '../../src/plugins/fs-directory/snapshot.js';
@@ -25,6 +25,18 @@ import {
 import { blobId } from '../../src/store/blob.js';
 import { chunkSizes } from '../../src/store/chunker.js';
 import { MAIN } from '../cli/helpers.js';
+
+/** Every directory a test made, removed when the file's tests end. */
+const made: string[] = [];
+after(async () => {
+  await Promise.all(made.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+async function scratch(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
 
 function random(seed: number, size: number): Buffer {
   return createCipheriv('aes-128-ctr', Buffer.alloc(16, seed), Buffer.alloc(16)).update(Buffer.alloc(size));
@@ -60,7 +72,7 @@ function batchOf(raw: Buffer) {
 
 describe('fs.directory tasks', () => {
   it('restore never writes into a file, link or FIFO planted at a temporary name', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-planted-'));
+    const dir = await scratch('hoard-tasks-planted-');
     const file = (i: number, name: string): RestoreFile => ({
       index: i,
       temp: join(dir, `.hoard-restore-x-${i}`),
@@ -98,7 +110,7 @@ describe('fs.directory tasks', () => {
   });
 
   it('restore refuses a temporary file that was swapped for another between two tasks', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-swapped-'));
+    const dir = await scratch('hoard-tasks-swapped-');
     const f: RestoreFile = {
       index: 0,
       temp: join(dir, '.t-0'),
@@ -127,7 +139,7 @@ describe('fs.directory tasks', () => {
   });
 
   it('without overwrite, a file that appears at the name meanwhile is refused, not replaced', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-appeared-'));
+    const dir = await scratch('hoard-tasks-appeared-');
     const f: RestoreFile = {
       index: 0,
       temp: join(dir, '.t-0'),
@@ -146,7 +158,7 @@ describe('fs.directory tasks', () => {
   });
 
   it('read skips what is no longer a regular file and notices a file replaced between pieces', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-read-'));
+    const dir = await scratch('hoard-tasks-read-');
     const sizes = chunkSizes(64 * 1024);
     const budget = 256 * 1024;
     const out = new SharedArrayBuffer(readCapacity(budget, sizes));
@@ -191,7 +203,7 @@ describe('fs.directory tasks', () => {
   });
 
   it('read says where a file it cannot finish goes on before it hashes, and that nothing goes on otherwise', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-continuation-'));
+    const dir = await scratch('hoard-tasks-continuation-');
     const sizes = chunkSizes(64 * 1024);
     const budget = 256 * 1024;
     const out = new SharedArrayBuffer(readCapacity(budget, sizes));
@@ -255,7 +267,7 @@ describe('fs.directory tasks', () => {
   });
 
   it('read compresses only the chunks the store lacks, and keeps the others raw in place', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-known-'));
+    const dir = await scratch('hoard-tasks-known-');
     const sizes = chunkSizes(64 * 1024);
     const budget = 4 * 1024 * 1024;
     const out = new SharedArrayBuffer(readCapacity(budget, sizes));
@@ -284,7 +296,7 @@ describe('fs.directory tasks', () => {
   });
 
   it('restores many files that share their blobs within a small limit of open files', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hoard-tasks-fds-'));
+    const dir = await scratch('hoard-tasks-fds-');
     const data = join(dir, 'data');
     await mkdir(data);
     // Two blobs or more per file, every file the same: a batch's first blob starts them all.
@@ -310,7 +322,7 @@ describe('fs.directory tasks', () => {
     assert.equal((await stat(join(target, 'f3'))).size, content.length);
   });
   it('the walk finds the same entries in one thread and fanned out, and fans out only when the disk is slow or the rest long', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'hoard-walk-'));
+    const root = await scratch('hoard-walk-');
     const expected: string[] = [];
     for (let d = 0; d < 40; d++) {
       await mkdir(join(root, `d${d}`, 'sub'), { recursive: true });
