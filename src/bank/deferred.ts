@@ -313,27 +313,26 @@ class UnencryptedStore extends ObjectsDecorator implements BankStore {
 
   async getPieces(key: string, call?: CallOptions): Promise<Pieces | undefined> {
     if (!this.inner.getPieces) return this.getStream(key, call);
-    const pieces = await this.inner.getPieces(key, call);
-    if (pieces === undefined || key.startsWith(KEYS_PREFIX)) return pieces;
-    try {
-      await this.check();
-    } catch (error) {
-      pieces.destroy();
-      throw error;
-    }
-    return pieces;
+    return this.afterCheck(key, await this.inner.getPieces(key, call));
   }
 
   async getStream(key: string, call?: CallOptions): Promise<Readable | undefined> {
-    const stream = await this.inner.getStream(key, call);
-    if (stream === undefined || key.startsWith(KEYS_PREFIX)) return stream;
+    return this.afterCheck(key, await this.inner.getStream(key, call));
+  }
+
+  /** `source` once the bank is known not to be encrypted (closed if it is); keys are always readable. */
+  private async afterCheck<T extends { destroy(): unknown }>(
+    key: string,
+    source: T | undefined,
+  ): Promise<T | undefined> {
+    if (source === undefined || key.startsWith(KEYS_PREFIX)) return source;
     try {
       await this.check();
     } catch (error) {
-      stream.destroy();
+      source.destroy();
       throw error;
     }
-    return stream;
+    return source;
   }
 
   async getRange(
